@@ -1,0 +1,100 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../shared/config/configError.ts';
+import type { GanConfig } from '../shared/config/ganConfig.ts';
+import type { WeightSet } from '../shared/weights.ts';
+import { loadOrCreateDemoTokens, TokenStore } from './auth.ts';
+import { ENV, loadSettings } from './config.ts';
+import { consoleLogger, type Logger } from './log.ts';
+import { startFederationServer, type RunningServer } from './server.ts';
+
+/**
+ * Entry point (`npm start`): configuration from the environment (server/config.ts), tokens, then the
+ * server. An invalid configuration exits at once (code 2) with a message naming the variable or field.
+ */
+
+/** Default initial weights: the configured GAN built on the tfjs CPU backend. */
+export async function defaultInitialWeights(model: GanConfig): Promise<WeightSet> {
+  const { initBackend } = await import('../shared/backend.ts');
+  await initBackend(['cpu']);
+  const { createGan } = await import('../shared/gan/gan.ts');
+  const gan = createGan(model);
+  try {
+    const ws = await gan.getWeightsAsync();
+    // Detach from tfjs memory before disposing the model.
+    return { fingerprint: ws.fingerprint, tensors: ws.tensors.map((t) => ({ name: t.name, shape: [...t.shape], data: t.data.slice() })) };
+  } finally {
+    gan.dispose();
+  }
+}
+
+export interface MainOptions {
+  env?: Record<string, string | undefined>;
+  initialWeights?: (model: GanConfig) => Promise<WeightSet>;
+  log?: Logger;
+}
+
+export async function main(opts: MainOptions = {}): Promise<RunningServer> {
+  const env = opts.env ?? process.env;
+  const log = opts.log ?? consoleLogger;
+  const settings = loadSettings(env);
+  let tokens: TokenStore;
+  let demo: { hospital: string; token: string }[] = [];
+  if (settings.tokensFile) {
+    tokens = TokenStore.fromFile(settings.tokensFile);
+    log.info(`${tokens.hospitals.length} hospital(s) from ${ENV.TOKENS_FILE} ${settings.tokensFile}: ${tokens.hospitals.join(', ')}`);
+  } else {
+    const d = await loadOrCreateDemoTokens(settings.stateDir);
+    tokens = d.store;
+    demo = d.tokens;
+    log.warn(`${ENV.TOKENS_FILE} is not set: ${d.created ? 'generated' : 'using'} demo tokens in ${d.path} for ${tokens.hospitals.join(', ')}`);
+  }
+  const server = await startFederationServer({
+    fed: settings.fed,
+    tokens,
+    stateDir: settings.stateDir,
+    port: settings.port,
+    host: settings.host,
+    initialWeights: opts.initialWeights ?? defaultInitialWeights,
+    log,
+  });
+  log.info(`listening on ${server.url} (WebSocket ${server.wsUrl}); state in ${resolve(settings.stateDir)}`);
+  if (demo.length) {
+    const base = (settings.publicUrl ?? `http://localhost:${server.port}`).replace(/\/+$/, '');
+    for (const { hospital, token } of demo) log.info(`join link for ${hospital}: ${base}/?token=${encodeURIComponent(token)}`);
+  }
+  return server;
+}
+
+/** Run as a process: exit 2 on a config error, 1 on any other startup failure; graceful stop on SIGTERM/SIGINT. */
+export async function runMain(opts: MainOptions = {}): Promise<void> {
+  let server: RunningServer;
+  try {
+    server = await main(opts);
+    await server.ready;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`fatal: ${e.message}`);
+      process.exit(2);
+    }
+    console.error(`fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    consoleLogger.info(`${sig}: shutting down (completed rounds are checkpointed)`);
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+    setTimeout(() => process.exit(1), 5000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  void runMain();
+}

@@ -1,0 +1,76 @@
+/**
+ * Prometheus metrics (text exposition format 0.0.4), kept by hand: a few counters and gauges.
+ * Every refusal the server makes is counted here, labelled by its reason.
+ */
+
+type Labels = Record<string, string>;
+
+function labelKey(labels: Labels): string {
+  const keys = Object.keys(labels).sort();
+  if (!keys.length) return '';
+  return '{' + keys.map((k) => `${k}="${labels[k].replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',') + '}';
+}
+
+class Family {
+  readonly values = new Map<string, number>();
+  constructor(
+    readonly name: string,
+    readonly type: 'counter' | 'gauge',
+    readonly help: string,
+  ) {}
+  inc(labels: Labels = {}, by = 1): void {
+    const k = labelKey(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + by);
+  }
+  set(value: number, labels: Labels = {}): void {
+    this.values.set(labelKey(labels), value);
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(labelKey(labels)) ?? 0;
+  }
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
+    const entries = this.values.size ? [...this.values] : [['', 0] as [string, number]];
+    for (const [k, v] of entries) lines.push(`${this.name}${k} ${Number.isFinite(v) ? v : 0}`);
+    return lines.join('\n');
+  }
+}
+
+export class Metrics {
+  private readonly families: Family[] = [];
+  private family(name: string, type: 'counter' | 'gauge', help: string): Family {
+    const f = new Family(name, type, help);
+    this.families.push(f);
+    return f;
+  }
+
+  readonly roundsCompleted = this.family('fedgan_rounds_completed_total', 'counter', 'Federated rounds completed (aggregated and checkpointed).');
+  readonly roundsFailed = this.family('fedgan_round_attempts_failed_total', 'counter', 'Round attempts repeated because fewer than minCompletion updates arrived.');
+  readonly currentRound = this.family('fedgan_round', 'gauge', 'Rounds completed so far.');
+  readonly phase = this.family('fedgan_phase', 'gauge', 'Current phase of the round state machine (1 for the active phase).');
+  readonly connected = this.family('fedgan_connected_hospitals', 'gauge', 'Authenticated hospitals connected.');
+  readonly connections = this.family('fedgan_connections', 'gauge', 'Open WebSocket connections, authenticated or not.');
+  readonly sampled = this.family('fedgan_sampled_hospitals', 'gauge', 'Hospitals sampled in the round in flight.');
+  readonly bytesIn = this.family('fedgan_bytes_received_total', 'counter', 'Bytes received in WebSocket messages.');
+  readonly bytesOut = this.family('fedgan_bytes_sent_total', 'counter', 'Bytes sent in WebSocket messages.');
+  readonly messagesIn = this.family('fedgan_messages_received_total', 'counter', 'WebSocket messages received, by kind.');
+  readonly updatesAccepted = this.family('fedgan_updates_accepted_total', 'counter', 'Updates accepted into an aggregate.');
+  readonly updatesRejected = this.family('fedgan_rejected_updates_total', 'counter', 'Updates refused, by reason.');
+  readonly refusals = this.family('fedgan_refusals_total', 'counter', 'Every error sent or connection refused, by reason (includes rejected updates).');
+  readonly aggregationSeconds = this.family('fedgan_aggregation_seconds_total', 'counter', 'CPU seconds spent decoding, validating and aggregating updates.');
+  readonly aggregationBytes = this.family('fedgan_aggregation_bytes_total', 'counter', 'Update bytes decoded, validated and aggregated.');
+  readonly lastAggregationSeconds = this.family('fedgan_last_round_aggregation_seconds', 'gauge', 'Aggregation seconds of the last completed round.');
+  readonly lastRoundSeconds = this.family('fedgan_last_round_seconds', 'gauge', 'Wall-clock seconds of the last completed round.');
+  readonly checkpointsWritten = this.family('fedgan_checkpoints_written_total', 'counter', 'Checkpoints written.');
+  readonly checkpointsCorrupt = this.family('fedgan_checkpoints_corrupt_total', 'counter', 'Corrupt checkpoints skipped at start.');
+  readonly ready = this.family('fedgan_ready', 'gauge', '1 once the state is loaded.');
+
+  /** Count a refusal (error message or refused connection). */
+  refuse(reason: string): void {
+    this.refusals.inc({ reason });
+  }
+
+  render(): string {
+    return this.families.map((f) => f.render()).join('\n') + '\n';
+  }
+}

@@ -1,0 +1,347 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { decodeFrame, decodeText, FrameError } from '../shared/protocol/frames.ts';
+import {
+  CLIENT_TEXT_TYPES,
+  CLOSE,
+  clientTextSchema,
+  helloSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  updateHeaderSchema,
+  type ClientTextMessage,
+  type ErrorCode,
+  type ServerTextMessage,
+  type UpdateHeader,
+} from '../shared/protocol/messages.ts';
+import type { TokenStore } from './auth.ts';
+import { PATHS } from './config.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+
+/**
+ * The WebSocket transport: upgrade on PATHS.ws, hello (version negotiation + token), one live connection
+ * per token, connection and frame-size limits, heartbeats, and parsing every frame into a typed message.
+ * It knows nothing of rounds: it hands authenticated peers and well-formed messages to the handlers.
+ */
+
+export interface Peer {
+  readonly id: number;
+  readonly hospital: string;
+  readonly clientId: string;
+  readonly protocol: number;
+  readonly agent?: string;
+  readonly connectedAt: number;
+  send(msg: ServerTextMessage): void;
+  sendBinary(frame: Uint8Array): void;
+  /** Send an `error` message (counted in the metrics) and keep the connection. */
+  error(code: ErrorCode, message: string, extra?: { round?: number; attempt?: number }): void;
+  close(code: number, reason: string): void;
+}
+
+export interface TransportHandlers {
+  /** The welcome data for a newly authenticated peer (protocol, hospital and clientId are filled in). */
+  welcome(): { fingerprint: string; rounds: number; round: number; phase: import('../shared/protocol/messages.ts').Phase };
+  onJoin(peer: Peer): void;
+  onLeave(peer: Peer, code: number, reason: string): void;
+  onText(peer: Peer, msg: Exclude<ClientTextMessage, { type: 'hello' }>): void;
+  onUpdate(peer: Peer, header: UpdateHeader, payload: Uint8Array, frameBytes: number): void;
+}
+
+export interface TransportLimits {
+  maxConnections: number;
+  heartbeatSeconds: number;
+  helloTimeoutSeconds: number;
+}
+
+interface Conn {
+  ws: WebSocket;
+  alive: boolean;
+  peer?: PeerImpl;
+  helloTimer?: NodeJS.Timeout;
+  remote: string;
+  /** Set once we started closing it: later messages are ignored. */
+  closing?: boolean;
+}
+
+class PeerImpl implements Peer {
+  constructor(
+    readonly id: number,
+    readonly hospital: string,
+    readonly clientId: string,
+    readonly protocol: number,
+    readonly agent: string | undefined,
+    readonly connectedAt: number,
+    private readonly t: Transport,
+    readonly conn: Conn,
+  ) {}
+  send(msg: ServerTextMessage): void {
+    this.t.sendText(this.conn, msg);
+  }
+  sendBinary(frame: Uint8Array): void {
+    this.t.sendBinary(this.conn, frame);
+  }
+  error(code: ErrorCode, message: string, extra: { round?: number; attempt?: number } = {}): void {
+    this.t.sendError(this.conn, code, message, extra);
+  }
+  close(code: number, reason: string): void {
+    this.t.closeConn(this.conn, code, reason);
+  }
+}
+
+export class Transport {
+  readonly wss: WebSocketServer;
+  private readonly conns = new Set<Conn>();
+  /** hospital → its live peer. */
+  private readonly byHospital = new Map<string, PeerImpl>();
+  private heartbeat?: NodeJS.Timeout;
+  private nextId = 1;
+  /** Frames above this get a `frame-too-large` error. Set once the model size is known. */
+  maxFrameBytes = 0;
+  accepting = false;
+
+  constructor(
+    private readonly http: HttpServer,
+    private readonly tokens: TokenStore,
+    private readonly limits: TransportLimits,
+    private readonly handlers: TransportHandlers,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, clientTracking: false });
+    http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.heartbeat = setInterval(() => this.beat(), limits.heartbeatSeconds * 1000);
+    this.heartbeat.unref();
+  }
+
+  /**
+   * Frame limits from the model size: frames above `maxFrameBytes` are refused with an error message;
+   * frames above twice that (plus 1 MiB) are not even buffered: ws closes the connection with 1009.
+   */
+  setFrameLimit(maxFrameBytes: number): void {
+    this.maxFrameBytes = maxFrameBytes;
+    (this.wss.options as { maxPayload: number }).maxPayload = 2 * maxFrameBytes + (1 << 20);
+  }
+
+  get connectionCount(): number {
+    return this.conns.size;
+  }
+
+  peers(): Peer[] {
+    return [...this.byHospital.values()];
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path !== PATHS.ws) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    if (!this.accepting) {
+      this.metrics.refuse('not-ready');
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const conn: Conn = { ws, alive: true, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}` };
+    ws.on('error', (e) => this.log.warn(`connection ${conn.remote}${conn.peer ? ` (${conn.peer.hospital})` : ''}: ${e.message}`));
+    if (this.conns.size >= this.limits.maxConnections) {
+      this.metrics.refuse('server-full');
+      this.log.warn(`refusing connection from ${conn.remote}: ${this.conns.size} connections open (limit ${this.limits.maxConnections})`);
+      ws.close(CLOSE.tryAgainLater, 'server full, try again later');
+      return;
+    }
+    this.conns.add(conn);
+    this.metrics.connections.set(this.conns.size);
+    conn.helloTimer = setTimeout(() => {
+      this.metrics.refuse('hello-timeout');
+      this.closeConn(conn, CLOSE.helloTimeout, 'no hello received in time');
+    }, this.limits.helloTimeoutSeconds * 1000);
+    ws.on('pong', () => (conn.alive = true));
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
+    ws.on('close', (code: number, reason: Buffer) => this.onClose(conn, code, reason.toString()));
+  }
+
+  private onClose(conn: Conn, code: number, reason: string): void {
+    clearTimeout(conn.helloTimer);
+    this.conns.delete(conn);
+    this.metrics.connections.set(this.conns.size);
+    const peer = conn.peer;
+    if (peer && this.byHospital.get(peer.hospital) === peer) {
+      this.byHospital.delete(peer.hospital);
+      this.metrics.connected.set(this.byHospital.size);
+      this.log.info(`${peer.hospital} disconnected (${code}${reason ? ` ${reason}` : ''})`);
+      this.handlers.onLeave(peer, code, reason);
+    }
+  }
+
+  private onMessage(conn: Conn, raw: RawData, isBinary: boolean): void {
+    const data = Array.isArray(raw) ? Buffer.concat(raw) : Buffer.isBuffer(raw) ? raw : Buffer.from(raw as ArrayBuffer);
+    this.metrics.bytesIn.inc({}, data.length);
+    this.metrics.messagesIn.inc({ kind: isBinary ? 'binary' : 'text' });
+    conn.alive = true;
+    if (conn.closing) return;
+    if (!conn.peer) return this.onHello(conn, data, isBinary);
+    const peer = conn.peer;
+    if (data.length > this.maxFrameBytes) {
+      return peer.error('frame-too-large', `a frame of ${data.length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`);
+    }
+    if (isBinary) {
+      let frame;
+      try {
+        frame = decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      } catch (e) {
+        return peer.error('bad-frame', (e as Error).message);
+      }
+      if (frame.header.type !== 'update') {
+        return peer.error('unknown-type', `unknown binary message type ${JSON.stringify(frame.header.type).slice(0, 80)} (clients send only "update" frames)`);
+      }
+      const h = updateHeaderSchema.safeParse(frame.header);
+      if (!h.success) return peer.error('bad-message', `invalid update header: ${describeIssues(h.error.issues)}`);
+      this.handlers.onUpdate(peer, h.data, frame.payload, data.length);
+      return;
+    }
+    let msg;
+    try {
+      msg = decodeText(data.toString('utf8'));
+    } catch (e) {
+      return peer.error('bad-frame', (e as Error).message);
+    }
+    if (!(CLIENT_TEXT_TYPES as readonly string[]).includes(msg.type)) {
+      return peer.error('unknown-type', `unknown message type ${JSON.stringify(msg.type).slice(0, 80)}`);
+    }
+    if (msg.type === 'hello') return peer.error('bad-message', 'already authenticated: hello is sent once per connection');
+    const parsed = clientTextSchema.safeParse(msg);
+    if (!parsed.success) return peer.error('bad-message', `invalid ${msg.type} message: ${describeIssues(parsed.error.issues)}`);
+    this.handlers.onText(peer, parsed.data as Exclude<ClientTextMessage, { type: 'hello' }>);
+  }
+
+  private onHello(conn: Conn, data: Buffer, isBinary: boolean): void {
+    const refuse = (code: ErrorCode, closeCode: number, message: string) => {
+      this.sendError(conn, code, message);
+      this.closeConn(conn, closeCode, message);
+    };
+    if (isBinary) return refuse('bad-hello', CLOSE.badHello, 'the first message must be a text hello');
+    if (data.length > 64 * 1024) return refuse('bad-hello', CLOSE.badHello, 'hello too large');
+    let msg;
+    try {
+      msg = decodeText(data.toString('utf8'));
+    } catch (e) {
+      return refuse('bad-hello', CLOSE.badHello, `the first message must be a hello: ${(e as Error).message}`);
+    }
+    const parsed = helloSchema.safeParse(msg);
+    if (!parsed.success) return refuse('bad-hello', CLOSE.badHello, `invalid hello: ${describeIssues(parsed.error.issues)}`.slice(0, 120));
+    const hello = parsed.data;
+    const common = hello.protocols.filter((v) => SUPPORTED_PROTOCOL_VERSIONS.includes(v));
+    if (!common.length) {
+      return refuse(
+        'protocol-version',
+        CLOSE.unsupportedProtocol,
+        `no common protocol version: client speaks ${hello.protocols.join(',')}, server ${SUPPORTED_PROTOCOL_VERSIONS.join(',')}`.slice(0, 120),
+      );
+    }
+    const protocol = Math.max(...common);
+    const hospital = this.tokens.authenticate(hello.token);
+    if (!hospital) {
+      this.log.warn(`refused connection from ${conn.remote}: unknown token`);
+      return refuse('unauthorized', CLOSE.unauthorized, 'unknown token');
+    }
+    const existing = this.byHospital.get(hospital);
+    if (existing) {
+      if (existing.clientId !== hello.clientId) {
+        this.log.warn(`refused a second connection for ${hospital} from ${conn.remote}: client ${existing.clientId} is connected`);
+        return refuse('token-in-use', CLOSE.tokenInUse, `another client is connected as ${hospital}`);
+      }
+      // The same client reconnecting (its old socket may be half-dead): the new connection wins.
+      this.log.info(`${hospital} reconnected; closing its previous connection`);
+      this.byHospital.delete(hospital);
+      existing.conn.peer = undefined;
+      this.closeConn(existing.conn, CLOSE.superseded, 'superseded by a newer connection of this client');
+      this.handlers.onLeave(existing, CLOSE.superseded, 'superseded');
+    }
+    clearTimeout(conn.helloTimer);
+    const peer = new PeerImpl(this.nextId++, hospital, hello.clientId, protocol, hello.agent, Date.now(), this, conn);
+    conn.peer = peer;
+    this.byHospital.set(hospital, peer);
+    this.metrics.connected.set(this.byHospital.size);
+    this.log.info(`${hospital} connected (client ${hello.clientId}${hello.agent ? `, ${hello.agent}` : ''}, protocol ${protocol}, ${conn.remote})`);
+    const w = this.handlers.welcome();
+    peer.send({
+      type: 'welcome',
+      protocol,
+      hospital,
+      clientId: hello.clientId,
+      fingerprint: w.fingerprint,
+      rounds: w.rounds,
+      round: w.round,
+      phase: w.phase,
+      limits: { maxFrameBytes: this.maxFrameBytes, heartbeatSeconds: this.limits.heartbeatSeconds },
+    });
+    this.handlers.onJoin(peer);
+  }
+
+  sendText(conn: Conn, msg: ServerTextMessage): void {
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    const s = JSON.stringify(msg);
+    this.metrics.bytesOut.inc({}, Buffer.byteLength(s));
+    conn.ws.send(s);
+  }
+
+  sendBinary(conn: Conn, frame: Uint8Array): void {
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
+    this.metrics.bytesOut.inc({}, frame.byteLength);
+    conn.ws.send(frame, { binary: true });
+  }
+
+  sendError(conn: Conn, code: ErrorCode, message: string, extra: { round?: number; attempt?: number } = {}): void {
+    this.metrics.refuse(code);
+    this.sendText(conn, { type: 'error', code, message, ...extra });
+  }
+
+  closeConn(conn: Conn, code: number, reason: string): void {
+    clearTimeout(conn.helloTimer);
+    conn.closing = true;
+    const r = Buffer.from(reason).length > 123 ? reason.slice(0, 100) : reason;
+    if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING) conn.ws.close(code, r);
+    // Do not wait for the peer's close frame forever.
+    setTimeout(() => conn.ws.terminate(), 5000).unref();
+  }
+
+  private beat(): void {
+    for (const conn of this.conns) {
+      if (!conn.alive) {
+        this.log.warn(`dropping ${conn.peer?.hospital ?? conn.remote}: no pong within ${this.limits.heartbeatSeconds}s`);
+        this.metrics.refuse('heartbeat-timeout');
+        conn.ws.terminate();
+        continue;
+      }
+      conn.alive = false;
+      try {
+        conn.ws.ping();
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+
+  /** Close every connection (server shutdown) and stop the heartbeat. */
+  async close(code: number = CLOSE.goingAway, reason = 'server shutting down'): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.accepting = false;
+    for (const conn of this.conns) this.closeConn(conn, code, reason);
+    const deadline = Date.now() + 2000;
+    while (this.conns.size && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const conn of this.conns) conn.ws.terminate();
+    this.wss.close();
+  }
+}
+
+function describeIssues(issues: { path: PropertyKey[]; message: string }[]): string {
+  return issues
+    .slice(0, 3)
+    .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
+    .join('; ');
+}

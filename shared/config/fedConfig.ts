@@ -1,0 +1,132 @@
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError, parseWith } from './configError.ts';
+import { parseGanConfig, type GanConfig } from './ganConfig.ts';
+
+/**
+ * The federation configuration: how rounds run (Flower-like), how updates are aggregated and checked,
+ * and which model the hospitals train. One typed source, validated at the edge (FED_CONFIG file, tests,
+ * the simulation), with errors naming each bad field (`minFit: must be at most minAvailable (2)`).
+ *
+ * Defaults suit a demo on browser GPUs: two hospitals, every hospital trains every round, a 64×64 ACGAN,
+ * a generous deadline (a local epoch on a laptop GPU takes minutes).
+ */
+export const AGGREGATOR_TYPES = ['fedavg', 'median', 'trimmed-mean'] as const;
+export type AggregatorType = (typeof AGGREGATOR_TYPES)[number];
+export const BATCH_NORM_POLICIES = ['average', 'local'] as const;
+export type BatchNormPolicyName = (typeof BATCH_NORM_POLICIES)[number];
+
+const count = z.number().int().min(1, 'must be at least 1');
+
+const aggregatorSchema = z
+  .object({
+    type: z.enum(AGGREGATOR_TYPES).default('fedavg'),
+    /** Trimmed mean: the fraction trimmed at EACH end, coordinate-wise; 0 ≤ β < 0.5. */
+    beta: z.number().min(0, 'must be at least 0').lt(0.5, 'must be below 0.5').default(0.1),
+  })
+  .strict();
+
+const examplesSchema = z
+  .object({
+    min: z.number().int().min(1, 'must be at least 1').default(1),
+    max: z.number().int().min(1, 'must be at least 1').default(10_000_000),
+  })
+  .strict();
+
+const limitsSchema = z
+  .object({
+    /** Open WebSocket connections, authenticated or not; more are closed with 1013. */
+    maxConnections: z.number().int().min(1).max(100_000).default(256),
+    /** Server ping interval; a peer that has not answered the previous ping by the next one is dropped. */
+    heartbeatSeconds: z.number().positive().max(3600).default(15),
+    /** A connection must send a valid `hello` within this time. */
+    helloTimeoutSeconds: z.number().positive().max(3600).default(10),
+    /** Bytes allowed on top of the encoded model size for one frame (header, codec metadata). */
+    frameMarginBytes: z.number().int().min(1024).max(1 << 30).default(1 << 20),
+    /** Updates transferred at once (upload slots). Bounds server memory to O(slots × model). */
+    maxConcurrentUploads: z.number().int().min(1).max(64).default(1),
+    /** A granted upload slot is revoked (the update refused as late) if no update arrives within this time. */
+    uploadGrantSeconds: z.number().positive().max(3600).default(120),
+  })
+  .strict();
+
+export const fedConfigSchema = z
+  .object({
+    /** Rounds to run in total; then the server stays up serving the final model and status. */
+    rounds: count.max(100_000).default(20),
+    /** Fraction C of available hospitals sampled per round. */
+    fraction: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1').default(1),
+    /** At least this many hospitals are sampled (Flower's min_fit_clients). */
+    minFit: count.default(2),
+    /** A round starts only when this many authenticated hospitals are connected. */
+    minAvailable: count.default(2),
+    /** A round is aggregated only if at least this many updates arrived; otherwise it is repeated. */
+    minCompletion: count.default(2),
+    roundDeadlineSeconds: z.number().positive().max(7 * 24 * 3600).default(900),
+    aggregator: aggregatorSchema.default({ type: 'fedavg', beta: 0.1 }),
+    /** `average`: batch-norm weights are federated like the rest. `local` (FedBN): each hospital keeps its own. */
+    batchNorm: z.enum(BATCH_NORM_POLICIES).default('average'),
+    /** Optional bound on ‖update − global‖₂; larger updates are refused (reason `norm`). */
+    maxUpdateNorm: z.number().positive().optional(),
+    /** Allowed example count per update (it is the FedAvg weight). */
+    examples: examplesSchema.default({ min: 1, max: 10_000_000 }),
+    /** Local epochs each hospital trains per round. */
+    localEpochs: count.max(1000).default(1),
+    /** Seed of client sampling (per round, reproducible). */
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(7),
+    /** Checkpoints kept in STATE_DIR (newest first); older ones are deleted. */
+    keepCheckpoints: count.max(1000).default(5),
+    limits: limitsSchema.default({
+      maxConnections: 256,
+      heartbeatSeconds: 15,
+      helloTimeoutSeconds: 10,
+      frameMarginBytes: 1 << 20,
+      maxConcurrentUploads: 1,
+      uploadGrantSeconds: 120,
+    }),
+    /** The GAN every hospital trains (see ganConfig.ts); validated by parseGanConfig. */
+    model: z.unknown().optional(),
+  })
+  .strict();
+
+export type FedConfigInput = Omit<z.input<typeof fedConfigSchema>, 'model'> & { model?: unknown };
+export type FedConfig = Omit<z.output<typeof fedConfigSchema>, 'model'> & { model: GanConfig };
+
+/** Validate and complete a federation config; throws ConfigError naming every bad field. */
+export function parseFedConfig(input: unknown = {}, source = 'federation config'): FedConfig {
+  const problems: { path: string; message: string }[] = [];
+  let base: z.output<typeof fedConfigSchema> | undefined;
+  try {
+    base = parseWith(fedConfigSchema, input ?? {}, source);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    problems.push(...e.problems);
+  }
+  let model: GanConfig | undefined;
+  const modelInput = input && typeof input === 'object' ? (input as { model?: unknown }).model : undefined;
+  try {
+    model = parseGanConfig(modelInput ?? {}, source, 'model');
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    problems.push(...e.problems);
+  }
+  if (base) {
+    const b = base;
+    if (b.minFit > b.minAvailable) problems.push({ path: 'minFit', message: `must be at most minAvailable (${b.minAvailable})` });
+    if (b.minCompletion > b.minFit) problems.push({ path: 'minCompletion', message: `must be at most minFit (${b.minFit})` });
+    if (b.examples.min > b.examples.max) problems.push({ path: 'examples.min', message: `must be at most examples.max (${b.examples.max})` });
+  }
+  if (problems.length || !base || !model) throw new ConfigError(source, problems);
+  return { ...base, model };
+}
+
+/** Parse the text of a FED_CONFIG file: JSON or YAML (YAML is a superset of JSON). */
+export function parseFedConfigText(text: string, source: string): FedConfig {
+  let raw: unknown;
+  try {
+    raw = text.trim() === '' ? {} : parseYaml(text);
+  } catch (e) {
+    throw new ConfigError(source, [{ path: '', message: `not valid JSON or YAML: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}` }]);
+  }
+  return parseFedConfig(raw ?? {}, source);
+}
