@@ -1,0 +1,387 @@
+/**
+ * Binary codec for weight sets (what travels between hospitals and the server, and what is
+ * checkpointed). Values are raw IEEE-754 float32 bits, never JSON numbers, so a round trip is
+ * bit-exact: -0, denormals, ±Infinity and NaN payloads all survive.
+ *
+ * Layout (all integers little-endian):
+ *
+ *     offset  size  field
+ *     0       4     magic "FGW1" (ASCII)
+ *     4       2     u16 format version (1)
+ *     6       2     u16 flags (0; no flag is defined in version 1)
+ *     8       4     u32 header byte length H
+ *     12      H     header: UTF-8 JSON {"fingerprint": string, "tensors": [{"name", "shape"}], "meta": {…}}
+ *     12+H    P     zero padding so that the data starts at a multiple of 4 (P ∈ 0..3)
+ *     D       4·N   float32 little-endian data of all tensors, concatenated in header order
+ *     D+4N    4     u32 CRC-32 (IEEE) of every preceding byte
+ *
+ * Decoding returns Float32Array *views* into the input when possible (little-endian host and a
+ * 4-byte-aligned data section), i.e. without copying; the tensors then alias the input bytes, which
+ * must not be modified afterwards. Pass `{copy: true}` to always get independent arrays.
+ */
+import { parameterCount, sizeOf, type NamedTensor, type WeightSet } from '../weights.ts';
+import { crc32 } from './crc32.ts';
+import { layoutMismatch, type TensorSpec } from './layout.ts';
+
+export const WEIGHTS_MAGIC = 'FGW1';
+export const WEIGHTS_FORMAT_VERSION = 1;
+
+const MAGIC_BYTES = new TextEncoder().encode(WEIGHTS_MAGIC);
+/** magic (4) + version (2) + flags (2) + header length (4) */
+const PREFIX_BYTES = 12;
+const CHECKSUM_BYTES = 4;
+/** Prefix plus checksum: no valid file is shorter. */
+const MIN_FILE_BYTES = PREFIX_BYTES + CHECKSUM_BYTES;
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+export type WeightsCodecErrorCode =
+  | 'bad-magic'
+  | 'bad-version'
+  | 'truncated'
+  | 'bad-header'
+  | 'checksum'
+  | 'fingerprint-mismatch'
+  | 'shape-mismatch'
+  | 'non-finite';
+
+/** Any failure to encode, decode or validate weights; `code` says which check failed. */
+export class WeightsCodecError extends Error {
+  constructor(
+    readonly code: WeightsCodecErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'WeightsCodecError';
+  }
+}
+
+export interface DecodeWeightsOptions {
+  /** Refuse weights whose fingerprint differs (code 'fingerprint-mismatch'). */
+  expectedFingerprint?: string;
+  /** Refuse weights whose ordered tensor names/shapes differ (code 'shape-mismatch'). */
+  expectedShapes?: readonly TensorSpec[];
+  /** Refuse weights containing NaN or ±Infinity (code 'non-finite'). */
+  requireFinite?: boolean;
+  /** Always copy tensor data instead of returning views into `bytes`. */
+  copy?: boolean;
+}
+
+export interface DecodedWeights {
+  weights: WeightSet;
+  meta: Record<string, unknown>;
+}
+
+interface Header {
+  fingerprint: string;
+  tensors: { name: string; shape: number[] }[];
+  meta: Record<string, unknown>;
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** Checks a weight set before encoding: names unique, shapes valid, data length = product of shape. */
+function checkEncodable(ws: WeightSet): void {
+  if (typeof ws.fingerprint !== 'string') {
+    throw new WeightsCodecError('bad-header', 'cannot encode weights without a string fingerprint');
+  }
+  const seen = new Set<string>();
+  for (const t of ws.tensors) {
+    if (seen.has(t.name)) throw new WeightsCodecError('bad-header', `cannot encode weights: duplicate tensor name ${t.name}`);
+    seen.add(t.name);
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new WeightsCodecError('shape-mismatch', `cannot encode tensor ${t.name}: invalid shape [${t.shape.join(', ')}]`);
+    }
+    if (!(t.data instanceof Float32Array)) {
+      throw new WeightsCodecError('shape-mismatch', `cannot encode tensor ${t.name}: data is not a Float32Array`);
+    }
+    const expected = sizeOf(t.shape);
+    if (t.data.length !== expected) {
+      throw new WeightsCodecError(
+        'shape-mismatch',
+        `cannot encode tensor ${t.name}: shape [${t.shape.join(', ')}] needs ${expected} values but data has ${t.data.length}`,
+      );
+    }
+  }
+}
+
+/** UTF-8 JSON header bytes. `meta` must be a plain, JSON-serialisable object. */
+function encodeHeader(ws: WeightSet, meta: Record<string, unknown>): Uint8Array {
+  if (!isPlainObject(meta)) throw new WeightsCodecError('bad-header', 'weights meta must be a plain object');
+  const header: Header = {
+    fingerprint: ws.fingerprint,
+    tensors: ws.tensors.map((t) => ({ name: t.name, shape: [...t.shape] })),
+    meta,
+  };
+  let json: string;
+  try {
+    json = JSON.stringify(header);
+  } catch (e) {
+    throw new WeightsCodecError('bad-header', `weights meta is not JSON-serialisable: ${(e as Error).message}`);
+  }
+  return new TextEncoder().encode(json);
+}
+
+/** Swaps the byte order of each 4-byte word in bytes[start, end) (big-endian hosts only). */
+function swap32InPlace(bytes: Uint8Array, start: number, end: number): void {
+  for (let i = start; i < end; i += 4) {
+    const b0 = bytes[i];
+    const b1 = bytes[i + 1];
+    bytes[i] = bytes[i + 3];
+    bytes[i + 1] = bytes[i + 2];
+    bytes[i + 2] = b1;
+    bytes[i + 3] = b0;
+  }
+}
+
+function totalBytes(headerBytes: number, scalars: number): number {
+  return align4(PREFIX_BYTES + headerBytes) + 4 * scalars + CHECKSUM_BYTES;
+}
+
+/**
+ * Exact size in bytes of `encodeWeights(ws, meta)`. Costs one JSON serialisation of the header,
+ * not of the values.
+ */
+export function encodedSize(ws: WeightSet, meta: Record<string, unknown> = {}): number {
+  checkEncodable(ws);
+  return totalBytes(encodeHeader(ws, meta).length, parameterCount(ws));
+}
+
+/**
+ * Encodes a weight set (and optional JSON-serialisable metadata, e.g. round number or example
+ * count) into the FGW1 binary format. Values are copied bit-exactly; `meta` goes through
+ * JSON.stringify (so `undefined` fields are dropped and NaN becomes null).
+ */
+export function encodeWeights(ws: WeightSet, meta: Record<string, unknown> = {}): Uint8Array {
+  checkEncodable(ws);
+  const header = encodeHeader(ws, meta);
+  const dataOffset = align4(PREFIX_BYTES + header.length);
+  const out = new Uint8Array(totalBytes(header.length, parameterCount(ws)));
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+
+  out.set(MAGIC_BYTES, 0);
+  view.setUint16(4, WEIGHTS_FORMAT_VERSION, true);
+  view.setUint16(6, 0, true);
+  view.setUint32(8, header.length, true);
+  out.set(header, PREFIX_BYTES);
+  // Padding bytes are already zero (fresh allocation).
+
+  let offset = dataOffset;
+  for (const t of ws.tensors) {
+    // Copy the raw bytes (not the values) so NaN payloads are preserved.
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), offset);
+    offset += t.data.byteLength;
+  }
+  if (!LITTLE_ENDIAN_HOST) swap32InPlace(out, dataOffset, offset);
+
+  view.setUint32(offset, crc32(out.subarray(0, offset)), true);
+  return out;
+}
+
+function describeMagic(bytes: Uint8Array): string {
+  const head = bytes.subarray(0, 4);
+  const hex = Array.from(head, (b) => b.toString(16).padStart(2, '0')).join(' ');
+  const printable = Array.from(head, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('');
+  return `"${printable}" (${hex})`;
+}
+
+function fail(code: WeightsCodecErrorCode, message: string): never {
+  throw new WeightsCodecError(code, message);
+}
+
+/** Parses and validates the JSON header; returns an error message instead of throwing. */
+function parseHeader(bytes: Uint8Array): Header | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    return `header is not valid UTF-8 JSON (${(e as Error).message})`;
+  }
+  if (!isPlainObject(json)) return 'header is not a JSON object';
+  const { fingerprint, tensors, meta } = json;
+  if (typeof fingerprint !== 'string') return 'header has no string "fingerprint"';
+  if (!Array.isArray(tensors)) return 'header has no "tensors" array';
+  if (meta !== undefined && !isPlainObject(meta)) return 'header "meta" is not an object';
+  const names = new Set<string>();
+  const specs: Header['tensors'] = [];
+  for (let i = 0; i < tensors.length; i++) {
+    const t: unknown = tensors[i];
+    if (!isPlainObject(t) || typeof t.name !== 'string') return `header tensor #${i} has no string "name"`;
+    const shape = t.shape;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      return `header tensor ${t.name} has an invalid "shape"`;
+    }
+    if (names.has(t.name)) return `header lists tensor ${t.name} twice`;
+    names.add(t.name);
+    specs.push({ name: t.name, shape: shape as number[] });
+  }
+  return { fingerprint, tensors: specs, meta: (meta as Record<string, unknown> | undefined) ?? {} };
+}
+
+function storedChecksumMatches(bytes: Uint8Array, view: DataView): boolean {
+  const end = bytes.length - CHECKSUM_BYTES;
+  return view.getUint32(end, true) === crc32(bytes.subarray(0, end));
+}
+
+/**
+ * Decodes FGW1 bytes. Checks, in order: magic, version/flags, lengths, header, checksum, then the
+ * optional expectations (fingerprint, layout, finiteness). Throws a WeightsCodecError naming the
+ * problem.
+ */
+export function decodeWeights(bytes: Uint8Array, opts: DecodeWeightsOptions = {}): DecodedWeights {
+  if (bytes.length < MAGIC_BYTES.length) {
+    fail('truncated', `weights are truncated: ${bytes.length} bytes is too short to be a weights file`);
+  }
+  for (let i = 0; i < MAGIC_BYTES.length; i++) {
+    if (bytes[i] !== MAGIC_BYTES[i]) {
+      fail('bad-magic', `not a weights file: expected magic "${WEIGHTS_MAGIC}", found ${describeMagic(bytes)}`);
+    }
+  }
+  if (bytes.length < MIN_FILE_BYTES) {
+    fail('truncated', `weights are truncated: ${bytes.length} bytes is shorter than the ${MIN_FILE_BYTES}-byte minimum`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint16(4, true);
+  if (version !== WEIGHTS_FORMAT_VERSION) {
+    fail('bad-version', `weights format version ${version} is not supported (this build reads version ${WEIGHTS_FORMAT_VERSION})`);
+  }
+  const flags = view.getUint16(6, true);
+  if (flags !== 0) {
+    fail('bad-version', `weights use unknown format flags 0x${flags.toString(16).padStart(4, '0')} (version ${version} defines none)`);
+  }
+  const headerLength = view.getUint32(8, true);
+  if (PREFIX_BYTES + headerLength + CHECKSUM_BYTES > bytes.length) {
+    fail('truncated', `weights are truncated: the header alone needs ${headerLength} bytes but the file has ${bytes.length} in total`);
+  }
+
+  const header = parseHeader(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength));
+  if (typeof header === 'string') {
+    // A garbled header is most likely corruption; say so when the checksum agrees.
+    if (!storedChecksumMatches(bytes, view)) {
+      fail('checksum', `weights checksum mismatch and ${header}: the file is corrupted`);
+    }
+    fail('bad-header', `invalid weights ${header}`);
+  }
+
+  const scalars = header.tensors.reduce((n, t) => n + sizeOf(t.shape), 0);
+  const expectedLength = totalBytes(headerLength, scalars);
+  if (bytes.length < expectedLength) {
+    fail('truncated', `weights are truncated: expected ${expectedLength} bytes for ${scalars} parameters, got ${bytes.length}`);
+  }
+  if (bytes.length > expectedLength) {
+    fail('bad-header', `weights file has ${bytes.length - expectedLength} unexpected trailing bytes (expected ${expectedLength} bytes)`);
+  }
+  const dataOffset = align4(PREFIX_BYTES + headerLength);
+  for (let i = PREFIX_BYTES + headerLength; i < dataOffset; i++) {
+    if (bytes[i] !== 0) fail('bad-header', 'invalid weights: non-zero padding after the header');
+  }
+  const dataEnd = dataOffset + 4 * scalars;
+  const stored = view.getUint32(dataEnd, true);
+  const computed = crc32(bytes.subarray(0, dataEnd));
+  if (stored !== computed) {
+    fail(
+      'checksum',
+      `weights checksum mismatch (stored 0x${stored.toString(16).padStart(8, '0')}, computed 0x${computed.toString(16).padStart(8, '0')}): the data was corrupted in transit or on disk`,
+    );
+  }
+
+  if (opts.expectedFingerprint !== undefined && header.fingerprint !== opts.expectedFingerprint) {
+    fail(
+      'fingerprint-mismatch',
+      `weights fingerprint ${header.fingerprint} does not match this model's ${opts.expectedFingerprint} (weights come from another architecture)`,
+    );
+  }
+  if (opts.expectedShapes !== undefined) {
+    const mismatch = layoutMismatch(header.tensors, opts.expectedShapes);
+    if (mismatch !== null) fail('shape-mismatch', `weights do not fit this model: ${mismatch}`);
+  }
+
+  const zeroCopy = !opts.copy && LITTLE_ENDIAN_HOST && (bytes.byteOffset + dataOffset) % 4 === 0;
+  const tensors: NamedTensor[] = [];
+  let offset = dataOffset;
+  for (const t of header.tensors) {
+    const length = sizeOf(t.shape);
+    let data: Float32Array;
+    if (zeroCopy) {
+      data = new Float32Array(bytes.buffer, bytes.byteOffset + offset, length);
+    } else {
+      data = new Float32Array(length);
+      const dst = new Uint8Array(data.buffer);
+      dst.set(bytes.subarray(offset, offset + 4 * length));
+      if (!LITTLE_ENDIAN_HOST) swap32InPlace(dst, 0, dst.length);
+    }
+    tensors.push({ name: t.name, shape: t.shape, data });
+    offset += 4 * length;
+  }
+  const weights: WeightSet = { fingerprint: header.fingerprint, tensors };
+  if (opts.requireFinite) assertFinite(weights);
+  return { weights, meta: header.meta };
+}
+
+/** Location of the first NaN / ±Infinity in a weight set. */
+export interface NonFiniteValue {
+  tensor: string;
+  index: number;
+  value: number;
+  /** Number of non-finite values in that tensor. */
+  countInTensor: number;
+}
+
+/**
+ * True when every value is finite. Branch-free probe: x·0 is ±0 for every finite x and NaN for NaN
+ * and ±Infinity, so the sum stays 0 exactly when all values are finite. Four independent
+ * accumulators shorten the dependency chain (this check runs on every aggregated update).
+ */
+function allFinite(d: Float32Array): boolean {
+  const n = d.length;
+  const n4 = n - (n % 4);
+  let p0 = 0;
+  let p1 = 0;
+  let p2 = 0;
+  let p3 = 0;
+  let i = 0;
+  for (; i < n4; i += 4) {
+    p0 += d[i] * 0;
+    p1 += d[i + 1] * 0;
+    p2 += d[i + 2] * 0;
+    p3 += d[i + 3] * 0;
+  }
+  for (; i < n; i++) p0 += d[i] * 0;
+  return p0 + p1 + p2 + p3 === 0;
+}
+
+/** Finds the first NaN or ±Infinity (in tensor order), or returns null when all values are finite. */
+export function findNonFinite(ws: WeightSet): NonFiniteValue | null {
+  for (const t of ws.tensors) {
+    const d = t.data;
+    if (allFinite(d)) continue;
+    let first = -1;
+    let count = 0;
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i])) {
+        if (first < 0) first = i;
+        count++;
+      }
+    }
+    return { tensor: t.name, index: first, value: d[first], countInTensor: count };
+  }
+  return null;
+}
+
+/** Throws a WeightsCodecError ('non-finite') naming the first tensor holding NaN/±Infinity and the index. */
+export function assertFinite(ws: WeightSet): void {
+  const bad = findNonFinite(ws);
+  if (bad === null) return;
+  const tensor = ws.tensors.find((t) => t.name === bad.tensor);
+  fail(
+    'non-finite',
+    `tensor ${bad.tensor} holds ${bad.value} at index ${bad.index} of ${tensor?.data.length} ` +
+      `(${bad.countInTensor} non-finite value${bad.countInTensor === 1 ? '' : 's'} in that tensor): training diverged or the weights are corrupted`,
+  );
+}
