@@ -41,7 +41,7 @@ import {
 export interface WebSocketLike {
   readonly readyState: number;
   binaryType: string;
-  send(data: string | ArrayBufferLike | ArrayBufferView): void;
+  send(data: string | ArrayBuffer | ArrayBufferView<ArrayBuffer>): void;
   close(code?: number, reason?: string): void;
   // Event parameters are `any` so that both the DOM and the `ws` event types fit.
   /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -162,7 +162,7 @@ interface Task {
   attempt: number;
   abort: AbortController;
   phase: 'training' | 'requested' | 'uploading' | 'done';
-  frame?: Uint8Array;
+  frame?: Uint8Array<ArrayBuffer>;
 }
 
 const OPEN = 1;

@@ -26,7 +26,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Build a binary frame. The payload is copied once into the frame. */
-export function encodeFrame(header: { type: string } & Record<string, unknown>, payload: Uint8Array): Uint8Array {
+export function encodeFrame(header: { type: string } & Record<string, unknown>, payload: Uint8Array): Uint8Array<ArrayBuffer> {
   const json = JSON.stringify(header);
   const raw = encoder.encode(json);
   const padded = (FRAME_PREFIX_BYTES + raw.length + 7) & ~7;
