@@ -161,7 +161,7 @@ describe('FederationClient', () => {
     }
     const err = await run;
     expect(err).toBeInstanceOf(FederationClientError);
-    expect(err.message).toContain('gave up after 3');
+    expect((err as FederationClientError).message).toContain("gave up after 3");
     expect(sockets).toHaveLength(4);
     expect(events.filter((e) => e.type === 'disconnected').map((e) => (e as { retryInMs: number | null }).retryInMs === null)).toEqual([false, false, false, true]);
   });
