@@ -1,13 +1,13 @@
 import { createAggregator, l2Distance, AggregationError, type Aggregator } from '../shared/aggregate/index.ts';
-import { decodeWeights, encodeWeights, WeightsCodecError } from '../shared/codec/weightsCodec.ts';
+import { decodeWeights, WeightsCodecError } from '../shared/codec/weightsCodec.ts';
 import type { FedConfig } from '../shared/config/fedConfig.ts';
 import { sampleClients } from '../shared/fed/sampling.ts';
-import { encodeFrame } from '../shared/protocol/frames.ts';
+import { encodeFrameHead } from '../shared/protocol/frames.ts';
 import type { ClientTextMessage, ErrorCode, Phase, RoundConfig, UpdateHeader } from '../shared/protocol/messages.ts';
 import { isBatchNormWeight, type WeightSet } from '../shared/weights.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
-import type { CheckpointStore, FederationState, HistoryEntry } from './state.ts';
+import { CheckpointStore, type FederationState, type HistoryEntry } from './state.ts';
 import type { Peer } from './transport.ts';
 
 /**
@@ -43,7 +43,6 @@ interface RoundInFlight {
   granted: Map<string, NodeJS.Timeout>;
   queue: string[];
   aggregationSeconds: number;
-  frame?: Uint8Array;
 }
 
 export interface FederationOptions {
@@ -75,9 +74,11 @@ export class Federation {
   phase: Phase = 'loading';
   state: FederationState = { round: 0, history: [] };
   private global!: WeightSet;
-  /** Codec bytes of the global weights (payload of `round` and `global` frames). */
+  /**
+   * Codec bytes of the global weights: the checkpoint file itself (its meta holds the round state), also
+   * the payload of `round` and `global` frames. `global` is a zero-copy view of it: the model is in memory once.
+   */
   private globalPayload!: Uint8Array;
-  private globalFrame?: Uint8Array;
   private readonly peers = new Map<string, Peer>();
   private current?: RoundInFlight;
   /** Attempt counter of the next round (1 + attempts that failed). */
@@ -120,12 +121,13 @@ export class Federation {
     const ck = await this.store.loadLatest(initial.fingerprint);
     if (ck) {
       this.state = ck.state;
-      this.setGlobal(ck.weights);
+      this.setGlobal(ck.bytes);
       this.log.info(`resumed from ${ck.file}: ${this.state.round} round(s) completed`);
     } else {
       this.state = { round: 0, history: [] };
-      this.setGlobal(initial);
-      await this.store.save(this.state, initial);
+      const bytes = CheckpointStore.encode(this.state, initial);
+      await this.store.write(0, bytes);
+      this.setGlobal(bytes);
       this.log.info(`no checkpoint in ${this.store.dir}: starting from the initial weights (round 0 saved)`);
     }
     this.closedUpTo = { round: this.state.round, attempt: Infinity };
@@ -133,10 +135,10 @@ export class Federation {
     this.setPhase(this.state.round >= this.fed.rounds ? 'finished' : 'waiting');
   }
 
-  private setGlobal(ws: WeightSet): void {
-    this.global = ws;
-    this.globalPayload = encodeWeights(ws, { round: this.state.round });
-    this.globalFrame = undefined;
+  /** Adopt checkpoint bytes as the global model (decoded as views, no copy). */
+  private setGlobal(bytes: Uint8Array): void {
+    this.globalPayload = bytes;
+    this.global = decodeWeights(bytes).weights;
   }
 
   private setPhase(p: Phase): void {
@@ -407,13 +409,12 @@ export class Federation {
       deadlineSeconds: this.fed.roundDeadlineSeconds,
       model: m as unknown as Record<string, unknown>,
     };
-    r.frame = encodeFrame({ type: 'round', round, attempt, config } as unknown as { type: string }, this.globalPayload);
+    const head = encodeFrameHead({ type: 'round', round, attempt, config } as unknown as { type: string });
     this.log.info(
       `round ${round}${attempt > 1 ? ` (attempt ${attempt})` : ''}: sampled ${chosen.length} of ${ids.length} hospitals: ${chosen.join(', ')}; deadline ${this.fed.roundDeadlineSeconds}s`,
     );
-    for (const h of chosen) this.peers.get(h)!.sendBinary(r.frame);
-    // ws keeps a reference until each socket has written it; drop ours so it is freed as soon as possible.
-    r.frame = undefined;
+    // One payload for all: each peer gets the head and the shared payload as fragments of one message.
+    for (const h of chosen) this.peers.get(h)!.sendBinary(head, this.globalPayload);
     this.broadcastStatus();
   }
 
@@ -468,11 +469,6 @@ export class Federation {
   private async completeRound(r: RoundInFlight): Promise<void> {
     this.setPhase('aggregating');
     const t0 = performance.now();
-    let next = r.aggregator!.result();
-    r.aggregator = null;
-    if (this.fed.batchNorm === 'local') next = keepBatchNorm(next, this.global);
-    const aggSeconds = r.aggregationSeconds + (performance.now() - t0) / 1000;
-    this.metrics.aggregationSeconds.inc({}, (performance.now() - t0) / 1000);
     let examples = 0;
     let dSum = 0;
     let gSum = 0;
@@ -488,17 +484,18 @@ export class Federation {
       examples,
       dLoss: dSum / examples,
       gLoss: gSum / examples,
-      seconds: 0,
+      seconds: (Date.now() - r.startedAt) / 1000,
       attempts: r.attempt,
-      completedAt: '',
+      completedAt: new Date().toISOString(),
     };
     const state: FederationState = { round: r.round, history: [...this.state.history, entry] };
-    entry.seconds = (Date.now() - r.startedAt) / 1000;
-    entry.completedAt = new Date().toISOString();
-    await this.store.save(state, next);
+    const bytes = this.aggregate(r, state);
+    const aggSeconds = r.aggregationSeconds + (performance.now() - t0) / 1000;
+    this.metrics.aggregationSeconds.inc({}, (performance.now() - t0) / 1000);
+    await this.store.write(state.round, bytes);
     this.metrics.checkpointsWritten.inc();
     this.state = state;
-    this.setGlobal(next);
+    this.setGlobal(bytes);
     this.nextAttempt = 1;
     this.metrics.roundsCompleted.inc();
     this.metrics.currentRound.set(state.round);
@@ -521,9 +518,16 @@ export class Federation {
     this.maybeStartRound();
   }
 
+  /** The aggregate of the round, encoded as its checkpoint (the aggregator and the decoded result are dropped). */
+  private aggregate(r: RoundInFlight, state: FederationState): Uint8Array {
+    let next = r.aggregator!.result();
+    r.aggregator = null;
+    if (this.fed.batchNorm === 'local') next = keepBatchNorm(next, this.global);
+    return CheckpointStore.encode(state, next);
+  }
+
   private sendGlobal(peer: Peer): void {
-    this.globalFrame ??= encodeFrame({ type: 'global', round: this.state.round }, this.globalPayload);
-    peer.sendBinary(this.globalFrame);
+    peer.sendBinary(encodeFrameHead({ type: 'global', round: this.state.round }), this.globalPayload);
   }
 
   private broadcast(msg: Parameters<Peer['send']>[0]): void {

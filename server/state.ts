@@ -26,7 +26,7 @@ export interface HistoryEntry {
   /** Example-weighted means of the losses the hospitals reported. */
   dLoss: number;
   gLoss: number;
-  /** Wall-clock seconds from sending the round to the new global model being saved. */
+  /** Wall-clock seconds from sending the round to the aggregate (the checkpoint write excluded). */
   seconds: number;
   /** Attempts it took (1 unless rounds were repeated for lack of updates). */
   attempts: number;
@@ -88,10 +88,14 @@ export class CheckpointStore {
     return encodeWeights(weights, { kind: CHECKPOINT_KIND, version: CHECKPOINT_VERSION, state, savedAt: new Date().toISOString() });
   }
 
-  /** Atomically write the checkpoint of `state.round`, then delete all but the newest `keep`. */
-  async save(state: FederationState, weights: WeightSet, encoded?: Uint8Array): Promise<string> {
-    const bytes = encoded ?? CheckpointStore.encode(state, weights);
-    const file = join(this.dir, CheckpointStore.fileName(state.round));
+  /** Encode and atomically write the checkpoint of `state.round`; see write(). */
+  async save(state: FederationState, weights: WeightSet): Promise<string> {
+    return this.write(state.round, CheckpointStore.encode(state, weights));
+  }
+
+  /** Atomically write encoded checkpoint bytes (CheckpointStore.encode) of `round`, then delete all but the newest `keep`. */
+  async write(round: number, bytes: Uint8Array): Promise<string> {
+    const file = join(this.dir, CheckpointStore.fileName(round));
     await writeFileAtomic(file, bytes);
     const all = await this.list();
     for (const old of all.slice(this.keep)) await unlink(old.file).catch(() => {});

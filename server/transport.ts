@@ -33,7 +33,11 @@ export interface Peer {
   readonly agent?: string;
   readonly connectedAt: number;
   send(msg: ServerTextMessage): void;
-  sendBinary(frame: Uint8Array): void;
+  /**
+   * Send one binary message made of `parts` (e.g. a frame head and a shared weights payload) as fragments
+   * of a single WebSocket message: nothing is copied, and one payload can go to many peers.
+   */
+  sendBinary(...parts: Uint8Array[]): void;
   /** Send an `error` message (counted in the metrics) and keep the connection. */
   error(code: ErrorCode, message: string, extra?: { round?: number; attempt?: number }): void;
   close(code: number, reason: string): void;
@@ -78,8 +82,8 @@ class PeerImpl implements Peer {
   send(msg: ServerTextMessage): void {
     this.t.sendText(this.conn, msg);
   }
-  sendBinary(frame: Uint8Array): void {
-    this.t.sendBinary(this.conn, frame);
+  sendBinary(...parts: Uint8Array[]): void {
+    this.t.sendBinary(this.conn, parts);
   }
   error(code: ErrorCode, message: string, extra: { round?: number; attempt?: number } = {}): void {
     this.t.sendError(this.conn, code, message, extra);
@@ -290,10 +294,12 @@ export class Transport {
     conn.ws.send(s);
   }
 
-  sendBinary(conn: Conn, frame: Uint8Array): void {
+  sendBinary(conn: Conn, parts: Uint8Array[]): void {
     if (conn.ws.readyState !== conn.ws.OPEN) return;
-    this.metrics.bytesOut.inc({}, frame.byteLength);
-    conn.ws.send(frame, { binary: true });
+    for (let i = 0; i < parts.length; i++) {
+      this.metrics.bytesOut.inc({}, parts[i].byteLength);
+      conn.ws.send(parts[i], { binary: true, fin: i === parts.length - 1 });
+    }
   }
 
   sendError(conn: Conn, code: ErrorCode, message: string, extra: { round?: number; attempt?: number } = {}): void {

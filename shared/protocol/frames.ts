@@ -25,18 +25,30 @@ export class FrameError extends Error {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-/** Build a binary frame. The payload is copied once into the frame. */
-export function encodeFrame(header: { type: string } & Record<string, unknown>, payload: Uint8Array): Uint8Array<ArrayBuffer> {
+/**
+ * The first 8 + H bytes of a frame (magic, header length, padded JSON header). A frame is this head
+ * followed by the payload; `encodeFrame` concatenates them, or a sender can send the two as fragments of
+ * one WebSocket message and avoid copying a large payload.
+ */
+export function encodeFrameHead(header: { type: string } & Record<string, unknown>): Uint8Array<ArrayBuffer> {
   const json = JSON.stringify(header);
   const raw = encoder.encode(json);
   const padded = (FRAME_PREFIX_BYTES + raw.length + 7) & ~7;
   const h = padded - FRAME_PREFIX_BYTES === raw.length ? raw : encoder.encode(json + ' '.repeat(padded - FRAME_PREFIX_BYTES - raw.length));
   if (h.length > MAX_HEADER_BYTES) throw new FrameError(`frame header of ${h.length} bytes exceeds ${MAX_HEADER_BYTES}`);
-  const out = new Uint8Array(FRAME_PREFIX_BYTES + h.length + payload.length);
+  const out = new Uint8Array(FRAME_PREFIX_BYTES + h.length);
   out.set(FRAME_MAGIC, 0);
   new DataView(out.buffer).setUint32(4, h.length, true);
   out.set(h, FRAME_PREFIX_BYTES);
-  out.set(payload, FRAME_PREFIX_BYTES + h.length);
+  return out;
+}
+
+/** Build a binary frame (head + payload, the payload copied once). */
+export function encodeFrame(header: { type: string } & Record<string, unknown>, payload: Uint8Array): Uint8Array<ArrayBuffer> {
+  const head = encodeFrameHead(header);
+  const out = new Uint8Array(head.length + payload.length);
+  out.set(head, 0);
+  out.set(payload, head.length);
   return out;
 }
 
