@@ -32,6 +32,7 @@ const PARAMS = Number(arg('params', '5000000'));
 const JSON_OUT = arg('json', '');
 const ROOT = new URL('..', import.meta.url).pathname;
 const MB = 1e6;
+const fmtDelta = (b: number) => `${b >= 0 ? '+' : '−'}${(Math.abs(b) / MB).toFixed(0)} MB`;
 
 // ---------------------------------------------------------------------------------------------------------
 // 1. Aggregation throughput (in process)
@@ -121,7 +122,12 @@ async function round() {
     // each client still encodes and uploads its own copy.
     const update = benchWeights(PARAMS, 1);
     let peak = baseline;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(child.pid!))), 5);
+    const timeline: [number, number][] = [];
+    const sampler = setInterval(() => {
+      const v = rssBytes(child.pid!);
+      peak = Math.max(peak, v);
+      if (process.env.BENCH_DEBUG) timeline.push([Date.now(), v]);
+    }, 5);
     const t0 = performance.now();
     let tRoundStart = 0;
     const clients = hospitals.map(
@@ -142,6 +148,10 @@ async function round() {
     const tEnd = performance.now();
     clearInterval(sampler);
     const afterRound = rssBytes(child.pid!);
+    if (process.env.BENCH_DEBUG) {
+      const i = timeline.findIndex(([, v]) => v === peak);
+      for (const [t, v] of timeline.slice(Math.max(0, i - 40), i + 10)) console.log(new Date(t).toISOString(), (v / MB).toFixed(0));
+    }
     const m = await metrics(url);
     const status = (await (await fetch(`${url}/api/status`)).json()) as { history: { participants: number; seconds: number }[] };
     if (!results.every((r) => r.rounds === 1) || status.history[0]?.participants !== CLIENTS) throw new Error(`round incomplete: ${JSON.stringify(status.history)}`);
@@ -163,6 +173,7 @@ async function round() {
     };
   } finally {
     if (process.env.BENCH_DEBUG) console.log(log);
+    if (process.env.BENCH_DEBUG) (globalThis as { timeline?: unknown }).timeline = undefined;
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
@@ -177,12 +188,13 @@ console.log(
 );
 const r = await round();
 console.log(
-  `round: ${r.clients} clients × ${(r.params / 1e6).toFixed(1)}M params (${(r.modelBytes / MB).toFixed(1)} MB): connect ${r.connectSeconds.toFixed(2)} s, ` +
+  `round: ${r.clients} clients × ${(r.params / 1e6).toFixed(1)}M params (${(r.modelBytes / MB).toFixed(1)} MB): connect + first round frame ${r.connectSeconds.toFixed(2)} s, ` +
     `round ${r.roundSeconds.toFixed(2)} s (server: ${r.serverRoundSeconds.toFixed(2)} s), ${(r.bytesOut! / 1e9).toFixed(2)} GB out, ${(r.bytesIn! / 1e9).toFixed(2)} GB in; ` +
     `in-round aggregation ${r.inRoundAggregationGBs.toFixed(2)} GB/s (${r.aggregationSeconds.toFixed(2)} s)`,
 );
 console.log(
-  `server RSS: baseline ${(r.rss.baseline / MB).toFixed(0)} MB, peak ${(r.rss.peak / MB).toFixed(0)} MB (+${(r.rss.peakOverBaseline / MB).toFixed(0)} MB; ` +
-    `budget 4× model = ${(r.rss.budget / MB).toFixed(0)} MB: ${r.rss.withinBudget ? 'within' : 'OVER'}), after the round ${(r.rss.afterRound / MB).toFixed(0)} MB`,
+  `server RSS: baseline ${(r.rss.baseline / MB).toFixed(0)} MB; when the round completed ${(r.rss.afterRound / MB).toFixed(0)} MB (${fmtDelta(r.rss.afterRound - r.rss.baseline)}); ` +
+    `peak during the round (sampled every 5 ms) ${(r.rss.peak / MB).toFixed(0)} MB (${fmtDelta(r.rss.peakOverBaseline)} = ${(r.rss.peakOverBaseline / r.modelBytes).toFixed(2)}× model; ` +
+    `goal ≤ 4× model = ${(r.rss.budget / MB).toFixed(0)} MB: ${r.rss.withinBudget ? 'met' : 'NOT met'})`,
 );
 if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ machine, aggregation: agg, round: r }, null, 2));

@@ -6,6 +6,7 @@ import { encodeFrameHead } from '../shared/protocol/frames.ts';
 import type { ClientTextMessage, ErrorCode, Phase, RoundConfig, UpdateHeader } from '../shared/protocol/messages.ts';
 import { isBatchNormWeight, type WeightSet } from '../shared/weights.ts';
 import type { Logger } from './log.ts';
+import { releaseLargeMessageGarbage } from './memory.ts';
 import type { Metrics } from './metrics.ts';
 import { CheckpointStore, type FederationState, type HistoryEntry } from './state.ts';
 import type { Peer } from './transport.ts';
@@ -489,6 +490,8 @@ export class Federation {
       completedAt: new Date().toISOString(),
     };
     const state: FederationState = { round: r.round, history: [...this.state.history, entry] };
+    // Let the last update's buffers be collected before the result is allocated (memory stays O(model)).
+    await new Promise((res) => setImmediate(res));
     const bytes = this.aggregate(r, state);
     const aggSeconds = r.aggregationSeconds + (performance.now() - t0) / 1000;
     this.metrics.aggregationSeconds.inc({}, (performance.now() - t0) / 1000);
@@ -496,6 +499,7 @@ export class Federation {
     this.metrics.checkpointsWritten.inc();
     this.state = state;
     this.setGlobal(bytes);
+    releaseLargeMessageGarbage(); // the previous global model and the decoded result
     this.nextAttempt = 1;
     this.metrics.roundsCompleted.inc();
     this.metrics.currentRound.set(state.round);
@@ -522,6 +526,7 @@ export class Federation {
   private aggregate(r: RoundInFlight, state: FederationState): Uint8Array {
     let next = r.aggregator!.result();
     r.aggregator = null;
+    releaseLargeMessageGarbage(); // the running sums
     if (this.fed.batchNorm === 'local') next = keepBatchNorm(next, this.global);
     return CheckpointStore.encode(state, next);
   }

@@ -18,12 +18,16 @@ import type { TokenStore } from './auth.ts';
 import { PATHS } from './config.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
+import { releaseLargeMessageGarbage } from './memory.ts';
 
 /**
  * The WebSocket transport: upgrade on PATHS.ws, hello (version negotiation + token), one live connection
  * per token, connection and frame-size limits, heartbeats, and parsing every frame into a typed message.
  * It knows nothing of rounds: it hands authenticated peers and well-formed messages to the handlers.
  */
+
+/** Messages at least this large are followed by a garbage collection (see memory.ts). */
+const LARGE_MESSAGE_BYTES = 1 << 20;
 
 export interface Peer {
   readonly id: number;
@@ -194,20 +198,34 @@ export class Transport {
       return peer.error('frame-too-large', `a frame of ${data.length} bytes exceeds the limit of ${this.maxFrameBytes} bytes`);
     }
     if (isBinary) {
-      let frame;
-      try {
-        frame = decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      } catch (e) {
-        return peer.error('bad-frame', (e as Error).message);
-      }
-      if (frame.header.type !== 'update') {
-        return peer.error('unknown-type', `unknown binary message type ${JSON.stringify(frame.header.type).slice(0, 80)} (clients send only "update" frames)`);
-      }
-      const h = updateHeaderSchema.safeParse(frame.header);
-      if (!h.success) return peer.error('bad-message', `invalid update header: ${describeIssues(h.error.issues)}`);
-      this.handlers.onUpdate(peer, h.data, frame.payload, data.length);
+      this.onBinary(peer, data);
+      // The update (and ws's receive chunks) are garbage now: collect them before the next one arrives.
+      if (data.length >= LARGE_MESSAGE_BYTES) setImmediate(releaseLargeMessageGarbage);
       return;
     }
+    this.onTextMessage(peer, data);
+  }
+
+  private onBinary(peer: PeerImpl, data: Buffer): void {
+    let frame;
+    try {
+      frame = decodeFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    } catch (e) {
+      return peer.error('bad-frame', (e as Error).message);
+    }
+    if (frame.header.type !== 'update') {
+      return peer.error('unknown-type', `unknown binary message type ${JSON.stringify(frame.header.type).slice(0, 80)} (clients send only "update" frames)`);
+    }
+    const h = updateHeaderSchema.safeParse(frame.header);
+    if (!h.success) {
+      const { round, attempt } = frame.header as { round?: unknown; attempt?: unknown };
+      const extra = Number.isInteger(round) && Number.isInteger(attempt) ? { round: round as number, attempt: attempt as number } : {};
+      return peer.error('bad-message', `invalid update header: ${describeIssues(h.error.issues)}`, extra);
+    }
+    this.handlers.onUpdate(peer, h.data, frame.payload, data.length);
+  }
+
+  private onTextMessage(peer: PeerImpl, data: Buffer): void {
     let msg;
     try {
       msg = decodeText(data.toString('utf8'));
