@@ -1,0 +1,40 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
+
+/** Why each backend in the preference order was or was not chosen, for the UI and the logs. */
+export interface BackendChoice {
+  backend: BackendName;
+  attempts: { backend: BackendName; ok: boolean; reason?: string }[];
+}
+
+async function load(name: BackendName): Promise<void> {
+  // Each backend registers itself with tfjs-core on import.
+  if (name === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
+  else if (name === 'webgl') await import('@tensorflow/tfjs-backend-webgl');
+  else if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  else await import('@tensorflow/tfjs-backend-cpu');
+}
+
+/**
+ * Pick the first backend of `order` that loads and initialises. The wasm backend cannot train
+ * convolutions (no Conv2DBackpropFilter), so it is for inference only.
+ */
+export async function initBackend(order: BackendName[] = ['webgpu', 'webgl', 'cpu']): Promise<BackendChoice> {
+  const attempts: BackendChoice['attempts'] = [];
+  for (const name of order) {
+    try {
+      if (name === 'webgpu' && !(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) {
+        throw new Error('navigator.gpu is not available (no WebGPU in this environment)');
+      }
+      await load(name);
+      if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed to initialise`);
+      await tf.ready();
+      attempts.push({ backend: name, ok: true });
+      return { backend: name, attempts };
+    } catch (e) {
+      attempts.push({ backend: name, ok: false, reason: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  throw new Error('no tfjs backend could be initialised: ' + attempts.map((a) => `${a.backend}: ${a.reason}`).join('; '));
+}

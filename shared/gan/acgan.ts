@@ -1,0 +1,44 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { bceWithLogits, softmaxCrossEntropy } from './losses.ts';
+import type { GanStep, StepContext } from './step.ts';
+
+/**
+ * ACGAN (Odena et al. 2017). The discriminator predicts real/fake and the class;
+ * D: BCE(real→1) + BCE(fake→0) + CE(class|real) + CE(class|fake); G: BCE(fake→1) + CE(class|fake).
+ */
+export function acganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
+  const { G, D, cfg } = gan;
+  const k = cfg.classes.length;
+  const dVars = D.params.trainableVariables();
+  const gVars = G.params.trainableVariables();
+  return ({ images, labels }) =>
+    tf.tidy(() => {
+      const b = images.shape[0];
+      const z = tf.randomNormal([b, cfg.latentDim], 0, 1, 'float32', nextSeed()) as tf.Tensor2D;
+      const fakeLabels = tf.randomUniform([b], 0, k, 'int32', nextSeed()) as tf.Tensor1D;
+      const fake = G.apply(z, fakeLabels, true);
+      const dLoss = optD.minimize(
+        () => {
+          const r = D.apply(images, labels, true);
+          const f = D.apply(fake, fakeLabels, true);
+          return tf.addN([
+            bceWithLogits(r.score, 1),
+            bceWithLogits(f.score, 0),
+            softmaxCrossEntropy(r.classLogits!, labels),
+            softmaxCrossEntropy(f.classLogits!, fakeLabels),
+          ]) as tf.Scalar;
+        },
+        true,
+        dVars,
+      )!;
+      const gLoss = optG.minimize(
+        () => {
+          const f = D.apply(G.apply(z, fakeLabels, true), fakeLabels, true);
+          return tf.add(bceWithLogits(f.score, 1), softmaxCrossEntropy(f.classLogits!, fakeLabels)) as tf.Scalar;
+        },
+        true,
+        gVars,
+      )!;
+      return { dLoss, gLoss };
+    });
+}

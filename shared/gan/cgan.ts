@@ -1,0 +1,29 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { bceWithLogits } from './losses.ts';
+import type { GanStep, StepContext } from './step.ts';
+
+/**
+ * Conditional GAN (Mirza & Osindero 2014) with a projection discriminator D(x, y) and the
+ * non-saturating loss: D: BCE(D(x,y)→1) + BCE(D(G(z,ỹ),ỹ)→0); G: BCE(D(G(z,ỹ),ỹ)→1).
+ */
+export function cganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
+  const { G, D, cfg } = gan;
+  const k = cfg.classes.length;
+  const dVars = D.params.trainableVariables();
+  const gVars = G.params.trainableVariables();
+  return ({ images, labels }) =>
+    tf.tidy(() => {
+      const b = images.shape[0];
+      const z = tf.randomNormal([b, cfg.latentDim], 0, 1, 'float32', nextSeed()) as tf.Tensor2D;
+      const fakeLabels = tf.randomUniform([b], 0, k, 'int32', nextSeed()) as tf.Tensor1D;
+      const fake = G.apply(z, fakeLabels, true);
+      const dLoss = optD.minimize(
+        () =>
+          tf.add(bceWithLogits(D.apply(images, labels, true).score, 1), bceWithLogits(D.apply(fake, fakeLabels, true).score, 0)) as tf.Scalar,
+        true,
+        dVars,
+      )!;
+      const gLoss = optG.minimize(() => bceWithLogits(D.apply(G.apply(z, fakeLabels, true), fakeLabels, true).score, 1), true, gVars)!;
+      return { dLoss, gLoss };
+    });
+}

@@ -1,0 +1,28 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { DiscriminatorType, GanConfig } from '../../config/ganConfig.ts';
+import { ParamStore } from '../../nn/params.ts';
+import { cnnBackbone } from './cnn.ts';
+import { createHead, type DiscriminatorOutput } from './heads.ts';
+import type { BackboneFactory } from './types.ts';
+
+export type { DiscriminatorOutput } from './heads.ts';
+
+/** Backbones by config name. The discriminator zoo registers more here. */
+export const BACKBONES: Partial<Record<DiscriminatorType, BackboneFactory>> = { cnn: cnnBackbone };
+
+export interface Discriminator {
+  readonly params: ParamStore;
+  apply(x: tf.Tensor4D, labels: tf.Tensor1D, training: boolean): DiscriminatorOutput;
+}
+
+export function createDiscriminator(cfg: GanConfig): Discriminator {
+  const factory = BACKBONES[cfg.discriminator.type];
+  if (!factory) throw new Error(`discriminator "${cfg.discriminator.type}" is not available (known: ${Object.keys(BACKBONES).join(', ')})`);
+  const params = new ParamStore('d', cfg.seed + 1);
+  const backbone = factory({ cfg, params, critic: cfg.gan === 'wgan-gp' });
+  const head = createHead(cfg.gan, params, backbone.featureDim, cfg.classes.length);
+  return {
+    params,
+    apply: (x, labels, training) => head.apply(backbone.features(x, training), labels),
+  };
+}

@@ -1,0 +1,21 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { GanConfig } from '../../config/ganConfig.ts';
+import type { ParamStore } from '../../nn/params.ts';
+
+/**
+ * A discriminator backbone maps images to a feature vector; the GAN type decides the head
+ * (see heads.ts). Critics (WGAN-GP) must avoid batch norm: `critic` tells the backbone so.
+ */
+export interface Backbone {
+  readonly featureDim: number;
+  features(x: tf.Tensor4D, training: boolean): tf.Tensor2D;
+}
+
+export interface BackboneOptions {
+  cfg: GanConfig;
+  params: ParamStore;
+  /** True for WGAN-GP: no batch norm, no dropout (the gradient penalty is per-sample). */
+  critic: boolean;
+}
+
+export type BackboneFactory = (opts: BackboneOptions) => Backbone;

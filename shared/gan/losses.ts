@@ -1,0 +1,25 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Binary cross-entropy against a constant target, from logits: mean softplus(∓x). Numerically stable. */
+export function bceWithLogits(logits: tf.Tensor, target: 0 | 1): tf.Scalar {
+  return tf.mean(tf.softplus(target === 1 ? tf.neg(logits) : logits));
+}
+
+/** Softmax cross-entropy of integer labels, from logits. */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const k = logits.shape[1];
+  return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, k), tf.logSoftmax(logits)), 1)));
+}
+
+/**
+ * WGAN-GP gradient penalty (Gulrajani et al. 2017): λ · E[(‖∇ₓ D(x̂)‖₂ − 1)²] on x̂ = εx + (1 − ε)x̃.
+ * Needs second-order gradients: see gradients.ts for the kernels tfjs lacks.
+ */
+export function gradientPenalty(critic: (x: tf.Tensor4D) => tf.Tensor1D, real: tf.Tensor4D, fake: tf.Tensor4D, lambda: number, seed?: number): tf.Scalar {
+  const b = real.shape[0];
+  const eps = tf.randomUniform([b, 1, 1, 1], 0, 1, 'float32', seed);
+  const xHat = tf.add(tf.mul(eps, real), tf.mul(tf.sub(1, eps), fake)) as tf.Tensor4D;
+  const g = tf.grad((x: tf.Tensor4D) => tf.sum(critic(x)))(xHat);
+  const norm = tf.sqrt(tf.add(tf.sum(tf.square(g), [1, 2, 3]), 1e-12));
+  return tf.mul(tf.mean(tf.square(tf.sub(norm, 1))), lambda);
+}

@@ -1,0 +1,42 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { gradientPenalty } from './losses.ts';
+import type { GanStep, StepContext } from './step.ts';
+
+/**
+ * Conditional WGAN-GP (Gulrajani et al. 2017) with a projection critic.
+ * Per batch: `nCritic` critic updates (fresh noise each, on the same real batch, as in the Keras WGAN-GP
+ * example), then one generator update.
+ * Critic: E[D(x̃,y)] − E[D(x,y)] + λ·GP;  generator: −E[D(G(z,ỹ),ỹ)].
+ * Fakes for the critic use the real labels so x̂ interpolates within a class.
+ */
+export function wganGpStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
+  const { G, D, cfg } = gan;
+  const k = cfg.classes.length;
+  const dVars = D.params.trainableVariables();
+  const gVars = G.params.trainableVariables();
+  return ({ images, labels }) => {
+    const b = images.shape[0];
+    let dLoss: tf.Scalar | null = null;
+    for (let i = 0; i < cfg.nCritic; i++) {
+      const loss = tf.tidy(() => {
+        const z = tf.randomNormal([b, cfg.latentDim], 0, 1, 'float32', nextSeed()) as tf.Tensor2D;
+        const fake = G.apply(z, labels, true);
+        const { value, grads } = tf.variableGrads(() => {
+          const critic = (x: tf.Tensor4D) => D.apply(x, labels, true).score;
+          const wasserstein = tf.sub(tf.mean(critic(fake)), tf.mean(critic(images)));
+          return tf.add(wasserstein, gradientPenalty(critic, images, fake, cfg.gpLambda, nextSeed())) as tf.Scalar;
+        }, dVars);
+        optD.applyGradients(grads);
+        return value;
+      });
+      dLoss?.dispose();
+      dLoss = loss;
+    }
+    const gLoss = tf.tidy(() => {
+      const z = tf.randomNormal([b, cfg.latentDim], 0, 1, 'float32', nextSeed()) as tf.Tensor2D;
+      const fakeLabels = tf.randomUniform([b], 0, k, 'int32', nextSeed()) as tf.Tensor1D;
+      return optG.minimize(() => tf.neg(tf.mean(D.apply(G.apply(z, fakeLabels, true), fakeLabels, true).score)), true, gVars)!;
+    });
+    return { dLoss: dLoss!, gLoss };
+  };
+}

@@ -1,0 +1,107 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { ParamStore } from './params.ts';
+
+/** Building blocks written with raw tfjs-core ops, so every weight is a named variable we own. */
+
+export interface Dense {
+  apply(x: tf.Tensor2D): tf.Tensor2D;
+}
+export function dense(p: ParamStore, name: string, inUnits: number, outUnits: number, bias = true): Dense {
+  const kernel = p.create(`${name}/kernel`, [inUnits, outUnits], 'glorot');
+  const b = bias ? p.create(`${name}/bias`, [outUnits], 'zeros') : null;
+  return {
+    apply: (x) => {
+      const y = tf.matMul(x, kernel as tf.Tensor2D);
+      return b ? tf.add(y, b) : y;
+    },
+  };
+}
+
+export interface Conv2D {
+  readonly outChannels: number;
+  apply(x: tf.Tensor4D): tf.Tensor4D;
+}
+export function conv2d(
+  p: ParamStore,
+  name: string,
+  inChannels: number,
+  outChannels: number,
+  opts: { kernel?: number; stride?: number; bias?: boolean } = {},
+): Conv2D {
+  const k = opts.kernel ?? 3;
+  const stride = opts.stride ?? 1;
+  const kernel = p.create(`${name}/kernel`, [k, k, inChannels, outChannels], 'glorot');
+  const b = opts.bias === false ? null : p.create(`${name}/bias`, [outChannels], 'zeros');
+  return {
+    outChannels,
+    apply: (x) => {
+      const y = tf.conv2d(x, kernel as tf.Tensor4D, stride, 'same');
+      return b ? tf.add(y, b) : y;
+    },
+  };
+}
+
+export interface Norm<T extends tf.Tensor = tf.Tensor> {
+  apply(x: T, training: boolean): T;
+}
+
+/**
+ * Batch normalisation over all axes but the last, with Keras's momentum convention
+ * (moving = moving·momentum + batch·(1 − momentum)). Weights are named `<name>/gamma|beta|movingMean|movingVariance`,
+ * and `name` must be `bn<k>` so FedBN can recognise them (see shared/weights.ts).
+ */
+export function batchNorm(p: ParamStore, name: string, channels: number, momentum: number, epsilon = 1e-3): Norm {
+  if (!/(^|\/)bn\d*$/.test(name)) throw new Error(`batch-norm layer ${name} must be named bn<k>`);
+  const gamma = p.create(`${name}/gamma`, [channels], 'ones');
+  const beta = p.create(`${name}/beta`, [channels], 'zeros');
+  const movingMean = p.create(`${name}/movingMean`, [channels], 'zeros', false);
+  const movingVar = p.create(`${name}/movingVariance`, [channels], 'ones', false);
+  return {
+    apply: (x, training) => {
+      const axes = x.shape.map((_, i) => i).slice(0, -1);
+      if (!training) return tf.batchNorm(x, movingMean, movingVar, beta, gamma, epsilon);
+      const { mean, variance } = tf.moments(x, axes);
+      // Moving statistics are state, not part of the gradient computation.
+      const m = tf.keep(tf.add(tf.mul(movingMean, momentum), tf.mul(mean, 1 - momentum)));
+      const v = tf.keep(tf.add(tf.mul(movingVar, momentum), tf.mul(variance, 1 - momentum)));
+      movingMean.assign(m);
+      movingVar.assign(v);
+      m.dispose();
+      v.dispose();
+      return tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
+    },
+  };
+}
+
+/** Layer normalisation over the last axis (used by critics, where batch norm would break the gradient penalty). */
+export function layerNorm(p: ParamStore, name: string, channels: number, epsilon = 1e-5): Norm {
+  const gamma = p.create(`${name}/gamma`, [channels], 'ones');
+  const beta = p.create(`${name}/beta`, [channels], 'zeros');
+  return {
+    apply: (x) => {
+      const { mean, variance } = tf.moments(x, [x.rank - 1], true);
+      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, epsilon))), gamma), beta);
+    },
+  };
+}
+
+export interface Embedding {
+  apply(labels: tf.Tensor1D): tf.Tensor2D;
+}
+export function embedding(p: ParamStore, name: string, count: number, dim: number, init: { normal: number; mean?: number } | { uniform: number } = { uniform: 0.05 }): Embedding {
+  const table = p.create(`${name}/table`, [count, dim], init);
+  return { apply: (labels) => tf.gather(table as tf.Tensor2D, labels) };
+}
+
+export function leakyRelu<T extends tf.Tensor>(x: T, alpha = 0.2): T {
+  return tf.leakyRelu(x, alpha);
+}
+
+export function dropout<T extends tf.Tensor>(x: T, rate: number, training: boolean, seed?: number): T {
+  return training && rate > 0 ? (tf.dropout(x, rate, undefined, seed) as T) : x;
+}
+
+/** Nearest-neighbour 2× upsampling. */
+export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
+}
