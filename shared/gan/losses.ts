@@ -19,7 +19,7 @@ export function gradientPenalty(critic: (x: tf.Tensor4D) => tf.Tensor1D, real: t
   const b = real.shape[0];
   const eps = tf.randomUniform([b, 1, 1, 1], 0, 1, 'float32', seed);
   const xHat = tf.add(tf.mul(eps, real), tf.mul(tf.sub(1, eps), fake)) as tf.Tensor4D;
-  const g = tf.grad((x: tf.Tensor4D) => tf.sum(critic(x)))(xHat);
+  const g = tf.grad((x: tf.Tensor) => tf.sum(critic(x as tf.Tensor4D)))(xHat);
   const norm = tf.sqrt(tf.add(tf.sum(tf.square(g), [1, 2, 3]), 1e-12));
   return tf.mul(tf.mean(tf.square(tf.sub(norm, 1))), lambda);
 }

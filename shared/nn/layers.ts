@@ -11,8 +11,8 @@ export function dense(p: ParamStore, name: string, inUnits: number, outUnits: nu
   const b = bias ? p.create(`${name}/bias`, [outUnits], 'zeros') : null;
   return {
     apply: (x) => {
-      const y = tf.matMul(x, kernel as tf.Tensor2D);
-      return b ? tf.add(y, b) : y;
+      const y = tf.matMul(x, kernel as tf.Tensor2D) as tf.Tensor2D;
+      return b ? (tf.add(y, b) as tf.Tensor2D) : y;
     },
   };
 }
@@ -36,7 +36,7 @@ export function conv2d(
     outChannels,
     apply: (x) => {
       const y = tf.conv2d(x, kernel as tf.Tensor4D, stride, 'same');
-      return b ? tf.add(y, b) : y;
+      return b ? (tf.add(y, b) as tf.Tensor4D) : y;
     },
   };
 }

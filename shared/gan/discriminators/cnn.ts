@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2d, dropout, layerNorm, leakyRelu } from '../../nn/layers.ts';
+import { conv2d, dropout, layerNorm, leakyRelu, type Conv2D, type Norm } from '../../nn/layers.ts';
 import type { Backbone, BackboneOptions } from './types.ts';
 
 /**
@@ -9,8 +9,8 @@ import type { Backbone, BackboneOptions } from './types.ts';
 export function cnnBackbone({ cfg, params, critic }: BackboneOptions): Backbone {
   const base = cfg.discriminator.baseChannels;
   const rate = critic ? 0 : cfg.discriminator.dropout;
-  const convs = [];
-  const norms = [];
+  const convs: Conv2D[] = [];
+  const norms: (Norm | undefined)[] = [];
   let inC = 3;
   let size = cfg.imageSize;
   for (let i = 0; i < 4; i++) {
@@ -27,7 +27,8 @@ export function cnnBackbone({ cfg, params, critic }: BackboneOptions): Backbone 
       let y = x;
       convs.forEach((conv, i) => {
         y = conv.apply(y);
-        if (norms[i]) y = norms[i].apply(y, training) as tf.Tensor4D;
+        const norm = norms[i];
+        if (norm) y = norm.apply(y, training) as tf.Tensor4D;
         y = dropout(leakyRelu(y), rate, training);
       });
       return tf.reshape(y, [x.shape[0], featureDim]);
