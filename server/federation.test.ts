@@ -1,4 +1,5 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
@@ -360,5 +361,87 @@ describe('HTTP endpoints', () => {
     expect(await page.text()).toContain('npm run build');
     expect((await fetch(`${server.url}/nope.js`)).status).toBe(404);
     expect(existsSync(join(server.stateDir, 'checkpoints', 'round-000000.fgw'))).toBe(true);
+  });
+
+  it('is not ready (503, WebSocket refused) until the state is loaded', async () => {
+    const { startFederationServer } = await import('./server.ts');
+    const { parseFedConfig } = await import('../shared/config/fedConfig.ts');
+    const { TokenStore } = await import('./auth.ts');
+    const s2Dir = mkdtempSync(join(tmpdir(), 'fedgan-ready-'));
+    let open!: () => void;
+    const gate2 = new Promise<void>((r) => (open = r));
+    const s2 = await startFederationServer({
+      fed: parseFedConfig({ model: { imageSize: 16 } }),
+      tokens: new TokenStore([]),
+      stateDir: s2Dir,
+      host: '127.0.0.1',
+      port: 0,
+      log: { info() {}, warn() {}, error() {} },
+      initialWeights: async () => (await gate2, tinyWeights(0)),
+    });
+    try {
+      expect((await fetch(`${s2.url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${s2.url}/readyz`)).status).toBe(503);
+      expect(await getJson(`${s2.url}/api/status`)).toEqual({ phase: 'loading' });
+      const p = new RawPeer(s2.wsUrl);
+      await expect(p.opened).rejects.toThrow(/503/);
+      open();
+      await s2.ready;
+      expect((await fetch(`${s2.url}/readyz`)).status).toBe(200);
+    } finally {
+      await s2.close();
+      rmSync(s2Dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves the built web app from dist/, with app routes and no path traversal', async () => {
+    const dist = mkdtempSync(join(tmpdir(), 'fedgan-dist-'));
+    mkdirSync(join(dist, 'assets'), { recursive: true });
+    writeFileSync(join(dist, 'index.html'), '<!doctype html><title>app</title>');
+    writeFileSync(join(dist, 'assets', 'main.js'), 'console.log(1)');
+    server = await startTestServer({ rounds: 1 }, { staticDir: dist });
+    const index = await fetch(`${server.url}/?token=abc`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-type')).toContain('text/html');
+    expect(index.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+    expect(await index.text()).toContain('<title>app</title>');
+    const js = await fetch(`${server.url}/assets/main.js`);
+    expect(js.headers.get('content-type')).toContain('javascript');
+    expect(js.headers.get('cache-control')).toContain('immutable');
+    expect(await (await fetch(`${server.url}/some/app/route`)).text()).toContain('<title>app</title>');
+    expect((await fetch(`${server.url}/missing.js`)).status).toBe(404);
+    // Literal and encoded dot segments never leave dist/ (fetch would normalise them, so use raw requests).
+    const { request } = await import('node:http');
+    for (const path of ['/../../../../etc/passwd', '/..%2F..%2F..%2F..%2Fetc%2Fpasswd', '/assets/..%2F..%2F..%2Fetc/hosts']) {
+      const body = await new Promise<string>((res, rej) => {
+        const req = request({ host: '127.0.0.1', port: server!.port, path }, (r) => {
+          let b = '';
+          r.on('data', (d) => (b += d));
+          r.on('end', () => res(`${r.statusCode} ${b}`));
+        });
+        req.on('error', rej);
+        req.end();
+      });
+      expect(body).not.toMatch(/root:|localhost/);
+    }
+    expect((await fetch(`${server.url}/healthz`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('enforces the connection limit and drops peers that stop answering pings', async () => {
+    server = await startTestServer({ rounds: 1, minAvailable: 2, limits: { maxConnections: 2, heartbeatSeconds: 0.1 } });
+    const a = raw(server);
+    await a.hello('h1');
+    const b = raw(server);
+    await b.hello('h2');
+    const c = raw(server);
+    expect((await c.waitClose()).code).toBe(CLOSE.tryAgainLater);
+    // A dead peer: its socket stops reading, so it never answers the server's pings.
+    (a.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    await until(() => server!.transport.peers().length === 1, 5000, 'the dead peer to be dropped');
+    expect(server.transport.peers().map((p) => p.hospital)).toEqual(['h2']);
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_refusals_total{reason="server-full"}')).toBe(1);
+    expect(m.get('fedgan_refusals_total{reason="heartbeat-timeout"}')).toBe(1);
+    expect(m.get('fedgan_connected_hospitals')).toBe(1);
   });
 });
