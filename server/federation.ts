@@ -1,10 +1,11 @@
 import { createAggregator, l2Distance, AggregationError, type Aggregator } from '../shared/aggregate/index.ts';
 import { decodeWeights, WeightsCodecError } from '../shared/codec/weightsCodec.ts';
 import type { FedConfig } from '../shared/config/fedConfig.ts';
+import { applyGlobalWeights } from '../shared/fed/batchNormPolicy.ts';
 import { sampleClients } from '../shared/fed/sampling.ts';
 import { encodeFrameHead } from '../shared/protocol/frames.ts';
 import type { ClientTextMessage, ErrorCode, Phase, RoundConfig, UpdateHeader } from '../shared/protocol/messages.ts';
-import { isBatchNormWeight, type WeightSet } from '../shared/weights.ts';
+import type { WeightSet } from '../shared/weights.ts';
 import type { Logger } from './log.ts';
 import { releaseLargeMessageGarbage } from './memory.ts';
 import type { Metrics } from './metrics.ts';
@@ -527,7 +528,8 @@ export class Federation {
     let next = r.aggregator!.result();
     r.aggregator = null;
     releaseLargeMessageGarbage(); // the running sums
-    if (this.fed.batchNorm === 'local') next = keepBatchNorm(next, this.global);
+    // FedBN: the server does not average batch-norm tensors; the previous global ones stay (hospitals keep their own).
+    if (this.fed.batchNorm === 'local') next = applyGlobalWeights(next, this.global, 'local');
     return CheckpointStore.encode(state, next);
   }
 
@@ -582,12 +584,4 @@ class UpdatePayloadError extends Error {}
  */
 export function samplingRound(round: number, attempt: number): number {
   return attempt === 1 ? round : round + attempt * 1_000_000;
-}
-
-/** FedBN: the aggregate's batch-norm tensors are replaced by the previous global ones (each hospital keeps its own). */
-function keepBatchNorm(next: WeightSet, prev: WeightSet): WeightSet {
-  return {
-    fingerprint: next.fingerprint,
-    tensors: next.tensors.map((t, i) => (isBatchNormWeight(t.name) ? { ...t, data: prev.tensors[i].data.slice() } : t)),
-  };
 }

@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, parseWith } from './configError.ts';
+import type { BatchNormPolicy } from '../fed/batchNormPolicy.ts';
 import { parseGanConfig, type GanConfig } from './ganConfig.ts';
 
 /**
@@ -13,8 +14,8 @@ import { parseGanConfig, type GanConfig } from './ganConfig.ts';
  */
 export const AGGREGATOR_TYPES = ['fedavg', 'median', 'trimmed-mean'] as const;
 export type AggregatorType = (typeof AGGREGATOR_TYPES)[number];
-export const BATCH_NORM_POLICIES = ['average', 'local'] as const;
-export type BatchNormPolicyName = (typeof BATCH_NORM_POLICIES)[number];
+/** The policies of shared/fed/batchNormPolicy.ts (checked against its type). */
+const BATCH_NORM_CHOICES = ['average', 'local'] as const satisfies readonly BatchNormPolicy[];
 
 const count = z.number().int().min(1, 'must be at least 1');
 
@@ -65,7 +66,7 @@ export const fedConfigSchema = z
     roundDeadlineSeconds: z.number().positive().max(7 * 24 * 3600).default(900),
     aggregator: aggregatorSchema.default({ type: 'fedavg', beta: 0.1 }),
     /** `average`: batch-norm weights are federated like the rest. `local` (FedBN): each hospital keeps its own. */
-    batchNorm: z.enum(BATCH_NORM_POLICIES).default('average'),
+    batchNorm: z.enum(BATCH_NORM_CHOICES).default('average'),
     /** Optional bound on ‖update − global‖₂; larger updates are refused (reason `norm`). */
     maxUpdateNorm: z.number().positive().optional(),
     /** Allowed example count per update (it is the FedAvg weight). */
