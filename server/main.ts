@@ -58,7 +58,7 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
     initialWeights: opts.initialWeights ?? defaultInitialWeights,
     log,
   });
-  log.info(`listening on ${server.url} (WebSocket ${server.wsUrl}); state in ${resolve(settings.stateDir)}`);
+  log.info(`listening on ${settings.host}:${server.port} (${server.url}, WebSocket ${server.wsUrl}); state in ${resolve(settings.stateDir)}`);
   if (demo.length) {
     const base = (settings.publicUrl ?? `http://localhost:${server.port}`).replace(/\/+$/, '');
     for (const { hospital, token } of demo) log.info(`join link for ${hospital}: ${base}/?token=${encodeURIComponent(token)}`);

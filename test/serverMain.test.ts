@@ -59,7 +59,7 @@ describe('server/main.ts', () => {
         if (child.exitCode !== null || Date.now() > end) throw new Error(`server did not start: ${out}`);
         await new Promise((r) => setTimeout(r, 25));
       }
-      const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);
+      const port = Number(/listening on 127\.0\.0\.1:(\d+)/.exec(out)![1]);
       return { child, out: () => out, port };
     };
     const a = await start();
