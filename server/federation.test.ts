@@ -133,7 +133,7 @@ describe('federation server over real sockets', () => {
   });
 
   it('closes the round at the deadline without the straggler, and refuses its late update clearly', async () => {
-    server = await startTestServer({ rounds: 2, minFit: 3, minAvailable: 3, minCompletion: 2, roundDeadlineSeconds: 0.6 });
+    server = await startTestServer({ rounds: 2, minFit: 3, minAvailable: 3, minCompletion: 2, roundDeadlineSeconds: 1.5 });
     const straggler = raw(server);
     await straggler.hello('h3');
     const t0 = Date.now();
@@ -145,7 +145,7 @@ describe('federation server over real sockets', () => {
     expect(closed).toMatchObject({ round: 1, attempt: 1, reason: 'deadline' });
     const done = await straggler.waitText((m) => m.type === 'round-complete');
     expect(done).toMatchObject({ round: 1, participants: 2 });
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1400);
     const before = straggler.messages.length;
     await rawUpload(straggler, 1, 1, tinyWeights(100), 10, before);
     const err = await straggler.waitText((m) => m.type === 'error', 5000, before);
@@ -428,7 +428,7 @@ describe('HTTP endpoints', () => {
   });
 
   it('enforces the connection limit and drops peers that stop answering pings', async () => {
-    server = await startTestServer({ rounds: 1, minAvailable: 2, limits: { maxConnections: 2, heartbeatSeconds: 0.1 } });
+    server = await startTestServer({ rounds: 1, minAvailable: 2, limits: { maxConnections: 2, heartbeatSeconds: 0.3 } });
     const a = raw(server);
     await a.hello('h1');
     const b = raw(server);
