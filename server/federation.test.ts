@@ -218,6 +218,11 @@ describe('federation server over real sockets', () => {
     await noHello.opened;
     noHello.send(new Uint8Array([1, 2, 3]));
     expect((await noHello.waitClose()).code).toBe(CLOSE.badHello);
+    // Before a hello nothing large is even buffered: a 1 MB frame closes the connection (1009).
+    const big = raw(server);
+    await big.opened;
+    big.send(new Uint8Array(1 << 20));
+    expect((await big.waitClose()).code).toBe(1009);
     const m = await getMetrics(`${server.url}/metrics`);
     expect(m.get('fedgan_refusals_total{reason="unauthorized"}')).toBe(1);
     expect(m.get('fedgan_refusals_total{reason="protocol-version"}')).toBe(1);

@@ -26,6 +26,20 @@ import { releaseLargeMessageGarbage } from './memory.ts';
  * It knows nothing of rounds: it hands authenticated peers and well-formed messages to the handlers.
  */
 
+/** Before a valid hello, no message may exceed this (a hello is a few hundred bytes). */
+const PRE_AUTH_MAX_PAYLOAD = 64 * 1024;
+
+/**
+ * Per-connection payload cap. ws only has a server-wide `maxPayload`; its receiver checks the length in
+ * each frame header against `_maxPayload` before buffering, so lowering it per connection stops an
+ * unauthenticated peer from making the server buffer large frames. (Pinned ws 8.x; if the internals ever
+ * change this is a no-op and the server-wide cap still applies.)
+ */
+function setConnectionMaxPayload(ws: WebSocket, bytes: number): void {
+  const r = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (r && typeof r._maxPayload === 'number') r._maxPayload = bytes;
+}
+
 /** Messages at least this large are followed by a garbage collection (see memory.ts). */
 const LARGE_MESSAGE_BYTES = 1 << 20;
 
@@ -164,6 +178,7 @@ export class Transport {
     }
     this.conns.add(conn);
     this.metrics.connections.set(this.conns.size);
+    setConnectionMaxPayload(ws, PRE_AUTH_MAX_PAYLOAD);
     conn.helloTimer = setTimeout(() => {
       this.metrics.refuse('hello-timeout');
       this.closeConn(conn, CLOSE.helloTimeout, 'no hello received in time');
@@ -247,7 +262,7 @@ export class Transport {
       this.closeConn(conn, closeCode, message);
     };
     if (isBinary) return refuse('bad-hello', CLOSE.badHello, 'the first message must be a text hello');
-    if (data.length > 64 * 1024) return refuse('bad-hello', CLOSE.badHello, 'hello too large');
+    if (data.length > PRE_AUTH_MAX_PAYLOAD) return refuse('bad-hello', CLOSE.badHello, 'hello too large');
     let msg;
     try {
       msg = decodeText(data.toString('utf8'));
@@ -285,6 +300,7 @@ export class Transport {
       this.handlers.onLeave(existing, CLOSE.superseded, 'superseded');
     }
     clearTimeout(conn.helloTimer);
+    setConnectionMaxPayload(conn.ws, (this.wss.options as { maxPayload: number }).maxPayload);
     const peer = new PeerImpl(this.nextId++, hospital, hello.clientId, protocol, hello.agent, Date.now(), this, conn);
     conn.peer = peer;
     this.byHospital.set(hospital, peer);

@@ -220,9 +220,10 @@ export class FederationClient {
   /** Leave: abort training, close the connection, no reconnect. run() resolves with the rounds seen so far. */
   stop(): void {
     if (this._state === 'stopped' || this._state === 'finished' || this._state === 'failed') return;
+    const rounds = this._welcome?.round ?? 0;
     this.setState('stopped');
     this.shutdown(CLOSE.normal, 'client stopped');
-    this.settle?.resolve({ rounds: this._welcome?.round ?? 0 });
+    this.settle?.resolve({ rounds });
   }
 
   /** Ask the server for the current global weights (e.g. to generate images with the federated model). */
