@@ -3,12 +3,15 @@ import type { DiscriminatorType, GanConfig } from '../../config/ganConfig.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { cnnBackbone } from './cnn.ts';
 import { createHead, type DiscriminatorOutput } from './heads.ts';
+import { resnetBackbone } from './resnet.ts';
+import { swinBackbone } from './swin.ts';
 import type { BackboneFactory } from './types.ts';
+import { vitBackbone } from './vit.ts';
 
 export type { DiscriminatorOutput } from './heads.ts';
 
 /** Backbones by config name. The discriminator zoo registers more here. */
-export const BACKBONES: Partial<Record<DiscriminatorType, BackboneFactory>> = { cnn: cnnBackbone };
+export const BACKBONES: Partial<Record<DiscriminatorType, BackboneFactory>> = { cnn: cnnBackbone, resnet: resnetBackbone, vit: vitBackbone, swin: swinBackbone };
 
 export interface Discriminator {
   readonly params: ParamStore;
