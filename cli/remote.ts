@@ -1,0 +1,105 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import WebSocket from 'ws';
+import { encodeWeights } from '../shared/codec/weightsCodec.ts';
+import { parseGanConfig } from '../shared/config/ganConfig.ts';
+import { datasetFromTiles } from '../shared/data/dataset.ts';
+import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
+import type { PartitionSpec } from '../shared/fed/partition.ts';
+import { FederationClient, type WebSocketLike } from '../shared/protocol/client.ts';
+import type { RoundComplete } from '../shared/protocol/messages.ts';
+import { CliError } from './cliError.ts';
+import { partitionTiles, samplesPng } from './simulation.ts';
+import type { FolderTile } from './tileFolder.ts';
+
+export interface RemoteOptions {
+  server: string;
+  tokensFile: string;
+  clients: number;
+  partition: PartitionSpec;
+  imageSize: number;
+  classes: readonly string[];
+  seed: number;
+  out: string;
+  log: (line: string) => void;
+}
+
+/** Tokens for the simulated hospitals: the server's tokens-file format (YAML/JSON list of {hospital, token}). */
+export function readTokens(path: string): { hospital: string; token: string }[] {
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new CliError(`cannot read tokens file ${path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!Array.isArray(raw)) throw new CliError(`tokens file ${path} must be a list of {hospital, token} entries`);
+  const tokens = raw.filter((e): e is { hospital: string; token: string } => typeof e?.token === 'string' && typeof e?.hospital === 'string');
+  if (tokens.length === 0) throw new CliError(`tokens file ${path} holds no plain tokens (entries with only sha256 cannot log in)`);
+  return tokens;
+}
+
+/**
+ * Simulated hospitals that join a real federation server over WebSocket, each with its own share of the
+ * tiles, using the same client library and training code as the browser.
+ */
+export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: RemoteOptions): Promise<void> {
+  const tokens = readTokens(opts.tokensFile);
+  if (tokens.length < opts.clients) throw new CliError(`--clients ${opts.clients} needs ${opts.clients} tokens, ${opts.tokensFile} has ${tokens.length}`);
+  const { indices } = partitionTiles(tiles, opts.partition, opts.clients, opts.seed);
+  const completed: RoundComplete[] = [];
+  const hospitals = indices.map((idx, i) => {
+    const data = datasetFromTiles(idx.map((j) => tiles[j]), opts.imageSize, opts.classes.length);
+    const training = new HospitalTraining(data, tokens[i].hospital, opts.seed + i + 1);
+    const client = new FederationClient({
+      url: opts.server,
+      token: tokens[i].token,
+      clientId: `sim-${tokens[i].hospital}`,
+      agent: 'fedgan-simulate',
+      createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+      train: async (global, cfg, progress, signal) => {
+        const model = parseGanConfig(cfg.model, 'model config from the server');
+        if (model.imageSize !== opts.imageSize) throw new Error(`the server trains at ${model.imageSize} px; run with --image-size ${model.imageSize}`);
+        const r = await training.train(global, {
+          model,
+          epochs: cfg.localEpochs,
+          batchNorm: cfg.batchNorm,
+          round: cfg.round,
+          signal,
+          onProgress: (p) => progress((p.epoch + p.step / p.stepsPerEpoch) / p.epochs),
+        });
+        return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss };
+      },
+      onEvent: (e) => {
+        const who = tokens[i].hospital;
+        if (e.type === 'round-start') opts.log(`${who}: training round ${e.config.round} (${idx.length} tiles)`);
+        else if (e.type === 'accepted') opts.log(`${who}: update for round ${e.round} accepted`);
+        else if (e.type === 'round-complete' && i === 0) {
+          completed.push(e.message);
+          opts.log(`round ${e.message.round} complete: ${e.message.participants} hospitals, D ${e.message.dLoss.toFixed(3)} G ${e.message.gLoss.toFixed(3)}, ${e.message.seconds.toFixed(1)} s`);
+        } else if (e.type === 'disconnected') opts.log(`${who}: disconnected (${e.code} ${e.reason})${e.retryInMs !== null ? `, retrying in ${e.retryInMs} ms` : ''}`);
+        else if (e.type === 'server-error') opts.log(`${who}: server says ${e.error.message}`);
+      },
+    });
+    return { client, training, data };
+  });
+  try {
+    await Promise.all(hospitals.map((h) => h.client.run()));
+    const { round, weights } = await hospitals[0].client.fetchGlobal();
+    hospitals[0].client.stop();
+    const model = hospitals[0].training.model?.cfg;
+    const out = resolve(opts.out);
+    mkdirSync(out, { recursive: true });
+    if (model) {
+      writeFileSync(join(out, 'checkpoint.fgw'), encodeWeights(weights, { kind: 'fedgan-checkpoint', config: model, round, createdAt: new Date().toISOString(), source: opts.server }));
+      writeFileSync(join(out, 'samples.png'), await samplesPng(weights, model, 8));
+    }
+    writeFileSync(join(out, 'summary.json'), JSON.stringify({ config: { server: opts.server, clients: opts.clients, partition: opts.partition }, rounds: completed, checkpoint: join(out, 'checkpoint.fgw') }, null, 2) + '\n');
+  } finally {
+    for (const h of hospitals) {
+      h.client.stop();
+      h.training.dispose();
+      h.data.dispose();
+    }
+  }
+}

@@ -1,0 +1,238 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import type { AggregatorConfig } from '../shared/aggregate/index.ts';
+import { ConfigError } from '../shared/config/configError.ts';
+import { parseGanConfig, type GanConfigInput } from '../shared/config/ganConfig.ts';
+import { isBatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
+import { parsePartitionSpec, type PartitionSpec } from '../shared/fed/partition.ts';
+import { CliError, runCli } from './cliError.ts';
+import { initNodeBackend } from './nodeBackend.ts';
+import { ProgressBar } from './progress.ts';
+import { runRemoteHospitals } from './remote.ts';
+import { runSimulation } from './simulation.ts';
+import { readTileFolder } from './tileFolder.ts';
+
+export const USAGE = `Usage: npm run simulate -- --data DIR --out DIR [options]
+
+Simulates N hospitals training a conditional GAN with federated averaging, in one process
+(or, with --server, as real clients of a federation server).
+
+  --data DIR            tiles laid out <label>/<tile>.jpg|png (manifest.csv in DIR or its parent is used if present)
+  --out DIR             where summary.json, samples.png and checkpoint.fgw are written
+  --clients N           hospitals (default 4)
+  --rounds R            federated rounds (default 2)
+  --local-epochs E      local passes over each hospital's tiles per round (default 1)
+  --fraction C          fraction of hospitals sampled per round (default 1)
+  --min-fit K           at least K hospitals per round (default 1)
+  --partition P         iid | noniid:<r> (majority-class ratio, e.g. noniid:0.7) | site (default iid)
+  --gan G               acgan | cgan | wgan-gp (default acgan)
+  --discriminator D     cnn | resnet | vit | swin (default cnn)
+  --image-size S        tile size in px, a multiple of 8 (default 32)
+  --batch-size B        (default 32)
+  --g-channels N        generator base channels (default 32; the paper-size model uses 128)
+  --d-channels N        discriminator base channels (default 16; paper-size 32)
+  --latent-dim N        (default 100)
+  --batch-norm M        average | local (FedBN) (default average)
+  --aggregator A        fedavg | median | trimmed-mean[:beta] (default fedavg)
+  --max-tiles N         use at most N tiles (a seeded, class-balanced subset) for quick runs
+  --config FILE         GAN config JSON/YAML (shared/config/ganConfig.ts); flags override it
+  --seed N              (default 42)
+  --server URL          join a federation server (ws://host:port/ws) instead of simulating it
+  --tokens FILE         with --server: tokens file (YAML list of {hospital, token}), one per hospital
+
+Uses tfjs's cpu backend, or WebGPU through Dawn when DAWN_NODE points at dawn.node.`;
+
+const OPTIONS = {
+  data: { type: 'string' },
+  out: { type: 'string' },
+  clients: { type: 'string', default: '4' },
+  rounds: { type: 'string', default: '2' },
+  'local-epochs': { type: 'string', default: '1' },
+  fraction: { type: 'string', default: '1' },
+  'min-fit': { type: 'string', default: '1' },
+  partition: { type: 'string', default: 'iid' },
+  gan: { type: 'string', default: 'acgan' },
+  discriminator: { type: 'string' },
+  'image-size': { type: 'string' },
+  'batch-size': { type: 'string' },
+  'g-channels': { type: 'string' },
+  'd-channels': { type: 'string' },
+  'latent-dim': { type: 'string' },
+  'batch-norm': { type: 'string', default: 'average' },
+  aggregator: { type: 'string', default: 'fedavg' },
+  'max-tiles': { type: 'string' },
+  config: { type: 'string' },
+  seed: { type: 'string' },
+  server: { type: 'string' },
+  tokens: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function int(flag: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`--${flag} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+function parseAggregator(s: string): AggregatorConfig {
+  const [type, beta] = s.split(':');
+  if (type === 'fedavg' || type === 'median') {
+    if (beta !== undefined) throw new CliError(`--aggregator ${type} takes no parameter`);
+    return { type };
+  }
+  if (type === 'trimmed-mean') {
+    const b = beta === undefined ? 0.1 : Number(beta);
+    if (!(b >= 0 && b < 0.5)) throw new CliError(`--aggregator trimmed-mean:<beta> needs 0 ≤ beta < 0.5, got "${beta}"`);
+    return { type, beta: b };
+  }
+  throw new CliError(`--aggregator must be fedavg, median or trimmed-mean[:beta], got "${s}"`);
+}
+
+export interface SimulateArgs {
+  data: string;
+  out: string;
+  clients: number;
+  rounds: number;
+  localEpochs: number;
+  fraction: number;
+  minFit: number;
+  partition: PartitionSpec;
+  model: ReturnType<typeof parseGanConfig>;
+  batchNorm: 'average' | 'local';
+  aggregator: AggregatorConfig;
+  maxTiles?: number;
+  server?: string;
+  tokens?: string;
+}
+
+/** Parse and validate the command line; every problem is a CliError naming the flag. */
+export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    throw new CliError(`${e instanceof Error ? e.message : String(e)} (see --help)`);
+  }
+  if (values.help) return 'help';
+  const v = values as Record<string, string | undefined>;
+  if (!v.data) throw new CliError('--data DIR is required (a folder laid out <label>/<tile>.jpg)');
+  if (!v.out) throw new CliError('--out DIR is required');
+  const fraction = Number(v.fraction);
+  if (!(fraction > 0 && fraction <= 1)) throw new CliError(`--fraction must be in (0, 1], got "${v.fraction}"`);
+  let partition: PartitionSpec;
+  try {
+    partition = parsePartitionSpec(v.partition!);
+  } catch (e) {
+    throw new CliError(`--partition: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!isBatchNormPolicy(v['batch-norm'])) throw new CliError(`--batch-norm must be average or local, got "${v['batch-norm']}"`);
+  let base: GanConfigInput = {};
+  if (v.config) {
+    try {
+      base = parseYaml(readFileSync(v.config, 'utf8')) ?? {};
+    } catch (e) {
+      throw new CliError(`cannot read --config ${v.config}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const input: GanConfigInput = {
+    ...base,
+    gan: (v.gan ?? base.gan) as GanConfigInput['gan'],
+    imageSize: v['image-size'] !== undefined ? Number(v['image-size']) : (base.imageSize ?? 32),
+    batchSize: v['batch-size'] !== undefined ? Number(v['batch-size']) : (base.batchSize ?? 32),
+    latentDim: v['latent-dim'] !== undefined ? Number(v['latent-dim']) : base.latentDim,
+    seed: v.seed !== undefined ? Number(v.seed) : base.seed,
+    generator: { ...base.generator, baseChannels: v['g-channels'] !== undefined ? Number(v['g-channels']) : (base.generator?.baseChannels ?? 32) },
+    discriminator: {
+      ...base.discriminator,
+      type: (v.discriminator ?? base.discriminator?.type) as 'cnn',
+      baseChannels: v['d-channels'] !== undefined ? Number(v['d-channels']) : (base.discriminator?.baseChannels ?? 16),
+    },
+  };
+  let model;
+  try {
+    model = parseGanConfig(JSON.parse(JSON.stringify(input)), 'model settings');
+  } catch (e) {
+    if (e instanceof ConfigError) throw new CliError(e.message);
+    throw e;
+  }
+  if (v.server && !v.tokens) throw new CliError('--server needs --tokens FILE (one token per simulated hospital)');
+  return {
+    data: v.data,
+    out: v.out,
+    clients: int('clients', v.clients!, 1),
+    rounds: int('rounds', v.rounds!, 1),
+    localEpochs: int('local-epochs', v['local-epochs']!, 1),
+    fraction,
+    minFit: int('min-fit', v['min-fit']!, 1),
+    partition,
+    model,
+    batchNorm: v['batch-norm'],
+    aggregator: parseAggregator(v.aggregator!),
+    maxTiles: v['max-tiles'] !== undefined ? int('max-tiles', v['max-tiles'], 1) : undefined,
+    server: v.server,
+    tokens: v.tokens,
+  };
+}
+
+/** A seeded, class-balanced subset of at most n tiles (for quick runs). */
+function subset<T extends { label: number }>(tiles: T[], n: number, seed: number): T[] {
+  if (tiles.length <= n) return tiles;
+  let s = seed >>> 0 || 1;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const byClass = new Map<number, T[]>();
+  for (const t of tiles) byClass.set(t.label, [...(byClass.get(t.label) ?? []), t]);
+  const out: T[] = [];
+  const groups = [...byClass.values()].map((g) => g.map((t) => ({ t, r: rand() })).sort((a, b) => a.r - b.r).map((x) => x.t));
+  for (let i = 0; out.length < n; i++) for (const g of groups) if (i < g.length && out.length < n) out.push(g[i]);
+  return out;
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const args = parseSimulateArgs(argv);
+  if (args === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const t0 = Date.now();
+  const backend = await initNodeBackend();
+  const readBar = new ProgressBar('reading tiles', 1);
+  let tiles = readTileFolder(args.data, {
+    classes: args.model.classes,
+    size: args.model.imageSize,
+    onProgress: (done, total) => readBar.update(done / total, `${done}/${total}`),
+  });
+  readBar.done(`${tiles.length} tiles at ${args.model.imageSize} px`);
+  if (args.maxTiles) tiles = subset(tiles, args.maxTiles, args.model.seed);
+  if (args.clients > tiles.length) throw new CliError(`cannot split ${tiles.length} tiles among ${args.clients} hospitals`);
+  process.stderr.write(`backend ${backend.backend}; ${args.model.gan} with ${args.model.discriminator.type} discriminator at ${args.model.imageSize} px\n`);
+
+  if (args.server) {
+    await runRemoteHospitals(tiles, {
+      server: args.server,
+      tokensFile: args.tokens!,
+      clients: args.clients,
+      partition: args.partition,
+      imageSize: args.model.imageSize,
+      classes: args.model.classes,
+      seed: args.model.seed,
+      out: args.out,
+      log: (l) => process.stderr.write(l + '\n'),
+    });
+    process.stderr.write(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s; wrote ${args.out}\n`);
+    return;
+  }
+
+  const bar = new ProgressBar('training', 1);
+  const summary = await runSimulation(tiles, {
+    ...args,
+    onProgress: (p) => bar.update((p.round - 1 + (p.client - 1 + p.fraction) / p.clients) / p.rounds, `round ${p.round}/${p.rounds} · ${p.detail}`),
+  });
+  bar.done();
+  for (const r of summary.rounds) {
+    process.stdout.write(`round ${r.round}: ${r.clients.length} hospitals, ${r.clients.reduce((s, c) => s + c.examples, 0)} tiles, D ${r.dLoss.toFixed(4)} G ${r.gLoss.toFixed(4)}, ${r.seconds.toFixed(1)} s\n`);
+  }
+  process.stdout.write(`wrote ${args.out}/summary.json, samples.png, checkpoint.fgw in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void runCli(() => main());
