@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     setupFiles: ['test/setup/tfCpu.ts'],
+    reporters: ['default', './test/support/summaryReporter.ts'],
   },
 });
