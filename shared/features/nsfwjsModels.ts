@@ -1,0 +1,100 @@
+/**
+ * Feature extractors on the pretrained networks that ship inside the `nsfwjs` npm package
+ * (InceptionV3 at 299 px, MobileNetV2 at 224 px). The weights are bundled in the package as
+ * JavaScript modules holding base64 shards; nsfwjs hands them to tf.loadLayersModel through an
+ * in-memory IOHandler, so loading fetches nothing, in Node and in the browser alike.
+ *
+ * The features are the global-average-pooled activations before the classifier head (`flatten_1`:
+ * 2048-d for InceptionV3 — the usual FID features — and 1280-d for MobileNetV2). Those weights were
+ * fine-tuned after ImageNet (for nsfwjs's own 5 classes), so scores computed on them are comparable
+ * within this project only, not with published FIDs.
+ *
+ * Runs on whatever tfjs backend is active (wasm in Node, WebGPU/WebGL in the worker).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { load } from 'nsfwjs/core';
+import { features } from '../metrics/features.ts';
+import { checkTiles, type FeatureExtractor } from './types.ts';
+
+export type NsfwjsNetwork = 'inception-v3' | 'mobilenet-v2';
+
+interface NetworkSpec {
+  modelName: 'InceptionV3' | 'MobileNetV2';
+  inputSize: number;
+  layer: string;
+  dim: number;
+  description: string;
+  definition: () => Promise<unknown>;
+}
+
+const NETWORKS: Record<NsfwjsNetwork, NetworkSpec> = {
+  'inception-v3': {
+    modelName: 'InceptionV3',
+    inputSize: 299,
+    layer: 'flatten_1',
+    dim: 2048,
+    description: 'InceptionV3 from nsfwjs, fine-tuned weights: compare within this project only',
+    definition: async () => (await import('nsfwjs/models/inception_v3')).InceptionV3Model,
+  },
+  'mobilenet-v2': {
+    modelName: 'MobileNetV2',
+    inputSize: 224,
+    layer: 'flatten_1',
+    dim: 1280,
+    description: 'MobileNetV2 from nsfwjs, fine-tuned weights',
+    definition: async () => (await import('nsfwjs/models/mobilenet_v2')).MobileNetV2Model,
+  },
+};
+
+/** The part of nsfwjs's NSFWJS object that we use. */
+interface LoadedNsfwjs {
+  model: tf.LayersModel;
+  dispose(): void;
+}
+
+/**
+ * Load one of nsfwjs's bundled networks as a feature extractor. Tiles are scaled to [0, 1] (as nsfwjs
+ * does) and resized bilinearly to the network's input size.
+ */
+export async function loadNsfwjsExtractor(network: NsfwjsNetwork): Promise<FeatureExtractor> {
+  const spec = NETWORKS[network];
+  if (!spec) throw new Error(`unknown nsfwjs network '${network}' (choose ${Object.keys(NETWORKS).join(', ')})`);
+  const definition = await spec.definition();
+  const nsfw = (await load(spec.modelName, { modelDefinitions: [definition] } as Parameters<typeof load>[1])) as unknown as LoadedNsfwjs;
+  const full = nsfw.model;
+  const layer = full.getLayer(spec.layer);
+  const shape = layer.outputShape as (number | null)[];
+  if (shape.length !== 2 || shape[1] !== spec.dim) throw new Error(`${spec.modelName}: layer ${spec.layer} has shape [${shape}], expected [null, ${spec.dim}]`);
+  const truncated = tf.model({ inputs: full.inputs, outputs: layer.output as tf.SymbolicTensor });
+  const extractor: FeatureExtractor = {
+    name: network,
+    description: spec.description,
+    dim: spec.dim,
+    async extract(tiles, size, opts = {}) {
+      checkTiles(tiles, size, spec.modelName);
+      const batchSize = opts.batchSize ?? 16;
+      const out = new Float32Array(tiles.length * spec.dim);
+      for (let start = 0; start < tiles.length; start += batchSize) {
+        const batch = tiles.slice(start, start + batchSize);
+        const y = tf.tidy(() => {
+          const flat = new Float32Array(batch.length * size * size * 3);
+          batch.forEach((t, i) => {
+            const o = i * size * size * 3;
+            for (let j = 0; j < t.length; j++) flat[o + j] = t[j] / 255;
+          });
+          let x: tf.Tensor4D = tf.tensor4d(flat, [batch.length, size, size, 3]);
+          if (size !== spec.inputSize) x = tf.image.resizeBilinear(x, [spec.inputSize, spec.inputSize], true);
+          return truncated.predict(x) as tf.Tensor;
+        });
+        out.set(await y.data(), start * spec.dim);
+        y.dispose();
+        opts.onProgress?.(Math.min(tiles.length, start + batchSize), tiles.length);
+      }
+      return features(out, tiles.length, spec.dim, `${spec.modelName} features`);
+    },
+    dispose() {
+      nsfw.dispose();
+    },
+  };
+  return extractor;
+}
