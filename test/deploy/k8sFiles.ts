@@ -19,12 +19,17 @@ export function k8sDirs(dir = K8S): string[] {
 }
 
 /** The buildable kustomizations: the base and each overlay. */
-export const BUILDS = ['base', 'overlays/dev', 'overlays/prod', 'overlays/simulate'] as const;
+export const BUILDS = ['base', 'dev', 'prod', 'simulate'] as const;
 export type Build = (typeof BUILDS)[number];
+
+/** The folder of a build, e.g. deploy/k8s/overlays/prod. */
+export function buildDir(build: Build): string {
+  return join(K8S, build === 'base' ? 'base' : `overlays/${build}`);
+}
 
 const cache = new Map<string, K8sObject[]>();
 export function rendered(build: Build): K8sObject[] {
-  if (!cache.has(build)) cache.set(build, kustomize(join(K8S, build)));
+  if (!cache.has(build)) cache.set(build, kustomize(buildDir(build)));
   return structuredClone(cache.get(build)!);
 }
 

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { schemaProblems, unknownFields } from '../helpers/k8sSchema.ts';
 import { kustomize, objectId, parseK8sYaml, readKustomization, stripNameHash, type K8sObject } from '../helpers/kustomize.ts';
-import { BUILDS, K8S, k8sDirs, NAMESPACE, rendered } from './k8sFiles.ts';
+import { buildDir, BUILDS, K8S, k8sDirs, NAMESPACE, rendered } from './k8sFiles.ts';
 
 /**
  * deploy/k8s/ without a cluster: every file parses, every kustomization lists exactly the files of its
@@ -126,8 +126,18 @@ describe('deploy/k8s files', () => {
     expect(await schemaProblems({ apiVersion: 'v1', kind: 'Nonsense', metadata: { name: 'x' } })).toEqual(['no schema for v1 Nonsense']);
   });
 
+  it('the manifests shown in docs/deploy.md validate as well', async () => {
+    const doc = readFileSync(join(K8S, '../../docs/deploy.md'), 'utf8');
+    const manifests = [...doc.matchAll(/```yaml\n(apiVersion:[\s\S]*?)```/g)].flatMap((m) => parseK8sYaml(m[1], 'docs/deploy.md') as K8sObject[]);
+    expect(manifests.length).toBeGreaterThan(0);
+    for (const o of manifests) {
+      expect(await schemaProblems(o), objectId(o)).toEqual([]);
+      expect(unknownFields(o), objectId(o)).toEqual([]);
+    }
+  });
+
   it.skipIf(!kubectl)('the test renderer gives what `kubectl kustomize` gives (generated-name hashes aside)', () => {
-    for (const build of BUILDS) expect(byId(rendered(build)), build).toEqual(byId(kubectlKustomize(join(K8S, build))));
+    for (const build of BUILDS) expect(byId(rendered(build)), build).toEqual(byId(kubectlKustomize(buildDir(build))));
     const prod = withPrometheusComponents();
     expect(byId(kustomize(prod)), 'prod + components').toEqual(byId(kubectlKustomize(prod)));
   });
