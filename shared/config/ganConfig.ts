@@ -92,6 +92,10 @@ export function parseGanConfig(input: unknown = {}, source = 'GAN config', prefi
     const extra: { path: string; message: string }[] = [];
     if (cfg.imageSize % patchSize !== 0) extra.push({ path: 'discriminator.patchSize', message: `must divide imageSize ${cfg.imageSize}` });
     if (embedDim % heads !== 0) extra.push({ path: 'discriminator.embedDim', message: `must be divisible by heads (${heads})` });
+    const grid = cfg.imageSize / patchSize;
+    if (cfg.discriminator.type === 'swin' && Number.isInteger(grid) && grid > cfg.discriminator.windowSize && grid % cfg.discriminator.windowSize !== 0) {
+      extra.push({ path: 'discriminator.windowSize', message: `must divide the swin patch grid ${grid} (imageSize / patchSize)` });
+    }
     if (extra.length) throw new ConfigError(source, extra.map((e) => ({ ...e, path: prefix ? `${prefix}.${e.path}` : e.path })));
   }
   return cfg;

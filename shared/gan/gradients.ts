@@ -45,4 +45,32 @@ export function registerMissingGradients(): void {
       },
     });
   }
+  registerSoftmaxGradient();
+}
+
+/**
+ * tfjs's own Softmax gradient, dx = y⊙dy − y·Σ(y⊙dy), reads the *saved output* y. tfjs saves an output
+ * by cloning it, and the clone's tape node is recorded before the Softmax node itself, so a second
+ * backward pass visits the clone too late: the part of the second derivative that flows through y is
+ * silently dropped (the GP gradient of an attention critic came out wrong by ~2×; Exp, Tanh and Sigmoid
+ * share the flaw). This replacement saves the input and recomputes y, so the second pass reaches the
+ * logits through an ordinary Softmax node. First-order values are unchanged; it costs one extra softmax
+ * in the backward pass. Registered unconditionally: a tfjs that fixes the tape order loses nothing.
+ */
+function registerSoftmaxGradient(): void {
+  tf.registerGradient({
+    kernelName: 'Softmax',
+    inputsToSave: ['logits'],
+    gradFunc: (dy, saved, attrs) => {
+      const [logits] = saved as [tf.Tensor];
+      const { dim } = attrs as unknown as { dim: number };
+      return {
+        logits: () => {
+          const y = tf.softmax(logits, dim);
+          const dyTimesY = tf.mul(dy as tf.Tensor, y);
+          return tf.sub(dyTimesY, tf.mul(tf.sum(dyTimesY, [dim], true), y));
+        },
+      };
+    },
+  });
 }
