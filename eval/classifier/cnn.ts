@@ -1,0 +1,48 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2d, dense, dropout } from '../../shared/nn/layers.ts';
+import { ParamStore } from '../../shared/nn/params.ts';
+
+/**
+ * The downstream classifier: a small CNN trained from scratch (conv 3×3 + ReLU, then three
+ * stride-2 conv 3×3 + ReLU blocks that halve the resolution — cheaper than max-pooling on the cpu
+ * backend, whose MaxPoolGrad is slow — global average pooling, dropout, dense to class logits). Small on purpose: it has to
+ * train 9 times (3 regimes × 3 seeds) on a CPU within minutes, and it only has to tell whether
+ * synthetic tiles help, not to beat the paper's ResNet.
+ */
+export interface TileClassifier {
+  readonly params: ParamStore;
+  readonly size: number;
+  /** x in [-1, 1], NHWC; returns logits [B, classes]. */
+  logits(x: tf.Tensor4D, training: boolean): tf.Tensor2D;
+  dispose(): void;
+}
+
+export function createTileClassifier(opts: { size: number; classes: number; channels?: number; dropout?: number; seed: number }): TileClassifier {
+  const c = opts.channels ?? 8;
+  const rate = opts.dropout ?? 0.3;
+  const params = new ParamStore('clf', opts.seed);
+  const convs = [
+    conv2d(params, 'conv1', 3, c),
+    conv2d(params, 'conv2', c, 2 * c, { stride: 2 }),
+    conv2d(params, 'conv3', 2 * c, 4 * c, { stride: 2 }),
+    conv2d(params, 'conv4', 4 * c, 4 * c, { stride: 2 }),
+  ];
+  const head = dense(params, 'dense', 4 * c, opts.classes);
+  let dropSeed = opts.seed * 1000;
+  return {
+    params,
+    size: opts.size,
+    logits(x, training) {
+      return tf.tidy(() => {
+        let h: tf.Tensor4D = x;
+        for (const conv of convs) h = tf.relu(conv.apply(h));
+        let pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
+        pooled = dropout(pooled, rate, training, training ? ++dropSeed : undefined);
+        return head.apply(pooled);
+      });
+    },
+    dispose() {
+      params.dispose();
+    },
+  };
+}
