@@ -30,5 +30,5 @@ export async function initNodeBackend(env: NodeJS.ProcessEnv = process.env): Pro
   registerWasmTrainingKernels();
   const forced = env.TFJS_BACKEND;
   if (forced && forced !== 'cpu' && forced !== 'wasm') throw new Error(`TFJS_BACKEND must be cpu or wasm, got "${forced}"`);
-  return initBackend(forced ? [forced] : ['wasm', 'cpu']);
+  return initBackend(forced === 'cpu' || forced === 'wasm' ? [forced] : ['wasm', 'cpu']);
 }

@@ -78,7 +78,7 @@ describe('ResizeNearestNeighborGrad', () => {
     [[2, 4, 4, 3], [7, 3], true, false],
   ] as const)('is the adjoint of the forward resize for %j → %j (alignCorners %s, halfPixel %s)', (shape, size, alignCorners, halfPixelCenters) => {
     const rng = new Rng(5);
-    const x = tf.tensor4d(Float32Array.from({ length: shape.reduce((a, b) => a * b) }, () => rng.normal()), shape as unknown as [number, number, number, number]);
+    const x = tf.tensor4d(Float32Array.from({ length: (shape as readonly number[]).reduce((a, b) => a * b, 1) }, () => rng.normal()), shape as unknown as [number, number, number, number]);
     const y = tf.image.resizeNearestNeighbor(x, size as unknown as [number, number], alignCorners, halfPixelCenters);
     const dy = Float32Array.from({ length: y.size }, () => rng.normal());
     const dx = resizeNearestNeighborGradNHWC(dy, shape, y.shape, alignCorners, halfPixelCenters);

@@ -25,7 +25,7 @@ describe('wasm training kernels', () => {
     [[2, 7, 6, 3], 3, 4, 2],
     [[3, 8, 8, 2], 3, 5, 1],
   ] as const)('conv2d gradients on wasm equal the cpu backend for x=%j k=%i co=%i stride=%i', async (xShape, k, co, stride) => {
-    const x = Float32Array.from({ length: xShape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * 1.7));
+    const x = Float32Array.from({ length: (xShape as readonly number[]).reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i * 1.7));
     const w = Float32Array.from({ length: k * k * xShape[3] * co }, (_, i) => Math.cos(i * 0.9));
     const f = () => {
       const xt = tf.tensor4d(x, xShape as unknown as [number, number, number, number]);
