@@ -1,0 +1,125 @@
+import { parseArgs } from 'node:util';
+import { CliError, runCli } from '../cli/cliError.ts';
+import { DEFAULT_OPTIONS, evaluate, type EvaluateOptions, type FeatureChoice } from './evaluate.ts';
+
+export const USAGE = `Usage: npm run evaluate -- --checkpoint FILE --real-train DIR --real-test DIR --per-class N --out DIR [options]
+
+Writes a quality report for a GAN checkpoint: FID and KID, whether synthetic tiles help a classifier,
+memorization and mode-collapse checks, and a t-SNE plot (report.json, report-details.json, report.html).
+
+  --checkpoint FILE      checkpoint written by npm run simulate (checkpoint.fgw) or the server
+  --real-train DIR       the real tiles the GAN was trained on, <label>/<tile>.jpg|png
+  --real-test DIR        real tiles it never saw, same layout (manifest.csv in DIR or its parent gives patients)
+  --per-class N          synthetic tiles to generate per class
+  --out DIR              where the report is written
+  --features F           inception (InceptionV3 from nsfwjs on the wasm backend, default) | tiny (random projection, for tests)
+  --classifier-size S    classifier input size in px (default ${DEFAULT_OPTIONS.classifierSize})
+  --classifier-channels C  (default ${DEFAULT_OPTIONS.classifierChannels})
+  --epochs E             classifier epochs (default ${DEFAULT_OPTIONS.epochs})
+  --batch-size B         classifier batch size (default ${DEFAULT_OPTIONS.batchSize})
+  --learning-rate LR     classifier Adam learning rate (default ${DEFAULT_OPTIONS.learningRate})
+  --seeds LIST           classifier seeds, comma-separated, at least 3 for mean ± sd (default ${DEFAULT_OPTIONS.seeds.join(',')})
+  --linear-probe         also train a linear head on pretrained MobileNetV2 features (nsfwjs)
+  --positive CLASS       positive class for F1/AUROC (default MSIH)
+  --max-real-per-class N use at most N real tiles per class from each folder (seeded subset), for quick runs
+  --kid-subsets N        (default ${DEFAULT_OPTIONS.kidSubsets})
+  --tsne-per-group N     t-SNE points per class and source (default ${DEFAULT_OPTIONS.tsnePerGroup})
+  --seed N               generation and sampling seed (default ${DEFAULT_OPTIONS.seed})`;
+
+const OPTIONS = {
+  checkpoint: { type: 'string' },
+  'real-train': { type: 'string' },
+  'real-test': { type: 'string' },
+  'per-class': { type: 'string' },
+  out: { type: 'string' },
+  features: { type: 'string' },
+  'classifier-size': { type: 'string' },
+  'classifier-channels': { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'learning-rate': { type: 'string' },
+  seeds: { type: 'string' },
+  'linear-probe': { type: 'boolean' },
+  positive: { type: 'string' },
+  'max-real-per-class': { type: 'string' },
+  'kid-subsets': { type: 'string' },
+  'tsne-per-group': { type: 'string' },
+  seed: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function int(flag: string, v: string | undefined, min: number, fallback: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`--${flag} must be an integer ≥ ${min}, got "${v}"`);
+  return n;
+}
+
+export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
+  } catch (e) {
+    throw new CliError(`${e instanceof Error ? e.message : String(e)}\n\n${USAGE}`);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  const missing = (['checkpoint', 'real-train', 'real-test', 'per-class', 'out'] as const).filter((k) => v[k] === undefined);
+  if (missing.length) throw new CliError(`missing ${missing.map((m) => `--${m}`).join(', ')}\n\n${USAGE}`);
+  const features = (v.features ?? DEFAULT_OPTIONS.features) as FeatureChoice;
+  if (features !== 'inception' && features !== 'tiny') throw new CliError(`--features must be inception or tiny, got "${v.features}"`);
+  const seeds = v.seeds === undefined ? DEFAULT_OPTIONS.seeds : v.seeds.split(',').map((s) => int('seeds', s.trim(), 0, 0));
+  if (new Set(seeds).size !== seeds.length) throw new CliError(`--seeds has repeated seeds: ${v.seeds}`);
+  const lr = v['learning-rate'] === undefined ? DEFAULT_OPTIONS.learningRate : Number(v['learning-rate']);
+  if (!(lr > 0 && lr < 1)) throw new CliError(`--learning-rate must be in (0, 1), got "${v['learning-rate']}"`);
+  const clfSize = int('classifier-size', v['classifier-size'], 8, DEFAULT_OPTIONS.classifierSize);
+  return {
+    ...DEFAULT_OPTIONS,
+    checkpoint: v.checkpoint!,
+    realTrain: v['real-train']!,
+    realTest: v['real-test']!,
+    perClass: int('per-class', v['per-class'], 2, 0),
+    out: v.out!,
+    features,
+    classifierSize: clfSize,
+    classifierChannels: int('classifier-channels', v['classifier-channels'], 1, DEFAULT_OPTIONS.classifierChannels),
+    epochs: int('epochs', v.epochs, 1, DEFAULT_OPTIONS.epochs),
+    batchSize: int('batch-size', v['batch-size'], 1, DEFAULT_OPTIONS.batchSize),
+    learningRate: lr,
+    seeds,
+    linearProbe: v['linear-probe'] ?? false,
+    positive: v.positive,
+    maxRealPerClass: v['max-real-per-class'] === undefined ? undefined : int('max-real-per-class', v['max-real-per-class'], 2, 0),
+    kidSubsets: int('kid-subsets', v['kid-subsets'], 1, DEFAULT_OPTIONS.kidSubsets),
+    tsnePerGroup: int('tsne-per-group', v['tsne-per-group'], 1, DEFAULT_OPTIONS.tsnePerGroup),
+    seed: int('seed', v.seed, 0, DEFAULT_OPTIONS.seed),
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const opts = parseEvaluateArgs(argv);
+  if (opts === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const t0 = performance.now();
+  const { report, files } = await evaluate({ ...opts, log: (line) => process.stderr.write(line + '\n') });
+  const c = report.classification;
+  const pm = (m: { mean: number; sd: number }) => `${m.mean.toFixed(3)} ± ${m.sd.toFixed(3)}`;
+  process.stdout.write(
+    [
+      `${report.config.features.fidLabel}: ${report.fid.toFixed(2)}`,
+      `KID: ${report.kid.mean.toExponential(3)} ± ${report.kid.std.toExponential(2)}`,
+      ...(['realOnly', 'realPlusSynthetic', 'syntheticOnly'] as const).map(
+        (r) => `${r}: accuracy ${pm(c[r].accuracy)}, F1 ${pm(c[r].f1)}, balanced accuracy ${pm(c[r].balancedAccuracy)}, AUROC ${pm(c[r].auroc)}${c[r].patientLevel ? ` | patient AUROC ${pm(c[r].patientLevel!.auroc)}` : ''}`,
+      ),
+      `memorization: synthetic→train p5 ${report.memorization.syntheticToTrain.p5.toFixed(2)} median ${report.memorization.syntheticToTrain.median.toFixed(2)}; test→train p5 ${report.memorization.testToTrain.p5.toFixed(2)} median ${report.memorization.testToTrain.median.toFixed(2)}`,
+      `diversity: ${Object.entries(report.diversity).map(([k, d]) => `${k} synthetic ${d.synthetic?.toFixed(2)} vs real ${d.real?.toFixed(2)}`).join('; ')}`,
+      `wrote ${files.json}, ${files.html} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    ].join('\n') + '\n',
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('eval/cli.ts')) {
+  await runCli(() => main(process.argv.slice(2)));
+}

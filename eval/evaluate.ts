@@ -1,0 +1,324 @@
+/**
+ * The quality report, end to end: checkpoint → synthetic tiles → features → FID/KID, memorization,
+ * diversity, t-SNE → downstream classification → report.json, report-details.json, report.html.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initNodeBackend } from '../cli/nodeBackend.ts';
+import { loadNsfwjsExtractor } from '../shared/features/nsfwjsModels.ts';
+import { createTinyExtractor } from '../shared/features/tiny.ts';
+import type { FeatureExtractor } from '../shared/features/types.ts';
+import { selectRows, type Features } from '../shared/metrics/features.ts';
+import { computeQuality } from '../shared/metrics/quality.ts';
+import { tsne2d } from '../shared/metrics/tsne.ts';
+import { Rng } from '../shared/rng.ts';
+import { generateTiles, loadCheckpoint } from './checkpoint.ts';
+import { resizeTiles, runCnnDownstream, runLinearProbeDownstream, type DownstreamResult } from './downstream.ts';
+import { EvalError } from './evalError.ts';
+import { readRealTiles, type RealTileSet } from './realTiles.ts';
+import { renderReportHtml } from './report/html.ts';
+import { classGridPng, pngDataUrl, tilePng } from './report/images.ts';
+import { tsneSvg } from './report/tsnePlot.ts';
+import type { QualityReport, ReportDetails } from './report/types.ts';
+
+export type FeatureChoice = 'inception' | 'tiny';
+
+export interface EvaluateOptions {
+  checkpoint: string;
+  realTrain: string;
+  realTest: string;
+  /** Synthetic tiles generated per class. */
+  perClass: number;
+  out: string;
+  features: FeatureChoice;
+  /** Classifier input size in px. */
+  classifierSize: number;
+  classifierChannels: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seeds: number[];
+  linearProbe: boolean;
+  /** Positive class name (default MSIH when present, else the first class). */
+  positive?: string;
+  /** Use at most this many real tiles per class and folder (seeded subset), for quick runs. */
+  maxRealPerClass?: number;
+  kidSubsets: number;
+  /** t-SNE points per (real|synthetic, class) group. */
+  tsnePerGroup: number;
+  tsneIterations: number;
+  seed: number;
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_OPTIONS: Omit<EvaluateOptions, 'checkpoint' | 'realTrain' | 'realTest' | 'perClass' | 'out'> = {
+  features: 'inception',
+  classifierSize: 32,
+  classifierChannels: 8,
+  epochs: 6,
+  batchSize: 32,
+  learningRate: 2e-3,
+  seeds: [1, 2, 3],
+  linearProbe: false,
+  kidSubsets: 100,
+  tsnePerGroup: 150,
+  tsneIterations: 500,
+  seed: 7,
+};
+
+export const FID_LABEL = 'FID (InceptionV3 from nsfwjs, fine-tuned weights: compare within this project only)';
+
+export interface EvaluateResult {
+  report: QualityReport;
+  details: ReportDetails;
+  files: { json: string; details: string; html: string; samples: string };
+}
+
+function perClassCounts(set: RealTileSet, classes: readonly string[]): Record<string, number> {
+  return Object.fromEntries(classes.map((c, i) => [c, set.tiles.filter((t) => t.label === i).length]));
+}
+
+async function withBackend<T>(name: 'wasm' | 'compute', fn: () => Promise<T>): Promise<{ value: T; backend: string }> {
+  const previous = tf.getBackend();
+  if (name === 'wasm') {
+    await import('@tensorflow/tfjs-backend-wasm');
+    if (!(await tf.setBackend('wasm'))) throw new Error('the tfjs wasm backend failed to initialise');
+    await tf.ready();
+  }
+  try {
+    return { value: await fn(), backend: tf.getBackend() };
+  } finally {
+    if (tf.getBackend() !== previous) await tf.setBackend(previous);
+  }
+}
+
+function fidLabelFor(extractor: FeatureExtractor): string {
+  return extractor.name === 'inception-v3' ? FID_LABEL : `FID (${extractor.description})`;
+}
+
+export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
+  const log = opts.log ?? (() => {});
+  const timings: Record<string, number> = {};
+  const backends: Record<string, string> = {};
+  const timed = async <T>(label: string, fn: () => Promise<T> | T): Promise<T> => {
+    const t0 = performance.now();
+    const v = await fn();
+    timings[label] = (performance.now() - t0) / 1000;
+    log(`${label}: ${timings[label].toFixed(1)} s`);
+    return v;
+  };
+  if (!Number.isInteger(opts.perClass) || opts.perClass < 2) throw new EvalError(`--per-class must be an integer ≥ 2, got ${opts.perClass}`);
+  const out = resolve(opts.out);
+  mkdirSync(out, { recursive: true });
+
+  // 1. The generator, on the compute backend (cpu with fast kernels, or WebGPU via Dawn).
+  const choice = await initNodeBackend();
+  backends.generator = choice.backend;
+  backends.classifier = choice.backend;
+  const ckpt = loadCheckpoint(opts.checkpoint);
+  const { config } = ckpt;
+  const classes = config.classes;
+  const size = config.imageSize;
+  const positiveName = opts.positive ?? (classes.includes('MSIH') ? 'MSIH' : classes[0]);
+  const positive = classes.indexOf(positiveName);
+  if (positive < 0) {
+    ckpt.gan.dispose();
+    throw new EvalError(`positive class "${positiveName}" is not among the checkpoint's classes (${classes.join(', ')})`);
+  }
+  log(`checkpoint: ${config.gan}, ${size}×${size} px, classes ${classes.join(', ')}${ckpt.meta.round !== undefined ? `, round ${String(ckpt.meta.round)}` : ''}`);
+
+  // 2. Real tiles at the generator's size.
+  let train: RealTileSet;
+  let test: RealTileSet;
+  try {
+    train = await timed('read real training tiles', () =>
+      readRealTiles(opts.realTrain, { classes, size, flag: '--real-train', role: 'training set', maxPerClass: opts.maxRealPerClass, seed: opts.seed }),
+    );
+    test = await timed('read real test tiles', () => readRealTiles(opts.realTest, { classes, size, flag: '--real-test', role: 'test set', maxPerClass: opts.maxRealPerClass, seed: opts.seed + 1 }));
+  } catch (e) {
+    ckpt.gan.dispose();
+    throw e;
+  }
+  if (train.sourceSize !== test.sourceSize) {
+    ckpt.gan.dispose();
+    throw new EvalError(`image size mismatch: --real-train tiles are ${train.sourceSize}×${train.sourceSize} px but --real-test tiles are ${test.sourceSize}×${test.sourceSize}`);
+  }
+
+  // 3. Synthetic tiles.
+  const synthetic = await timed('generate synthetic tiles', () => generateTiles(ckpt.gan, opts.perClass, { seed: opts.seed }));
+  ckpt.gan.dispose();
+
+  // 4. Features (InceptionV3 on wasm, or the tiny projection).
+  const featureRun = await withBackend(opts.features === 'inception' ? 'wasm' : 'compute', async () => {
+    const extractor = opts.features === 'inception' ? await timed('load InceptionV3 (nsfwjs)', () => loadNsfwjsExtractor('inception-v3')) : createTinyExtractor();
+    try {
+      const extract = (tiles: Uint8Array[], what: string) => timed(`features: ${what} (${tiles.length} tiles)`, () => extractor.extract(tiles, size));
+      const realF = await extract(train.tiles.map((t) => t.pixels), 'real training');
+      const synthF = await extract(synthetic.pixels, 'synthetic');
+      const testF = await extract(test.tiles.map((t) => t.pixels), 'real test');
+      return { extractor: { name: extractor.name, description: extractor.description, dim: extractor.dim, fidLabel: fidLabelFor(extractor) }, realF, synthF, testF };
+    } finally {
+      extractor.dispose();
+    }
+  });
+  backends.features = opts.features === 'inception' ? featureRun.backend : 'none (plain JS)';
+  const { realF, synthF, testF, extractor } = featureRun.value;
+
+  // 5. Feature-space metrics.
+  const quality = await timed('FID, KID, memorization, diversity', () =>
+    computeQuality({
+      real: realF,
+      realLabels: train.tiles.map((t) => t.label),
+      synthetic: synthF,
+      syntheticLabels: synthetic.labels,
+      classes,
+      control: testF,
+      kid: { subsets: opts.kidSubsets, seed: opts.seed },
+    }),
+  );
+
+  // 6. t-SNE of real training vs synthetic features.
+  const tsnePoints = await timed('t-SNE', () => {
+    const rng = new Rng(opts.seed).fork('tsne');
+    const pick = (labels: readonly number[], c: number) => rng.shuffle(labels.flatMap((l, i) => (l === c ? [i] : []))).slice(0, opts.tsnePerGroup);
+    const groups: { f: Features; rows: number[]; classIndex: number; synthetic: boolean }[] = [];
+    classes.forEach((_, c) => {
+      groups.push({ f: realF, rows: pick(train.tiles.map((t) => t.label), c), classIndex: c, synthetic: false });
+      groups.push({ f: synthF, rows: pick(synthetic.labels, c), classIndex: c, synthetic: true });
+    });
+    const parts = groups.map((g) => selectRows(g.f, g.rows));
+    const dim = realF.dim;
+    const rows = parts.reduce((s, p) => s + p.rows, 0);
+    const data = new Float64Array(rows * dim);
+    let o = 0;
+    for (const p of parts) {
+      data.set(p.data, o);
+      o += p.data.length;
+    }
+    const y = tsne2d({ rows, dim, data }, { seed: opts.seed, iterations: opts.tsneIterations });
+    const meta = groups.flatMap((g) => g.rows.map(() => ({ classIndex: g.classIndex, synthetic: g.synthetic })));
+    return y.map(([x, yy], i) => ({ x, y: yy, ...meta[i] }));
+  });
+
+  // 7. Downstream classification: small CNN, 3 regimes × seeds.
+  const clfSize = opts.classifierSize;
+  const cnn = await timed('classifier: small CNN, 3 regimes × seeds', () =>
+    runCnnDownstream(
+      { pixels: resizeTiles(train.tiles.map((t) => t.pixels), size, clfSize), labels: train.tiles.map((t) => t.label) },
+      { pixels: resizeTiles(synthetic.pixels, size, clfSize), labels: synthetic.labels },
+      {
+        pixels: resizeTiles(test.tiles.map((t) => t.pixels), size, clfSize),
+        labels: test.tiles.map((t) => t.label),
+        patients: test.hasPatients ? test.tiles.map((t) => t.patient!) : undefined,
+      },
+      {
+        classes: classes.length,
+        positive,
+        size: clfSize,
+        seeds: opts.seeds,
+        epochs: opts.epochs,
+        batchSize: opts.batchSize,
+        learningRate: opts.learningRate,
+        channels: opts.classifierChannels,
+        onProgress: (regime, seed, epoch, loss) => log(`  ${regime} seed ${seed} epoch ${epoch}/${opts.epochs}: loss ${loss.toFixed(3)}`),
+      },
+    ),
+  );
+
+  // 8. Optional: pretrained MobileNetV2 features + linear head.
+  let linearProbe: DownstreamResult | undefined;
+  if (opts.linearProbe) {
+    linearProbe = await timed('classifier: MobileNetV2 features + linear head', async () => {
+      const run = await withBackend('wasm', async () => {
+        const ex = await loadNsfwjsExtractor('mobilenet-v2');
+        try {
+          return {
+            real: await ex.extract(train.tiles.map((t) => t.pixels), size),
+            synth: await ex.extract(synthetic.pixels, size),
+            test: await ex.extract(test.tiles.map((t) => t.pixels), size),
+          };
+        } finally {
+          ex.dispose();
+        }
+      });
+      return runLinearProbeDownstream(
+        { features: run.value.real, labels: train.tiles.map((t) => t.label) },
+        { features: run.value.synth, labels: synthetic.labels },
+        { features: run.value.test, labels: test.tiles.map((t) => t.label), patients: test.hasPatients ? test.tiles.map((t) => t.patient!) : undefined },
+        { positive, seeds: opts.seeds },
+      );
+    });
+  }
+
+  // 9. The report.
+  const patientsOf = (s: RealTileSet) => (s.hasPatients ? new Set(s.tiles.map((t) => t.patient)).size : null);
+  const report: QualityReport = {
+    fid: quality.fid.fid,
+    kid: { mean: quality.kid.mean, std: quality.kid.std },
+    classification: cnn.results,
+    memorization: { syntheticToTrain: quality.memorization.syntheticToTrain, testToTrain: quality.memorization.testToTrain! },
+    diversity: quality.diversity,
+    config: {
+      checkpoint: resolve(opts.checkpoint),
+      checkpointMeta: { round: ckpt.meta.round, source: ckpt.meta.source, createdAt: ckpt.meta.createdAt },
+      gan: config as unknown as Record<string, unknown>,
+      classes: [...classes],
+      positiveClass: positiveName,
+      imageSize: size,
+      perClass: opts.perClass,
+      realTrain: { dir: resolve(opts.realTrain), tiles: train.tiles.length, perClass: perClassCounts(train, classes), sourceSize: train.sourceSize, patients: patientsOf(train) },
+      realTest: { dir: resolve(opts.realTest), tiles: test.tiles.length, perClass: perClassCounts(test, classes), sourceSize: test.sourceSize, patients: patientsOf(test) },
+      features: { extractor: extractor.description, dim: extractor.dim, fidLabel: extractor.fidLabel },
+      kid: { subsets: quality.kid.subsets, subsetSize: quality.kid.subsetSize },
+      classifier: {
+        model: 'small CNN from scratch (conv 3×3 ×4, stride-2 downsampling, global average pooling, dropout, dense)',
+        size: clfSize,
+        channels: opts.classifierChannels,
+        epochs: opts.epochs,
+        batchSize: opts.batchSize,
+        learningRate: opts.learningRate,
+        seeds: [...opts.seeds],
+        augmentation: 'random crop (80–100 %), horizontal/vertical flips, rotation up to ±45°, reflected borders; real and synthetic alike',
+      },
+      linearProbe: opts.linearProbe,
+      seed: opts.seed,
+      createdAt: new Date().toISOString(),
+    },
+  };
+  const closest = quality.memorization.closest.map((p) => ({
+    synthetic: p.query,
+    syntheticClass: classes[synthetic.labels[p.query]],
+    realFile: train.tiles[p.reference].file,
+    distance: p.distance,
+  }));
+  const details: ReportDetails = {
+    fidParts: { meanTerm: quality.fid.meanTerm, traceCov1: quality.fid.traceCov1, traceCov2: quality.fid.traceCov2, traceSqrtProduct: quality.fid.traceSqrtProduct },
+    classificationPerSeed: cnn.details,
+    ...(linearProbe ? { linearProbe } : {}),
+    closestPairs: closest,
+    tsne: tsnePoints,
+    timingsSeconds: timings,
+    backends,
+  };
+  const perRow = Math.min(12, opts.perClass);
+  const byClass = classes.map((_, c) => synthetic.pixels.filter((_, i) => synthetic.labels[i] === c).slice(0, perRow));
+  const samplesPng = classGridPng(byClass, size, perRow);
+  const html = renderReportHtml(report, details, {
+    samples: pngDataUrl(samplesPng),
+    pairs: quality.memorization.closest.map((p, i) => ({
+      synthetic: pngDataUrl(tilePng(synthetic.pixels[p.query], size)),
+      real: pngDataUrl(tilePng(train.tiles[p.reference].pixels, size)),
+      distance: p.distance,
+      syntheticClass: closest[i].syntheticClass,
+      realFile: closest[i].realFile,
+    })),
+    tsneSvg: tsneSvg(tsnePoints, classes),
+  });
+  const files = { json: join(out, 'report.json'), details: join(out, 'report-details.json'), html: join(out, 'report.html'), samples: join(out, 'samples.png') };
+  writeFileSync(files.json, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(files.details, JSON.stringify(details, null, 2) + '\n');
+  writeFileSync(files.html, html);
+  writeFileSync(files.samples, samplesPng);
+  return { report, details, files };
+}
