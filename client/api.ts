@@ -1,0 +1,182 @@
+/**
+ * The contract between the page (main thread: renders only) and the worker (decoding, storage, training,
+ * generation, networking), exposed with comlink. Events flow worker → page through one proxied callback.
+ */
+import type { BackendName } from '../shared/backend.ts';
+
+/** What the federation trains, from the server's /api/status (or the copy saved in IndexedDB). */
+export interface FederationInfo {
+  classes: string[];
+  imageSize: number;
+  ganType: string;
+  rounds: number;
+  /** Rounds completed. */
+  round: number;
+  phase: string;
+  localEpochs: number;
+  batchNorm: 'average' | 'local';
+  minAvailable: number;
+  parameters: number;
+  fingerprint: string;
+  /** The full GAN config (shared/config/ganConfig.ts), as the server sends it. */
+  model: Record<string, unknown>;
+  history: RoundRecord[];
+  /** False when this is the copy saved in IndexedDB because the server could not be reached. */
+  live: boolean;
+  /** When it was fetched (ms since epoch). */
+  fetchedAt: number;
+}
+
+export interface RoundRecord {
+  round: number;
+  participants: number;
+  examples: number;
+  dLoss: number;
+  gLoss: number;
+  seconds: number;
+  completedAt?: string;
+}
+
+export interface BackendInfo {
+  backend: BackendName;
+  attempts: { backend: BackendName; ok: boolean; reason?: string }[];
+  /** GPU adapter (navigator.gpu.requestAdapter().info), when WebGPU is available. */
+  adapter?: { vendor: string; architecture: string; device: string; description: string };
+}
+
+export interface TileSummary {
+  /** Tiles per class of the federation (0 for a class without tiles). */
+  counts: Record<string, number>;
+  /** Tiles stored under labels the federation does not use. */
+  otherLabels: Record<string, number>;
+  /** Tiles stored at another size than the federation's image size (unusable until re-imported). */
+  otherSize: number;
+  total: number;
+  storage?: { usage: number; quota: number; persisted: boolean };
+}
+
+/** A file given to the importer: its path as dropped (folders included) and its bytes. */
+export interface ImportItem {
+  path: string;
+  file: Blob;
+}
+
+export interface ImportReport {
+  added: number;
+  duplicates: number;
+  /** Files ignored silently (operating-system files such as .DS_Store, __MACOSX/). */
+  ignored: number;
+  rejected: { path: string; reason: string }[];
+  /** Set when the import stopped early (e.g. storage full); what was added before stays. */
+  stopped?: string;
+  seconds: number;
+}
+
+export type Connection = 'offline' | 'connecting' | 'connected' | 'retrying' | 'refused' | 'finished';
+export type Activity = 'idle' | 'waiting' | 'training' | 'uploading';
+
+/** A snapshot of this hospital's part in the federation, re-sent on every change. */
+export interface FedStatus {
+  /** The user asked to take part (persisted: a reload rejoins). */
+  joined: boolean;
+  connection: Connection;
+  activity: Activity;
+  hospital?: string;
+  /** Rounds completed (global). */
+  round: number;
+  rounds: number;
+  phase?: string;
+  connectedHospitals?: number;
+  minAvailable?: number;
+  sampled?: boolean;
+  training?: { round: number; attempt: number; epoch: number; epochs: number; step: number; stepsPerEpoch: number; fraction: number };
+  uploadBytes?: number;
+  /** When connection is 'retrying': when the next attempt happens (ms since epoch). */
+  retryAt?: number;
+  lastClose?: { code: number; reason: string };
+  /** Why the server refused this client (connection 'refused'), or the last training error. */
+  error?: string;
+  /** The last noteworthy thing (update accepted, round closed, …). */
+  note?: string;
+}
+
+export type AppEvent =
+  | { type: 'import-progress'; done: number; total: number; added: number; duplicates: number; rejected: number }
+  | { type: 'tiles'; summary: TileSummary }
+  | { type: 'federation'; info: FederationInfo }
+  | { type: 'federation-unreachable'; error: string; retryAt: number; cached: boolean }
+  | { type: 'status'; status: FedStatus }
+  | { type: 'loss'; round: number; x: number; dLoss: number; gLoss: number }
+  | { type: 'round-complete'; record: RoundRecord }
+  | { type: 'samples'; round: number; classes: string[]; perClass: number; size: number; rgba: Uint8ClampedArray; width: number; height: number }
+  | { type: 'export-progress'; done: number; total: number; stage: string }
+  | { type: 'quality-progress'; done: number; total: number; stage: string }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; at: number };
+
+export interface InitOptions {
+  /** The page's URL: the server is its origin (/api/status, /ws). */
+  pageUrl: string;
+  /** Backend preference, default WebGPU → WebGL → CPU (tests may force one with ?backend=). */
+  backendOrder?: BackendName[];
+}
+
+export interface InitResult {
+  backend: BackendInfo | { error: string };
+  clientId: string;
+  /** The token saved when the user joined (a reload rejoins with it). */
+  savedToken?: string;
+  joined: boolean;
+}
+
+export interface ExportResult {
+  fileName: string;
+  bytes: Uint8Array;
+  counts: Record<string, number>;
+  round: number;
+}
+
+/** Feature extractors the Quality panel offers (shared/features). */
+export type QualityExtractor = 'inception-v3' | 'mobilenet-v2' | 'tiny';
+
+export interface QualityOptions {
+  /** Generated tiles per class. */
+  perClass: number;
+  extractor: QualityExtractor;
+}
+
+export interface QualityReport {
+  /** Rounds completed by the global model that was checked. */
+  round: number;
+  extractor: { name: string; description: string };
+  /** Real tiles used as the reference set, real tiles held out as the baseline, generated tiles. */
+  realCount: number;
+  controlCount: number;
+  syntheticCount: number;
+  fid: number;
+  kid: { mean: number; std: number };
+  memorization: {
+    /** Distance of each generated tile to its nearest real tile. */
+    syntheticToReal: { p5: number; median: number };
+    /** The same for held-out real tiles: the baseline. */
+    realToReal?: { p5: number; median: number };
+  };
+  diversity: Record<string, { synthetic: number | null; real: number | null }>;
+  /** The generated tiles closest to a real tile, with that tile (RGB bytes at `size`). */
+  closest: { distance: number; synthetic: Uint8Array; real: Uint8Array; realName: string }[];
+  size: number;
+  seconds: number;
+}
+
+export interface WorkerApi {
+  subscribe(listener: (e: AppEvent) => void): void;
+  init(opts: InitOptions): Promise<InitResult>;
+  refreshFederation(): Promise<FederationInfo | undefined>;
+  tileSummary(): Promise<TileSummary>;
+  importFiles(items: ImportItem[], looseClass?: string): Promise<ImportReport>;
+  join(token: string): Promise<void>;
+  leave(): Promise<void>;
+  exportSynthetic(perClass: Record<string, number>): Promise<ExportResult>;
+  qualityInfo(): Promise<{ extractors: { id: QualityExtractor; label: string }[] }>;
+  runQuality(opts: QualityOptions): Promise<QualityReport>;
+  deleteAllData(): Promise<void>;
+}

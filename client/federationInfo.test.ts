@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { federationInfoFromStatus, statusUrl } from './federationInfo.ts';
+
+describe('federationInfoFromStatus', () => {
+  it('reads classes, image size and history from /api/status', () => {
+    const info = federationInfoFromStatus(
+      {
+        phase: 'waiting',
+        round: 2,
+        rounds: 5,
+        fingerprint: 'f00d',
+        parameters: 1234,
+        config: { rounds: 5, localEpochs: 2, batchNorm: 'local', minAvailable: 3, model: { imageSize: 32, classes: ['A', 'B', 'C'] } },
+        history: [{ round: 1, participants: 3, hospitals: ['x'], examples: 10, dLoss: 1, gLoss: 2, seconds: 3, attempts: 1, completedAt: '2026-01-01T00:00:00Z' }],
+      },
+      42,
+    );
+    expect(info).toMatchObject({ classes: ['A', 'B', 'C'], imageSize: 32, ganType: 'acgan', rounds: 5, round: 2, localEpochs: 2, batchNorm: 'local', minAvailable: 3, fingerprint: 'f00d', live: true, fetchedAt: 42 });
+    expect(info.history).toEqual([{ round: 1, participants: 3, examples: 10, dLoss: 1, gLoss: 2, seconds: 3, completedAt: '2026-01-01T00:00:00Z' }]);
+  });
+
+  it('explains a server that is still loading or is not a federation server', () => {
+    expect(() => federationInfoFromStatus({ phase: 'loading' })).toThrow('the federation server is still loading its model; try again in a moment');
+    expect(() => federationInfoFromStatus({ phase: 'waiting' })).toThrow('the server status has no config.model (is this a fedgan-crc federation server?)');
+    expect(() => federationInfoFromStatus({ config: { model: { imageSize: 12 } } })).toThrow(/imageSize/);
+  });
+
+  it('builds the status URL from the page URL', () => {
+    expect(statusUrl('https://fed.example.org/app/?token=x')).toBe('https://fed.example.org/api/status');
+  });
+});

@@ -1,0 +1,57 @@
+import { parseGanConfig } from '../shared/config/ganConfig.ts';
+import type { FederationInfo, RoundRecord } from './api.ts';
+
+/**
+ * The federation's public description from the server's `/api/status` (docs/protocol.md §8): the classes
+ * and image size tiles are imported at, the GAN to build, rounds and history. A plain GET: nothing about
+ * the hospital is sent.
+ */
+
+export function statusUrl(pageUrl: string): string {
+  return new URL('/api/status', pageUrl).toString();
+}
+
+/** Turn the /api/status JSON into FederationInfo; throws naming what is missing. */
+export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()): FederationInfo {
+  const s = json as {
+    phase?: string;
+    round?: number;
+    rounds?: number;
+    fingerprint?: string;
+    parameters?: number;
+    config?: { model?: unknown; localEpochs?: number; batchNorm?: 'average' | 'local'; minAvailable?: number; rounds?: number };
+    history?: RoundRecord[];
+  };
+  if (!s || typeof s !== 'object') throw new Error('the server status is not a JSON object');
+  if (s.phase === 'loading') throw new Error('the federation server is still loading its model; try again in a moment');
+  if (!s.config || typeof s.config !== 'object' || !s.config.model) throw new Error('the server status has no config.model (is this a fedgan-crc federation server?)');
+  const model = parseGanConfig(s.config.model, 'the server’s model config');
+  return {
+    classes: [...model.classes],
+    imageSize: model.imageSize,
+    ganType: model.gan,
+    rounds: s.rounds ?? s.config.rounds ?? 0,
+    round: s.round ?? 0,
+    phase: s.phase ?? 'unknown',
+    localEpochs: s.config.localEpochs ?? 1,
+    batchNorm: s.config.batchNorm ?? 'average',
+    minAvailable: s.config.minAvailable ?? 0,
+    parameters: s.parameters ?? 0,
+    fingerprint: s.fingerprint ?? '',
+    model: s.config.model as Record<string, unknown>,
+    history: Array.isArray(s.history) ? s.history.map((h) => ({ round: h.round, participants: h.participants, examples: h.examples, dLoss: h.dLoss, gLoss: h.gLoss, seconds: h.seconds, completedAt: h.completedAt })) : [],
+    live: true,
+    fetchedAt,
+  };
+}
+
+export async function fetchFederationInfo(pageUrl: string, signal?: AbortSignal): Promise<FederationInfo> {
+  let res: Response;
+  try {
+    res = await fetch(statusUrl(pageUrl), { cache: 'no-store', signal });
+  } catch (e) {
+    throw new Error(`cannot reach the federation server at ${new URL(pageUrl).origin} (${(e as Error).message})`);
+  }
+  if (!res.ok) throw new Error(`the federation server answered ${res.status} ${res.statusText} for /api/status`);
+  return federationInfoFromStatus(await res.json());
+}

@@ -1,0 +1,220 @@
+import { FederationClient, FederationClientError, wsUrlFromPage, type ClientEvent, type WebSocketFactory } from '../shared/protocol/client.ts';
+import { CLOSE } from '../shared/protocol/messages.ts';
+import type { FedStatus, RoundRecord } from './api.ts';
+import type { LocalModel, TrainingProgress } from './localModel.ts';
+
+/**
+ * This hospital's membership of the federation, in the worker: the shared federation client over the
+ * worker's own WebSocket (weights never cross to the page), turned into a status snapshot the page can
+ * render, plus the follow-ups of each round (fetch the new global model, draw samples).
+ */
+
+export interface ParticipationDeps {
+  pageUrl: string;
+  clientId: string;
+  token: string;
+  agent: string;
+  model: LocalModel;
+  /** Status changed (the snapshot is a fresh object). */
+  onStatus(s: FedStatus): void;
+  onRoundComplete(r: RoundRecord): void;
+  /** Global weights arrived (after a round or on connecting): store them and draw samples. */
+  onGlobal(round: number, global: Parameters<LocalModel['acceptGlobal']>[1]): Promise<void>;
+  /** Connected (or a round completed): refresh the public federation description (history). */
+  onWelcome(): void;
+  /** The server refused this client for good (bad token…): forget the saved token. */
+  onRefused(message: string, code: number): void;
+  log(level: 'info' | 'warn' | 'error', message: string): void;
+  createSocket?: WebSocketFactory;
+}
+
+/** Plain-language explanation of a fatal refusal. */
+export function refusalMessage(code: number, detail: string): string {
+  switch (code) {
+    case CLOSE.unauthorized:
+      return 'The federation server does not recognise this access token. Check the token (or the join link) your federation coordinator gave you.';
+    case CLOSE.superseded:
+      return 'This hospital joined again from another tab or window of this browser, so this page stopped taking part.';
+    case CLOSE.unsupportedProtocol:
+      return 'This page and the federation server speak different protocol versions. Reload the page to get the current version.';
+    case CLOSE.badHello:
+      return `The federation server refused this page’s greeting (${detail}). Reload the page.`;
+    default:
+      return detail;
+  }
+}
+
+export class Participation {
+  private readonly client: FederationClient;
+  private status: FedStatus;
+  private lastEmit = 0;
+  private emitTimer?: ReturnType<typeof setTimeout>;
+  private fetching = false;
+  private fetchAgain = false;
+  private stopped = false;
+  private finishing = false;
+
+  constructor(private readonly deps: ParticipationDeps) {
+    this.status = { joined: true, connection: 'connecting', activity: 'idle', round: 0, rounds: 0 };
+    this.client = new FederationClient({
+      url: wsUrlFromPage(deps.pageUrl),
+      token: deps.token,
+      clientId: deps.clientId,
+      agent: deps.agent,
+      train: deps.model.train,
+      ...(deps.createSocket ? { createSocket: deps.createSocket } : {}),
+      // On `finished` the final global model is fetched first, then the connection is closed (see below).
+      stopWhenFinished: false,
+      onEvent: (e) => this.onEvent(e),
+    });
+  }
+
+  get snapshot(): FedStatus {
+    return this.status;
+  }
+
+  /** Start taking part; resolves when the federation is finished or stop() is called. */
+  run(): Promise<void> {
+    this.emit(true);
+    return this.client.run().then(
+      () => {},
+      (e: unknown) => {
+        if (this.stopped) return;
+        const code = e instanceof FederationClientError ? e.code : 0;
+        const message = refusalMessage(code, e instanceof Error ? e.message : String(e));
+        this.patch({ connection: 'refused', activity: 'idle', error: message, joined: false }, true);
+        this.deps.log('error', message);
+        this.deps.onRefused(message, code);
+      },
+    );
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.client.stop();
+    this.patch({ joined: false, connection: 'offline', activity: 'idle', training: undefined }, true);
+  }
+
+  /** Training progress from the local model (finer than the client's progress events). */
+  trainingProgress(p: TrainingProgress): void {
+    this.patch({ activity: 'training', training: p });
+  }
+
+  private patch(p: Partial<FedStatus>, immediate = false): void {
+    this.status = { ...this.status, ...p };
+    for (const k of Object.keys(p) as (keyof FedStatus)[]) if (p[k] === undefined) delete this.status[k];
+    this.emit(immediate);
+  }
+
+  /** At most ~8 snapshots a second, but transitions go out at once. */
+  private emit(immediate = false): void {
+    const now = Date.now();
+    if (immediate || now - this.lastEmit >= 120) {
+      clearTimeout(this.emitTimer);
+      this.emitTimer = undefined;
+      this.lastEmit = now;
+      this.deps.onStatus({ ...this.status });
+    } else if (!this.emitTimer) {
+      this.emitTimer = setTimeout(() => this.emit(true), 120 - (now - this.lastEmit));
+    }
+  }
+
+  private fetchGlobal(): void {
+    if (this.fetching) {
+      this.fetchAgain = true;
+      return;
+    }
+    this.fetching = true;
+    this.client
+      .fetchGlobal()
+      .then(({ round, weights }) => this.deps.onGlobal(round, weights))
+      .catch((e: unknown) => this.deps.log('warn', `could not get the global model: ${(e as Error).message}`))
+      .finally(() => {
+        this.fetching = false;
+        if (this.fetchAgain) {
+          this.fetchAgain = false;
+          this.fetchGlobal();
+        } else if (this.finishing && !this.stopped) {
+          // The federation is over and its final model is saved here: leave quietly.
+          this.stopped = true;
+          this.client.stop();
+        }
+      });
+  }
+
+  private onEvent(e: ClientEvent): void {
+    const d = this.deps;
+    switch (e.type) {
+      case 'state':
+        if (e.state === 'waiting') this.patch({ activity: 'waiting', training: undefined, uploadBytes: undefined }, true);
+        else if (e.state === 'training') this.patch({ activity: 'training' }, true);
+        else if (e.state === 'uploading') this.patch({ activity: 'uploading' }, true);
+        else if (e.state === 'connecting' && this.status.connection !== 'retrying') this.patch({ connection: 'connecting', activity: 'idle' }, true);
+        return;
+      case 'connected': {
+        const w = e.welcome;
+        this.patch(
+          { connection: w.phase === 'finished' ? 'finished' : 'connected', hospital: w.hospital, round: w.round, rounds: w.rounds, phase: w.phase, retryAt: undefined, lastClose: undefined, error: undefined },
+          true,
+        );
+        d.log('info', `Connected to the federation as ${w.hospital}: ${w.round} of ${w.rounds} rounds complete.`);
+        d.onWelcome();
+        this.fetchGlobal();
+        return;
+      }
+      case 'disconnected':
+        if (e.retryInMs === null) {
+          if (!this.stopped && this.status.connection !== 'finished') this.patch({ lastClose: { code: e.code, reason: e.reason } }, true);
+          return;
+        }
+        this.patch({ connection: 'retrying', activity: 'idle', training: undefined, retryAt: Date.now() + e.retryInMs, lastClose: { code: e.code, reason: e.reason } }, true);
+        d.log('warn', e.code === CLOSE.tokenInUse ? `Another computer is connected with this hospital’s token; retrying in ${Math.ceil(e.retryInMs / 1000)} s.` : `Lost contact with the federation server (code ${e.code}${e.reason ? `: ${e.reason}` : ''}); retrying in ${Math.ceil(e.retryInMs / 1000)} s.`);
+        return;
+      case 'status':
+        this.patch({ phase: e.status.phase, round: e.status.round, rounds: e.status.rounds, connectedHospitals: e.status.connected, minAvailable: e.status.minAvailable, sampled: e.status.sampled });
+        return;
+      case 'round-start':
+        this.patch({ activity: 'training', note: undefined, error: undefined, training: { round: e.config.round, attempt: e.config.attempt, epoch: 0, epochs: e.config.localEpochs, step: 0, stepsPerEpoch: 1, fraction: 0 } }, true);
+        d.log('info', `Round ${e.config.round}${e.config.attempt > 1 ? ` (attempt ${e.config.attempt})` : ''} started: training on this computer.`);
+        return;
+      case 'uploading':
+        this.patch({ activity: 'uploading', uploadBytes: e.bytes }, true);
+        return;
+      case 'accepted':
+        this.patch({ note: `The server accepted this hospital’s update for round ${e.round}.` }, true);
+        d.log('info', `Round ${e.round}: update accepted by the server.`);
+        return;
+      case 'round-complete': {
+        const m = e.message;
+        this.patch({ round: m.round, note: `Round ${m.round} complete: ${m.participants} hospitals, ${m.examples} tiles in total.` }, true);
+        d.onRoundComplete({ round: m.round, participants: m.participants, examples: m.examples, dLoss: m.dLoss, gLoss: m.gLoss, seconds: m.seconds, completedAt: new Date().toISOString() });
+        d.log('info', `Round ${m.round} complete (${m.participants} hospitals, ${m.seconds.toFixed(1)} s).`);
+        this.fetchGlobal();
+        return;
+      }
+      case 'round-failed':
+        this.patch({ note: `Round ${e.message.round} (attempt ${e.message.attempt}) got ${e.message.received} of the ${e.message.needed} updates it needs; it will be repeated.` }, true);
+        d.log('warn', `Round ${e.message.round} attempt ${e.message.attempt} failed: ${e.message.received}/${e.message.needed} updates.`);
+        return;
+      case 'round-closed':
+        this.patch({ note: `Round ${e.message.round} closed before this hospital finished (${e.message.reason}).`, training: undefined }, true);
+        d.log('warn', `Round ${e.message.round} closed before this hospital finished (${e.message.reason}).`);
+        return;
+      case 'server-error':
+        d.log('warn', `Server: ${e.error.code}: ${e.error.message}`);
+        return;
+      case 'train-error':
+        this.patch({ error: `Training round ${e.round} failed on this computer: ${e.error}` }, true);
+        d.log('error', `Training round ${e.round} failed: ${e.error}`);
+        return;
+      case 'finished':
+        this.patch({ connection: 'finished', activity: 'idle', training: undefined, round: e.rounds, rounds: e.rounds, phase: 'finished' }, true);
+        d.log('info', `The federation is finished: all ${e.rounds} rounds are complete.`);
+        this.finishing = true;
+        this.fetchGlobal();
+        return;
+      case 'progress':
+        return;
+    }
+  }
+}

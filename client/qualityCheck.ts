@@ -1,0 +1,126 @@
+import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
+import { createTinyExtractor } from '../shared/features/tiny.ts';
+import type { FeatureExtractor } from '../shared/features/types.ts';
+import { generate } from '../shared/gan/gan.ts';
+import { toRgbBytes } from '../shared/image/grid.ts';
+import { computeQuality } from '../shared/metrics/quality.ts';
+import type { QualityExtractor, QualityOptions, QualityReport } from './api.ts';
+import type { LocalModel } from './localModel.ts';
+import type { TileRecord, TileStore } from './tileStore.ts';
+
+/**
+ * The Quality panel's computation, in the worker: generate tiles with the global model, extract features
+ * of those and of this hospital's own tiles, and compute FID, KID, the memorization check and diversity
+ * with the isomorphic metrics of shared/metrics (issue 6). Nothing leaves the browser.
+ */
+
+export const EXTRACTORS: { id: QualityExtractor; label: string }[] = [
+  { id: 'inception-v3', label: 'InceptionV3 (standard FID features; 29 MB, slowest)' },
+  { id: 'mobilenet-v2', label: 'MobileNetV2 (faster)' },
+];
+/** Offered only with ?qualityExtractors=all (tests and quick looks): not comparable with the others. */
+export const TEST_EXTRACTOR = { id: 'tiny' as const, label: 'Tiny random projection (quick test only)' };
+
+/** Real tiles used at most (feature extraction is the cost). */
+const MAX_REAL = 1000;
+const GEN_BATCH = 32;
+const CLOSEST = 8;
+
+export interface QualityDeps {
+  store: TileStore;
+  model: LocalModel;
+  classes: string[];
+  imageSize: number;
+  batchNorm: BatchNormPolicy;
+  opts: QualityOptions;
+  onProgress(done: number, total: number, stage: string): void;
+}
+
+async function loadExtractor(id: QualityExtractor): Promise<FeatureExtractor> {
+  if (id === 'tiny') return createTinyExtractor(64);
+  const { loadNsfwjsExtractor } = await import('../shared/features/nsfwjsModels.ts');
+  return loadNsfwjsExtractor(id);
+}
+
+/** Every k-th tile so at most `max` remain, spread over the whole set (deterministic). */
+function spread<T>(items: readonly T[], max: number): T[] {
+  if (items.length <= max) return [...items];
+  const step = items.length / max;
+  return Array.from({ length: max }, (_, i) => items[Math.floor(i * step)]);
+}
+
+export async function runQualityCheck(deps: QualityDeps): Promise<QualityReport> {
+  const t0 = Date.now();
+  const { classes, imageSize: size, opts } = deps;
+  if (!Number.isInteger(opts.perClass) || opts.perClass < 4 || opts.perClass > 2000) throw new Error(`generated tiles per class must be a whole number from 4 to 2000 (got ${opts.perClass})`);
+  const all = spread(await deps.store.loadTiles(classes, size), MAX_REAL);
+  if (all.length < 10) throw new Error(`the quality check needs at least 10 of this hospital’s tiles at ${size} px; there are ${all.length}`);
+  // Every 5th real tile is held out: its distance to the others is the baseline for the memorization check.
+  const reference: TileRecord[] = [];
+  const control: TileRecord[] = [];
+  all.forEach((t, i) => (i % 5 === 4 ? control : reference).push(t));
+
+  deps.onProgress(0, 1, 'Loading the feature network');
+  const extractor = await loadExtractor(opts.extractor);
+  try {
+    const total = classes.length * opts.perClass + all.length * 1 + classes.length * opts.perClass;
+    let done = 0;
+    const step = (n: number, stage: string) => deps.onProgress((done += n), total, stage);
+    const { synthetic, syntheticLabels, round } = await deps.model.withGlobalModel(deps.batchNorm, async (gan, stored) => {
+      const images: Uint8Array[] = [];
+      const labels: number[] = [];
+      let seed = 777;
+      for (let c = 0; c < classes.length; c++) {
+        for (let start = 0; start < opts.perClass; start += GEN_BATCH) {
+          const n = Math.min(GEN_BATCH, opts.perClass - start);
+          const t = generate(gan, new Array<number>(n).fill(c), seed++);
+          const data = (await t.data()) as Float32Array;
+          t.dispose();
+          images.push(...toRgbBytes(data, n, size));
+          for (let i = 0; i < n; i++) labels.push(c);
+          step(n, 'Generating tiles');
+        }
+      }
+      return { synthetic: images, syntheticLabels: labels, round: stored.round };
+    });
+    const features = async (tiles: readonly Uint8Array[], stage: string) => {
+      let last = 0;
+      const f = await extractor.extract(tiles, size, {
+        onProgress: (d) => {
+          step(d - last, stage);
+          last = d;
+        },
+      });
+      return f;
+    };
+    const realF = await features(reference.map((t) => t.pixels), 'Features of your tiles');
+    const controlF = await features(control.map((t) => t.pixels), 'Features of your tiles');
+    const synthF = await features(synthetic, 'Features of generated tiles');
+    deps.onProgress(total, total, 'Computing the scores');
+    const q = computeQuality({
+      real: realF,
+      realLabels: reference.map((t) => classes.indexOf(t.label)),
+      synthetic: synthF,
+      syntheticLabels,
+      classes,
+      control: controlF,
+      closestPairs: CLOSEST,
+    });
+    return {
+      round,
+      extractor: { name: extractor.name, description: extractor.description },
+      realCount: reference.length,
+      controlCount: control.length,
+      syntheticCount: synthetic.length,
+      fid: q.fid.fid,
+      kid: { mean: q.kid.mean, std: q.kid.std },
+      memorization: { syntheticToReal: q.memorization.syntheticToTrain, ...(q.memorization.testToTrain ? { realToReal: q.memorization.testToTrain } : {}) },
+      diversity: q.diversity,
+      closest: q.memorization.closest.map((p) => ({ distance: p.distance, synthetic: synthetic[p.query], real: reference[p.reference].pixels, realName: reference[p.reference].name })),
+      size,
+      seconds: (Date.now() - t0) / 1000,
+    };
+  } finally {
+    extractor.dispose();
+  }
+}

@@ -1,0 +1,120 @@
+import { zipSync } from 'fflate';
+import { PNG } from 'pngjs';
+import { describe, expect, it } from 'vitest';
+import type { ImportItem } from './api.ts';
+import { encodePngRgb } from './png.ts';
+import { importTiles, sha256Hex, tileBytes, type DecodedImage } from './tileImport.ts';
+import type { TileRecord } from './tileStore.ts';
+
+const CLASSES = ['MSIH', 'nonMSIH'];
+
+function png(value: number, size = 8): Uint8Array {
+  return encodePngRgb(new Uint8Array(size * size * 3).fill(value), size, size);
+}
+
+function item(path: string, bytes: Uint8Array): ImportItem {
+  return { path, file: new Blob([bytes as Uint8Array<ArrayBuffer>]) };
+}
+
+async function decodePng(bytes: Uint8Array): Promise<DecodedImage> {
+  try {
+    const p = PNG.sync.read(Buffer.from(bytes));
+    return { width: p.width, height: p.height, rgba: new Uint8Array(p.data) };
+  } catch {
+    throw new Error('the file could not be decoded as an image (damaged, or not really an image)');
+  }
+}
+
+function memoryStore() {
+  const tiles = new Map<string, TileRecord>();
+  return {
+    tiles,
+    async hasTile(hash: string) {
+      return tiles.has(hash);
+    },
+    async putTiles(batch: readonly TileRecord[]) {
+      for (const t of batch) tiles.set(t.hash, t);
+    },
+  };
+}
+
+describe('importTiles', () => {
+  it('imports folders and ZIPs, skips duplicates by content, and lists every refused file with its reason', async () => {
+    const store = memoryStore();
+    const zip = zipSync({ 'MSIH/z1.png': png(10), 'nonMSIH/z2.png': png(20), 'nonMSIH/dup-of-a.png': png(100), 'Stroma/s.png': png(30), '__MACOSX/._x': new Uint8Array([1]) });
+    const items = [
+      item('export/MSIH/a.png', png(100)),
+      item('export/MSIH/a-copy.png', png(100)),
+      item('export/nonMSIH/b.png', png(200)),
+      item('export/nonMSIH/notes.txt', new TextEncoder().encode('hello')),
+      item('export/nonMSIH/broken.png', new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3])),
+      item('loose.png', png(50)),
+      item('tiles.zip', zip),
+      item('bad.zip', new Uint8Array([1, 2, 3, 4])),
+      item('export/.DS_Store', new Uint8Array([0])),
+    ];
+    const progress: number[] = [];
+    const r = await importTiles(items, { store, classes: CLASSES, size: 4, decode: decodePng, freeBytes: async () => 1e9, onProgress: (p) => progress.push(p.done), batchSize: 2 });
+    expect(r.added).toBe(4);
+    expect(r.duplicates).toBe(2);
+    expect(r.ignored).toBe(2);
+    expect(r.stopped).toBeUndefined();
+    expect(r.rejected.sort((a, b) => a.path.localeCompare(b.path))).toEqual([
+      { path: 'bad.zip', reason: expect.stringMatching(/^not a readable ZIP archive/) },
+      { path: 'export/nonMSIH/broken.png', reason: 'the file could not be decoded as an image (damaged, or not really an image)' },
+      { path: 'export/nonMSIH/notes.txt', reason: 'not an image (.txt file)' },
+      { path: 'loose.png', reason: expect.stringMatching(/^not in a class folder/) },
+      { path: 'tiles/Stroma/s.png', reason: 'unknown class folder "Stroma": this federation\'s classes are "MSIH", "nonMSIH"' },
+    ]);
+    const byName = new Map([...store.tiles.values()].map((t) => [t.name, t]));
+    expect([...byName.keys()].sort()).toEqual(['export/MSIH/a.png', 'export/nonMSIH/b.png', 'tiles/MSIH/z1.png', 'tiles/nonMSIH/z2.png']);
+    const a = byName.get('export/MSIH/a.png')!;
+    expect(a.label).toBe('MSIH');
+    expect(a.size).toBe(4);
+    expect(a.hash).toBe(await sha256Hex(png(100)));
+    expect(Array.from(a.pixels)).toEqual(new Array(4 * 4 * 3).fill(100));
+    expect(byName.get('tiles/nonMSIH/z2.png')!.label).toBe('nonMSIH');
+    // Candidates: a, a-copy, b, broken, z1, z2, dup-of-a (the rest is refused by path).
+    expect(progress[progress.length - 1]).toBe(7);
+
+    // A second import of the same files adds nothing.
+    const again = await importTiles([item('MSIH/a.png', png(100))], { store, classes: CLASSES, size: 4, decode: decodePng, freeBytes: async () => 1e9 });
+    expect(again).toMatchObject({ added: 0, duplicates: 1, rejected: [] });
+  });
+
+  it('labels loose files with the chosen class', async () => {
+    const store = memoryStore();
+    const r = await importTiles([item('one.png', png(1)), item('two.png', png(2))], { store, classes: CLASSES, size: 4, looseClass: 'nonMSIH', decode: decodePng, freeBytes: async () => 1e9 });
+    expect(r.added).toBe(2);
+    expect([...store.tiles.values()].map((t) => t.label)).toEqual(['nonMSIH', 'nonMSIH']);
+  });
+
+  it('refuses an import that does not fit the free storage before writing anything', async () => {
+    const store = memoryStore();
+    const items = Array.from({ length: 10 }, (_, i) => item(`MSIH/${i}.png`, png(i)));
+    const r = await importTiles(items, { store, classes: CLASSES, size: 64, decode: decodePng, freeBytes: async () => 5 * tileBytes(64) });
+    expect(r.added).toBe(0);
+    expect(store.tiles.size).toBe(0);
+    expect(r.stopped).toMatch(/^not enough browser storage: 10 tiles need about 0\.1 MB, but only 0\.1 MB is free/);
+  });
+
+  it('stops when storage runs out during the import and keeps what was saved', async () => {
+    const store = memoryStore();
+    let free = 1e9;
+    const items = Array.from({ length: 6 }, (_, i) => item(`MSIH/${i}.png`, png(i)));
+    const r = await importTiles(items, {
+      store: { hasTile: store.hasTile, putTiles: async (b) => {
+        await store.putTiles(b);
+        free = 0;
+      } },
+      classes: CLASSES,
+      size: 4,
+      decode: decodePng,
+      freeBytes: async () => free,
+      batchSize: 2,
+      concurrency: 1,
+    });
+    expect(r.added).toBe(2);
+    expect(r.stopped).toMatch(/^browser storage is full \(0\.0 MB free\): the import stopped; 2 tiles were saved\./);
+  });
+});

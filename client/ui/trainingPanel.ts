@@ -1,0 +1,118 @@
+import type { FederationInfo, FedStatus, RoundRecord } from '../api.ts';
+import { $, formatCount, formatSeconds, formatTime, h } from './dom.ts';
+import { LossChart } from './lossChart.ts';
+import { renderSamples, type SamplesMessage } from './sampleGrid.ts';
+import { connectionBadge, statusLine } from './statusText.ts';
+
+/** Step 4: the status line, progress, key figures, loss chart, sample grid, round history and activity log. */
+export class TrainingPanel {
+  private status?: FedStatus;
+  private info?: FederationInfo;
+  private readonly history = new Map<number, RoundRecord>();
+  private readonly chart = new LossChart($<HTMLCanvasElement>('#loss-chart'));
+  private ticker?: ReturnType<typeof setInterval>;
+  private historyDirty = false;
+
+  setStatus(s: FedStatus): void {
+    this.status = s;
+    this.render();
+    // Count down the reconnect delay while the server is away.
+    if (s.connection === 'retrying' && !this.ticker) this.ticker = setInterval(() => this.renderLine(), 1000);
+    if (s.connection !== 'retrying' && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+  }
+
+  setInfo(info: FederationInfo): void {
+    this.info = info;
+    for (const r of info.history) this.addRound(r, false);
+    this.render();
+  }
+
+  addRound(r: RoundRecord, render = true): void {
+    const known = this.history.get(r.round);
+    this.history.set(r.round, { ...r, completedAt: r.completedAt ?? known?.completedAt });
+    this.chart.setRound(r);
+    this.historyDirty = true;
+    if (render) this.renderHistory();
+  }
+
+  addLoss(x: number, d: number, g: number): void {
+    this.chart.addLocal(x, d, g);
+  }
+
+  samples(s: SamplesMessage): void {
+    renderSamples($('#samples'), $('#samples-caption'), s);
+  }
+
+  log(level: 'info' | 'warn' | 'error', message: string, at: number): void {
+    const list = $('#activity');
+    list.prepend(h('li', { class: level }, h('time', { text: formatTime(at) }), message));
+    while (list.childElementCount > 200) list.lastElementChild!.remove();
+  }
+
+  reset(): void {
+    this.history.clear();
+    this.chart.clear();
+    this.historyDirty = true;
+    $('#samples').replaceChildren();
+    $('#samples-caption').textContent = 'Samples from the global model appear after joining.';
+    this.render();
+  }
+
+  private renderLine(): void {
+    const line = statusLine(this.status);
+    const el = $('#round-status');
+    el.textContent = line.text;
+    el.className = `status tone-${line.tone}`;
+    const bar = $('#train-progress');
+    bar.hidden = line.progress === undefined;
+    if (line.progress !== undefined) $('.bar', bar).style.width = `${(line.progress * 100).toFixed(1)}%`;
+  }
+
+  private render(): void {
+    this.renderLine();
+    const s = this.status;
+    const badge = connectionBadge(s);
+    const b = $('#conn-badge');
+    b.textContent = badge.text;
+    b.className = `badge tone-${badge.tone}`;
+    const rounds = s?.rounds || this.info?.rounds || 0;
+    const round = Math.max(s?.round ?? 0, this.info?.round ?? 0);
+    $('#global-round').textContent = rounds ? `${round} / ${rounds}` : '–';
+    $('#kpi-hospitals').textContent = s?.connectedHospitals !== undefined && s.connection === 'connected' ? `${s.connectedHospitals}${s.minAvailable ? ` (needs ${s.minAvailable})` : ''}` : '–';
+    $('#kpi-hospital').textContent = s?.hospital ?? '–';
+    $('#kpi-model').textContent = this.info ? `${this.info.ganType.toUpperCase()} · ${this.info.imageSize} px` : '–';
+    const note = [s?.note, s?.error && s.connection !== 'refused' ? s.error : undefined].filter(Boolean).join(' ');
+    const noteEl = $('#status-note');
+    noteEl.textContent = note;
+    noteEl.className = `small ${s?.error && s.connection !== 'refused' ? 'tone-error' : 'muted'}`;
+    if (this.historyDirty) this.renderHistory();
+  }
+
+  private renderHistory(): void {
+    this.historyDirty = false;
+    const rows = [...this.history.values()].sort((a, b) => b.round - a.round);
+    const body = $('#history');
+    if (rows.length === 0) {
+      body.replaceChildren(h('tr', { class: 'empty' }, h('td', { colspan: 7, text: 'No round completed yet.' })));
+      return;
+    }
+    body.replaceChildren(
+      ...rows.map((r) =>
+        h(
+          'tr',
+          { 'data-round': r.round },
+          h('td', { text: String(r.round) }),
+          h('td', { class: 'num', text: String(r.participants) }),
+          h('td', { class: 'num', text: formatCount(r.examples) }),
+          h('td', { class: 'num', text: r.dLoss.toFixed(3) }),
+          h('td', { class: 'num', text: r.gLoss.toFixed(3) }),
+          h('td', { class: 'num', text: formatSeconds(r.seconds) }),
+          h('td', { text: r.completedAt ? new Date(r.completedAt).toLocaleString('en-GB', { dateStyle: 'short', timeStyle: 'medium' }) : '' }),
+        ),
+      ),
+    );
+  }
+}

@@ -1,0 +1,254 @@
+/// <reference lib="webworker" />
+import * as Comlink from 'comlink';
+import { newClientId } from '../shared/protocol/client.ts';
+import type { AppEvent, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, InitResult, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi } from './api.ts';
+import { chooseBackend } from './backendInfo.ts';
+import { fetchFederationInfo } from './federationInfo.ts';
+import { LocalModel } from './localModel.ts';
+import { Participation } from './participation.ts';
+import { EXTRACTORS, runQualityCheck, TEST_EXTRACTOR } from './qualityCheck.ts';
+import { importTiles } from './tileImport.ts';
+import { TileStore } from './tileStore.ts';
+
+/**
+ * The web app's worker: everything but rendering. It owns IndexedDB, the tfjs backend (WebGPU → WebGL →
+ * CPU), the federation WebSocket and the models; the page talks to it through comlink and hears back
+ * through one proxied listener.
+ */
+
+const AGENT = 'fedgan-web/0.1';
+
+class HospitalWorker implements WorkerApi {
+  private listener?: (e: AppEvent) => void;
+  private store?: TileStore;
+  private model?: LocalModel;
+  private participation?: Participation;
+  private pageUrl = '';
+  private clientId = '';
+  private info?: FederationInfo;
+  private backendName = 'unknown';
+  private infoRetry?: ReturnType<typeof setTimeout>;
+  private infoFailures = 0;
+  private importing = false;
+
+  subscribe(listener: (e: AppEvent) => void): void {
+    this.listener = listener;
+  }
+
+  private emit(e: AppEvent, transfer: Transferable[] = []): void {
+    const l = this.listener;
+    if (!l) return;
+    try {
+      const r = l(transfer.length ? Comlink.transfer(e, transfer) : e) as unknown;
+      if (r instanceof Promise) r.catch(() => {});
+    } catch {
+      // the page went away
+    }
+  }
+
+  private log(level: 'info' | 'warn' | 'error', message: string): void {
+    this.emit({ type: 'log', level, message, at: Date.now() });
+  }
+
+  private get db(): TileStore {
+    if (!this.store) throw new Error('the local store is not open yet');
+    return this.store;
+  }
+
+  async init(opts: InitOptions): Promise<InitResult> {
+    this.pageUrl = opts.pageUrl;
+    await this.openStore();
+    let backend: InitResult['backend'];
+    try {
+      backend = await chooseBackend(opts.backendOrder);
+      this.backendName = backend.backend;
+    } catch (e) {
+      backend = { error: (e as Error).message };
+    }
+    // The last federation description seen, so tiles can be shown (and imported) while the server is away.
+    const cached = await this.db.getMeta<FederationInfo>('federation');
+    if (cached) {
+      this.info = { ...cached, live: false };
+      this.emit({ type: 'federation', info: this.info });
+    }
+    await this.refreshFederation();
+    this.emit({ type: 'tiles', summary: await this.tileSummary() });
+    const stored = await this.db.getModel('global');
+    if (stored && !('error' in backend)) {
+      this.model!.drawSamples(stored, this.info?.batchNorm ?? 'average').catch((e: unknown) => this.log('warn', `Could not draw samples from the saved model: ${(e as Error).message}`));
+    }
+    const savedToken = await this.db.getMeta<string>('token');
+    const joined = (await this.db.getMeta<boolean>('joined')) === true;
+    return { backend, clientId: this.clientId, ...(savedToken ? { savedToken } : {}), joined };
+  }
+
+  private async openStore(): Promise<void> {
+    this.store = await TileStore.open();
+    let id = await this.store.getMeta<string>('clientId');
+    if (!id) {
+      id = newClientId();
+      await this.store.setMeta('clientId', id);
+    }
+    this.clientId = id;
+    this.model = new LocalModel(this.store, {
+      onTrainingProgress: (p) => this.participation?.trainingProgress(p),
+      onLoss: (round, x, dLoss, gLoss) => this.emit({ type: 'loss', round, x, dLoss, gLoss }),
+      onSamples: (s) => this.emit({ type: 'samples', ...s }, [s.rgba.buffer]),
+    });
+  }
+
+  async refreshFederation(): Promise<FederationInfo | undefined> {
+    clearTimeout(this.infoRetry);
+    try {
+      const info = await fetchFederationInfo(this.pageUrl);
+      this.infoFailures = 0;
+      const changed = !this.info || this.info.imageSize !== info.imageSize || this.info.classes.join() !== info.classes.join();
+      this.info = info;
+      await this.db.setMeta('federation', info);
+      this.emit({ type: 'federation', info });
+      if (changed) this.emit({ type: 'tiles', summary: await this.tileSummary() });
+      return info;
+    } catch (e) {
+      const delay = Math.min(30_000, 1000 * 2 ** this.infoFailures++);
+      this.emit({ type: 'federation-unreachable', error: (e as Error).message, retryAt: Date.now() + delay, cached: !!this.info });
+      this.infoRetry = setTimeout(() => void this.refreshFederation(), delay);
+      return this.info;
+    }
+  }
+
+  async tileSummary(): Promise<TileSummary> {
+    const byLabel = await this.db.countsByLabel();
+    const classes = this.info?.classes ?? [];
+    const counts: Record<string, number> = {};
+    const otherLabels: Record<string, number> = {};
+    for (const c of classes) counts[c] = 0;
+    let total = 0;
+    for (const [label, n] of Object.entries(byLabel)) {
+      total += n;
+      if (classes.includes(label)) counts[label] = n;
+      else otherLabels[label] = n;
+    }
+    const otherSize = this.info && total > 0 ? await this.db.countOtherSizes(this.info.imageSize) : 0;
+    let storage: TileSummary['storage'];
+    const nav = self.navigator as Navigator & { storage?: StorageManager };
+    if (nav.storage?.estimate) {
+      const est = await nav.storage.estimate();
+      const persisted = nav.storage.persisted ? await nav.storage.persisted() : false;
+      storage = { usage: est.usage ?? 0, quota: est.quota ?? 0, persisted };
+    }
+    return { counts, otherLabels, otherSize, total, ...(storage ? { storage } : {}) };
+  }
+
+  async importFiles(items: ImportItem[], looseClass?: string): Promise<ImportReport> {
+    if (this.importing) throw new Error('an import is already running: wait for it to finish');
+    const info = this.info ?? (await this.refreshFederation());
+    if (!info) throw new Error('the federation’s classes and image size are not known yet (the server has not been reached): try again when it is');
+    this.importing = true;
+    try {
+      const report = await importTiles(items, {
+        store: this.db,
+        classes: info.classes,
+        size: info.imageSize,
+        ...(looseClass ? { looseClass } : {}),
+        onProgress: (p) => this.emit({ type: 'import-progress', ...p }),
+      });
+      if (report.added > 0) this.model!.tilesChanged();
+      this.emit({ type: 'tiles', summary: await this.tileSummary() });
+      this.log(report.stopped ? 'warn' : 'info', `Import: ${report.added} tiles added, ${report.duplicates} duplicates skipped, ${report.rejected.length} files not imported${report.stopped ? ` (${report.stopped})` : ''}.`);
+      return report;
+    } finally {
+      this.importing = false;
+    }
+  }
+
+  async join(token: string): Promise<void> {
+    token = token.trim();
+    if (!token) throw new Error('enter the access token your federation coordinator gave you');
+    if (this.participation) this.participation.stop();
+    await this.db.setMeta('token', token);
+    await this.db.setMeta('joined', true);
+    const p = new Participation({
+      pageUrl: this.pageUrl,
+      clientId: this.clientId,
+      token,
+      agent: `${AGENT} (${this.backendName})`,
+      model: this.model!,
+      onStatus: (s: FedStatus) => this.emit({ type: 'status', status: s }),
+      onRoundComplete: (record) => this.emit({ type: 'round-complete', record }),
+      onGlobal: async (round, global) => {
+        const info = this.info?.fingerprint === global.fingerprint ? this.info : await this.refreshFederation();
+        if (!info) throw new Error('the federation’s model config is unknown');
+        await this.model!.acceptGlobal(round, global, info.model, info.batchNorm);
+      },
+      onWelcome: () => void this.refreshFederation(),
+      onRefused: () => {
+        void this.db.setMeta('joined', false);
+        void this.db.deleteMeta('token');
+      },
+      log: (level, message) => this.log(level, message),
+    });
+    this.participation = p;
+    void p.run();
+  }
+
+  async leave(): Promise<void> {
+    this.participation?.stop();
+    this.participation = undefined;
+    await this.db.setMeta('joined', false);
+    this.log('info', 'Left the federation. Tiles and the model stay on this computer.');
+  }
+
+  async exportSynthetic(perClass: Record<string, number>): Promise<ExportResult> {
+    const status = this.participation?.snapshot;
+    const res = await this.model!.exportSynthetic(
+      perClass,
+      { server: new URL(this.pageUrl).origin, ...(status?.hospital ? { hospital: status.hospital } : {}), ...(this.info ? { rounds: this.info.rounds } : {}), batchNorm: this.info?.batchNorm ?? 'average' },
+      (done, total, stage) => this.emit({ type: 'export-progress', done, total, stage }),
+    );
+    const date = res.card.date.slice(0, 10);
+    const fileName = `synthetic-tiles-round${res.round}-${date}.zip`;
+    this.log('info', `Exported ${Object.values(res.counts).reduce((a, b) => a + b, 0)} synthetic tiles from the round-${res.round} model (${(res.bytes.byteLength / 1e6).toFixed(1)} MB).`);
+    return Comlink.transfer({ fileName, bytes: res.bytes, counts: res.counts, round: res.round }, [res.bytes.buffer]);
+  }
+
+  private extractors(): { id: QualityExtractor; label: string }[] {
+    const all = new URL(this.pageUrl).searchParams.get('qualityExtractors') === 'all';
+    return all ? [...EXTRACTORS, TEST_EXTRACTOR] : EXTRACTORS;
+  }
+
+  async qualityInfo(): Promise<{ extractors: { id: QualityExtractor; label: string }[] }> {
+    return { extractors: this.extractors() };
+  }
+
+  async runQuality(opts: QualityOptions): Promise<QualityReport> {
+    if (!this.extractors().some((e) => e.id === opts.extractor)) throw new Error(`unknown feature network "${opts.extractor}"`);
+    const info = this.info;
+    if (!info) throw new Error('the federation’s classes and image size are not known yet');
+    const report = await runQualityCheck({
+      store: this.db,
+      model: this.model!,
+      classes: info.classes,
+      imageSize: info.imageSize,
+      batchNorm: info.batchNorm,
+      opts,
+      onProgress: (done, total, stage) => this.emit({ type: 'quality-progress', done, total, stage }),
+    });
+    this.log('info', `Quality check of the round-${report.round} model: FID ${report.fid.toFixed(2)}, KID ${report.kid.mean.toFixed(4)} (${report.extractor.name}, ${report.seconds.toFixed(0)} s).`);
+    return report;
+  }
+
+  async deleteAllData(): Promise<void> {
+    this.participation?.stop();
+    this.participation = undefined;
+    this.model?.reset();
+    await this.db.destroy();
+    this.store = undefined;
+    this.info = undefined;
+    await this.openStore();
+    this.log('info', 'All tiles, models, the saved token and this browser’s federation identity were deleted.');
+    await this.refreshFederation();
+    this.emit({ type: 'tiles', summary: await this.tileSummary() });
+  }
+}
+
+Comlink.expose(new HospitalWorker());
