@@ -24,6 +24,7 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
   --max-real-per-class N use at most N real tiles per class from each folder (seeded subset), for quick runs
   --kid-subsets N        (default ${DEFAULT_OPTIONS.kidSubsets})
   --tsne-per-group N     t-SNE points per class and source (default ${DEFAULT_OPTIONS.tsnePerGroup})
+  --tsne-iterations N    (default ${DEFAULT_OPTIONS.tsneIterations})
   --seed N               generation and sampling seed (default ${DEFAULT_OPTIONS.seed})`;
 
 const OPTIONS = {
@@ -44,6 +45,7 @@ const OPTIONS = {
   'max-real-per-class': { type: 'string' },
   'kid-subsets': { type: 'string' },
   'tsne-per-group': { type: 'string' },
+  'tsne-iterations': { type: 'string' },
   seed: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -92,6 +94,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
     maxRealPerClass: v['max-real-per-class'] === undefined ? undefined : int('max-real-per-class', v['max-real-per-class'], 2, 0),
     kidSubsets: int('kid-subsets', v['kid-subsets'], 1, DEFAULT_OPTIONS.kidSubsets),
     tsnePerGroup: int('tsne-per-group', v['tsne-per-group'], 1, DEFAULT_OPTIONS.tsnePerGroup),
+    tsneIterations: int('tsne-iterations', v['tsne-iterations'], 1, DEFAULT_OPTIONS.tsneIterations),
     seed: int('seed', v.seed, 0, DEFAULT_OPTIONS.seed),
   };
 }

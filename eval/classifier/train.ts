@@ -49,7 +49,7 @@ export async function trainTileClassifier(data: LabelledTiles, opts: TrainOption
       const idx = order.slice(start, start + opts.batchSize);
       const raw = toTensor(data.pixels, idx, opts.size);
       const x = opts.augment ? augmentBatch(raw, rng) : raw;
-      const y = tf.oneHot(tf.tensor1d(idx.map((k) => data.labels[k]), 'int32'), opts.classes);
+      const y = tf.tidy(() => tf.oneHot(tf.tensor1d(idx.map((k) => data.labels[k]), 'int32'), opts.classes));
       const loss = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.logits(x, true)) as tf.Scalar, true, vars);
       lossSum += (await loss!.data())[0];
       batches++;

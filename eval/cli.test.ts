@@ -1,0 +1,120 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initNodeBackend } from '../cli/nodeBackend.ts';
+import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
+import { parseEvaluateArgs } from './cli.ts';
+import { DEFAULT_OPTIONS, evaluate, type EvaluateOptions } from './evaluate.ts';
+import { writeTinyCheckpoint } from './test/tinyCheckpoint.ts';
+
+let dir: string;
+
+function quick(over: Partial<EvaluateOptions>): EvaluateOptions {
+  return {
+    ...DEFAULT_OPTIONS,
+    checkpoint: join(dir, 'ckpt.fgw'),
+    realTrain: join(dir, 'train'),
+    realTest: join(dir, 'test'),
+    perClass: 10,
+    out: join(dir, 'out'),
+    features: 'tiny',
+    classifierSize: 16,
+    epochs: 2,
+    kidSubsets: 10,
+    tsnePerGroup: 8,
+    tsneIterations: 50,
+    ...over,
+  };
+}
+
+function writePng(path: string, size: number): void {
+  const png = new PNG({ width: size, height: size });
+  png.data.fill(200);
+  writeFileSync(path, PNG.sync.write(png));
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'fedgan-eval-'));
+  writeSyntheticTiles(join(dir, 'train'), { perClass: 12, size: 24, seed: 1 });
+  writeSyntheticTiles(join(dir, 'test'), { perClass: 6, size: 24, seed: 2 });
+  await initNodeBackend();
+  writeTinyCheckpoint(join(dir, 'ckpt.fgw'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('npm run evaluate', () => {
+  it('parses the documented flags and names missing ones', () => {
+    const o = parseEvaluateArgs(['--checkpoint', 'c.fgw', '--real-train', 'a', '--real-test', 'b', '--per-class', '50', '--out', 'o', '--seeds', '4,5,6', '--features', 'tiny']);
+    expect(o).toMatchObject({ checkpoint: 'c.fgw', realTrain: 'a', realTest: 'b', perClass: 50, out: 'o', seeds: [4, 5, 6], features: 'tiny', epochs: DEFAULT_OPTIONS.epochs });
+    expect(() => parseEvaluateArgs(['--checkpoint', 'c.fgw'])).toThrow(/missing --real-train, --real-test, --per-class, --out/);
+    expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', 'x', '--out', 'o'])).toThrow(/--per-class must be an integer ≥ 2, got "x"/);
+    expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--features', 'vgg'])).toThrow(/--features must be inception or tiny/);
+  });
+
+  it('writes a complete report.json, report-details.json and a self-contained report.html end to end', async () => {
+    const { report, details, files } = await evaluate(quick({}));
+    const onDisk = JSON.parse(readFileSync(files.json, 'utf8'));
+    expect(Object.keys(onDisk)).toEqual(['fid', 'kid', 'classification', 'memorization', 'diversity', 'config']);
+    expect(onDisk).toEqual(JSON.parse(JSON.stringify(report)));
+    expect(Number.isFinite(report.fid)).toBe(true);
+    expect(report.fid).toBeGreaterThan(0);
+    expect(Object.keys(report.kid)).toEqual(['mean', 'std']);
+    expect(Object.keys(report.classification)).toEqual(['realOnly', 'realPlusSynthetic', 'syntheticOnly']);
+    for (const r of Object.values(report.classification)) {
+      expect(Object.keys(r)).toEqual(['accuracy', 'f1', 'balancedAccuracy', 'auroc', 'patientLevel']);
+      for (const m of [r.accuracy, r.f1, r.balancedAccuracy, r.auroc, r.patientLevel!.auroc]) {
+        expect(Object.keys(m)).toEqual(['mean', 'sd']);
+        expect(m.mean).toBeGreaterThanOrEqual(0);
+        expect(m.mean).toBeLessThanOrEqual(1);
+      }
+    }
+    expect(details.classificationPerSeed.realOnly.perSeed.map((p) => p.seed)).toEqual([1, 2, 3]);
+    expect(details.classificationPerSeed.realPlusSynthetic.perSeed[0].trainTiles).toBe(24 + 20);
+    expect(details.classificationPerSeed.syntheticOnly.perSeed[0].trainTiles).toBe(20);
+    for (const k of ['syntheticToTrain', 'testToTrain'] as const) {
+      expect(Object.keys(report.memorization[k])).toEqual(['p5', 'median']);
+      expect(report.memorization[k].p5).toBeLessThanOrEqual(report.memorization[k].median);
+    }
+    expect(Object.keys(report.diversity)).toEqual(['MSIH', 'nonMSIH']);
+    expect(report.diversity.MSIH.synthetic).toBeGreaterThan(0);
+    expect(report.diversity.MSIH.real).toBeGreaterThan(0);
+    expect(report.config).toMatchObject({ imageSize: 16, perClass: 10, positiveClass: 'MSIH', classes: ['MSIH', 'nonMSIH'] });
+    expect(report.config.realTest).toMatchObject({ tiles: 12, perClass: { MSIH: 6, nonMSIH: 6 }, sourceSize: 24, patients: 6 });
+    expect(details.closestPairs).toHaveLength(8);
+    expect(details.tsne).toHaveLength(32);
+    const html = readFileSync(files.html, 'utf8');
+    expect(html).not.toMatch(/(src|href)="(https?:|\/\/|file:)/); // self-contained
+    expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(1 + 16); // grid + 8 pairs
+    expect(html).toContain('<svg');
+    expect(html).toContain('Memorization check');
+    expect(html).toContain('Real + synthetic tiles');
+    expect(existsSync(files.samples)).toBe(true);
+  });
+
+  it('says clearly when the checkpoint is missing', async () => {
+    await expect(evaluate(quick({ checkpoint: join(dir, 'nope.fgw') }))).rejects.toThrow(/checkpoint .*nope\.fgw does not exist/);
+    writeFileSync(join(dir, 'garbage.fgw'), 'not a checkpoint');
+    await expect(evaluate(quick({ checkpoint: join(dir, 'garbage.fgw') }))).rejects.toThrow(/checkpoint .*garbage\.fgw cannot be read/);
+  });
+
+  it('says clearly when a class is missing from the test set', async () => {
+    const testDir = join(dir, 'test-one-class');
+    writeSyntheticTiles(testDir, { perClass: 3, size: 24, classes: ['nonMSIH'] });
+    await expect(evaluate(quick({ realTest: testDir }))).rejects.toThrow(/class "MSIH" is missing from the test set \(--real-test .*test-one-class has no MSIH\/ tiles\)/);
+  });
+
+  it('says clearly when image sizes do not match', async () => {
+    const mixed = join(dir, 'train-mixed');
+    writeSyntheticTiles(mixed, { perClass: 3, size: 24 });
+    writePng(join(mixed, 'nonMSIH', 'zz-odd.png'), 20);
+    await expect(evaluate(quick({ realTrain: mixed }))).rejects.toThrow(/image size mismatch: .*zz-odd\.png is 20×20 but .* is 24×24; all tiles in --real-train must share one size/);
+    const small = join(dir, 'test-small');
+    writeSyntheticTiles(small, { perClass: 3, size: 12 });
+    await expect(evaluate(quick({ realTest: small }))).rejects.toThrow(/image size mismatch: --real-test tiles are 12×12 px but the checkpoint generates 16×16/);
+    const otherSize = join(dir, 'test-32');
+    writeSyntheticTiles(otherSize, { perClass: 3, size: 32 });
+    await expect(evaluate(quick({ realTest: otherSize }))).rejects.toThrow(/image size mismatch: --real-train tiles are 24×24 px but --real-test tiles are 32×32/);
+  });
+});
