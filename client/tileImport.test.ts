@@ -29,8 +29,8 @@ function memoryStore() {
   const tiles = new Map<string, TileRecord>();
   return {
     tiles,
-    async hasTile(hash: string) {
-      return tiles.has(hash);
+    async labelOf(hash: string) {
+      return tiles.get(hash)?.label;
     },
     async putTiles(batch: readonly TileRecord[]) {
       for (const t of batch) tiles.set(t.hash, t);
@@ -39,7 +39,7 @@ function memoryStore() {
 }
 
 describe('importTiles', () => {
-  it('imports folders and ZIPs, skips duplicates by content, and lists every refused file with its reason', async () => {
+  it('imports folders and ZIPs, skips duplicates by content (flagging one filed under two classes), and lists every refused file with its reason', async () => {
     const store = memoryStore();
     const zip = zipSync({ 'MSIH/z1.png': png(10), 'nonMSIH/z2.png': png(20), 'nonMSIH/dup-of-a.png': png(100), 'Stroma/s.png': png(30), '__MACOSX/._x': new Uint8Array([1]) });
     const items = [
@@ -56,7 +56,7 @@ describe('importTiles', () => {
     const progress: number[] = [];
     const r = await importTiles(items, { store, classes: CLASSES, size: 4, decode: decodePng, freeBytes: async () => 1e9, onProgress: (p) => progress.push(p.done), batchSize: 2 });
     expect(r.added).toBe(4);
-    expect(r.duplicates).toBe(2);
+    expect(r.duplicates).toBe(1);
     expect(r.ignored).toBe(2);
     expect(r.stopped).toBeUndefined();
     expect(r.rejected.sort((a, b) => a.path.localeCompare(b.path))).toEqual([
@@ -64,6 +64,7 @@ describe('importTiles', () => {
       { path: 'export/nonMSIH/broken.png', reason: 'the file could not be decoded as an image (damaged, or not really an image)' },
       { path: 'export/nonMSIH/notes.txt', reason: 'not an image (.txt file)' },
       { path: 'loose.png', reason: expect.stringMatching(/^not in a class folder/) },
+      { path: 'tiles/nonMSIH/dup-of-a.png', reason: 'the same image is already imported as MSIH: check which class folder it belongs in' },
       { path: 'tiles/Stroma/s.png', reason: 'unknown class folder "Stroma": this federation\'s classes are "MSIH", "nonMSIH"' },
     ]);
     const byName = new Map([...store.tiles.values()].map((t) => [t.name, t]));
@@ -103,7 +104,7 @@ describe('importTiles', () => {
     let free = 1e9;
     const items = Array.from({ length: 6 }, (_, i) => item(`MSIH/${i}.png`, png(i)));
     const r = await importTiles(items, {
-      store: { hasTile: store.hasTile, putTiles: async (b) => {
+      store: { labelOf: store.labelOf, putTiles: async (b) => {
         await store.putTiles(b);
         free = 0;
       } },

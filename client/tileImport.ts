@@ -20,7 +20,7 @@ export interface DecodedImage {
 }
 
 export interface ImportDeps {
-  store: { hasTile(hash: string): Promise<boolean>; putTiles(t: readonly TileRecord[]): Promise<void> };
+  store: { labelOf(hash: string): Promise<string | undefined>; putTiles(t: readonly TileRecord[]): Promise<void> };
   classes: readonly string[];
   size: number;
   /** Class of files picked without any folder. */
@@ -167,7 +167,8 @@ export async function importTiles(items: readonly ImportItem[], deps: ImportDeps
     return report;
   }
 
-  const seen = new Set<string>();
+  /** Hash → class of the files taken in this import. */
+  const seen = new Map<string, string>();
   let pending: TileRecord[] = [];
   let stop: string | undefined;
   const flush = async () => {
@@ -195,10 +196,13 @@ export async function importTiles(items: readonly ImportItem[], deps: ImportDeps
       try {
         const bytes = await c.read();
         const hash = await sha256Hex(bytes);
-        if (seen.has(hash) || (await deps.store.hasTile(hash))) {
+        const known = seen.get(hash) ?? (await deps.store.labelOf(hash));
+        if (known === c.label) {
           report.duplicates++;
+        } else if (known !== undefined) {
+          report.rejected.push({ path: c.path, reason: `the same image is already imported as ${known}: check which class folder it belongs in` });
         } else {
-          seen.add(hash);
+          seen.set(hash, c.label);
           const img = await decode(bytes);
           const pixels = resizeToRGB(img.rgba, img.width, img.height, 4, deps.size);
           pending.push({ hash, label: c.label, name: c.path, size: deps.size, pixels, addedAt: now() });

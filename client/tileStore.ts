@@ -74,8 +74,9 @@ export class TileStore {
 
   // ---- tiles ------------------------------------------------------------------------------------------
 
-  async hasTile(hash: string): Promise<boolean> {
-    return (await this.db.getKey('tiles', hash)) !== undefined;
+  /** The class of the stored tile with this content hash, if any. */
+  async labelOf(hash: string): Promise<string | undefined> {
+    return (await this.db.get('tiles', hash))?.label;
   }
 
   /** Write tiles in one transaction (all or none). */

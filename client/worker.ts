@@ -207,7 +207,7 @@ class HospitalWorker implements WorkerApi {
     );
     const date = res.card.date.slice(0, 10);
     const fileName = `synthetic-tiles-round${res.round}-${date}.zip`;
-    this.log('info', `Exported ${Object.values(res.counts).reduce((a, b) => a + b, 0)} synthetic tiles from the round-${res.round} model (${(res.bytes.byteLength / 1e6).toFixed(1)} MB).`);
+    this.log('info', `Exported ${Object.values(res.counts).reduce((a, b) => a + b, 0)} synthetic tiles from the round-${res.round} model (${(res.bytes.byteLength / 1e3).toFixed(1)} kB).`);
     return Comlink.transfer({ fileName, bytes: res.bytes, counts: res.counts, round: res.round }, [res.bytes.buffer]);
   }
 

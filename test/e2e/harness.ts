@@ -1,0 +1,190 @@
+/**
+ * End-to-end harness: build the web app when needed, run the real federation server (server/main.ts) as
+ * a process on a free port, drive Debian's Chromium with playwright-core, and make synthetic tiles.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { strToU8, zipSync, type Zippable } from 'fflate';
+import { chromium, type Browser } from 'playwright-core';
+import { encodePngRgb } from '../../client/png.ts';
+
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--enable-unsafe-webgpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+/** Skip (loudly) only on a developer machine without Chromium; in CI a missing browser fails. */
+export function e2eSkipReason(): string | undefined {
+  if (existsSync(CHROMIUM)) return undefined;
+  if (process.env.CI) return undefined;
+  return `${CHROMIUM} is missing: the end-to-end tests of the web app are SKIPPED. Install it with "apt-get install -y chromium" (CI installs it and runs them).`;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const name of readdirSync(dir, { withFileTypes: true })) {
+    if (name.name === 'node_modules' || name.name.startsWith('.')) continue;
+    const p = join(dir, name.name);
+    if (name.isDirectory()) newest = Math.max(newest, newestMtime(p));
+    else if (/\.(ts|js|html|css|json)$/.test(name.name) && !name.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Build dist/ with Vite when it is missing or older than the client and shared sources. */
+export function ensureBuilt(): { built: boolean; seconds: number } {
+  const index = join(ROOT, 'dist', 'index.html');
+  const sources = Math.max(newestMtime(join(ROOT, 'client')), newestMtime(join(ROOT, 'shared')), statSync(join(ROOT, 'vite.config.ts')).mtimeMs);
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return { built: false, seconds: 0 };
+  const t0 = Date.now();
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  if (r.status !== 0) throw new Error(`vite build failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return { built: true, seconds: (Date.now() - t0) / 1000 };
+}
+
+export interface ServerProcess {
+  url: string;
+  port: number;
+  dir: string;
+  stateDir: string;
+  output(): string;
+  /** SIGKILL (server gone) or SIGTERM. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Start again on the same port and state. */
+  restart(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+export const TINY_MODEL = { gan: 'acgan', imageSize: 16, latentDim: 8, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, batchSize: 8 } as const;
+
+export interface ServerOptions {
+  hospitals: { hospital: string; token: string }[];
+  fed: Record<string, unknown>;
+  port?: number;
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'fedgan-e2e-'));
+  const stateDir = join(dir, 'state');
+  writeFileSync(join(dir, 'tokens.json'), JSON.stringify(opts.hospitals));
+  writeFileSync(join(dir, 'fed.json'), JSON.stringify(opts.fed));
+  const port = opts.port ?? (await freePort());
+  let child: ChildProcess | undefined;
+  let out = '';
+  const launch = async () => {
+    const c = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), STATE_DIR: stateDir, TOKENS_FILE: join(dir, 'tokens.json'), FED_CONFIG: join(dir, 'fed.json') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = c;
+    const start = out.length;
+    c.stdout!.on('data', (d) => (out += d));
+    c.stderr!.on('data', (d) => (out += d));
+    const end = Date.now() + 90_000;
+    while (!/ready: model/.test(out.slice(start))) {
+      if (c.exitCode !== null) throw new Error(`the server exited (${c.exitCode}):\n${out}`);
+      if (Date.now() > end) throw new Error(`the server did not become ready:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await launch();
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    await new Promise<void>((r) => {
+      c.once('exit', () => r());
+      c.kill(signal);
+    });
+  };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dir,
+    stateDir,
+    output: () => out,
+    stop,
+    restart: launch,
+    async cleanup() {
+      await stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** Installed before any page script: records main-thread long tasks (> 50 ms) with their start time. */
+export const LONG_TASK_PROBE = `
+  window.__longTasks = [];
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
+    }).observe({ type: 'longtask', buffered: true });
+  } catch (e) { window.__longTaskError = String(e); }
+`;
+
+// ---- synthetic tiles ------------------------------------------------------------------------------------
+
+/** xorshift32, so every hospital's tiles are reproducible. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+/**
+ * A fake H&E-like tile: a pink/purple background with round "nuclei". `style` shifts the stain colours
+ * (one per hospital), the class changes the nuclei's size and density.
+ */
+export function fakeTile(style: number, cls: number, index: number, size = 32): Uint8Array {
+  const r = rng(1000 * style + 100 * cls + index + 1);
+  const bg = style === 0 ? [236, 170, 200] : [200, 160, 220];
+  const nuc = style === 0 ? [110, 50, 140] : [70, 40, 120];
+  const rgb = new Uint8Array(size * size * 3);
+  for (let i = 0; i < size * size; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = Math.max(0, Math.min(255, bg[c] + Math.round((r() - 0.5) * 30)));
+  const n = cls === 0 ? 10 : 4;
+  const rad = cls === 0 ? size / 12 : size / 6;
+  for (let k = 0; k < n; k++) {
+    const cx = r() * size;
+    const cy = r() * size;
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        if ((x - cx) ** 2 + (y - cy) ** 2 <= rad * rad) for (let c = 0; c < 3; c++) rgb[(y * size + x) * 3 + c] = nuc[c];
+      }
+  }
+  return encodePngRgb(rgb, size, size);
+}
+
+/** A ZIP of `<class>/tile_<i>.png` for the given classes, plus optional extra entries. */
+export function tilesZip(style: number, classes: readonly string[], perClass: number, extra: Record<string, Uint8Array> = {}): Uint8Array {
+  const files: Zippable = {};
+  classes.forEach((c, ci) => {
+    for (let i = 0; i < perClass; i++) files[`${c}/tile_${style}_${ci}_${i}.png`] = [fakeTile(style, ci, i), { level: 0 }];
+  });
+  for (const [k, v] of Object.entries(extra)) files[k] = v;
+  return zipSync(files);
+}
+
+export { strToU8 };
