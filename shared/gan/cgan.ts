@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bceWithLogits } from './losses.ts';
 import type { GanStep, StepContext } from './step.ts';
+import { randomOps } from '../nn/random.ts';
 
 /**
  * Conditional GAN (Mirza & Osindero 2014) with a projection discriminator D(x, y) and the
@@ -14,8 +15,8 @@ export function cganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
   return ({ images, labels }) =>
     tf.tidy(() => {
       const b = images.shape[0];
-      const z = tf.randomNormal([b, cfg.latentDim], 0, 1, 'float32', nextSeed()) as tf.Tensor2D;
-      const fakeLabels = tf.randomUniform([b], 0, k, 'int32', nextSeed()) as tf.Tensor1D;
+      const z = randomOps().normal([b, cfg.latentDim], 0, 1, nextSeed()) as tf.Tensor2D;
+      const fakeLabels = randomOps().uniformInt([b], 0, k, nextSeed()) as tf.Tensor1D;
       const fake = G.apply(z, fakeLabels, true);
       const dLoss = optD.minimize(
         () =>

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { randomOps } from '../nn/random.ts';
 
 /** Binary cross-entropy against a constant target, from logits: mean softplus(∓x). Numerically stable. */
 export function bceWithLogits(logits: tf.Tensor, target: 0 | 1): tf.Scalar {
@@ -17,7 +18,7 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): t
  */
 export function gradientPenalty(critic: (x: tf.Tensor4D) => tf.Tensor1D, real: tf.Tensor4D, fake: tf.Tensor4D, lambda: number, seed?: number): tf.Scalar {
   const b = real.shape[0];
-  const eps = tf.randomUniform([b, 1, 1, 1], 0, 1, 'float32', seed);
+  const eps = randomOps().uniform([b, 1, 1, 1], 0, 1, seed);
   const xHat = tf.add(tf.mul(eps, real), tf.mul(tf.sub(1, eps), fake)) as tf.Tensor4D;
   const g = tf.grad((x: tf.Tensor) => tf.sum(critic(x as tf.Tensor4D)))(xHat);
   const norm = tf.sqrt(tf.add(tf.sum(tf.square(g), [1, 2, 3]), 1e-12));

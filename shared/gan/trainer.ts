@@ -1,9 +1,9 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { GanType } from '../config/ganConfig.ts';
 import { acganStep } from './acgan.ts';
 import { cganStep } from './cgan.ts';
 import type { Gan } from './gan.ts';
 import type { GanStep, StepContext } from './step.ts';
+import { createAdam } from '../nn/optimizer.ts';
 import { wganGpStep } from './wgangp.ts';
 
 const STEPS: Record<GanType, (ctx: StepContext) => GanStep> = {
@@ -25,8 +25,8 @@ export function createTrainer(gan: Gan, seed = gan.cfg.seed): GanTrainer {
   const { optimizerG: og, optimizerD: od } = gan.cfg;
   let counter = seed * 1_000_003;
   const nextSeed = () => (counter = (counter + 1) % 2147483647);
-  let optG = tf.train.adam(og.learningRate, og.beta1, og.beta2);
-  let optD = tf.train.adam(od.learningRate, od.beta1, od.beta2);
+  let optG = createAdam(og.learningRate, og.beta1, og.beta2);
+  let optD = createAdam(od.learningRate, od.beta1, od.beta2);
   let step = STEPS[gan.cfg.gan]({ gan, optG, optD, nextSeed });
   return {
     gan,
@@ -36,8 +36,8 @@ export function createTrainer(gan: Gan, seed = gan.cfg.seed): GanTrainer {
     resetOptimizers() {
       optG.dispose();
       optD.dispose();
-      optG = tf.train.adam(og.learningRate, og.beta1, og.beta2);
-      optD = tf.train.adam(od.learningRate, od.beta1, od.beta2);
+      optG = createAdam(og.learningRate, og.beta1, og.beta2);
+      optD = createAdam(od.learningRate, od.beta1, od.beta2);
       step = STEPS[gan.cfg.gan]({ gan, optG, optD, nextSeed });
     },
     dispose() {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientPenalty } from './losses.ts';
 import type { GanStep, StepContext } from './step.ts';
+import { randomOps } from '../nn/random.ts';
 
 /**
  * Conditional WGAN-GP (Gulrajani et al. 2017) with a projection critic.
@@ -19,7 +20,7 @@ export function wganGpStep({ gan, optG, optD, nextSeed }: StepContext): GanStep 
     let dLoss: tf.Scalar | null = null;
     for (let i = 0; i < cfg.nCritic; i++) {
       const loss = tf.tidy(() => {
-        const z = tf.randomNormal([b, cfg.latentDim], 0, 1, 'float32', nextSeed()) as tf.Tensor2D;
+        const z = randomOps().normal([b, cfg.latentDim], 0, 1, nextSeed()) as tf.Tensor2D;
         const fake = G.apply(z, labels, true);
         const { value, grads } = tf.variableGrads(() => {
           const critic = (x: tf.Tensor4D) => D.apply(x, labels, true).score;
@@ -33,8 +34,8 @@ export function wganGpStep({ gan, optG, optD, nextSeed }: StepContext): GanStep 
       dLoss = loss;
     }
     const gLoss = tf.tidy(() => {
-      const z = tf.randomNormal([b, cfg.latentDim], 0, 1, 'float32', nextSeed()) as tf.Tensor2D;
-      const fakeLabels = tf.randomUniform([b], 0, k, 'int32', nextSeed()) as tf.Tensor1D;
+      const z = randomOps().normal([b, cfg.latentDim], 0, 1, nextSeed()) as tf.Tensor2D;
+      const fakeLabels = randomOps().uniformInt([b], 0, k, nextSeed()) as tf.Tensor1D;
       return optG.minimize(() => tf.neg(tf.mean(D.apply(G.apply(z, fakeLabels, true), fakeLabels, true).score)), true, gVars)!;
     });
     return { dLoss: dLoss!, gLoss };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from './params.ts';
+import { randomOps } from './random.ts';
 
 /** Building blocks written with raw tfjs-core ops, so every weight is a named variable we own. */
 
@@ -98,7 +99,7 @@ export function leakyRelu<T extends tf.Tensor>(x: T, alpha = 0.2): T {
 }
 
 export function dropout<T extends tf.Tensor>(x: T, rate: number, training: boolean, seed?: number): T {
-  return training && rate > 0 ? (tf.dropout(x, rate, undefined, seed) as T) : x;
+  return training && rate > 0 ? (randomOps().dropout(x, rate, seed) as T) : x;
 }
 
 /** Nearest-neighbour 2× upsampling. */

@@ -1,9 +1,107 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { setRandomOps } from '../../nn/random.ts';
+import { setAdamFactory } from '../../nn/optimizer.ts';
+import { makeConv2dBackpropFilterKernel, setBackpropFilterParallelism } from './conv2dBackpropFilter.ts';
+import { FusedAdamOptimizer } from './fusedAdam.ts';
+import { originalKernel, overrideKernel, type Restore } from './overrides.ts';
+import { createGpuRandomOps } from './randomProvider.ts';
+import { installReductionGradients } from './reductionGradients.ts';
+import { installUploadPath, type UploadStats } from './uploadPath.ts';
+
+/**
+ * The fast path for GAN training on tfjs's webgpu backend, from this project's code (no fork of tfjs):
+ * kernels registered for 'webgpu', gradients, a random-tensor provider and an Adam factory installed
+ * through shared/nn hooks, and the backend's upload path replaced. Each part can be switched off (to
+ * measure it, or to rule it out), and `disable()` restores stock tfjs.
+ *
+ * - random: latent noise, fake labels, dropout masks and GP weights drawn on the GPU (Philox).
+ * - uploads: small constants uploaded once and shared; other uploads via writeBuffer into pooled buffers.
+ * - gradients: Mean/Sum gradients without CPU-built arrays of ones.
+ * - adam: one fused, in-place dispatch per variable, one submit per update.
+ * - kernels: Conv2DBackpropFilter as a parallel split reduction.
+ * - submitBatch: dispatches recorded per submit (tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE, default 15).
+ */
 export interface FastWebGPUOptions {
+  /** Base seed of unseeded GPU draws (dropout). */
   seed?: number;
+  random?: boolean;
+  uploads?: boolean;
+  gradients?: boolean;
+  adam?: boolean;
+  kernels?: boolean;
+  submitBatch?: number;
 }
+
 export interface FastWebGPU {
+  readonly options: Required<FastWebGPUOptions>;
+  readonly uploads: UploadStats | null;
   disable(): void;
 }
-export function enableFastWebGPU(_opts: FastWebGPUOptions = {}): FastWebGPU {
-  return { disable() {} };
+
+export const DEFAULT_SUBMIT_BATCH = 64;
+
+let active: FastWebGPU | null = null;
+
+/** Whether the fast path is enabled now. */
+export function fastWebGPUEnabled(): boolean {
+  return active !== null;
+}
+
+/**
+ * Enable the fast path on the current backend, which must be webgpu. Enabling while enabled returns
+ * the active handle unchanged (disable it first to change options).
+ */
+export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
+  if (active) return active;
+  if (tf.getBackend() !== 'webgpu') throw new Error(`enableFastWebGPU needs the webgpu backend, but the current backend is ${tf.getBackend() ?? 'none'}`);
+  const options: Required<FastWebGPUOptions> = {
+    seed: opts.seed ?? 0x2545f491,
+    random: opts.random ?? true,
+    uploads: opts.uploads ?? true,
+    gradients: opts.gradients ?? true,
+    adam: opts.adam ?? true,
+    kernels: opts.kernels ?? true,
+    submitBatch: opts.submitBatch ?? DEFAULT_SUBMIT_BATCH,
+  };
+  if (!(Number.isInteger(options.submitBatch) && options.submitBatch >= 1)) throw new Error(`submitBatch must be a positive integer, got ${options.submitBatch}`);
+  const backend = tf.backend() as WebGPUBackend;
+  const undo: Restore[] = [];
+  let uploads: UploadStats | null = null;
+
+  if (options.uploads) {
+    const u = installUploadPath(backend);
+    uploads = u.stats;
+    undo.push(u.restore);
+  }
+  if (options.random) {
+    setRandomOps(createGpuRandomOps(options.seed));
+    undo.push(() => setRandomOps(null));
+  }
+  if (options.gradients) undo.push(installReductionGradients());
+  if (options.adam) {
+    setAdamFactory((lr, b1, b2) => new FusedAdamOptimizer(lr, b1, b2));
+    undo.push(() => setAdamFactory(null));
+  }
+  if (options.kernels) {
+    const arch = (backend.adapterInfo as unknown as { architecture?: string }).architecture ?? '';
+    setBackpropFilterParallelism(arch === 'swiftshader' ? 1 << 11 : 1 << 17);
+    undo.push(overrideKernel('Conv2DBackpropFilter', 'webgpu', makeConv2dBackpropFilterKernel(originalKernel('Conv2DBackpropFilter', 'webgpu'))));
+  }
+  const flag = 'WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE';
+  const oldBatch = tf.env().get(flag);
+  tf.env().set(flag, options.submitBatch);
+  undo.push(() => tf.env().set(flag, oldBatch));
+
+  const handle: FastWebGPU = {
+    options,
+    uploads,
+    disable() {
+      if (active !== handle) return;
+      while (undo.length) undo.pop()!();
+      active = null;
+    },
+  };
+  active = handle;
+  return handle;
 }

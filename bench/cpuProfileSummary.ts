@@ -1,0 +1,46 @@
+/**
+ * Self time per function from a V8 CPU profile (the `.cpuprofile` JSON that `node --cpu-prof`, the
+ * inspector's Profiler domain and Chrome DevTools write).
+ */
+export interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
+
+export interface HostFunctionTime {
+  name: string;
+  selfMs: number;
+  /** Share of the profile's busy (non-idle) time. */
+  share: number;
+}
+
+const NOT_BUSY = new Set(['(idle)', '(program)', '(garbage collector)']);
+
+export function summarizeCpuProfile(profile: CpuProfile, top = 15): { busyMs: number; totalMs: number; gcMs: number; functions: HostFunctionTime[] } {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let totalUs = 0;
+  let busyUs = 0;
+  let gcUs = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = byId.get(profile.samples[i]);
+    const dt = profile.timeDeltas[i] ?? 0;
+    if (!node || dt <= 0) continue;
+    totalUs += dt;
+    const fn = node.callFrame.functionName || '(anonymous)';
+    if (fn === '(garbage collector)') gcUs += dt;
+    if (NOT_BUSY.has(fn)) continue;
+    busyUs += dt;
+    const file = node.callFrame.url.split('/').pop() ?? '';
+    const key = file ? `${fn} (${file}:${node.callFrame.lineNumber + 1})` : fn;
+    self.set(key, (self.get(key) ?? 0) + dt);
+  }
+  const functions = [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([name, us]) => ({ name, selfMs: Math.round(us / 10) / 100, share: busyUs ? Math.round((us / busyUs) * 1000) / 10 : 0 }));
+  return { busyMs: Math.round(busyUs / 10) / 100, totalMs: Math.round(totalUs / 10) / 100, gcMs: Math.round(gcUs / 10) / 100, functions };
+}

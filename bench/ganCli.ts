@@ -1,0 +1,84 @@
+import type { GanType } from '../shared/config/ganConfig.ts';
+import type { BenchCase, BenchRow, Variant } from './ganBench.ts';
+import { summarizeCpuProfile, type CpuProfile } from './cpuProfileSummary.ts';
+import { countsTable, hostTable, kernelTable, speedTable } from './ganReport.ts';
+
+/** Command-line options shared by the Node (Dawn) and the Chromium runners of the GAN benchmark. */
+export interface BenchArgs {
+  cases: BenchCase[];
+  variants: Variant[];
+  steps: number;
+  warmup: number;
+  profile: boolean;
+  out: string;
+  profileDir: string;
+}
+
+/** The issue's configurations: ACGAN and WGAN-GP at 64 px batch 64, 64 px batch 256, 128 px batch 64. */
+export const FULL_CASES: BenchCase[] = (['acgan', 'wgan-gp'] as GanType[]).flatMap((gan) => [
+  { gan, size: 64, batch: 64 },
+  { gan, size: 64, batch: 256 },
+  { gan, size: 128, batch: 64 },
+]);
+
+/** SwiftShader emulates the GPU on this machine's CPU: the same models, smaller batches. */
+export const SWIFTSHADER_CASES: BenchCase[] = (['acgan', 'wgan-gp'] as GanType[]).flatMap((gan) => [
+  { gan, size: 32, batch: 8 },
+  { gan, size: 64, batch: 8 },
+]);
+
+export function parseCases(spec: string): BenchCase[] {
+  return spec.split(',').map((s) => {
+    const [gan, size, batch] = s.split(':');
+    if ((gan !== 'acgan' && gan !== 'wgan-gp') || !(+size > 0) || !(+batch > 0)) {
+      throw new Error(`--cases entry "${s}" must be gan:size:batch with gan acgan or wgan-gp, e.g. acgan:64:64`);
+    }
+    return { gan, size: +size, batch: +batch };
+  });
+}
+
+export function parseBenchArgs(argv: string[], defaults: { cases: BenchCase[]; steps: number; warmup: number }): BenchArgs {
+  const a: BenchArgs = { cases: defaults.cases, variants: ['stock', 'fast'], steps: defaults.steps, warmup: defaults.warmup, profile: false, out: 'bench.json', profileDir: 'bench-profiles' };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v == null) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--profile') a.profile = true;
+    else if (arg === '--cases') a.cases = parseCases(val());
+    else if (arg === '--full') a.cases = FULL_CASES;
+    else if (arg === '--variants') {
+      a.variants = val().split(',') as Variant[];
+      if (a.variants.some((v) => v !== 'stock' && v !== 'fast')) throw new Error('--variants takes stock, fast or stock,fast');
+    } else if (arg === '--steps') a.steps = positive(arg, val());
+    else if (arg === '--warmup') a.warmup = positive(arg, val(), true);
+    else if (arg === '--out') a.out = val();
+    else if (arg === '--profile-dir') a.profileDir = val();
+    else throw new Error(`unknown option ${arg} (options: --profile --cases gan:size:batch,... --full --variants --steps --warmup --out --profile-dir)`);
+  }
+  return a;
+}
+
+function positive(name: string, v: string, zeroOk = false): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < (zeroOk ? 0 : 1)) throw new Error(`${name} must be a ${zeroOk ? 'non-negative' : 'positive'} integer, got ${v}`);
+  return n;
+}
+
+/** The printed report: speed table, then (profile mode) counts, kernel and host tables. */
+export function formatReport(device: string, rows: BenchRow[], profiles: { label: string; profile: CpuProfile }[]): string {
+  const parts = [`GAN training step, ${device}`, speedTable(rows)];
+  const counts = countsTable(rows);
+  if (counts) parts.push('GPU calls per step:\n' + counts);
+  for (const r of rows) {
+    const k = kernelTable(r);
+    if (k) parts.push(k);
+  }
+  for (const p of profiles) {
+    const s = summarizeCpuProfile(p.profile, 12);
+    parts.push(hostTable(p.label, s.busyMs, s.functions));
+  }
+  return parts.join('\n\n');
+}

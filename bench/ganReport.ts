@@ -1,0 +1,68 @@
+import type { GpuCounts } from '../shared/kernels/webgpu/gpuCounters.ts';
+import type { BenchRow } from './ganBench.ts';
+import type { HostFunctionTime } from './cpuProfileSummary.ts';
+
+/** Plain-text tables for the GAN benchmark (markdown-compatible, so they paste into docs/performance.md). */
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const w = head.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  const line = (r: string[]) => '| ' + r.map((c, i) => c.padEnd(w[i])).join(' | ') + ' |';
+  return [line(head), '| ' + w.map((n) => '-'.repeat(n)).join(' | ') + ' |', ...cells.slice(1).map(line)].join('\n');
+}
+
+export function speedTable(rows: BenchRow[]): string {
+  const keyOf = (r: BenchRow) => `${r.gan}|${r.size}|${r.batch}`;
+  const keys = [...new Set(rows.map(keyOf))];
+  const out = keys.map((k) => {
+    const s = rows.find((r) => keyOf(r) === k && r.variant === 'stock');
+    const f = rows.find((r) => keyOf(r) === k && r.variant === 'fast');
+    const [gan, size, batch] = k.split('|');
+    return [
+      gan,
+      `${size} px`,
+      batch,
+      s ? `${s.msPerStep} ms, ${s.imgsPerSec} img/s` : '-',
+      f ? `${f.msPerStep} ms, ${f.imgsPerSec} img/s` : '-',
+      s && f ? `${(s.msPerStep / f.msPerStep).toFixed(2)}×` : '-',
+    ];
+  });
+  return table(['GAN', 'size', 'batch', 'stock tfjs-webgpu', 'this project', 'speed-up'], out);
+}
+
+const COUNT_FIELDS: [keyof GpuCounts, string][] = [
+  ['dispatches', 'dispatches'],
+  ['submits', 'submits'],
+  ['buffersCreated', 'new GPU buffers'],
+  ['bytesUploaded', 'bytes uploaded'],
+  ['uniformBytesWritten', 'uniform bytes written'],
+  ['writeBufferCalls', 'writeBuffer calls'],
+  ['bindGroups', 'bind groups'],
+  ['pipelines', 'pipelines created'],
+  ['mapAsyncs', 'readbacks'],
+];
+
+export function countsTable(rows: BenchRow[]): string {
+  const withCounts = rows.filter((r) => r.counts);
+  if (!withCounts.length) return '';
+  const head = ['per step', ...withCounts.map((r) => `${r.gan} ${r.size}px b${r.batch} ${r.variant}`)];
+  const body = COUNT_FIELDS.map(([k, label]) => [label, ...withCounts.map((r) => fmt(r.counts![k]))]);
+  return table(head, body);
+}
+
+export function kernelTable(row: BenchRow, top = 12): string {
+  if (!row.kernels?.length) return '';
+  const total = row.kernels.reduce((s, k) => s + k.ms, 0);
+  const body = row.kernels.slice(0, top).map((k) => [k.name, k.calls, k.ms.toFixed(2), `${((k.ms / total) * 100).toFixed(1)} %`]);
+  return `GPU time per program, one step, ${row.gan} ${row.size}px b${row.batch} ${row.variant} (sum ${total.toFixed(1)} ms):\n` + table(['program', 'passes', 'ms', 'share'], body);
+}
+
+export function hostTable(label: string, busyMs: number, fns: HostFunctionTime[]): string {
+  return `Host self time, ${label} (busy ${busyMs.toFixed(0)} ms):\n` + table(['function', 'self ms', 'share of busy'], fns.map((f) => [f.name, f.selfMs.toFixed(1), `${f.share} %`]));
+}
+
+function fmt(x: number): string {
+  if (x >= 1e6) return `${(x / 1e6).toFixed(2)} M`;
+  if (x >= 1e4) return `${(x / 1e3).toFixed(1)} k`;
+  return Number.isInteger(x) ? String(x) : x.toFixed(1);
+}

@@ -1,0 +1,24 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { tfjsRandomOps, type RandomOps } from '../../nn/random.ts';
+import { gpuDropoutMask, gpuRandomNormal, gpuRandomUniform, gpuRandomUniformInt, type DrawId } from './gpuRandom.ts';
+
+/**
+ * The training step's random tensors drawn on the GPU (see shared/nn/random.ts for the hook). A seeded
+ * draw uses its seed (same seed, same tensor, as tfjs); an unseeded one (dropout) takes the next stream
+ * of this provider's base seed, so a run is reproducible from the base seed. Off the webgpu backend it
+ * hands over to tfjs's own ops.
+ */
+export function createGpuRandomOps(baseSeed: number): RandomOps {
+  let stream = 0;
+  const id = (seed?: number): DrawId => (seed == null ? { seed: baseSeed, stream: ++stream } : { seed, stream: 0 });
+  const onGpu = () => tf.getBackend() === 'webgpu';
+  return {
+    normal: (shape, mean, std, seed) => (onGpu() ? gpuRandomNormal(shape, mean, std, id(seed)) : tfjsRandomOps.normal(shape, mean, std, seed)),
+    uniform: (shape, min, max, seed) => (onGpu() ? gpuRandomUniform(shape, min, max, id(seed)) : tfjsRandomOps.uniform(shape, min, max, seed)),
+    uniformInt: (shape, min, max, seed) => (onGpu() ? gpuRandomUniformInt(shape, min, max, id(seed)) : tfjsRandomOps.uniformInt(shape, min, max, seed)),
+    dropout: (x, rate, seed) => {
+      if (!onGpu()) return tfjsRandomOps.dropout(x, rate, seed);
+      return tf.tidy(() => tf.mul(x, gpuDropoutMask(x.shape, rate, id(seed))));
+    },
+  };
+}
