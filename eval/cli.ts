@@ -13,6 +13,7 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
   --per-class N          synthetic tiles to generate per class
   --out DIR              where the report is written
   --features F           inception (InceptionV3 from nsfwjs on the wasm backend, default) | tiny (random projection, for tests)
+  --feature-workers N    worker threads for InceptionV3 features, each with its own wasm backend (default ${DEFAULT_OPTIONS.featureWorkers})
   --classifier-size S    classifier input size in px (default ${DEFAULT_OPTIONS.classifierSize})
   --classifier-channels C  (default ${DEFAULT_OPTIONS.classifierChannels})
   --epochs E             classifier epochs (default ${DEFAULT_OPTIONS.epochs})
@@ -34,6 +35,7 @@ const OPTIONS = {
   'per-class': { type: 'string' },
   out: { type: 'string' },
   features: { type: 'string' },
+  'feature-workers': { type: 'string' },
   'classifier-size': { type: 'string' },
   'classifier-channels': { type: 'string' },
   epochs: { type: 'string' },
@@ -83,6 +85,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
     perClass: int('per-class', v['per-class'], 2, 0),
     out: v.out!,
     features,
+    featureWorkers: int('feature-workers', v['feature-workers'], 1, DEFAULT_OPTIONS.featureWorkers),
     classifierSize: clfSize,
     classifierChannels: int('classifier-channels', v['classifier-channels'], 1, DEFAULT_OPTIONS.classifierChannels),
     epochs: int('epochs', v.epochs, 1, DEFAULT_OPTIONS.epochs),

@@ -3,6 +3,7 @@
  * diversity, t-SNE → downstream classification → report.json, report-details.json, report.html.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initNodeBackend } from '../cli/nodeBackend.ts';
@@ -18,6 +19,7 @@ import { resizeTiles, runCnnDownstream, runLinearProbeDownstream, type Downstrea
 import { EvalError } from './evalError.ts';
 import { readRealTiles, type RealTileSet } from './realTiles.ts';
 import { renderReportHtml } from './report/html.ts';
+import { createParallelNsfwjsExtractor } from './features/parallelExtractor.ts';
 import { classGridPng, pngDataUrl, tilePng } from './report/images.ts';
 import { tsneSvg } from './report/tsnePlot.ts';
 import type { QualityReport, ReportDetails } from './report/types.ts';
@@ -32,6 +34,8 @@ export interface EvaluateOptions {
   perClass: number;
   out: string;
   features: FeatureChoice;
+  /** Worker threads for InceptionV3/MobileNetV2 features (each with its own wasm backend); 1 = in process. */
+  featureWorkers: number;
   /** Classifier input size in px. */
   classifierSize: number;
   classifierChannels: number;
@@ -54,6 +58,7 @@ export interface EvaluateOptions {
 
 export const DEFAULT_OPTIONS: Omit<EvaluateOptions, 'checkpoint' | 'realTrain' | 'realTest' | 'perClass' | 'out'> = {
   features: 'inception',
+  featureWorkers: Math.max(1, Math.min(2, availableParallelism())),
   classifierSize: 32,
   classifierChannels: 8,
   epochs: 6,
@@ -81,7 +86,7 @@ function perClassCounts(set: RealTileSet, classes: readonly string[]): Record<st
 
 async function withBackend<T>(name: 'wasm' | 'compute', fn: () => Promise<T>): Promise<{ value: T; backend: string }> {
   const previous = tf.getBackend();
-  if (name === 'wasm') {
+  if (name === 'wasm' && previous !== 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
     if (!(await tf.setBackend('wasm'))) throw new Error('the tfjs wasm backend failed to initialise');
     await tf.ready();
@@ -150,8 +155,13 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   ckpt.gan.dispose();
 
   // 4. Features (InceptionV3 on wasm, or the tiny projection).
+  const nsfwjs = (network: 'inception-v3' | 'mobilenet-v2') =>
+    opts.featureWorkers > 1 ? createParallelNsfwjsExtractor(network, opts.featureWorkers) : loadNsfwjsExtractor(network);
   const featureRun = await withBackend(opts.features === 'inception' ? 'wasm' : 'compute', async () => {
-    const extractor = opts.features === 'inception' ? await timed('load InceptionV3 (nsfwjs)', () => loadNsfwjsExtractor('inception-v3')) : createTinyExtractor();
+    const extractor =
+      opts.features === 'inception'
+        ? await timed(`load InceptionV3 (nsfwjs${opts.featureWorkers > 1 ? `, ${opts.featureWorkers} worker threads` : ''})`, () => nsfwjs('inception-v3'))
+        : createTinyExtractor();
     try {
       const extract = (tiles: Uint8Array[], what: string) => timed(`features: ${what} (${tiles.length} tiles)`, () => extractor.extract(tiles, size));
       const realF = await extract(train.tiles.map((t) => t.pixels), 'real training');
@@ -162,7 +172,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       extractor.dispose();
     }
   });
-  backends.features = opts.features === 'inception' ? featureRun.backend : 'none (plain JS)';
+  backends.features = opts.features === 'inception' ? `wasm${opts.featureWorkers > 1 ? ` × ${opts.featureWorkers} worker threads` : ''}` : 'none (plain JS)';
   const { realF, synthF, testF, extractor } = featureRun.value;
 
   // 5. Feature-space metrics.
@@ -231,7 +241,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   if (opts.linearProbe) {
     linearProbe = await timed('classifier: MobileNetV2 features + linear head', async () => {
       const run = await withBackend('wasm', async () => {
-        const ex = await loadNsfwjsExtractor('mobilenet-v2');
+        const ex = await nsfwjs('mobilenet-v2');
         try {
           return {
             real: await ex.extract(train.tiles.map((t) => t.pixels), size),

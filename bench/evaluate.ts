@@ -1,0 +1,132 @@
+/**
+ * Quality-report benchmark (`npm run bench:evaluate`): how long the report's feature-space part takes
+ * for 1,000 synthetic against 1,000 real tiles at 64 px on this machine.
+ *
+ * 1. Generating the synthetic tiles (64 px generator, the default config, cpu backend with fast kernels).
+ * 2. InceptionV3 features (nsfwjs weights, wasm backend, batches of 16): every tile is resized to
+ *    299 px, so the cost per tile does not depend on the tile size. By default a subset (--measure,
+ *    128 tiles of each kind) is timed after a warm-up batch and the full count is extrapolated from the
+ *    measured rate; --measure 1000 times everything.
+ * 3. FID, KID (100 subsets), nearest neighbours and diversity on 1,000 × 1,000 2048-d feature sets
+ *    (measured in full; sets smaller than --tiles are padded with measured features plus noise).
+ *
+ * With --workers N > 1 (default 2), features are extracted by N worker threads, each with its own wasm
+ * backend (tfjs runs wasm single-threaded in Node), as `npm run evaluate` does by default.
+ *
+ *     npm run bench:evaluate -- [--tiles 1000] [--measure 128] [--batch 16] [--workers 2] [--json out.json]
+ */
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { initNodeBackend } from '../cli/nodeBackend.ts';
+import { decodeImage } from '../cli/tileFolder.ts';
+import { parseGanConfig } from '../shared/config/ganConfig.ts';
+import { createGan } from '../shared/gan/gan.ts';
+import { loadNsfwjsExtractor } from '../shared/features/nsfwjsModels.ts';
+import { resizeToRGB } from '../shared/image/resize.ts';
+import { features, type Features } from '../shared/metrics/features.ts';
+import { computeQuality } from '../shared/metrics/quality.ts';
+import { Rng } from '../shared/rng.ts';
+import { generateTiles } from '../eval/checkpoint.ts';
+import { createParallelNsfwjsExtractor } from '../eval/features/parallelExtractor.ts';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : def;
+}
+const TILES = Number(arg('tiles', '1000'));
+const MEASURE = Math.min(TILES, Number(arg('measure', '128')));
+const BATCH = Number(arg('batch', '16'));
+const WORKERS = Number(arg('workers', '2'));
+const JSON_OUT = arg('json', '');
+const SIZE = 64;
+const DATA = new URL('../../shared/data/crc-msi/train', import.meta.url).pathname;
+
+const secs = (t0: number) => (performance.now() - t0) / 1000;
+/** CPU seconds (user + system) of this process since `c0`: independent of other load on a shared machine. */
+const cpuSecs = (c0: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(c0);
+  return (d.user + d.system) / 1e6;
+};
+
+function realTiles(n: number): { tiles: Uint8Array[]; source: string } {
+  if (existsSync(DATA)) {
+    const files = ['MSIH', 'nonMSIH'].flatMap((c) => readdirSync(join(DATA, c)).sort().map((f) => join(DATA, c, f)));
+    const pick = new Rng(1).shuffle(files).slice(0, n);
+    return { tiles: pick.map((f) => { const img = decodeImage(f); return resizeToRGB(img.rgba, img.width, img.height, 4, SIZE); }), source: `${pick.length} tiles of ../shared/data/crc-msi/train` };
+  }
+  const rng = new Rng(2);
+  return { tiles: Array.from({ length: n }, () => Uint8Array.from({ length: SIZE * SIZE * 3 }, () => 100 + rng.int(120))), source: 'random tiles (real data not found)' };
+}
+
+/** Pad measured features up to `n` rows with noisy copies (only for timing the metrics). */
+function padFeatures(f: Features, n: number, seed: number): Features {
+  if (f.rows >= n) return f;
+  const rng = new Rng(seed);
+  const data = new Float32Array(n * f.dim);
+  for (let i = 0; i < n; i++) {
+    const src = (i % f.rows) * f.dim;
+    for (let j = 0; j < f.dim; j++) data[i * f.dim + j] = Math.max(0, f.data[src + j] * (1 + 0.1 * rng.normal()));
+  }
+  return features(data, n, f.dim);
+}
+
+const report: Record<string, unknown> = { machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`, node: process.version, tiles: TILES, measured: MEASURE, size: SIZE, batch: BATCH, workers: WORKERS };
+
+// 1. Generation
+const backend = await initNodeBackend();
+const gan = createGan(parseGanConfig({ imageSize: SIZE }));
+let t0 = performance.now();
+const synthetic = await generateTiles(gan, TILES / 2, { seed: 1 });
+report.generateSeconds = secs(t0);
+gan.dispose();
+console.log(`generate ${TILES} synthetic tiles at ${SIZE} px (default generator, ${backend.backend} backend): ${(report.generateSeconds as number).toFixed(1)} s`);
+
+t0 = performance.now();
+const real = realTiles(TILES);
+report.readRealSeconds = secs(t0);
+console.log(`read and resize ${real.source}: ${(report.readRealSeconds as number).toFixed(1)} s`);
+
+// 2. Features on wasm
+await tf.setBackend('wasm');
+await tf.ready();
+t0 = performance.now();
+const extractor = WORKERS > 1 ? await createParallelNsfwjsExtractor('inception-v3', WORKERS) : await loadNsfwjsExtractor('inception-v3');
+report.loadModelSeconds = secs(t0);
+console.log(`load InceptionV3 (nsfwjs, wasm${WORKERS > 1 ? ` × ${WORKERS} worker threads` : ''}): ${(report.loadModelSeconds as number).toFixed(1)} s`);
+await extractor.extract(real.tiles.slice(0, BATCH * WORKERS), SIZE, { batchSize: BATCH }); // warm-up
+t0 = performance.now();
+const c0 = process.cpuUsage();
+const realF = await extractor.extract(real.tiles.slice(0, MEASURE), SIZE, { batchSize: BATCH });
+const synthF = await extractor.extract(synthetic.pixels.slice(0, MEASURE), SIZE, { batchSize: BATCH });
+const measured = secs(t0);
+const measuredCpu = cpuSecs(c0);
+extractor.dispose();
+const perTile = measured / (2 * MEASURE);
+const cpuPerTile = measuredCpu / (2 * MEASURE);
+report.featureSecondsPerTile = perTile;
+report.featureCpuSecondsPerTile = cpuPerTile;
+report.loadAverage1min = loadavg()[0];
+report.featureSecondsMeasured = measured;
+report.featureSecondsFor2xTiles = perTile * 2 * TILES;
+console.log(
+  `InceptionV3 features, batch ${BATCH}, ${WORKERS} worker${WORKERS > 1 ? ' threads' : ' (in process)'}: ${2 * MEASURE} tiles in ${measured.toFixed(1)} s wall (${measuredCpu.toFixed(1)} s CPU) = ${perTile.toFixed(3)} s/tile wall, ${cpuPerTile.toFixed(3)} s/tile CPU → ${(perTile * 2 * TILES).toFixed(0)} s wall (${(cpuPerTile * 2 * TILES).toFixed(0)} s CPU) for ${TILES} + ${TILES}${MEASURE < TILES ? ' (extrapolated)' : ''}; 1-min load average ${loadavg()[0].toFixed(1)}`,
+);
+await tf.setBackend(backend.backend);
+
+// 3. Metrics on full-size feature sets
+const labels = (n: number) => Array.from({ length: n }, (_, i) => (i < n / 2 ? 0 : 1));
+const realFull = padFeatures(realF, TILES, 3);
+const synthFull = padFeatures(synthF, TILES, 4);
+const control = padFeatures(realF, Math.round(TILES / 3), 5);
+t0 = performance.now();
+const q = computeQuality({ real: realFull, realLabels: labels(TILES), synthetic: synthFull, syntheticLabels: labels(TILES), classes: ['MSIH', 'nonMSIH'], control });
+report.metricsSeconds = secs(t0);
+console.log(`FID + KID (100 subsets of ${q.kid.subsetSize}) + nearest neighbours + diversity on ${TILES} × ${TILES} 2048-d features: ${(report.metricsSeconds as number).toFixed(1)} s`);
+
+const total = (report.generateSeconds as number) + (report.readRealSeconds as number) + (report.loadModelSeconds as number) + (report.featureSecondsFor2xTiles as number) + (report.metricsSeconds as number);
+report.totalSeconds = total;
+console.log(`total for ${TILES} synthetic vs ${TILES} real tiles at ${SIZE} px: ${(total / 60).toFixed(1)} min${MEASURE < TILES ? ' (feature extraction extrapolated)' : ''}`);
+if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify(report, null, 2) + '\n');
