@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasChromium, openTestPage, type PageApi } from './harness.ts';
+import type { Diff } from './page.ts';
+
+// Each replaced kernel or fused op against stock tfjs-webgpu, float32, random inputs, in headless
+// Chromium on SwiftShader WebGPU.
+describe.skipIf(!hasChromium)('WebGPU kernels match stock tfjs', () => {
+  let page: PageApi;
+  beforeAll(async () => {
+    page = await openTestPage();
+  });
+  afterAll(async () => {
+    await page?.close();
+  });
+
+  const close = (d: Diff) => {
+    expect(d.finite).toBe(true);
+    expect(d.rel).toBeLessThan(1e-4);
+    expect(d.maxRel).toBeLessThan(1e-4);
+  };
+
+  // [x shape, filter shape, stride, padding]: strides 1 and 2, same and valid, odd sizes, batch 1,
+  // channel counts on and off multiples of 4 (vectorised and scalar variants), 1×1 to 5×5 filters.
+  const convCases: [number[], number[], number, 'same' | 'valid'][] = [
+    [[2, 8, 8, 4], [3, 3, 4, 8], 1, 'same'],
+    [[1, 9, 7, 3], [3, 3, 3, 5], 2, 'same'],
+    [[3, 6, 6, 8], [3, 3, 8, 4], 2, 'valid'],
+    [[2, 5, 5, 6], [1, 1, 6, 7], 1, 'same'],
+    [[1, 11, 13, 2], [5, 5, 2, 3], 1, 'same'],
+    [[2, 10, 10, 16], [3, 3, 16, 12], 2, 'same'],
+    [[1, 7, 7, 1], [2, 2, 1, 1], 1, 'valid'],
+    [[4, 16, 16, 3], [3, 3, 3, 32], 2, 'same'],
+    [[2, 4, 4, 32], [3, 3, 32, 64], 1, 'same'],
+  ];
+  it.each(convCases)('Conv2DBackpropFilter x%j filter%j stride %i %s', async (x, filter, stride, pad) => {
+    close(await page.call<Diff>('backpropFilter', { x, filter, stride, pad, seed: x.length * 7 + filter[3] }));
+  });
+
+  it.each([
+    [[4, 6, 5, 3], [0, 1, 2]],
+    [[4, 6, 5, 3], [3]],
+    [[7, 9], [0]],
+    [[2, 3, 4], [1, 2]],
+    [[5], [0]],
+  ])('Mean and Sum gradients without CPU ones: shape %j axes %j (first and second order)', async (shape, axes) => {
+    const r = await page.call<{ mean: Diff; sum: Diff; second: Diff }>('reductionGradients', { shape, axes, seed: 3 });
+    close(r.mean);
+    close(r.sum);
+    close(r.second);
+  });
+
+  it('fused Adam follows tfjs Adam over several steps (variables and moments)', async () => {
+    const r = await page.call<{ vars: Diff; moments: Diff; fused: boolean }>('adam', {
+      shapes: [[3, 3, 4, 8], [8], [1], [17, 5]],
+      steps: 4,
+      lr: 2e-3,
+      beta1: 0.5,
+      beta2: 0.999,
+      seed: 1,
+      shareOne: false,
+    });
+    expect(r.fused).toBe(true);
+    close(r.vars);
+    close(r.moments);
+  });
+
+  it('fused Adam updates a variable with a live view out of place, leaving the view unchanged', async () => {
+    const r = await page.call<{ vars: Diff; moments: Diff; fused: boolean }>('adam', { shapes: [[6, 5], [4]], steps: 3, lr: 1e-2, beta1: 0, beta2: 0.9, seed: 4, shareOne: true });
+    close(r.vars);
+    close(r.moments);
+  });
+
+  it('upload path: values read back exactly, shared constants survive, variables made from constants stay independent', async () => {
+    const r = await page.call<{ ok: boolean; constantHits: number; details: string[] }>('uploads');
+    expect(r.details).toEqual([]);
+    expect(r.constantHits).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,254 @@
+/**
+ * In-page side of the WebGPU tests (bundled by test/webgpu/harness.ts, run in headless Chromium on
+ * SwiftShader). Each function runs stock tfjs and this project's fast path on the same inputs and
+ * returns plain numbers; the assertions live in the *.test.ts files.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-webgpu';
+import '@tensorflow/tfjs-backend-webgl';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { parseGanConfig, type GanType } from '../../shared/config/ganConfig.ts';
+import { createGan } from '../../shared/gan/gan.ts';
+import { createTrainer } from '../../shared/gan/trainer.ts';
+import { registerMissingGradients } from '../../shared/gan/gradients.ts';
+import { makeConv2dBackpropFilterKernel } from '../../shared/kernels/webgpu/conv2dBackpropFilter.ts';
+import { FusedAdamOptimizer } from '../../shared/kernels/webgpu/fusedAdam.ts';
+import { gpuDropoutMask, gpuRandomNormal, gpuRandomUniform, gpuRandomUniformInt } from '../../shared/kernels/webgpu/gpuRandom.ts';
+import { installGpuCounters } from '../../shared/kernels/webgpu/gpuCounters.ts';
+import { enableFastWebGPU, fastWebGPUEnabled } from '../../shared/kernels/webgpu/index.ts';
+import { originalKernel, overrideKernel } from '../../shared/kernels/webgpu/overrides.ts';
+import { installReductionGradients } from '../../shared/kernels/webgpu/reductionGradients.ts';
+import { installUploadPath } from '../../shared/kernels/webgpu/uploadPath.ts';
+
+export interface Diff {
+  /** ‖a − b‖ / ‖b‖ */
+  rel: number;
+  /** max |a − b| / max |b| */
+  maxRel: number;
+  n: number;
+  finite: boolean;
+}
+
+function diff(a: ArrayLike<number>, b: ArrayLike<number>): Diff {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  let maxD = 0;
+  let maxB = 0;
+  let finite = true;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    if (!Number.isFinite(a[i])) finite = false;
+    num += d * d;
+    den += b[i] * b[i];
+    maxD = Math.max(maxD, Math.abs(d));
+    maxB = Math.max(maxB, Math.abs(b[i]));
+  }
+  return { rel: den > 0 ? Math.sqrt(num / den) : Math.sqrt(num), maxRel: maxB > 0 ? maxD / maxB : maxD, n: a.length, finite };
+}
+
+async function useWebGPU(): Promise<void> {
+  if (tf.getBackend() !== 'webgpu' && !(await tf.setBackend('webgpu'))) throw new Error('webgpu backend did not initialise');
+  await tf.ready();
+}
+
+function webgpu(): WebGPUBackend {
+  return tf.backend() as WebGPUBackend;
+}
+
+/** Conv2DBackpropFilter: this project's kernel against stock tfjs-webgpu on random x, dy. */
+async function backpropFilter(c: { x: number[]; filter: number[]; stride: number; pad: 'same' | 'valid'; seed: number }): Promise<Diff> {
+  await useWebGPU();
+  const stock = originalKernel('Conv2DBackpropFilter', 'webgpu');
+  const x = tf.randomNormal(c.x, 0, 1, 'float32', c.seed) as tf.Tensor4D;
+  const yShape = tf.tidy(() => tf.conv2d(x, tf.zeros(c.filter) as tf.Tensor4D, c.stride, c.pad).shape);
+  const dy = tf.randomNormal(yShape, 0, 1, 'float32', c.seed + 1);
+  const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: c.filter } as unknown as tf.NamedAttrMap;
+  const run = () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs) as tf.Tensor;
+  const ref = run();
+  const restore = overrideKernel('Conv2DBackpropFilter', 'webgpu', makeConv2dBackpropFilterKernel(stock));
+  const got = run();
+  restore();
+  const d = diff(await got.data(), await ref.data());
+  tf.dispose([x, dy, ref, got]);
+  return d;
+}
+
+/** Gradients of mean/sum over the given axes (and a second derivative through them), stock vs GPU-ones. */
+async function reductionGradients(c: { shape: number[]; axes: number[]; seed: number }): Promise<{ mean: Diff; sum: Diff; second: Diff }> {
+  await useWebGPU();
+  const x = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed);
+  const w = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed + 1);
+  const compute = () =>
+    tf.tidy(() => {
+      const gMean = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.mean(tf.mul(t, w), c.axes), 3)))(x);
+      const gSum = tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.sum(tf.mul(t, w), c.axes))))(x);
+      // d/dx Σ (∂/∂x Σ mean(x²))²: differentiates the Mean gradient again.
+      const second = tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.grad((u: tf.Tensor) => tf.sum(tf.mean(tf.square(u), c.axes)))(t))))(x);
+      return [gMean, gSum, second];
+    });
+  const ref = compute();
+  const restore = installReductionGradients();
+  const got = compute();
+  restore();
+  const out = {
+    mean: diff(await got[0].data(), await ref[0].data()),
+    sum: diff(await got[1].data(), await ref[1].data()),
+    second: diff(await got[2].data(), await ref[2].data()),
+  };
+  tf.dispose([x, w, ...ref, ...got]);
+  return out;
+}
+
+/** Fused Adam against tfjs's Adam: same start, same gradients, several steps; variables and moments. */
+async function adam(c: { shapes: number[][]; steps: number; lr: number; beta1: number; beta2: number; seed: number; shareOne: boolean }): Promise<{ vars: Diff; moments: Diff; fused: boolean }> {
+  await useWebGPU();
+  const init = c.shapes.map((s, i) => tf.randomNormal(s, 0, 1, 'float32', c.seed + i));
+  const grads = Array.from({ length: c.steps }, (_, k) => c.shapes.map((s, i) => tf.randomNormal(s, 0, 0.1, 'float32', c.seed + 100 * (k + 1) + i)));
+  const run = async (opt: tf.AdamOptimizer) => {
+    const vars = init.map((t, i) => tf.variable(t.clone(), true, `adamtest_${c.seed}_${opt.constructor.name}_${i}_${Math.random()}`));
+    // A view kept alive shares the first variable's buffer: the update must not write through it.
+    const view = c.shareOne ? tf.reshape(vars[0], [-1]) : null;
+    const viewBefore = view ? await view.data() : null;
+    for (const g of grads) opt.applyGradients(vars.map((v, i) => ({ name: v.name, tensor: g[i] })));
+    const values = (await Promise.all(vars.map((v) => v.data()))).flatMap((d) => Array.from(d));
+    const w = await opt.getWeights();
+    const moments = (await Promise.all(w.slice(1).map((n) => n.tensor.data()))).flatMap((d) => Array.from(d));
+    if (view && viewBefore) {
+      const after = await view.data();
+      for (let i = 0; i < after.length; i++) if (after[i] !== viewBefore[i]) throw new Error('a view of a variable changed under the update');
+    }
+    view?.dispose();
+    vars.forEach((v) => v.dispose());
+    opt.dispose();
+    return { values, moments };
+  };
+  const ref = await run(tf.train.adam(c.lr, c.beta1, c.beta2) as tf.AdamOptimizer);
+  const fusedOpt = new FusedAdamOptimizer(c.lr, c.beta1, c.beta2);
+  const got = await run(fusedOpt);
+  tf.dispose([...init, ...grads.flat()]);
+  return { vars: diff(got.values, ref.values), moments: diff(got.moments, ref.moments), fused: fusedOpt.lastUpdateFused };
+}
+
+/** The upload path: host tensors read back exactly; shared constants survive their siblings' disposal. */
+async function uploads(): Promise<{ ok: boolean; constantHits: number; details: string[] }> {
+  await useWebGPU();
+  const u = installUploadPath(webgpu());
+  const details: string[] = [];
+  try {
+    const check = async (t: tf.Tensor, expect: number[]) => {
+      const got = Array.from(await tf.add(t, tf.zerosLike(t)).data());
+      if (got.length !== expect.length || got.some((v, i) => v !== expect[i])) details.push(`${t.dtype}[${t.shape}] read ${got.slice(0, 8)} expected ${expect.slice(0, 8)}`);
+    };
+    const a = tf.scalar(0.5);
+    const b = tf.scalar(0.5);
+    await check(a, [0.5]);
+    a.dispose();
+    await check(b, [0.5]); // shares a's buffer
+    await check(tf.tensor1d([1, 2, 3], 'int32'), [1, 2, 3]);
+    await check(tf.tensor1d([true, false, true], 'bool').cast('int32'), [1, 0, 1]);
+    const big = Array.from({ length: 1000 }, (_, i) => i * 0.25 - 7);
+    await check(tf.tensor1d(big), big);
+    await check(tf.tensor2d([[1e-7, -3], [2, 4]]), [Math.fround(1e-7), -3, 2, 4]);
+    // A variable made from a shared constant stays independent of the constant.
+    const v = tf.variable(tf.zeros([3]));
+    const opt = new FusedAdamOptimizer(0.1, 0.9, 0.999);
+    opt.applyGradients([{ name: v.name, tensor: tf.tensor1d([1, -1, 2]) }]);
+    await check(tf.zeros([3]), [0, 0, 0]);
+    const moved = Array.from(await v.data());
+    if (moved.every((x) => x === 0)) details.push('variable did not move');
+    v.dispose();
+    opt.dispose();
+    return { ok: details.length === 0, constantHits: u.stats.constantHits, details };
+  } finally {
+    u.restore();
+  }
+}
+
+/** Raw draws for distribution tests, read back to the host. */
+async function draw(c: { kind: 'uniform' | 'normal' | 'int' | 'dropout'; n: number; a: number; b: number; seed: number; stream: number }): Promise<number[]> {
+  await useWebGPU();
+  const id = { seed: c.seed, stream: c.stream };
+  const t =
+    c.kind === 'uniform'
+      ? gpuRandomUniform([c.n], c.a, c.b, id)
+      : c.kind === 'normal'
+        ? gpuRandomNormal([c.n], c.a, c.b, id)
+        : c.kind === 'int'
+          ? gpuRandomUniformInt([c.n], c.a, c.b, id)
+          : gpuDropoutMask([c.n], c.a, id);
+  const d = Array.from(await t.data());
+  t.dispose();
+  return d;
+}
+
+/**
+ * A few training steps of a tiny GAN with the fast path on; per-step GPU counts over a steady-state
+ * window; losses of every step.
+ */
+async function training(c: { gan: GanType; steps: number; countSteps: number }): Promise<{ losses: number[][]; counts: ReturnType<ReturnType<typeof installGpuCounters>['snapshot']>; moved: boolean; leaked: number }> {
+  await useWebGPU();
+  const fast = enableFastWebGPU({ seed: 5 });
+  try {
+    const gan = createGan(parseGanConfig({ gan: c.gan, imageSize: 16, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, seed: 11 }));
+    const trainer = createTrainer(gan);
+    const images = tf.randomUniform([4, 16, 16, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const labels = tf.tensor1d([0, 1, 1, 0], 'int32');
+    const before = await gan.getWeightsAsync();
+    const losses: number[][] = [];
+    const step = async () => {
+      const { dLoss, gLoss } = trainer.step({ images, labels });
+      losses.push([(await dLoss.data())[0], (await gLoss.data())[0]]);
+      tf.dispose([dLoss, gLoss]);
+    };
+    for (let i = 0; i < c.steps; i++) await step();
+    const n0 = tf.memory().numTensors;
+    const counters = installGpuCounters(webgpu().device);
+    for (let i = 0; i < c.countSteps; i++) await step();
+    counters.uninstall();
+    const leaked = tf.memory().numTensors - n0;
+    const after = await gan.getWeightsAsync();
+    const moved = after.tensors.some((t, i) => t.data.some((v, j) => v !== before.tensors[i].data[j]));
+    trainer.dispose();
+    gan.dispose();
+    tf.dispose([images, labels]);
+    return { losses, counts: counters.snapshot(), moved, leaked };
+  } finally {
+    fast.disable();
+  }
+}
+
+/** Training on WebGL with the fast path's hooks installed (they must hand over to tfjs's own ops). */
+async function webglFallback(): Promise<{ backend: string; losses: number[][]; moved: boolean; enabledAfter: boolean }> {
+  await useWebGPU();
+  const fast = enableFastWebGPU({ seed: 9 });
+  try {
+    if (!(await tf.setBackend('webgl'))) throw new Error('webgl backend did not initialise');
+    await tf.ready();
+    const gan = createGan(parseGanConfig({ gan: 'acgan', imageSize: 16, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, seed: 2 }));
+    const trainer = createTrainer(gan);
+    const images = tf.randomUniform([2, 16, 16, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const labels = tf.tensor1d([0, 1], 'int32');
+    const before = await gan.getWeightsAsync();
+    const losses: number[][] = [];
+    for (let i = 0; i < 2; i++) {
+      const { dLoss, gLoss } = trainer.step({ images, labels });
+      losses.push([(await dLoss.data())[0], (await gLoss.data())[0]]);
+      tf.dispose([dLoss, gLoss]);
+    }
+    const after = await gan.getWeightsAsync();
+    const moved = after.tensors.some((t, i) => t.data.some((v, j) => v !== before.tensors[i].data[j]));
+    const backend = tf.getBackend();
+    trainer.dispose();
+    gan.dispose();
+    tf.dispose([images, labels]);
+    return { backend, losses, moved, enabledAfter: fastWebGPUEnabled() };
+  } finally {
+    fast.disable();
+    await tf.setBackend('webgpu');
+  }
+}
+
+tf.env().set('PROD', true);
+registerMissingGradients();
+Object.assign(globalThis, { __t: { backpropFilter, reductionGradients, adam, uploads, draw, training, webglFallback }, __pageReady: true });
