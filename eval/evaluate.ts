@@ -113,6 +113,17 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     log(`${label}: ${timings[label].toFixed(1)} s`);
     return v;
   };
+  /** A progress logger that prints at most every 30 s (and at the end). */
+  const progress = (label: string) => {
+    let last = performance.now();
+    return (done: number, total: number) => {
+      const now = performance.now();
+      if (done === total || now - last > 30_000) {
+        last = now;
+        log(`${label}: ${done}/${total}`);
+      }
+    };
+  };
   if (!Number.isInteger(opts.perClass) || opts.perClass < 2) throw new EvalError(`--per-class must be an integer ≥ 2, got ${opts.perClass}`);
   const out = resolve(opts.out);
   mkdirSync(out, { recursive: true });
@@ -163,7 +174,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         ? await timed(`load InceptionV3 (nsfwjs${opts.featureWorkers > 1 ? `, ${opts.featureWorkers} worker threads` : ''})`, () => nsfwjs('inception-v3'))
         : createTinyExtractor();
     try {
-      const extract = (tiles: Uint8Array[], what: string) => timed(`features: ${what} (${tiles.length} tiles)`, () => extractor.extract(tiles, size));
+      const extract = (tiles: Uint8Array[], what: string) =>
+        timed(`features: ${what} (${tiles.length} tiles)`, () => extractor.extract(tiles, size, { onProgress: progress(`  features: ${what}`) }));
       const realF = await extract(train.tiles.map((t) => t.pixels), 'real training');
       const synthF = await extract(synthetic.pixels, 'synthetic');
       const testF = await extract(test.tiles.map((t) => t.pixels), 'real test');
