@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTinyExtractor } from '../shared/features/tiny.ts';
+import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
+import { parseCompareArgs } from './compare.ts';
+import type { ComparePreset } from './comparePresets.ts';
+import { balancedSubset, runComparison, type ComparisonResult } from './comparison.ts';
+import { RESULTS_HEADER, renderComparison, upsertSection, type RunDescription } from './resultsTable.ts';
+import { readTileFolder } from './tileFolder.ts';
+
+const run = promisify(execFile);
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fedgan-compare-'));
+  writeSyntheticTiles(join(dir, 'train'), { perClass: 8, size: 20, seed: 3 });
+  writeSyntheticTiles(join(dir, 'test'), { perClass: 4, size: 20, seed: 9 });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A 16 px preset small enough for a test. */
+const TINY: ComparePreset = {
+  model: { imageSize: 16, latentDim: 8, batchSize: 8, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 } },
+  discriminators: {
+    vit: { patchSize: 4, embedDim: 16, depth: 1, heads: 2 },
+    swin: { patchSize: 4, embedDim: 16, depth: 2, heads: 2, windowSize: 2 },
+  },
+  rounds: 1,
+  localEpochs: 1,
+  clients: 2,
+  perClass: 6,
+  realPerClass: 4,
+};
+
+describe('runComparison', () => {
+  it('trains every pair, scores it, and the table has the shape of Table 2', async () => {
+    const train = readTileFolder(join(dir, 'train'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
+    const test = readTileFolder(join(dir, 'test'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
+    const partials: number[] = [];
+    const result = await runComparison(train, test, {
+      preset: TINY,
+      gans: ['acgan', 'wgan-gp'],
+      discriminators: ['cnn', 'swin'],
+      out: join(dir, 'runs'),
+      seed: 5,
+      extractor: createTinyExtractor(),
+      kidSubsets: 10,
+      onPair: (r) => partials.push(r.pairs.length),
+    });
+    expect(partials).toEqual([1, 2, 3, 4]);
+    expect(result.trainTiles).toBe(16);
+    expect(result.referenceTiles).toBe(8);
+    expect(result.testTiles).toBe(8);
+    expect(Number.isFinite(result.floor.fid)).toBe(true);
+    expect(result.pairs.map((p) => `${p.gan}/${p.discriminator}`)).toEqual(['acgan/cnn', 'acgan/swin', 'wgan-gp/cnn', 'wgan-gp/swin']);
+    for (const p of result.pairs) {
+      expect(p.status, p.error).toBe('ok');
+      expect(p.fid).toBeGreaterThan(0);
+      expect(Number.isFinite(p.kid!.mean)).toBe(true);
+      expect(p.dParams).toBeGreaterThan(0);
+      expect(p.gParams).toBeGreaterThan(0);
+      for (const f of ['summary.json', 'samples.png', 'checkpoint.fgw', 'metrics.json']) expect(existsSync(join(p.dir, f)), f).toBe(true);
+    }
+    // The generator is the same for every discriminator; the discriminators differ.
+    expect(new Set(result.pairs.map((p) => p.gParams)).size).toBe(1);
+    expect(new Set(result.pairs.filter((p) => p.gan === 'acgan').map((p) => p.dParams)).size).toBe(2);
+
+    const md = renderComparison(result, runDescription());
+    const fidTable = md.split('\n').filter((l) => l.startsWith('|')).slice(0, 4);
+    expect(fidTable[0]).toBe('| GAN \\ discriminator | CNN | Swin |');
+    expect(fidTable[2]).toMatch(/^\| ACGAN \| [\d.*]+ \| [\d.*]+ \|$/);
+    expect(fidTable[3]).toMatch(/^\| WGAN-GP \| /);
+    // exactly one best value per row
+    expect(fidTable[2].match(/\*\*/g)).toHaveLength(2);
+    const best = Math.min(...result.pairs.filter((p) => p.gan === 'acgan').map((p) => p.fid!));
+    expect(fidTable[2]).toContain(`**${best.toFixed(2)}**`);
+    expect(md).toContain(`score **${result.floor.fid.toFixed(2)}**`);
+  });
+
+  it('records a pair that fails and goes on', async () => {
+    const train = readTileFolder(join(dir, 'train'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
+    const result = await runComparison(train, train, {
+      // more hospitals than tiles: the simulation refuses
+      preset: { ...TINY, clients: 40 },
+      gans: ['cgan'],
+      discriminators: ['cnn', 'resnet'],
+      out: join(dir, 'runs-fail'),
+      seed: 5,
+      extractor: createTinyExtractor(),
+      kidSubsets: 5,
+    });
+    expect(result.pairs.map((p) => p.status)).toEqual(['failed', 'failed']);
+    expect(result.pairs[0].error).toMatch(/cannot split 16 tiles among 40 hospitals/);
+    const md = renderComparison(result, runDescription());
+    expect(md).toContain('| CGAN | failed | failed |');
+  });
+});
+
+function runDescription(): RunDescription {
+  return {
+    preset: 'tiny',
+    hardware: 'test machine',
+    backend: 'cpu',
+    command: 'npm run compare',
+    date: '2026-01-01',
+    totalSeconds: 60,
+    settings: { imageSize: 16, clients: 2, rounds: 1, localEpochs: 1, batchSize: 8, perClass: 6, seed: 5 },
+  };
+}
+
+describe('balancedSubset', () => {
+  it('takes classes in turn, seeded, and everything when asked for more', () => {
+    const tiles = [...Array.from({ length: 10 }, (_, i) => ({ label: 0, i })), ...Array.from({ length: 3 }, (_, i) => ({ label: 1, i }))];
+    const s = balancedSubset(tiles, 6, 1);
+    expect(s.filter((t) => t.label === 1)).toHaveLength(3);
+    expect(s).toHaveLength(6);
+    expect(balancedSubset(tiles, 6, 1)).toEqual(s);
+    expect(balancedSubset(tiles, 6, 2)).not.toEqual(s);
+    expect(balancedSubset(tiles, 100, 1)).toHaveLength(13);
+  });
+});
+
+describe('upsertSection', () => {
+  it('adds a section per preset and replaces only that preset on a rerun', () => {
+    let doc = upsertSection(undefined, 'small', 'small v1\n');
+    expect(doc.startsWith(RESULTS_HEADER)).toBe(true);
+    doc = upsertSection(doc, 'full', 'full v1\n');
+    doc = upsertSection(doc, 'small', 'small v2\n');
+    expect(doc).toContain('<!-- compare:small -->\nsmall v2\n<!-- /compare:small -->');
+    expect(doc).toContain('<!-- compare:full -->\nfull v1\n<!-- /compare:full -->');
+    expect(doc).not.toContain('small v1');
+    expect(doc.indexOf('compare:small')).toBeLessThan(doc.indexOf('compare:full'));
+  });
+});
+
+describe('npm run compare', () => {
+  it('refuses bad flags with a message naming them', () => {
+    expect(() => parseCompareArgs(['--preset', 'huge'])).toThrow(/--preset must be small or full, got "huge"/);
+    expect(() => parseCompareArgs(['--gans', 'acgan,dcgan'])).toThrow(/--gans takes a comma-separated list from acgan, cgan, wgan-gp; got "acgan,dcgan"/);
+    expect(() => parseCompareArgs(['--discriminators', ''])).toThrow(/--discriminators takes/);
+    expect(() => parseCompareArgs(['--rounds', '0'])).toThrow(/--rounds must be an integer ≥ 1, got "0"/);
+    expect(() => parseCompareArgs(['--features', 'vgg'])).toThrow(/--features must be inception or tiny/);
+    expect(() => parseCompareArgs(['--bogus'])).toThrow(/bogus/);
+    const a = parseCompareArgs(['--gans', 'cgan', '--discriminators', 'swin,vit', '--rounds', '3']);
+    expect(a).not.toBe('help');
+    if (a !== 'help') {
+      expect(a.gans).toEqual(['cgan']);
+      expect(a.discriminators).toEqual(['swin', 'vit']);
+      expect(a.preset.rounds).toBe(3);
+      expect(a.out).toBe(join('out', 'compare-small'));
+    }
+  });
+
+  it('runs end to end from the command line and writes the results section', async () => {
+    const results = join(dir, 'results.md');
+    writeFileSync(results, upsertSection(undefined, 'full', 'kept\n'));
+    const args = ['--import', 'tsx', 'cli/compare.ts', '--data', join(dir, 'train'), '--test', join(dir, 'test'), '--out', join(dir, 'cli-out'), '--results', results,
+      '--gans', 'cgan', '--discriminators', 'vit', '--rounds', '1', '--clients', '1', '--per-class', '4', '--real-per-class', '4', '--features', 'tiny', '--hardware', 'the test machine'];
+    const r = await run(process.execPath, args, { cwd: process.cwd(), env: { ...process.env, DAWN_NODE: '' } });
+    expect(r.stderr).not.toMatch(/error:/);
+    const doc = readFileSync(results, 'utf8');
+    expect(doc).toContain('<!-- compare:full -->\nkept\n');
+    expect(doc).toMatch(/## Preset `small`: 32 px on the test machine\n/);
+    expect(doc).toMatch(/\| CGAN \| [\d.]+ \|/);
+    const json = JSON.parse(readFileSync(join(dir, 'cli-out', 'compare.json'), 'utf8')) as { result: ComparisonResult };
+    expect(json.result.pairs).toHaveLength(1);
+    expect(json.result.pairs[0].status).toBe('ok');
+  });
+});

@@ -1,0 +1,102 @@
+import type { DiscriminatorType, GanType } from '../shared/config/ganConfig.ts';
+import type { ComparisonResult, PairResult } from './comparison.ts';
+
+/** How a comparison was run, for the table's caption. */
+export interface RunDescription {
+  preset: string;
+  hardware: string;
+  backend: string;
+  command: string;
+  date: string;
+  commit?: string;
+  totalSeconds: number;
+  /** CPU time of the whole run (all threads). */
+  totalCpuSeconds?: number;
+  settings: { imageSize: number; clients: number; rounds: number; localEpochs: number; batchSize: number; perClass: number; seed: number };
+  /** Set while the comparison is still running. */
+  inProgress?: boolean;
+}
+
+const GAN_LABEL: Record<GanType, string> = { acgan: 'ACGAN', cgan: 'CGAN', 'wgan-gp': 'WGAN-GP' };
+const D_LABEL: Record<DiscriminatorType, string> = { cnn: 'CNN', resnet: 'ResNet', vit: 'ViT', swin: 'Swin' };
+
+function cell(p: PairResult | undefined, value: (p: PairResult) => string): string {
+  if (!p) return '–';
+  if (p.status === 'failed') return 'failed';
+  return value(p);
+}
+
+/** Best (lowest) value per row in bold, as the paper marks it. */
+function grid(result: ComparisonResult, gans: GanType[], ds: DiscriminatorType[], metric: (p: PairResult) => number | undefined, fmt: (p: PairResult) => string): string[] {
+  const lines = [`| GAN \\ discriminator | ${ds.map((d) => D_LABEL[d]).join(' | ')} |`, `|---|${ds.map(() => '---:').join('|')}|`];
+  for (const g of gans) {
+    const row = ds.map((d) => result.pairs.find((p) => p.gan === g && p.discriminator === d));
+    const values = row.map((p) => (p && p.status === 'ok' ? metric(p) : undefined)).filter((v): v is number => v !== undefined);
+    const best = values.length > 1 ? Math.min(...values) : undefined;
+    const cells = row.map((p) => cell(p, (q) => (metric(q) === undefined ? '–' : metric(q) === best ? `**${fmt(q)}**` : fmt(q))));
+    lines.push(`| ${GAN_LABEL[g]} | ${cells.join(' | ')} |`);
+  }
+  return lines;
+}
+
+/** One section of docs/results.md: Table 2's shape (FID per GAN type × discriminator), then KID and the runs. */
+export function renderComparison(result: ComparisonResult, run: RunDescription): string {
+  const gans = [...new Set(result.pairs.map((p) => p.gan))];
+  const ds = [...new Set(result.pairs.map((p) => p.discriminator))];
+  const s = run.settings;
+  const out: string[] = [];
+  out.push(`## Preset \`${run.preset}\`: ${s.imageSize} px on ${run.hardware}${run.inProgress ? ' (in progress)' : ''}`);
+  out.push('');
+  out.push(
+    `${run.date}${run.commit ? `, commit ${run.commit}` : ''}; \`${run.command}\`; tfjs backend **${run.backend}**; ` +
+      `${(run.totalSeconds / 60).toFixed(1)} min in all${run.totalCpuSeconds !== undefined ? ` (${(run.totalCpuSeconds / 60).toFixed(1)} CPU-min)` : ''}. Each pair: ${s.clients} hospitals (IID split of ${result.trainTiles} training tiles), ` +
+      `${s.rounds} FedAvg rounds × ${s.localEpochs} local epoch, batch ${s.batchSize}, seed ${s.seed}.`,
+  );
+  out.push('');
+  out.push(
+    `**FID ↓** — ${result.features.description}; ${s.perClass} synthetic tiles per class against ${result.referenceTiles} real training tiles. ` +
+      `Real test tiles (${result.testTiles}) against the same reference score **${result.floor.fid.toFixed(2)}**: the floor at this sample size.`,
+  );
+  out.push('');
+  out.push(...grid(result, gans, ds, (p) => p.fid, (p) => p.fid!.toFixed(2)));
+  out.push('');
+  out.push(`**KID × 10³ ↓** (mean ± sd over subsets); floor ${(result.floor.kid.mean * 1e3).toFixed(2)} ± ${(result.floor.kid.std * 1e3).toFixed(2)}.`);
+  out.push('');
+  out.push(...grid(result, gans, ds, (p) => p.kid?.mean, (p) => `${(p.kid!.mean * 1e3).toFixed(2)} ± ${(p.kid!.std * 1e3).toFixed(2)}`));
+  out.push('');
+  out.push('Runs:');
+  out.push('');
+  out.push('| GAN | discriminator | D params | G params | last D loss | last G loss | train s (CPU s) | score s (CPU s) |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const p of result.pairs) {
+    const f = (v: number | undefined, d = 3) => (v === undefined ? '–' : v.toFixed(d));
+    out.push(
+      `| ${GAN_LABEL[p.gan]} | ${D_LABEL[p.discriminator]} | ${p.dParams ? p.dParams.toLocaleString('en-US') : '–'} | ${p.gParams ? p.gParams.toLocaleString('en-US') : '–'} | ` +
+        `${f(p.dLoss)} | ${f(p.gLoss)} | ${p.trainSeconds.toFixed(0)} (${p.trainCpuSeconds.toFixed(0)}) | ${p.evalSeconds.toFixed(0)} (${p.evalCpuSeconds.toFixed(0)}) |` +
+        (p.status === 'failed' ? ` failed: ${p.error?.replace(/\|/g, '/')}` : ''),
+    );
+  }
+  return out.join('\n') + '\n';
+}
+
+const marker = (preset: string) => [`<!-- compare:${preset} -->`, `<!-- /compare:${preset} -->`] as const;
+
+export const RESULTS_HEADER = `# Results: GAN type × discriminator
+
+Written by \`npm run compare\` (cli/compare.ts): every GAN type × discriminator pair trained the same way
+by the federated simulation, each generator then scored by FID and KID against real training tiles
+(the shape of the paper's Table 2). Each preset keeps its own section; a new run of a preset replaces it.
+Lower is better; the best discriminator per GAN type is in bold. Numbers compare only within one section:
+the feature network, sample sizes and training budget all differ from the paper's.
+`;
+
+/** Replace (or append) the section of `preset` in an existing results document. */
+export function upsertSection(doc: string | undefined, preset: string, section: string): string {
+  const [open, close] = marker(preset);
+  const block = `${open}\n${section}${close}\n`;
+  const base = doc && doc.trim() ? doc : RESULTS_HEADER;
+  const start = base.indexOf(open);
+  const end = base.indexOf(close);
+  if (start >= 0 && end > start) return base.slice(0, start) + block + base.slice(end + close.length + 1);
+  return base.replace(/\n*$/, '\n\n') + block;
+}
