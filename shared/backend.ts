@@ -18,9 +18,10 @@ async function load(name: BackendName): Promise<void> {
 
 /**
  * Pick the first backend of `order` that loads and initialises. The wasm backend cannot train
- * convolutions (no Conv2DBackpropFilter), so it is for inference only.
+ * convolutions (no Conv2DBackpropFilter), so it is for inference only. On webgpu the project's fast
+ * path is enabled unless `opts.fastWebGPU` is false.
  */
-export async function initBackend(order: BackendName[] = ['webgpu', 'webgl', 'cpu']): Promise<BackendChoice> {
+export async function initBackend(order: BackendName[] = ['webgpu', 'webgl', 'cpu'], opts: { fastWebGPU?: boolean } = {}): Promise<BackendChoice> {
   const attempts: BackendChoice['attempts'] = [];
   for (const name of order) {
     try {
@@ -30,6 +31,8 @@ export async function initBackend(order: BackendName[] = ['webgpu', 'webgl', 'cp
       await load(name);
       if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed to initialise`);
       await tf.ready();
+      // This project's WebGPU fast path (GPU-side random numbers, fused Adam, faster kernels): shared/kernels/webgpu.
+      if (name === 'webgpu' && opts.fastWebGPU !== false) (await import('./kernels/webgpu/index.ts')).enableFastWebGPU();
       attempts.push({ backend: name, ok: true });
       return { backend: name, attempts };
     } catch (e) {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from './params.ts';
 import { randomOps } from './random.ts';
+import { batchNormTrain } from './batchNormTraining.ts';
 
 /** Building blocks written with raw tfjs-core ops, so every weight is a named variable we own. */
 
@@ -59,9 +60,8 @@ export function batchNorm(p: ParamStore, name: string, channels: number, momentu
   const movingVar = p.create(`${name}/movingVariance`, [channels], 'ones', false);
   return {
     apply: (x, training) => {
-      const axes = x.shape.map((_, i) => i).slice(0, -1);
       if (!training) return tf.batchNorm(x, movingMean, movingVar, beta, gamma, epsilon);
-      const { mean, variance } = tf.moments(x, axes);
+      const { y, mean, variance } = batchNormTrain(x, gamma, beta, epsilon);
       // Moving statistics are state, not part of the gradient computation.
       const m = tf.keep(tf.add(tf.mul(movingMean, momentum), tf.mul(mean, 1 - momentum)));
       const v = tf.keep(tf.add(tf.mul(movingVar, momentum), tf.mul(variance, 1 - momentum)));
@@ -69,7 +69,7 @@ export function batchNorm(p: ParamStore, name: string, channels: number, momentu
       movingVar.assign(v);
       m.dispose();
       v.dispose();
-      return tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
+      return y;
     },
   };
 }

@@ -49,6 +49,20 @@ describe.skipIf(!hasChromium)('WebGPU kernels match stock tfjs', () => {
     close(r.second);
   });
 
+  it.each([
+    [[4, 6, 5, 3], 0],
+    [[2, 8, 8, 32], 0],
+    [[1, 5, 7, 4], 0],
+    [[3, 17], 0],
+    [[2, 16, 16, 8], 50],
+  ])('fused batch norm (training) x%j offset %d: y, mean, variance and gradients', async (shape, offset) => {
+    const r = await page.call<Record<string, Diff>>('batchNorm', { shape, seed: 9, offset });
+    for (const k of ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta']) {
+      expect(r[k].finite, k).toBe(true);
+      expect(r[k].rel, k).toBeLessThan(1e-4);
+    }
+  });
+
   it('fused Adam follows tfjs Adam over several steps (variables and moments)', async () => {
     const r = await page.call<{ vars: Diff; moments: Diff; fused: boolean }>('adam', {
       shapes: [[3, 3, 4, 8], [8], [1], [17, 5]],

@@ -18,6 +18,8 @@ import { installGpuCounters } from '../../shared/kernels/webgpu/gpuCounters.ts';
 import { enableFastWebGPU, fastWebGPUEnabled } from '../../shared/kernels/webgpu/index.ts';
 import { originalKernel, overrideKernel } from '../../shared/kernels/webgpu/overrides.ts';
 import { installReductionGradients } from '../../shared/kernels/webgpu/reductionGradients.ts';
+import { batchNormTrainWebGPU, installBatchNormTrain } from '../../shared/kernels/webgpu/batchNormTrain.ts';
+import { tfjsBatchNormTrain } from '../../shared/nn/batchNormTraining.ts';
 import { installUploadPath } from '../../shared/kernels/webgpu/uploadPath.ts';
 
 export interface Diff {
@@ -60,8 +62,8 @@ function webgpu(): WebGPUBackend {
 async function backpropFilter(c: { x: number[]; filter: number[]; stride: number; pad: 'same' | 'valid'; seed: number }): Promise<Diff> {
   await useWebGPU();
   const stock = originalKernel('Conv2DBackpropFilter', 'webgpu');
-  const x = tf.randomNormal(c.x, 0, 1, 'float32', c.seed) as tf.Tensor4D;
-  const yShape = tf.tidy(() => tf.conv2d(x, tf.zeros(c.filter) as tf.Tensor4D, c.stride, c.pad).shape);
+  const x = tf.randomNormal(c.x as [number, number, number, number], 0, 1, 'float32', c.seed);
+  const yShape = tf.tidy(() => tf.conv2d(x as tf.Tensor4D, tf.zeros(c.filter as [number, number, number, number]) as tf.Tensor4D, c.stride, c.pad).shape);
   const dy = tf.randomNormal(yShape, 0, 1, 'float32', c.seed + 1);
   const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: c.filter } as unknown as tf.NamedAttrMap;
   const run = () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs) as tf.Tensor;
@@ -97,6 +99,32 @@ async function reductionGradients(c: { shape: number[]; axes: number[]; seed: nu
     second: diff(await got[2].data(), await ref[2].data()),
   };
   tf.dispose([x, w, ...ref, ...got]);
+  return out;
+}
+
+/** Fused training-mode batch norm against tfjs ops: y, batch statistics, and gradients of Σ y·w. */
+async function batchNorm(c: { shape: number[]; seed: number; offset: number }): Promise<Record<'y' | 'mean' | 'variance' | 'dx' | 'dgamma' | 'dbeta', Diff>> {
+  await useWebGPU();
+  const ch = c.shape[c.shape.length - 1];
+  // An offset far from zero checks the variance does not cancel catastrophically.
+  const x = tf.tidy(() => tf.add(tf.randomNormal(c.shape, 0, 2, 'float32', c.seed), c.offset));
+  const w = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed + 1);
+  const gamma = tf.randomNormal([ch], 1, 0.3, 'float32', c.seed + 2);
+  const beta = tf.randomNormal([ch], 0, 0.3, 'float32', c.seed + 3);
+  const run = (f: typeof tfjsBatchNormTrain) =>
+    tf.tidy(() => {
+      const { y, mean, variance } = f(x, gamma, beta, 1e-3);
+      const g = tf.grads((a: tf.Tensor, gm: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(f(a, gm, bt, 1e-3).y, w)))([x, gamma, beta]);
+      return [y, mean, variance, ...g];
+    });
+  const ref = run(tfjsBatchNormTrain);
+  const restore = installBatchNormTrain();
+  const got = run(batchNormTrainWebGPU);
+  restore();
+  const names = ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'] as const;
+  const out = {} as Record<(typeof names)[number], Diff>;
+  for (let i = 0; i < names.length; i++) out[names[i]] = diff(await got[i].data(), await ref[i].data());
+  tf.dispose([x, w, gamma, beta, ...ref, ...got]);
   return out;
 }
 
@@ -251,4 +279,4 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 
 tf.env().set('PROD', true);
 registerMissingGradients();
-Object.assign(globalThis, { __t: { backpropFilter, reductionGradients, adam, uploads, draw, training, webglFallback }, __pageReady: true });
+Object.assign(globalThis, { __t: { backpropFilter, reductionGradients, batchNorm, adam, uploads, draw, training, webglFallback }, __pageReady: true });

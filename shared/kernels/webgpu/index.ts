@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { setRandomOps } from '../../nn/random.ts';
 import { setAdamFactory } from '../../nn/optimizer.ts';
+import { setBatchNormTrain, tfjsBatchNormTrain } from '../../nn/batchNormTraining.ts';
+import { batchNormTrainWebGPU, installBatchNormTrain, setBatchNormParallelism } from './batchNormTrain.ts';
 import { makeConv2dBackpropFilterKernel, setBackpropFilterParallelism } from './conv2dBackpropFilter.ts';
 import { FusedAdamOptimizer } from './fusedAdam.ts';
 import { originalKernel, overrideKernel, type Restore } from './overrides.ts';
@@ -20,6 +22,7 @@ import { installUploadPath, type UploadStats } from './uploadPath.ts';
  * - gradients: Mean/Sum gradients without CPU-built arrays of ones.
  * - adam: one fused, in-place dispatch per variable, one submit per update.
  * - kernels: Conv2DBackpropFilter as a parallel split reduction.
+ * - batchNorm: training-mode batch norm as fused forward/backward kernels (4 + 4 dispatches a layer).
  * - submitBatch: dispatches recorded per submit (tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE, default 15).
  */
 export interface FastWebGPUOptions {
@@ -30,6 +33,9 @@ export interface FastWebGPUOptions {
   gradients?: boolean;
   adam?: boolean;
   kernels?: boolean;
+  batchNorm?: boolean;
+  /** tfjs's tiled (matmul-like) Conv2DBackpropInput instead of its default direct kernel (WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE false). */
+  convTransposeMM?: boolean;
   submitBatch?: number;
 }
 
@@ -62,11 +68,15 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     gradients: opts.gradients ?? true,
     adam: opts.adam ?? true,
     kernels: opts.kernels ?? true,
+    batchNorm: opts.batchNorm ?? true,
+    convTransposeMM: opts.convTransposeMM ?? false,
     submitBatch: opts.submitBatch ?? DEFAULT_SUBMIT_BATCH,
   };
   if (!(Number.isInteger(options.submitBatch) && options.submitBatch >= 1)) throw new Error(`submitBatch must be a positive integer, got ${options.submitBatch}`);
   const backend = tf.backend() as WebGPUBackend;
   const undo: Restore[] = [];
+  // SwiftShader runs the GPU on a few CPU threads: split reductions into fewer, longer slices there.
+  const swiftshader = ((backend.adapterInfo as unknown as { architecture?: string }).architecture ?? '') === 'swiftshader';
   let uploads: UploadStats | null = null;
 
   if (options.uploads) {
@@ -84,9 +94,20 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     undo.push(() => setAdamFactory(null));
   }
   if (options.kernels) {
-    const arch = (backend.adapterInfo as unknown as { architecture?: string }).architecture ?? '';
-    setBackpropFilterParallelism(arch === 'swiftshader' ? 1 << 11 : 1 << 17);
+    setBackpropFilterParallelism(swiftshader ? 1 << 11 : 1 << 17);
     undo.push(overrideKernel('Conv2DBackpropFilter', 'webgpu', makeConv2dBackpropFilterKernel(originalKernel('Conv2DBackpropFilter', 'webgpu'))));
+  }
+  if (options.batchNorm) {
+    setBatchNormParallelism(swiftshader ? 1 << 8 : 1 << 15);
+    undo.push(installBatchNormTrain());
+    setBatchNormTrain((x, gamma, beta, eps) => (tf.getBackend() === 'webgpu' ? batchNormTrainWebGPU(x, gamma, beta, eps) : tfjsBatchNormTrain(x, gamma, beta, eps)));
+    undo.push(() => setBatchNormTrain(null));
+  }
+  if (options.convTransposeMM) {
+    const f = 'WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE';
+    const old = tf.env().get(f);
+    tf.env().set(f, false);
+    undo.push(() => tf.env().set(f, old));
   }
   const flag = 'WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE';
   const oldBatch = tf.env().get(flag);

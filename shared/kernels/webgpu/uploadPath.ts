@@ -5,8 +5,9 @@ import type { Restore } from './overrides.ts';
  * How tensor data made on the CPU reaches the GPU, replacing the backend's `uploadToGPU`:
  *
  * - Small constants (the scalars tfjs makes from plain numbers in `tf.mul(x, 0.5)`, the loss seed of a
- *   gradient, `tf.zeros([3])`…) are uploaded once per distinct value and shared read-only by every
- *   tensor holding that value, so a steady-state step uploads none of them. Shared buffers are marked
+ *   gradient, `tf.zeros([3])`…) and arrays of one repeated value up to 64 KiB (the zeros tfjs's engine
+ *   makes on the CPU for outputs that receive no gradient) are uploaded once per distinct content and
+ *   shared read-only by every tensor holding it, so a steady-state step uploads none of them. Shared buffers are marked
  *   `external`, so disposing a tensor does not hand the buffer back to the pool; nothing in tfjs writes
  *   into an input's buffer, and this project's in-place kernels (fused Adam) skip external buffers.
  * - Everything else goes through `queue.writeBuffer` into a pooled buffer, instead of stock tfjs's
@@ -16,6 +17,8 @@ import type { Restore } from './overrides.ts';
  * used since the last submit until that submit), so writing it from the queue is ordered correctly.
  */
 const SMALL_BYTES = 64;
+/** Arrays of one repeated value (zeros the engine makes for unused gradients, fills) up to this size are shared too. */
+const FILL_BYTES = 1 << 16;
 const MAX_CONSTANTS = 4096;
 const STORAGE_USAGE = 0x80 | 0x4 | 0x8; // STORAGE | COPY_SRC | COPY_DST, as tfjs allocates tensor buffers
 
@@ -33,6 +36,17 @@ export interface UploadStats {
   constantBuffers: number;
   uploads: number;
   bytes: number;
+}
+
+/** The sharing key of a constant worth sharing, or null. */
+function constantKey(dtype: string, data: Float32Array | Int32Array): string | null {
+  const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  const t = dtype === 'float32' ? 'f' : 'i';
+  if (data.byteLength <= SMALL_BYTES) return `${t}:${Array.from(words).join(',')}`;
+  if (data.byteLength > FILL_BYTES) return null;
+  const first = words[0];
+  for (let i = 1; i < words.length; i++) if (words[i] !== first) return null;
+  return `${t}:fill:${first}:${words.length}`;
 }
 
 export function installUploadPath(backend: WebGPUBackend): { stats: UploadStats; restore: Restore } {
@@ -61,8 +75,8 @@ export function installUploadPath(backend: WebGPUBackend): { stats: UploadStats;
       original.call(backend, dataId);
       return;
     }
-    if (bytes <= SMALL_BYTES) {
-      const key = `${d.dtype === 'float32' ? 'f' : 'i'}:${Array.from(new Uint32Array(data.buffer, data.byteOffset, data.length)).join(',')}`;
+    const key = constantKey(d.dtype, data);
+    if (key) {
       let buf = constants.get(key);
       if (buf) stats.constantHits++;
       else if (constants.size < MAX_CONSTANTS) {

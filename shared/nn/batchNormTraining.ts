@@ -1,0 +1,25 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Training-mode batch normalisation over all axes but the last: y and the batch statistics (the layer
+ * folds these into its moving averages). tfjs ops by default; a backend's fast path may install a
+ * fused kernel with `setBatchNormTrain` (the WebGPU path does: shared/kernels/webgpu).
+ */
+export type BatchNormTrain = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number) => { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor };
+
+export const tfjsBatchNormTrain: BatchNormTrain = (x, gamma, beta, epsilon) => {
+  const axes = x.shape.map((_, i) => i).slice(0, -1);
+  const { mean, variance } = tf.moments(x, axes);
+  return { y: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance };
+};
+
+let impl: BatchNormTrain = tfjsBatchNormTrain;
+
+export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  return impl(x, gamma, beta, epsilon);
+}
+
+/** Install a batch-norm implementation (null restores tfjs ops). */
+export function setBatchNormTrain(f: BatchNormTrain | null): void {
+  impl = f ?? tfjsBatchNormTrain;
+}
