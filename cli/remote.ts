@@ -7,6 +7,7 @@ import { parseGanConfig } from '../shared/config/ganConfig.ts';
 import { datasetFromTiles } from '../shared/data/dataset.ts';
 import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
 import type { PartitionSpec } from '../shared/fed/partition.ts';
+import type { WeightSet } from '../shared/weights.ts';
 import { FederationClient, type WebSocketLike } from '../shared/protocol/client.ts';
 import type { RoundComplete } from '../shared/protocol/messages.ts';
 import { CliError } from './cliError.ts';
@@ -48,14 +49,17 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
   if (tokens.length < opts.clients) throw new CliError(`--clients ${opts.clients} needs ${opts.clients} tokens, ${opts.tokensFile} has ${tokens.length}`);
   const { indices } = partitionTiles(tiles, opts.partition, opts.clients, opts.seed);
   const completed: RoundComplete[] = [];
+  // Hospital 0 stays connected when the federation finishes, to download the final global model.
+  let finalGlobal: Promise<{ round: number; weights: WeightSet }> | null = null;
   const hospitals = indices.map((idx, i) => {
     const data = datasetFromTiles(idx.map((j) => tiles[j]), opts.imageSize, opts.classes.length);
     const training = new HospitalTraining(data, tokens[i].hospital, opts.seed + i + 1);
-    const client = new FederationClient({
+    const client: FederationClient = new FederationClient({
       url: opts.server,
       token: tokens[i].token,
       clientId: `sim-${tokens[i].hospital}`,
       agent: 'fedgan-simulate',
+      stopWhenFinished: i !== 0,
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
       train: async (global, cfg, progress, signal) => {
         const model = parseGanConfig(cfg.model, 'model config from the server');
@@ -79,14 +83,18 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
           opts.log(`round ${e.message.round} complete: ${e.message.participants} hospitals, D ${e.message.dLoss.toFixed(3)} G ${e.message.gLoss.toFixed(3)}, ${e.message.seconds.toFixed(1)} s`);
         } else if (e.type === 'disconnected') opts.log(`${who}: disconnected (${e.code} ${e.reason})${e.retryInMs !== null ? `, retrying in ${e.retryInMs} ms` : ''}`);
         else if (e.type === 'server-error') opts.log(`${who}: server says ${e.error.message}`);
+        else if (e.type === 'finished' && i === 0) {
+          finalGlobal = client.fetchGlobal();
+          finalGlobal.finally(() => client.stop()).catch(() => {});
+        }
       },
     });
     return { client, training, data };
   });
   try {
     await Promise.all(hospitals.map((h) => h.client.run()));
-    const { round, weights } = await hospitals[0].client.fetchGlobal();
-    hospitals[0].client.stop();
+    if (!finalGlobal) throw new CliError(`left the federation at ${opts.server} before it finished`);
+    const { round, weights } = await (finalGlobal as Promise<{ round: number; weights: WeightSet }>);
     const model = hospitals[0].training.model?.cfg;
     const out = resolve(opts.out);
     mkdirSync(out, { recursive: true });
