@@ -60,11 +60,7 @@ export class FedAvgAccumulator implements Aggregator {
     return {
       fingerprint: this.layout.fingerprint,
       tensors: this.layout.tensors.map((spec, k) => {
-        const sum = this.sums[k];
-        const out = new Float32Array(sum.length);
-        // A true division (not a multiplication by 1/total) keeps the single-client case exact.
-        for (let i = 0; i < sum.length; i++) out[i] = sum[i] / total;
-        return { name: spec.name, shape: [...spec.shape], data: out };
+        return { name: spec.name, shape: [...spec.shape], data: divided(this.sums[k], total) };
       }),
     };
   }
@@ -93,6 +89,34 @@ function accumulate(sum: Float64Array, x: Float32Array, w: number): void {
   }
   for (; i < n; i++) sum[i] += w * x[i];
 }
+
+/**
+ * New float32 array holding sum / total. A true division (not a multiplication by 1/total) keeps the
+ * single-client case exact.
+ */
+function divided(sum: Float64Array, total: number): Float32Array {
+  const out = new Float32Array(sum.length);
+  for (let i = 0; i < sum.length; i++) out[i] = sum[i] / total;
+  return out;
+}
+
+/**
+ * JIT warm-up of the three loops above, once at module load (microseconds): every path runs on tiny
+ * off-heap arrays first, so V8 has complete type feedback when they get hot. Without it the first call
+ * on megabytes of data is compiled mid-loop (on-stack replacement) without feedback for the code after
+ * the loop and deoptimises there, which can repeat (see the same note in shared/codec/weightsCodec.ts).
+ */
+(function warmUpKernels(): void {
+  const xs = new ArrayBuffer(64);
+  const ss = new ArrayBuffer(128);
+  for (let n = 1; n <= 9; n++) {
+    const x = new Float32Array(xs, 4, n).fill(0.5);
+    const sum = new Float64Array(ss, 8, n);
+    sum.set(scaled(x, 3));
+    accumulate(sum, x, 2);
+    divided(sum, 5);
+  }
+})();
 
 /** Example-weighted average of all `updates` (see FedAvgAccumulator). */
 export function fedAvg(updates: readonly ClientUpdate[]): WeightSet {

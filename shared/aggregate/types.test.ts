@@ -50,6 +50,19 @@ describe('validateUpdate', () => {
     expect(() => validateUpdate(upd([1, 2, Infinity, 4], [5, 6, 7]), reference)).toThrow(/tensor a holds Infinity at index 2/);
   });
 
+  it('skips only the finite check for an update marked finiteChecked', () => {
+    // The caller vouches for finiteness (the server decodes with the check fused into the checksum pass).
+    const vouched: ClientUpdate = { ...upd([1, 2, 3, 4], [5, NaN, 7]), finiteChecked: true };
+    expect(reasonOf(() => validateUpdate(vouched, reference))).toBe('none');
+    expect(reasonOf(() => validateUpdate({ ...vouched, finiteChecked: false }, reference))).toBe('non-finite');
+    // Everything else is still checked.
+    expect(reasonOf(() => validateUpdate({ ...upd([1, 2, 3, 4], [5, 6, 7], 0), finiteChecked: true }, reference))).toBe('examples');
+    const other: ClientUpdate = { weights: ws([1, 2, 3, 4], [5, 6, 7], 'ffffffffffffffff'), examples: 1, finiteChecked: true };
+    expect(reasonOf(() => validateUpdate(other, reference))).toBe('fingerprint');
+    const short: ClientUpdate = { ...upd([1, 2, 3], [5, 6, 7]), finiteChecked: true };
+    expect(reasonOf(() => validateUpdate(short, reference))).toBe('shape');
+  });
+
   it('refuses example counts that are not positive integers', () => {
     for (const examples of [0, -3, 1.5, NaN, Infinity]) {
       expect(reasonOf(() => validateUpdate(upd([1, 2, 3, 4], [5, 6, 7], examples), reference))).toBe('examples');

@@ -12,6 +12,12 @@ export interface ClientUpdate {
   weights: WeightSet;
   /** Number of training examples behind the update (FedAvg weight). A positive integer. */
   examples: number;
+  /**
+   * The caller vouches that every value is finite: it has just checked them (e.g. `decodeWeights` with
+   * `requireFinite`, which fuses the check with the checksum pass) and not modified them since.
+   * Validation then skips its own pass over the values; everything else is still checked.
+   */
+  finiteChecked?: boolean;
 }
 
 /** An aggregation strategy: feed it updates, then read the aggregated weights. */
@@ -57,7 +63,8 @@ export interface ValidateUpdateOptions {
 
 /**
  * Checks that an update can be aggregated against `reference`: same fingerprint, same tensor
- * names and shapes in the same order with matching data lengths, only finite values, a positive
+ * names and shapes in the same order with matching data lengths, only finite values (unless the
+ * caller already checked them: `finiteChecked`), a positive
  * integer example count and, when `maxNorm` is given, an update norm within the bound.
  * Throws AggregationError with the matching `reason`.
  */
@@ -84,7 +91,7 @@ export function validateUpdate(update: ClientUpdate, reference: WeightLayout, op
       );
     }
   }
-  const bad = findNonFinite(weights);
+  const bad = update.finiteChecked === true ? null : findNonFinite(weights);
   if (bad !== null) {
     throw new AggregationError('non-finite', `${from} refused: tensor ${bad.tensor} holds ${bad.value} at index ${bad.index}`);
   }

@@ -265,3 +265,100 @@ describe('assertFinite / findNonFinite', () => {
     expectCode(() => assertFinite(ws), 'non-finite', /^tensor g\/bn1\/gamma holds -Infinity at index 3 of 5 \(1 non-finite value in that tensor\)/);
   });
 });
+
+describe('injected checksum', () => {
+  /** A CRC-32 that delegates to the JS one and counts the bytes it was given. */
+  function countingCrc(): { fn: (b: Uint8Array, c?: number) => number; bytes: () => number } {
+    let n = 0;
+    return {
+      fn: (b, c) => {
+        n += b.length;
+        return crc32(b, c);
+      },
+      bytes: () => n,
+    };
+  }
+
+  it('encodes the same bytes and decodes the same weights as the default, and is the one used', () => {
+    const ws = randomWeights(11);
+    const expected = encodeWeights(ws, { round: 3 });
+    const enc = countingCrc();
+    const bytes = encodeWeights(ws, { round: 3 }, { crc32: enc.fn });
+    expect(Array.from(bytes)).toEqual(Array.from(expected));
+    expect(enc.bytes()).toBe(bytes.length - 4);
+    for (const requireFinite of [false, true]) {
+      const dec = countingCrc();
+      const { weights, meta } = decodeWeights(bytes, { crc32: dec.fn, requireFinite });
+      expect(meta).toEqual({ round: 3 });
+      expect(weights.tensors.map((t) => bits(t.data))).toEqual(ws.tensors.map((t) => bits(t.data)));
+      expect(dec.bytes()).toBe(bytes.length - 4);
+    }
+  });
+
+  it('refuses the file when the injected checksum disagrees with the stored one', () => {
+    const bytes = encodeWeights(randomWeights(12));
+    const wrong = (b: Uint8Array, c = 0) => (crc32(b, c) ^ 1) >>> 0;
+    for (const requireFinite of [false, true]) {
+      expectCode(() => decodeWeights(bytes, { crc32: wrong, requireFinite }), 'checksum', /checksum mismatch/);
+    }
+  });
+});
+
+describe('decodeWeights requireFinite (checked in the checksum pass)', () => {
+  /** One tensor of 40,000 values (several 64 KiB chunks of the fused pass) plus a small one. */
+  function bigWeights(): WeightSet {
+    const big = new Float32Array(40_000);
+    for (let i = 0; i < big.length; i++) big[i] = ((i % 13) - 6) * 0.25;
+    return {
+      fingerprint: 'fp',
+      tensors: [
+        { name: 'g/big', shape: [200, 200], data: big },
+        { name: 'g/bn1/beta', shape: [7], data: new Float32Array(7).fill(-0) },
+      ],
+    };
+  }
+
+  it('accepts finite data, including -0, denormals and the largest float32', () => {
+    const ws = bigWeights();
+    ws.tensors[0].data[5] = 1e-45;
+    ws.tensors[0].data[6] = -3.4028234663852886e38;
+    const { weights } = decodeWeights(encodeWeights(ws), { requireFinite: true });
+    expect(bits(weights.tensors[0].data)).toEqual(bits(ws.tensors[0].data));
+  });
+
+  it('catches NaN, +Infinity and -Infinity at the first and last index and across chunk boundaries', () => {
+    // Chunk boundaries of the fused pass fall every 16,384 values of the data section.
+    const positions: [number, number][] = [
+      [0, 0],
+      [0, 16_383],
+      [0, 16_384],
+      [0, 32_768],
+      [0, 39_999],
+      [1, 0],
+      [1, 6],
+    ];
+    for (const [tensor, index] of positions) {
+      for (const bad of [Number.NaN, Infinity, -Infinity]) {
+        const ws = bigWeights();
+        ws.tensors[tensor].data[index] = bad;
+        const bytes = encodeWeights(ws);
+        const name = ws.tensors[tensor].name.replace('/', '\\/');
+        expectCode(() => decodeWeights(bytes, { requireFinite: true }), 'non-finite', new RegExp(`^tensor ${name} holds ${bad} at index ${index} of`));
+        // Also when the data cannot be viewed in place (copied, or misaligned input): the unfused check.
+        expectCode(() => decodeWeights(bytes, { requireFinite: true, copy: true }), 'non-finite', new RegExp(`holds ${bad} at index ${index} of`));
+        const shifted = new Uint8Array(bytes.length + 1).subarray(1);
+        shifted.set(bytes);
+        expectCode(() => decodeWeights(shifted, { requireFinite: true }), 'non-finite', new RegExp(`holds ${bad} at index ${index} of`));
+        expect(() => decodeWeights(bytes)).not.toThrow();
+      }
+    }
+  });
+
+  it('reports a corrupted file as a checksum error even when it also holds NaN', () => {
+    const ws = bigWeights();
+    ws.tensors[0].data[100] = Number.NaN;
+    const bytes = encodeWeights(ws);
+    bytes[bytes.length - 1] ^= 0xff;
+    expectCode(() => decodeWeights(bytes, { requireFinite: true }), 'checksum');
+  });
+});

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { crc32 } from '../codec/crc32.ts';
 import { encodeWeights } from '../codec/weightsCodec.ts';
 import type { WeightSet } from '../weights.ts';
 import { backoffDelay, DEFAULT_BACKOFF, FederationClient, FederationClientError, wsUrlFromPage, type ClientEvent, type WebSocketFactory, type WebSocketLike } from './client.ts';
@@ -53,7 +54,7 @@ const roundFrame = (round: number, attempt = 1) =>
   encodeFrame({ type: 'round', round, attempt, config: { round, attempt, rounds: 3, ganType: 'acgan', localEpochs: 1, learningRate: { generator: 1, discriminator: 1 }, imageSize: 16, batchNorm: 'average', examples: { min: 1, max: 10 }, deadlineSeconds: 5, model: {} } }, encodeWeights(W));
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
-function harness(train: ConstructorParameters<typeof FederationClient>[0]['train'], reconnect = {}) {
+function harness(train: ConstructorParameters<typeof FederationClient>[0]['train'], reconnect = {}, extra: Partial<ConstructorParameters<typeof FederationClient>[0]> = {}) {
   const sockets: FakeSocket[] = [];
   const events: ClientEvent[] = [];
   const client = new FederationClient({
@@ -69,6 +70,7 @@ function harness(train: ConstructorParameters<typeof FederationClient>[0]['train
     },
     reconnect: { initialMs: 1, maxMs: 5, ...reconnect },
     onEvent: (e) => events.push(e),
+    ...extra,
   });
   return { client, sockets, events };
 }
@@ -99,6 +101,27 @@ describe('FederationClient', () => {
     s.text({ type: 'finished', rounds: 3 });
     expect(await run).toEqual({ rounds: 3 });
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['connected', 'round-start', 'progress', 'uploading', 'accepted', 'finished']));
+  });
+
+  it('uses an injected CRC-32 to check the round weights and seal the update (same bytes as the default)', async () => {
+    const seen: number[] = [];
+    const counting = (b: Uint8Array, c?: number) => {
+      seen.push(b.length);
+      return crc32(b, c);
+    };
+    const trained: WeightSet = { ...W, tensors: [{ ...W.tensors[0], data: new Float32Array([3, 4]) }] };
+    const { client, sockets } = harness(async () => ({ weights: trained, examples: 7, dLoss: 0.1, gLoss: 0.2 }), {}, { crc32: counting });
+    void client.run();
+    const s = sockets[0];
+    s.open();
+    s.text(welcome);
+    s.binary(roundFrame(1));
+    await tick();
+    expect(seen.length).toBeGreaterThanOrEqual(2); // the round's weights checked, the update sealed
+    s.text({ type: 'upload-grant', round: 1, attempt: 1 });
+    const up = decodeFrame(s.sent.at(-1) as Uint8Array);
+    expect(Array.from(up.payload)).toEqual(Array.from(encodeWeights(trained)));
+    client.stop();
   });
 
   it('aborts training when the round is closed, and does not upload', async () => {
