@@ -1,5 +1,5 @@
 import { createAggregator, l2Distance, AggregationError, type Aggregator } from '../shared/aggregate/index.ts';
-import { decodeWeights, WeightsCodecError } from '../shared/codec/weightsCodec.ts';
+import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import type { FedConfig } from '../shared/config/fedConfig.ts';
 import { applyGlobalWeights } from '../shared/fed/batchNormPolicy.ts';
 import { sampleClients } from '../shared/fed/sampling.ts';
@@ -8,9 +8,11 @@ import type { ClientTextMessage, ErrorCode, Phase, RoundConfig, UpdateHeader } f
 import type { WeightSet } from '../shared/weights.ts';
 import type { Logger } from './log.ts';
 import { releaseLargeMessageGarbage } from './memory.ts';
+import { serverCrc32 } from './nativeCrc32.ts';
 import type { Metrics } from './metrics.ts';
 import { CheckpointStore, type FederationState, type HistoryEntry } from './state.ts';
 import type { Peer } from './transport.ts';
+import { decodeUpdateWeights, UpdatePayloadError } from './updateDecode.ts';
 
 /**
  * The round state machine (Flower-like), transport-agnostic:
@@ -140,7 +142,7 @@ export class Federation {
   /** Adopt checkpoint bytes as the global model (decoded as views, no copy). */
   private setGlobal(bytes: Uint8Array): void {
     this.globalPayload = bytes;
-    this.global = decodeWeights(bytes).weights;
+    this.global = decodeWeights(bytes, { crc32: serverCrc32 }).weights;
   }
 
   private setPhase(p: Phase): void {
@@ -228,23 +230,16 @@ export class Federation {
       if (!Number.isSafeInteger(examples) || examples < ex.min || examples > ex.max) {
         throw new AggregationError('examples', `examples must be an integer in ${ex.min}…${ex.max}, got ${examples}`);
       }
-      let weights: WeightSet;
-      try {
-        weights = decodeWeights(payload, { expectedFingerprint: this.global.fingerprint, expectedShapes: this.global.tensors }).weights;
-      } catch (e) {
-        if (!(e instanceof WeightsCodecError)) throw e;
-        const reason = e.code === 'fingerprint-mismatch' ? 'fingerprint' : e.code === 'shape-mismatch' ? 'shape' : e.code === 'non-finite' ? 'non-finite' : null;
-        if (reason) throw new AggregationError(reason, e.message);
-        throw new UpdatePayloadError(e.message);
-      }
+      const weights = decodeUpdateWeights(payload, this.global);
       if (this.fed.maxUpdateNorm !== undefined) {
         const norm = l2Distance(weights, this.global);
-        // NaN falls through to the aggregator, which names the non-finite value.
+        // The values are finite here (decodeUpdateWeights refused NaN/±Infinity), so the norm is a number.
         if (norm > this.fed.maxUpdateNorm) {
           throw new AggregationError('norm', `update norm ‖w − global‖₂ = ${norm.toPrecision(4)} exceeds maxUpdateNorm ${this.fed.maxUpdateNorm}`);
         }
       }
-      r.aggregator!.add({ weights, examples });
+      // decodeUpdateWeights checked the values (fused with the checksum pass): the aggregator need not again.
+      r.aggregator!.add({ weights, examples, finiteChecked: true });
     } catch (e) {
       const dt = (performance.now() - t0) / 1000;
       r.aggregationSeconds += dt;
@@ -491,8 +486,10 @@ export class Federation {
       completedAt: new Date().toISOString(),
     };
     const state: FederationState = { round: r.round, history: [...this.state.history, entry] };
-    // Let the last update's buffers be collected before the result is allocated (memory stays O(model)).
+    // Collect the last update's buffers before the result is allocated (memory stays O(model)): the
+    // transport's own collection after that message is queued behind this one.
     await new Promise((res) => setImmediate(res));
+    releaseLargeMessageGarbage();
     const bytes = this.aggregate(r, state);
     const aggSeconds = r.aggregationSeconds + (performance.now() - t0) / 1000;
     this.metrics.aggregationSeconds.inc({}, (performance.now() - t0) / 1000);
@@ -575,8 +572,6 @@ export class Federation {
     }
   }
 }
-
-class UpdatePayloadError extends Error {}
 
 /**
  * The `round` key of client sampling: the round itself on a first attempt (as the in-process simulation

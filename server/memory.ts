@@ -40,3 +40,14 @@ function gcFunction(): GcFn | undefined {
 export function releaseLargeMessageGarbage(): void {
   gcFunction()?.({ type: 'major' });
 }
+
+/**
+ * Collect young garbage while a large message is being received (a no-op if gc is unavailable): the
+ * socket chunks it arrives in are copied into the message's buffer and dropped (server/receiveInPlace.ts),
+ * but their memory is only returned on a garbage collection. A minor collection (scavenge) every few
+ * megabytes keeps them to a few megabytes instead of the whole message; it costs well under a millisecond
+ * (the young generation holds little else).
+ */
+export function releaseReceiveGarbage(): void {
+  gcFunction()?.({ type: 'minor' });
+}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { decodeWeights, encodeWeights, WeightsCodecError } from '../shared/codec/weightsCodec.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { writeFileAtomic } from './atomicFile.ts';
+import { serverCrc32 } from './nativeCrc32.ts';
 
 /**
  * Persistence of the federation: after every completed round, one checkpoint file holding the global
@@ -85,7 +86,7 @@ export class CheckpointStore {
 
   /** Encode a checkpoint (the weights file with the state in its meta). */
   static encode(state: FederationState, weights: WeightSet): Uint8Array {
-    return encodeWeights(weights, { kind: CHECKPOINT_KIND, version: CHECKPOINT_VERSION, state, savedAt: new Date().toISOString() });
+    return encodeWeights(weights, { kind: CHECKPOINT_KIND, version: CHECKPOINT_VERSION, state, savedAt: new Date().toISOString() }, { crc32: serverCrc32 });
   }
 
   /** Encode and atomically write the checkpoint of `state.round`; see write(). */
@@ -118,7 +119,7 @@ export class CheckpointStore {
       }
       let decoded;
       try {
-        decoded = decodeWeights(bytes, { requireFinite: true, copy: false });
+        decoded = decodeWeights(bytes, { requireFinite: true, copy: false, crc32: serverCrc32 });
       } catch (e) {
         this.onCorrupt({ file, reason: e instanceof WeightsCodecError ? `${e.code}: ${e.message}` : String(e) });
         continue;

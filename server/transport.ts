@@ -18,7 +18,8 @@ import type { TokenStore } from './auth.ts';
 import { PATHS } from './config.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
-import { releaseLargeMessageGarbage } from './memory.ts';
+import { releaseLargeMessageGarbage, releaseReceiveGarbage } from './memory.ts';
+import { receiveLargeFramesInPlace } from './receiveInPlace.ts';
 
 /**
  * The WebSocket transport: upgrade on PATHS.ws, hello (version negotiation + token), one live connection
@@ -121,6 +122,7 @@ export class Transport {
   /** Frames above this get a `frame-too-large` error. Set once the model size is known. */
   maxFrameBytes = 0;
   accepting = false;
+  private warnedNoInPlace = false;
 
   constructor(
     private readonly http: HttpServer,
@@ -301,6 +303,11 @@ export class Transport {
     }
     clearTimeout(conn.helloTimer);
     setConnectionMaxPayload(conn.ws, (this.wss.options as { maxPayload: number }).maxPayload);
+    // Updates are received into one buffer as they arrive (1× the update in memory, not 2×).
+    if (!receiveLargeFramesInPlace(conn.ws, { collect: releaseReceiveGarbage }) && !this.warnedNoInPlace) {
+      this.warnedNoInPlace = true;
+      this.log.warn('ws internals differ from the pinned version: large frames are buffered by ws (2× their size while received)');
+    }
     const peer = new PeerImpl(this.nextId++, hospital, hello.clientId, protocol, hello.agent, Date.now(), this, conn);
     conn.peer = peer;
     this.byHospital.set(hospital, peer);
