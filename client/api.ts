@@ -172,7 +172,13 @@ export interface WorkerApi {
   init(opts: InitOptions): Promise<InitResult>;
   refreshFederation(): Promise<FederationInfo | undefined>;
   tileSummary(): Promise<TileSummary>;
-  importFiles(items: ImportItem[], looseClass?: string): Promise<ImportReport>;
+  /**
+   * Hand files to the importer. The page sends them in small batches (cloning a File costs the page
+   * ~0.3 ms, so thousands at once would freeze it), then starts the import with importStaged().
+   */
+  stageImport(items: ImportItem[]): number;
+  /** Import every staged file; progress arrives as `import-progress` events. */
+  importStaged(looseClass?: string): Promise<ImportReport>;
   join(token: string): Promise<void>;
   leave(): Promise<void>;
   exportSynthetic(perClass: Record<string, number>): Promise<ExportResult>;

@@ -26,6 +26,8 @@ export const SAMPLE_SEED = 1234;
 export const SAMPLES_PER_CLASS = 8;
 const EXPORT_SEED = 20240601;
 const EXPORT_BATCH = 32;
+/** Training steps dispatched to the device but not yet finished (see train()). */
+const MAX_IN_FLIGHT = 2;
 
 export interface TrainingProgress {
   round: number;
@@ -136,15 +138,21 @@ export class LocalModel {
     if (signal.aborted) throw new Error('aborted');
 
     const epochs = rc.localEpochs;
-    let fraction = 0;
-    const report = (epoch: number, step: number, stepsPerEpoch: number) => {
-      fraction = Math.min(1, (epoch + step / stepsPerEpoch) / epochs);
+    const stepsPerEpoch = Math.max(1, Math.floor(ds.count / Math.min(cfg.batchSize, ds.count)));
+    const totalSteps = epochs * stepsPerEpoch;
+    const report = (done: number) => {
+      const epoch = Math.min(epochs - 1, Math.floor(Math.max(0, done - 1) / stepsPerEpoch));
+      const step = done === 0 ? 0 : done - epoch * stepsPerEpoch;
+      const fraction = done / totalSteps;
       progress(fraction, `epoch ${epoch + 1}/${epochs}, step ${step}/${stepsPerEpoch}`);
       this.events.onTrainingProgress({ round: rc.round, attempt: rc.attempt, epoch, epochs, step, stepsPerEpoch, fraction });
     };
-    // Read the losses back now and then, asynchronously (never a stall per step), for the live chart.
-    let reading = false;
-    let lastRead = 0;
+    // Every step's two losses are read back asynchronously, and the loop waits before dispatching a
+    // step while MAX_IN_FLIGHT steps are still unread: the device stays busy, but progress, the live
+    // chart and cancellation follow the steps the device has really finished.
+    const inFlight: Promise<void>[] = [];
+    let dispatched = 0;
+    let lastLossAt = 0;
     const events = this.events;
     const watched: GanTrainer = {
       gan,
@@ -152,39 +160,40 @@ export class LocalModel {
         const inner = trainer.step;
         return (batch: Parameters<typeof inner>[0]): StepLosses => {
           const r = inner(batch);
-          const now = Date.now();
-          if (!reading && now - lastRead >= 250) {
-            reading = true;
-            lastRead = now;
-            const d = tf.clone(r.dLoss);
-            const g = tf.clone(r.gLoss);
-            const x = rc.round - 1 + fraction;
-            Promise.all([d.data(), g.data()])
-              .then(([dv, gv]) => {
-                if (Number.isFinite(dv[0]) && Number.isFinite(gv[0])) events.onLoss(rc.round, x, dv[0], gv[0]);
-              })
-              .catch(() => {})
-              .finally(() => {
-                tf.dispose([d, g]);
-                reading = false;
-              });
-          }
+          const k = ++dispatched;
+          const both = tf.stack([r.dLoss, r.gLoss]);
+          inFlight.push(
+            both.data().then(
+              (v) => {
+                both.dispose();
+                report(k);
+                const now = Date.now();
+                if ((now - lastLossAt >= 200 || k === totalSteps) && Number.isFinite(v[0]) && Number.isFinite(v[1])) {
+                  lastLossAt = now;
+                  events.onLoss(rc.round, rc.round - 1 + k / totalSteps, v[0], v[1]);
+                }
+              },
+              () => both.dispose(),
+            ),
+          );
           return r;
         };
       },
       resetOptimizers: () => trainer.resetOptimizers(),
       dispose: () => {},
     };
-    report(0, 0, 1);
+    report(0);
     const res = await trainLocal(watched, ds, {
       epochs,
       batchSize: cfg.batchSize,
       seed: cfg.seed + rc.round * 7919 + rc.attempt,
       shouldStop: () => signal.aborted,
-      onProgress: (p) => report(p.epoch, p.step, p.stepsPerEpoch),
+      beforeStep: async () => {
+        while (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift();
+      },
     });
+    await Promise.all(inFlight);
     if (signal.aborted) throw new Error('aborted');
-    if (Number.isFinite(res.dLoss) && Number.isFinite(res.gLoss)) this.events.onLoss(rc.round, rc.round, res.dLoss, res.gLoss);
     const weights = await gan.getWeightsAsync();
     this.localWeights = { fingerprint: weights.fingerprint, tensors: weights.tensors.map((t) => ({ ...t, data: t.data.slice() })) };
     await this.store.putModel('local', { round: rc.round, bytes: encodeWeights(this.localWeights), fingerprint: weights.fingerprint, config: rc.model, savedAt: Date.now() });

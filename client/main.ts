@@ -27,7 +27,8 @@ const api = Comlink.wrap<WorkerApi>(worker);
 
 const training = new TrainingPanel();
 const imports = new ImportPanel({
-  importFiles: (items, loose) => api.importFiles(items, loose),
+  stage: (items) => api.stageImport(items),
+  importStaged: (loose) => api.importStaged(loose),
   persistStorage: async () => {
     if (navigator.storage?.persist) await navigator.storage.persist();
   },

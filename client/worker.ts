@@ -30,6 +30,7 @@ class HospitalWorker implements WorkerApi {
   private infoRetry?: ReturnType<typeof setTimeout>;
   private infoFailures = 0;
   private importing = false;
+  private staged: ImportItem[] = [];
 
   subscribe(listener: (e: AppEvent) => void): void {
     this.listener = listener;
@@ -139,18 +140,35 @@ class HospitalWorker implements WorkerApi {
     return { counts, otherLabels, otherSize, total, ...(storage ? { storage } : {}) };
   }
 
-  async importFiles(items: ImportItem[], looseClass?: string): Promise<ImportReport> {
+  stageImport(items: ImportItem[]): number {
     if (this.importing) throw new Error('an import is already running: wait for it to finish');
+    this.staged.push(...items);
+    return this.staged.length;
+  }
+
+  async importStaged(looseClass?: string): Promise<ImportReport> {
+    if (this.importing) throw new Error('an import is already running: wait for it to finish');
+    const items = this.staged;
+    this.staged = [];
     const info = this.info ?? (await this.refreshFederation());
     if (!info) throw new Error('the federation’s classes and image size are not known yet (the server has not been reached): try again when it is');
     this.importing = true;
+    let lastSummary = Date.now();
     try {
       const report = await importTiles(items, {
         store: this.db,
         classes: info.classes,
         size: info.imageSize,
         ...(looseClass ? { looseClass } : {}),
-        onProgress: (p) => this.emit({ type: 'import-progress', ...p }),
+        onProgress: (p) => {
+          this.emit({ type: 'import-progress', ...p });
+          // Let the counts per class grow while a long import runs.
+          const now = Date.now();
+          if (now - lastSummary >= 1000) {
+            lastSummary = now;
+            void this.tileSummary().then((summary) => this.emit({ type: 'tiles', summary }), () => {});
+          }
+        },
       });
       if (report.added > 0) this.model!.tilesChanged();
       this.emit({ type: 'tiles', summary: await this.tileSummary() });

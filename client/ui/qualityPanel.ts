@@ -47,7 +47,7 @@ export class QualityPanel {
     const count = h('input', { type: 'number', min: 4, max: 2000, step: 1, value: 64, 'data-testid': 'quality-count', 'aria-label': 'Generated tiles per class' });
     const select = h('select', { 'data-testid': 'quality-extractor', 'aria-label': 'Feature network' }, ...extractors.map((e) => h('option', { value: e.id, text: e.label })));
     const button = h('button', { class: 'btn', type: 'button', 'data-testid': 'run-quality', text: 'Run the quality check' });
-    const progress = h('div', { class: 'progress', hidden: true }, h('div', { class: 'bar' }), h('span', { class: 'progress-text' }));
+    const progress = h('div', { class: 'progress', hidden: true }, h('div', { class: 'track' }, h('div', { class: 'bar' })), h('span', { class: 'progress-text' }));
     const out = h('div', { 'data-testid': 'quality-result', class: 'quality-result' });
     body.replaceChildren(
       h('div', { class: 'quality-form' }, h('label', { class: 'small' }, 'Generated tiles per class ', count), h('label', { class: 'small' }, 'Feature network ', select)),

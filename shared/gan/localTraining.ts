@@ -30,6 +30,12 @@ export interface LocalOptions {
   shouldStop?: () => boolean;
   /** Yield to the event loop every n steps so messages and cancellation get through (default 1). */
   yieldEvery?: number;
+  /**
+   * Awaited before each step. A GPU host can use it to bound how far the loop runs ahead of the device
+   * (e.g. wait until the losses of step k − 2 are read back), so progress and cancellation follow the
+   * work the device has really done.
+   */
+  beforeStep?: () => Promise<void> | void;
 }
 
 /** Seeded permutation (xorshift32 Fisher–Yates); kept here so shuffling is reproducible everywhere. */
@@ -70,6 +76,10 @@ export async function trainLocal(trainer: GanTrainer, data: Dataset, opts: Local
     let done = 0;
     for (let s = 0; s < stepsPerEpoch; s++) {
       if (opts.shouldStop?.()) break;
+      if (opts.beforeStep) {
+        await opts.beforeStep();
+        if (opts.shouldStop?.()) break;
+      }
       const idx = tf.tensor1d(perm.subarray(s * batch, (s + 1) * batch), 'int32');
       const images = tf.gather(data.images, idx) as tf.Tensor4D;
       const labels = tf.gather(data.labels, idx) as tf.Tensor1D;

@@ -129,15 +129,36 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 }
 
-/** Installed before any page script: records main-thread long tasks (> 50 ms) with their start time. */
+/**
+ * Installed before any page script: records main-thread long tasks (> 50 ms) with their start time, and
+ * long animation frames with the scripts that ran in them (which code a long task was spent in).
+ */
 export const LONG_TASK_PROBE = `
   window.__longTasks = [];
+  window.__longFrames = [];
   try {
     new PerformanceObserver((list) => {
       for (const e of list.getEntries()) window.__longTasks.push({ start: e.startTime, duration: e.duration });
     }).observe({ type: 'longtask', buffered: true });
   } catch (e) { window.__longTaskError = String(e); }
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__longFrames.push({
+        start: e.startTime, duration: e.duration, blocking: e.blockingDuration,
+        scripts: (e.scripts || []).map((s) => ({ invoker: s.invoker, source: (s.sourceURL || '').split('/').pop(), fn: s.sourceFunctionName, duration: Math.round(s.duration) })),
+      });
+    }).observe({ type: 'long-animation-frame', buffered: true });
+  } catch (e) { window.__longFrameError = String(e); }
 `;
+
+export interface LongTask {
+  start: number;
+  duration: number;
+}
+export interface LongFrame extends LongTask {
+  blocking: number;
+  scripts: { invoker: string; source: string; fn: string; duration: number }[];
+}
 
 // ---- synthetic tiles ------------------------------------------------------------------------------------
 
