@@ -18,13 +18,20 @@ export interface HostFunctionTime {
 }
 
 const NOT_BUSY = new Set(['(idle)', '(program)', '(garbage collector)']);
+/**
+ * Waiting for the GPU in Node + Dawn: dawn.node keeps the event loop spinning through setImmediate while
+ * a promise (mapAsync) is pending; those frames, and the anonymous native callback with no script,
+ * are counted as waiting, not as host work.
+ */
+const WAITING = new Set(['processImmediate', 'setImmediate', 'toggleImmediateRef']);
 
-export function summarizeCpuProfile(profile: CpuProfile, top = 15): { busyMs: number; totalMs: number; gcMs: number; functions: HostFunctionTime[] } {
+export function summarizeCpuProfile(profile: CpuProfile, top = 15): { busyMs: number; totalMs: number; gcMs: number; waitMs: number; functions: HostFunctionTime[] } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   let totalUs = 0;
   let busyUs = 0;
   let gcUs = 0;
+  let waitUs = 0;
   for (let i = 0; i < profile.samples.length; i++) {
     const node = byId.get(profile.samples[i]);
     const dt = profile.timeDeltas[i] ?? 0;
@@ -33,6 +40,10 @@ export function summarizeCpuProfile(profile: CpuProfile, top = 15): { busyMs: nu
     const fn = node.callFrame.functionName || '(anonymous)';
     if (fn === '(garbage collector)') gcUs += dt;
     if (NOT_BUSY.has(fn)) continue;
+    if (WAITING.has(fn) || (fn === '(anonymous)' && !node.callFrame.url)) {
+      waitUs += dt;
+      continue;
+    }
     busyUs += dt;
     const file = node.callFrame.url.split('/').pop() ?? '';
     const key = file ? `${fn} (${file}:${node.callFrame.lineNumber + 1})` : fn;
@@ -42,5 +53,6 @@ export function summarizeCpuProfile(profile: CpuProfile, top = 15): { busyMs: nu
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
     .map(([name, us]) => ({ name, selfMs: Math.round(us / 10) / 100, share: busyUs ? Math.round((us / busyUs) * 1000) / 10 : 0 }));
-  return { busyMs: Math.round(busyUs / 10) / 100, totalMs: Math.round(totalUs / 10) / 100, gcMs: Math.round(gcUs / 10) / 100, functions };
+  const ms = (us: number) => Math.round(us / 10) / 100;
+  return { busyMs: ms(busyUs), totalMs: ms(totalUs), gcMs: ms(gcUs), waitMs: ms(waitUs), functions };
 }

@@ -4,7 +4,7 @@ import { parseGanConfig, type GanType } from '../shared/config/ganConfig.ts';
 import { createGan } from '../shared/gan/gan.ts';
 import { createTrainer } from '../shared/gan/trainer.ts';
 import { divideCounts, installGpuCounters, type GpuCounts } from '../shared/kernels/webgpu/gpuCounters.ts';
-import { enableFastWebGPU, type FastWebGPU } from '../shared/kernels/webgpu/index.ts';
+import { enableFastWebGPU, type FastWebGPU, type FastWebGPUOptions } from '../shared/kernels/webgpu/index.ts';
 import { installGpuTimeline, type KernelTime } from './gpuTimeline.ts';
 
 /**
@@ -14,7 +14,13 @@ import { installGpuTimeline, type KernelTime } from './gpuTimeline.ts';
  * baseline-like size (generator.baseChannels 128, discriminator.baseChannels 32, latent 100, 2 classes),
  * with one fixed batch that stays on the GPU.
  */
-export type Variant = 'stock' | 'fast';
+/** 'stock' is tfjs as shipped; any other variant enables the fast path with its options. */
+export interface Variant {
+  name: string;
+  fast?: FastWebGPUOptions;
+}
+export const STOCK: Variant = { name: 'stock' };
+export const FAST: Variant = { name: 'fast', fast: {} };
 
 export interface BenchCase {
   gan: GanType;
@@ -32,12 +38,16 @@ export interface BenchOptions {
   /** Host hooks for a V8 CPU profile around the profiled window. */
   cpuProfile?: { start(): Promise<void>; stop(label: string): Promise<void> };
   log?: (line: string) => void;
+  /** Called after each measured row (the runners save partial results, so a run cut short keeps them). */
+  onRow?: (row: BenchRow, rows: BenchRow[]) => void;
 }
 
 export interface BenchRow extends BenchCase {
-  variant: Variant;
+  variant: string;
   steps: number;
   msPerStep: number;
+  /** Host time to record one step (until trainer.step returns), without waiting for the GPU. */
+  hostMsPerStep: number;
   imgsPerSec: number;
   /** Per-step GPU call counts (profile mode). */
   counts?: GpuCounts;
@@ -68,36 +78,40 @@ function webgpu(): WebGPUBackend {
 export async function benchCase(c: BenchCase, variant: Variant, opts: BenchOptions): Promise<BenchRow> {
   const log = opts.log ?? (() => {});
   let fast: FastWebGPU | null = null;
-  if (variant === 'fast') fast = enableFastWebGPU({ seed: 1234 });
+  if (variant.fast) fast = enableFastWebGPU({ seed: 1234, ...variant.fast });
   const gan = createGan(ganConfigFor(c));
   const trainer = createTrainer(gan);
   const images = tf.tidy(() => tf.sub(tf.mul(tf.randomUniform([c.batch, c.size, c.size, 3], 0, 1, 'float32', 3), 2), 1)) as tf.Tensor4D;
   const labels = tf.tidy(() => tf.cast(tf.mod(tf.range(0, c.batch, 1, 'int32'), 2), 'int32')) as tf.Tensor1D;
   const batch = { images, labels };
+  let hostMs = 0;
   const runSteps = async (n: number) => {
     let last: tf.Scalar[] = [];
     for (let i = 0; i < n; i++) {
+      const t = performance.now();
       const { dLoss, gLoss } = trainer.step(batch);
+      hostMs += performance.now() - t;
       tf.dispose(last);
       last = [dLoss, gLoss];
     }
     const v = await Promise.all(last.map((t) => t.data()));
     tf.dispose(last);
-    for (const x of v) if (!Number.isFinite(x[0])) throw new Error(`${c.gan} ${variant}: loss is ${x[0]}`);
+    for (const x of v) if (!Number.isFinite(x[0])) throw new Error(`${c.gan} ${variant.name}: loss is ${x[0]}`);
   };
   try {
     await runSteps(opts.warmup);
+    hostMs = 0;
     const t0 = performance.now();
     await runSteps(opts.steps);
     const ms = (performance.now() - t0) / opts.steps;
-    const row: BenchRow = { ...c, variant, steps: opts.steps, msPerStep: round(ms, 2), imgsPerSec: round((c.batch * 1000) / ms, 1) };
-    log(`${c.gan} ${c.size}px b${c.batch} ${variant}: ${row.msPerStep} ms/step, ${row.imgsPerSec} img/s`);
+    const row: BenchRow = { ...c, variant: variant.name, steps: opts.steps, msPerStep: round(ms, 2), hostMsPerStep: round(hostMs / opts.steps, 2), imgsPerSec: round((c.batch * 1000) / ms, 1) };
+    log(`${c.gan} ${c.size}px b${c.batch} ${variant.name}: ${row.msPerStep} ms/step (host ${row.hostMsPerStep} ms), ${row.imgsPerSec} img/s`);
     if (opts.profile) {
       const n = opts.countSteps ?? 2;
       const counters = installGpuCounters(webgpu().device);
       await opts.cpuProfile?.start();
       await runSteps(n);
-      await opts.cpuProfile?.stop(`${c.gan}-${c.size}-${c.batch}-${variant}`);
+      await opts.cpuProfile?.stop(`${c.gan}-${c.size}-${c.batch}-${variant.name}`);
       counters.uninstall();
       row.counts = divideCounts(counters.snapshot(), n);
       const timeline = installGpuTimeline(webgpu());
@@ -122,7 +136,12 @@ export async function benchCase(c: BenchCase, variant: Variant, opts: BenchOptio
 
 export async function runBench(cases: BenchCase[], variants: Variant[], opts: BenchOptions): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  for (const c of cases) for (const v of variants) rows.push(await benchCase(c, v, opts));
+  for (const c of cases) {
+    for (const v of variants) {
+      rows.push(await benchCase(c, v, opts));
+      opts.onRow?.(rows[rows.length - 1], rows);
+    }
+  }
   return rows;
 }
 

@@ -1,5 +1,5 @@
 import type { GanType } from '../shared/config/ganConfig.ts';
-import type { BenchCase, BenchRow, Variant } from './ganBench.ts';
+import { FAST, STOCK, type BenchCase, type BenchRow, type Variant } from './ganBench.ts';
 import { summarizeCpuProfile, type CpuProfile } from './cpuProfileSummary.ts';
 import { countsTable, hostTable, kernelTable, speedTable } from './ganReport.ts';
 
@@ -38,7 +38,7 @@ export function parseCases(spec: string): BenchCase[] {
 }
 
 export function parseBenchArgs(argv: string[], defaults: { cases: BenchCase[]; steps: number; warmup: number }): BenchArgs {
-  const a: BenchArgs = { cases: defaults.cases, variants: ['stock', 'fast'], steps: defaults.steps, warmup: defaults.warmup, profile: false, out: 'bench.json', profileDir: 'bench-profiles' };
+  const a: BenchArgs = { cases: defaults.cases, variants: [STOCK, FAST], steps: defaults.steps, warmup: defaults.warmup, profile: false, out: 'bench.json', profileDir: 'bench-profiles' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const val = () => {
@@ -49,16 +49,33 @@ export function parseBenchArgs(argv: string[], defaults: { cases: BenchCase[]; s
     if (arg === '--profile') a.profile = true;
     else if (arg === '--cases') a.cases = parseCases(val());
     else if (arg === '--full') a.cases = FULL_CASES;
-    else if (arg === '--variants') {
-      a.variants = val().split(',') as Variant[];
-      if (a.variants.some((v) => v !== 'stock' && v !== 'fast')) throw new Error('--variants takes stock, fast or stock,fast');
-    } else if (arg === '--steps') a.steps = positive(arg, val());
+    else if (arg === '--variants') a.variants = parseVariants(val()); else if (arg === '--steps') a.steps = positive(arg, val());
     else if (arg === '--warmup') a.warmup = positive(arg, val(), true);
     else if (arg === '--out') a.out = val();
     else if (arg === '--profile-dir') a.profileDir = val();
     else throw new Error(`unknown option ${arg} (options: --profile --cases gan:size:batch,... --full --variants --steps --warmup --out --profile-dir)`);
   }
   return a;
+}
+
+/**
+ * `stock`, `fast`, or `name={json}` for the fast path with options (shared/kernels/webgpu/index.ts),
+ * separated by semicolons: `stock;fast;fast-tiled-dx={"convTransposeMM":true}`.
+ */
+export function parseVariants(spec: string): Variant[] {
+  return spec.split(';').map((v) => {
+    if (v === 'stock') return STOCK;
+    if (v === 'fast') return FAST;
+    const eq = v.indexOf('=');
+    if (eq > 0) {
+      try {
+        return { name: v.slice(0, eq), fast: JSON.parse(v.slice(eq + 1)) };
+      } catch {
+        throw new Error(`--variants entry "${v}": the options after = must be JSON`);
+      }
+    }
+    throw new Error(`--variants entry "${v}" must be stock, fast or name={json options}`);
+  });
 }
 
 function positive(name: string, v: string, zeroOk = false): number {
@@ -78,7 +95,7 @@ export function formatReport(device: string, rows: BenchRow[], profiles: { label
   }
   for (const p of profiles) {
     const s = summarizeCpuProfile(p.profile, 12);
-    parts.push(hostTable(p.label, s.busyMs, s.functions));
+    parts.push(hostTable(p.label, s.busyMs, s.waitMs, s.functions));
   }
   return parts.join('\n\n');
 }

@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FULL_CASES, formatReport, parseBenchArgs } from './ganCli.ts';
 import type { CpuProfile } from './cpuProfileSummary.ts';
+import type { BenchRow } from './ganBench.ts';
 
 export async function runNodeBench(argv: string[]): Promise<void> {
   const dawnPath = process.env.DAWN_NODE;
@@ -42,7 +43,10 @@ export async function runNodeBench(argv: string[]): Promise<void> {
     await post('Profiler.enable');
     await post('Profiler.setSamplingInterval', { interval: 100 });
   }
+  const save = (rows: BenchRow[]) =>
+    writeFileSync(args.out, JSON.stringify({ host: 'node+dawn', device, date: new Date().toISOString(), args, rows }, null, 2));
   const rows = await runBench(args.cases, args.variants, {
+    onRow: (_, all) => save(all),
     steps: args.steps,
     warmup: args.warmup,
     profile: args.profile,
@@ -57,6 +61,6 @@ export async function runNodeBench(argv: string[]): Promise<void> {
     },
   });
   session.disconnect();
-  writeFileSync(args.out, JSON.stringify({ host: 'node+dawn', device, date: new Date().toISOString(), args: { ...args, cases: args.cases }, rows }, null, 2));
+  save(rows);
   console.log('\n' + formatReport(`Node + Dawn, ${device}`, rows, profiles));
 }

@@ -11,23 +11,23 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [line(head), '| ' + w.map((n) => '-'.repeat(n)).join(' | ') + ' |', ...cells.slice(1).map(line)].join('\n');
 }
 
+/** One line per case and variant: ms/step (host ms to record it), img/s, speed-up over stock. */
 export function speedTable(rows: BenchRow[]): string {
   const keyOf = (r: BenchRow) => `${r.gan}|${r.size}|${r.batch}`;
-  const keys = [...new Set(rows.map(keyOf))];
-  const out = keys.map((k) => {
-    const s = rows.find((r) => keyOf(r) === k && r.variant === 'stock');
-    const f = rows.find((r) => keyOf(r) === k && r.variant === 'fast');
-    const [gan, size, batch] = k.split('|');
+  const out = rows.map((r) => {
+    const s = rows.find((x) => keyOf(x) === keyOf(r) && x.variant === 'stock');
     return [
-      gan,
-      `${size} px`,
-      batch,
-      s ? `${s.msPerStep} ms, ${s.imgsPerSec} img/s` : '-',
-      f ? `${f.msPerStep} ms, ${f.imgsPerSec} img/s` : '-',
-      s && f ? `${(s.msPerStep / f.msPerStep).toFixed(2)}×` : '-',
+      r.gan,
+      `${r.size} px`,
+      r.batch,
+      r.variant === 'stock' ? 'stock tfjs-webgpu' : r.variant === 'fast' ? 'this project' : `this project (${r.variant})`,
+      r.msPerStep,
+      r.hostMsPerStep,
+      r.imgsPerSec,
+      s && r !== s ? `${(s.msPerStep / r.msPerStep).toFixed(2)}×` : '',
     ];
   });
-  return table(['GAN', 'size', 'batch', 'stock tfjs-webgpu', 'this project', 'speed-up'], out);
+  return table(['GAN', 'size', 'batch', 'variant', 'ms/step', 'host ms/step', 'img/s', 'vs stock'], out);
 }
 
 const COUNT_FIELDS: [keyof GpuCounts, string][] = [
@@ -57,8 +57,8 @@ export function kernelTable(row: BenchRow, top = 12): string {
   return `GPU time per program, one step, ${row.gan} ${row.size}px b${row.batch} ${row.variant} (sum ${total.toFixed(1)} ms):\n` + table(['program', 'passes', 'ms', 'share'], body);
 }
 
-export function hostTable(label: string, busyMs: number, fns: HostFunctionTime[]): string {
-  return `Host self time, ${label} (busy ${busyMs.toFixed(0)} ms):\n` + table(['function', 'self ms', 'share of busy'], fns.map((f) => [f.name, f.selfMs.toFixed(1), `${f.share} %`]));
+export function hostTable(label: string, busyMs: number, waitMs: number, fns: HostFunctionTime[]): string {
+  return `Host self time, ${label} (busy ${busyMs.toFixed(0)} ms, waiting on the GPU ${waitMs.toFixed(0)} ms):\n` + table(['function', 'self ms', 'share of busy'], fns.map((f) => [f.name, f.selfMs.toFixed(1), `${f.share} %`]));
 }
 
 function fmt(x: number): string {

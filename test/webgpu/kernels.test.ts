@@ -36,6 +36,11 @@ describe.skipIf(!hasChromium)('WebGPU kernels match stock tfjs', () => {
     close(await page.call<Diff>('backpropFilter', { x, filter, stride, pad, seed: x.length * 7 + filter[3] }));
   });
 
+  // SwiftShader runs this barrier-synchronised kernel slowly: two shapes (stride 2 on odd sizes, and 'valid').
+  it.each([convCases[1], convCases[2]])('Conv2DBackpropInput, tiled kernel (convTransposeMM option) x%j filter%j stride %i %s', async (x, filter, stride, pad) => {
+    close(await page.call<Diff>('backpropInputTiled', { x, filter, stride, pad, seed: 17 }));
+  });
+
   it.each([
     [[4, 6, 5, 3], [0, 1, 2]],
     [[4, 6, 5, 3], [3]],
@@ -46,6 +51,15 @@ describe.skipIf(!hasChromium)('WebGPU kernels match stock tfjs', () => {
     const r = await page.call<{ mean: Diff; sum: Diff; second: Diff }>('reductionGradients', { shape, axes, seed: 3 });
     close(r.mean);
     close(r.sum);
+    close(r.second);
+  });
+
+  it.each([
+    [[2, 5, 5, 3], 0.2],
+    [[7, 9], 0.01],
+  ])('LeakyReLU gradient in one dispatch x%j α %d (first and second order)', async (shape, alpha) => {
+    const r = await page.call<{ first: Diff; second: Diff }>('leakyReluGrad', { shape, alpha, seed: 5 });
+    close(r.first);
     close(r.second);
   });
 

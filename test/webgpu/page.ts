@@ -18,6 +18,7 @@ import { installGpuCounters } from '../../shared/kernels/webgpu/gpuCounters.ts';
 import { enableFastWebGPU, fastWebGPUEnabled } from '../../shared/kernels/webgpu/index.ts';
 import { originalKernel, overrideKernel } from '../../shared/kernels/webgpu/overrides.ts';
 import { installReductionGradients } from '../../shared/kernels/webgpu/reductionGradients.ts';
+import { installLeakyReluGrad } from '../../shared/kernels/webgpu/leakyReluGrad.ts';
 import { batchNormTrainWebGPU, installBatchNormTrain } from '../../shared/kernels/webgpu/batchNormTrain.ts';
 import { tfjsBatchNormTrain } from '../../shared/nn/batchNormTraining.ts';
 import { installUploadPath } from '../../shared/kernels/webgpu/uploadPath.ts';
@@ -76,6 +77,31 @@ async function backpropFilter(c: { x: number[]; filter: number[]; stride: number
   return d;
 }
 
+/** Conv2DBackpropInput with tfjs's tiled kernel (the fast path's convTransposeMM option) against its default one. */
+async function backpropInputTiled(c: { x: number[]; filter: number[]; stride: number; pad: 'same' | 'valid'; seed: number }): Promise<Diff> {
+  await useWebGPU();
+  const xShape = c.x as [number, number, number, number];
+  const filter = tf.randomNormal(c.filter as [number, number, number, number], 0, 1, 'float32', c.seed) as tf.Tensor4D;
+  const yShape = tf.tidy(() => tf.conv2d(tf.zeros(xShape) as tf.Tensor4D, filter, c.stride, c.pad).shape);
+  const dy = tf.randomNormal(yShape, 0, 1, 'float32', c.seed + 1);
+  const attrs = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: xShape } as unknown as tf.NamedAttrMap;
+  const flag = 'WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE';
+  const run = (naive: boolean) => {
+    const old = tf.env().get(flag);
+    tf.env().set(flag, naive);
+    try {
+      return tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, attrs) as tf.Tensor;
+    } finally {
+      tf.env().set(flag, old);
+    }
+  };
+  const ref = run(true);
+  const got = run(false);
+  const d = diff(await got.data(), await ref.data());
+  tf.dispose([filter, dy, ref, got]);
+  return d;
+}
+
 /** Gradients of mean/sum over the given axes (and a second derivative through them), stock vs GPU-ones. */
 async function reductionGradients(c: { shape: number[]; axes: number[]; seed: number }): Promise<{ mean: Diff; sum: Diff; second: Diff }> {
   await useWebGPU();
@@ -98,6 +124,27 @@ async function reductionGradients(c: { shape: number[]; axes: number[]; seed: nu
     sum: diff(await got[1].data(), await ref[1].data()),
     second: diff(await got[2].data(), await ref[2].data()),
   };
+  tf.dispose([x, w, ...ref, ...got]);
+  return out;
+}
+
+/** LeakyReLU gradient (first and second order, as WGAN-GP's penalty needs) against tfjs's composition. */
+async function leakyReluGrad(c: { shape: number[]; alpha: number; seed: number }): Promise<{ first: Diff; second: Diff }> {
+  await useWebGPU();
+  const x = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed);
+  const w = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed + 1);
+  const compute = () =>
+    tf.tidy(() => {
+      const first = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(t, c.alpha), w)))(x);
+      // Penalty-like: Σ (∂/∂x Σ leaky(x·w))² differentiated with respect to w.
+      const second = tf.grad((ww: tf.Tensor) => tf.sum(tf.square(tf.grad((t: tf.Tensor) => tf.sum(tf.leakyRelu(tf.mul(t, ww), c.alpha)))(x))))(w);
+      return [first, second];
+    });
+  const ref = compute();
+  const restore = installLeakyReluGrad();
+  const got = compute();
+  restore();
+  const out = { first: diff(await got[0].data(), await ref[0].data()), second: diff(await got[1].data(), await ref[1].data()) };
   tf.dispose([x, w, ...ref, ...got]);
   return out;
 }
@@ -279,4 +326,4 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 
 tf.env().set('PROD', true);
 registerMissingGradients();
-Object.assign(globalThis, { __t: { backpropFilter, reductionGradients, batchNorm, adam, uploads, draw, training, webglFallback }, __pageReady: true });
+Object.assign(globalThis, { __t: { backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, adam, uploads, draw, training, webglFallback }, __pageReady: true });

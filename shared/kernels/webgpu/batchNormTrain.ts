@@ -29,7 +29,8 @@ export function setBatchNormParallelism(threads: number): void {
 }
 
 function splitsFor(rows: number, channels: number): { splits: number; rowsPerSplit: number } {
-  const want = Math.max(1, Math.min(rows, Math.ceil(targetThreads / channels), Math.ceil(rows / 16)));
+  // Capped: the finalising dispatches merge the slices serially per channel.
+  const want = Math.max(1, Math.min(rows, 512, Math.ceil(targetThreads / channels), Math.ceil(rows / 16)));
   const rowsPerSplit = Math.ceil(rows / want);
   return { splits: Math.ceil(rows / rowsPerSplit), rowsPerSplit };
 }

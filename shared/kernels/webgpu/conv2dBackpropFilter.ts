@@ -37,11 +37,14 @@ export function setBackpropFilterParallelism(threads: number): void {
   targetThreads = Math.max(1, Math.floor(threads));
 }
 
+/** At most this many slices: the second dispatch sums them serially per output element. */
+const MAX_SPLITS = 256;
+
 export function chooseSplits(g: Geometry): number {
   const k = g.kH * g.kW * g.inC;
   const blocks = Math.ceil(k / 4) * Math.ceil(g.outC / 4);
   const rows = g.batch * g.outH;
-  return Math.max(1, Math.min(rows, Math.round(targetThreads / blocks)));
+  return Math.max(1, Math.min(rows, MAX_SPLITS, Math.round(targetThreads / blocks)));
 }
 
 class BackpropFilterPartialProgram implements WebGPUProgram {

@@ -9,6 +9,7 @@ import { FusedAdamOptimizer } from './fusedAdam.ts';
 import { originalKernel, overrideKernel, type Restore } from './overrides.ts';
 import { createGpuRandomOps } from './randomProvider.ts';
 import { installReductionGradients } from './reductionGradients.ts';
+import { installLeakyReluGrad } from './leakyReluGrad.ts';
 import { installUploadPath, type UploadStats } from './uploadPath.ts';
 
 /**
@@ -19,7 +20,7 @@ import { installUploadPath, type UploadStats } from './uploadPath.ts';
  *
  * - random: latent noise, fake labels, dropout masks and GP weights drawn on the GPU (Philox).
  * - uploads: small constants uploaded once and shared; other uploads via writeBuffer into pooled buffers.
- * - gradients: Mean/Sum gradients without CPU-built arrays of ones.
+ * - gradients: Mean/Sum gradients without CPU-built arrays of ones; LeakyReLU's gradient in one dispatch.
  * - adam: one fused, in-place dispatch per variable, one submit per update.
  * - kernels: Conv2DBackpropFilter as a parallel split reduction.
  * - batchNorm: training-mode batch norm as fused forward/backward kernels (4 + 4 dispatches a layer).
@@ -88,7 +89,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     setRandomOps(createGpuRandomOps(options.seed));
     undo.push(() => setRandomOps(null));
   }
-  if (options.gradients) undo.push(installReductionGradients());
+  if (options.gradients) undo.push(installReductionGradients(), installLeakyReluGrad());
   if (options.adam) {
     setAdamFactory((lr, b1, b2) => new FusedAdamOptimizer(lr, b1, b2));
     undo.push(() => setAdamFactory(null));
