@@ -79,15 +79,19 @@ const report: Record<string, unknown> = { machine: `${cpus().length} × ${cpus()
 const backend = await initNodeBackend();
 const gan = createGan(parseGanConfig({ imageSize: SIZE }));
 let t0 = performance.now();
+let c = process.cpuUsage();
 const synthetic = await generateTiles(gan, TILES / 2, { seed: 1 });
 report.generateSeconds = secs(t0);
+report.generateCpuSeconds = cpuSecs(c);
 gan.dispose();
-console.log(`generate ${TILES} synthetic tiles at ${SIZE} px (default generator, ${backend.backend} backend): ${(report.generateSeconds as number).toFixed(1)} s`);
+console.log(`generate ${TILES} synthetic tiles at ${SIZE} px (default generator, ${backend.backend} backend): ${(report.generateSeconds as number).toFixed(1)} s wall, ${(report.generateCpuSeconds as number).toFixed(1)} s CPU`);
 
 t0 = performance.now();
+c = process.cpuUsage();
 const real = realTiles(TILES);
 report.readRealSeconds = secs(t0);
-console.log(`read and resize ${real.source}: ${(report.readRealSeconds as number).toFixed(1)} s`);
+report.readRealCpuSeconds = cpuSecs(c);
+console.log(`read and resize ${real.source}: ${(report.readRealSeconds as number).toFixed(1)} s wall, ${(report.readRealCpuSeconds as number).toFixed(1)} s CPU`);
 
 // 2. Features on wasm
 await tf.setBackend('wasm');
@@ -114,6 +118,20 @@ report.featureSecondsFor2xTiles = perTile * 2 * TILES;
 console.log(
   `InceptionV3 features, batch ${BATCH}, ${WORKERS} worker${WORKERS > 1 ? ' threads' : ' (in process)'}: ${2 * MEASURE} tiles in ${measured.toFixed(1)} s wall (${measuredCpu.toFixed(1)} s CPU) = ${perTile.toFixed(3)} s/tile wall, ${cpuPerTile.toFixed(3)} s/tile CPU → ${(perTile * 2 * TILES).toFixed(0)} s wall (${(cpuPerTile * 2 * TILES).toFixed(0)} s CPU) for ${TILES} + ${TILES}${MEASURE < TILES ? ' (extrapolated)' : ''}; 1-min load average ${loadavg()[0].toFixed(1)}`,
 );
+// MobileNetV2 (the optional linear probe's features), same subset and workers.
+{
+  const mobile = WORKERS > 1 ? await createParallelNsfwjsExtractor('mobilenet-v2', WORKERS) : await loadNsfwjsExtractor('mobilenet-v2');
+  await mobile.extract(real.tiles.slice(0, BATCH * WORKERS), SIZE, { batchSize: BATCH });
+  const m0 = performance.now();
+  const mc0 = process.cpuUsage();
+  await mobile.extract(real.tiles.slice(0, MEASURE), SIZE, { batchSize: BATCH });
+  const wall = secs(m0) / MEASURE;
+  const cpu = cpuSecs(mc0) / MEASURE;
+  mobile.dispose();
+  report.mobilenetSecondsPerTile = wall;
+  report.mobilenetCpuSecondsPerTile = cpu;
+  console.log(`MobileNetV2 features (linear probe): ${wall.toFixed(3)} s/tile wall, ${cpu.toFixed(3)} s/tile CPU`);
+}
 await tf.setBackend(backend.backend);
 
 // 3. Metrics on full-size feature sets
@@ -122,9 +140,11 @@ const realFull = padFeatures(realF, TILES, 3);
 const synthFull = padFeatures(synthF, TILES, 4);
 const control = padFeatures(realF, Math.round(TILES / 3), 5);
 t0 = performance.now();
+c = process.cpuUsage();
 const q = computeQuality({ real: realFull, realLabels: labels(TILES), synthetic: synthFull, syntheticLabels: labels(TILES), classes: ['MSIH', 'nonMSIH'], control });
 report.metricsSeconds = secs(t0);
-console.log(`FID + KID (100 subsets of ${q.kid.subsetSize}) + nearest neighbours + diversity on ${TILES} × ${TILES} 2048-d features: ${(report.metricsSeconds as number).toFixed(1)} s`);
+report.metricsCpuSeconds = cpuSecs(c);
+console.log(`FID + KID (100 subsets of ${q.kid.subsetSize}) + nearest neighbours + diversity on ${TILES} × ${TILES} 2048-d features: ${(report.metricsSeconds as number).toFixed(1)} s wall, ${(report.metricsCpuSeconds as number).toFixed(1)} s CPU`);
 
 const total = (report.generateSeconds as number) + (report.readRealSeconds as number) + (report.loadModelSeconds as number) + (report.featureSecondsFor2xTiles as number) + (report.metricsSeconds as number);
 report.totalSeconds = total;

@@ -51,6 +51,7 @@ describe('npm run evaluate', () => {
     expect(() => parseEvaluateArgs(['--checkpoint', 'c.fgw'])).toThrow(/missing --real-train, --real-test, --per-class, --out/);
     expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', 'x', '--out', 'o'])).toThrow(/--per-class must be an integer ≥ 2, got "x"/);
     expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--features', 'vgg'])).toThrow(/--features must be inception or tiny/);
+    expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--seeds', '1,2'])).toThrow(/--seeds needs at least 3 seeds/);
   });
 
   it('writes a complete report.json, report-details.json and a self-contained report.html end to end', async () => {

@@ -74,6 +74,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
   if (features !== 'inception' && features !== 'tiny') throw new CliError(`--features must be inception or tiny, got "${v.features}"`);
   const seeds = v.seeds === undefined ? DEFAULT_OPTIONS.seeds : v.seeds.split(',').map((s) => int('seeds', s.trim(), 0, 0));
   if (new Set(seeds).size !== seeds.length) throw new CliError(`--seeds has repeated seeds: ${v.seeds}`);
+  if (seeds.length < 3) throw new CliError(`--seeds needs at least 3 seeds for a mean ± sd, got ${seeds.length} (${v.seeds})`);
   const lr = v['learning-rate'] === undefined ? DEFAULT_OPTIONS.learningRate : Number(v['learning-rate']);
   if (!(lr > 0 && lr < 1)) throw new CliError(`--learning-rate must be in (0, 1), got "${v['learning-rate']}"`);
   const clfSize = int('classifier-size', v['classifier-size'], 8, DEFAULT_OPTIONS.classifierSize);
