@@ -35,7 +35,6 @@ export async function bundleForBrowser(entry: string): Promise<string> {
     target: 'es2022',
     write: false,
     logLevel: 'silent',
-    keepNames: true, // program class names label GPU pipelines in the kernel tables
     define: { 'process.env.NODE_ENV': '"production"' },
   });
   return out.outputFiles[0].text;

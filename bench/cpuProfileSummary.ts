@@ -24,6 +24,8 @@ const NOT_BUSY = new Set(['(idle)', '(program)', '(garbage collector)']);
  * are counted as waiting, not as host work.
  */
 const WAITING = new Set(['processImmediate', 'setImmediate', 'toggleImmediateRef']);
+/** Node's inspector serialising the profile when it is stopped (`dispatch`, native): not the workload. */
+const PROFILER = new Set(['dispatch']);
 
 export function summarizeCpuProfile(profile: CpuProfile, top = 15): { busyMs: number; totalMs: number; gcMs: number; waitMs: number; functions: HostFunctionTime[] } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -39,7 +41,7 @@ export function summarizeCpuProfile(profile: CpuProfile, top = 15): { busyMs: nu
     totalUs += dt;
     const fn = node.callFrame.functionName || '(anonymous)';
     if (fn === '(garbage collector)') gcUs += dt;
-    if (NOT_BUSY.has(fn)) continue;
+    if (NOT_BUSY.has(fn) || (PROFILER.has(fn) && !node.callFrame.url)) continue;
     if (WAITING.has(fn) || (fn === '(anonymous)' && !node.callFrame.url)) {
       waitUs += dt;
       continue;

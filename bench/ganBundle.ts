@@ -17,7 +17,6 @@ const result = await build({
   // CommonJS modules inside an ES bundle call require(): give them Node's.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: 'warning',
-  keepNames: true, // program class names label GPU pipelines in the kernel tables
   metafile: true,
 });
 const bytes = Object.values(result.metafile.outputs).reduce((s, o) => s + o.bytes, 0);

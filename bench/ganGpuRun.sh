@@ -12,6 +12,13 @@ log="$OUT/run.log"
 step() { echo "=== $* ($(date +%T))" | tee -a "$log"; }
 bash .gpu-carry/on-device.sh >>"$log" 2>&1 || { echo "on-device.sh failed" | tee -a "$log"; tail -20 "$log"; exit 1; }
 export PATH=/tmp/gpu/bin:$PATH DAWN_NODE=/tmp/gpu/dawn.node
+# On the H200 machine of 2026-11-27 the NVIDIA Vulkan ICD as installed (libGLX_nvidia.so.0) returned no
+# vkCreateInstance ("Found no drivers!"); the same driver's libEGL_nvidia.so.0 works headless.
+egl=/usr/local/nvidia/lib64/libEGL_nvidia.so.0
+if [ -e "$egl" ]; then
+  printf '{"file_format_version":"1.0.1","ICD":{"library_path":"%s","api_version":"1.3.0"}}' "$egl" > /tmp/icd_egl.json
+  export VK_DRIVER_FILES=/tmp/icd_egl.json LD_LIBRARY_PATH=/usr/local/nvidia/lib64:${LD_LIBRARY_PATH:-}
+fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$log"
 B=.gpu-carry/gan-bench.mjs
 step "1. speed: ACGAN and WGAN-GP at 64px b64, 64px b256, 128px b64; stock vs fast"
