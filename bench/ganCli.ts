@@ -38,7 +38,7 @@ export function parseCases(spec: string): BenchCase[] {
 }
 
 export function parseBenchArgs(argv: string[], defaults: { cases: BenchCase[]; steps: number; warmup: number }): BenchArgs {
-  const a: BenchArgs = { cases: defaults.cases, variants: [STOCK, FAST], steps: defaults.steps, warmup: defaults.warmup, profile: false, out: 'bench.json', profileDir: 'bench-profiles' };
+  const a: BenchArgs = { cases: defaults.cases, variants: [STOCK, FAST], steps: defaults.steps, warmup: defaults.warmup, profile: false, out: 'bench.json', profileDir: 'out/bench-profiles' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const val = () => {
