@@ -32,9 +32,25 @@ export async function adapterInfo(): Promise<BackendInfo['adapter']> {
   }
 }
 
-/** Initialise tfjs with the first backend of `order` that works. */
+/** Why an engine could not start, in words staff can act on (the technical reason follows in brackets). */
+export function explainFailure(backend: BackendName, reason: string, hasWebGpuApi: boolean, hasAdapter: boolean): string {
+  if (backend === 'webgpu') {
+    if (!hasWebGpuApi) return `this browser does not offer WebGPU; use a recent Chrome or Edge (${reason})`;
+    if (!hasAdapter) return `the browser found no graphics card it may use for WebGPU: it may be blocked by the browser or hardware acceleration may be off (${reason})`;
+  }
+  if (backend === 'webgl') return `WebGL could not start: hardware acceleration may be off (${reason})`;
+  return reason;
+}
+
+/** Initialise tfjs with the first backend of `order` that works; failures are explained for the page. */
 export async function chooseBackend(order: BackendName[] = DEFAULT_BACKEND_ORDER): Promise<BackendInfo> {
+  const hasWebGpuApi = !!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
   const adapter = await adapterInfo();
-  const choice = await initBackend(order);
-  return { backend: choice.backend, attempts: choice.attempts, ...(adapter ? { adapter } : {}) };
+  try {
+    const choice = await initBackend(order);
+    const attempts = choice.attempts.map((a) => (a.ok || !a.reason ? a : { ...a, reason: explainFailure(a.backend, a.reason, hasWebGpuApi, !!adapter) }));
+    return { backend: choice.backend, attempts, ...(adapter ? { adapter } : {}) };
+  } catch (e) {
+    throw new Error(`no training engine could start in this browser: ${(e as Error).message}`);
+  }
 }

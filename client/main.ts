@@ -1,5 +1,6 @@
 import * as Comlink from 'comlink';
 import type { AppEvent, BackendInfo, FederationInfo, FedStatus, InitResult, TileSummary, WorkerApi } from './api.ts';
+import { plural } from './plural.ts';
 import { $, formatCount, h } from './ui/dom.ts';
 import { ExportPanel } from './ui/exportPanel.ts';
 import { ImportPanel } from './ui/importPanel.ts';
@@ -54,7 +55,7 @@ function renderFederation(unreachable?: { error: string; retryAt: number; cached
     return;
   }
   if (!info) return;
-  const parts = `${info.classes.join(' / ')} · ${info.imageSize} px · ${info.ganType.toUpperCase()} · ${info.rounds} rounds`;
+  const parts = `${info.classes.join(' / ')} · ${info.imageSize} px · ${info.ganType.toUpperCase()} · ${plural(info.rounds, 'round')}`;
   el.replaceChildren(parts, unreachable ? h('div', { class: 'small tone-warn', text: `Server unreachable (${unreachable.error}); showing the last known settings. Retrying…` }) : '');
 }
 
@@ -112,6 +113,8 @@ function onEvent(e: AppEvent): void {
   }
 }
 
+let forcedBackend = false;
+
 function renderBackend(b: BackendInfo | { error: string }): void {
   const label = $('#backend');
   const note = $('#backend-note');
@@ -136,8 +139,9 @@ function renderBackend(b: BackendInfo | { error: string }): void {
     note.textContent = 'slower than WebGPU: training rounds will take longer';
   } else {
     label.className = 'tone-error';
-    note.textContent = 'Warning: no usable graphics card, training runs on the processor and will be very slow';
+    note.textContent = 'Warning: training runs on the processor, not the graphics card, and will be very slow';
   }
+  if (forcedBackend) note.textContent += ' (chosen in the page address)';
   const a = b.adapter;
   $('#adapter').textContent = a ? [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' · ') || 'unnamed WebGPU adapter' : b.backend === 'webgpu' ? 'unnamed' : 'not available to WebGPU';
   attempts.replaceChildren(
@@ -210,7 +214,9 @@ async function start(): Promise<void> {
   await api.subscribe(Comlink.proxy(onEvent));
   let res: InitResult;
   try {
-    res = await api.init({ pageUrl: location.href, backendOrder: backendOrderFromQuery(query.get('backend')) });
+    const backendOrder = backendOrderFromQuery(query.get('backend'));
+    forcedBackend = backendOrder !== undefined;
+    res = await api.init({ pageUrl: location.href, backendOrder });
   } catch (e) {
     showFatal(`The app could not start: ${(e as Error).message}`);
     return;

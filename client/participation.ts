@@ -2,6 +2,7 @@ import { FederationClient, FederationClientError, wsUrlFromPage, type ClientEven
 import { CLOSE } from '../shared/protocol/messages.ts';
 import type { FedStatus, RoundRecord } from './api.ts';
 import type { LocalModel, TrainingProgress } from './localModel.ts';
+import { plural } from './plural.ts';
 
 /**
  * This hospital's membership of the federation, in the worker: the shared federation client over the
@@ -157,7 +158,7 @@ export class Participation {
           { connection: w.phase === 'finished' ? 'finished' : 'connected', hospital: w.hospital, round: w.round, rounds: w.rounds, phase: w.phase, retryAt: undefined, lastClose: undefined, error: undefined },
           true,
         );
-        d.log('info', `Connected to the federation as ${w.hospital}: ${w.round} of ${w.rounds} rounds complete.`);
+        d.log('info', `Connected to the federation as ${w.hospital}: ${w.round} of ${plural(w.rounds, 'round')} complete.`);
         d.onWelcome();
         this.fetchGlobal();
         return;
@@ -186,9 +187,9 @@ export class Participation {
         return;
       case 'round-complete': {
         const m = e.message;
-        this.patch({ round: m.round, note: `Round ${m.round} complete: ${m.participants} hospitals, ${m.examples} tiles in total.` }, true);
+        this.patch({ round: m.round, note: `Round ${m.round} complete: ${plural(m.participants, 'hospital')}, ${plural(m.examples, 'tile')} in total.` }, true);
         d.onRoundComplete({ round: m.round, participants: m.participants, examples: m.examples, dLoss: m.dLoss, gLoss: m.gLoss, seconds: m.seconds, completedAt: new Date().toISOString() });
-        d.log('info', `Round ${m.round} complete (${m.participants} hospitals, ${m.seconds.toFixed(1)} s).`);
+        d.log('info', `Round ${m.round} complete (${plural(m.participants, 'hospital')}, ${m.seconds.toFixed(1)} s).`);
         this.fetchGlobal();
         return;
       }
@@ -209,7 +210,7 @@ export class Participation {
         return;
       case 'finished':
         this.patch({ connection: 'finished', activity: 'idle', training: undefined, round: e.rounds, rounds: e.rounds, phase: 'finished' }, true);
-        d.log('info', `The federation is finished: all ${e.rounds} rounds are complete.`);
+        d.log('info', `The federation is finished: ${e.rounds === 1 ? 'its round is' : `all ${e.rounds} rounds are`} complete.`);
         this.finishing = true;
         this.fetchGlobal();
         return;

@@ -84,6 +84,7 @@ export async function runQualityCheck(deps: QualityDeps): Promise<QualityReport>
       return { synthetic: images, syntheticLabels: labels, round: stored.round };
     });
     const features = async (tiles: readonly Uint8Array[], stage: string) => {
+      step(0, stage);
       let last = 0;
       const f = await extractor.extract(tiles, size, {
         onProgress: (d) => {
@@ -97,6 +98,7 @@ export async function runQualityCheck(deps: QualityDeps): Promise<QualityReport>
     const controlF = await features(control.map((t) => t.pixels), 'Features of your tiles');
     const synthF = await features(synthetic, 'Features of generated tiles');
     deps.onProgress(total, total, 'Computing the scores');
+    await new Promise((r) => setTimeout(r, 0));
     const q = computeQuality({
       real: realF,
       realLabels: reference.map((t) => classes.indexOf(t.label)),

@@ -6,6 +6,7 @@ import { chooseBackend } from './backendInfo.ts';
 import { fetchFederationInfo } from './federationInfo.ts';
 import { LocalModel } from './localModel.ts';
 import { Participation } from './participation.ts';
+import { plural } from './plural.ts';
 import { EXTRACTORS, runQualityCheck, TEST_EXTRACTOR } from './qualityCheck.ts';
 import { importTiles } from './tileImport.ts';
 import { TileStore } from './tileStore.ts';
@@ -172,7 +173,7 @@ class HospitalWorker implements WorkerApi {
       });
       if (report.added > 0) this.model!.tilesChanged();
       this.emit({ type: 'tiles', summary: await this.tileSummary() });
-      this.log(report.stopped ? 'warn' : 'info', `Import: ${report.added} tiles added, ${report.duplicates} duplicates skipped, ${report.rejected.length} files not imported${report.stopped ? ` (${report.stopped})` : ''}.`);
+      this.log(report.stopped ? 'warn' : 'info', `Import: ${plural(report.added, 'tile')} added, ${plural(report.duplicates, 'duplicate')} skipped, ${plural(report.rejected.length, 'file')} not imported${report.stopped ? ` (${report.stopped})` : ''}.`);
       return report;
     } finally {
       this.importing = false;
@@ -225,7 +226,7 @@ class HospitalWorker implements WorkerApi {
     );
     const date = res.card.date.slice(0, 10);
     const fileName = `synthetic-tiles-round${res.round}-${date}.zip`;
-    this.log('info', `Exported ${Object.values(res.counts).reduce((a, b) => a + b, 0)} synthetic tiles from the round-${res.round} model (${(res.bytes.byteLength / 1e3).toFixed(1)} kB).`);
+    this.log('info', `Exported ${plural(Object.values(res.counts).reduce((a, b) => a + b, 0), 'synthetic tile')} from the round-${res.round} model (${(res.bytes.byteLength / 1e3).toFixed(1)} kB).`);
     return Comlink.transfer({ fileName, bytes: res.bytes, counts: res.counts, round: res.round }, [res.bytes.buffer]);
   }
 

@@ -1,5 +1,6 @@
 import type { FederationInfo, ImportItem, ImportReport, TileSummary } from '../api.ts';
 import { $, formatBytes, formatCount, h } from './dom.ts';
+import { plural } from '../plural.ts';
 import { itemsFromDataTransfer, itemsFromFileList } from './dropSources.ts';
 
 /**
@@ -123,10 +124,10 @@ export class ImportPanel {
   }
 
   private showReport(r: ImportReport): void {
-    const parts = [`${formatCount(r.added)} tiles added`];
-    if (r.duplicates) parts.push(`${formatCount(r.duplicates)} duplicates skipped (already imported)`);
-    if (r.rejected.length) parts.push(`${formatCount(r.rejected.length)} files not imported`);
-    if (r.ignored) parts.push(`${formatCount(r.ignored)} system files ignored`);
+    const parts = [`${plural(r.added, 'tile')} added`];
+    if (r.duplicates) parts.push(`${plural(r.duplicates, 'duplicate')} skipped (already imported)`);
+    if (r.rejected.length) parts.push(`${plural(r.rejected.length, 'file')} not imported`);
+    if (r.ignored) parts.push(`${plural(r.ignored, 'system file')} ignored`);
     const nodes: Node[] = [h('p', { class: `summary ${r.rejected.length || r.stopped ? 'tone-warn' : 'tone-ok'}`, 'data-testid': 'import-summary', text: `${parts.join(' · ')} (${r.seconds.toFixed(1)} s).` })];
     if (r.stopped) nodes.push(h('p', { class: 'summary tone-error', role: 'alert', text: r.stopped.charAt(0).toUpperCase() + r.stopped.slice(1) }));
     if (r.rejected.length) {

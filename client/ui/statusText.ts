@@ -1,4 +1,5 @@
 import type { FedStatus } from '../api.ts';
+import { plural } from '../plural.ts';
 
 /**
  * The words on the status line and the connection badge, from the worker's status snapshot. Pure, so the
@@ -15,7 +16,7 @@ export interface StatusLine {
 }
 
 function roundsDone(s: FedStatus): string {
-  return s.rounds ? `${s.round} of ${s.rounds} rounds complete` : `${s.round} rounds complete`;
+  return s.rounds ? `${s.round} of ${plural(s.rounds, 'round')} complete` : `${plural(s.round, 'round')} complete`;
 }
 
 export function statusLine(s: FedStatus | undefined, now = Date.now()): StatusLine {
@@ -24,7 +25,7 @@ export function statusLine(s: FedStatus | undefined, now = Date.now()): StatusLi
     case 'refused':
       return { text: s.error ?? 'The federation server refused this hospital.', tone: 'error' };
     case 'finished':
-      return { text: `The federation is finished: all ${s.rounds} rounds are complete. You can export synthetic images below.`, tone: 'ok' };
+      return { text: `The federation is finished: ${s.rounds === 1 ? 'its round is' : `all ${s.rounds} rounds are`} complete. You can export synthetic images below.`, tone: 'ok' };
     case 'retrying': {
       const secs = s.retryAt ? Math.max(0, Math.ceil((s.retryAt - now) / 1000)) : 0;
       const why = s.lastClose?.code === 4009 ? 'Another computer is connected with this hospital’s token' : 'The federation server cannot be reached';

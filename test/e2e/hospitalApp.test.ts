@@ -7,13 +7,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeWeights, encodedSize } from '../../shared/codec/weightsCodec.ts';
 import { decodeFrame } from '../../shared/protocol/frames.ts';
 import { clientTextSchema, updateHeaderSchema } from '../../shared/protocol/messages.ts';
-import { e2eSkipReason, ensureBuilt, fakeTile, launchChromium, LONG_TASK_PROBE, startServer, tilesZip, TINY_MODEL, type LongFrame, type LongTask, type ServerProcess } from './harness.ts';
+import { CHROMIUM, CHROMIUM_ARGS, e2eSkipReason, ensureBuilt, fakeTile, launchChromium, LONG_TASK_PROBE, startServer, tilesZip, TINY_MODEL, type LongFrame, type LongTask, type ServerProcess } from './harness.ts';
 
 const skip = e2eSkipReason();
 if (skip) console.warn(`\n${'!'.repeat(100)}\n!! ${skip}\n${'!'.repeat(100)}\n`);
@@ -144,7 +144,7 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
     });
     writeFileSync(join(dir, 'MSIH', 'readme.docx'), 'x');
     await b.getByTestId('tile-folder-input').setInputFiles(dir);
-    expect(await waitForText(b, 'import-summary', /tiles added/)).toMatch(/^24 tiles added · 1 files not imported/);
+    expect(await waitForText(b, 'import-summary', /tiles added/)).toMatch(/^24 tiles added · 1 file not imported/);
     expect(await b.getByTestId('rejected-files').innerText()).toContain('hospital-b/MSIH/readme.docx — not an image (.docx file)');
     await b.getByTestId('loose-class').selectOption('nonMSIH');
     await b.getByTestId('tile-input').setInputFiles([
@@ -164,6 +164,25 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
     expect(await text(b, 'import-summary')).toMatch(/^0 tiles added · 3 duplicates skipped \(already imported\)/);
     await shot(b, '02-b-imported');
   }, 180_000);
+
+  it('falls back to WebGL, then CPU, and explains why in the page', async () => {
+    // A browser without WebGPU: the page says it trains on WebGL, slower, and why WebGPU is not used.
+    const plain = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu') });
+    try {
+      const p = await (await plain.newContext()).newPage();
+      await openApp(p, server.url);
+      expect(await text(p, 'backend')).toBe('WebGL');
+      expect(await p.locator('#backend-note').textContent()).toBe('slower than WebGPU: training rounds will take longer');
+      expect(await p.locator('#backend-attempts').innerText()).toMatch(/^WebGPU: not available — .+\nWebGL: in use$/);
+      await shot(p, '02b-webgl-fallback');
+      await p.goto(`${server.url}/?backend=cpu`);
+      await p.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
+      expect(await text(p, 'backend')).toBe('CPU');
+      expect(await p.locator('#backend-note').textContent()).toBe('Warning: training runs on the processor, not the graphics card, and will be very slow (chosen in the page address)');
+    } finally {
+      await plain.close();
+    }
+  }, 120_000);
 
   it('keeps the tiles across a reload', async () => {
     const b = pages[1];
