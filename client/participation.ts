@@ -160,7 +160,8 @@ export class Participation {
         );
         d.log('info', `Connected to the federation as ${w.hospital}: ${w.round} of ${plural(w.rounds, 'round')} complete.`);
         d.onWelcome();
-        this.fetchGlobal();
+        // A finished federation announces itself next; the final model is fetched then.
+        if (w.phase !== 'finished') this.fetchGlobal();
         return;
       }
       case 'disconnected':
