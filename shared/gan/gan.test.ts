@@ -58,8 +58,8 @@ describe('conditioning', () => {
   it('the same noise gives different images for different classes', () => {
     const gan = createGan(tinyConfig('acgan'));
     const z = tf.randomNormal([1, 8], 0, 1, 'float32', 3) as tf.Tensor2D;
-    const [a, b, a2] = [0, 1, 0].map((c) => gan.G.apply(z, tf.tensor1d([c], 'int32'), false).dataSync());
-    const diff = a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
+    const [a, b, a2] = [0, 1, 0].map((c) => gan.G.apply(z, tf.tensor1d([c], 'int32'), false).dataSync() as Float32Array);
+    const diff = a.reduce((s: number, v: number, i: number) => s + Math.abs(v - b[i]), 0) / a.length;
     expect(diff).toBeGreaterThan(1e-4);
     expect(Array.from(a2)).toEqual(Array.from(a));
     z.dispose();
