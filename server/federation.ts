@@ -11,6 +11,7 @@ import { releaseLargeMessageGarbage } from './memory.ts';
 import { serverCrc32 } from './nativeCrc32.ts';
 import type { Metrics } from './metrics.ts';
 import { CheckpointStore, type FederationState, type HistoryEntry } from './state.ts';
+import type { ReceiveBufferPool } from './receivePool.ts';
 import type { Peer } from './transport.ts';
 import { decodeUpdateWeights, UpdatePayloadError } from './updateDecode.ts';
 
@@ -56,6 +57,8 @@ export interface FederationOptions {
   log: Logger;
   /** Delay before a repeated round attempt (avoids a busy loop when hospitals keep failing). */
   retryDelayMs?: number;
+  /** Where the transport receives updates: their buffers are given back once the aggregator is done with them. */
+  receivePool?: ReceiveBufferPool;
 }
 
 export interface StatusJson {
@@ -96,6 +99,7 @@ export class Federation {
   private readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly retryDelayMs: number;
+  private readonly receivePool?: ReceiveBufferPool;
   /** Resolved after every completed round (tests, bench). */
   private roundListeners: ((e: HistoryEntry) => void)[] = [];
 
@@ -105,6 +109,7 @@ export class Federation {
     this.metrics = opts.metrics;
     this.log = opts.log;
     this.retryDelayMs = opts.retryDelayMs ?? 2000;
+    this.receivePool = opts.receivePool;
   }
 
   get fingerprint(): string {
@@ -217,13 +222,20 @@ export class Federation {
 
   onUpdate(peer: Peer, header: UpdateHeader, payload: Uint8Array, frameBytes: number): void {
     const r = this.checkTask(peer, header.round, header.attempt, true);
-    if (!r) return;
+    if (!r) {
+      // Reuse its buffer only while a round is in flight (between rounds the pool holds nothing).
+      if (this.current) this.receivePool?.recycle(payload);
+      return;
+    }
     const hospital = peer.hospital;
     if (!r.granted.has(hospital)) {
+      this.receivePool?.recycle(payload);
       this.reject(peer, 'no-upload-slot', 'send upload-request and wait for upload-grant before the update', r, false);
       return;
     }
     const t0 = performance.now();
+    const aggregator = r.aggregator!;
+    let kept = false;
     try {
       const { examples } = header;
       const ex = this.fed.examples;
@@ -239,7 +251,8 @@ export class Federation {
         }
       }
       // decodeUpdateWeights checked the values (fused with the checksum pass): the aggregator need not again.
-      r.aggregator!.add({ weights, examples, finiteChecked: true });
+      aggregator.add({ weights, examples, finiteChecked: true });
+      kept = aggregator.retainsUpdates;
     } catch (e) {
       const dt = (performance.now() - t0) / 1000;
       r.aggregationSeconds += dt;
@@ -248,6 +261,9 @@ export class Federation {
       if (e instanceof UpdatePayloadError) return this.reject(peer, 'bad-frame', `update payload: ${e.message}`, r, true);
       this.log.error(`internal error on the update of ${hospital}: ${(e as Error).stack ?? e}`);
       return this.reject(peer, 'internal', 'the server failed to process this update', r, true);
+    } finally {
+      // Nothing refers to the update's bytes any more (unless the aggregator keeps them): reuse its buffer.
+      if (!kept) this.receivePool?.recycle(payload);
     }
     const dt = (performance.now() - t0) / 1000;
     r.aggregationSeconds += dt;
@@ -435,6 +451,7 @@ export class Federation {
     r.granted.clear();
     r.queue = [];
     this.current = undefined;
+    this.receivePool?.clear(); // no upload until the next round: do not hold an update-sized buffer meanwhile
     this.closedUpTo = { round: r.round, attempt: r.attempt };
     this.metrics.sampled.set(0);
     const received = r.accepted.size;

@@ -62,6 +62,11 @@ export interface InPlaceOptions {
   collect?: () => void;
   /** Default 4 MiB. */
   collectEveryBytes?: number;
+  /**
+   * Where a gathered frame's payload goes: a buffer of exactly `n` bytes (default Buffer.allocUnsafe),
+   * e.g. a reused one (server/receivePool.ts).
+   */
+  allocate?: (n: number) => Buffer;
 }
 
 /**
@@ -75,6 +80,7 @@ export function receiveLargeFramesInPlace(ws: WebSocket, opts: InPlaceOptions = 
   const minBytes = Math.max(1, opts.minBytes ?? IN_PLACE_MIN_BYTES);
   const collect = opts.collect;
   const collectEvery = opts.collectEveryBytes ?? 4 << 20;
+  const allocate = opts.allocate ?? ((n: number) => Buffer.allocUnsafe(n));
   const original = receiver._write;
   /** The payload of the frame being gathered, how much of it has arrived, and when to collect next. */
   let target: Buffer | undefined;
@@ -88,7 +94,7 @@ export function receiveLargeFramesInPlace(ws: WebSocket, opts: InPlaceOptions = 
         original.call(this, chunk, encoding, cb);
         return;
       }
-      target = Buffer.allocUnsafe(this._payloadLength);
+      target = allocate(this._payloadLength);
       filled = 0;
       // What is buffered now is the start of this payload (the header bytes were consumed).
       for (const b of this._buffers) {

@@ -12,6 +12,7 @@ import { Federation } from './federation.ts';
 import { createHttpHandler } from './http.ts';
 import { consoleLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
+import { ReceiveBufferPool } from './receivePool.ts';
 import { CheckpointStore } from './state.ts';
 import { Transport } from './transport.ts';
 
@@ -57,7 +58,9 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
     metrics.checkpointsCorrupt.inc();
     log.error(`corrupt checkpoint ${c.file} skipped: ${c.reason}`);
   });
-  const federation = new Federation({ fed, store, metrics, log, retryDelayMs: opts.retryDelayMs });
+  // One reused receive buffer for updates: the transport receives into it, the federation gives it back.
+  const receivePool = new ReceiveBufferPool();
+  const federation = new Federation({ fed, store, metrics, log, retryDelayMs: opts.retryDelayMs, receivePool });
   let isReady = false;
   const handler = createHttpHandler({
     isReady: () => isReady,
@@ -67,7 +70,7 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
   });
   const http = createServer(handler);
   http.keepAliveTimeout = 5000;
-  const transport = new Transport(http, opts.tokens, fed.limits, federation, metrics, log);
+  const transport = new Transport(http, opts.tokens, fed.limits, federation, metrics, log, receivePool);
 
   await new Promise<void>((res, rej) => {
     http.once('error', rej);

@@ -20,6 +20,7 @@ import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import { releaseLargeMessageGarbage, releaseReceiveGarbage } from './memory.ts';
 import { receiveLargeFramesInPlace } from './receiveInPlace.ts';
+import type { ReceiveBufferPool } from './receivePool.ts';
 
 /**
  * The WebSocket transport: upgrade on PATHS.ws, hello (version negotiation + token), one live connection
@@ -131,6 +132,8 @@ export class Transport {
     private readonly handlers: TransportHandlers,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    /** Where large frames are received (reused between updates); default: a fresh buffer each. */
+    readonly receivePool?: ReceiveBufferPool,
   ) {
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, clientTracking: false });
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -304,7 +307,9 @@ export class Transport {
     clearTimeout(conn.helloTimer);
     setConnectionMaxPayload(conn.ws, (this.wss.options as { maxPayload: number }).maxPayload);
     // Updates are received into one buffer as they arrive (1× the update in memory, not 2×).
-    if (!receiveLargeFramesInPlace(conn.ws, { collect: releaseReceiveGarbage }) && !this.warnedNoInPlace) {
+    const pool = this.receivePool;
+    const inPlace = receiveLargeFramesInPlace(conn.ws, { collect: releaseReceiveGarbage, ...(pool ? { allocate: (n: number) => pool.take(n) } : {}) });
+    if (!inPlace && !this.warnedNoInPlace) {
       this.warnedNoInPlace = true;
       this.log.warn('ws internals differ from the pinned version: large frames are buffered by ws (2× their size while received)');
     }

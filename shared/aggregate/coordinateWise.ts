@@ -31,6 +31,8 @@ function sortValues(v: Float64Array): void {
 
 export abstract class CoordinateWiseAggregator implements Aggregator {
   abstract readonly name: string;
+  /** Every update is kept by reference until result(). */
+  readonly retainsUpdates = true;
   private layout: WeightLayout | undefined;
   private readonly updates: ClientUpdate[] = [];
   private examples = 0;

@@ -11,8 +11,14 @@ import { AggregationError, layoutOf, validateUpdate, type Aggregator, type Clien
 
 export class FedAvgAccumulator implements Aggregator {
   readonly name = 'fedavg';
+  /** Updates are added into the running sums and not kept. */
+  readonly retainsUpdates = false;
   private layout: WeightLayout | undefined;
-  /** Σ n_k·w_k per tensor; allocated by the first update. */
+  /**
+   * Σ n_k·w_k per tensor: views into one contiguous allocation, made by the first update. One block
+   * (not one per tensor) so that the allocator maps it and returns it whole when the round is done,
+   * instead of leaving holes in its heap that keep the process's resident memory up.
+   */
   private sums: Float64Array[] = [];
   private updates = 0;
   private examples = 0;
@@ -35,7 +41,14 @@ export class FedAvgAccumulator implements Aggregator {
     if (this.updates === 0) {
       // Initialise with n·x rather than adding to zero: 0 + (−0) would turn −0 into +0, and the
       // product is exact, so a single client's weights come back bit for bit.
-      this.sums = tensors.map((t) => scaled(t.data, w));
+      const block = new Float64Array(tensors.reduce((n, t) => n + t.data.length, 0));
+      let offset = 0;
+      this.sums = tensors.map((t) => {
+        const sum = block.subarray(offset, offset + t.data.length);
+        offset += t.data.length;
+        scaleInto(sum, t.data, w);
+        return sum;
+      });
     } else {
       for (let k = 0; k < tensors.length; k++) accumulate(this.sums[k], tensors[k].data, w);
     }
@@ -66,11 +79,9 @@ export class FedAvgAccumulator implements Aggregator {
   }
 }
 
-/** New float64 array holding w·x. */
-function scaled(x: Float32Array, w: number): Float64Array {
-  const out = new Float64Array(x.length);
+/** out = w·x over two typed arrays of equal length. */
+function scaleInto(out: Float64Array, x: Float32Array, w: number): void {
   for (let i = 0; i < x.length; i++) out[i] = w * x[i];
-  return out;
 }
 
 /**
@@ -112,7 +123,7 @@ function divided(sum: Float64Array, total: number): Float32Array {
   for (let n = 1; n <= 9; n++) {
     const x = new Float32Array(xs, 4, n).fill(0.5);
     const sum = new Float64Array(ss, 8, n);
-    sum.set(scaled(x, 3));
+    scaleInto(sum, x, 3);
     accumulate(sum, x, 2);
     divided(sum, 5);
   }

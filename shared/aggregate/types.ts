@@ -23,6 +23,12 @@ export interface ClientUpdate {
 /** An aggregation strategy: feed it updates, then read the aggregated weights. */
 export interface Aggregator {
   readonly name: string;
+  /**
+   * Whether the aggregator keeps references to the tensors of the updates it was given (coordinate-wise
+   * rules keep them until result()); when false it copies what it needs during add(), so the memory of
+   * an update may be reused as soon as add() returns.
+   */
+  readonly retainsUpdates: boolean;
   /** Validates and adds one update; throws AggregationError when it does not fit. */
   add(update: ClientUpdate): void;
   /** Number of updates added so far. */
