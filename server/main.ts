@@ -15,6 +15,8 @@ import { startFederationServer, type RunningServer } from './server.ts';
 
 /** Default initial weights: the configured GAN built on the tfjs CPU backend. */
 export async function defaultInitialWeights(model: GanConfig): Promise<WeightSet> {
+  const tf = await import('@tensorflow/tfjs-core');
+  tf.env().set('PROD', true); // no "install tfjs-node" banner: the server only initialises weights
   const { initBackend } = await import('../shared/backend.ts');
   await initBackend(['cpu']);
   const { createGan } = await import('../shared/gan/gan.ts');
