@@ -25,6 +25,7 @@ function quick(over: Partial<EvaluateOptions>): EvaluateOptions {
     kidSubsets: 10,
     tsnePerGroup: 8,
     tsneIterations: 50,
+    linearProbe: false,
     ...over,
   };
 }
@@ -48,6 +49,8 @@ describe('npm run evaluate', () => {
   it('parses the documented flags and names missing ones', () => {
     const o = parseEvaluateArgs(['--checkpoint', 'c.fgw', '--real-train', 'a', '--real-test', 'b', '--per-class', '50', '--out', 'o', '--seeds', '4,5,6', '--features', 'tiny']);
     expect(o).toMatchObject({ checkpoint: 'c.fgw', realTrain: 'a', realTest: 'b', perClass: 50, out: 'o', seeds: [4, 5, 6], features: 'tiny', epochs: DEFAULT_OPTIONS.epochs });
+    expect(o).toMatchObject({ linearProbe: true });
+    expect(parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--no-linear-probe'])).toMatchObject({ linearProbe: false });
     expect(() => parseEvaluateArgs(['--checkpoint', 'c.fgw'])).toThrow(/missing --real-train, --real-test, --per-class, --out/);
     expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', 'x', '--out', 'o'])).toThrow(/--per-class must be an integer ≥ 2, got "x"/);
     expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--features', 'vgg'])).toThrow(/--features must be inception or tiny/);

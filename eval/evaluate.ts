@@ -65,7 +65,7 @@ export const DEFAULT_OPTIONS: Omit<EvaluateOptions, 'checkpoint' | 'realTrain' |
   batchSize: 32,
   learningRate: 2e-3,
   seeds: [1, 2, 3],
-  linearProbe: false,
+  linearProbe: true,
   kidSubsets: 100,
   tsnePerGroup: 150,
   tsneIterations: 500,

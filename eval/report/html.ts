@@ -40,7 +40,7 @@ function downstreamTables(d: Pick<DownstreamResult, 'results'>, what: string, po
   return tile + patient;
 }
 
-function verdicts(r: QualityReport): string[] {
+function verdicts(r: QualityReport, details: ReportDetails): string[] {
   const out: string[] = [];
   const m = r.memorization;
   if (m.syntheticToTrain.p5 < 0.5 * m.testToTrain.p5) {
@@ -59,6 +59,13 @@ function verdicts(r: QualityReport): string[] {
   out.push(
     `<li>${gain > 0 ? '<b>Synthetic tiles helped</b>' : '<b>Synthetic tiles did not help</b>'} the small classifier: balanced accuracy ${f3(c.realPlusSynthetic.balancedAccuracy.mean)} with real + synthetic vs ${f3(c.realOnly.balancedAccuracy.mean)} with real tiles only (${gain >= 0 ? '+' : ''}${f3(gain)}; compare with the spread over seeds).</li>`,
   );
+  if (details.linearProbe) {
+    const p = details.linearProbe.results;
+    const g = p.realPlusSynthetic.auroc.mean - p.realOnly.auroc.mean;
+    out.push(
+      `<li>With pretrained MobileNetV2 features and a linear head: AUROC ${f3(p.realPlusSynthetic.auroc.mean)} with real + synthetic vs ${f3(p.realOnly.auroc.mean)} with real tiles only (${g >= 0 ? '+' : ''}${f3(g)}), ${f3(p.syntheticOnly.auroc.mean)} with synthetic tiles only.</li>`,
+    );
+  }
   return out;
 }
 
@@ -98,7 +105,7 @@ img{image-rendering:pixelated}.samples img{width:100%;max-width:960px;border:1px
 ${cfg.perClass} synthetic tiles per class · real training tiles ${cfg.realTrain.tiles} · real test tiles ${cfg.realTest.tiles} · ${escapeXml(cfg.createdAt)}</p>
 
 <h2>At a glance</h2>
-<ul class="verdicts">${verdicts(report).join('')}</ul>
+<ul class="verdicts">${verdicts(report, details).join('')}</ul>
 <div class="cards">
 <div class="card"><div>${escapeXml(cfg.features.fidLabel)}</div><div class="big">${f2(report.fid)}</div><div class="note">Lower is closer to the real training tiles. Compare only with other checkpoints evaluated by this tool.</div></div>
 <div class="card"><div>KID (same features, unbiased; mean ± sd over ${report.config.kid.subsets} subsets of ${report.config.kid.subsetSize})</div><div class="big">${report.kid.mean.toExponential(3)} ± ${report.kid.std.toExponential(2)}</div><div class="note">≈ 0 when synthetic and real tiles are indistinguishable in feature space.</div></div>
