@@ -9,7 +9,7 @@ import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
 import { parseCompareArgs } from './compare.ts';
 import type { ComparePreset } from './comparePresets.ts';
 import { balancedSubset, runComparison, type ComparisonResult } from './comparison.ts';
-import { RESULTS_HEADER, renderComparison, upsertSection, type RunDescription } from './resultsTable.ts';
+import { noiseVerdict, RESULTS_HEADER, renderComparison, upsertSection, type RunDescription } from './resultsTable.ts';
 import { readTileFolder } from './tileFolder.ts';
 
 const run = promisify(execFile);
@@ -121,6 +121,17 @@ describe('balancedSubset', () => {
     expect(balancedSubset(tiles, 6, 1)).toEqual(s);
     expect(balancedSubset(tiles, 6, 2)).not.toEqual(s);
     expect(balancedSubset(tiles, 100, 1)).toHaveLength(13);
+  });
+});
+
+describe('noiseVerdict', () => {
+  const pair = (gan: 'acgan' | 'cgan', discriminator: 'cnn' | 'vit', mean: number, std: number) =>
+    ({ gan, discriminator, status: 'ok', kid: { mean, std }, dParams: 1, gParams: 1, trainSeconds: 0, evalSeconds: 0, trainCpuSeconds: 0, evalCpuSeconds: 0, dir: '' }) as const;
+  const result = (pairs: ReturnType<typeof pair>[]) => ({ pairs: [...pairs] }) as unknown as ComparisonResult;
+  it('says when no row separates its discriminators by more than KID’s spread', () => {
+    expect(noiseVerdict(result([pair('acgan', 'cnn', 0.76, 0.1), pair('acgan', 'vit', 0.74, 0.1)]), ['acgan'])).toMatch(/does not rank them/);
+    expect(noiseVerdict(result([pair('acgan', 'cnn', 0.9, 0.1), pair('acgan', 'vit', 0.5, 0.1), pair('cgan', 'cnn', 0.5, 0.1), pair('cgan', 'vit', 0.52, 0.1)]), ['acgan', 'cgan'])).toMatch(/In 1 of 2 GAN types/);
+    expect(noiseVerdict(result([pair('acgan', 'cnn', 0.76, 0.1)]), ['acgan'])).toBeUndefined();
   });
 });
 

@@ -27,24 +27,26 @@ export type PresetName = (typeof PRESET_NAMES)[number];
 
 export const PRESETS: Record<PresetName, ComparePreset> = {
   small: {
+    // Sized by measured CPU time per step on the 2-core machine (docs/results.md): transformers run on
+    // 4×4 token grids here because tfjs-cpu's softmax and broadcasting ops dominate their cost.
     model: {
       imageSize: 32,
       latentDim: 32,
-      batchSize: 32,
-      nCritic: 5,
+      batchSize: 16,
+      nCritic: 2,
       generator: { baseChannels: 16 },
       discriminator: { baseChannels: 8 },
     },
     discriminators: {
-      vit: { patchSize: 4, embedDim: 32, depth: 2, heads: 2 },
-      swin: { patchSize: 4, embedDim: 32, depth: 2, heads: 2, windowSize: 4 },
+      vit: { patchSize: 8, embedDim: 32, depth: 2, heads: 2 },
+      swin: { patchSize: 8, embedDim: 32, depth: 2, heads: 2, windowSize: 2 },
     },
-    rounds: 2,
+    rounds: 3,
     localEpochs: 1,
     clients: 2,
     maxTiles: 256,
-    perClass: 64,
-    realPerClass: 64,
+    perClass: 32,
+    realPerClass: 32,
   },
   full: {
     model: {

@@ -63,6 +63,11 @@ export function renderComparison(result: ComparisonResult, run: RunDescription):
   out.push(`**KID × 10³ ↓** (mean ± sd over subsets); floor ${(result.floor.kid.mean * 1e3).toFixed(2)} ± ${(result.floor.kid.std * 1e3).toFixed(2)}.`);
   out.push('');
   out.push(...grid(result, gans, ds, (p) => p.kid?.mean, (p) => `${(p.kid!.mean * 1e3).toFixed(2)} ± ${(p.kid!.std * 1e3).toFixed(2)}`));
+  const verdict = noiseVerdict(result, gans);
+  if (verdict) {
+    out.push('');
+    out.push(verdict);
+  }
   out.push('');
   out.push('Runs:');
   out.push('');
@@ -77,6 +82,25 @@ export function renderComparison(result: ComparisonResult, run: RunDescription):
     );
   }
   return out.join('\n') + '\n';
+}
+
+/**
+ * Whether the differences between discriminators are larger than KID's own spread over subsets: when no
+ * row's range of KID means exceeds its mean standard deviation, the table cannot rank the discriminators.
+ */
+export function noiseVerdict(result: ComparisonResult, gans: GanType[]): string | undefined {
+  const rows = gans.map((g) => result.pairs.filter((p) => p.gan === g && p.status === 'ok' && p.kid));
+  const ranked = rows.filter((r) => r.length > 1);
+  if (ranked.length === 0) return undefined;
+  const separated = ranked.filter((r) => {
+    const means = r.map((p) => p.kid!.mean);
+    const sd = r.reduce((a, p) => a + p.kid!.std, 0) / r.length;
+    return Math.max(...means) - Math.min(...means) > sd;
+  });
+  if (separated.length === 0) {
+    return '_Within every GAN type the discriminators differ by less than KID’s standard deviation over subsets: at this training budget the table does not rank them (the bold marks are noise)._';
+  }
+  return `_In ${separated.length} of ${ranked.length} GAN types the range of KID across discriminators exceeds KID’s standard deviation over subsets._`;
 }
 
 const marker = (preset: string) => [`<!-- compare:${preset} -->`, `<!-- /compare:${preset} -->`] as const;
