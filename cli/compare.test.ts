@@ -8,7 +8,8 @@ import { createTinyExtractor } from '../shared/features/tiny.ts';
 import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
 import { parseCompareArgs } from './compare.ts';
 import type { ComparePreset } from './comparePresets.ts';
-import { balancedSubset, runComparison, type ComparisonResult } from './comparison.ts';
+import { runComparison, type ComparisonResult } from './comparison.ts';
+import { balancedSubset } from './subset.ts';
 import { noiseVerdict, RESULTS_HEADER, renderComparison, upsertSection, type RunDescription } from './resultsTable.ts';
 import { readTileFolder } from './tileFolder.ts';
 

@@ -6,10 +6,10 @@ import type { FeatureExtractor } from '../shared/features/types.ts';
 import type { Features } from '../shared/metrics/features.ts';
 import { fidParts } from '../shared/metrics/fid.ts';
 import { kid } from '../shared/metrics/kid.ts';
-import { Rng } from '../shared/rng.ts';
 import { sizeOf } from '../shared/weights.ts';
 import { pairConfig, type ComparePreset } from './comparePresets.ts';
 import { runSimulation } from './simulation.ts';
+import { balancedSubset } from './subset.ts';
 import type { FolderTile } from './tileFolder.ts';
 
 /** What was measured for one GAN × discriminator pair. */
@@ -61,18 +61,6 @@ export interface ComparisonOptions {
 function cpuSeconds(since: NodeJS.CpuUsage): number {
   const u = process.cpuUsage(since);
   return (u.user + u.system) / 1e6;
-}
-
-/** A seeded, class-balanced subset of at most `n` tiles (all of them when there are fewer). */
-export function balancedSubset<T extends { label: number }>(tiles: readonly T[], n: number | undefined, seed: number): T[] {
-  if (n === undefined || tiles.length <= n) return tiles.slice();
-  const rng = new Rng(seed);
-  const byClass = new Map<number, T[]>();
-  for (const t of tiles) byClass.set(t.label, [...(byClass.get(t.label) ?? []), t]);
-  const groups = [...byClass.keys()].sort((a, b) => a - b).map((k) => rng.shuffle(byClass.get(k)!.slice()));
-  const out: T[] = [];
-  for (let i = 0; out.length < n; i++) for (const g of groups) if (i < g.length && out.length < n) out.push(g[i]);
-  return out;
 }
 
 /** At most `perClass` tiles of every class (seeded). */

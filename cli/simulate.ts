@@ -11,6 +11,7 @@ import { initNodeBackend } from './nodeBackend.ts';
 import { ProgressBar } from './progress.ts';
 import { runRemoteHospitals } from './remote.ts';
 import { runSimulation } from './simulation.ts';
+import { balancedSubset } from './subset.ts';
 import { readTileFolder } from './tileFolder.ts';
 
 export const USAGE = `Usage: npm run simulate -- --data DIR --out DIR [options]
@@ -175,19 +176,6 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
   };
 }
 
-/** A seeded, class-balanced subset of at most n tiles (for quick runs). */
-function subset<T extends { label: number }>(tiles: T[], n: number, seed: number): T[] {
-  if (tiles.length <= n) return tiles;
-  let s = seed >>> 0 || 1;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
-  const byClass = new Map<number, T[]>();
-  for (const t of tiles) byClass.set(t.label, [...(byClass.get(t.label) ?? []), t]);
-  const out: T[] = [];
-  const groups = [...byClass.values()].map((g) => g.map((t) => ({ t, r: rand() })).sort((a, b) => a.r - b.r).map((x) => x.t));
-  for (let i = 0; out.length < n; i++) for (const g of groups) if (i < g.length && out.length < n) out.push(g[i]);
-  return out;
-}
-
 export async function main(argv = process.argv.slice(2)): Promise<void> {
   const args = parseSimulateArgs(argv);
   if (args === 'help') {
@@ -203,7 +191,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     onProgress: (done, total) => readBar.update(done / total, `${done}/${total}`),
   });
   readBar.done(`${tiles.length} tiles at ${args.model.imageSize} px`);
-  if (args.maxTiles) tiles = subset(tiles, args.maxTiles, args.model.seed);
+  if (args.maxTiles) tiles = balancedSubset(tiles, args.maxTiles, args.model.seed);
   if (args.clients > tiles.length) throw new CliError(`cannot split ${tiles.length} tiles among ${args.clients} hospitals`);
   process.stderr.write(`backend ${backend.backend}; ${args.model.gan} with ${args.model.discriminator.type} discriminator at ${args.model.imageSize} px\n`);
 
