@@ -2,11 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createParallelNsfwjsExtractor } from '../eval/features/parallelExtractor.ts';
 import { DISCRIMINATOR_TYPES, GAN_TYPES, type DiscriminatorType, type GanType } from '../shared/config/ganConfig.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
+import { parseFlags } from './flags.ts';
 import { CliError, runCli } from './cliError.ts';
 import { PRESET_NAMES, PRESETS, pairConfig, type ComparePreset, type PresetName } from './comparePresets.ts';
 import { runComparison, type ComparisonResult } from './comparison.ts';
@@ -89,14 +89,8 @@ function list<T extends string>(flag: string, v: string | undefined, known: read
 
 /** Parse and validate the command line; every problem is a CliError naming the flag. */
 export function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (e) {
-    throw new CliError(`${e instanceof Error ? e.message : String(e)} (see --help)`);
-  }
-  if (values.help) return 'help';
-  const v = values as Record<string, string | undefined>;
+  const v = parseFlags(argv, OPTIONS);
+  if (v === 'help') return 'help';
   if (!PRESET_NAMES.includes(v.preset as PresetName)) throw new CliError(`--preset must be ${PRESET_NAMES.join(' or ')}, got "${v.preset}"`);
   const presetName = v.preset as PresetName;
   const preset: ComparePreset = { ...PRESETS[presetName] };

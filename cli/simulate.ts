@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { AggregatorConfig } from '../shared/aggregate/index.ts';
 import { ConfigError } from '../shared/config/configError.ts';
 import { parseGanConfig, type GanConfigInput } from '../shared/config/ganConfig.ts';
 import { isBatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { parsePartitionSpec, type PartitionSpec } from '../shared/fed/partition.ts';
+import { parseFlags } from './flags.ts';
 import { CliError, runCli } from './cliError.ts';
 import { initNodeBackend } from './nodeBackend.ts';
 import { ProgressBar } from './progress.ts';
@@ -109,14 +109,8 @@ export interface SimulateArgs {
 
 /** Parse and validate the command line; every problem is a CliError naming the flag. */
 export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
-  } catch (e) {
-    throw new CliError(`${e instanceof Error ? e.message : String(e)} (see --help)`);
-  }
-  if (values.help) return 'help';
-  const v = values as Record<string, string | undefined>;
+  const v = parseFlags(argv, OPTIONS);
+  if (v === 'help') return 'help';
   if (!v.data) throw new CliError('--data DIR is required (a folder laid out <label>/<tile>.jpg)');
   if (!v.out) throw new CliError('--out DIR is required');
   const fraction = Number(v.fraction);
