@@ -3,6 +3,7 @@
  * generation, networking), exposed with comlink. Events flow worker → page through one proxied callback.
  */
 import type { BackendName } from '../shared/backend.ts';
+import type { RoundComplete } from '../shared/protocol/messages.ts';
 
 /** What the federation trains, from the server's /api/status (or the copy saved in IndexedDB). */
 export interface FederationInfo {
@@ -27,15 +28,8 @@ export interface FederationInfo {
   fetchedAt: number;
 }
 
-export interface RoundRecord {
-  round: number;
-  participants: number;
-  examples: number;
-  dLoss: number;
-  gLoss: number;
-  seconds: number;
-  completedAt?: string;
-}
+/** A completed round as the page shows it: the server's round-complete message, plus when it completed. */
+export type RoundRecord = Omit<RoundComplete, 'type'> & { completedAt?: string };
 
 export interface BackendInfo {
   backend: BackendName;

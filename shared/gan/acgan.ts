@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bceWithLogits, softmaxCrossEntropy } from './losses.ts';
-import type { GanStep, StepContext } from './step.ts';
-import { randomOps } from '../nn/random.ts';
+import { sampleLatent, type GanStep, type StepContext } from './step.ts';
 
 /**
  * ACGAN (Odena et al. 2017). The discriminator predicts real/fake and the class;
@@ -9,14 +8,12 @@ import { randomOps } from '../nn/random.ts';
  */
 export function acganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
   const { G, D, cfg } = gan;
-  const k = cfg.classes.length;
   const dVars = D.params.trainableVariables();
   const gVars = G.params.trainableVariables();
   return ({ images, labels }) =>
     tf.tidy(() => {
       const b = images.shape[0];
-      const z = randomOps().normal([b, cfg.latentDim], 0, 1, nextSeed()) as tf.Tensor2D;
-      const fakeLabels = randomOps().uniformInt([b], 0, k, nextSeed()) as tf.Tensor1D;
+      const { z, labels: fakeLabels } = sampleLatent(cfg, b, nextSeed);
       const fake = G.apply(z, fakeLabels, true);
       const dLoss = optD.minimize(
         () => {

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bceWithLogits } from './losses.ts';
-import type { GanStep, StepContext } from './step.ts';
-import { randomOps } from '../nn/random.ts';
+import { sampleLatent, type GanStep, type StepContext } from './step.ts';
 
 /**
  * Conditional GAN (Mirza & Osindero 2014) with a projection discriminator D(x, y) and the
@@ -9,14 +8,12 @@ import { randomOps } from '../nn/random.ts';
  */
 export function cganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
   const { G, D, cfg } = gan;
-  const k = cfg.classes.length;
   const dVars = D.params.trainableVariables();
   const gVars = G.params.trainableVariables();
   return ({ images, labels }) =>
     tf.tidy(() => {
       const b = images.shape[0];
-      const z = randomOps().normal([b, cfg.latentDim], 0, 1, nextSeed()) as tf.Tensor2D;
-      const fakeLabels = randomOps().uniformInt([b], 0, k, nextSeed()) as tf.Tensor1D;
+      const { z, labels: fakeLabels } = sampleLatent(cfg, b, nextSeed);
       const fake = G.apply(z, fakeLabels, true);
       const dLoss = optD.minimize(
         () =>

@@ -1,4 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
+import type { GanConfig } from '../config/ganConfig.ts';
+import { randomOps } from '../nn/random.ts';
 import type { Gan } from './gan.ts';
 
 /** One training batch: images in [-1, 1] (NHWC) and integer class labels. */
@@ -22,4 +24,14 @@ export interface StepContext {
   optD: tf.Optimizer;
   /** Returns a fresh seed for each random draw, so runs are reproducible. */
   nextSeed: () => number;
+}
+
+/**
+ * Latent noise and uniformly random class labels for `b` generated images (drawn on the device when the
+ * WebGPU fast path is on). Noise is drawn before labels, so seeds map to the same draws everywhere.
+ */
+export function sampleLatent(cfg: GanConfig, b: number, nextSeed: () => number): { z: tf.Tensor2D; labels: tf.Tensor1D } {
+  const z = randomOps().normal([b, cfg.latentDim], 0, 1, nextSeed()) as tf.Tensor2D;
+  const labels = randomOps().uniformInt([b], 0, cfg.classes.length, nextSeed()) as tf.Tensor1D;
+  return { z, labels };
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientPenalty } from './losses.ts';
-import type { GanStep, StepContext } from './step.ts';
+import { sampleLatent, type GanStep, type StepContext } from './step.ts';
 import { randomOps } from '../nn/random.ts';
 
 /**
@@ -12,7 +12,6 @@ import { randomOps } from '../nn/random.ts';
  */
 export function wganGpStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
   const { G, D, cfg } = gan;
-  const k = cfg.classes.length;
   const dVars = D.params.trainableVariables();
   const gVars = G.params.trainableVariables();
   return ({ images, labels }) => {
@@ -34,8 +33,7 @@ export function wganGpStep({ gan, optG, optD, nextSeed }: StepContext): GanStep 
       dLoss = loss;
     }
     const gLoss = tf.tidy(() => {
-      const z = randomOps().normal([b, cfg.latentDim], 0, 1, nextSeed()) as tf.Tensor2D;
-      const fakeLabels = randomOps().uniformInt([b], 0, k, nextSeed()) as tf.Tensor1D;
+      const { z, labels: fakeLabels } = sampleLatent(cfg, b, nextSeed);
       return optG.minimize(() => tf.neg(tf.mean(D.apply(G.apply(z, fakeLabels, true), fakeLabels, true).score)), true, gVars)!;
     });
     return { dLoss: dLoss!, gLoss };
