@@ -1,50 +1,42 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2dBackpropFilterNHWC } from '../cpu/conv2d.ts';
 import { resizeNearestNeighborGradNHWC } from '../cpu/resizeNearestNeighborGrad.ts';
+import { conv2dBackpropFilterWasm } from './conv2dBackpropFilter.ts';
+import { conv2dBackpropInputWasm } from './conv2dBackpropInput.ts';
+import { registerWasmKernel as register } from './wasmBackend.ts';
 
 /**
- * Kernels the tfjs wasm backend (4.22) lacks for training, so GANs can train on wasm too:
- * Conv2DBackpropFilter (the documented blocker), UnsortedSegmentSum (the gradient of gather, used by
- * class embeddings), and a ResizeNearestNeighborGrad that is the exact adjoint of the forward resize.
- * They run as JS loops over views of the wasm heap; everything else keeps wasm's SIMD kernels.
+ * Kernels for training on the tfjs wasm backend (4.22):
+ * - Conv2DBackpropFilter, which wasm lacks (the documented blocker): im2col + wasm's SIMD matmul;
+ * - Conv2DBackpropInput, which wasm has only as a scalar loop: a forward XNNPACK convolution of the
+ *   dilated, padded output gradient with the flipped filter (~10× faster);
+ * - UnsortedSegmentSum (the gradient of gather, used by class embeddings), and a
+ *   ResizeNearestNeighborGrad that is the exact adjoint of the forward resize, as JS loops over views of
+ *   the wasm heap.
+ * Everything else keeps wasm's SIMD kernels.
  */
-interface WasmBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): tf.TypedArray;
-}
-
 let registered = false;
 
-function register(kernelName: string, kernelFunc: (inputs: Record<string, tf.TensorInfo>, backend: WasmBackend, attrs: Record<string, unknown>) => tf.TensorInfo): void {
-  if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
-  tf.registerKernel({
-    kernelName,
-    backendName: 'wasm',
-    kernelFunc: (args) => {
-      const { inputs, backend, attrs } = args as unknown as { inputs: Record<string, tf.TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };
-      return kernelFunc(inputs, backend, attrs);
-    },
-  });
+function convInfo(xShape: readonly number[], filterShape: readonly number[], attrs: Record<string, unknown>, kernel: string): tf.backend_util.Conv2DInfo {
+  if (attrs.dataFormat === 'NCHW') throw new Error(`${kernel} on wasm supports NHWC only`);
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as 'same' | 'valid',
+    attrs.dimRoundingMode as 'floor' | undefined,
+  );
 }
 
 export function registerWasmTrainingKernels(): void {
   if (registered) return;
   registered = true;
-  register('Conv2DBackpropFilter', ({ x, dy }, backend, attrs) => {
-    if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      attrs.filterShape as [number, number, number, number],
-      attrs.strides as number | [number, number],
-      1,
-      attrs.pad as 'same' | 'valid',
-      attrs.dimRoundingMode as 'floor' | undefined,
-    );
-    const dw = conv2dBackpropFilterNHWC(backend.typedArrayFromHeap(x) as Float32Array, x.shape, backend.typedArrayFromHeap(dy) as Float32Array, info);
-    const out = backend.makeOutput(info.filterShape, 'float32');
-    (backend.typedArrayFromHeap(out) as Float32Array).set(dw);
-    return out;
-  });
+  register('Conv2DBackpropFilter', ({ x, dy }, backend, attrs) =>
+    conv2dBackpropFilterWasm(x, dy, backend, convInfo(x.shape, attrs.filterShape as number[], attrs, 'Conv2DBackpropFilter')),
+  );
+  register('Conv2DBackpropInput', ({ dy, filter }, backend, attrs) =>
+    conv2dBackpropInputWasm(dy, filter, backend, convInfo(attrs.inputShape as number[], filter.shape, attrs, 'Conv2DBackpropInput')),
+  );
   register('UnsortedSegmentSum', ({ x, segmentIds }, backend, attrs) => {
     const numSegments = attrs.numSegments as number;
     const inner = x.shape.slice(1).reduce((a, b) => a * b, 1);
