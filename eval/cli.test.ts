@@ -21,6 +21,7 @@ function quick(over: Partial<EvaluateOptions>): EvaluateOptions {
     out: join(dir, 'out'),
     features: 'tiny',
     classifierSize: 16,
+    classifierWorkers: 1,
     epochs: 2,
     kidSubsets: 10,
     tsnePerGroup: 8,

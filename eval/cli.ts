@@ -14,8 +14,9 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
   --out DIR              where the report is written
   --features F           inception (InceptionV3 from nsfwjs on the wasm backend, default) | tiny (random projection, for tests)
   --feature-workers N    worker threads for InceptionV3 features, each with its own wasm backend (default ${DEFAULT_OPTIONS.featureWorkers})
-  --classifier-size S    classifier input size in px (default ${DEFAULT_OPTIONS.classifierSize})
+  --classifier-size S    classifier input size in px (default: the generator's size, at most 64)
   --classifier-channels C  (default ${DEFAULT_OPTIONS.classifierChannels})
+  --classifier-workers N worker threads for the 3 regimes × seeds classifier trainings on wasm (default ${DEFAULT_OPTIONS.classifierWorkers})
   --epochs E             classifier epochs (default ${DEFAULT_OPTIONS.epochs})
   --batch-size B         classifier batch size (default ${DEFAULT_OPTIONS.batchSize})
   --learning-rate LR     classifier Adam learning rate (default ${DEFAULT_OPTIONS.learningRate})
@@ -39,6 +40,7 @@ const OPTIONS = {
   'feature-workers': { type: 'string' },
   'classifier-size': { type: 'string' },
   'classifier-channels': { type: 'string' },
+  'classifier-workers': { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
   'learning-rate': { type: 'string' },
@@ -79,7 +81,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
   if (seeds.length < 3) throw new CliError(`--seeds needs at least 3 seeds for a mean ± sd, got ${seeds.length} (${v.seeds})`);
   const lr = v['learning-rate'] === undefined ? DEFAULT_OPTIONS.learningRate : Number(v['learning-rate']);
   if (!(lr > 0 && lr < 1)) throw new CliError(`--learning-rate must be in (0, 1), got "${v['learning-rate']}"`);
-  const clfSize = int('classifier-size', v['classifier-size'], 8, DEFAULT_OPTIONS.classifierSize);
+  const clfSize = v['classifier-size'] === undefined ? undefined : int('classifier-size', v['classifier-size'], 8, 0);
   return {
     ...DEFAULT_OPTIONS,
     checkpoint: v.checkpoint!,
@@ -91,6 +93,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
     featureWorkers: int('feature-workers', v['feature-workers'], 1, DEFAULT_OPTIONS.featureWorkers),
     classifierSize: clfSize,
     classifierChannels: int('classifier-channels', v['classifier-channels'], 1, DEFAULT_OPTIONS.classifierChannels),
+    classifierWorkers: int('classifier-workers', v['classifier-workers'], 1, DEFAULT_OPTIONS.classifierWorkers),
     epochs: int('epochs', v.epochs, 1, DEFAULT_OPTIONS.epochs),
     batchSize: int('batch-size', v['batch-size'], 1, DEFAULT_OPTIONS.batchSize),
     learningRate: lr,

@@ -9,10 +9,11 @@ import { aggregateByPatient } from '../shared/metrics/patients.ts';
 import { meanSd, type MeanSd } from '../shared/metrics/summary.ts';
 import { resizeToRGB } from '../shared/image/resize.ts';
 import { trainLinearProbe } from './classifier/linearProbe.ts';
-import { scoreTiles, trainTileClassifier, type LabelledTiles } from './classifier/train.ts';
+import type { CnnJobRunner } from './classifier/classifierPool.ts';
+import { REGIMES, runCnnJob, type CnnJobData, type CnnJobSettings, type Regime } from './classifier/cnnJob.ts';
+import type { LabelledTiles } from './classifier/train.ts';
 
-export const REGIMES = ['realOnly', 'realPlusSynthetic', 'syntheticOnly'] as const;
-export type Regime = (typeof REGIMES)[number];
+export { REGIMES, type Regime };
 
 const METRICS = ['accuracy', 'f1', 'balancedAccuracy', 'auroc'] as const;
 type MetricName = (typeof METRICS)[number];
@@ -66,54 +67,48 @@ function collect(perSeed: RegimeDetails['perSeed']): RegimeResult {
   return r;
 }
 
-function trainingSet(regime: Regime, real: LabelledTiles, synthetic: LabelledTiles): LabelledTiles {
-  if (regime === 'realOnly') return real;
-  if (regime === 'syntheticOnly') return synthetic;
-  return { pixels: [...real.pixels, ...synthetic.pixels], labels: [...real.labels, ...synthetic.labels] };
-}
-
 export function resizeTiles(pixels: readonly Uint8Array[], from: number, to: number): Uint8Array[] {
   return from === to ? pixels.slice() : pixels.map((p) => resizeToRGB(p, from, from, 3, to));
 }
 
-export interface CnnOptions {
-  classes: number;
-  positive: number;
-  size: number;
+export interface CnnOptions extends CnnJobSettings {
   seeds: readonly number[];
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-  channels: number;
   onProgress?: (regime: Regime, seed: number, epoch: number, loss: number) => void;
 }
 
-/** The small CNN from scratch, with augmentation, each regime × seed. Tiles must already be at `size`. */
-export async function runCnnDownstream(real: LabelledTiles, synthetic: LabelledTiles, test: TestSet, opts: CnnOptions): Promise<DownstreamResult> {
+/** Runs the jobs one after another in this thread (the default; also what WebGPU uses). */
+export function inProcessRunner(data: CnnJobData, settings: CnnJobSettings): CnnJobRunner {
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    concurrency: 1,
+    run(regime, seed, onEpoch) {
+      const job = queue.then(() => runCnnJob(data, settings, regime, seed, onEpoch));
+      queue = job.catch(() => {});
+      return job;
+    },
+    close() {},
+  };
+}
+
+/**
+ * The small CNN from scratch, with augmentation, each regime × seed, on `runner` (in process by
+ * default, or a worker-thread pool: the same seeds give the same scores either way). Tiles must
+ * already be at `size`.
+ */
+export async function runCnnDownstream(real: LabelledTiles, synthetic: LabelledTiles, test: TestSet, opts: CnnOptions, runner?: CnnJobRunner): Promise<DownstreamResult> {
+  const { seeds, onProgress, ...settings } = opts;
+  const jobs = runner ?? inProcessRunner({ real, synthetic, testPixels: test.pixels }, settings);
+  const trainTiles: Record<Regime, number> = { realOnly: real.pixels.length, realPlusSynthetic: real.pixels.length + synthetic.pixels.length, syntheticOnly: synthetic.pixels.length };
+  const scores = await Promise.all(
+    REGIMES.map((regime) => Promise.all(seeds.map((seed) => jobs.run(regime, seed, (e, loss) => onProgress?.(regime, seed, e, loss))))),
+  );
   const results = {} as Record<Regime, RegimeResult>;
   const details = {} as Record<Regime, RegimeDetails>;
-  for (const regime of REGIMES) {
-    const train = trainingSet(regime, real, synthetic);
-    const perSeed: RegimeDetails['perSeed'] = [];
-    for (const seed of opts.seeds) {
-      const model = await trainTileClassifier(train, {
-        size: opts.size,
-        classes: opts.classes,
-        epochs: opts.epochs,
-        batchSize: opts.batchSize,
-        learningRate: opts.learningRate,
-        channels: opts.channels,
-        seed,
-        augment: true,
-        onEpoch: (e, loss) => opts.onProgress?.(regime, seed, e, loss),
-      });
-      const scores = await scoreTiles(model, test.pixels, opts.positive);
-      model.dispose();
-      perSeed.push({ seed, trainTiles: train.pixels.length, ...scoreSet(test, opts.positive, scores) });
-    }
+  REGIMES.forEach((regime, r) => {
+    const perSeed: RegimeDetails['perSeed'] = seeds.map((seed, k) => ({ seed, trainTiles: trainTiles[regime], ...scoreSet(test, opts.positive, scores[r][k]) }));
     results[regime] = collect(perSeed);
     details[regime] = { perSeed };
-  }
+  });
   return { results, details };
 }
 

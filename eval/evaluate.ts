@@ -20,6 +20,7 @@ import { EvalError } from './evalError.ts';
 import { readRealTiles, type RealTileSet } from './realTiles.ts';
 import { renderReportHtml } from './report/html.ts';
 import { createParallelNsfwjsExtractor } from './features/parallelExtractor.ts';
+import { createClassifierPool } from './classifier/classifierPool.ts';
 import { classGridPng, pngDataUrl, tilePng } from './report/images.ts';
 import { tsneSvg } from './report/tsnePlot.ts';
 import type { QualityReport, ReportDetails } from './report/types.ts';
@@ -36,9 +37,11 @@ export interface EvaluateOptions {
   features: FeatureChoice;
   /** Worker threads for InceptionV3/MobileNetV2 features (each with its own wasm backend); 1 = in process. */
   featureWorkers: number;
-  /** Classifier input size in px. */
-  classifierSize: number;
+  /** Classifier input size in px; default the generator's size, at most 64. */
+  classifierSize?: number;
   classifierChannels: number;
+  /** Worker threads for the classifier trainings (wasm only; with WebGPU they run in process). */
+  classifierWorkers: number;
   epochs: number;
   batchSize: number;
   learningRate: number;
@@ -59,9 +62,9 @@ export interface EvaluateOptions {
 export const DEFAULT_OPTIONS: Omit<EvaluateOptions, 'checkpoint' | 'realTrain' | 'realTest' | 'perClass' | 'out'> = {
   features: 'inception',
   featureWorkers: Math.max(1, Math.min(2, availableParallelism())),
-  classifierSize: 32,
   classifierChannels: 8,
-  epochs: 6,
+  classifierWorkers: Math.max(1, Math.min(2, availableParallelism())),
+  epochs: 10,
   batchSize: 32,
   learningRate: 2e-3,
   seeds: [1, 2, 3],
@@ -224,29 +227,41 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   });
 
   // 7. Downstream classification: small CNN, 3 regimes × seeds.
-  const clfSize = opts.classifierSize;
-  const cnn = await timed('classifier: small CNN, 3 regimes × seeds', () =>
-    runCnnDownstream(
-      { pixels: resizeTiles(train.tiles.map((t) => t.pixels), size, clfSize), labels: train.tiles.map((t) => t.label) },
-      { pixels: resizeTiles(synthetic.pixels, size, clfSize), labels: synthetic.labels },
-      {
-        pixels: resizeTiles(test.tiles.map((t) => t.pixels), size, clfSize),
-        labels: test.tiles.map((t) => t.label),
-        patients: test.hasPatients ? test.tiles.map((t) => t.patient!) : undefined,
-      },
-      {
-        classes: classes.length,
-        positive,
-        size: clfSize,
+  const clfSize = opts.classifierSize ?? Math.min(64, size);
+  const clfSettings = {
+    classes: classes.length,
+    positive,
+    size: clfSize,
+    epochs: opts.epochs,
+    batchSize: opts.batchSize,
+    learningRate: opts.learningRate,
+    channels: opts.classifierChannels,
+    batchNorm: true,
+  };
+  const clfReal = { pixels: resizeTiles(train.tiles.map((t) => t.pixels), size, clfSize), labels: train.tiles.map((t) => t.label) };
+  const clfSynthetic = { pixels: resizeTiles(synthetic.pixels, size, clfSize), labels: synthetic.labels };
+  const clfTest = {
+    pixels: resizeTiles(test.tiles.map((t) => t.pixels), size, clfSize),
+    labels: test.tiles.map((t) => t.label),
+    patients: test.hasPatients ? test.tiles.map((t) => t.patient!) : undefined,
+  };
+  // wasm/cpu run one training per thread; WebGPU trains in process.
+  const clfThreads = backends.classifier === 'webgpu' ? 1 : Math.min(opts.classifierWorkers, 3 * opts.seeds.length);
+  backends.classifier = clfThreads > 1 ? `wasm × ${clfThreads} worker threads` : backends.classifier;
+  const cnn = await timed('classifier: small CNN, 3 regimes × seeds', async () => {
+    const runner = clfThreads > 1 ? await createClassifierPool(clfThreads, { real: clfReal, synthetic: clfSynthetic, testPixels: clfTest.pixels }, clfSettings) : undefined;
+    try {
+      return await runCnnDownstream(clfReal, clfSynthetic, clfTest, {
+        ...clfSettings,
         seeds: opts.seeds,
-        epochs: opts.epochs,
-        batchSize: opts.batchSize,
-        learningRate: opts.learningRate,
-        channels: opts.classifierChannels,
-        onProgress: (regime, seed, epoch, loss) => log(`  ${regime} seed ${seed} epoch ${epoch}/${opts.epochs}: loss ${loss.toFixed(3)}`),
-      },
-    ),
-  );
+        onProgress: (regime, seed, epoch, loss) => {
+          if (epoch === opts.epochs || epoch % 5 === 0) log(`  ${regime} seed ${seed} epoch ${epoch}/${opts.epochs}: loss ${loss.toFixed(3)}`);
+        },
+      }, runner);
+    } finally {
+      runner?.close();
+    }
+  });
 
   // 8. Optional: pretrained MobileNetV2 features + linear head.
   let linearProbe: DownstreamResult | undefined;
@@ -294,7 +309,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       features: { extractor: extractor.description, dim: extractor.dim, fidLabel: extractor.fidLabel },
       kid: { subsets: quality.kid.subsets, subsetSize: quality.kid.subsetSize },
       classifier: {
-        model: 'small CNN from scratch (conv 3×3 ×4, stride-2 downsampling, global average pooling, dropout, dense)',
+        model: 'small CNN from scratch (conv 3×3 + batch norm + ReLU ×4, stride-2 downsampling, global average pooling, dropout, dense)',
         size: clfSize,
         channels: opts.classifierChannels,
         epochs: opts.epochs,

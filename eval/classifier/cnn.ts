@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2d, dense, dropout } from '../../shared/nn/layers.ts';
+import { batchNorm, conv2d, dense, dropout, type Norm } from '../../shared/nn/layers.ts';
 import { ParamStore } from '../../shared/nn/params.ts';
 
 /**
@@ -17,7 +17,7 @@ export interface TileClassifier {
   dispose(): void;
 }
 
-export function createTileClassifier(opts: { size: number; classes: number; channels?: number; dropout?: number; seed: number }): TileClassifier {
+export function createTileClassifier(opts: { size: number; classes: number; channels?: number; dropout?: number; batchNorm?: boolean; seed: number }): TileClassifier {
   const c = opts.channels ?? 8;
   const rate = opts.dropout ?? 0.3;
   const params = new ParamStore('clf', opts.seed);
@@ -27,6 +27,7 @@ export function createTileClassifier(opts: { size: number; classes: number; chan
     conv2d(params, 'conv3', 2 * c, 4 * c, { stride: 2 }),
     conv2d(params, 'conv4', 4 * c, 4 * c, { stride: 2 }),
   ];
+  const norms: (Norm | null)[] = convs.map((conv, i) => (opts.batchNorm ? batchNorm(params, `bn${i + 1}`, conv.outChannels, 0.9) : null));
   const head = dense(params, 'dense', 4 * c, opts.classes);
   let dropSeed = opts.seed * 1000;
   return {
@@ -35,7 +36,10 @@ export function createTileClassifier(opts: { size: number; classes: number; chan
     logits(x, training) {
       return tf.tidy(() => {
         let h: tf.Tensor4D = x;
-        for (const conv of convs) h = tf.relu(conv.apply(h));
+        convs.forEach((conv, i) => {
+          const z = conv.apply(h);
+          h = tf.relu(norms[i] ? (norms[i].apply(z, training) as tf.Tensor4D) : z);
+        });
         let pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
         pooled = dropout(pooled, rate, training, training ? ++dropSeed : undefined);
         return head.apply(pooled);

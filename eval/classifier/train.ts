@@ -18,6 +18,7 @@ export interface TrainOptions {
   seed: number;
   augment: boolean;
   channels?: number;
+  batchNorm?: boolean;
   onEpoch?: (epoch: number, loss: number) => void;
 }
 
@@ -36,7 +37,7 @@ function toTensor(pixels: readonly Uint8Array[], indices: readonly number[], siz
 export async function trainTileClassifier(data: LabelledTiles, opts: TrainOptions): Promise<TileClassifier> {
   if (data.pixels.length !== data.labels.length) throw new Error(`${data.pixels.length} tiles but ${data.labels.length} labels`);
   if (data.pixels.length === 0) throw new Error('no tiles to train the classifier on');
-  const model = createTileClassifier({ size: opts.size, classes: opts.classes, channels: opts.channels, seed: opts.seed });
+  const model = createTileClassifier({ size: opts.size, classes: opts.classes, channels: opts.channels, batchNorm: opts.batchNorm, seed: opts.seed });
   const optimizer = tf.train.adam(opts.learningRate);
   const rng = new Rng(opts.seed).fork('classifier-batches');
   const order = Array.from({ length: data.pixels.length }, (_, i) => i);

@@ -10,7 +10,11 @@ export type BatchNormTrain = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, e
 export const tfjsBatchNormTrain: BatchNormTrain = (x, gamma, beta, epsilon) => {
   const axes = x.shape.map((_, i) => i).slice(0, -1);
   const { mean, variance } = tf.moments(x, axes);
-  return { y: tf.batchNorm(x, mean, variance, beta, gamma, epsilon), mean, variance };
+  // (x − μ)·(γ/√(σ² + ε)) + β with broadcasting elementwise ops rather than tf.batchNorm, whose
+  // gradient tiles the per-channel statistics to the full activation shape (the Tile kernel was 40 %
+  // of a small CNN's training step on wasm); these ops' gradients are per-channel sums instead.
+  const scale = tf.mul(gamma, tf.rsqrt(tf.add(variance, epsilon)));
+  return { y: tf.add(tf.mul(tf.sub(x, mean), scale), beta), mean, variance };
 };
 
 let impl: BatchNormTrain = tfjsBatchNormTrain;
