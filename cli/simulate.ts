@@ -42,7 +42,8 @@ Simulates N hospitals training a conditional GAN with federated averaging, in on
   --server URL          join a federation server (ws://host:port/ws) instead of simulating it
   --tokens FILE         with --server: tokens file (YAML list of {hospital, token}), one per hospital
 
-Uses tfjs's cpu backend, or WebGPU through Dawn when DAWN_NODE points at dawn.node.`;
+Trains on tfjs's wasm backend (SIMD, with this project's training kernels; TFJS_BACKEND=cpu forces the pure-JS backend),
+or on WebGPU through Dawn when DAWN_NODE points at dawn.node.`;
 
 const OPTIONS = {
   data: { type: 'string' },
