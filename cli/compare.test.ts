@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
+import type { FeatureExtractor } from '../shared/features/types.ts';
 import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
 import { parseCompareArgs } from './compare.ts';
-import type { ComparePreset } from './comparePresets.ts';
+import { PRESETS, pairConfig, type ComparePreset } from './comparePresets.ts';
 import { runComparison, type ComparisonResult } from './comparison.ts';
 import { balancedSubset } from './subset.ts';
 import { noiseVerdict, RESULTS_HEADER, renderComparison, upsertSection, type RunDescription } from './resultsTable.ts';
@@ -37,11 +38,28 @@ const TINY: ComparePreset = {
   realPerClass: 4,
 };
 
+/** A tiny extractor that counts the tiles it is asked for, call by call. */
+function counting(inner: FeatureExtractor): FeatureExtractor & { calls: number[] } {
+  const calls: number[] = [];
+  return {
+    name: inner.name,
+    description: inner.description,
+    dim: inner.dim,
+    calls,
+    extract: (tiles, size, opts) => {
+      calls.push(tiles.length);
+      return inner.extract(tiles, size, opts);
+    },
+    dispose: () => inner.dispose(),
+  };
+}
+
 describe('runComparison', () => {
   it('trains every pair, scores it, and the table has the shape of Table 2', async () => {
     const train = readTileFolder(join(dir, 'train'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
     const test = readTileFolder(join(dir, 'test'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
     const partials: number[] = [];
+    const clfExtractor = counting(createTinyExtractor(16, 77));
     const result = await runComparison(train, test, {
       preset: TINY,
       gans: ['acgan', 'wgan-gp'],
@@ -49,6 +67,7 @@ describe('runComparison', () => {
       out: join(dir, 'runs'),
       seed: 5,
       extractor: createTinyExtractor(),
+      classifier: { extractor: clfExtractor, positive: 0, seeds: [1, 2] },
       kidSubsets: 10,
       onPair: (r) => partials.push(r.pairs.length),
     });
@@ -80,6 +99,52 @@ describe('runComparison', () => {
     const best = Math.min(...result.pairs.filter((p) => p.gan === 'acgan').map((p) => p.fid!));
     expect(fidTable[2]).toContain(`**${best.toFixed(2)}**`);
     expect(md).toContain(`score **${result.floor.fid.toFixed(2)}**`);
+
+    // Downstream classification: real features once (16 training + 8 test tiles), then 12 synthetic tiles per pair.
+    expect(clfExtractor.calls).toEqual([16, 8, 12, 12, 12, 12]);
+    const c = result.classifier!;
+    expect(c).toMatchObject({ positiveClass: 'MSIH', seeds: [1, 2], realTrainTiles: 16, testTiles: 8, testPositiveTiles: 4, features: { name: 'tiny', dim: 16 } });
+    const inUnit = (m: { mean: number; sd: number }) => m.mean >= 0 && m.mean <= 1 && m.sd >= 0;
+    expect(inUnit(c.realOnly.f1), JSON.stringify(c.realOnly.f1)).toBe(true);
+    // the test folder's manifest.csv names patients: patient-level metrics too
+    expect(inUnit(c.realOnly.patientLevel!.f1)).toBe(true);
+    for (const p of result.pairs) {
+      expect(Object.keys(p.classification!)).toEqual(['realPlusSynthetic', 'syntheticOnly']);
+      expect(Object.keys(p.classification!.realPlusSynthetic)).toEqual(['accuracy', 'f1', 'balancedAccuracy', 'auroc', 'patientLevel']);
+      expect(inUnit(p.classification!.realPlusSynthetic.f1) && inUnit(p.classification!.syntheticOnly.f1)).toBe(true);
+      expect(p.classification!.syntheticOnly.patientLevel).toBeDefined();
+      const saved = JSON.parse(readFileSync(join(p.dir, 'metrics.json'), 'utf8')) as typeof p;
+      expect(saved.classification).toEqual(p.classification);
+    }
+    const lines = md.split('\n');
+    const f1At = lines.findIndex((l) => l.startsWith('**F1 (MSIH) ↑ of a linear head on tiny features, trained on real + synthetic**'));
+    expect(f1At).toBeGreaterThan(0);
+    expect(lines[f1At]).toContain(`the same head scores **${c.realOnly.f1.mean.toFixed(3)} ± ${c.realOnly.f1.sd.toFixed(3)}**: the baseline`);
+    expect(lines[f1At]).toContain('16 real training tiles');
+    expect(lines[f1At]).toContain('would score 0.667'); // 2·4 / (4 + 8)
+    const f1Table = lines.slice(f1At + 2, f1At + 6);
+    expect(f1Table[0]).toBe('| GAN \\ discriminator | CNN | Swin |');
+    // higher is better: the highest F1 of a row is in bold
+    const row = (gan: string, pick: (p: (typeof result.pairs)[number]) => { mean: number; sd: number }) => {
+      const ms = result.pairs.filter((p) => p.gan === gan).map(pick);
+      const best = new Set(ms.map((m) => m.mean)).size > 1 ? Math.max(...ms.map((m) => m.mean)) : undefined;
+      return ms.map((m) => (m.mean === best ? `**${m.mean.toFixed(3)} ± ${m.sd.toFixed(3)}**` : `${m.mean.toFixed(3)} ± ${m.sd.toFixed(3)}`)).join(' | ');
+    };
+    expect(f1Table[2]).toBe(`| ACGAN | ${row('acgan', (p) => p.classification!.realPlusSynthetic.f1)} |`);
+    expect(f1Table[3]).toBe(`| WGAN-GP | ${row('wgan-gp', (p) => p.classification!.realPlusSynthetic.f1)} |`);
+    expect(md).toMatch(/_Against the real-only baseline \(by more than the larger of the two seed sd's\): \d+ of 4 pairs better, \d+ worse/);
+    const synthAt = lines.findIndex((l) => l.startsWith('**F1 (MSIH) ↑, trained on synthetic only** (6 tiles per class'));
+    expect(synthAt).toBeGreaterThan(f1At);
+    expect(lines[synthAt + 5]).toBe(`| WGAN-GP | ${row('wgan-gp', (p) => p.classification!.syntheticOnly.f1)} |`);
+
+    // A row whose values are all equal has no best value to mark.
+    const tied = renderComparison({ ...result, pairs: result.pairs.map((p) => ({ ...p, fid: 1.5 })) }, runDescription());
+    expect(tied).toContain('| ACGAN | 1.50 | 1.50 |');
+
+    // Skipped: no classification fields, no F1 tables.
+    const { classifier: _, ...withoutClf } = result;
+    const plain = renderComparison({ ...withoutClf, pairs: result.pairs.map(({ classification: __, ...p }) => p) }, runDescription());
+    expect(plain).not.toContain('F1 (');
   });
 
   it('records a pair that fails and goes on', async () => {
@@ -92,12 +157,17 @@ describe('runComparison', () => {
       out: join(dir, 'runs-fail'),
       seed: 5,
       extractor: createTinyExtractor(),
+      classifier: { extractor: createTinyExtractor(16, 77), positive: 0, seeds: [1] },
       kidSubsets: 5,
     });
     expect(result.pairs.map((p) => p.status)).toEqual(['failed', 'failed']);
     expect(result.pairs[0].error).toMatch(/cannot split 16 tiles among 40 hospitals/);
+    expect(result.pairs[0].classification).toBeUndefined();
     const md = renderComparison(result, runDescription());
-    expect(md).toContain('| CGAN | failed | failed |');
+    // FID, KID, F1 real + synthetic, F1 synthetic only
+    expect(md.match(/\| CGAN \| failed \| failed \|/g)).toHaveLength(4);
+    expect(md).toContain('the baseline.');
+    expect(md).not.toMatch(/pairs better/); // no pair was scored
   });
 });
 
@@ -151,7 +221,7 @@ describe('upsertSection', () => {
 
 describe('npm run compare', () => {
   it('refuses bad flags with a message naming them', () => {
-    expect(() => parseCompareArgs(['--preset', 'huge'])).toThrow(/--preset must be small or full, got "huge"/);
+    expect(() => parseCompareArgs(['--preset', 'huge'])).toThrow(/--preset must be small, medium or full, got "huge"/);
     expect(() => parseCompareArgs(['--gans', 'acgan,dcgan'])).toThrow(/--gans takes a comma-separated list from acgan, cgan, wgan-gp; got "acgan,dcgan"/);
     expect(() => parseCompareArgs(['--discriminators', ''])).toThrow(/--discriminators takes/);
     expect(() => parseCompareArgs(['--rounds', '0'])).toThrow(/--rounds must be an integer ≥ 1, got "0"/);
@@ -164,7 +234,24 @@ describe('npm run compare', () => {
       expect(a.discriminators).toEqual(['swin', 'vit']);
       expect(a.preset.rounds).toBe(3);
       expect(a.out).toBe(join('out', 'compare-small'));
+      expect(a.f1).toBe(true);
     }
+    const skip = parseCompareArgs(['--no-f1']);
+    expect(skip !== 'help' && skip.f1).toBe(false);
+  });
+
+  it('has a medium preset that trains more than small and scores 100–200 tiles per class', () => {
+    const steps = (p: ComparePreset) => {
+      const batch = pairConfig(p, 'acgan', 'cnn', 1).batchSize;
+      return p.rounds * p.localEpochs * p.clients * Math.floor(p.maxTiles! / p.clients / batch);
+    };
+    expect(steps(PRESETS.small)).toBe(48);
+    expect(steps(PRESETS.medium)).toBe(140);
+    const a = parseCompareArgs(['--preset', 'medium']); // validates all 12 pairs' configs
+    expect(a !== 'help' && a.out).toBe(join('out', 'compare-medium'));
+    expect(pairConfig(PRESETS.medium, 'wgan-gp', 'swin', 1).imageSize).toBe(32);
+    expect(PRESETS.medium.perClass).toBeGreaterThanOrEqual(100);
+    expect(PRESETS.medium.realPerClass).toBeGreaterThanOrEqual(100);
   });
 
   it('runs end to end from the command line and writes the results section', async () => {
@@ -181,5 +268,11 @@ describe('npm run compare', () => {
     const json = JSON.parse(readFileSync(join(dir, 'cli-out', 'compare.json'), 'utf8')) as { result: ComparisonResult };
     expect(json.result.pairs).toHaveLength(1);
     expect(json.result.pairs[0].status).toBe('ok');
+    // F1 on by default (with --features tiny, on a second tiny projection)
+    expect(json.result.classifier?.features.name).toBe('tiny');
+    expect(json.result.classifier?.realTrainTiles).toBe(16);
+    expect(json.result.pairs[0].classification?.realPlusSynthetic.f1.mean).toBeGreaterThanOrEqual(0);
+    expect(doc).toMatch(/\*\*F1 \(MSIH\) ↑ of a linear head on tiny features, trained on real \+ synthetic\*\*/);
+    expect(doc).toMatch(/\| CGAN \| [\d.]+ ± [\d.]+ \|/);
   });
 });

@@ -17,9 +17,13 @@ import { readTileFolder } from './tileFolder.ts';
 export const USAGE = `Usage: npm run compare -- [options]
 
 Trains every GAN type × discriminator pair with the federated simulation on the same tiles, scores each
-generator by FID and KID, and writes the table (the shape of the paper's Table 2) into docs/results.md.
+generator by FID and KID and by downstream classification F1 (a linear head on MobileNetV2 features trained
+on real + synthetic and on synthetic only, against the real-only baseline), and writes the tables (the shape
+of the paper's Table 2) into docs/results.md.
 
-  --preset P            small (32 px, fits a 2-core CPU in ~20 min) | full (64 px, for a GPU) (default small)
+  --preset P            small (32 px, 48 steps per pair, a pipeline check: ~10–11 min on an idle 2-core CPU) |
+                        medium (32 px, 140 steps per pair, 100 tiles per class scored: ~28–33 min on an idle
+                        2-core CPU) | full (64 px, for a GPU) (default small)
   --data DIR            training tiles <label>/<tile>.jpg (default ../shared/data/crc-msi/train)
   --test DIR            real test tiles, for the real-vs-real floor (default ../shared/data/crc-msi/test)
   --out DIR             runs, checkpoints and compare.json (default out/compare-<preset>)
@@ -29,10 +33,14 @@ generator by FID and KID, and writes the table (the shape of the paper's Table 2
   --rounds N            federated rounds (default from the preset)
   --clients N           hospitals (default from the preset)
   --max-tiles N         train on at most N tiles, class-balanced (default from the preset)
-  --per-class N         synthetic tiles per class for FID/KID (default from the preset)
-  --real-per-class N    real reference (and test) tiles per class (default from the preset)
-  --features F          inception (InceptionV3 from nsfwjs) | tiny (a fixed random projection, for tests) (default inception)
-  --feature-workers N   worker threads for InceptionV3 (default 2)
+  --per-class N         synthetic tiles per class for FID/KID and the classifier (default from the preset)
+  --real-per-class N    real reference (and test) tiles per class for FID/KID (default from the preset); the
+                        classifier uses all the run's training tiles and all test tiles
+  --features F          inception (InceptionV3 from nsfwjs, and MobileNetV2 for the classifier) | tiny (fixed random
+                        projections for both, for tests) (default inception)
+  --feature-workers N   worker threads for each of InceptionV3 and MobileNetV2 (default 2)
+  --no-f1               skip the downstream classification (MobileNetV2 features of every real and synthetic
+                        tile: ~0.1 CPU-s per tile, a few minutes per run)
   --hardware TEXT       how to name the machine in the results (default: CPU model and core count, or the GPU)
   --seed N              (default 42)
 
@@ -53,6 +61,7 @@ const OPTIONS = {
   'real-per-class': { type: 'string' },
   features: { type: 'string', default: 'inception' },
   'feature-workers': { type: 'string', default: '2' },
+  'no-f1': { type: 'boolean' },
   hardware: { type: 'string' },
   seed: { type: 'string', default: '42' },
   help: { type: 'boolean', short: 'h' },
@@ -69,6 +78,8 @@ export interface CompareArgs {
   discriminators: DiscriminatorType[];
   features: 'inception' | 'tiny';
   featureWorkers: number;
+  /** Downstream classification F1 per pair (on by default; --no-f1 skips it). */
+  f1: boolean;
   hardware?: string;
   seed: number;
 }
@@ -91,7 +102,7 @@ function list<T extends string>(flag: string, v: string | undefined, known: read
 export function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
   const v = parseFlags(argv, OPTIONS);
   if (v === 'help') return 'help';
-  if (!PRESET_NAMES.includes(v.preset as PresetName)) throw new CliError(`--preset must be ${PRESET_NAMES.join(' or ')}, got "${v.preset}"`);
+  if (!PRESET_NAMES.includes(v.preset as PresetName)) throw new CliError(`--preset must be ${PRESET_NAMES.slice(0, -1).join(', ')} or ${PRESET_NAMES[PRESET_NAMES.length - 1]}, got "${v.preset}"`);
   const presetName = v.preset as PresetName;
   const preset: ComparePreset = { ...PRESETS[presetName] };
   if (v.rounds !== undefined) preset.rounds = int('rounds', v.rounds, 1);
@@ -116,10 +127,14 @@ export function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
     discriminators,
     features: v.features,
     featureWorkers: int('feature-workers', v['feature-workers']!, 1),
+    f1: !v['no-f1'],
     hardware: v.hardware,
     seed,
   };
 }
+
+/** The linear head's seeds, as npm run evaluate's defaults. */
+const CLASSIFIER_SEEDS = [1, 2, 3] as const;
 
 function describeCpu(): string {
   const c = cpus();
@@ -151,12 +166,26 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const test = readTileFolder(args.test, { classes, size });
   log(`read ${train.length} training and ${test.length} test tiles at ${size} px`);
 
+  const threads = `${args.featureWorkers} worker thread${args.featureWorkers > 1 ? 's' : ''}`;
   let extractor: FeatureExtractor;
   if (args.features === 'tiny') extractor = createTinyExtractor();
   else {
     extractor = await createParallelNsfwjsExtractor('inception-v3', args.featureWorkers);
-    log(`InceptionV3 loaded in ${args.featureWorkers} worker thread${args.featureWorkers > 1 ? 's' : ''}`);
+    log(`InceptionV3 loaded in ${threads}`);
   }
+  // The downstream classifier's features: MobileNetV2 (as npm run evaluate's linear probe), or a second tiny projection.
+  let classifierExtractor: FeatureExtractor | undefined;
+  try {
+    if (args.f1 && args.features === 'tiny') classifierExtractor = createTinyExtractor(32, 4321);
+    else if (args.f1) {
+      classifierExtractor = await createParallelNsfwjsExtractor('mobilenet-v2', args.featureWorkers);
+      log(`MobileNetV2 (classifier features) loaded in ${threads}`);
+    }
+  } catch (e) {
+    extractor.dispose();
+    throw e;
+  }
+  const positive = classes.includes('MSIH') ? classes.indexOf('MSIH') : 0;
 
   const run: RunDescription = {
     preset: args.presetName,
@@ -197,11 +226,13 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       out: args.out,
       seed: args.seed,
       extractor,
+      classifier: classifierExtractor ? { extractor: classifierExtractor, positive, seeds: CLASSIFIER_SEEDS } : undefined,
       log,
       onPair: (partial) => write(partial, true),
     });
   } finally {
     extractor.dispose();
+    classifierExtractor?.dispose();
   }
   write(result, false);
   const failed = result.pairs.filter((p) => p.status === 'failed');

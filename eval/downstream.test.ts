@@ -22,4 +22,26 @@ describe('downstream linear probe', () => {
     expect(r.results.realOnly.patientLevel).toBeDefined();
     expect(r.details.realPlusSynthetic.perSeed.map((p) => p.trainTiles)).toEqual([120, 120, 120]);
   });
+
+  it('runs only the regimes asked for, with the same numbers as a full run; real only needs no synthetic features', () => {
+    const rng = new Rng(5);
+    const set = (n: number, signal: number) => {
+      const labels = Array.from({ length: n }, (_, i) => i % 2);
+      return { features: featuresFromRows(labels.map((l) => [signal * (l === 0 ? 1 : -1) + rng.normal(), rng.normal()])), labels };
+    };
+    const real = set(40, 1.5);
+    const synthetic = set(30, 1);
+    const test = set(20, 1.5);
+    const full = runLinearProbeDownstream(real, synthetic, test, { positive: 0, seeds: [1, 2] });
+    const base = runLinearProbeDownstream(real, null, test, { positive: 0, seeds: [1, 2], regimes: ['realOnly'] });
+    expect(Object.keys(base.results)).toEqual(['realOnly']);
+    expect(base.results.realOnly).toEqual(full.results.realOnly);
+    const pair = runLinearProbeDownstream(real, synthetic, test, { positive: 0, seeds: [1, 2], regimes: ['realPlusSynthetic', 'syntheticOnly'] });
+    expect(Object.keys(pair.results)).toEqual(['realPlusSynthetic', 'syntheticOnly']);
+    expect(pair.results.syntheticOnly).toEqual(full.results.syntheticOnly);
+    expect(pair.details.realPlusSynthetic.perSeed.map((p) => p.trainTiles)).toEqual([70, 70]);
+    expect(() => runLinearProbeDownstream(real, null, test, { positive: 0, seeds: [1], regimes: ['syntheticOnly'] })).toThrow(
+      /regime syntheticOnly needs synthetic features, none given/,
+    );
+  });
 });

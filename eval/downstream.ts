@@ -29,9 +29,10 @@ export interface RegimeDetails {
   perSeed: { seed: number; tile: MetricValues; patient?: MetricValues; trainTiles: number }[];
 }
 
-export interface DownstreamResult {
-  results: Record<Regime, RegimeResult>;
-  details: Record<Regime, RegimeDetails>;
+/** Results per regime; `R` narrows it when only some regimes were run. */
+export interface DownstreamResult<R extends Regime = Regime> {
+  results: Record<R, RegimeResult>;
+  details: Record<R, RegimeDetails>;
 }
 
 export interface TestSet extends LabelledTiles {
@@ -119,19 +120,25 @@ function concatFeatures(a: Features, b: Features): Features {
   return { rows: a.rows + b.rows, dim: a.dim, data };
 }
 
-/** A linear head on frozen pretrained features (no augmentation: the features are computed once). */
-export function runLinearProbeDownstream(
+/**
+ * A linear head on frozen pretrained features (no augmentation: the features are computed once).
+ * `regimes` runs only those (default all three); `synthetic` may be null when none of them needs it
+ * (e.g. a real-only baseline computed once for many generators).
+ */
+export function runLinearProbeDownstream<R extends Regime = Regime>(
   real: { features: Features; labels: readonly number[] },
-  synthetic: { features: Features; labels: readonly number[] },
+  synthetic: { features: Features; labels: readonly number[] } | null,
   test: { features: Features; labels: readonly number[]; patients?: readonly string[] },
-  opts: { positive: number; seeds: readonly number[] },
-): DownstreamResult {
-  const results = {} as Record<Regime, RegimeResult>;
-  const details = {} as Record<Regime, RegimeDetails>;
+  opts: { positive: number; seeds: readonly number[]; regimes?: readonly R[] },
+): DownstreamResult<R> {
+  const regimes = opts.regimes ?? (REGIMES as readonly Regime[] as readonly R[]);
+  const results = {} as Record<R, RegimeResult>;
+  const details = {} as Record<R, RegimeDetails>;
   const testSet: TestSet = { pixels: [], labels: test.labels, patients: test.patients };
-  for (const regime of REGIMES) {
-    const f = regime === 'realOnly' ? real.features : regime === 'syntheticOnly' ? synthetic.features : concatFeatures(real.features, synthetic.features);
-    const labels = regime === 'realOnly' ? real.labels : regime === 'syntheticOnly' ? synthetic.labels : [...real.labels, ...synthetic.labels];
+  for (const regime of regimes) {
+    if (regime !== 'realOnly' && !synthetic) throw new Error(`linear probe: regime ${regime} needs synthetic features, none given`);
+    const f = regime === 'realOnly' ? real.features : regime === 'syntheticOnly' ? synthetic!.features : concatFeatures(real.features, synthetic!.features);
+    const labels = regime === 'realOnly' ? real.labels : regime === 'syntheticOnly' ? synthetic!.labels : [...real.labels, ...synthetic!.labels];
     const perSeed: RegimeDetails['perSeed'] = opts.seeds.map((seed) => {
       const probe = trainLinearProbe(f, labels.map((l) => l === opts.positive), { seed });
       return { seed, trainTiles: f.rows, ...scoreSet(testSet, opts.positive, probe.predict(test.features)) };
