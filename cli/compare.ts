@@ -44,7 +44,8 @@ of the paper's Table 2) into docs/results.md.
   --hardware TEXT       how to name the machine in the results (default: CPU model and core count, or the GPU)
   --seed N              (default 42)
 
-Uses tfjs's cpu backend, or WebGPU through Dawn when DAWN_NODE points at dawn.node (as npm run simulate).`;
+Trains on tfjs's wasm backend (TFJS_BACKEND=cpu forces the pure-JS backend), or on WebGPU through Dawn when
+DAWN_NODE points at dawn.node (as npm run simulate).`;
 
 const OPTIONS = {
   preset: { type: 'string', default: 'small' },
