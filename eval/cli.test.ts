@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initNodeBackend } from '../cli/nodeBackend.ts';
 import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
 import { parseEvaluateArgs } from './cli.ts';
-import { DEFAULT_OPTIONS, evaluate, type EvaluateOptions } from './evaluate.ts';
+import { DEFAULT_OPTIONS, defaultFeatureCache, evaluate, type EvaluateOptions } from './evaluate.ts';
 import { writeTinyCheckpoint } from './test/tinyCheckpoint.ts';
 
 let dir: string;
@@ -27,6 +27,7 @@ function quick(over: Partial<EvaluateOptions>): EvaluateOptions {
     tsnePerGroup: 8,
     tsneIterations: 50,
     linearProbe: false,
+    featureCache: null,
     ...over,
   };
 }
@@ -52,6 +53,10 @@ describe('npm run evaluate', () => {
     expect(o).toMatchObject({ checkpoint: 'c.fgw', realTrain: 'a', realTest: 'b', perClass: 50, out: 'o', seeds: [4, 5, 6], features: 'tiny', epochs: DEFAULT_OPTIONS.epochs });
     expect(o).toMatchObject({ linearProbe: true });
     expect(parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--no-linear-probe'])).toMatchObject({ linearProbe: false });
+    expect(o).toMatchObject({ featureCache: defaultFeatureCache() });
+    expect(defaultFeatureCache({ XDG_CACHE_HOME: '/c' })).toBe('/c/fedgan/features');
+    expect(parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--feature-cache', '/x'])).toMatchObject({ featureCache: '/x' });
+    expect(parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--no-feature-cache'])).toMatchObject({ featureCache: null });
     expect(() => parseEvaluateArgs(['--checkpoint', 'c.fgw'])).toThrow(/missing --real-train, --real-test, --per-class, --out/);
     expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', 'x', '--out', 'o'])).toThrow(/--per-class must be an integer ≥ 2, got "x"/);
     expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--features', 'vgg'])).toThrow(/--features must be inception or tiny/);

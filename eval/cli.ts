@@ -23,6 +23,9 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
   --seeds LIST           classifier seeds, comma-separated, at least 3 for mean ± sd (default ${DEFAULT_OPTIONS.seeds.join(',')})
   --no-linear-probe      skip the second classifier: a linear head on pretrained MobileNetV2 features (nsfwjs;
                          on by default, ~0.1 CPU-s per tile)
+  --feature-cache DIR    where real tiles' InceptionV3/MobileNetV2 features are cached between reports, keyed by
+                         the tile's bytes (default ${DEFAULT_OPTIONS.featureCache ?? 'none'})
+  --no-feature-cache     compute every feature afresh
   --positive CLASS       positive class for F1/AUROC (default MSIH)
   --max-real-per-class N use at most N real tiles per class from each folder (seeded subset), for quick runs
   --kid-subsets N        (default ${DEFAULT_OPTIONS.kidSubsets})
@@ -48,6 +51,8 @@ const OPTIONS = {
   'linear-probe': { type: 'boolean' },
   'no-linear-probe': { type: 'boolean' },
   positive: { type: 'string' },
+  'feature-cache': { type: 'string' },
+  'no-feature-cache': { type: 'boolean' },
   'max-real-per-class': { type: 'string' },
   'kid-subsets': { type: 'string' },
   'tsne-per-group': { type: 'string' },
@@ -100,6 +105,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
     seeds,
     linearProbe: v['no-linear-probe'] ? false : (v['linear-probe'] ?? DEFAULT_OPTIONS.linearProbe),
     positive: v.positive,
+    featureCache: v['no-feature-cache'] ? null : (v['feature-cache'] ?? DEFAULT_OPTIONS.featureCache),
     maxRealPerClass: v['max-real-per-class'] === undefined ? undefined : int('max-real-per-class', v['max-real-per-class'], 2, 0),
     kidSubsets: int('kid-subsets', v['kid-subsets'], 1, DEFAULT_OPTIONS.kidSubsets),
     tsnePerGroup: int('tsne-per-group', v['tsne-per-group'], 1, DEFAULT_OPTIONS.tsnePerGroup),

@@ -3,7 +3,7 @@
  * diversity, t-SNE → downstream classification → report.json, report-details.json, report.html.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initNodeBackend } from '../cli/nodeBackend.ts';
@@ -20,6 +20,7 @@ import { EvalError } from './evalError.ts';
 import { readRealTiles, type RealTileSet } from './realTiles.ts';
 import { renderReportHtml } from './report/html.ts';
 import { createParallelNsfwjsExtractor } from './features/parallelExtractor.ts';
+import { withFeatureCache } from './features/featureCache.ts';
 import { createClassifierPool } from './classifier/classifierPool.ts';
 import { classGridPng, pngDataUrl, tilePng } from './report/images.ts';
 import { tsneSvg } from './report/tsnePlot.ts';
@@ -47,6 +48,8 @@ export interface EvaluateOptions {
   learningRate: number;
   seeds: number[];
   linearProbe: boolean;
+  /** Directory of cached real-tile features (InceptionV3, MobileNetV2); null = no cache. */
+  featureCache: string | null;
   /** Positive class name (default MSIH when present, else the first class). */
   positive?: string;
   /** Use at most this many real tiles per class and folder (seeded subset), for quick runs. */
@@ -69,11 +72,17 @@ export const DEFAULT_OPTIONS: Omit<EvaluateOptions, 'checkpoint' | 'realTrain' |
   learningRate: 2e-3,
   seeds: [1, 2, 3],
   linearProbe: true,
+  featureCache: defaultFeatureCache(),
   kidSubsets: 100,
   tsnePerGroup: 150,
   tsneIterations: 500,
   seed: 7,
 };
+
+/** `$XDG_CACHE_HOME/fedgan/features`, else `~/.cache/fedgan/features`. */
+export function defaultFeatureCache(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'fedgan', 'features');
+}
 
 export const FID_LABEL = 'FID (InceptionV3 from nsfwjs, fine-tuned weights: compare within this project only)';
 
@@ -177,11 +186,17 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         ? await timed(`load InceptionV3 (nsfwjs${opts.featureWorkers > 1 ? `, ${opts.featureWorkers} worker threads` : ''})`, () => nsfwjs('inception-v3'))
         : createTinyExtractor();
     try {
-      const extract = (tiles: Uint8Array[], what: string) =>
-        timed(`features: ${what} (${tiles.length} tiles)`, () => extractor.extract(tiles, size, { onProgress: progress(`  features: ${what}`) }));
-      const realF = await extract(train.tiles.map((t) => t.pixels), 'real training');
-      const synthF = await extract(synthetic.pixels, 'synthetic');
-      const testF = await extract(test.tiles.map((t) => t.pixels), 'real test');
+      // Real tiles are the same from one report to the next: their features come from the cache when it has them.
+      const cached = opts.featureCache && opts.features === 'inception' ? withFeatureCache(extractor, opts.featureCache) : null;
+      const extract = async (tiles: Uint8Array[], what: string, real: boolean) => {
+        const ex = real && cached ? cached : extractor;
+        const f = await timed(`features: ${what} (${tiles.length} tiles)`, () => ex.extract(tiles, size, { onProgress: progress(`  features: ${what}`) }));
+        if (ex === cached) log(`  features: ${what}: ${cached.lastStats.hits} of ${tiles.length} from the cache (${opts.featureCache})`);
+        return f;
+      };
+      const realF = await extract(train.tiles.map((t) => t.pixels), 'real training', true);
+      const synthF = await extract(synthetic.pixels, 'synthetic', false);
+      const testF = await extract(test.tiles.map((t) => t.pixels), 'real test', true);
       return { extractor: { name: extractor.name, description: extractor.description, dim: extractor.dim, fidLabel: fidLabelFor(extractor) }, realF, synthF, testF };
     } finally {
       extractor.dispose();
@@ -269,11 +284,12 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     linearProbe = await timed('classifier: MobileNetV2 features + linear head', async () => {
       const run = await withBackend('wasm', async () => {
         const ex = await nsfwjs('mobilenet-v2');
+        const realEx = opts.featureCache ? withFeatureCache(ex, opts.featureCache) : ex;
         try {
           return {
-            real: await ex.extract(train.tiles.map((t) => t.pixels), size),
+            real: await realEx.extract(train.tiles.map((t) => t.pixels), size),
             synth: await ex.extract(synthetic.pixels, size),
-            test: await ex.extract(test.tiles.map((t) => t.pixels), size),
+            test: await realEx.extract(test.tiles.map((t) => t.pixels), size),
           };
         } finally {
           ex.dispose();
