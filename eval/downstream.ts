@@ -10,7 +10,7 @@ import { meanSd, type MeanSd } from '../shared/metrics/summary.ts';
 import { resizeToRGB } from '../shared/image/resize.ts';
 import { trainLinearProbe } from './classifier/linearProbe.ts';
 import type { CnnJobRunner } from './classifier/classifierPool.ts';
-import { REGIMES, runCnnJob, type CnnJobData, type CnnJobSettings, type Regime } from './classifier/cnnJob.ts';
+import { REGIMES, runCnnJob, trainingSet, type CnnJobData, type CnnJobSettings, type Regime } from './classifier/cnnJob.ts';
 import type { LabelledTiles } from './classifier/train.ts';
 
 export { REGIMES, type Regime };
@@ -99,14 +99,13 @@ export function inProcessRunner(data: CnnJobData, settings: CnnJobSettings): Cnn
 export async function runCnnDownstream(real: LabelledTiles, synthetic: LabelledTiles, test: TestSet, opts: CnnOptions, runner?: CnnJobRunner): Promise<DownstreamResult> {
   const { seeds, onProgress, ...settings } = opts;
   const jobs = runner ?? inProcessRunner({ real, synthetic, testPixels: test.pixels }, settings);
-  const trainTiles: Record<Regime, number> = { realOnly: real.pixels.length, realPlusSynthetic: real.pixels.length + synthetic.pixels.length, syntheticOnly: synthetic.pixels.length };
   const scores = await Promise.all(
     REGIMES.map((regime) => Promise.all(seeds.map((seed) => jobs.run(regime, seed, (e, loss) => onProgress?.(regime, seed, e, loss))))),
   );
   const results = {} as Record<Regime, RegimeResult>;
   const details = {} as Record<Regime, RegimeDetails>;
   REGIMES.forEach((regime, r) => {
-    const perSeed: RegimeDetails['perSeed'] = seeds.map((seed, k) => ({ seed, trainTiles: trainTiles[regime], ...scoreSet(test, opts.positive, scores[r][k]) }));
+    const perSeed: RegimeDetails['perSeed'] = seeds.map((seed, k) => ({ seed, trainTiles: trainingSet(regime, { real, synthetic }).labels.length, ...scoreSet(test, opts.positive, scores[r][k]) }));
     results[regime] = collect(perSeed);
     details[regime] = { perSeed };
   });

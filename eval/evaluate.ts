@@ -262,7 +262,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   };
   // wasm/cpu run one training per thread; WebGPU trains in process.
   const clfThreads = backends.classifier === 'webgpu' ? 1 : Math.min(opts.classifierWorkers, 3 * opts.seeds.length);
-  backends.classifier = clfThreads > 1 ? `wasm × ${clfThreads} worker threads` : backends.classifier;
+  if (clfThreads > 1) backends.classifier = `${backends.classifier} × ${clfThreads} worker threads`;
   const cnn = await timed('classifier: small CNN, 3 regimes × seeds', async () => {
     const runner = clfThreads > 1 ? await createClassifierPool(clfThreads, { real: clfReal, synthetic: clfSynthetic, testPixels: clfTest.pixels }, clfSettings) : undefined;
     try {

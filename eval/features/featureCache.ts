@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { features, type Features } from '../../shared/metrics/features.ts';
 import type { ExtractOptions, FeatureExtractor } from '../../shared/features/types.ts';
 
@@ -50,7 +50,7 @@ export function withFeatureCache(inner: FeatureExtractor, dir: string): CachedEx
   };
   const write = (key: string, v: Float32Array) => {
     const path = pathOf(key);
-    mkdirSync(join(path, '..'), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true });
     const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
     writeFileSync(tmp, new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
     renameSync(tmp, path);
