@@ -83,6 +83,21 @@ describe('importTiles', () => {
     expect(again).toMatchObject({ added: 0, duplicates: 1, rejected: [] });
   });
 
+  it('keeps the first of two identical files in drop order, even when the second is read first', async () => {
+    const store = memoryStore();
+    const slow = (bytes: Uint8Array, ms: number): ImportItem['file'] =>
+      ({ arrayBuffer: () => new Promise<ArrayBuffer>((r) => setTimeout(() => r(bytes.slice().buffer as ArrayBuffer), ms)) }) as unknown as Blob;
+    const items: ImportItem[] = [
+      { path: 'MSIH/first.png', file: slow(png(7), 40) },
+      { path: 'MSIH/second.png', file: slow(png(7), 0) },
+      { path: 'nonMSIH/third.png', file: slow(png(7), 0) },
+    ];
+    const r = await importTiles(items, { store, classes: CLASSES, size: 4, decode: decodePng, freeBytes: async () => 1e9 });
+    expect(r).toMatchObject({ added: 1, duplicates: 1 });
+    expect(r.rejected).toEqual([{ path: 'nonMSIH/third.png', reason: 'the same image is already imported as MSIH: check which class folder it belongs in' }]);
+    expect([...store.tiles.values()].map((t) => t.name)).toEqual(['MSIH/first.png']);
+  });
+
   it('labels loose files with the chosen class', async () => {
     const store = memoryStore();
     const r = await importTiles([item('one.png', png(1)), item('two.png', png(2))], { store, classes: CLASSES, size: 4, looseClass: 'nonMSIH', decode: decodePng, freeBytes: async () => 1e9 });

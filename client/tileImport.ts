@@ -189,23 +189,52 @@ export async function importTiles(items: readonly ImportItem[], deps: ImportDeps
     }
   };
 
+  // Files are read, hashed and decoded in parallel, but the duplicate decision is taken in the order the
+  // files were dropped, so the first of two identical files is the one kept, whatever finishes first.
+  let decided = 0;
+  const turns = new Map<number, () => void>();
+  const awaitTurn = (i: number) => (i === decided ? Promise.resolve() : new Promise<void>((resolve) => turns.set(i, resolve)));
+  const passTurn = () => {
+    decided++;
+    turns.get(decided)?.();
+    turns.delete(decided);
+  };
+
   let next = 0;
   const worker = async () => {
     while (!stop && next < candidates.length) {
-      const c = candidates[next++];
+      const i = next++;
+      const c = candidates[i];
       try {
-        const bytes = await c.read();
-        const hash = await sha256Hex(bytes);
-        const known = seen.get(hash) ?? (await deps.store.labelOf(hash));
-        if (known === c.label) {
-          report.duplicates++;
-        } else if (known !== undefined) {
-          report.rejected.push({ path: c.path, reason: `the same image is already imported as ${known}: check which class folder it belongs in` });
-        } else {
-          seen.set(hash, c.label);
-          const img = await decode(bytes);
+        let bytes: Uint8Array | undefined;
+        let hash: string | undefined;
+        let readError: unknown;
+        try {
+          bytes = await c.read();
+          hash = await sha256Hex(bytes);
+        } catch (e) {
+          readError = e;
+        }
+        let take = false;
+        await awaitTurn(i);
+        try {
+          if (readError !== undefined) throw readError;
+          const known = seen.get(hash!) ?? (await deps.store.labelOf(hash!));
+          if (known === c.label) {
+            report.duplicates++;
+          } else if (known !== undefined) {
+            report.rejected.push({ path: c.path, reason: `the same image is already imported as ${known}: check which class folder it belongs in` });
+          } else {
+            seen.set(hash!, c.label);
+            take = true;
+          }
+        } finally {
+          passTurn();
+        }
+        if (take) {
+          const img = await decode(bytes!);
           const pixels = resizeToRGB(img.rgba, img.width, img.height, 4, deps.size);
-          pending.push({ hash, label: c.label, name: c.path, size: deps.size, pixels, addedAt: now() });
+          pending.push({ hash: hash!, label: c.label, name: c.path, size: deps.size, pixels, addedAt: now() });
           if (pending.length >= batchSize) await flush();
         }
       } catch (e) {
