@@ -3,17 +3,18 @@
  * for 1,000 synthetic against 1,000 real tiles at 64 px on this machine.
  *
  * 1. Generating the synthetic tiles (64 px generator, the default config, cpu backend with fast kernels).
- * 2. InceptionV3 features (nsfwjs weights, wasm backend, batches of 16): every tile is resized to
+ * 2. InceptionV3 features (nsfwjs weights, batches of 16): every tile is resized to
  *    299 px, so the cost per tile does not depend on the tile size. By default a subset (--measure,
  *    128 tiles of each kind) is timed after a warm-up batch and the full count is extrapolated from the
  *    measured rate; --measure 1000 times everything.
  * 3. FID, KID (100 subsets), nearest neighbours and diversity on 1,000 × 1,000 2048-d feature sets
  *    (measured in full; sets smaller than --tiles are padded with measured features plus noise).
  *
- * With --workers N > 1 (default 2), features are extracted by N worker threads, each with its own wasm
- * backend (tfjs runs wasm single-threaded in Node), as `npm run evaluate` does by default.
+ * --engine picks what runs the network, as `npm run evaluate --feature-engine` does: onnx (ONNX Runtime's
+ * native CPU kernels, --workers intra-op threads), wasm (tfjs wasm in --workers worker threads), or auto
+ * (onnx when it loads, else wasm; the default). --workers defaults to 2.
  *
- *     npm run bench:evaluate -- [--tiles 1000] [--measure 128] [--batch 16] [--workers 2] [--json out.json]
+ *     npm run bench:evaluate -- [--tiles 1000] [--measure 128] [--batch 16] [--engine auto] [--workers 2] [--json out.json]
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -24,13 +25,12 @@ import { initNodeBackend } from '../cli/nodeBackend.ts';
 import { decodeImage } from '../cli/tileFolder.ts';
 import { parseGanConfig } from '../shared/config/ganConfig.ts';
 import { createGan } from '../shared/gan/gan.ts';
-import { loadNsfwjsExtractor } from '../shared/features/nsfwjsModels.ts';
 import { resizeToRGB } from '../shared/image/resize.ts';
 import { features, type Features } from '../shared/metrics/features.ts';
 import { computeQuality } from '../shared/metrics/quality.ts';
 import { Rng } from '../shared/rng.ts';
 import { generateTiles } from '../eval/checkpoint.ts';
-import { createParallelNsfwjsExtractor } from '../eval/features/parallelExtractor.ts';
+import { createNodeNsfwjsExtractor, type FeatureEngine } from '../eval/features/nodeExtractor.ts';
 import { withFeatureCache } from '../eval/features/featureCache.ts';
 
 function arg(name: string, def: string): string {
@@ -41,6 +41,7 @@ const TILES = Number(arg('tiles', '1000'));
 const MEASURE = Math.min(TILES, Number(arg('measure', '128')));
 const BATCH = Number(arg('batch', '16'));
 const WORKERS = Number(arg('workers', '2'));
+const ENGINE = arg('engine', 'auto') as FeatureEngine;
 const JSON_OUT = arg('json', '');
 const SIZE = 64;
 const DATA = new URL('../../shared/data/crc-msi/train', import.meta.url).pathname;
@@ -94,13 +95,15 @@ report.readRealSeconds = secs(t0);
 report.readRealCpuSeconds = cpuSecs(c);
 console.log(`read and resize ${real.source}: ${(report.readRealSeconds as number).toFixed(1)} s wall, ${(report.readRealCpuSeconds as number).toFixed(1)} s CPU`);
 
-// 2. Features on wasm
+// 2. Features (tfjs wasm loads the weights and preprocesses; the engine runs the network)
 await tf.setBackend('wasm');
 await tf.ready();
 t0 = performance.now();
-const extractor = WORKERS > 1 ? await createParallelNsfwjsExtractor('inception-v3', WORKERS) : await loadNsfwjsExtractor('inception-v3');
+const onFallback = (reason: string) => console.log(`feature engine: ${reason}`);
+const extractor = await createNodeNsfwjsExtractor('inception-v3', { engine: ENGINE, threads: WORKERS, onFallback });
 report.loadModelSeconds = secs(t0);
-console.log(`load InceptionV3 (nsfwjs, wasm${WORKERS > 1 ? ` × ${WORKERS} worker threads` : ''}): ${(report.loadModelSeconds as number).toFixed(1)} s`);
+report.featureEngine = extractor.engine;
+console.log(`load InceptionV3 (nsfwjs) on ${extractor.engine}: ${(report.loadModelSeconds as number).toFixed(1)} s`);
 await extractor.extract(real.tiles.slice(0, BATCH * WORKERS), SIZE, { batchSize: BATCH }); // warm-up
 // Real tiles go through the report's feature cache (a fresh directory: a cold start), so the same run
 // also times a warm start, where every real feature comes from the cache.
@@ -132,11 +135,11 @@ report.loadAverage1min = loadavg()[0];
 report.featureSecondsMeasured = measured;
 report.featureSecondsFor2xTiles = perTile * 2 * TILES;
 console.log(
-  `InceptionV3 features, batch ${BATCH}, ${WORKERS} worker${WORKERS > 1 ? ' threads' : ' (in process)'}: ${2 * MEASURE} tiles in ${measured.toFixed(1)} s wall (${measuredCpu.toFixed(1)} s CPU) = ${perTile.toFixed(3)} s/tile wall, ${cpuPerTile.toFixed(3)} s/tile CPU → ${(perTile * 2 * TILES).toFixed(0)} s wall (${(cpuPerTile * 2 * TILES).toFixed(0)} s CPU) for ${TILES} + ${TILES}${MEASURE < TILES ? ' (extrapolated)' : ''}; 1-min load average ${loadavg()[0].toFixed(1)}`,
+  `InceptionV3 features, batch ${BATCH}, ${extractor.engine}: ${2 * MEASURE} tiles in ${measured.toFixed(1)} s wall (${measuredCpu.toFixed(1)} s CPU) = ${perTile.toFixed(3)} s/tile wall, ${cpuPerTile.toFixed(3)} s/tile CPU → ${(perTile * 2 * TILES).toFixed(0)} s wall (${(cpuPerTile * 2 * TILES).toFixed(0)} s CPU) for ${TILES} + ${TILES}${MEASURE < TILES ? ' (extrapolated)' : ''}; 1-min load average ${loadavg()[0].toFixed(1)}`,
 );
 // MobileNetV2 (the optional linear probe's features), same subset and workers.
 {
-  const mobile = WORKERS > 1 ? await createParallelNsfwjsExtractor('mobilenet-v2', WORKERS) : await loadNsfwjsExtractor('mobilenet-v2');
+  const mobile = await createNodeNsfwjsExtractor('mobilenet-v2', { engine: ENGINE, threads: WORKERS, onFallback });
   await mobile.extract(real.tiles.slice(0, BATCH * WORKERS), SIZE, { batchSize: BATCH });
   const m0 = performance.now();
   const mc0 = process.cpuUsage();

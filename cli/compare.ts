@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createParallelNsfwjsExtractor } from '../eval/features/parallelExtractor.ts';
+import { createNodeNsfwjsExtractor, FEATURE_ENGINES, type FeatureEngine } from '../eval/features/nodeExtractor.ts';
 import { DISCRIMINATOR_TYPES, GAN_TYPES, type DiscriminatorType, type GanType } from '../shared/config/ganConfig.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
@@ -38,7 +38,9 @@ of the paper's Table 2) into docs/results.md.
                         classifier uses all the run's training tiles and all test tiles
   --features F          inception (InceptionV3 from nsfwjs, and MobileNetV2 for the classifier) | tiny (fixed random
                         projections for both, for tests) (default inception)
-  --feature-workers N   worker threads for each of InceptionV3 and MobileNetV2 (default 2)
+  --feature-engine E    what runs InceptionV3 and MobileNetV2: onnx (ONNX Runtime, native CPU), wasm (tfjs wasm in
+                        worker threads) or auto (onnx when it loads here, else wasm; default)
+  --feature-workers N   threads for each of InceptionV3 and MobileNetV2: ONNX Runtime threads or wasm workers (default 2)
   --no-f1               skip the downstream classification (MobileNetV2 features of every real and synthetic
                         tile: ~0.1 CPU-s per tile, a few minutes per run)
   --hardware TEXT       how to name the machine in the results (default: CPU model and core count, or the GPU)
@@ -61,6 +63,7 @@ const OPTIONS = {
   'per-class': { type: 'string' },
   'real-per-class': { type: 'string' },
   features: { type: 'string', default: 'inception' },
+  'feature-engine': { type: 'string', default: 'auto' },
   'feature-workers': { type: 'string', default: '2' },
   'no-f1': { type: 'boolean' },
   hardware: { type: 'string' },
@@ -78,6 +81,7 @@ export interface CompareArgs {
   gans: GanType[];
   discriminators: DiscriminatorType[];
   features: 'inception' | 'tiny';
+  featureEngine: FeatureEngine;
   featureWorkers: number;
   /** Downstream classification F1 per pair (on by default; --no-f1 skips it). */
   f1: boolean;
@@ -111,6 +115,7 @@ export function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
   if (v['max-tiles'] !== undefined) preset.maxTiles = int('max-tiles', v['max-tiles'], 2);
   if (v['per-class'] !== undefined) preset.perClass = int('per-class', v['per-class'], 2);
   if (v['real-per-class'] !== undefined) preset.realPerClass = int('real-per-class', v['real-per-class'], 2);
+  if (!(FEATURE_ENGINES as readonly string[]).includes(v['feature-engine']!)) throw new CliError(`--feature-engine must be one of ${FEATURE_ENGINES.join(', ')}, got "${v['feature-engine']}"`);
   if (v.features !== 'inception' && v.features !== 'tiny') throw new CliError(`--features must be inception or tiny, got "${v.features}"`);
   const gans = list('gans', v.gans, GAN_TYPES);
   const discriminators = list('discriminators', v.discriminators, DISCRIMINATOR_TYPES);
@@ -127,6 +132,7 @@ export function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
     gans,
     discriminators,
     features: v.features,
+    featureEngine: v['feature-engine'] as FeatureEngine,
     featureWorkers: int('feature-workers', v['feature-workers']!, 1),
     f1: !v['no-f1'],
     hardware: v.hardware,
@@ -167,20 +173,20 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const test = readTileFolder(args.test, { classes, size });
   log(`read ${train.length} training and ${test.length} test tiles at ${size} px`);
 
-  const threads = `${args.featureWorkers} worker thread${args.featureWorkers > 1 ? 's' : ''}`;
+  const nsfwjs = async (network: 'inception-v3' | 'mobilenet-v2', what: string) => {
+    const ex = await createNodeNsfwjsExtractor(network, { engine: args.featureEngine, threads: args.featureWorkers, onFallback: (reason) => log(`features: ${reason}`) });
+    log(`${what} loaded on ${ex.engine}`);
+    return ex;
+  };
   let extractor: FeatureExtractor;
   if (args.features === 'tiny') extractor = createTinyExtractor();
-  else {
-    extractor = await createParallelNsfwjsExtractor('inception-v3', args.featureWorkers);
-    log(`InceptionV3 loaded in ${threads}`);
-  }
+  else extractor = await nsfwjs('inception-v3', 'InceptionV3');
   // The downstream classifier's features: MobileNetV2 (as npm run evaluate's linear probe), or a second tiny projection.
   let classifierExtractor: FeatureExtractor | undefined;
   try {
     if (args.f1 && args.features === 'tiny') classifierExtractor = createTinyExtractor(32, 4321);
     else if (args.f1) {
-      classifierExtractor = await createParallelNsfwjsExtractor('mobilenet-v2', args.featureWorkers);
-      log(`MobileNetV2 (classifier features) loaded in ${threads}`);
+      classifierExtractor = await nsfwjs('mobilenet-v2', 'MobileNetV2 (classifier features)');
     }
   } catch (e) {
     extractor.dispose();

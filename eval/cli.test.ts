@@ -51,7 +51,9 @@ describe('npm run evaluate', () => {
   it('parses the documented flags and names missing ones', () => {
     const o = parseEvaluateArgs(['--checkpoint', 'c.fgw', '--real-train', 'a', '--real-test', 'b', '--per-class', '50', '--out', 'o', '--seeds', '4,5,6', '--features', 'tiny']);
     expect(o).toMatchObject({ checkpoint: 'c.fgw', realTrain: 'a', realTest: 'b', perClass: 50, out: 'o', seeds: [4, 5, 6], features: 'tiny', epochs: DEFAULT_OPTIONS.epochs });
-    expect(o).toMatchObject({ linearProbe: true });
+    expect(o).toMatchObject({ linearProbe: true, featureEngine: 'auto' });
+    expect(parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--feature-engine', 'wasm'])).toMatchObject({ featureEngine: 'wasm' });
+    expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--feature-engine', 'cuda'])).toThrow('--feature-engine must be one of auto, onnx, wasm, got "cuda"');
     expect(parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--no-linear-probe'])).toMatchObject({ linearProbe: false });
     expect(o).toMatchObject({ featureCache: defaultFeatureCache() });
     expect(defaultFeatureCache({ XDG_CACHE_HOME: '/c' })).toBe('/c/fedgan/features');

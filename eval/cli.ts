@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { CliError, runCli } from '../cli/cliError.ts';
+import { FEATURE_ENGINES, type FeatureEngine } from './features/nodeExtractor.ts';
 import { DEFAULT_OPTIONS, evaluate, type EvaluateOptions, type FeatureChoice } from './evaluate.ts';
 
 export const USAGE = `Usage: npm run evaluate -- --checkpoint FILE --real-train DIR --real-test DIR --per-class N --out DIR [options]
@@ -12,8 +13,10 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
   --real-test DIR        real tiles it never saw, same layout (manifest.csv in DIR or its parent gives patients)
   --per-class N          synthetic tiles to generate per class
   --out DIR              where the report is written
-  --features F           inception (InceptionV3 from nsfwjs on the wasm backend, default) | tiny (random projection, for tests)
-  --feature-workers N    worker threads for InceptionV3 features, each with its own wasm backend (default ${DEFAULT_OPTIONS.featureWorkers})
+  --features F           inception (InceptionV3 from nsfwjs, default) | tiny (random projection, for tests)
+  --feature-engine E     what runs InceptionV3 and MobileNetV2: onnx (ONNX Runtime's native CPU kernels, ~4× faster),
+                         wasm (tfjs wasm in worker threads) or auto (onnx when it loads here, else wasm; default)
+  --feature-workers N    threads for the feature network: ONNX Runtime threads, or wasm worker threads (default ${DEFAULT_OPTIONS.featureWorkers})
   --classifier-size S    classifier input size in px (default: the generator's size, at most 64)
   --classifier-channels C  (default ${DEFAULT_OPTIONS.classifierChannels})
   --classifier-workers N worker threads for the 3 regimes × seeds classifier trainings on wasm (default ${DEFAULT_OPTIONS.classifierWorkers})
@@ -33,6 +36,12 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
   --tsne-iterations N    (default ${DEFAULT_OPTIONS.tsneIterations})
   --seed N               generation and sampling seed (default ${DEFAULT_OPTIONS.seed})`;
 
+function featureEngine(value: string | undefined): FeatureEngine {
+  if (value === undefined) return DEFAULT_OPTIONS.featureEngine;
+  if (!(FEATURE_ENGINES as readonly string[]).includes(value)) throw new CliError(`--feature-engine must be one of ${FEATURE_ENGINES.join(', ')}, got "${value}"`);
+  return value as FeatureEngine;
+}
+
 const OPTIONS = {
   checkpoint: { type: 'string' },
   'real-train': { type: 'string' },
@@ -40,6 +49,7 @@ const OPTIONS = {
   'per-class': { type: 'string' },
   out: { type: 'string' },
   features: { type: 'string' },
+  'feature-engine': { type: 'string' },
   'feature-workers': { type: 'string' },
   'classifier-size': { type: 'string' },
   'classifier-channels': { type: 'string' },
@@ -95,6 +105,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
     perClass: int('per-class', v['per-class'], 2, 0),
     out: v.out!,
     features,
+    featureEngine: featureEngine(v['feature-engine']),
     featureWorkers: int('feature-workers', v['feature-workers'], 1, DEFAULT_OPTIONS.featureWorkers),
     classifierSize: clfSize,
     classifierChannels: int('classifier-channels', v['classifier-channels'], 1, DEFAULT_OPTIONS.classifierChannels),

@@ -7,7 +7,6 @@ import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initNodeBackend } from '../cli/nodeBackend.ts';
-import { loadNsfwjsExtractor } from '../shared/features/nsfwjsModels.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
 import { selectRows, type Features } from '../shared/metrics/features.ts';
@@ -19,7 +18,7 @@ import { resizeTiles, runCnnDownstream, runLinearProbeDownstream, type Downstrea
 import { EvalError } from './evalError.ts';
 import { readRealTiles, type RealTileSet } from './realTiles.ts';
 import { renderReportHtml } from './report/html.ts';
-import { createParallelNsfwjsExtractor } from './features/parallelExtractor.ts';
+import { createNodeNsfwjsExtractor, type EngineExtractor, type FeatureEngine } from './features/nodeExtractor.ts';
 import { withFeatureCache } from './features/featureCache.ts';
 import { createClassifierPool } from './classifier/classifierPool.ts';
 import { classGridPng, pngDataUrl, tilePng } from './report/images.ts';
@@ -36,7 +35,9 @@ export interface EvaluateOptions {
   perClass: number;
   out: string;
   features: FeatureChoice;
-  /** Worker threads for InceptionV3/MobileNetV2 features (each with its own wasm backend); 1 = in process. */
+  /** What runs InceptionV3/MobileNetV2: ONNX Runtime's native CPU kernels, tfjs wasm, or auto (onnx, else wasm). */
+  featureEngine: FeatureEngine;
+  /** Threads for the feature network: ONNX Runtime intra-op threads, or wasm worker threads (1 = in process). */
   featureWorkers: number;
   /** Classifier input size in px; default the generator's size, at most 64. */
   classifierSize?: number;
@@ -64,6 +65,7 @@ export interface EvaluateOptions {
 
 export const DEFAULT_OPTIONS: Omit<EvaluateOptions, 'checkpoint' | 'realTrain' | 'realTest' | 'perClass' | 'out'> = {
   features: 'inception',
+  featureEngine: 'auto',
   featureWorkers: Math.max(1, Math.min(2, availableParallelism())),
   classifierChannels: 8,
   classifierWorkers: Math.max(1, Math.min(2, availableParallelism())),
@@ -177,13 +179,19 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const synthetic = await timed('generate synthetic tiles', () => generateTiles(ckpt.gan, opts.perClass, { seed: opts.seed }));
   ckpt.gan.dispose();
 
-  // 4. Features (InceptionV3 on wasm, or the tiny projection).
+  // 4. Features (InceptionV3 on ONNX Runtime or wasm, or the tiny projection).
   const nsfwjs = (network: 'inception-v3' | 'mobilenet-v2') =>
-    opts.featureWorkers > 1 ? createParallelNsfwjsExtractor(network, opts.featureWorkers) : loadNsfwjsExtractor(network);
+    createNodeNsfwjsExtractor(network, { engine: opts.featureEngine, threads: opts.featureWorkers, onFallback: (reason) => log(`  features: ${reason}`) });
+  let featureEngine = 'none (plain JS)';
   const featureRun = await withBackend(opts.features === 'inception' ? 'wasm' : 'compute', async () => {
-    const extractor =
+    const extractor: FeatureExtractor | EngineExtractor =
       opts.features === 'inception'
-        ? await timed(`load InceptionV3 (nsfwjs${opts.featureWorkers > 1 ? `, ${opts.featureWorkers} worker threads` : ''})`, () => nsfwjs('inception-v3'))
+        ? await timed('load InceptionV3 (nsfwjs)', async () => {
+            const ex = await nsfwjs('inception-v3');
+            featureEngine = ex.engine;
+            log(`  features: InceptionV3 on ${ex.engine}`);
+            return ex;
+          })
         : createTinyExtractor();
     try {
       // Real tiles are the same from one report to the next: their features come from the cache when it has them.
@@ -202,7 +210,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       extractor.dispose();
     }
   });
-  backends.features = opts.features === 'inception' ? `wasm${opts.featureWorkers > 1 ? ` × ${opts.featureWorkers} worker threads` : ''}` : 'none (plain JS)';
+  backends.features = featureEngine;
   const { realF, synthF, testF, extractor } = featureRun.value;
 
   // 5. Feature-space metrics.

@@ -52,11 +52,22 @@ interface LoadedNsfwjs {
   dispose(): void;
 }
 
-/**
- * Load one of nsfwjs's bundled networks as a feature extractor. Tiles are scaled to [0, 1] (as nsfwjs
- * does) and resized bilinearly to the network's input size.
- */
-export async function loadNsfwjsExtractor(network: NsfwjsNetwork): Promise<FeatureExtractor> {
+/** One of nsfwjs's networks, cut at its feature layer, with the preprocessing its features expect. */
+export interface NsfwjsFeatureModel {
+  network: NsfwjsNetwork;
+  modelName: string;
+  description: string;
+  dim: number;
+  inputSize: number;
+  /** The network from its input to the feature layer. */
+  model: tf.LayersModel;
+  /** Tiles (size × size RGB bytes) → the network's input: scaled to [0, 1] and resized bilinearly to inputSize. */
+  preprocess(tiles: readonly Uint8Array[], size: number): tf.Tensor4D;
+  dispose(): void;
+}
+
+/** Load one of nsfwjs's bundled networks (on the active tfjs backend) and cut it at its feature layer. */
+export async function loadNsfwjsFeatureModel(network: NsfwjsNetwork): Promise<NsfwjsFeatureModel> {
   const spec = NETWORKS[network];
   if (!spec) throw new Error(`unknown nsfwjs network '${network}' (choose ${Object.keys(NETWORKS).join(', ')})`);
   const definition = await spec.definition();
@@ -65,36 +76,55 @@ export async function loadNsfwjsExtractor(network: NsfwjsNetwork): Promise<Featu
   const layer = full.getLayer(spec.layer);
   const shape = layer.outputShape as (number | null)[];
   if (shape.length !== 2 || shape[1] !== spec.dim) throw new Error(`${spec.modelName}: layer ${spec.layer} has shape [${shape}], expected [null, ${spec.dim}]`);
-  const truncated = tf.model({ inputs: full.inputs, outputs: layer.output as tf.SymbolicTensor });
-  const extractor: FeatureExtractor = {
-    name: network,
+  return {
+    network,
+    modelName: spec.modelName,
     description: spec.description,
     dim: spec.dim,
-    async extract(tiles, size, opts = {}) {
-      checkTiles(tiles, size, spec.modelName);
-      const batchSize = opts.batchSize ?? 16;
-      const out = new Float32Array(tiles.length * spec.dim);
-      for (let start = 0; start < tiles.length; start += batchSize) {
-        const batch = tiles.slice(start, start + batchSize);
-        const y = tf.tidy(() => {
-          const flat = new Float32Array(batch.length * size * size * 3);
-          batch.forEach((t, i) => {
-            const o = i * size * size * 3;
-            for (let j = 0; j < t.length; j++) flat[o + j] = t[j] / 255;
-          });
-          let x: tf.Tensor4D = tf.tensor4d(flat, [batch.length, size, size, 3]);
-          if (size !== spec.inputSize) x = tf.image.resizeBilinear(x, [spec.inputSize, spec.inputSize], true);
-          return truncated.predict(x) as tf.Tensor;
+    inputSize: spec.inputSize,
+    model: tf.model({ inputs: full.inputs, outputs: layer.output as tf.SymbolicTensor }),
+    preprocess(tiles, size) {
+      return tf.tidy(() => {
+        const flat = new Float32Array(tiles.length * size * size * 3);
+        tiles.forEach((t, i) => {
+          const o = i * size * size * 3;
+          for (let j = 0; j < t.length; j++) flat[o + j] = t[j] / 255;
         });
-        out.set(await y.data(), start * spec.dim);
-        y.dispose();
-        opts.onProgress?.(Math.min(tiles.length, start + batchSize), tiles.length);
-      }
-      return features(out, tiles.length, spec.dim, `${spec.modelName} features`);
+        const x: tf.Tensor4D = tf.tensor4d(flat, [tiles.length, size, size, 3]);
+        return size === spec.inputSize ? x : tf.image.resizeBilinear(x, [spec.inputSize, spec.inputSize], true);
+      });
     },
     dispose() {
       nsfw.dispose();
     },
   };
-  return extractor;
+}
+
+/**
+ * Load one of nsfwjs's bundled networks as a feature extractor on the active tfjs backend. Tiles are
+ * scaled to [0, 1] (as nsfwjs does) and resized bilinearly to the network's input size.
+ */
+export async function loadNsfwjsExtractor(network: NsfwjsNetwork): Promise<FeatureExtractor> {
+  const fm = await loadNsfwjsFeatureModel(network);
+  return {
+    name: network,
+    description: fm.description,
+    dim: fm.dim,
+    async extract(tiles, size, opts = {}) {
+      checkTiles(tiles, size, fm.modelName);
+      const batchSize = opts.batchSize ?? 16;
+      const out = new Float32Array(tiles.length * fm.dim);
+      for (let start = 0; start < tiles.length; start += batchSize) {
+        const batch = tiles.slice(start, start + batchSize);
+        const y = tf.tidy(() => fm.model.predict(fm.preprocess(batch, size)) as tf.Tensor);
+        out.set(await y.data(), start * fm.dim);
+        y.dispose();
+        opts.onProgress?.(Math.min(tiles.length, start + batchSize), tiles.length);
+      }
+      return features(out, tiles.length, fm.dim, `${fm.modelName} features`);
+    },
+    dispose() {
+      fm.dispose();
+    },
+  };
 }
