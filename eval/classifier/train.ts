@@ -19,6 +19,7 @@ export interface TrainOptions {
   augment: boolean;
   channels?: number;
   batchNorm?: boolean;
+  firstStride?: number;
   onEpoch?: (epoch: number, loss: number) => void;
 }
 
@@ -37,7 +38,7 @@ function toTensor(pixels: readonly Uint8Array[], indices: readonly number[], siz
 export async function trainTileClassifier(data: LabelledTiles, opts: TrainOptions): Promise<TileClassifier> {
   if (data.pixels.length !== data.labels.length) throw new Error(`${data.pixels.length} tiles but ${data.labels.length} labels`);
   if (data.pixels.length === 0) throw new Error('no tiles to train the classifier on');
-  const model = createTileClassifier({ size: opts.size, classes: opts.classes, channels: opts.channels, batchNorm: opts.batchNorm, seed: opts.seed });
+  const model = createTileClassifier({ size: opts.size, classes: opts.classes, channels: opts.channels, batchNorm: opts.batchNorm, firstStride: opts.firstStride, seed: opts.seed });
   const optimizer = tf.train.adam(opts.learningRate);
   const rng = new Rng(opts.seed).fork('classifier-batches');
   const order = Array.from({ length: data.pixels.length }, (_, i) => i);
