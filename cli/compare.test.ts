@@ -226,6 +226,7 @@ describe('npm run compare', () => {
     expect(() => parseCompareArgs(['--discriminators', ''])).toThrow(/--discriminators takes/);
     expect(() => parseCompareArgs(['--rounds', '0'])).toThrow(/--rounds must be an integer ≥ 1, got "0"/);
     expect(() => parseCompareArgs(['--features', 'vgg'])).toThrow(/--features must be inception or tiny/);
+    expect(() => parseCompareArgs(['--feature-engine', 'tpu'])).toThrow('--feature-engine must be one of auto, onnx, wasm, got "tpu"');
     expect(() => parseCompareArgs(['--bogus'])).toThrow(/bogus/);
     const a = parseCompareArgs(['--gans', 'cgan', '--discriminators', 'swin,vit', '--rounds', '3']);
     expect(a).not.toBe('help');
@@ -235,7 +236,10 @@ describe('npm run compare', () => {
       expect(a.preset.rounds).toBe(3);
       expect(a.out).toBe(join('out', 'compare-small'));
       expect(a.f1).toBe(true);
+      expect(a.featureEngine).toBe('auto');
     }
+    const wasm = parseCompareArgs(['--feature-engine', 'wasm']);
+    expect(wasm !== 'help' && wasm.featureEngine).toBe('wasm');
     const skip = parseCompareArgs(['--no-f1']);
     expect(skip !== 'help' && skip.f1).toBe(false);
   });
