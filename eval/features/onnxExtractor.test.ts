@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNsfwjsExtractor } from '../../shared/features/nsfwjsModels.ts';
+import { blockFetch } from '../../test/helpers/noFetch.ts';
 import { createNodeNsfwjsExtractor } from './nodeExtractor.ts';
 
 function tiles(n: number, size: number): Uint8Array[] {
@@ -9,18 +10,14 @@ function tiles(n: number, size: number): Uint8Array[] {
 }
 
 describe('nsfwjs features on ONNX Runtime', () => {
-  const realFetch = globalThis.fetch;
-  const fetched: string[] = [];
+  const network = blockFetch();
+  const fetched = network.fetched;
   beforeAll(async () => {
     await tf.setBackend('wasm');
     await tf.ready();
-    globalThis.fetch = (async (input: unknown) => {
-      fetched.push(String(input));
-      throw new Error(`unexpected fetch of ${String(input)}`);
-    }) as typeof fetch;
   });
   afterAll(async () => {
-    globalThis.fetch = realFetch;
+    network.restore();
     await tf.setBackend('cpu');
   });
 

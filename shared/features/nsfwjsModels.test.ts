@@ -3,6 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNsfwjsExtractor } from './nsfwjsModels.ts';
 import type { FeatureExtractor } from './types.ts';
+import { blockFetch } from '../../test/helpers/noFetch.ts';
 
 function tile(size: number, f: (x: number, y: number, c: number) => number): Uint8Array {
   const t = new Uint8Array(size * size * 3);
@@ -12,22 +13,18 @@ function tile(size: number, f: (x: number, y: number, c: number) => number): Uin
 
 describe('InceptionV3 from nsfwjs on the wasm backend', () => {
   let extractor: FeatureExtractor;
-  const realFetch = globalThis.fetch;
-  const fetched: string[] = [];
+  // Nothing may be downloaded: any fetch during loading or inference is recorded and fails.
+  const network = blockFetch();
+  const fetched = network.fetched;
 
   beforeAll(async () => {
     await tf.setBackend('wasm');
     await tf.ready();
-    // Nothing may be downloaded: any fetch during loading or inference is recorded and fails.
-    globalThis.fetch = (async (input: unknown) => {
-      fetched.push(String(input));
-      throw new Error(`unexpected fetch of ${String(input)}`);
-    }) as typeof fetch;
     extractor = await loadNsfwjsExtractor('inception-v3');
   });
   afterAll(() => {
     extractor?.dispose();
-    globalThis.fetch = realFetch;
+    network.restore();
   });
 
   it('loads the bundled weights without any network access and gives 2048-d features for 2 tiles', async () => {
