@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bceWithLogits, softmaxCrossEntropy } from './losses.ts';
+import { realFakePass } from './realFakePass.ts';
 import { sampleLatent, type GanStep, type StepContext } from './step.ts';
 
 /**
@@ -17,8 +18,7 @@ export function acganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
       const fake = G.apply(z, fakeLabels, true);
       const dLoss = optD.minimize(
         () => {
-          const r = D.apply(images, labels, true);
-          const f = D.apply(fake, fakeLabels, true);
+          const { real: r, fake: f } = realFakePass(D, images, labels, fake, fakeLabels, true);
           return tf.addN([
             bceWithLogits(r.score, 1),
             bceWithLogits(f.score, 0),

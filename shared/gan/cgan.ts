@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bceWithLogits } from './losses.ts';
+import { realFakePass } from './realFakePass.ts';
 import { sampleLatent, type GanStep, type StepContext } from './step.ts';
 
 /**
@@ -16,8 +17,10 @@ export function cganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
       const { z, labels: fakeLabels } = sampleLatent(cfg, b, nextSeed);
       const fake = G.apply(z, fakeLabels, true);
       const dLoss = optD.minimize(
-        () =>
-          tf.add(bceWithLogits(D.apply(images, labels, true).score, 1), bceWithLogits(D.apply(fake, fakeLabels, true).score, 0)) as tf.Scalar,
+        () => {
+          const { real, fake: f } = realFakePass(D, images, labels, fake, fakeLabels, true);
+          return tf.add(bceWithLogits(real.score, 1), bceWithLogits(f.score, 0)) as tf.Scalar;
+        },
         true,
         dVars,
       )!;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientPenalty } from './losses.ts';
+import { realFakePass } from './realFakePass.ts';
 import { sampleLatent, type GanStep, type StepContext } from './step.ts';
 import { randomOps } from '../nn/random.ts';
 
@@ -23,7 +24,9 @@ export function wganGpStep({ gan, optG, optD, nextSeed }: StepContext): GanStep 
         const fake = G.apply(z, labels, true);
         const { value, grads } = tf.variableGrads(() => {
           const critic = (x: tf.Tensor4D) => D.apply(x, labels, true).score;
-          const wasserstein = tf.sub(tf.mean(critic(fake)), tf.mean(critic(images)));
+          // Every critic is per sample (layer norm, no dropout), so reals and fakes share one pass.
+          const scores = realFakePass(D, images, labels, fake, labels, true);
+          const wasserstein = tf.sub(tf.mean(scores.fake.score), tf.mean(scores.real.score));
           return tf.add(wasserstein, gradientPenalty(critic, images, fake, cfg.gpLambda, nextSeed())) as tf.Scalar;
         }, dVars);
         optD.applyGradients(grads);

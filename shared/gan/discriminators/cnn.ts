@@ -23,6 +23,7 @@ export function cnnBackbone({ cfg, params, critic }: BackboneOptions): Backbone 
   const featureDim = size * size * inC;
   return {
     featureDim,
+    perSample: true,
     features(x, training) {
       let y = x;
       convs.forEach((conv, i) => {

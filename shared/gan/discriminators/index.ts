@@ -15,6 +15,8 @@ export const BACKBONES: Partial<Record<DiscriminatorType, BackboneFactory>> = { 
 
 export interface Discriminator {
   readonly params: ParamStore;
+  /** See Backbone.perSample: reals and fakes may then be scored in one pass (realFakePass.ts). */
+  readonly perSample: boolean;
   apply(x: tf.Tensor4D, labels: tf.Tensor1D, training: boolean): DiscriminatorOutput;
 }
 
@@ -26,6 +28,7 @@ export function createDiscriminator(cfg: GanConfig): Discriminator {
   const head = createHead(cfg.gan, params, backbone.featureDim, cfg.classes.length);
   return {
     params,
+    perSample: backbone.perSample,
     apply: (x, labels, training) => head.apply(backbone.features(x, training), labels),
   };
 }

@@ -39,6 +39,7 @@ export function resnetBackbone({ cfg, params, critic }: BackboneOptions): Backbo
   });
   return {
     featureDim: inC,
+    perSample: critic, // batch norm outside the critic
     features(x, training) {
       let y = leakyRelu(stemNorm.apply(stemConv.apply(x), training) as tf.Tensor4D);
       for (const block of blocks) y = block.apply(y, training);

@@ -70,6 +70,7 @@ export function swinBackbone({ cfg, params, critic }: BackboneOptions): Backbone
   const norm = layerNorm(params, 'norm', last.dim);
   return {
     featureDim: last.dim,
+    perSample: true,
     features(x, training) {
       let h = patchNorm.apply(patchEmbed.apply(x), training) as tf.Tensor4D;
       for (const { blocks, merge } of built) {

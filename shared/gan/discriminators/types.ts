@@ -8,6 +8,11 @@ import type { ParamStore } from '../../nn/params.ts';
  */
 export interface Backbone {
   readonly featureDim: number;
+  /**
+   * True when a sample's features do not depend on the other samples in the batch (no batch norm;
+   * dropout is drawn per element). Such a discriminator may score reals and fakes in one pass.
+   */
+  readonly perSample: boolean;
   features(x: tf.Tensor4D, training: boolean): tf.Tensor2D;
 }
 

@@ -26,6 +26,7 @@ export function vitBackbone({ cfg, params, critic }: BackboneOptions): Backbone 
   const norm = layerNorm(params, 'norm', dim);
   return {
     featureDim: dim,
+    perSample: true,
     features(x, training) {
       const b = x.shape[0];
       // 'same' padding with kernel = stride = patchSize and patchSize | imageSize pads nothing.
