@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createNodeNsfwjsExtractor, FEATURE_ENGINES, type FeatureEngine } from '../eval/features/nodeExtractor.ts';
+import { createNodeNsfwjsExtractor, FEATURE_ENGINES, isFeatureEngine, type FeatureEngine } from '../eval/features/nodeExtractor.ts';
 import { DISCRIMINATOR_TYPES, GAN_TYPES, type DiscriminatorType, type GanType } from '../shared/config/ganConfig.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
@@ -115,7 +115,7 @@ export function parseCompareArgs(argv: string[]): CompareArgs | 'help' {
   if (v['max-tiles'] !== undefined) preset.maxTiles = int('max-tiles', v['max-tiles'], 2);
   if (v['per-class'] !== undefined) preset.perClass = int('per-class', v['per-class'], 2);
   if (v['real-per-class'] !== undefined) preset.realPerClass = int('real-per-class', v['real-per-class'], 2);
-  if (!(FEATURE_ENGINES as readonly string[]).includes(v['feature-engine']!)) throw new CliError(`--feature-engine must be one of ${FEATURE_ENGINES.join(', ')}, got "${v['feature-engine']}"`);
+  if (!isFeatureEngine(v['feature-engine']!)) throw new CliError(`--feature-engine must be one of ${FEATURE_ENGINES.join(', ')}, got "${v['feature-engine']}"`);
   if (v.features !== 'inception' && v.features !== 'tiny') throw new CliError(`--features must be inception or tiny, got "${v.features}"`);
   const gans = list('gans', v.gans, GAN_TYPES);
   const discriminators = list('discriminators', v.discriminators, DISCRIMINATOR_TYPES);

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { CliError, runCli } from '../cli/cliError.ts';
-import { FEATURE_ENGINES, type FeatureEngine } from './features/nodeExtractor.ts';
+import { FEATURE_ENGINES, isFeatureEngine, type FeatureEngine } from './features/nodeExtractor.ts';
 import { DEFAULT_OPTIONS, evaluate, type EvaluateOptions, type FeatureChoice } from './evaluate.ts';
 
 export const USAGE = `Usage: npm run evaluate -- --checkpoint FILE --real-train DIR --real-test DIR --per-class N --out DIR [options]
@@ -38,8 +38,8 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
 
 function featureEngine(value: string | undefined): FeatureEngine {
   if (value === undefined) return DEFAULT_OPTIONS.featureEngine;
-  if (!(FEATURE_ENGINES as readonly string[]).includes(value)) throw new CliError(`--feature-engine must be one of ${FEATURE_ENGINES.join(', ')}, got "${value}"`);
-  return value as FeatureEngine;
+  if (!isFeatureEngine(value)) throw new CliError(`--feature-engine must be one of ${FEATURE_ENGINES.join(', ')}, got "${value}"`);
+  return value;
 }
 
 const OPTIONS = {

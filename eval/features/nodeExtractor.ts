@@ -15,6 +15,10 @@ import { createParallelNsfwjsExtractor } from './parallelExtractor.ts';
 export const FEATURE_ENGINES = ['auto', 'onnx', 'wasm'] as const;
 export type FeatureEngine = (typeof FEATURE_ENGINES)[number];
 
+export function isFeatureEngine(value: string): value is FeatureEngine {
+  return (FEATURE_ENGINES as readonly string[]).includes(value);
+}
+
 export type EngineExtractor = FeatureExtractor & {
   /** What runs the network, for logs and reports, e.g. "ONNX Runtime 1.30.0 (CPU, 2 threads)". */
   readonly engine: string;
@@ -31,7 +35,7 @@ export interface NodeExtractorOptions {
 export async function createNodeNsfwjsExtractor(network: NsfwjsNetwork, opts: NodeExtractorOptions = {}): Promise<EngineExtractor> {
   const engine = opts.engine ?? 'auto';
   const threads = opts.threads ?? 2;
-  if (!(FEATURE_ENGINES as readonly string[]).includes(engine)) throw new Error(`unknown feature engine '${engine}' (choose ${FEATURE_ENGINES.join(', ')})`);
+  if (!isFeatureEngine(engine)) throw new Error(`unknown feature engine '${engine}' (choose ${FEATURE_ENGINES.join(', ')})`);
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`feature threads must be a positive integer, got ${threads}`);
   if (engine !== 'wasm') {
     try {
