@@ -6,6 +6,7 @@ import { createTrainer } from '../shared/gan/trainer.ts';
 import { divideCounts, installGpuCounters, type GpuCounts } from '../shared/kernels/webgpu/gpuCounters.ts';
 import { enableFastWebGPU, type FastWebGPU, type FastWebGPUOptions } from '../shared/kernels/webgpu/index.ts';
 import { installGpuTimeline, type KernelTime } from './gpuTimeline.ts';
+import { installKernelDispatches } from './kernelDispatches.ts';
 
 /**
  * The GAN training-step benchmark, host-independent: it runs in headless Chromium (bench/ganPage.ts)
@@ -54,6 +55,8 @@ export interface BenchRow extends BenchCase {
   /** GPU time per program over one step (profile mode, where timestamps are available). */
   kernels?: KernelTime[];
   gpuMsPerStep?: number;
+  /** Dispatches per step by outermost tfjs kernel and program, `Kernel:Program` (profile mode). */
+  kernelDispatches?: Record<string, number>;
 }
 
 export function ganConfigFor(c: BenchCase) {
@@ -114,6 +117,14 @@ export async function benchCase(c: BenchCase, variant: Variant, opts: BenchOptio
       await opts.cpuProfile?.stop(`${c.gan}-${c.size}-${c.batch}-${variant.name}`);
       counters.uninstall();
       row.counts = divideCounts(counters.snapshot(), n);
+      // A separate window: the attribution wrappers would otherwise show in the CPU profile.
+      const byKernel = installKernelDispatches(webgpu());
+      try {
+        await runSteps(1);
+      } finally {
+        byKernel.uninstall();
+      }
+      row.kernelDispatches = Object.fromEntries([...byKernel.snapshot()].sort((a, b) => b[1] - a[1]));
       const timeline = installGpuTimeline(webgpu());
       if (timeline) {
         try {

@@ -1,7 +1,7 @@
 import type { GanType } from '../shared/config/ganConfig.ts';
 import { FAST, STOCK, type BenchCase, type BenchRow, type Variant } from './ganBench.ts';
 import { summarizeCpuProfile, type CpuProfile } from './cpuProfileSummary.ts';
-import { countsTable, hostTable, kernelTable, speedTable } from './ganReport.ts';
+import { countsTable, hostTable, kernelDispatchTable, kernelTable, speedTable } from './ganReport.ts';
 
 /** Command-line options shared by the Node (Dawn) and the Chromium runners of the GAN benchmark. */
 export interface BenchArgs {
@@ -92,6 +92,8 @@ export function formatReport(device: string, rows: BenchRow[], profiles: { label
   for (const r of rows) {
     const k = kernelTable(r);
     if (k) parts.push(k);
+    const d = kernelDispatchTable(r);
+    if (d) parts.push(d);
   }
   for (const p of profiles) {
     const s = summarizeCpuProfile(p.profile, 12);

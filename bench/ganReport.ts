@@ -57,6 +57,15 @@ export function kernelTable(row: BenchRow, top = 12): string {
   return `GPU time per program, one step, ${row.gan} ${row.size}px b${row.batch} ${row.variant} (sum ${total.toFixed(1)} ms):\n` + table(['program', 'passes', 'ms', 'share'], body);
 }
 
+/** The kernels that issue the most dispatches in one step (profile mode). */
+export function kernelDispatchTable(row: BenchRow, top = 15): string {
+  const entries = Object.entries(row.kernelDispatches ?? {});
+  if (!entries.length) return '';
+  const total = entries.reduce((s, [, n]) => s + n, 0);
+  const body = entries.slice(0, top).map(([k, n]) => [k, n, `${((n / total) * 100).toFixed(1)} %`]);
+  return `Dispatches per tfjs kernel, one step, ${row.gan} ${row.size}px b${row.batch} ${row.variant} (${total} through runWebGPUProgram):\n` + table(['kernel:program', 'dispatches', 'share'], body);
+}
+
 export function hostTable(label: string, busyMs: number, waitMs: number, fns: HostFunctionTime[]): string {
   return `Host self time, ${label} (busy ${busyMs.toFixed(0)} ms, waiting on the GPU ${waitMs.toFixed(0)} ms):\n` + table(['function', 'self ms', 'share of busy'], fns.map((f) => [f.name, f.selfMs.toFixed(1), `${f.share} %`]));
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from './params.ts';
 import { randomOps } from './random.ts';
 import { batchNormTrain } from './batchNormTraining.ts';
+import { layerNormalize } from './layerNormalize.ts';
 
 /** Building blocks written with raw tfjs-core ops, so every weight is a named variable we own. */
 
@@ -79,10 +80,7 @@ export function layerNorm(p: ParamStore, name: string, channels: number, epsilon
   const gamma = p.create(`${name}/gamma`, [channels], 'ones');
   const beta = p.create(`${name}/beta`, [channels], 'zeros');
   return {
-    apply: (x) => {
-      const { mean, variance } = tf.moments(x, [x.rank - 1], true);
-      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, epsilon))), gamma), beta);
-    },
+    apply: (x) => tf.add(tf.mul(layerNormalize(x, epsilon), gamma), beta),
   };
 }
 

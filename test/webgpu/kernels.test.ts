@@ -77,6 +77,21 @@ describe.skipIf(!hasChromium)('WebGPU kernels match stock tfjs', () => {
     }
   });
 
+  it.each([
+    [[2, 8, 8, 64], 0],
+    [[3, 5, 7, 13], 0],
+    [[65, 1], 0],
+    [[4, 4, 4, 32], 50],
+    [[1, 3, 3, 256], 0],
+  ])('fused layer normalisation x%j offset %d: x̂, gradient, and second-order gradients (x, incoming gradient, γ)', async (shape, offset) => {
+    const r = await page.call<Record<string, Diff>>('layerNorm', { shape, seed: 13, offset });
+    for (const k of ['y', 'dx', 'ddx', 'ddg', 'dgamma']) {
+      expect(r[k].finite, k).toBe(true);
+      expect(r[k].rel, k).toBeLessThan(1e-4);
+      expect(r[k].maxRel, k).toBeLessThan(1e-4);
+    }
+  });
+
   it('fused Adam follows tfjs Adam over several steps (variables and moments)', async () => {
     const r = await page.call<{ vars: Diff; moments: Diff; fused: boolean }>('adam', {
       shapes: [[3, 3, 4, 8], [8], [1], [17, 5]],

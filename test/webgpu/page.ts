@@ -22,6 +22,8 @@ import { installLeakyReluGrad } from '../../shared/kernels/webgpu/leakyReluGrad.
 import { batchNormTrainWebGPU, installBatchNormTrain } from '../../shared/kernels/webgpu/batchNormTrain.ts';
 import { tfjsBatchNormTrain } from '../../shared/nn/batchNormTraining.ts';
 import { installUploadPath } from '../../shared/kernels/webgpu/uploadPath.ts';
+import { installLayerNorm, layerNormalizeWebGPU } from '../../shared/kernels/webgpu/layerNorm.ts';
+import { tfjsLayerNormalize } from '../../shared/nn/layerNormalize.ts';
 
 export interface Diff {
   /** ‖a − b‖ / ‖b‖ */
@@ -175,6 +177,43 @@ async function batchNorm(c: { shape: number[]; seed: number; offset: number }): 
   return out;
 }
 
+/**
+ * Fused layer normalisation against tfjs's composition: x̂, its gradient, and the two second-order
+ * gradients WGAN-GP's penalty takes (with respect to x and to the incoming gradient), plus a
+ * penalty-like loss through a whole layer (γ, β) differentiated with respect to γ.
+ */
+async function layerNorm(c: { shape: number[]; seed: number; offset: number }): Promise<Record<'y' | 'dx' | 'ddx' | 'ddg' | 'dgamma', Diff>> {
+  await useWebGPU();
+  const ch = c.shape[c.shape.length - 1];
+  const x = tf.tidy(() => tf.add(tf.randomNormal(c.shape, 0, 2, 'float32', c.seed), c.offset));
+  const g = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed + 1);
+  const h = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed + 2);
+  const gamma = tf.randomNormal([ch], 1, 0.3, 'float32', c.seed + 3);
+  const beta = tf.randomNormal([ch], 0, 0.3, 'float32', c.seed + 4);
+  const eps = 1e-5;
+  const run = (f: (x: tf.Tensor, e: number) => tf.Tensor) =>
+    tf.tidy(() => {
+      const y = f(x, eps);
+      const ng = (gg: tf.Tensor, xx: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gg, f(t, eps))))(xx);
+      const dx = ng(g, x);
+      const ddx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(h, ng(g, t))))(x);
+      const ddg = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(h, ng(t, x))))(g);
+      // ‖∂/∂x Σ layer(x)·g‖² differentiated with respect to γ, as the gradient penalty does for a critic's weights.
+      const layer = (t: tf.Tensor, gm: tf.Tensor) => tf.add(tf.mul(f(t, eps), gm), beta);
+      const dgamma = tf.grad((gm: tf.Tensor) => tf.sum(tf.square(tf.grad((t: tf.Tensor) => tf.sum(tf.mul(layer(t, gm), g)))(x))))(gamma);
+      return [y, dx, ddx, ddg, dgamma];
+    });
+  const ref = run(tfjsLayerNormalize);
+  const restore = installLayerNorm();
+  const got = run(layerNormalizeWebGPU);
+  restore();
+  const names = ['y', 'dx', 'ddx', 'ddg', 'dgamma'] as const;
+  const out = {} as Record<(typeof names)[number], Diff>;
+  for (let i = 0; i < names.length; i++) out[names[i]] = diff(await got[i].data(), await ref[i].data());
+  tf.dispose([x, g, h, gamma, beta, ...ref, ...got]);
+  return out;
+}
+
 /** Fused Adam against tfjs's Adam: same start, same gradients, several steps; variables and moments. */
 async function adam(c: { shapes: number[][]; steps: number; lr: number; beta1: number; beta2: number; seed: number; shareOne: boolean }): Promise<{ vars: Diff; moments: Diff; fused: boolean }> {
   await useWebGPU();
@@ -293,6 +332,49 @@ async function training(c: { gan: GanType; steps: number; countSteps: number }):
   }
 }
 
+/**
+ * The same tiny GAN trained twice from the same seeds, with the dispatch path (cached uniforms and bind
+ * groups) on and off: losses and weights must be identical, since the same programs run on the same
+ * data. Counts over the last steps show what the caches saved.
+ */
+async function dispatchPath(c: { gan: GanType; steps: number; countSteps: number }): Promise<{
+  on: { losses: number[][]; weights: number[]; counts: ReturnType<ReturnType<typeof installGpuCounters>['snapshot']>; stats: unknown; leaked: number };
+  off: { losses: number[][]; weights: number[]; counts: ReturnType<ReturnType<typeof installGpuCounters>['snapshot']> };
+}> {
+  await useWebGPU();
+  const run = async (dispatch: boolean) => {
+    const fast = enableFastWebGPU({ seed: 5, dispatch });
+    try {
+      const gan = createGan(parseGanConfig({ gan: c.gan, imageSize: 16, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, seed: 11 }));
+      const trainer = createTrainer(gan);
+      const images = tf.randomUniform([4, 16, 16, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+      const labels = tf.tensor1d([0, 1, 1, 0], 'int32');
+      const losses: number[][] = [];
+      const step = async () => {
+        const { dLoss, gLoss } = trainer.step({ images, labels });
+        losses.push([(await dLoss.data())[0], (await gLoss.data())[0]]);
+        tf.dispose([dLoss, gLoss]);
+      };
+      for (let i = 0; i < c.steps; i++) await step();
+      const n0 = tf.memory().numTensors;
+      const counters = installGpuCounters(webgpu().device);
+      for (let i = 0; i < c.countSteps; i++) await step();
+      counters.uninstall();
+      const leaked = tf.memory().numTensors - n0;
+      const weights = (await gan.getWeightsAsync()).tensors.flatMap((t) => Array.from(t.data));
+      trainer.dispose();
+      gan.dispose();
+      tf.dispose([images, labels]);
+      return { losses, weights, counts: counters.snapshot(), stats: fast.dispatch ? { ...fast.dispatch } : null, leaked };
+    } finally {
+      fast.disable();
+    }
+  };
+  const off = await run(false);
+  const on = await run(true);
+  return { on, off };
+}
+
 /** Training on WebGL with the fast path's hooks installed (they must hand over to tfjs's own ops). */
 async function webglFallback(): Promise<{ backend: string; losses: number[][]; moved: boolean; enabledAfter: boolean }> {
   await useWebGPU();
@@ -326,4 +408,4 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 
 tf.env().set('PROD', true);
 registerMissingGradients();
-Object.assign(globalThis, { __t: { backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, adam, uploads, draw, training, webglFallback }, __pageReady: true });
+Object.assign(globalThis, { __t: { backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, adam, uploads, draw, training, dispatchPath, webglFallback }, __pageReady: true });

@@ -32,6 +32,28 @@ describe.skipIf(!hasChromium)('GAN training on the WebGPU fast path', () => {
     expect(r.counts.submits).toBeLessThan(r.counts.dispatches / 10);
   });
 
+  it.each(['acgan', 'wgan-gp'])('%s: the dispatch path (cached uniforms and bind groups) trains exactly as without it, with far fewer bind groups and uniform writes', async (gan) => {
+    const r = await page.call<{
+      on: { losses: number[][]; weights: number[]; counts: GpuCounts; stats: { dispatches: number; fallbacks: number; bindGroupHits: number; uniformHits: number; resets: number }; leaked: number };
+      off: { losses: number[][]; weights: number[]; counts: GpuCounts };
+    }>('dispatchPath', { gan, steps: 3, countSteps: 2 });
+    // Same programs on the same data: bit-identical losses and weights.
+    expect(r.on.losses).toEqual(r.off.losses);
+    expect(r.on.weights.length).toBe(r.off.weights.length);
+    expect(r.on.weights).toEqual(r.off.weights);
+    expect(r.on.leaked).toBe(0);
+    expect(r.on.counts.dispatches).toBe(r.off.counts.dispatches);
+    expect(r.on.counts.buffersCreated).toBe(0);
+    expect(r.on.stats.fallbacks).toBe(0);
+    expect(r.on.stats.resets).toBe(0);
+    expect(r.on.stats.bindGroupHits).toBeGreaterThan(0);
+    // Without the caches every tfjs dispatch creates a bind group and writes its uniforms (fused Adam caches
+    // its own bind groups either way); with them, only the random draws (whose keys change every call) still do.
+    expect(r.off.counts.bindGroups).toBeGreaterThan(0.9 * r.off.counts.dispatches);
+    expect(r.on.counts.bindGroups).toBeLessThan(r.off.counts.bindGroups / 10);
+    expect(r.on.counts.uniformBytesWritten).toBeLessThan(r.off.counts.uniformBytesWritten / 10);
+  });
+
   it('WebGL fallback: with the fast path installed, training on webgl uses tfjs ops and still learns', async () => {
     const r = await page.call<{ backend: string; losses: number[][]; moved: boolean; enabledAfter: boolean }>('webglFallback');
     expect(r.backend).toBe('webgl');

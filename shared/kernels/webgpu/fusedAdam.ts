@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { BindGroupCache } from './dispatchPath.ts';
 
 /**
  * Adam whose update is one WGSL dispatch per variable on the webgpu backend, in place:
@@ -75,6 +76,9 @@ const UNIFORM = 0x40 | 0x8; // UNIFORM | COPY_DST
 export class FusedAdamOptimizer extends tf.AdamOptimizer {
   private uniform: GPUBuffer | null = null;
   private uniformDevice: GPUDevice | null = null;
+  /** Bind groups per (pipeline, buffers): variables and moments keep their buffers, gradients come from the pool. */
+  private groups: BindGroupCache | null = null;
+  private groupsDevice: GPUDevice | null = null;
   private readonly params = new Float32Array(8);
   /** Whether the last update ran fused (for tests and the benchmark). */
   lastUpdateFused = false;
@@ -131,34 +135,35 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     device.queue.writeBuffer(this.uniform, 0, p.buffer, 0, 32);
 
     const pipes = pipelinesFor(device);
+    if (!this.groups || this.groupsDevice !== device) {
+      this.groups = new BindGroupCache(device, 4096);
+      this.groupsDevice = device;
+    }
+    const groups = this.groups;
     const encoder = device.createCommandEncoder({ label: 'FusedAdam' });
     const pass = encoder.beginComputePass({ label: 'FusedAdam' });
     for (const j of jobs) {
       const wData = tensorMap.get(j.w.dataId);
       const inPlace = wData.refCount === 1 && !wData.external;
-      const buf = (x: tf.Tensor) => ({ buffer: tensorMap.get(x.dataId).resource as GPUBuffer });
-      const entries: GPUBindGroupEntry[] = [
-        { binding: 1, resource: buf(j.m) },
-        { binding: 2, resource: buf(j.v) },
-        { binding: 3, resource: buf(j.g) },
-        { binding: 4, resource: { buffer: this.uniform } },
-      ];
+      const buf = (x: tf.Tensor) => tensorMap.get(x.dataId).resource as GPUBuffer;
       let pipeline = pipes.inPlace;
+      // Bindings 0…5: updated variable, m, v, gradient, parameters, and (out of place) the old variable.
+      let bindings: GPUBuffer[];
       if (inPlace) {
-        entries.push({ binding: 0, resource: buf(j.w) });
+        bindings = [buf(j.w), buf(j.m), buf(j.v), buf(j.g), this.uniform];
         wData.values = null; // a cached CPU copy would go stale
       } else {
         pipeline = pipes.outOfPlace;
         j.out = backend.makeTensorInfo(j.w.shape, 'float32');
         backend.uploadToGPU(j.out.dataId);
-        entries.push({ binding: 0, resource: { buffer: tensorMap.get(j.out.dataId).resource as GPUBuffer } }, { binding: 5, resource: buf(j.w) });
+        bindings = [tensorMap.get(j.out.dataId).resource as GPUBuffer, buf(j.m), buf(j.v), buf(j.g), this.uniform, buf(j.w)];
       }
       for (const s of [j.m, j.v]) tensorMap.get(s.dataId).values = null;
       pass.setPipeline(pipeline);
-      pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-      const groups = Math.ceil(j.w.size / 256);
-      const x = Math.min(groups, 65535);
-      pass.dispatchWorkgroups(x, Math.ceil(groups / x));
+      pass.setBindGroup(0, groups.get(pipeline, bindings));
+      const workgroups = Math.ceil(j.w.size / 256);
+      const x = Math.min(workgroups, 65535);
+      pass.dispatchWorkgroups(x, Math.ceil(workgroups / x));
     }
     pass.end();
     device.queue.submit([encoder.finish()]);
@@ -185,5 +190,6 @@ export class FusedAdamOptimizer extends tf.AdamOptimizer {
     super.dispose();
     this.uniform?.destroy();
     this.uniform = null;
+    this.groups = null;
   }
 }

@@ -49,6 +49,8 @@ class PhiloxRandomProgram implements WebGPUProgram {
   workgroupSize: [number, number, number] = [64, 1, 1];
   uniforms = 'key0 : u32, key1 : u32, stream : u32, a : f32, b : f32,';
   size = true;
+  /** Keys and streams differ on every draw: the dispatch path does not cache these uniforms. */
+  readonly volatileUniforms = true;
   private readonly kind: RandomKind;
   private readonly isInt: boolean;
 

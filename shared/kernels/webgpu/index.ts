@@ -11,6 +11,9 @@ import { createGpuRandomOps } from './randomProvider.ts';
 import { installReductionGradients } from './reductionGradients.ts';
 import { installLeakyReluGrad } from './leakyReluGrad.ts';
 import { installUploadPath, type UploadStats } from './uploadPath.ts';
+import { installDispatchPath, type DispatchStats } from './dispatchPath.ts';
+import { installLayerNorm, layerNormalizeWebGPU } from './layerNorm.ts';
+import { setLayerNormalize } from '../../nn/layerNormalize.ts';
 
 /**
  * The fast path for GAN training on tfjs's webgpu backend, from this project's code (no fork of tfjs):
@@ -24,7 +27,9 @@ import { installUploadPath, type UploadStats } from './uploadPath.ts';
  * - adam: one fused, in-place dispatch per variable, one submit per update.
  * - kernels: Conv2DBackpropFilter as a parallel split reduction.
  * - batchNorm: training-mode batch norm as fused forward/backward kernels (4 + 4 dispatches a layer).
+ * - layerNorm: layer normalisation's core and its first and second derivatives, one dispatch each.
  * - submitBatch: dispatches recorded per submit (tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE, default 15).
+ * - dispatch: uniforms uploaded once per distinct content, bind groups and layouts cached (dispatchPath.ts).
  */
 export interface FastWebGPUOptions {
   /** Base seed of unseeded GPU draws (dropout). */
@@ -35,14 +40,17 @@ export interface FastWebGPUOptions {
   adam?: boolean;
   kernels?: boolean;
   batchNorm?: boolean;
+  layerNorm?: boolean;
   /** tfjs's tiled (matmul-like) Conv2DBackpropInput instead of its default direct kernel (WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE false). */
   convTransposeMM?: boolean;
   submitBatch?: number;
+  dispatch?: boolean;
 }
 
 export interface FastWebGPU {
   readonly options: Required<FastWebGPUOptions>;
   readonly uploads: UploadStats | null;
+  readonly dispatch: DispatchStats | null;
   disable(): void;
 }
 
@@ -70,8 +78,10 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     adam: opts.adam ?? true,
     kernels: opts.kernels ?? true,
     batchNorm: opts.batchNorm ?? true,
+    layerNorm: opts.layerNorm ?? true,
     convTransposeMM: opts.convTransposeMM ?? false,
     submitBatch: opts.submitBatch ?? DEFAULT_SUBMIT_BATCH,
+    dispatch: opts.dispatch ?? true,
   };
   if (!(Number.isInteger(options.submitBatch) && options.submitBatch >= 1)) throw new Error(`submitBatch must be a positive integer, got ${options.submitBatch}`);
   const backend = tf.backend() as WebGPUBackend;
@@ -79,11 +89,17 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
   // SwiftShader runs the GPU on a few CPU threads: split reductions into fewer, longer slices there.
   const swiftshader = ((backend.adapterInfo as unknown as { architecture?: string }).architecture ?? '') === 'swiftshader';
   let uploads: UploadStats | null = null;
+  let dispatch: DispatchStats | null = null;
 
   if (options.uploads) {
     const u = installUploadPath(backend);
     uploads = u.stats;
     undo.push(u.restore);
+  }
+  if (options.dispatch) {
+    const d = installDispatchPath(backend);
+    dispatch = d.stats;
+    undo.push(d.restore);
   }
   if (options.random) {
     setRandomOps(createGpuRandomOps(options.seed));
@@ -104,6 +120,11 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     setBatchNormTrain((x, gamma, beta, eps) => (tf.getBackend() === 'webgpu' ? batchNormTrainWebGPU(x, gamma, beta, eps) : tfjsBatchNormTrain(x, gamma, beta, eps)));
     undo.push(() => setBatchNormTrain(null));
   }
+  if (options.layerNorm) {
+    undo.push(installLayerNorm());
+    setLayerNormalize(layerNormalizeWebGPU);
+    undo.push(() => setLayerNormalize(null));
+  }
   if (options.convTransposeMM) {
     const f = 'WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE';
     const old = tf.env().get(f);
@@ -118,6 +139,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
   const handle: FastWebGPU = {
     options,
     uploads,
+    dispatch,
     disable() {
       if (active !== handle) return;
       while (undo.length) undo.pop()!();
