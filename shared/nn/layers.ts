@@ -3,6 +3,8 @@ import type { ParamStore } from './params.ts';
 import { randomOps } from './random.ts';
 import { batchNormTrain } from './batchNormTraining.ts';
 import { layerNormalize } from './layerNormalize.ts';
+import { fusedLayerOps } from './fusedLayerOps.ts';
+import { movingAverage } from './movingAverage.ts';
 
 /** Building blocks written with raw tfjs-core ops, so every weight is a named variable we own. */
 
@@ -13,16 +15,15 @@ export function dense(p: ParamStore, name: string, inUnits: number, outUnits: nu
   const kernel = p.create(`${name}/kernel`, [inUnits, outUnits], 'glorot');
   const b = bias ? p.create(`${name}/bias`, [outUnits], 'zeros') : null;
   return {
-    apply: (x) => {
-      const y = tf.matMul(x, kernel as tf.Tensor2D) as tf.Tensor2D;
-      return b ? (tf.add(y, b) as tf.Tensor2D) : y;
-    },
+    apply: (x) => fusedLayerOps().dense(x, kernel as tf.Tensor2D, b as tf.Tensor1D | null),
   };
 }
 
 export interface Conv2D {
   readonly outChannels: number;
   apply(x: tf.Tensor4D): tf.Tensor4D;
+  /** LeakyReLU(conv(x) + bias), as one fused operation where the backend has one. */
+  applyLeaky(x: tf.Tensor4D, alpha?: number): tf.Tensor4D;
 }
 export function conv2d(
   p: ParamStore,
@@ -37,10 +38,8 @@ export function conv2d(
   const b = opts.bias === false ? null : p.create(`${name}/bias`, [outChannels], 'zeros');
   return {
     outChannels,
-    apply: (x) => {
-      const y = tf.conv2d(x, kernel as tf.Tensor4D, stride, 'same');
-      return b ? (tf.add(y, b) as tf.Tensor4D) : y;
-    },
+    apply: (x) => fusedLayerOps().conv(x, kernel as tf.Tensor4D, b as tf.Tensor1D | null, stride, null),
+    applyLeaky: (x, alpha = LEAKY_ALPHA) => fusedLayerOps().conv(x, kernel as tf.Tensor4D, b as tf.Tensor1D | null, stride, alpha),
   };
 }
 
@@ -64,8 +63,8 @@ export function batchNorm(p: ParamStore, name: string, channels: number, momentu
       if (!training) return tf.batchNorm(x, movingMean, movingVar, beta, gamma, epsilon);
       const { y, mean, variance } = batchNormTrain(x, gamma, beta, epsilon);
       // Moving statistics are state, not part of the gradient computation.
-      const m = tf.keep(tf.add(tf.mul(movingMean, momentum), tf.mul(mean, 1 - momentum)));
-      const v = tf.keep(tf.add(tf.mul(movingVar, momentum), tf.mul(variance, 1 - momentum)));
+      const m = tf.keep(movingAverage(movingMean, mean, momentum));
+      const v = tf.keep(movingAverage(movingVar, variance, momentum));
       movingMean.assign(m);
       movingVar.assign(v);
       m.dispose();
@@ -92,7 +91,10 @@ export function embedding(p: ParamStore, name: string, count: number, dim: numbe
   return { apply: (labels) => tf.gather(table as tf.Tensor2D, labels) };
 }
 
-export function leakyRelu<T extends tf.Tensor>(x: T, alpha = 0.2): T {
+/** The LeakyReLU slope used throughout the models. */
+export const LEAKY_ALPHA = 0.2;
+
+export function leakyRelu<T extends tf.Tensor>(x: T, alpha = LEAKY_ALPHA): T {
   return tf.leakyRelu(x, alpha);
 }
 

@@ -92,6 +92,24 @@ describe.skipIf(!hasChromium)('WebGPU kernels match stock tfjs', () => {
     }
   });
 
+  it.each([
+    [[2, 9, 9, 3], [3, 3, 3, 8], 2, 0.2, true],
+    [[3, 8, 8, 4], [3, 3, 4, 6], 1, null, true],
+    [[1, 7, 5, 5], [3, 3, 5, 4], 2, null, false],
+    [[2, 16, 16, 8], [3, 3, 8, 16], 2, 0.2, true],
+    [[2, 6, 6, 4], [3, 3, 4, 4], 1, 0.01, false],
+  ])('fused conv x%j filter %j stride %d LeakyReLU %j bias %j, and dense + bias: outputs, gradients, second order', async (x, filter, stride, alpha, bias) => {
+    const r = await page.call<Record<string, Diff>>('fusedLayers', { x, filter, stride, alpha, bias, seed: 21 });
+    for (const k of ['y', 'dx', 'dfilter', 'dbias', 'second', 'yd', 'ddx', 'dkernel', 'ddbias', 'dsecond']) {
+      expect(r[k].finite, k).toBe(true);
+      expect(r[k].rel, k).toBeLessThan(1e-4);
+    }
+  });
+
+  it('fused moving-average update equals tfjs ops', async () => {
+    close(await page.call<Diff>('movingAverageCheck', { n: 333, momentum: 0.8, seed: 4 }));
+  });
+
   it('fused Adam follows tfjs Adam over several steps (variables and moments)', async () => {
     const r = await page.call<{ vars: Diff; moments: Diff; fused: boolean }>('adam', {
       shapes: [[3, 3, 4, 8], [8], [1], [17, 5]],

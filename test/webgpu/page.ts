@@ -24,6 +24,10 @@ import { tfjsBatchNormTrain } from '../../shared/nn/batchNormTraining.ts';
 import { installUploadPath } from '../../shared/kernels/webgpu/uploadPath.ts';
 import { installLayerNorm, layerNormalizeWebGPU } from '../../shared/kernels/webgpu/layerNorm.ts';
 import { tfjsLayerNormalize } from '../../shared/nn/layerNormalize.ts';
+import { installFusedLayers, webgpuFusedLayerOps } from '../../shared/kernels/webgpu/fusedLayers.ts';
+import { tfjsFusedLayerOps } from '../../shared/nn/fusedLayerOps.ts';
+import { installMovingAverage, movingAverageWebGPU } from '../../shared/kernels/webgpu/movingAverage.ts';
+import { tfjsMovingAverage } from '../../shared/nn/movingAverage.ts';
 
 export interface Diff {
   /** ‖a − b‖ / ‖b‖ */
@@ -212,6 +216,59 @@ async function layerNorm(c: { shape: number[]; seed: number; offset: number }): 
   for (let i = 0; i < names.length; i++) out[names[i]] = diff(await got[i].data(), await ref[i].data());
   tf.dispose([x, g, h, gamma, beta, ...ref, ...got]);
   return out;
+}
+
+/**
+ * Fused conv + bias (+ LeakyReLU) and dense + bias against tfjs's ops: outputs, gradients with respect to
+ * every input, and a penalty-like second-order gradient (‖∂/∂x Σ layer(x)·w‖² with respect to the weights).
+ */
+async function fusedLayers(c: { x: [number, number, number, number]; filter: [number, number, number, number]; stride: number; alpha: number | null; bias: boolean; seed: number }): Promise<Record<string, Diff>> {
+  await useWebGPU();
+  const x = tf.randomNormal(c.x, 0, 1, 'float32', c.seed) as tf.Tensor4D;
+  const filter = tf.randomNormal(c.filter, 0, 0.3, 'float32', c.seed + 1) as tf.Tensor4D;
+  const bias = c.bias ? (tf.randomNormal([c.filter[3]], 0, 0.3, 'float32', c.seed + 2) as tf.Tensor1D) : null;
+  const flatIn = c.x[1] * c.x[2] * c.x[3];
+  const xd = tf.reshape(x, [c.x[0], flatIn]) as tf.Tensor2D;
+  const kernel = tf.randomNormal([flatIn, 5], 0, 0.1, 'float32', c.seed + 3) as tf.Tensor2D;
+  const dbias = c.bias ? (tf.randomNormal([5], 0, 0.3, 'float32', c.seed + 4) as tf.Tensor1D) : null;
+  const run = (ops: typeof tfjsFusedLayerOps) =>
+    tf.tidy(() => {
+      const y = ops.conv(x, filter, bias, c.stride, c.alpha);
+      const w = tf.randomNormal(y.shape, 0, 1, 'float32', c.seed + 5);
+      const loss = (a: tf.Tensor4D, f: tf.Tensor4D, b: tf.Tensor1D | null) => tf.sum(tf.mul(ops.conv(a, f, b, c.stride, c.alpha), w));
+      const grads = bias ? tf.grads((a: tf.Tensor, f: tf.Tensor, b: tf.Tensor) => loss(a as tf.Tensor4D, f as tf.Tensor4D, b as tf.Tensor1D))([x, filter, bias]) : tf.grads((a: tf.Tensor, f: tf.Tensor) => loss(a as tf.Tensor4D, f as tf.Tensor4D, null))([x, filter]);
+      const second = tf.grad((f: tf.Tensor) => tf.sum(tf.square(tf.grad((a: tf.Tensor) => loss(a as tf.Tensor4D, f as tf.Tensor4D, bias))(x))))(filter);
+      const yd = ops.dense(xd, kernel, dbias);
+      const wd = tf.randomNormal(yd.shape, 0, 1, 'float32', c.seed + 6);
+      const dl = (a: tf.Tensor2D, k: tf.Tensor2D, b: tf.Tensor1D | null) => tf.sum(tf.mul(ops.dense(a, k, b), wd));
+      const dgrads = dbias ? tf.grads((a: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => dl(a as tf.Tensor2D, k as tf.Tensor2D, b as tf.Tensor1D))([xd, kernel, dbias]) : tf.grads((a: tf.Tensor, k: tf.Tensor) => dl(a as tf.Tensor2D, k as tf.Tensor2D, null))([xd, kernel]);
+      const dsecond = tf.grad((k: tf.Tensor) => tf.sum(tf.square(tf.grad((a: tf.Tensor) => tf.sum(tf.square(ops.dense(a as tf.Tensor2D, k as tf.Tensor2D, dbias))))(xd))))(kernel);
+      return { y, dx: grads[0], dfilter: grads[1], dbias: grads[2] ?? tf.zeros([1]), second, yd, ddx: dgrads[0], dkernel: dgrads[1], ddbias: dgrads[2] ?? tf.zeros([1]), dsecond };
+    });
+  const ref = run(tfjsFusedLayerOps);
+  const restoreLeaky = installLeakyReluGrad();
+  const restore = installFusedLayers();
+  const got = run(webgpuFusedLayerOps);
+  restore();
+  restoreLeaky();
+  const out: Record<string, Diff> = {};
+  for (const k of Object.keys(ref) as (keyof typeof ref)[]) out[k] = diff(await got[k].data(), await ref[k].data());
+  tf.dispose([x, filter, xd, kernel, ...(bias ? [bias] : []), ...(dbias ? [dbias] : []), ...Object.values(ref), ...Object.values(got)]);
+  return out;
+}
+
+/** The fused moving-average update against tfjs's three ops. */
+async function movingAverageCheck(c: { n: number; momentum: number; seed: number }): Promise<Diff> {
+  await useWebGPU();
+  const m = tf.randomNormal([c.n], 0, 1, 'float32', c.seed);
+  const b = tf.randomNormal([c.n], 3, 2, 'float32', c.seed + 1);
+  const ref = tfjsMovingAverage(m, b, c.momentum);
+  const restore = installMovingAverage();
+  const got = movingAverageWebGPU(m, b, c.momentum);
+  restore();
+  const d = diff(await got.data(), await ref.data());
+  tf.dispose([m, b, ref, got]);
+  return d;
 }
 
 /** Fused Adam against tfjs's Adam: same start, same gradients, several steps; variables and moments. */
@@ -408,4 +465,4 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 
 tf.env().set('PROD', true);
 registerMissingGradients();
-Object.assign(globalThis, { __t: { backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, adam, uploads, draw, training, dispatchPath, webglFallback }, __pageReady: true });
+Object.assign(globalThis, { __t: { backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, adam, uploads, draw, training, dispatchPath, webglFallback }, __pageReady: true });

@@ -27,10 +27,9 @@ export function cnnBackbone({ cfg, params, critic }: BackboneOptions): Backbone 
     features(x, training) {
       let y = x;
       convs.forEach((conv, i) => {
-        y = conv.apply(y);
         const norm = norms[i];
-        if (norm) y = norm.apply(y, training) as tf.Tensor4D;
-        y = dropout(leakyRelu(y), rate, training);
+        y = norm ? leakyRelu(norm.apply(conv.apply(y), training) as tf.Tensor4D) : conv.applyLeaky(y);
+        y = dropout(y, rate, training);
       });
       return tf.reshape(y, [x.shape[0], featureDim]);
     },

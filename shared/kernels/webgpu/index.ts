@@ -14,6 +14,10 @@ import { installUploadPath, type UploadStats } from './uploadPath.ts';
 import { installDispatchPath, type DispatchStats } from './dispatchPath.ts';
 import { installLayerNorm, layerNormalizeWebGPU } from './layerNorm.ts';
 import { setLayerNormalize } from '../../nn/layerNormalize.ts';
+import { installFusedLayers, webgpuFusedLayerOps } from './fusedLayers.ts';
+import { setFusedLayerOps } from '../../nn/fusedLayerOps.ts';
+import { installMovingAverage, movingAverageWebGPU } from './movingAverage.ts';
+import { setMovingAverage } from '../../nn/movingAverage.ts';
 
 /**
  * The fast path for GAN training on tfjs's webgpu backend, from this project's code (no fork of tfjs):
@@ -28,6 +32,8 @@ import { setLayerNormalize } from '../../nn/layerNormalize.ts';
  * - kernels: Conv2DBackpropFilter as a parallel split reduction.
  * - batchNorm: training-mode batch norm as fused forward/backward kernels (4 + 4 dispatches a layer).
  * - layerNorm: layer normalisation's core and its first and second derivatives, one dispatch each.
+ * - fusedLayers: conv + bias (+ LeakyReLU) and dense + bias in one forward dispatch (fusedLayers.ts).
+ * - movingAverage: the batch-norm moving statistics' update in one dispatch.
  * - submitBatch: dispatches recorded per submit (tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE, default 15).
  * - dispatch: uniforms uploaded once per distinct content, bind groups and layouts cached (dispatchPath.ts).
  */
@@ -41,6 +47,8 @@ export interface FastWebGPUOptions {
   kernels?: boolean;
   batchNorm?: boolean;
   layerNorm?: boolean;
+  fusedLayers?: boolean;
+  movingAverage?: boolean;
   /** tfjs's tiled (matmul-like) Conv2DBackpropInput instead of its default direct kernel (WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE false). */
   convTransposeMM?: boolean;
   submitBatch?: number;
@@ -79,6 +87,8 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     kernels: opts.kernels ?? true,
     batchNorm: opts.batchNorm ?? true,
     layerNorm: opts.layerNorm ?? true,
+    fusedLayers: opts.fusedLayers ?? true,
+    movingAverage: opts.movingAverage ?? true,
     convTransposeMM: opts.convTransposeMM ?? false,
     submitBatch: opts.submitBatch ?? DEFAULT_SUBMIT_BATCH,
     dispatch: opts.dispatch ?? true,
@@ -124,6 +134,16 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     undo.push(installLayerNorm());
     setLayerNormalize(layerNormalizeWebGPU);
     undo.push(() => setLayerNormalize(null));
+  }
+  if (options.fusedLayers) {
+    undo.push(installFusedLayers());
+    setFusedLayerOps(webgpuFusedLayerOps);
+    undo.push(() => setFusedLayerOps(null));
+  }
+  if (options.movingAverage) {
+    undo.push(installMovingAverage());
+    setMovingAverage(movingAverageWebGPU);
+    undo.push(() => setMovingAverage(null));
   }
   if (options.convTransposeMM) {
     const f = 'WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE';
