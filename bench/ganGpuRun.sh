@@ -30,6 +30,11 @@ step "2. profile at 64px b64: GPU calls per step, GPU time per program, host CPU
 timeout "${T2:-100}" node "$B" --cases acgan:64:64,wgan-gp:64:64 --variants "${PVARIANTS:-$pv}" \
   --steps 3 --warmup 2 --profile --profile-dir "$OUT/prof" --out "$OUT/bench-profile.json" 2>&1 | tee -a "$log"
 tar -czf "$OUT/prof.tar.gz" -C "$OUT" prof 2>/dev/null && rm -rf "$OUT/prof"
+if [ "${QUICK:-0}" != 1 ]; then
+  step "2b. ablations at 64px b64: the fast path with one part switched off at a time, and a larger submit batch"
+  timeout "${T2B:-120}" node "$B" --cases acgan:64:64,wgan-gp:64:64 --steps "${STEPS:-5}" --warmup 2 --out "$OUT/bench-ablation.json" --variants \
+    'fast;no-dispatch-path={"dispatch":false};no-fused-layers={"fusedLayers":false,"movingAverage":false};no-layer-norm={"layerNorm":false};submit-256={"submitBatch":256}' 2>&1 | tee -a "$log"
+fi
 step "3. PyTorch eager baseline (same architecture as ganstep.js)"
 (cd /tmp/gpu/baseline && for c in "${torch[@]}"; do timeout 30 python3 torch_bench.py 20 $c; done) 2>&1 | tee -a "$log"
 [ "${QUICK:-0}" = 1 ] || step "4. stock tfjs-webgpu with the baseline's tfjs-layers model (README figure), 64px b64"

@@ -1,13 +1,32 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { randomOps } from '../nn/random.ts';
 
+/**
+ * Fused kernels for the two classification losses, installed by a backend's fast path (the WebGPU one:
+ * shared/kernels/webgpu/fusedLosses.ts). Each returns null where it does not apply (another backend,
+ * other dtypes), and the tfjs ops below are used instead. Same function, first-order gradients.
+ */
+export interface FusedLosses {
+  bceWithLogits(logits: tf.Tensor, target: 0 | 1): tf.Scalar | null;
+  softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar | null;
+}
+
+let fused: FusedLosses | null = null;
+
+/** Install fused loss kernels (null restores tfjs ops). */
+export function setFusedLosses(f: FusedLosses | null): void {
+  fused = f;
+}
+
 /** Binary cross-entropy against a constant target, from logits: mean softplus(∓x). Numerically stable. */
 export function bceWithLogits(logits: tf.Tensor, target: 0 | 1): tf.Scalar {
-  return tf.mean(tf.softplus(target === 1 ? tf.neg(logits) : logits));
+  return fused?.bceWithLogits(logits, target) ?? tf.mean(tf.softplus(target === 1 ? tf.neg(logits) : logits));
 }
 
 /** Softmax cross-entropy of integer labels, from logits. */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  const f = fused?.softmaxCrossEntropy(logits, labels);
+  if (f) return f;
   const k = logits.shape[1];
   return tf.neg(tf.mean(tf.sum(tf.mul(tf.oneHot(labels, k), tf.logSoftmax(logits)), 1)));
 }

@@ -106,6 +106,30 @@ describe.skipIf(!hasChromium)('WebGPU kernels match stock tfjs', () => {
     }
   });
 
+  it.each([
+    [[2, 7, 9, 5], 0.25],
+    [[1001], 0.5],
+    [[3], 0.1],
+  ])('fused dropout x%j rate %d: exactly x · mask of the same draw, gradient dy · mask, second order', async (shape, rate) => {
+    const r = await page.call<{ y: number; dx: number; second: number }>('fusedDropoutCheck', { shape, rate, seed: 77, stream: 3 });
+    expect(r.y).toBe(0);
+    expect(r.dx).toBe(0);
+    expect(r.second).toBeLessThan(1e-6);
+  });
+
+  it.each([
+    [64, 2, 1],
+    [7, 5, 3],
+    [130, 2, 40],
+    [1, 3, 1],
+  ])('fused GAN losses, batch %d, %d classes, logits ×%d: BCE (both targets), softmax CE, gradients', async (b, k, scale) => {
+    const r = await page.call<Record<string, Diff>>('fusedLossesCheck', { b, k, scale, seed: 31 });
+    for (const key of ['bce1', 'bce0', 'ce', 'dx', 'dlogits']) {
+      expect(r[key].finite, key).toBe(true);
+      expect(r[key].rel, key).toBeLessThan(1e-4);
+    }
+  });
+
   it('fused moving-average update equals tfjs ops', async () => {
     close(await page.call<Diff>('movingAverageCheck', { n: 333, momentum: 0.8, seed: 4 }));
   });

@@ -27,6 +27,9 @@ import { tfjsLayerNormalize } from '../../shared/nn/layerNormalize.ts';
 import { installFusedLayers, webgpuFusedLayerOps } from '../../shared/kernels/webgpu/fusedLayers.ts';
 import { tfjsFusedLayerOps } from '../../shared/nn/fusedLayerOps.ts';
 import { installMovingAverage, movingAverageWebGPU } from '../../shared/kernels/webgpu/movingAverage.ts';
+import { gpuDropout, installFusedDropout } from '../../shared/kernels/webgpu/fusedDropout.ts';
+import { installFusedLosses, webgpuFusedLosses } from '../../shared/kernels/webgpu/fusedLosses.ts';
+import { bceWithLogits, setFusedLosses, softmaxCrossEntropy } from '../../shared/gan/losses.ts';
 import { tfjsMovingAverage } from '../../shared/nn/movingAverage.ts';
 
 export interface Diff {
@@ -257,6 +260,63 @@ async function fusedLayers(c: { x: [number, number, number, number]; filter: [nu
   return out;
 }
 
+/** Fused dropout against x · gpuDropoutMask (same draw): output, gradient and a second-order gradient, exactly. */
+async function fusedDropoutCheck(c: { shape: number[]; rate: number; seed: number; stream: number }): Promise<{ y: number; dx: number; second: number }> {
+  await useWebGPU();
+  const restore = installFusedDropout();
+  try {
+    const id = { seed: c.seed, stream: c.stream };
+    const x = tf.randomNormal(c.shape, 0, 1, 'float32', 3);
+    const w = tf.randomNormal(c.shape, 0, 1, 'float32', 4);
+    const mask = gpuDropoutMask(c.shape, c.rate, id);
+    const maxAbs = async (a: tf.Tensor, b: tf.Tensor) => {
+      const [u, v] = [await a.data(), await b.data()];
+      let m = 0;
+      for (let i = 0; i < u.length; i++) m = Math.max(m, Math.abs(u[i] - v[i]));
+      return m;
+    };
+    const y = gpuDropout(x, c.rate, id);
+    const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gpuDropout(t, c.rate, id), w)))(x);
+    // Σ (∂/∂x Σ dropout(x·w)²)² with respect to w: differentiates the dropout's gradient.
+    const second = tf.grad((ww: tf.Tensor) => tf.sum(tf.square(tf.grad((t: tf.Tensor) => tf.sum(tf.square(gpuDropout(tf.mul(t, ww), c.rate, id))))(x))))(w);
+    const secondRef = tf.grad((ww: tf.Tensor) => tf.sum(tf.square(tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.mul(tf.mul(t, ww), mask))))(x))))(w);
+    const out = {
+      y: await maxAbs(y, tf.mul(x, mask)),
+      dx: await maxAbs(dx, tf.mul(w, mask)),
+      second: (await maxAbs(second, secondRef)) / Math.max(1e-30, (await tf.max(tf.abs(secondRef)).data())[0]),
+    };
+    tf.dispose([x, w, mask, y, dx, second, secondRef]);
+    return out;
+  } finally {
+    restore();
+  }
+}
+
+/** Fused BCE and softmax cross-entropy against tfjs's ops: values and gradients (with an upstream factor). */
+async function fusedLossesCheck(c: { b: number; k: number; scale: number; seed: number }): Promise<Record<string, Diff>> {
+  await useWebGPU();
+  const x = tf.tidy(() => tf.mul(tf.randomNormal([c.b], 0, 1, 'float32', c.seed), c.scale));
+  const logits = tf.tidy(() => tf.mul(tf.randomNormal([c.b, c.k], 0, 1, 'float32', c.seed + 1), c.scale)) as tf.Tensor2D;
+  const labels = tf.tidy(() => tf.cast(tf.mod(tf.range(0, c.b, 1, 'int32'), c.k), 'int32')) as tf.Tensor1D;
+  const run = () =>
+    tf.tidy(() => {
+      const f = (t: tf.Tensor, l: tf.Tensor) => tf.add(tf.mul(tf.add(bceWithLogits(t, 1), tf.mul(bceWithLogits(t, 0), 0.5)), 3), tf.mul(softmaxCrossEntropy(l as tf.Tensor2D, labels), 1.7));
+      const [dx, dl] = tf.grads(f)([x, logits]);
+      return [bceWithLogits(x, 1), bceWithLogits(x, 0), softmaxCrossEntropy(logits, labels), dx, dl];
+    });
+  const ref = run();
+  const restore = installFusedLosses();
+  setFusedLosses(webgpuFusedLosses);
+  const got = run();
+  setFusedLosses(null);
+  restore();
+  const names = ['bce1', 'bce0', 'ce', 'dx', 'dlogits'];
+  const out: Record<string, Diff> = {};
+  for (let i = 0; i < names.length; i++) out[names[i]] = diff(await got[i].data(), await ref[i].data());
+  tf.dispose([x, logits, labels, ...ref, ...got]);
+  return out;
+}
+
 /** The fused moving-average update against tfjs's three ops. */
 async function movingAverageCheck(c: { n: number; momentum: number; seed: number }): Promise<Diff> {
   await useWebGPU();
@@ -414,15 +474,18 @@ async function dispatchPath(c: { gan: GanType; steps: number; countSteps: number
       };
       for (let i = 0; i < c.steps; i++) await step();
       const n0 = tf.memory().numTensors;
+      const statsBefore = fast.dispatch ? { ...fast.dispatch } : null;
       const counters = installGpuCounters(webgpu().device);
       for (let i = 0; i < c.countSteps; i++) await step();
       counters.uninstall();
       const leaked = tf.memory().numTensors - n0;
+      // Dispatch-path counters over the counted steps only.
+      const stats = fast.dispatch && statsBefore ? Object.fromEntries(Object.entries(fast.dispatch).map(([k, v]) => [k, v - statsBefore[k as keyof typeof statsBefore]])) : null;
       const weights = (await gan.getWeightsAsync()).tensors.flatMap((t) => Array.from(t.data));
       trainer.dispose();
       gan.dispose();
       tf.dispose([images, labels]);
-      return { losses, weights, counts: counters.snapshot(), stats: fast.dispatch ? { ...fast.dispatch } : null, leaked };
+      return { losses, weights, counts: counters.snapshot(), stats, leaked };
     } finally {
       fast.disable();
     }
@@ -465,4 +528,4 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 
 tf.env().set('PROD', true);
 registerMissingGradients();
-Object.assign(globalThis, { __t: { backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, adam, uploads, draw, training, dispatchPath, webglFallback }, __pageReady: true });
+Object.assign(globalThis, { __t: { backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, webglFallback }, __pageReady: true });

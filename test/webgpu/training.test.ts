@@ -34,9 +34,9 @@ describe.skipIf(!hasChromium)('GAN training on the WebGPU fast path', () => {
 
   it.each(['acgan', 'wgan-gp'])('%s: the dispatch path (cached uniforms and bind groups) trains exactly as without it, with far fewer bind groups and uniform writes', async (gan) => {
     const r = await page.call<{
-      on: { losses: number[][]; weights: number[]; counts: GpuCounts; stats: { dispatches: number; fallbacks: number; bindGroupHits: number; uniformHits: number; resets: number }; leaked: number };
+      on: { losses: number[][]; weights: number[]; counts: GpuCounts; stats: { dispatches: number; fallbacks: number; bindGroupHits: number; bindGroupsCreated: number; volatile: number; uniformHits: number; resets: number }; leaked: number };
       off: { losses: number[][]; weights: number[]; counts: GpuCounts };
-    }>('dispatchPath', { gan, steps: 3, countSteps: 2 });
+    }>('dispatchPath', { gan, steps: 6, countSteps: 2 });
     // Same programs on the same data: bit-identical losses and weights.
     expect(r.on.losses).toEqual(r.off.losses);
     expect(r.on.weights.length).toBe(r.off.weights.length);
@@ -46,11 +46,14 @@ describe.skipIf(!hasChromium)('GAN training on the WebGPU fast path', () => {
     expect(r.on.counts.buffersCreated).toBe(0);
     expect(r.on.stats.fallbacks).toBe(0);
     expect(r.on.stats.resets).toBe(0);
-    expect(r.on.stats.bindGroupHits).toBeGreaterThan(0);
     // Without the caches every tfjs dispatch creates a bind group and writes its uniforms (fused Adam caches
-    // its own bind groups either way); with them, only the random draws (whose keys change every call) still do.
-    expect(r.off.counts.bindGroups).toBeGreaterThan(0.9 * r.off.counts.dispatches);
-    expect(r.on.counts.bindGroups).toBeLessThan(r.off.counts.bindGroups / 10);
+    // its own bind groups either way). With them, in the steady state (the pools settle within a few steps), only the programs whose uniforms
+    // change every call (random draws, dropout) still do: every other dispatch finds its bind group.
+    expect(r.on.stats.volatile).toBeGreaterThan(0);
+    expect(r.on.stats.bindGroupsCreated).toBe(r.on.stats.volatile);
+    expect(r.on.stats.bindGroupHits).toBe(r.on.stats.dispatches - r.on.stats.volatile);
+    expect(r.on.counts.bindGroups).toBe(r.on.stats.bindGroupsCreated);
+    expect(r.on.counts.bindGroups).toBeLessThan(r.off.counts.bindGroups / 5);
     expect(r.on.counts.uniformBytesWritten).toBeLessThan(r.off.counts.uniformBytesWritten / 10);
   });
 

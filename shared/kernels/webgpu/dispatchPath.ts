@@ -71,6 +71,8 @@ export interface DispatchStats {
   uniformBuffers: number;
   bindGroupHits: number;
   bindGroupsCreated: number;
+  /** Dispatches of programs with volatile uniforms (uncached uniforms and bind group). */
+  volatile: number;
   /** Times the caches overflowed and were dropped. */
   resets: number;
 }
@@ -217,7 +219,7 @@ export class BindGroupCache {
 export function installDispatchPath(backend: WebGPUBackend): { stats: DispatchStats; restore: Restore } {
   const be = backend as unknown as BackendInternals;
   const device = be.device;
-  const stats: DispatchStats = { dispatches: 0, fallbacks: 0, uniformHits: 0, uniformBuffers: 0, bindGroupHits: 0, bindGroupsCreated: 0, resets: 0 };
+  const stats: DispatchStats = { dispatches: 0, fallbacks: 0, uniformHits: 0, uniformBuffers: 0, bindGroupHits: 0, bindGroupsCreated: 0, volatile: 0, resets: 0 };
   const hadOwn = Object.prototype.hasOwnProperty.call(backend, 'recordAndSubmit');
   const original = be.recordAndSubmit;
   const scratch = new ArrayBuffer(4096);
@@ -284,6 +286,7 @@ export function installDispatchPath(backend: WebGPUBackend): { stats: DispatchSt
         entries: buffers.map((buffer, i) => ({ binding: i, resource: i === buffers.length - 1 ? { buffer, offset: 0, size: bytes } : { buffer } })),
       });
       stats.bindGroupsCreated++;
+      stats.volatile++;
     } else {
       const created = groups.created;
       const resets = groups.resets;

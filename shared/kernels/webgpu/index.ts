@@ -8,6 +8,7 @@ import { makeConv2dBackpropFilterKernel, setBackpropFilterParallelism } from './
 import { FusedAdamOptimizer } from './fusedAdam.ts';
 import { originalKernel, overrideKernel, type Restore } from './overrides.ts';
 import { createGpuRandomOps } from './randomProvider.ts';
+import { installFusedDropout } from './fusedDropout.ts';
 import { installReductionGradients } from './reductionGradients.ts';
 import { installLeakyReluGrad } from './leakyReluGrad.ts';
 import { installUploadPath, type UploadStats } from './uploadPath.ts';
@@ -18,6 +19,8 @@ import { installFusedLayers, webgpuFusedLayerOps } from './fusedLayers.ts';
 import { setFusedLayerOps } from '../../nn/fusedLayerOps.ts';
 import { installMovingAverage, movingAverageWebGPU } from './movingAverage.ts';
 import { setMovingAverage } from '../../nn/movingAverage.ts';
+import { installFusedLosses, webgpuFusedLosses } from './fusedLosses.ts';
+import { setFusedLosses } from '../../gan/losses.ts';
 
 /**
  * The fast path for GAN training on tfjs's webgpu backend, from this project's code (no fork of tfjs):
@@ -34,6 +37,7 @@ import { setMovingAverage } from '../../nn/movingAverage.ts';
  * - layerNorm: layer normalisation's core and its first and second derivatives, one dispatch each.
  * - fusedLayers: conv + bias (+ LeakyReLU) and dense + bias in one forward dispatch (fusedLayers.ts).
  * - movingAverage: the batch-norm moving statistics' update in one dispatch.
+ * - losses: binary and softmax cross-entropy from logits, one dispatch forward and one backward.
  * - submitBatch: dispatches recorded per submit (tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE, default 15).
  * - dispatch: uniforms uploaded once per distinct content, bind groups and layouts cached (dispatchPath.ts).
  */
@@ -49,6 +53,7 @@ export interface FastWebGPUOptions {
   layerNorm?: boolean;
   fusedLayers?: boolean;
   movingAverage?: boolean;
+  losses?: boolean;
   /** tfjs's tiled (matmul-like) Conv2DBackpropInput instead of its default direct kernel (WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE false). */
   convTransposeMM?: boolean;
   submitBatch?: number;
@@ -89,6 +94,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     layerNorm: opts.layerNorm ?? true,
     fusedLayers: opts.fusedLayers ?? true,
     movingAverage: opts.movingAverage ?? true,
+    losses: opts.losses ?? true,
     convTransposeMM: opts.convTransposeMM ?? false,
     submitBatch: opts.submitBatch ?? DEFAULT_SUBMIT_BATCH,
     dispatch: opts.dispatch ?? true,
@@ -113,7 +119,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
   }
   if (options.random) {
     setRandomOps(createGpuRandomOps(options.seed));
-    undo.push(() => setRandomOps(null));
+    undo.push(() => setRandomOps(null), installFusedDropout());
   }
   if (options.gradients) undo.push(installReductionGradients(), installLeakyReluGrad());
   if (options.adam) {
@@ -144,6 +150,11 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     undo.push(installMovingAverage());
     setMovingAverage(movingAverageWebGPU);
     undo.push(() => setMovingAverage(null));
+  }
+  if (options.losses) {
+    undo.push(installFusedLosses());
+    setFusedLosses(webgpuFusedLosses);
+    undo.push(() => setFusedLosses(null));
   }
   if (options.convTransposeMM) {
     const f = 'WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { tfjsRandomOps, type RandomOps } from '../../nn/random.ts';
 import { gpuDropoutMask, gpuRandomNormal, gpuRandomUniform, gpuRandomUniformInt, type DrawId } from './gpuRandom.ts';
+import { fusedDropoutInstalled, gpuDropout } from './fusedDropout.ts';
 
 /**
  * The training step's random tensors drawn on the GPU (see shared/nn/random.ts for the hook). A seeded
@@ -18,6 +19,8 @@ export function createGpuRandomOps(baseSeed: number): RandomOps {
     uniformInt: (shape, min, max, seed) => (onGpu() ? gpuRandomUniformInt(shape, min, max, id(seed)) : tfjsRandomOps.uniformInt(shape, min, max, seed)),
     dropout: (x, rate, seed) => {
       if (!onGpu()) return tfjsRandomOps.dropout(x, rate, seed);
+      // One dispatch with the mask drawn in the kernel, where installed; the same numbers either way.
+      if (x.dtype === 'float32' && fusedDropoutInstalled()) return gpuDropout(x, rate, id(seed));
       return tf.tidy(() => tf.mul(x, gpuDropoutMask(x.shape, rate, id(seed))));
     },
   };
