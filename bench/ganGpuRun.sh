@@ -33,7 +33,7 @@ tar -czf "$OUT/prof.tar.gz" -C "$OUT" prof 2>/dev/null && rm -rf "$OUT/prof"
 if [ "${QUICK:-0}" != 1 ]; then
   step "2b. ablations at 64px b64: the fast path with one part switched off at a time, and a larger submit batch"
   timeout "${T2B:-120}" node "$B" --cases acgan:64:64,wgan-gp:64:64 --steps "${STEPS:-5}" --warmup 2 --out "$OUT/bench-ablation.json" --variants \
-    'fast;no-dispatch-path={"dispatch":false};no-fused-layers={"fusedLayers":false,"movingAverage":false};no-layer-norm={"layerNorm":false};submit-256={"submitBatch":256}' 2>&1 | tee -a "$log"
+    'fast;no-dispatch-path={"dispatch":false};no-fused-layers={"fusedLayers":false,"movingAverage":false};no-fused-losses={"losses":false};no-layer-norm={"layerNorm":false};submit-256={"submitBatch":256}' 2>&1 | tee -a "$log"
 fi
 step "3. PyTorch eager baseline (same architecture as ganstep.js)"
 (cd /tmp/gpu/baseline && for c in "${torch[@]}"; do timeout 30 python3 torch_bench.py 20 $c; done) 2>&1 | tee -a "$log"
