@@ -15,7 +15,7 @@ import { makeConv2dBackpropFilterKernel } from '../../shared/kernels/webgpu/conv
 import { FusedAdamOptimizer } from '../../shared/kernels/webgpu/fusedAdam.ts';
 import { gpuDropoutMask, gpuRandomNormal, gpuRandomUniform, gpuRandomUniformInt } from '../../shared/kernels/webgpu/gpuRandom.ts';
 import { installGpuCounters } from '../../shared/kernels/webgpu/gpuCounters.ts';
-import { enableFastWebGPU, fastWebGPUEnabled } from '../../shared/kernels/webgpu/index.ts';
+import { enableFastWebGPU, fastWebGPUEnabled, type FastWebGPUOptions } from '../../shared/kernels/webgpu/index.ts';
 import { originalKernel, overrideKernel } from '../../shared/kernels/webgpu/overrides.ts';
 import { installReductionGradients } from '../../shared/kernels/webgpu/reductionGradients.ts';
 import { installLeakyReluGrad } from '../../shared/kernels/webgpu/leakyReluGrad.ts';
@@ -413,19 +413,31 @@ async function draw(c: { kind: 'uniform' | 'normal' | 'int' | 'dropout'; n: numb
   return d;
 }
 
+type Counts = ReturnType<ReturnType<typeof installGpuCounters>['snapshot']>;
+interface TinyRun {
+  losses: number[][];
+  weights: number[];
+  moved: boolean;
+  leaked: number;
+  /** GPU calls over the counted steps. */
+  counts: Counts;
+  /** Dispatch-path counters over the counted steps (null when the dispatch path is off). */
+  stats: Record<string, number> | null;
+}
+
 /**
- * A few training steps of a tiny GAN with the fast path on; per-step GPU counts over a steady-state
- * window; losses of every step.
+ * A tiny GAN trained with the fast path (options `fast`) on: `steps` steps, then `countSteps` counted
+ * ones; losses of every step, final weights, tensors leaked and GPU calls over the counted steps.
  */
-async function training(c: { gan: GanType; steps: number; countSteps: number }): Promise<{ losses: number[][]; counts: ReturnType<ReturnType<typeof installGpuCounters>['snapshot']>; moved: boolean; leaked: number }> {
+async function trainTiny(c: { gan: GanType; steps: number; countSteps: number }, fastOptions: FastWebGPUOptions): Promise<TinyRun> {
   await useWebGPU();
-  const fast = enableFastWebGPU({ seed: 5 });
+  const fast = enableFastWebGPU(fastOptions);
   try {
     const gan = createGan(parseGanConfig({ gan: c.gan, imageSize: 16, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, seed: 11 }));
     const trainer = createTrainer(gan);
     const images = tf.randomUniform([4, 16, 16, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
     const labels = tf.tensor1d([0, 1, 1, 0], 'int32');
-    const before = await gan.getWeightsAsync();
+    const before = (await gan.getWeightsAsync()).tensors.flatMap((t) => Array.from(t.data));
     const losses: number[][] = [];
     const step = async () => {
       const { dLoss, gLoss } = trainer.step({ images, labels });
@@ -434,19 +446,26 @@ async function training(c: { gan: GanType; steps: number; countSteps: number }):
     };
     for (let i = 0; i < c.steps; i++) await step();
     const n0 = tf.memory().numTensors;
+    const statsBefore = fast.dispatch ? { ...fast.dispatch } : null;
     const counters = installGpuCounters(webgpu().device);
     for (let i = 0; i < c.countSteps; i++) await step();
     counters.uninstall();
     const leaked = tf.memory().numTensors - n0;
-    const after = await gan.getWeightsAsync();
-    const moved = after.tensors.some((t, i) => t.data.some((v, j) => v !== before.tensors[i].data[j]));
+    const stats = fast.dispatch && statsBefore ? Object.fromEntries(Object.entries(fast.dispatch).map(([k, v]) => [k, v - statsBefore[k as keyof typeof statsBefore]])) : null;
+    const weights = (await gan.getWeightsAsync()).tensors.flatMap((t) => Array.from(t.data));
     trainer.dispose();
     gan.dispose();
     tf.dispose([images, labels]);
-    return { losses, counts: counters.snapshot(), moved, leaked };
+    return { losses, weights, moved: weights.some((v, i) => v !== before[i]), leaked, counts: counters.snapshot(), stats };
   } finally {
     fast.disable();
   }
+}
+
+/** A few training steps of a tiny GAN with the fast path on; GPU counts over a steady-state window. */
+async function training(c: { gan: GanType; steps: number; countSteps: number }): Promise<Omit<TinyRun, 'weights'>> {
+  const { weights: _, ...r } = await trainTiny(c, { seed: 5 });
+  return r;
 }
 
 /**
@@ -454,44 +473,9 @@ async function training(c: { gan: GanType; steps: number; countSteps: number }):
  * groups) on and off: losses and weights must be identical, since the same programs run on the same
  * data. Counts over the last steps show what the caches saved.
  */
-async function dispatchPath(c: { gan: GanType; steps: number; countSteps: number }): Promise<{
-  on: { losses: number[][]; weights: number[]; counts: ReturnType<ReturnType<typeof installGpuCounters>['snapshot']>; stats: unknown; leaked: number };
-  off: { losses: number[][]; weights: number[]; counts: ReturnType<ReturnType<typeof installGpuCounters>['snapshot']> };
-}> {
-  await useWebGPU();
-  const run = async (dispatch: boolean) => {
-    const fast = enableFastWebGPU({ seed: 5, dispatch });
-    try {
-      const gan = createGan(parseGanConfig({ gan: c.gan, imageSize: 16, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, seed: 11 }));
-      const trainer = createTrainer(gan);
-      const images = tf.randomUniform([4, 16, 16, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
-      const labels = tf.tensor1d([0, 1, 1, 0], 'int32');
-      const losses: number[][] = [];
-      const step = async () => {
-        const { dLoss, gLoss } = trainer.step({ images, labels });
-        losses.push([(await dLoss.data())[0], (await gLoss.data())[0]]);
-        tf.dispose([dLoss, gLoss]);
-      };
-      for (let i = 0; i < c.steps; i++) await step();
-      const n0 = tf.memory().numTensors;
-      const statsBefore = fast.dispatch ? { ...fast.dispatch } : null;
-      const counters = installGpuCounters(webgpu().device);
-      for (let i = 0; i < c.countSteps; i++) await step();
-      counters.uninstall();
-      const leaked = tf.memory().numTensors - n0;
-      // Dispatch-path counters over the counted steps only.
-      const stats = fast.dispatch && statsBefore ? Object.fromEntries(Object.entries(fast.dispatch).map(([k, v]) => [k, v - statsBefore[k as keyof typeof statsBefore]])) : null;
-      const weights = (await gan.getWeightsAsync()).tensors.flatMap((t) => Array.from(t.data));
-      trainer.dispose();
-      gan.dispose();
-      tf.dispose([images, labels]);
-      return { losses, weights, counts: counters.snapshot(), stats, leaked };
-    } finally {
-      fast.disable();
-    }
-  };
-  const off = await run(false);
-  const on = await run(true);
+async function dispatchPath(c: { gan: GanType; steps: number; countSteps: number }): Promise<{ on: TinyRun; off: TinyRun }> {
+  const off = await trainTiny(c, { seed: 5, dispatch: false });
+  const on = await trainTiny(c, { seed: 5, dispatch: true });
   return { on, off };
 }
 

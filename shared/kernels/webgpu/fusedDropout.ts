@@ -3,7 +3,7 @@ import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webg
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { PHILOX_WGSL, philoxKey } from './philox.ts';
 import type { DrawId } from './gpuRandom.ts';
-import { overrideGradient, type Restore } from './overrides.ts';
+import { installWebGPUKernels, type Restore } from './overrides.ts';
 
 /**
  * Inverted dropout as one dispatch: y = x · m, with the mask m drawn inside the kernel from the same
@@ -82,14 +82,10 @@ export function fusedDropoutInstalled(): boolean {
 }
 
 export function installFusedDropout(): Restore {
-  if (tf.getKernel(DROPOUT, 'webgpu')) tf.unregisterKernel(DROPOUT, 'webgpu');
-  tf.registerKernel({ kernelName: DROPOUT, backendName: 'webgpu', kernelFunc: kernel as unknown as tf.KernelFunc });
-  const restore = overrideGradient({
-    kernelName: DROPOUT,
-    gradFunc: (dy, _saved, attrs) => ({ x: () => tf.engine().runKernel(DROPOUT, { x: dy as tf.Tensor }, attrs as tf.NamedAttrMap) as tf.Tensor }),
-  });
-  return () => {
-    restore();
-    tf.unregisterKernel(DROPOUT, 'webgpu');
-  };
+  return installWebGPUKernels({ [DROPOUT]: kernel }, [
+    {
+      kernelName: DROPOUT,
+      gradFunc: (dy, _saved, attrs) => ({ x: () => tf.engine().runKernel(DROPOUT, { x: dy as tf.Tensor }, attrs as tf.NamedAttrMap) as tf.Tensor }),
+    },
+  ]);
 }

@@ -3,7 +3,7 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { FusedLayerOps } from '../../nn/fusedLayerOps.ts';
 import { tfjsFusedLayerOps } from '../../nn/fusedLayerOps.ts';
 import { LEAKY_RELU_GRAD } from './leakyReluGrad.ts';
-import { overrideGradient, type Restore } from './overrides.ts';
+import { installWebGPUKernels, type Restore } from './overrides.ts';
 
 /**
  * Conv + bias (+ LeakyReLU) and dense + bias as single webgpu dispatches, forward: tfjs's own fused
@@ -70,16 +70,8 @@ export const webgpuFusedLayerOps: FusedLayerOps = {
 };
 
 export function installFusedLayers(): Restore {
-  const kernels: [string, unknown][] = [
-    [CONV_BIAS_ACT, convKernel],
-    [DENSE_BIAS, denseKernel],
-  ];
-  for (const [kernelName, kernelFunc] of kernels) {
-    if (tf.getKernel(kernelName, 'webgpu')) tf.unregisterKernel(kernelName, 'webgpu');
-    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as tf.KernelFunc });
-  }
-  const restores = [
-    overrideGradient({
+  return installWebGPUKernels({ [CONV_BIAS_ACT]: convKernel, [DENSE_BIAS]: denseKernel }, [
+    {
       kernelName: CONV_BIAS_ACT,
       inputsToSave: ['x', 'filter'],
       outputsToSave: [true],
@@ -94,8 +86,8 @@ export function installFusedLayers(): Restore {
           bias: () => tf.sum(pre, [0, 1, 2]),
         };
       },
-    }),
-    overrideGradient({
+    },
+    {
       kernelName: DENSE_BIAS,
       inputsToSave: ['x', 'kernel'],
       gradFunc: (dy, saved) => {
@@ -107,10 +99,6 @@ export function installFusedLayers(): Restore {
           bias: () => tf.sum(g, 0),
         };
       },
-    }),
-  ];
-  return () => {
-    for (const r of restores) r();
-    for (const [kernelName] of kernels) tf.unregisterKernel(kernelName, 'webgpu');
-  };
+    },
+  ]);
 }

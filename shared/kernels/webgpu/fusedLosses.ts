@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { FusedLosses } from '../../gan/losses.ts';
-import { overrideGradient, type Restore } from './overrides.ts';
+import { installWebGPUKernels, type Restore } from './overrides.ts';
 
 /**
  * The GAN losses as one dispatch forward and one backward each (first order: ACGAN and CGAN losses are
@@ -137,27 +137,19 @@ export const webgpuFusedLosses: FusedLosses = {
 };
 
 export function installFusedLosses(): Restore {
-  for (const [kernelName, kernelFunc] of Object.entries(kernels)) {
-    if (tf.getKernel(kernelName, 'webgpu')) tf.unregisterKernel(kernelName, 'webgpu');
-    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
-  }
-  const restores = [
-    overrideGradient({
+  return installWebGPUKernels(kernels, [
+    {
       kernelName: BCE,
       inputsToSave: ['logits'],
       gradFunc: (dy, [logits], attrs) => ({ logits: () => tf.engine().runKernel(BCE_GRAD, { logits, dy: dy as tf.Tensor }, attrs as tf.NamedAttrMap) as tf.Tensor }),
-    }),
-    overrideGradient({
+    },
+    {
       kernelName: SOFTMAX_CE,
       inputsToSave: ['logits', 'labels'],
       gradFunc: (dy, [logits, labels]) => ({
         logits: () => tf.engine().runKernel(SOFTMAX_CE_GRAD, { logits, labels, dy: dy as tf.Tensor }, {}) as tf.Tensor,
         labels: () => tf.zerosLike(labels),
       }),
-    }),
-  ];
-  return () => {
-    for (const r of restores) r();
-    for (const kernelName of Object.keys(kernels)) tf.unregisterKernel(kernelName, 'webgpu');
-  };
+    },
+  ]);
 }

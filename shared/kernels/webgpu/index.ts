@@ -130,32 +130,19 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     setBackpropFilterParallelism(swiftshader ? 1 << 11 : 1 << 17);
     undo.push(overrideKernel('Conv2DBackpropFilter', 'webgpu', makeConv2dBackpropFilterKernel(originalKernel('Conv2DBackpropFilter', 'webgpu'))));
   }
-  if (options.batchNorm) {
-    setBatchNormParallelism(swiftshader ? 1 << 8 : 1 << 15);
-    undo.push(installBatchNormTrain());
-    setBatchNormTrain((x, gamma, beta, eps) => (tf.getBackend() === 'webgpu' ? batchNormTrainWebGPU(x, gamma, beta, eps) : tfjsBatchNormTrain(x, gamma, beta, eps)));
-    undo.push(() => setBatchNormTrain(null));
-  }
-  if (options.layerNorm) {
-    undo.push(installLayerNorm());
-    setLayerNormalize(layerNormalizeWebGPU);
-    undo.push(() => setLayerNormalize(null));
-  }
-  if (options.fusedLayers) {
-    undo.push(installFusedLayers());
-    setFusedLayerOps(webgpuFusedLayerOps);
-    undo.push(() => setFusedLayerOps(null));
-  }
-  if (options.movingAverage) {
-    undo.push(installMovingAverage());
-    setMovingAverage(movingAverageWebGPU);
-    undo.push(() => setMovingAverage(null));
-  }
-  if (options.losses) {
-    undo.push(installFusedLosses());
-    setFusedLosses(webgpuFusedLosses);
-    undo.push(() => setFusedLosses(null));
-  }
+  /** Register a part's kernels, then point its shared/nn (or shared/gan) hook at them; undone in reverse. */
+  const hook = <T>(on: boolean, install: () => Restore, set: (impl: T | null) => void, impl: T) => {
+    if (!on) return;
+    undo.push(install());
+    set(impl);
+    undo.push(() => set(null));
+  };
+  if (options.batchNorm) setBatchNormParallelism(swiftshader ? 1 << 8 : 1 << 15);
+  hook(options.batchNorm, installBatchNormTrain, setBatchNormTrain, (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number) => (tf.getBackend() === 'webgpu' ? batchNormTrainWebGPU(x, gamma, beta, eps) : tfjsBatchNormTrain(x, gamma, beta, eps)));
+  hook(options.layerNorm, installLayerNorm, setLayerNormalize, layerNormalizeWebGPU);
+  hook(options.fusedLayers, installFusedLayers, setFusedLayerOps, webgpuFusedLayerOps);
+  hook(options.movingAverage, installMovingAverage, setMovingAverage, movingAverageWebGPU);
+  hook(options.losses, installFusedLosses, setFusedLosses, webgpuFusedLosses);
   if (options.convTransposeMM) {
     const f = 'WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE';
     const old = tf.env().get(f);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { tfjsLayerNormalize } from '../../nn/layerNormalize.ts';
-import { overrideGradient, type Restore } from './overrides.ts';
+import { installWebGPUKernels, type Restore } from './overrides.ts';
 
 /**
  * Layer normalisation's core x̂ = (x − μ)·r, r = 1/√(σ² + ε), μ and σ² over the last axis of n values,
@@ -143,27 +143,19 @@ export function layerNormalizeWebGPU(x: tf.Tensor, epsilon: number): tf.Tensor {
 }
 
 export function installLayerNorm(): Restore {
-  for (const [kernelName, kernelFunc] of Object.entries(kernels)) {
-    if (tf.getKernel(kernelName, 'webgpu')) tf.unregisterKernel(kernelName, 'webgpu');
-    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
-  }
-  const restores = [
-    overrideGradient({
+  return installWebGPUKernels(kernels, [
+    {
       kernelName: LN,
       inputsToSave: ['x'],
       gradFunc: (g, [x], attrs) => ({ x: () => call(LN_GRAD, { g: g as tf.Tensor, x }, eps(attrs)) }),
-    }),
-    overrideGradient({
+    },
+    {
       kernelName: LN_GRAD,
       inputsToSave: ['g', 'x'],
       gradFunc: (h, [g, x], attrs) => ({
         g: () => call(LN_GRAD, { g: h as tf.Tensor, x }, eps(attrs)),
         x: () => call(LN_GRAD_X, { h: h as tf.Tensor, g, x }, eps(attrs)),
       }),
-    }),
-  ];
-  return () => {
-    for (const r of restores) r();
-    for (const kernelName of Object.keys(kernels)) tf.unregisterKernel(kernelName, 'webgpu');
-  };
+    },
+  ]);
 }

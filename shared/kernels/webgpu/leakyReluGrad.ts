@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { ElementwiseProgram } from './elementwiseProgram.ts';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { overrideGradient, type Restore } from './overrides.ts';
 
@@ -12,35 +13,12 @@ import { overrideGradient, type Restore } from './overrides.ts';
  */
 export const LEAKY_RELU_GRAD = 'FedganLeakyReluGrad';
 
-class LeakyReluGradProgram implements WebGPUProgram {
-  variableNames = ['dy', 'x'];
-  outputShape: number[];
-  shaderKey = 'fedganLeakyReluGrad';
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  uniforms = 'alpha : f32,';
-  size = true;
-  constructor(shape: number[]) {
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / 64), 1, 1];
-  }
-  getUserCode(): string {
-    return `
-      fn main(i : i32) {
-        if (i >= uniforms.size) { return; }
-        let g = dy[i];
-        setOutputAtIndex(i, select(g * uniforms.alpha, g, x[i] > 0.0));
-      }`;
-  }
-}
-
 function kernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
   const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
   if (!tf.util.arraysEqual(dy.shape, x.shape)) throw new Error(`${LEAKY_RELU_GRAD}: dy [${dy.shape}] and x [${x.shape}] differ`);
   const alpha = (attrs as { alpha: number }).alpha;
-  return (backend as WebGPUBackend).runWebGPUProgram(new LeakyReluGradProgram(x.shape), [dy, x], 'float32', [{ type: 'float32', data: [alpha] }]);
+  const program = new ElementwiseProgram(['dy', 'x'], x.shape, 'fedganLeakyReluGrad', 'alpha : f32,', 'select(dy[i] * uniforms.alpha, dy[i], x[i] > 0.0)');
+  return (backend as WebGPUBackend).runWebGPUProgram(program, [dy, x], 'float32', [{ type: 'float32', data: [alpha] }]);
 }
 
 const fused = (dy: tf.Tensor, x: tf.Tensor, alpha: number) => tf.engine().runKernel(LEAKY_RELU_GRAD, { dy, x }, { alpha } as unknown as tf.NamedAttrMap) as tf.Tensor;

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { ElementwiseProgram } from './elementwiseProgram.ts';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { tfjsMovingAverage } from '../../nn/movingAverage.ts';
-import type { Restore } from './overrides.ts';
+import { installWebGPUKernels, type Restore } from './overrides.ts';
 
 /**
  * moving·momentum + batch·(1 − momentum) in one webgpu dispatch (tfjs: two multiplications and an
@@ -11,34 +12,12 @@ import type { Restore } from './overrides.ts';
  */
 export const MOVING_AVERAGE = 'FedganMovingAverage';
 
-class MovingAverageProgram implements WebGPUProgram {
-  variableNames = ['moving', 'batch'];
-  outputShape: number[];
-  shaderKey = 'fedganMovingAverage';
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  uniforms = 'momentum : f32, rest : f32,';
-  size = true;
-  constructor(shape: number[]) {
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / 64), 1, 1];
-  }
-  getUserCode(): string {
-    return `
-      fn main(i : i32) {
-        if (i >= uniforms.size) { return; }
-        setOutputAtIndex(i, moving[i] * uniforms.momentum + batch[i] * uniforms.rest);
-      }`;
-  }
-}
-
 function kernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo {
   const { moving, batch } = inputs as { moving: TensorInfo; batch: TensorInfo };
   if (!tf.util.arraysEqual(moving.shape, batch.shape)) throw new Error(`${MOVING_AVERAGE}: moving [${moving.shape}] and batch [${batch.shape}] differ`);
   const m = (attrs as unknown as { momentum: number }).momentum;
-  return (backend as WebGPUBackend).runWebGPUProgram(new MovingAverageProgram(moving.shape), [moving, batch], 'float32', [
+  const program = new ElementwiseProgram(['moving', 'batch'], moving.shape, 'fedganMovingAverage', 'momentum : f32, rest : f32,', 'moving[i] * uniforms.momentum + batch[i] * uniforms.rest');
+  return (backend as WebGPUBackend).runWebGPUProgram(program, [moving, batch], 'float32', [
     { type: 'float32', data: [m] },
     { type: 'float32', data: [1 - m] },
   ]);
@@ -50,7 +29,5 @@ export function movingAverageWebGPU(moving: tf.Tensor, batch: tf.Tensor, momentu
 }
 
 export function installMovingAverage(): Restore {
-  if (tf.getKernel(MOVING_AVERAGE, 'webgpu')) tf.unregisterKernel(MOVING_AVERAGE, 'webgpu');
-  tf.registerKernel({ kernelName: MOVING_AVERAGE, backendName: 'webgpu', kernelFunc: kernel as unknown as tf.KernelFunc });
-  return () => tf.unregisterKernel(MOVING_AVERAGE, 'webgpu');
+  return installWebGPUKernels({ [MOVING_AVERAGE]: kernel });
 }

@@ -31,3 +31,19 @@ export function originalKernel(kernelName: string, backendName: string): tf.Kern
   if (!k) throw new Error(`no ${kernelName} kernel is registered for ${backendName}`);
   return k.kernelFunc;
 }
+
+/**
+ * Register this project's kernels for webgpu (replacing any earlier registration) and their gradients;
+ * the undo restores the gradients and unregisters the kernels.
+ */
+export function installWebGPUKernels(kernels: Record<string, unknown>, gradients: tf.GradConfig[] = []): Restore {
+  for (const [kernelName, kernelFunc] of Object.entries(kernels)) {
+    if (tf.getKernel(kernelName, 'webgpu')) tf.unregisterKernel(kernelName, 'webgpu');
+    tf.registerKernel({ kernelName, backendName: 'webgpu', kernelFunc: kernelFunc as tf.KernelFunc });
+  }
+  const restores = gradients.map(overrideGradient);
+  return () => {
+    for (const r of restores.reverse()) r();
+    for (const kernelName of Object.keys(kernels)) tf.unregisterKernel(kernelName, 'webgpu');
+  };
+}
