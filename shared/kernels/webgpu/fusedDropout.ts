@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { PHILOX_WGSL, philoxKey } from './philox.ts';
-import type { DrawId } from './gpuRandom.ts';
+import { SAMPLERS, type DrawId } from './gpuRandom.ts';
 import { installWebGPUKernels, type Restore } from './overrides.ts';
 
 /**
@@ -40,14 +40,13 @@ class DropoutProgram implements WebGPUProgram {
   getUserCode(): string {
     return `
       ${PHILOX_WGSL}
+      ${SAMPLERS.dropoutMask}
       fn main(block : i32) {
         let first = block * 4;
         if (first >= uniforms.size) {
           return;
         }
-        let r = philox(vec4<u32>(u32(block), uniforms.stream, 0u, 0u), vec2<u32>(uniforms.key0, uniforms.key1));
-        let u = vec4<f32>(philoxToUnit(r.x), philoxToUnit(r.y), philoxToUnit(r.z), philoxToUnit(r.w));
-        let m = select(vec4<f32>(0.0), vec4<f32>(uniforms.b), u >= vec4<f32>(uniforms.a));
+        let m = sample4(philox(vec4<u32>(u32(block), uniforms.stream, 0u, 0u), vec2<u32>(uniforms.key0, uniforms.key1)));
         for (var j = 0; j < 4; j = j + 1) {
           let i = first + j;
           if (i < uniforms.size) {

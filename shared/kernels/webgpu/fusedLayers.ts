@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { FusedLayerOps } from '../../nn/fusedLayerOps.ts';
 import { tfjsFusedLayerOps } from '../../nn/fusedLayerOps.ts';
-import { LEAKY_RELU_GRAD } from './leakyReluGrad.ts';
+import { leakyReluBackward } from './leakyReluGrad.ts';
 import { installWebGPUKernels, type Restore } from './overrides.ts';
 
 /**
@@ -48,12 +48,6 @@ function denseKernel({ inputs, backend }: { inputs: tf.NamedTensorInfoMap; backe
   }) as TensorInfo;
 }
 
-/** LeakyReLU's gradient from its output (or input: same sign for α > 0); one dispatch where the fused kernel is registered. */
-function leakyBackward(dy: tf.Tensor, y: tf.Tensor, alpha: number): tf.Tensor {
-  if (tf.getKernel(LEAKY_RELU_GRAD, tf.getBackend())) return tf.engine().runKernel(LEAKY_RELU_GRAD, { dy, x: y }, { alpha } as unknown as tf.NamedAttrMap) as tf.Tensor;
-  return tf.where(tf.greater(y, 0), dy, tf.mul(dy, alpha));
-}
-
 const usable = (...ts: (tf.Tensor | null)[]) => tf.getBackend() === 'webgpu' && ts.every((t) => t == null || t.dtype === 'float32');
 
 export const webgpuFusedLayerOps: FusedLayerOps = {
@@ -79,7 +73,7 @@ export function installFusedLayers(): Restore {
         const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
         const { stride, alpha } = attrs as unknown as ConvAttrs;
         // Computed once here, outside the per-input scopes, and shared by the three gradients.
-        const pre = (alpha >= 0 ? leakyBackward(dy as tf.Tensor, y, alpha) : dy) as tf.Tensor4D;
+        const pre = (alpha >= 0 ? leakyReluBackward(dy as tf.Tensor, y, alpha) : dy) as tf.Tensor4D;
         return {
           x: () => tf.conv2dTranspose(pre, filter, x.shape, stride, 'same'),
           filter: () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: pre }, { strides: [stride, stride], pad: 'same', dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor,

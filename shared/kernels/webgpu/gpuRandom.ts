@@ -9,7 +9,8 @@ import { PHILOX_WGSL, philoxKey } from './philox.ts';
  */
 export type RandomKind = 'uniform' | 'normal' | 'uniformInt' | 'dropoutMask';
 
-const SAMPLERS: Record<RandomKind, string> = {
+/** WGSL `sample4`: four Philox words to four values of each kind (shared with the fused dropout kernel). */
+export const SAMPLERS: Record<RandomKind, string> = {
   // a + (b − a)·u, u ∈ [0, 1)
   uniform: `
     fn sample4(r: vec4<u32>) -> vec4<f32> {

@@ -23,6 +23,16 @@ function kernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; bac
 
 const fused = (dy: tf.Tensor, x: tf.Tensor, alpha: number) => tf.engine().runKernel(LEAKY_RELU_GRAD, { dy, x }, { alpha } as unknown as tf.NamedAttrMap) as tf.Tensor;
 
+/**
+ * LeakyReLU's gradient dy · (x > 0 ? 1 : α): one dispatch where this project's kernel is registered for the
+ * current backend (webgpu, float32, same shapes), tfjs's Greater/Multiply/Select otherwise. `x` may also be
+ * the activation's output, which has the same sign for α > 0.
+ */
+export function leakyReluBackward(dy: tf.Tensor, x: tf.Tensor, alpha: number): tf.Tensor {
+  if (tf.getKernel(LEAKY_RELU_GRAD, tf.getBackend()) && x.dtype === 'float32' && tf.util.arraysEqual(dy.shape, x.shape)) return fused(dy, x, alpha);
+  return tf.where(tf.greater(x, 0), dy, tf.mul(dy, alpha));
+}
+
 export function installLeakyReluGrad(): Restore {
   if (tf.getKernel(LEAKY_RELU_GRAD, 'webgpu')) tf.unregisterKernel(LEAKY_RELU_GRAD, 'webgpu');
   tf.registerKernel({ kernelName: LEAKY_RELU_GRAD, backendName: 'webgpu', kernelFunc: kernel as unknown as tf.KernelFunc });
@@ -41,10 +51,7 @@ export function installLeakyReluGrad(): Restore {
     gradFunc: (dy, saved, attrs) => {
       const [x] = saved;
       const alpha = (attrs as unknown as { alpha: number }).alpha;
-      if (tf.getBackend() === 'webgpu' && x.dtype === 'float32' && tf.util.arraysEqual((dy as tf.Tensor).shape, x.shape)) {
-        return { x: () => fused(dy as tf.Tensor, x, alpha) };
-      }
-      return { x: () => tf.where(tf.greater(x, 0), dy as tf.Tensor, tf.mul(dy as tf.Tensor, alpha)) };
+      return { x: () => leakyReluBackward(dy as tf.Tensor, x, alpha) };
     },
   });
   return () => {
