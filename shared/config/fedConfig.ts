@@ -51,6 +51,21 @@ const limitsSchema = z
   })
   .strict();
 
+/**
+ * Backoff of the server's retries (server/roundMachine.ts): a round attempt that got fewer than
+ * minCompletion updates, and a checkpoint write that failed, are retried after
+ * min(initialDelaySeconds · 2^(k−1), maxDelaySeconds) for the k-th consecutive failure. After
+ * `maxFailedAttempts` consecutive failed attempts of a round the server stops retrying it until a
+ * hospital joins. Checkpoint writes are retried without a limit (a completed round is never dropped).
+ */
+const retrySchema = z
+  .object({
+    initialDelaySeconds: z.number().positive().max(3600).default(2),
+    maxDelaySeconds: z.number().positive().max(24 * 3600).default(60),
+    maxFailedAttempts: z.number().int().min(1, 'must be at least 1').max(1_000_000).default(8),
+  })
+  .strict();
+
 export const fedConfigSchema = z
   .object({
     /** Rounds to run in total; then the server stays up serving the final model and status. */
@@ -85,6 +100,8 @@ export const fedConfigSchema = z
       maxConcurrentUploads: 1,
       uploadGrantSeconds: 120,
     }),
+    /** Backoff and limit of repeated round attempts and of checkpoint-write retries (see retrySchema). */
+    retry: retrySchema.default({ initialDelaySeconds: 2, maxDelaySeconds: 60, maxFailedAttempts: 8 }),
     /** The GAN every hospital trains (see ganConfig.ts); validated by parseGanConfig. */
     model: z.unknown().optional(),
   })
@@ -116,6 +133,9 @@ export function parseFedConfig(input: unknown = {}, source = 'federation config'
     if (b.minFit > b.minAvailable) problems.push({ path: 'minFit', message: `must be at most minAvailable (${b.minAvailable})` });
     if (b.minCompletion > b.minFit) problems.push({ path: 'minCompletion', message: `must be at most minFit (${b.minFit})` });
     if (b.examples.min > b.examples.max) problems.push({ path: 'examples.min', message: `must be at most examples.max (${b.examples.max})` });
+    if (b.retry.initialDelaySeconds > b.retry.maxDelaySeconds) {
+      problems.push({ path: 'retry.initialDelaySeconds', message: `must be at most retry.maxDelaySeconds (${b.retry.maxDelaySeconds})` });
+    }
   }
   if (problems.length || !base || !model) throw new ConfigError(source, problems);
   return { ...base, model };

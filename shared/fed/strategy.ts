@@ -1,0 +1,251 @@
+/**
+ * The round strategy of the federation, one definition for the server (server/roundMachine.ts) and the
+ * in-process simulation (cli/simulation.ts), so that both run the same rounds. Modelled on Flower's
+ * strategy seam: `configureRound` is configure_fit (who trains, with what config), `RoundAggregation` is
+ * aggregate_fit (which updates count, how they are mixed, what the round's statistics are). Neither knows
+ * how updates travel: the server streams decoded updates into a RoundAggregation one by one, the
+ * simulation adds the weights its hospitals return.
+ *
+ * FedBN (`batchNorm: 'local'`, docs design D1): batch-norm tensors never leave a hospital. The aggregation
+ * ignores the batch-norm tensors of updates: the new global model keeps the previous global's, and the
+ * update-norm bound is measured without them. Under 'average' every tensor is aggregated and measured.
+ */
+import { createAggregator, type AggregatorConfig } from '../aggregate/index.ts';
+import { AggregationError, layoutOf, validateUpdate, type Aggregator, type WeightLayout } from '../aggregate/types.ts';
+import { l2Distance } from '../aggregate/updateNorm.ts';
+import type { FedConfig } from '../config/fedConfig.ts';
+import type { RoundConfig } from '../protocol/messages.ts';
+import { isBatchNormWeight, type WeightSet } from '../weights.ts';
+import { sampleClients } from './sampling.ts';
+
+// ---------------------------------------------------------------------------------------------------------
+// Configure a round
+// ---------------------------------------------------------------------------------------------------------
+
+export interface RoundPlan {
+  /** The hospitals that train this round, sorted. */
+  sampled: string[];
+  /** What each of them receives with the global weights (the `config` of the `round` frame). */
+  config: RoundConfig;
+}
+
+/**
+ * The `round` key of client sampling: the round itself on a first attempt, a distinct key per repeated
+ * attempt so that a repeated round draws a new sample.
+ */
+export function samplingRound(round: number, attempt: number): number {
+  return attempt === 1 ? round : round + attempt * 1_000_000;
+}
+
+/** The RoundConfig of (round, attempt) under `fed`. */
+export function roundConfig(fed: FedConfig, round: number, attempt: number): RoundConfig {
+  const m = fed.model;
+  return {
+    round,
+    attempt,
+    rounds: fed.rounds,
+    ganType: m.gan,
+    localEpochs: fed.localEpochs,
+    learningRate: { generator: m.optimizerG.learningRate, discriminator: m.optimizerD.learningRate },
+    imageSize: m.imageSize,
+    batchNorm: fed.batchNorm,
+    examples: { ...fed.examples },
+    ...(fed.maxUpdateNorm !== undefined ? { maxUpdateNorm: fed.maxUpdateNorm } : {}),
+    deadlineSeconds: fed.roundDeadlineSeconds,
+    model: m as unknown as Record<string, unknown>,
+  };
+}
+
+/**
+ * Configure attempt `attempt` of round `round` (both 1-based) among the `available` hospitals: sample
+ * ⌈fraction·available⌉ of them, at least `minFit` (shared/fed/sampling.ts, seeded by `fed.seed` and the
+ * attempt-aware sampling key), and the round config they train with. Throws a RangeError when fewer than
+ * `minFit` hospitals are available or a name repeats.
+ */
+export function configureRound(fed: FedConfig, at: { round: number; attempt: number; available: readonly string[] }): RoundPlan {
+  const { round, attempt, available } = at;
+  if (!Number.isSafeInteger(round) || round < 1) throw new RangeError(`round must be a positive integer, got ${round}`);
+  if (!Number.isSafeInteger(attempt) || attempt < 1) throw new RangeError(`attempt must be a positive integer, got ${attempt}`);
+  const sampled = sampleClients(available, { fraction: fed.fraction, minCount: fed.minFit, seed: fed.seed, round: samplingRound(round, attempt) });
+  return { sampled, config: roundConfig(fed, round, attempt) };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Aggregate a round
+// ---------------------------------------------------------------------------------------------------------
+
+/** What one hospital contributes to a round. */
+export interface HospitalUpdate {
+  weights: WeightSet;
+  /** Local training examples: the FedAvg weight, within `fed.examples`. */
+  examples: number;
+  /** Mean discriminator and generator losses of its local training (finite). */
+  dLoss: number;
+  gLoss: number;
+}
+
+export interface AddOptions {
+  /**
+   * The caller has just checked that every weight is finite (the server's decoder fuses the check with the
+   * checksum pass) and not modified them since: the values are not scanned again.
+   */
+  finiteChecked?: boolean;
+}
+
+/** The statistics of an aggregated round (the history entry of the server, the summary of the simulation). */
+export interface RoundStatistics {
+  /** Updates aggregated. */
+  participants: number;
+  /** Their hospitals, sorted. */
+  hospitals: string[];
+  /** Sum of their example counts. */
+  examples: number;
+  /** Example-weighted means of the losses the hospitals reported (exampleWeightedMean). */
+  dLoss: number;
+  gLoss: number;
+}
+
+export interface RoundResult {
+  /** The new global weights (fresh arrays; same layout as the previous global). */
+  weights: WeightSet;
+  stats: RoundStatistics;
+}
+
+/**
+ * The example-weighted mean Σ nₖ·xₖ / Σ nₖ, the one definition of a round's loss mean. Computed as
+ * m · Σ (nₖ/N)·(xₖ/m) with m = max |xₖ|, so the result is finite for any finite inputs (no overflow of the
+ * products). Throws a RangeError for an empty list, a non-finite value or a non-positive example count.
+ */
+export function exampleWeightedMean(items: readonly { examples: number; value: number }[]): number {
+  if (items.length === 0) throw new RangeError('exampleWeightedMean: no values');
+  let total = 0;
+  let scale = 0;
+  for (const { examples, value } of items) {
+    if (!(Number.isFinite(examples) && examples > 0)) throw new RangeError(`exampleWeightedMean: example counts must be positive, got ${examples}`);
+    if (!Number.isFinite(value)) throw new RangeError(`exampleWeightedMean: values must be finite, got ${value}`);
+    total += examples;
+    scale = Math.max(scale, Math.abs(value));
+  }
+  if (scale === 0) return 0;
+  let sum = 0;
+  for (const { examples, value } of items) sum += (examples / total) * (value / scale);
+  return scale * sum;
+}
+
+/** `w` without its batch-norm tensors (the same tensor objects, nothing copied). */
+export function withoutBatchNorm(w: WeightSet): WeightSet;
+export function withoutBatchNorm(w: WeightLayout): WeightLayout;
+export function withoutBatchNorm(w: WeightLayout): WeightLayout {
+  return { fingerprint: w.fingerprint, tensors: w.tensors.filter((t) => !isBatchNormWeight(t.name)) };
+}
+
+/** The aggregator `fed.aggregator` names. */
+export function aggregatorConfig(fed: FedConfig): AggregatorConfig {
+  const a = fed.aggregator;
+  return a.type === 'trimmed-mean' ? { type: 'trimmed-mean', beta: a.beta } : { type: a.type };
+}
+
+/**
+ * One round's aggregation, created from the federation config and the global weights the round started
+ * from. Updates are validated and streamed into the configured aggregator (shared/aggregate): with FedAvg
+ * memory stays O(model) whatever the number of hospitals; an update is never kept unless the aggregator
+ * keeps it (`retainsUpdates`).
+ */
+export class RoundAggregation {
+  private aggregator: Aggregator | null;
+  /** The layout every update must have: the previous global's. */
+  private readonly layout: WeightLayout;
+  private readonly local: boolean;
+  private readonly contributions = new Map<string, { examples: number; dLoss: number; gLoss: number }>();
+
+  constructor(
+    private readonly fed: FedConfig,
+    private readonly previous: WeightSet,
+  ) {
+    this.layout = layoutOf(previous);
+    this.local = fed.batchNorm === 'local';
+    // Under FedBN the aggregator sees only the non-batch-norm tensors.
+    this.aggregator = createAggregator(aggregatorConfig(fed), this.local ? withoutBatchNorm(this.layout) : this.layout);
+  }
+
+  /** Whether the aggregator keeps references to the weights it was given (then their memory must not be reused). */
+  get retainsUpdates(): boolean {
+    return this.aggregator?.retainsUpdates ?? false;
+  }
+
+  /** Updates added so far. */
+  get count(): number {
+    return this.contributions.size;
+  }
+
+  /** Hospitals whose updates were added, sorted. */
+  hospitals(): string[] {
+    return [...this.contributions.keys()].sort();
+  }
+
+  /**
+   * Validate the update of `hospital` and add it. Throws AggregationError, adding nothing, when the example
+   * count is outside `fed.examples` ('examples'), the architecture or a tensor's name or shape differs from
+   * the previous global ('fingerprint', 'shape'), a weight or a loss is not finite ('non-finite'), or the
+   * update moves the model further than `fed.maxUpdateNorm` ('norm'; batch-norm tensors left out under
+   * FedBN). Throws an Error when `hospital` already contributed or after result().
+   */
+  add(hospital: string, update: HospitalUpdate, opts: AddOptions = {}): void {
+    const aggregator = this.aggregator;
+    if (!aggregator) throw new Error('RoundAggregation.add: the round was already aggregated (result() was called)');
+    if (this.contributions.has(hospital)) throw new Error(`RoundAggregation.add: ${hospital} already contributed to this round`);
+    const { weights, examples, dLoss, gLoss } = update;
+    const ex = this.fed.examples;
+    if (!Number.isSafeInteger(examples) || examples < ex.min || examples > ex.max) {
+      throw new AggregationError('examples', `examples must be an integer in ${ex.min}…${ex.max}, got ${examples}`);
+    }
+    validateUpdate({ weights, examples, finiteChecked: opts.finiteChecked }, this.layout, { source: hospital });
+    if (!Number.isFinite(dLoss) || !Number.isFinite(gLoss)) {
+      throw new AggregationError('non-finite', `update from ${hospital} refused: losses must be finite numbers, got dLoss ${dLoss}, gLoss ${gLoss}`);
+    }
+    const counted = this.local ? withoutBatchNorm(weights) : weights;
+    if (this.fed.maxUpdateNorm !== undefined) {
+      const base = this.local ? withoutBatchNorm(this.previous) : this.previous;
+      const norm = l2Distance(counted, base);
+      if (!(norm <= this.fed.maxUpdateNorm)) {
+        throw new AggregationError('norm', `update norm ‖w − global‖₂ = ${norm.toPrecision(4)} exceeds maxUpdateNorm ${this.fed.maxUpdateNorm}`);
+      }
+    }
+    // Values were checked above (or by the caller): the aggregator need not scan them again.
+    aggregator.add({ weights: counted, examples, finiteChecked: true });
+    this.contributions.set(hospital, { examples, dLoss, gLoss });
+  }
+
+  /** The statistics of the updates added so far. Throws AggregationError('empty') before any. */
+  stats(): RoundStatistics {
+    if (this.contributions.size === 0) throw new AggregationError('empty', 'no update to aggregate in this round');
+    const all = [...this.contributions.values()];
+    return {
+      participants: all.length,
+      hospitals: this.hospitals(),
+      examples: all.reduce((n, c) => n + c.examples, 0),
+      dLoss: exampleWeightedMean(all.map((c) => ({ examples: c.examples, value: c.dLoss }))),
+      gLoss: exampleWeightedMean(all.map((c) => ({ examples: c.examples, value: c.gLoss }))),
+    };
+  }
+
+  /**
+   * The new global weights and the round's statistics. Under FedBN the batch-norm tensors are copies of the
+   * previous global's. Once only: the aggregator (FedAvg's running sums) is released here. Throws
+   * AggregationError('empty') when no update was added.
+   */
+  result(): RoundResult {
+    const aggregator = this.aggregator;
+    if (!aggregator) throw new Error('RoundAggregation.result: already taken');
+    const stats = this.stats();
+    const aggregated = aggregator.result();
+    this.aggregator = null;
+    if (!this.local) return { weights: aggregated, stats };
+    let k = 0;
+    const tensors = this.previous.tensors.map((t) => {
+      if (isBatchNormWeight(t.name)) return { name: t.name, shape: [...t.shape], data: t.data.slice() };
+      return aggregated.tensors[k++];
+    });
+    return { weights: { fingerprint: this.previous.fingerprint, tensors }, stats };
+  }
+}
