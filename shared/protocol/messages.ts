@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { GAN_TYPES } from '../config/ganConfig.ts';
+import type { BatchNormPolicy } from '../fed/batchNormPolicy.ts';
 
 /**
  * The federation protocol, defined once for the server, the browser worker and the Node simulation.
@@ -139,110 +141,143 @@ export const CLIENT_BINARY_TYPES = ['update'] as const;
 
 // ---------------------------------------------------------------------------------------------------------
 // Server → client
+//
+// Validated by the client (shared/protocol/validation.ts) with these schemas, as the server validates client
+// messages with the ones above. They are not strict: clients ignore unknown fields (docs/protocol.md §2.10),
+// so parsing drops them; unknown message types are ignored before parsing.
 // ---------------------------------------------------------------------------------------------------------
 
+const positive = int.min(1);
+const positiveFinite = z.number().positive();
+/** The batch-norm policies of shared/fed/batchNormPolicy.ts (checked against its type). */
+const BATCH_NORM_CHOICES = ['average', 'local'] as const satisfies readonly BatchNormPolicy[];
+
 /** What a hospital needs to train one round. */
-export interface RoundConfig {
-  round: number;
-  attempt: number;
-  rounds: number;
-  ganType: string;
-  localEpochs: number;
-  learningRate: { generator: number; discriminator: number };
-  imageSize: number;
-  batchNorm: 'average' | 'local';
-  examples: { min: number; max: number };
-  maxUpdateNorm?: number;
+export const roundConfigSchema = z.object({
+  /** The round being trained, 1-based (= rounds completed + 1). */
+  round: positive,
+  /** Starts at 1; grows when a round is repeated. */
+  attempt: positive,
+  rounds: positive,
+  ganType: z.enum(GAN_TYPES),
+  localEpochs: positive,
+  learningRate: z.object({ generator: positiveFinite, discriminator: positiveFinite }),
+  imageSize: positive,
+  batchNorm: z.enum(BATCH_NORM_CHOICES),
+  /** Allowed example count of the update (the FedAvg weight). */
+  examples: z.object({ min: nonNeg, max: nonNeg }).refine((e) => e.min <= e.max, { message: 'must be at most examples.max', path: ['min'] }),
+  /** Present when the server bounds ‖update − global‖₂. */
+  maxUpdateNorm: positiveFinite.optional(),
   /** Seconds the hospital has, counted from receipt of the round frame. */
-  deadlineSeconds: number;
-  /** The full GAN config (shared/config/ganConfig.ts) to build the model. */
-  model: Record<string, unknown>;
-}
+  deadlineSeconds: positiveFinite,
+  /** The full GAN config (shared/config/ganConfig.ts) to build the model; the client checks it with parseGanConfig. */
+  model: z.record(z.string(), z.unknown()),
+});
+export type RoundConfig = z.infer<typeof roundConfigSchema>;
 
-export interface Welcome {
-  type: 'welcome';
-  protocol: number;
-  hospital: string;
-  clientId: string;
-  fingerprint: string;
-  rounds: number;
+export const welcomeSchema = z.object({
+  type: z.literal('welcome'),
+  /** The negotiated protocol version (one the client offered). */
+  protocol: positive,
+  hospital: z.string().min(1),
+  clientId: z.string(),
+  /** Architecture fingerprint of the model: the round weights carry the same. */
+  fingerprint: z.string().min(1),
+  rounds: positive,
   /** Rounds completed so far. */
-  round: number;
-  phase: Phase;
-  limits: { maxFrameBytes: number; heartbeatSeconds: number };
-}
+  round: nonNeg,
+  phase: z.enum(PHASES),
+  limits: z.object({ maxFrameBytes: nonNeg, heartbeatSeconds: positiveFinite }),
+});
+export type Welcome = z.infer<typeof welcomeSchema>;
 
-export interface StatusMessage {
-  type: 'status';
-  phase: Phase;
+export const statusSchema = z.object({
+  type: z.literal('status'),
+  phase: z.enum(PHASES),
   /** Rounds completed so far. */
-  round: number;
-  rounds: number;
+  round: nonNeg,
+  rounds: positive,
   /** Authenticated hospitals connected. */
-  connected: number;
+  connected: nonNeg,
   /** Hospitals needed before a round starts. */
-  minAvailable: number;
+  minAvailable: nonNeg,
   /** Whether this hospital is sampled in the round in flight. */
-  sampled: boolean;
-}
+  sampled: z.boolean(),
+});
+export type StatusMessage = z.infer<typeof statusSchema>;
 
-export interface UploadGrant {
-  type: 'upload-grant';
-  round: number;
-  attempt: number;
-}
-export interface Accepted {
-  type: 'accepted';
-  round: number;
-  attempt: number;
-}
-export interface RoundClosed {
-  type: 'round-closed';
-  round: number;
-  attempt: number;
-  reason: 'deadline' | 'aborted' | 'disconnected';
-}
-export interface RoundComplete {
-  type: 'round-complete';
-  round: number;
-  participants: number;
-  examples: number;
-  dLoss: number;
-  gLoss: number;
-  seconds: number;
-}
-export interface RoundFailed {
-  type: 'round-failed';
-  round: number;
-  attempt: number;
-  received: number;
-  needed: number;
-}
-export interface Finished {
-  type: 'finished';
-  rounds: number;
-}
-export interface ErrorMessage {
-  type: 'error';
-  code: ErrorCode;
-  message: string;
-  round?: number;
-  attempt?: number;
-}
+export const uploadGrantSchema = z.object({ type: z.literal('upload-grant'), round: nonNeg, attempt: nonNeg });
+export type UploadGrant = z.infer<typeof uploadGrantSchema>;
 
-export type ServerTextMessage = Welcome | StatusMessage | UploadGrant | Accepted | RoundClosed | RoundComplete | RoundFailed | Finished | ErrorMessage;
+export const acceptedSchema = z.object({ type: z.literal('accepted'), round: nonNeg, attempt: nonNeg });
+export type Accepted = z.infer<typeof acceptedSchema>;
+
+export const roundClosedSchema = z.object({
+  type: z.literal('round-closed'),
+  round: nonNeg,
+  attempt: nonNeg,
+  reason: z.enum(['deadline', 'aborted', 'disconnected']),
+});
+export type RoundClosed = z.infer<typeof roundClosedSchema>;
+
+export const roundCompleteSchema = z.object({
+  type: z.literal('round-complete'),
+  round: nonNeg,
+  participants: nonNeg,
+  examples: nonNeg,
+  /** Example-weighted means of the accepted updates' losses. */
+  dLoss: finite,
+  gLoss: finite,
+  seconds: z.number().min(0),
+});
+export type RoundComplete = z.infer<typeof roundCompleteSchema>;
+
+export const roundFailedSchema = z.object({ type: z.literal('round-failed'), round: nonNeg, attempt: nonNeg, received: nonNeg, needed: nonNeg });
+export type RoundFailed = z.infer<typeof roundFailedSchema>;
+
+export const finishedSchema = z.object({ type: z.literal('finished'), rounds: nonNeg });
+export type Finished = z.infer<typeof finishedSchema>;
+
+export const errorMessageSchema = z.object({
+  type: z.literal('error'),
+  code: z.enum(ERROR_CODES),
+  message: z.string(),
+  /** Present when the error concerns a task (round, attempt). */
+  round: nonNeg.optional(),
+  attempt: nonNeg.optional(),
+});
+export type ErrorMessage = z.infer<typeof errorMessageSchema>;
+
+export const serverTextSchema = z.discriminatedUnion('type', [
+  welcomeSchema,
+  statusSchema,
+  uploadGrantSchema,
+  acceptedSchema,
+  roundClosedSchema,
+  roundCompleteSchema,
+  roundFailedSchema,
+  finishedSchema,
+  errorMessageSchema,
+]);
+export type ServerTextMessage = z.infer<typeof serverTextSchema>;
+export const SERVER_TEXT_TYPES = ['welcome', 'status', 'upload-grant', 'accepted', 'round-closed', 'round-complete', 'round-failed', 'finished', 'error'] as const;
 
 /** Header of the binary `round` frame (payload: the global weights to start from). */
-export interface RoundHeader {
-  type: 'round';
-  round: number;
-  attempt: number;
-  config: RoundConfig;
-}
+export const roundHeaderSchema = z
+  .object({ type: z.literal('round'), round: positive, attempt: positive, config: roundConfigSchema })
+  .superRefine((h, ctx) => {
+    if (h.config.round !== h.round) ctx.addIssue({ code: 'custom', path: ['config', 'round'], message: `must equal the header's round (${h.round})` });
+    if (h.config.attempt !== h.attempt) ctx.addIssue({ code: 'custom', path: ['config', 'attempt'], message: `must equal the header's attempt (${h.attempt})` });
+  });
+export type RoundHeader = z.infer<typeof roundHeaderSchema>;
+
 /** Header of the binary `global` frame, the answer to `get-global` (payload: the current global weights). */
-export interface GlobalHeader {
-  type: 'global';
+export const globalHeaderSchema = z.object({
+  type: z.literal('global'),
   /** Rounds completed; the weights are the result of that round (0: the initial weights). */
-  round: number;
-}
+  round: nonNeg,
+});
+export type GlobalHeader = z.infer<typeof globalHeaderSchema>;
+
 export type ServerBinaryHeader = RoundHeader | GlobalHeader;
+export const SERVER_BINARY_TYPES = ['round', 'global'] as const;
