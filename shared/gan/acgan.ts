@@ -31,7 +31,8 @@ export function acganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
       )!;
       const gLoss = optG.minimize(
         () => {
-          const f = D.apply(G.apply(z, fakeLabels, true), fakeLabels, true);
+          // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
+          const f = D.apply(G.apply(z, fakeLabels, true, { updateStats: true }), fakeLabels, true);
           return tf.add(bceWithLogits(f.score, 1), softmaxCrossEntropy(f.classLogits!, fakeLabels)) as tf.Scalar;
         },
         true,

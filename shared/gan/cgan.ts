@@ -24,7 +24,8 @@ export function cganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
         true,
         dVars,
       )!;
-      const gLoss = optG.minimize(() => bceWithLogits(D.apply(G.apply(z, fakeLabels, true), fakeLabels, true).score, 1), true, gVars)!;
+      // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
+      const gLoss = optG.minimize(() => bceWithLogits(D.apply(G.apply(z, fakeLabels, true, { updateStats: true }), fakeLabels, true).score, 1), true, gVars)!;
       return { dLoss, gLoss };
     });
 }

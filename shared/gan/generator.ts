@@ -14,8 +14,21 @@ import { batchNorm, conv2d, dense, dropout, embedding, leakyRelu, upsample2x } f
  */
 export interface Generator {
   readonly params: ParamStore;
-  /** z: [B, latentDim], labels: int32 [B] → images in [-1, 1], [B, S, S, 3]. */
-  apply(z: tf.Tensor2D, labels: tf.Tensor1D, training: boolean): tf.Tensor4D;
+  /**
+   * z: [B, latentDim], labels: int32 [B] → images in [-1, 1], [B, S, S, 3].
+   * Training mode normalises with the batch's statistics; it folds them into the batch norms' moving
+   * statistics only with `updateStats: true`. Inference mode uses the moving statistics.
+   *
+   * A GAN step runs the generator in training mode several times: for the discriminator's fakes (once in
+   * ACGAN and CGAN, once per critic update in WGAN-GP) and for its own update. If every pass updated the
+   * moving statistics, their momentum would be m^passes (m² to m⁶), not m. So exactly one pass per step
+   * sets `updateStats`: the generator's update pass. It is the one pass every GAN type runs exactly once
+   * per step, and its labels are drawn uniformly over the classes, as for the images `generate` makes with
+   * these statistics (WGAN-GP's critic fakes take the real batch's labels, with the hospital's class mix).
+   * In ACGAN and CGAN both passes see the same latents and weights, so without generator dropout (the
+   * default) their batch statistics are the same.
+   */
+  apply(z: tf.Tensor2D, labels: tf.Tensor1D, training: boolean, opts?: { updateStats?: boolean }): tf.Tensor4D;
 }
 
 export function generatorStageChannels(cfg: GanConfig): number[] {
@@ -40,13 +53,13 @@ export function createGenerator(cfg: GanConfig): Generator {
 
   return {
     params: p,
-    apply(z, labels, training) {
+    apply(z, labels, training, { updateStats = false } = {}) {
       const b = z.shape[0];
       let x = tf.reshape(project.apply(z), [b, s0, s0, c0]) as tf.Tensor4D;
       x = tf.mul(x, tf.reshape(classMap.apply(labels), [b, s0, s0, c0]));
       for (const { conv, bn } of stages) {
         x = conv.apply(upsample2x(x));
-        x = leakyRelu(bn.apply(x, training) as tf.Tensor4D);
+        x = leakyRelu(bn.apply(x, training, updateStats) as tf.Tensor4D);
         x = dropout(x, rate, training);
       }
       return tf.tanh(toRgb.apply(x));

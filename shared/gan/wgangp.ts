@@ -37,7 +37,8 @@ export function wganGpStep({ gan, optG, optD, nextSeed }: StepContext): GanStep 
     }
     const gLoss = tf.tidy(() => {
       const { z, labels: fakeLabels } = sampleLatent(cfg, b, nextSeed);
-      return optG.minimize(() => tf.neg(tf.mean(D.apply(G.apply(z, fakeLabels, true), fakeLabels, true).score)), true, gVars)!;
+      // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
+      return optG.minimize(() => tf.neg(tf.mean(D.apply(G.apply(z, fakeLabels, true, { updateStats: true }), fakeLabels, true).score)), true, gVars)!;
     });
     return { dLoss: dLoss!, gLoss };
   };

@@ -47,21 +47,32 @@ export interface Norm<T extends tf.Tensor = tf.Tensor> {
   apply(x: T, training: boolean): T;
 }
 
+export interface BatchNorm extends Norm {
+  /**
+   * Training mode normalises with the batch's statistics and, when `updateStats` (by default), folds them
+   * once into the moving statistics; inference mode normalises with the moving statistics. A model that
+   * runs several training-mode passes per optimisation step passes `updateStats` true on exactly one of
+   * them, or the effective momentum becomes momentum^passes (see shared/gan/generator.ts).
+   */
+  apply(x: tf.Tensor, training: boolean, updateStats?: boolean): tf.Tensor;
+}
+
 /**
  * Batch normalisation over all axes but the last, with Keras's momentum convention
  * (moving = moving·momentum + batch·(1 − momentum)). Weights are named `<name>/gamma|beta|movingMean|movingVariance`,
  * and `name` must be `bn<k>` so FedBN can recognise them (see shared/weights.ts).
  */
-export function batchNorm(p: ParamStore, name: string, channels: number, momentum: number, epsilon = 1e-3): Norm {
+export function batchNorm(p: ParamStore, name: string, channels: number, momentum: number, epsilon = 1e-3): BatchNorm {
   if (!/(^|\/)bn\d*$/.test(name)) throw new Error(`batch-norm layer ${name} must be named bn<k>`);
   const gamma = p.create(`${name}/gamma`, [channels], 'ones');
   const beta = p.create(`${name}/beta`, [channels], 'zeros');
   const movingMean = p.create(`${name}/movingMean`, [channels], 'zeros', false);
   const movingVar = p.create(`${name}/movingVariance`, [channels], 'ones', false);
   return {
-    apply: (x, training) => {
+    apply: (x, training, updateStats = true) => {
       if (!training) return tf.batchNorm(x, movingMean, movingVar, beta, gamma, epsilon);
       const { y, mean, variance } = batchNormTrain(x, gamma, beta, epsilon);
+      if (!updateStats) return y;
       // Moving statistics are state, not part of the gradient computation.
       const m = tf.keep(movingAverage(movingMean, mean, momentum));
       const v = tf.keep(movingAverage(movingVar, variance, momentum));

@@ -7,8 +7,9 @@ import { installWebGPUKernels, type Restore } from './overrides.ts';
 
 /**
  * moving·momentum + batch·(1 − momentum) in one webgpu dispatch (tfjs: two multiplications and an
- * addition). The generator's three batch norms update two statistics each per forward pass, and an
- * ACGAN step runs the generator twice: 36 dispatches a step become 12.
+ * addition). The generator's three batch norms update two statistics each, once per GAN step (only the
+ * generator's update pass folds its batch statistics in: shared/gan/generator.ts): 18 dispatches a step
+ * become 6. Training-mode passes that leave the statistics alone dispatch nothing here.
  */
 export const MOVING_AVERAGE = 'FedganMovingAverage';
 
