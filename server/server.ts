@@ -54,9 +54,15 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
   const log = opts.log ?? consoleLogger;
   const fed = opts.fed;
   const metrics = new Metrics();
-  const store = new CheckpointStore(opts.stateDir, fed.keepCheckpoints, (c) => {
-    metrics.checkpointsCorrupt.inc();
-    log.error(`corrupt checkpoint ${c.file} skipped: ${c.reason}`);
+  const store = new CheckpointStore({
+    stateDir: opts.stateDir,
+    keep: fed.keepCheckpoints,
+    model: fed.model,
+    batchNorm: fed.batchNorm,
+    onCorrupt: (c) => {
+      metrics.checkpointsCorrupt.inc();
+      log.error(`corrupt checkpoint ${c.file} skipped: ${c.reason}`);
+    },
   });
   // One reused receive buffer for updates: the transport receives into it, the federation gives it back.
   const receivePool = new ReceiveBufferPool();

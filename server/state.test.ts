@@ -2,8 +2,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { decodeCheckpoint } from '../shared/checkpoint.ts';
+import { encodeWeights } from '../shared/codec/weightsCodec.ts';
+import { parseGanConfig } from '../shared/config/ganConfig.ts';
+import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { writeFileAtomic } from './atomicFile.ts';
-import { CheckpointStore, type FederationState, type HistoryEntry } from './state.ts';
+import { CheckpointStore, type CorruptCheckpoint, type FederationState, type HistoryEntry } from './state.ts';
 import { getMetrics, startTestServer, tinyWeights, TINY_FINGERPRINT, type TestServer } from '../test/helpers/federation.ts';
 
 const dirs: string[] = [];
@@ -24,11 +28,16 @@ function entry(round: number): HistoryEntry {
 function stateAt(round: number): FederationState {
   return { round, history: Array.from({ length: round }, (_, i) => entry(i + 1)) };
 }
+/** The configured model the stores record (the tiny test weights do not depend on it). */
+const MODEL = parseGanConfig({ imageSize: 16, latentDim: 8, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 } });
+function storeIn(stateDir: string, keep: number, onCorrupt?: (c: CorruptCheckpoint) => void, batchNorm: BatchNormPolicy = 'average'): CheckpointStore {
+  return new CheckpointStore({ stateDir, keep, model: MODEL, batchNorm, onCorrupt });
+}
 
 describe('CheckpointStore', () => {
   it('saves atomically, keeps the newest K, and loads the newest', async () => {
     const d = tmp();
-    const store = new CheckpointStore(d, 3);
+    const store = storeIn(d, 3);
     for (let r = 0; r <= 5; r++) await store.save(stateAt(r), tinyWeights(r));
     expect(readdirSync(store.dir).sort()).toEqual(['round-000003.fgw', 'round-000004.fgw', 'round-000005.fgw']);
     const ck = await store.loadLatest(TINY_FINGERPRINT);
@@ -39,7 +48,7 @@ describe('CheckpointStore', () => {
   it('reports and skips a corrupt checkpoint (bit flip, truncation, garbage), falling back to the previous one', async () => {
     const d = tmp();
     const corrupt: string[] = [];
-    const store = new CheckpointStore(d, 10, (c) => corrupt.push(`${c.file.split('/').pop()}: ${c.reason}`));
+    const store = storeIn(d, 10, (c) => corrupt.push(`${c.file.split('/').pop()}: ${c.reason}`));
     for (let r = 0; r <= 4; r++) await store.save(stateAt(r), tinyWeights(r));
     const f = (r: number) => join(store.dir, CheckpointStore.fileName(r));
     const bytes = readFileSync(f(4));
@@ -57,9 +66,57 @@ describe('CheckpointStore', () => {
 
   it('refuses checkpoints of another model instead of silently starting over', async () => {
     const d = tmp();
-    const store = new CheckpointStore(d, 3);
+    const store = storeIn(d, 3);
     await store.save(stateAt(0), tinyWeights(0));
     await expect(store.loadLatest('0123456789abcdef')).rejects.toThrow(/another model .* STATE_DIR/);
+  });
+
+  it('writes the one checkpoint format: the configured model, the round, the batch-norm policy, source "server" and the state', async () => {
+    const d = tmp();
+    const store = storeIn(d, 3, undefined, 'local');
+    const file = await store.save(stateAt(2), tinyWeights(7));
+    const { meta, weights, fileVersion } = decodeCheckpoint(new Uint8Array(readFileSync(file)));
+    expect(fileVersion).toBe(2);
+    expect(meta).toMatchObject({ kind: 'fedgan-checkpoint', version: 2, config: MODEL, round: 2, batchNorm: 'local', source: 'server', state: stateAt(2) });
+    expect([...weights.tensors[0].data]).toEqual([7, 7, 7, 7, 7, 7]);
+    const ck = await store.loadLatest(TINY_FINGERPRINT);
+    expect(ck).toMatchObject({ state: stateAt(2), fileVersion: 2, meta: { config: MODEL, batchNorm: 'local' } });
+  });
+
+  it('resumes from a version-1 server checkpoint (no config in it) with the configured model and policy', async () => {
+    const d = tmp();
+    const store = storeIn(d, 5, undefined, 'local');
+    // What server/state.ts wrote before the format recorded the config.
+    for (const r of [0, 1]) {
+      writeFileSync(join(store.dir, CheckpointStore.fileName(r)), encodeWeights(tinyWeights(r), { kind: 'fedgan-checkpoint', version: 1, state: stateAt(r), savedAt: '2024-12-01T00:00:00.000Z' }));
+    }
+    const ck = await store.loadLatest(TINY_FINGERPRINT);
+    expect(ck).toMatchObject({ state: stateAt(1), fileVersion: 1, meta: { version: 1, config: MODEL, batchNorm: 'local', round: 1, source: 'server', createdAt: '2024-12-01T00:00:00.000Z' } });
+    expect([...ck!.weights.tensors[0].data]).toEqual([1, 1, 1, 1, 1, 1]);
+    // The next checkpoint it writes is version 2.
+    const next = await store.save(stateAt(2), tinyWeights(2));
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(next))).meta).toMatchObject({ version: 2, config: MODEL, round: 2 });
+  });
+
+  it('skips files that are intact but not server checkpoints, and refuses a newer format or an unreadable config instead of starting over', async () => {
+    const d = tmp();
+    const corrupt: string[] = [];
+    const store = storeIn(d, 10, (c) => corrupt.push(`${c.file.split('/').pop()}: ${c.reason}`));
+    await store.save(stateAt(0), tinyWeights(0));
+    const f = (r: number) => join(store.dir, CheckpointStore.fileName(r));
+    writeFileSync(f(1), encodeWeights(tinyWeights(1), { kind: 'fedgan-checkpoint', version: 2, config: MODEL, round: 1, batchNorm: 'average', source: 'simulation', createdAt: 't' }));
+    writeFileSync(f(2), encodeWeights(tinyWeights(2), { kind: 'fedgan-checkpoint', version: 2, config: MODEL, round: 3, batchNorm: 'average', source: 'server', createdAt: 't', state: stateAt(3) }));
+    writeFileSync(f(3), encodeWeights(tinyWeights(3), { kind: 'something-else' }));
+    expect((await store.loadLatest(TINY_FINGERPRINT))!.state).toEqual(stateAt(0));
+    expect(corrupt).toEqual([
+      `round-000003.fgw: not-checkpoint: ${f(3)}: not a fedgan checkpoint (meta.kind is "something-else", expected "fedgan-checkpoint")`,
+      `round-000002.fgw: round-mismatch: ${f(2)} should hold round 2 but its meta says round 3`,
+      'round-000001.fgw: no federation state in its meta (a checkpoint written by simulation, not by the server)',
+    ]);
+    writeFileSync(f(4), encodeWeights(tinyWeights(4), { kind: 'fedgan-checkpoint', version: 3 }));
+    await expect(store.loadLatest(TINY_FINGERPRINT)).rejects.toThrow(/round-000004\.fgw: unsupported checkpoint version 3 .*; move .*checkpoints away or use another STATE_DIR/);
+    writeFileSync(f(4), encodeWeights(tinyWeights(4), { kind: 'fedgan-checkpoint', version: 2, config: { ...MODEL, imageSize: 20 }, round: 4, batchNorm: 'average', source: 'server', createdAt: 't', state: stateAt(4) }));
+    await expect(store.loadLatest(TINY_FINGERPRINT)).rejects.toThrow(/invalid GAN config \(meta\.config\) of .*round-000004\.fgw: imageSize: must be a multiple of 8 .*; move .*checkpoints away/);
   });
 
   it('writeFileAtomic leaves no temp file and replaces the target', async () => {
@@ -73,7 +130,7 @@ describe('CheckpointStore', () => {
 
   it('a server resumes past a corrupt newest checkpoint, reports it and counts it in /metrics', async () => {
     const d = tmp();
-    const store = new CheckpointStore(d, 10);
+    const store = storeIn(d, 10);
     for (let r = 0; r <= 2; r++) await store.save(stateAt(r), tinyWeights(r));
     writeFileSync(join(store.dir, CheckpointStore.fileName(2)), 'garbage');
     server = await startTestServer({ rounds: 5 }, { stateDir: d });

@@ -1,7 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decodeWeights, encodeWeights, WeightsCodecError } from '../shared/codec/weightsCodec.ts';
+import { CheckpointError, decodeCheckpoint, encodeCheckpoint, type CheckpointMeta, type FederationState } from '../shared/checkpoint.ts';
+import { WeightsCodecError } from '../shared/codec/weightsCodec.ts';
+import type { GanConfig } from '../shared/config/ganConfig.ts';
+import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { writeFileAtomic } from './atomicFile.ts';
 import { serverCrc32 } from './nativeCrc32.ts';
@@ -10,36 +13,16 @@ import { serverCrc32 } from './nativeCrc32.ts';
  * Persistence of the federation: after every completed round, one checkpoint file holding the global
  * weights AND the round state + history, written atomically (temp file, fsync, rename, fsync dir).
  *
- * A checkpoint is one weights-codec file (shared/codec/weightsCodec.ts) whose `meta` holds the state, so
- * the codec's CRC-32 covers both: a torn or bit-flipped file is detected, reported and skipped.
+ * A checkpoint is the project's one checkpoint format (shared/checkpoint.ts): a weights-codec file whose
+ * `meta` holds the configured GAN config, the round, the batch-norm policy and the federation state, so
+ * the codec's CRC-32 covers all of it and `npm run evaluate` reads it as it is. A torn or bit-flipped file
+ * is detected, reported and skipped. Version-1 files (written before the config was recorded) are still
+ * resumed from, with the configured model and policy standing in for what they lack.
  * Files: STATE_DIR/checkpoints/round-000042.fgw; the newest K are kept.
  */
 
-export interface HistoryEntry {
-  /** 1-based round number. */
-  round: number;
-  /** Updates aggregated. */
-  participants: number;
-  /** Names of the hospitals whose updates were aggregated. */
-  hospitals: string[];
-  /** Sum of the example counts of the aggregated updates. */
-  examples: number;
-  /** Example-weighted means of the losses the hospitals reported. */
-  dLoss: number;
-  gLoss: number;
-  /** Wall-clock seconds from sending the round to the aggregate (the checkpoint write excluded). */
-  seconds: number;
-  /** Attempts it took (1 unless rounds were repeated for lack of updates). */
-  attempts: number;
-  /** ISO time the round completed. */
-  completedAt: string;
-}
-
-export interface FederationState {
-  /** Rounds completed. */
-  round: number;
-  history: HistoryEntry[];
-}
+// The state types live with the format; re-exported for the server's modules.
+export type { FederationState, HistoryEntry } from '../shared/checkpoint.ts';
 
 export interface Checkpoint {
   state: FederationState;
@@ -47,10 +30,11 @@ export interface Checkpoint {
   /** The encoded weights file (reused to serve the global model without re-encoding). */
   bytes: Uint8Array;
   file: string;
+  meta: CheckpointMeta;
+  /** The layout version the file was written in (1: from before the config was recorded). */
+  fileVersion: number;
 }
 
-const CHECKPOINT_KIND = 'fedgan-checkpoint';
-const CHECKPOINT_VERSION = 1;
 const FILE_RE = /^round-(\d{6,})\.fgw$/;
 
 export interface CorruptCheckpoint {
@@ -58,15 +42,30 @@ export interface CorruptCheckpoint {
   reason: string;
 }
 
+export interface CheckpointStoreOptions {
+  stateDir: string;
+  /** Checkpoints kept (the newest). */
+  keep: number;
+  /** The configured model: recorded in every checkpoint, and assumed for version-1 files that lack it. */
+  model: GanConfig;
+  /** The federation's batch-norm policy, recorded likewise. */
+  batchNorm: BatchNormPolicy;
+  onCorrupt?: (c: CorruptCheckpoint) => void;
+}
+
 export class CheckpointStore {
   readonly dir: string;
+  readonly model: GanConfig;
+  readonly batchNorm: BatchNormPolicy;
+  private readonly keep: number;
+  private readonly onCorrupt: (c: CorruptCheckpoint) => void;
 
-  constructor(
-    stateDir: string,
-    private readonly keep: number,
-    private readonly onCorrupt: (c: CorruptCheckpoint) => void = () => {},
-  ) {
-    this.dir = join(stateDir, 'checkpoints');
+  constructor(opts: CheckpointStoreOptions) {
+    this.dir = join(opts.stateDir, 'checkpoints');
+    this.keep = opts.keep;
+    this.model = opts.model;
+    this.batchNorm = opts.batchNorm;
+    this.onCorrupt = opts.onCorrupt ?? (() => {});
     mkdirSync(this.dir, { recursive: true });
   }
 
@@ -84,17 +83,17 @@ export class CheckpointStore {
       .sort((a, b) => b.round - a.round);
   }
 
-  /** Encode a checkpoint (the weights file with the state in its meta). */
-  static encode(state: FederationState, weights: WeightSet): Uint8Array {
-    return encodeWeights(weights, { kind: CHECKPOINT_KIND, version: CHECKPOINT_VERSION, state, savedAt: new Date().toISOString() }, { crc32: serverCrc32 });
+  /** Encode a checkpoint of `state.round`: the weights with the configured model, the policy and the state in its meta. */
+  encode(state: FederationState, weights: WeightSet): Uint8Array {
+    return encodeCheckpoint(weights, { config: this.model, round: state.round, batchNorm: this.batchNorm, source: 'server', state }, { crc32: serverCrc32 });
   }
 
   /** Encode and atomically write the checkpoint of `state.round`; see write(). */
   async save(state: FederationState, weights: WeightSet): Promise<string> {
-    return this.write(state.round, CheckpointStore.encode(state, weights));
+    return this.write(state.round, this.encode(state, weights));
   }
 
-  /** Atomically write encoded checkpoint bytes (CheckpointStore.encode) of `round`, then delete all but the newest `keep`. */
+  /** Atomically write encoded checkpoint bytes (store.encode) of `round`, then delete all but the newest `keep`. */
   async write(round: number, bytes: Uint8Array): Promise<string> {
     const file = join(this.dir, CheckpointStore.fileName(round));
     await writeFileAtomic(file, bytes);
@@ -105,8 +104,9 @@ export class CheckpointStore {
 
   /**
    * The newest valid checkpoint, or null when there is none. Corrupt files are reported through
-   * `onCorrupt` and skipped. A checkpoint of another architecture is an error (it is not corrupt: the
-   * configured model changed), since silently starting over would later delete the old history.
+   * `onCorrupt` and skipped. A checkpoint of another architecture, of a newer format version or with a GAN
+   * config this build cannot parse is an error (it is not corrupt: the configured model or the build
+   * changed), since silently starting over would later delete the old history.
    */
   async loadLatest(expectedFingerprint: string): Promise<Checkpoint | null> {
     for (const { round, file } of await this.list()) {
@@ -119,15 +119,26 @@ export class CheckpointStore {
       }
       let decoded;
       try {
-        decoded = decodeWeights(bytes, { requireFinite: true, copy: false, crc32: serverCrc32 });
+        decoded = decodeCheckpoint(bytes, {
+          requireFinite: true,
+          copy: false,
+          crc32: serverCrc32,
+          expectedRound: round,
+          legacy: { config: this.model, batchNorm: this.batchNorm },
+          name: file,
+        });
       } catch (e) {
-        this.onCorrupt({ file, reason: e instanceof WeightsCodecError ? `${e.code}: ${e.message}` : String(e) });
+        // Intact bytes this build cannot read (a newer version, a config it cannot parse) are not corrupt:
+        // skipping them would start over and later delete the history they hold.
+        if (e instanceof CheckpointError && (e.code === 'unsupported-version' || e.code === 'bad-config')) {
+          throw new Error(`${e.message}; move ${this.dir} away or use another STATE_DIR to start over`);
+        }
+        const reason = e instanceof WeightsCodecError || e instanceof CheckpointError ? `${e.code}: ${e.message}` : String(e);
+        this.onCorrupt({ file, reason });
         continue;
       }
-      const meta = decoded.meta as { kind?: unknown; version?: unknown; state?: FederationState };
-      const problem = checkMeta(meta, round);
-      if (problem) {
-        this.onCorrupt({ file, reason: problem });
+      if (!decoded.meta.state) {
+        this.onCorrupt({ file, reason: `no federation state in its meta (a checkpoint written by ${decoded.meta.source}, not by the server)` });
         continue;
       }
       if (decoded.weights.fingerprint !== expectedFingerprint) {
@@ -136,18 +147,8 @@ export class CheckpointStore {
             `move ${this.dir} away or use another STATE_DIR to start over`,
         );
       }
-      return { state: meta.state!, weights: decoded.weights, bytes, file };
+      return { state: decoded.meta.state, weights: decoded.weights, bytes, file, meta: decoded.meta, fileVersion: decoded.fileVersion };
     }
     return null;
   }
-}
-
-function checkMeta(meta: { kind?: unknown; version?: unknown; state?: FederationState }, round: number): string | null {
-  if (meta.kind !== CHECKPOINT_KIND) return `not a checkpoint (meta.kind is ${JSON.stringify(meta.kind)})`;
-  if (meta.version !== CHECKPOINT_VERSION) return `unsupported checkpoint version ${JSON.stringify(meta.version)}`;
-  const s = meta.state;
-  if (!s || typeof s !== 'object' || !Number.isInteger(s.round) || !Array.isArray(s.history)) return 'checkpoint state is malformed';
-  if (s.round !== round) return `file name says round ${round} but the state says ${s.round}`;
-  if (s.history.length !== s.round) return `history has ${s.history.length} entries for ${s.round} rounds`;
-  return null;
 }

@@ -69,7 +69,7 @@ export function recalibrateGeneratorBatchNorm(gan: Gan, opts: RecalibrateOptions
           Array.from({ length: batchSize }, (_, i) => (b * batchSize + i) % cfg.classes.length),
           'int32',
         );
-        scratch.apply(z, labels, true);
+        scratch.apply(z, labels, true, { updateStats: true });
       });
       for (const e of stats) {
         const prev = sums.get(e.name);
