@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { createAggregator } from '../shared/aggregate/index.ts';
 import { encodeWeights } from '../shared/codec/weightsCodec.ts';
-import { FederationClient } from '../shared/protocol/client.ts';
+import { FederationClient } from '../shared/protocol/federationClient.ts';
 import { decodeFrame, encodeFrame } from '../shared/protocol/frames.ts';
 import { serverCrc32 } from '../server/nativeCrc32.ts';
 import { decodeUpdateWeights } from '../server/updateDecode.ts';

@@ -1,4 +1,4 @@
-import { FederationClient, FederationClientError, wsUrlFromPage, type ClientEvent, type WebSocketFactory } from '../shared/protocol/client.ts';
+import { FederationClient, FederationClientError, wsUrlFromPage, type ClientEvent, type WebSocketFactory } from '../shared/protocol/federationClient.ts';
 import { CLOSE } from '../shared/protocol/messages.ts';
 import type { FedStatus, RoundRecord } from './api.ts';
 import type { LocalModel, TrainingProgress } from './localModel.ts';

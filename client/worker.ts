@@ -1,6 +1,6 @@
 /// <reference lib="webworker" />
 import * as Comlink from 'comlink';
-import { newClientId } from '../shared/protocol/client.ts';
+import { newClientId } from '../shared/protocol/federationClient.ts';
 import type { AppEvent, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, InitResult, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi } from './api.ts';
 import { chooseBackend } from './backendInfo.ts';
 import { fetchFederationInfo } from './federationInfo.ts';

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { encodeWeights } from '../shared/codec/weightsCodec.ts';
 import { sampleClients } from '../shared/fed/sampling.ts';
-import { FederationClient, FederationClientError, type ClientEvent, type TrainFn } from '../shared/protocol/client.ts';
+import { FederationClient, FederationClientError, type ClientEvent, type TrainFn } from '../shared/protocol/federationClient.ts';
 import { encodeFrame } from '../shared/protocol/frames.ts';
 import { CLOSE } from '../shared/protocol/messages.ts';
 import type { WeightSet } from '../shared/weights.ts';

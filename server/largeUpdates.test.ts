@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { architectureFingerprint } from '../shared/codec/fingerprint.ts';
-import type { FederationClient, TrainFn } from '../shared/protocol/client.ts';
+import type { FederationClient, TrainFn } from '../shared/protocol/federationClient.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { IN_PLACE_MIN_BYTES } from './receiveInPlace.ts';
 import { nodeClient, startTestServer, type TestServer } from '../test/helpers/federation.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { DEFAULTS, ENV } from '../server/config.ts';
-import { FederationClient } from '../shared/protocol/client.ts';
+import { FederationClient } from '../shared/protocol/federationClient.ts';
 import { getJson } from './helpers/federation.ts';
 
 /** server/main.ts as a process: configuration errors exit at once naming the field; demo tokens and join links. */

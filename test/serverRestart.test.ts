@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
-import type { FederationClient, TrainFn } from '../shared/protocol/client.ts';
+import type { FederationClient, TrainFn } from '../shared/protocol/federationClient.ts';
 import { getJson, nodeClient, tinyWeights, tokenOf, until } from './helpers/federation.ts';
 
 /**

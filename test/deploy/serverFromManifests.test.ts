@@ -9,7 +9,7 @@ import { WebSocket } from 'ws';
 import { sha256Hex } from '../../server/auth.ts';
 import { ENV } from '../../server/config.ts';
 import { parseFedConfigText } from '../../shared/config/fedConfig.ts';
-import { FederationClient } from '../../shared/protocol/client.ts';
+import { FederationClient } from '../../shared/protocol/federationClient.ts';
 import { parseDockerfile } from '../helpers/dockerfile.ts';
 import type { K8sObject } from '../helpers/kustomize.ts';
 import { find, podSpec, rendered, ROOT } from './k8sFiles.ts';

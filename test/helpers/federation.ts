@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { architectureFingerprint } from '../../shared/codec/fingerprint.ts';
 import { parseFedConfig, type FedConfigInput } from '../../shared/config/fedConfig.ts';
-import { FederationClient, type FederationClientOptions, type TrainFn } from '../../shared/protocol/client.ts';
+import { FederationClient, type FederationClientOptions, type TrainFn } from '../../shared/protocol/federationClient.ts';
 import { decodeFrame } from '../../shared/protocol/frames.ts';
 import type { WeightSet } from '../../shared/weights.ts';
 import { TokenStore, sha256Hex } from '../../server/auth.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { crc32 } from '../codec/crc32.ts';
 import { encodeWeights } from '../codec/weightsCodec.ts';
 import type { WeightSet } from '../weights.ts';
-import { backoffDelay, DEFAULT_BACKOFF, FederationClient, FederationClientError, wsUrlFromPage, type ClientEvent, type WebSocketFactory, type WebSocketLike } from './client.ts';
+import { backoffDelay, DEFAULT_BACKOFF, FederationClient, FederationClientError, wsUrlFromPage, type ClientEvent, type WebSocketFactory, type WebSocketLike } from './federationClient.ts';
 import { decodeFrame, encodeFrame } from './frames.ts';
 import { CLOSE } from './messages.ts';
 
