@@ -8,7 +8,7 @@ import { datasetFromTiles } from '../shared/data/dataset.ts';
 import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
 import type { PartitionSpec } from '../shared/fed/partition.ts';
 import type { WeightSet } from '../shared/weights.ts';
-import { FederationClient, type WebSocketLike } from '../shared/protocol/client.ts';
+import { FederationClient, type WebSocketLike } from '../shared/protocol/federationClient.ts';
 import type { RoundComplete } from '../shared/protocol/messages.ts';
 import { CliError } from './cliError.ts';
 import { partitionTiles, samplesPng } from './simulation.ts';

@@ -9,7 +9,7 @@ import type { StepLosses } from '../shared/gan/step.ts';
 import { createTrainer, type GanTrainer } from '../shared/gan/trainer.ts';
 import { tileGrid, toRgbBytes } from '../shared/image/grid.ts';
 import type { RoundConfig } from '../shared/protocol/messages.ts';
-import type { TrainFn, TrainResult } from '../shared/protocol/client.ts';
+import type { TrainFn, TrainResult } from '../shared/protocol/federationClient.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { buildExportZip, type ModelCard, type SyntheticClass } from './exportZip.ts';
 import { encodePngRgb } from './png.ts';
