@@ -2,8 +2,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import WebSocket from 'ws';
-import { encodeWeights } from '../shared/codec/weightsCodec.ts';
-import { parseGanConfig } from '../shared/config/ganConfig.ts';
+import { encodeCheckpoint } from '../shared/checkpoint.ts';
+import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { datasetFromTiles } from '../shared/data/dataset.ts';
 import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
 import type { PartitionSpec } from '../shared/fed/partition.ts';
@@ -51,9 +51,12 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
   const completed: RoundComplete[] = [];
   // Hospital 0 stays connected when the federation finishes, to download the final global model.
   let finalGlobal: Promise<{ round: number; weights: WeightSet }> | null = null;
+  // The federation's batch-norm policy, from its round config: recorded in the checkpoint, and FedBN's samples need recalibrating.
+  let batchNorm: BatchNormPolicy = 'average';
   const hospitals = indices.map((idx, i) => {
     const data = datasetFromTiles(idx.map((j) => tiles[j]), opts.imageSize, opts.classes.length);
-    const training = new HospitalTraining(data, tokens[i].hospital, opts.seed + i + 1);
+    // Each hospital trains under the name the server knows it by: its seed is keyed by that name (D3).
+    const training = new HospitalTraining({ hospital: tokens[i].hospital, data });
     const client: FederationClient = new FederationClient({
       url: opts.server,
       token: tokens[i].token,
@@ -61,21 +64,15 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
       agent: 'fedgan-simulate',
       stopWhenFinished: i !== 0,
       createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+      // The shared hospital round (shared/fed/hospitalTraining.ts), fed exactly what the server sent.
       train: async (global, cfg, progress, signal) => {
-        const model = parseGanConfig(cfg.model, 'model config from the server');
-        if (model.imageSize !== opts.imageSize) throw new Error(`the server trains at ${model.imageSize} px; run with --image-size ${model.imageSize}`);
-        const r = await training.train(global, {
-          model,
-          epochs: cfg.localEpochs,
-          batchNorm: cfg.batchNorm,
-          round: cfg.round,
-          signal,
-          onProgress: (p) => progress((p.epoch + p.step / p.stepsPerEpoch) / p.epochs),
-        });
+        if (cfg.imageSize !== opts.imageSize) throw new Error(`the server trains at ${cfg.imageSize} px; run with --image-size ${cfg.imageSize}`);
+        const r = await training.train(global, cfg, { signal, onProgress: (p) => progress(p.fraction) });
         return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss };
       },
       onEvent: (e) => {
         const who = tokens[i].hospital;
+        if (e.type === 'round-start') batchNorm = e.config.batchNorm;
         if (e.type === 'round-start') opts.log(`${who}: training round ${e.config.round} (${idx.length} tiles)`);
         else if (e.type === 'accepted') opts.log(`${who}: update for round ${e.round} accepted`);
         else if (e.type === 'round-complete' && i === 0) {
@@ -99,8 +96,8 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
     const out = resolve(opts.out);
     mkdirSync(out, { recursive: true });
     if (model) {
-      writeFileSync(join(out, 'checkpoint.fgw'), encodeWeights(weights, { kind: 'fedgan-checkpoint', config: model, round, createdAt: new Date().toISOString(), source: opts.server }));
-      writeFileSync(join(out, 'samples.png'), await samplesPng(weights, model, 8));
+      writeFileSync(join(out, 'checkpoint.fgw'), encodeCheckpoint(weights, { config: model, round, batchNorm, source: opts.server }));
+      writeFileSync(join(out, 'samples.png'), await samplesPng(weights, model, 8, { batchNorm }));
     }
     writeFileSync(join(out, 'summary.json'), JSON.stringify({ config: { server: opts.server, clients: opts.clients, partition: opts.partition }, rounds: completed, checkpoint: join(out, 'checkpoint.fgw') }, null, 2) + '\n');
   } finally {

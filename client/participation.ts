@@ -20,7 +20,7 @@ export interface ParticipationDeps {
   onStatus(s: FedStatus): void;
   onRoundComplete(r: RoundRecord): void;
   /** Global weights arrived (after a round or on connecting): store them and draw samples. */
-  onGlobal(round: number, global: Parameters<LocalModel['acceptGlobal']>[1]): Promise<void>;
+  onGlobal(round: number, global: Parameters<LocalModel['train']>[0]): Promise<void>;
   /** Connected (or a round completed): refresh the public federation description (history). */
   onWelcome(): void;
   /** The server refused this client for good (bad token…): forget the saved token. */

@@ -5,7 +5,7 @@ import { generate } from '../shared/gan/gan.ts';
 import { toRgbBytes } from '../shared/image/grid.ts';
 import { computeQuality } from '../shared/metrics/quality.ts';
 import type { QualityExtractor, QualityOptions, QualityReport } from './api.ts';
-import type { LocalModel } from './localModel.ts';
+import type { GlobalModel } from './globalModel.ts';
 import type { TileRecord, TileStore } from './tileStore.ts';
 
 /**
@@ -28,7 +28,7 @@ const CLOSEST = 8;
 
 export interface QualityDeps {
   store: TileStore;
-  model: LocalModel;
+  model: GlobalModel;
   classes: string[];
   imageSize: number;
   batchNorm: BatchNormPolicy;

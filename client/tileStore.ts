@@ -47,29 +47,94 @@ interface HospitalDB extends DBSchema {
   models: { key: 'global' | 'local'; value: StoredModel };
 }
 
-export class TileStore {
-  private constructor(private db: IDBPDatabase<HospitalDB>) {}
+/** The idb functions the store uses (tests pass fakes). */
+export interface IdbFunctions {
+  openDB: typeof openDB;
+  deleteDB: typeof deleteDB;
+}
 
-  static async open(name = DB_NAME): Promise<TileStore> {
-    const db = await openDB<HospitalDB>(name, DB_VERSION, {
+export interface TileStoreOptions {
+  /**
+   * Another tab or window of this app is deleting (or upgrading) the database: this connection has been
+   * closed so that it is not in the way, and the store can no longer be used (reload the page).
+   */
+  onClosedElsewhere?: () => void;
+  idb?: IdbFunctions;
+}
+
+/** The deletion is waiting for another tab or window of the app that keeps the database open. */
+export class DeleteBlockedError extends Error {
+  constructor() {
+    super(
+      'this app is open in another tab or window of this browser that is still using the hospital’s data, so it cannot be deleted yet. Close the app’s other tabs and windows: the deletion then finishes by itself.',
+    );
+    this.name = 'DeleteBlockedError';
+  }
+}
+
+/**
+ * Several tabs of the app share one database. Each connection closes itself when another tab asks to
+ * delete or upgrade the database (IndexedDB's `versionchange`), so a deletion is never held up by a tab
+ * that merely has the app open; a deletion that is still blocked (by a tab that does not let go) is
+ * reported at once with DeleteBlockedError instead of waiting silently.
+ */
+export class TileStore {
+  private closedBecause?: string;
+
+  private constructor(
+    private readonly conn: IDBPDatabase<HospitalDB>,
+    private readonly name: string,
+    private readonly idb: IdbFunctions,
+  ) {}
+
+  static async open(name = DB_NAME, opts: TileStoreOptions = {}): Promise<TileStore> {
+    const idb = opts.idb ?? { openDB, deleteDB };
+    let store: TileStore | undefined;
+    let closedEarly = false;
+    const conn = await idb.openDB<HospitalDB>(name, DB_VERSION, {
       upgrade(d) {
         const tiles = d.createObjectStore('tiles', { keyPath: 'hash' });
         tiles.createIndex('label', 'label');
         d.createObjectStore('meta');
         d.createObjectStore('models');
       },
+      blocking() {
+        // Another tab wants to delete or upgrade the database: get out of its way.
+        if (store) store.closeBecause('the hospital’s data was deleted (or upgraded) from another tab or window of this browser: reload this page');
+        else closedEarly = true;
+        opts.onClosedElsewhere?.();
+      },
     });
-    return new TileStore(db);
+    store = new TileStore(conn, name, idb);
+    if (closedEarly) store.closeBecause('the hospital’s data was deleted (or upgraded) from another tab or window of this browser: reload this page');
+    return store;
+  }
+
+  /** The open connection; throws once the store was closed. */
+  private get db(): IDBPDatabase<HospitalDB> {
+    if (this.closedBecause) throw new Error(this.closedBecause);
+    return this.conn;
+  }
+
+  private closeBecause(reason: string): void {
+    if (!this.closedBecause) this.closedBecause = reason;
+    this.conn.close();
   }
 
   close(): void {
-    this.db.close();
+    this.closeBecause('the local store is closed');
   }
 
-  /** Close and delete the whole database (every tile, the identity, the token and the models). */
-  async destroy(name = DB_NAME): Promise<void> {
-    this.db.close();
-    await deleteDB(name);
+  /**
+   * Close and delete the whole database (every tile, the identity, the token and the models). Rejects with
+   * DeleteBlockedError when another tab keeps the database open; the browser then finishes the deletion as
+   * soon as that tab closes (a deletion cannot be called off).
+   */
+  destroy(): Promise<void> {
+    this.closeBecause('the hospital’s data was deleted from this browser');
+    return new Promise<void>((resolve, reject) => {
+      this.idb.deleteDB(this.name, { blocked: () => reject(new DeleteBlockedError()) }).then(resolve, reject);
+    });
   }
 
   // ---- tiles ------------------------------------------------------------------------------------------

@@ -4,12 +4,17 @@ import { newClientId } from '../shared/protocol/federationClient.ts';
 import type { AppEvent, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, InitResult, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi } from './api.ts';
 import { chooseBackend } from './backendInfo.ts';
 import { fetchFederationInfo } from './federationInfo.ts';
+import { GlobalModel } from './globalModel.ts';
 import { LocalModel } from './localModel.ts';
+import { StoredLocalWeights } from './localWeights.ts';
 import { Participation } from './participation.ts';
 import { plural } from './plural.ts';
 import { EXTRACTORS, runQualityCheck, TEST_EXTRACTOR } from './qualityCheck.ts';
+import { drawSamples } from './samplePreview.ts';
+import { exportSynthetic } from './syntheticExport.ts';
 import { importTiles } from './tileImport.ts';
-import { TileStore } from './tileStore.ts';
+import { DeleteBlockedError, TileStore, type StoredModel } from './tileStore.ts';
+import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 
 /**
  * The web app's worker: everything but rendering. It owns IndexedDB, the tfjs backend (WebGPU → WebGL →
@@ -22,7 +27,11 @@ const AGENT = 'fedgan-web/0.1';
 class HospitalWorker implements WorkerApi {
   private listener?: (e: AppEvent) => void;
   private store?: TileStore;
+  /** Local training (the federation client's TrainFn). */
   private model?: LocalModel;
+  /** The federation's model for samples, export and the quality check. */
+  private globalModel?: GlobalModel;
+  private localWeights?: StoredLocalWeights;
   private participation?: Participation;
   private pageUrl = '';
   private clientId = '';
@@ -77,7 +86,7 @@ class HospitalWorker implements WorkerApi {
     this.emit({ type: 'tiles', summary: await this.tileSummary() });
     const stored = await this.db.getModel('global');
     if (stored && !('error' in backend)) {
-      this.model!.drawSamples(stored, this.info?.batchNorm ?? 'average').catch((e: unknown) => this.log('warn', `Could not draw samples from the saved model: ${(e as Error).message}`));
+      this.showSamples(stored, this.info?.batchNorm ?? 'average').catch((e: unknown) => this.log('warn', `Could not draw samples from the saved model: ${(e as Error).message}`));
     }
     const savedToken = await this.db.getMeta<string>('token');
     const joined = (await this.db.getMeta<boolean>('joined')) === true;
@@ -85,18 +94,39 @@ class HospitalWorker implements WorkerApi {
   }
 
   private async openStore(): Promise<void> {
-    this.store = await TileStore.open();
+    const store = await TileStore.open(undefined, { onClosedElsewhere: () => this.closedElsewhere(store) });
+    this.store = store;
     let id = await this.store.getMeta<string>('clientId');
     if (!id) {
       id = newClientId();
       await this.store.setMeta('clientId', id);
     }
     this.clientId = id;
-    this.model = new LocalModel(this.store, {
-      onTrainingProgress: (p) => this.participation?.trainingProgress(p),
-      onLoss: (round, x, dLoss, gLoss) => this.emit({ type: 'loss', round, x, dLoss, gLoss }),
-      onSamples: (s) => this.emit({ type: 'samples', ...s }, [s.rgba.buffer]),
+    this.localWeights = new StoredLocalWeights(this.store);
+    this.globalModel = new GlobalModel(this.store, this.localWeights);
+    this.model = new LocalModel({
+      store: this.store,
+      localWeights: this.localWeights,
+      // The hospital's name as the server knows it (from its welcome): it keys this hospital's seed.
+      hospital: () => this.participation?.snapshot.hospital,
+      events: {
+        onTrainingProgress: (p) => this.participation?.trainingProgress(p),
+        onLoss: (round, x, dLoss, gLoss) => this.emit({ type: 'loss', round, x, dLoss, gLoss }),
+      },
     });
+  }
+
+  /** Another tab deletes (or upgrades) the database: this tab's store was closed to let it. */
+  private closedElsewhere(store: TileStore): void {
+    if (this.store !== store) return;
+    this.participation?.stop();
+    this.participation = undefined;
+    this.log('error', 'This hospital’s data was deleted (or the app updated) in another tab or window of this browser. Reload this page to go on.');
+  }
+
+  private async showSamples(stored: StoredModel, batchNorm: BatchNormPolicy): Promise<void> {
+    const s = await drawSamples(this.globalModel!, stored, batchNorm);
+    this.emit({ type: 'samples', ...s }, [s.rgba.buffer]);
   }
 
   async refreshFederation(): Promise<FederationInfo | undefined> {
@@ -197,7 +227,7 @@ class HospitalWorker implements WorkerApi {
       onGlobal: async (round, global) => {
         const info = this.info?.fingerprint === global.fingerprint ? this.info : await this.refreshFederation();
         if (!info) throw new Error('the federation’s model config is unknown');
-        await this.model!.acceptGlobal(round, global, info.model, info.batchNorm);
+        await this.showSamples(await this.globalModel!.accept(round, global, info.model), info.batchNorm);
       },
       onWelcome: () => void this.refreshFederation(),
       onRefused: () => {
@@ -219,7 +249,8 @@ class HospitalWorker implements WorkerApi {
 
   async exportSynthetic(perClass: Record<string, number>): Promise<ExportResult> {
     const status = this.participation?.snapshot;
-    const res = await this.model!.exportSynthetic(
+    const res = await exportSynthetic(
+      this.globalModel!,
       perClass,
       { server: new URL(this.pageUrl).origin, ...(status?.hospital ? { hospital: status.hospital } : {}), ...(this.info ? { rounds: this.info.rounds } : {}), batchNorm: this.info?.batchNorm ?? 'average' },
       (done, total, stage) => this.emit({ type: 'export-progress', done, total, stage }),
@@ -245,7 +276,7 @@ class HospitalWorker implements WorkerApi {
     if (!info) throw new Error('the federation’s classes and image size are not known yet');
     const report = await runQualityCheck({
       store: this.db,
-      model: this.model!,
+      model: this.globalModel!,
       classes: info.classes,
       imageSize: info.imageSize,
       batchNorm: info.batchNorm,
@@ -259,10 +290,30 @@ class HospitalWorker implements WorkerApi {
   async deleteAllData(): Promise<void> {
     this.participation?.stop();
     this.participation = undefined;
-    this.model?.reset();
-    await this.db.destroy();
+    await this.model?.reset();
+    this.globalModel?.reset();
+    this.localWeights?.forget();
+    const store = this.db;
     this.store = undefined;
     this.info = undefined;
+    try {
+      await store.destroy();
+    } catch (e) {
+      // Blocked by another tab: the browser finishes the deletion when that tab closes; the store
+      // reopens (empty) then, as opening waits for the pending deletion.
+      if (e instanceof DeleteBlockedError) {
+        this.log('warn', `Deleting is waiting: ${e.message}`);
+        void this.openStore().then(
+          async () => {
+            this.log('info', 'All tiles, models, the saved token and this browser’s federation identity were deleted.');
+            await this.refreshFederation();
+            this.emit({ type: 'tiles', summary: await this.tileSummary() });
+          },
+          (err: unknown) => this.log('error', `Could not reopen the local store: ${(err as Error).message}`),
+        );
+      }
+      throw e;
+    }
     await this.openStore();
     this.log('info', 'All tiles, models, the saved token and this browser’s federation identity were deleted.');
     await this.refreshFederation();

@@ -5,7 +5,9 @@
  *   weight; the client takes the global model as is.
  * - 'local' (FedBN, Li et al., 2021): batch-norm weights (`isBatchNormWeight`) never leave the
  *   hospital's model; only the other weights come from the global model. This lets each site keep
- *   normalisation statistics that match its own staining and scanner.
+ *   normalisation statistics that match its own staining and scanner. The hospital's update carries the
+ *   global model's batch-norm values in place of its own (`weightsToUpload`), so nothing of its local
+ *   batch norm reaches the server (design decision D1).
  */
 import { layoutMismatch } from '../codec/layout.ts';
 import { isBatchNormWeight, type WeightSet } from '../weights.ts';
@@ -44,5 +46,27 @@ export function applyGlobalWeights(global: WeightSet, local: WeightSet | undefin
       const source = keepLocal && isBatchNormWeight(t.name) ? local.tensors[i] : t;
       return { name: t.name, shape: [...t.shape], data: source.data.slice() };
     }),
+  };
+}
+
+/**
+ * The weights a hospital uploads after training. With 'average', the trained weights as they are. With
+ * 'local' (FedBN), the trained weights with every batch-norm tensor replaced by a copy of the global model's
+ * value (the one the round started from), so the update carries no local batch-norm information. Throws
+ * when the two weight sets do not have the same architecture and layout.
+ */
+export function weightsToUpload(trained: WeightSet, global: WeightSet, policy: BatchNormPolicy): WeightSet {
+  if (!isBatchNormPolicy(policy)) {
+    throw new RangeError(`unknown batch-norm policy ${JSON.stringify(policy)} (expected "average" or "local")`);
+  }
+  if (policy === 'average') return trained;
+  if (trained.fingerprint !== global.fingerprint) {
+    throw new RangeError(`cannot upload weights ${trained.fingerprint} for a round of ${global.fingerprint}: they come from different architectures`);
+  }
+  const mismatch = layoutMismatch(trained.tensors, global.tensors);
+  if (mismatch !== null) throw new RangeError(`cannot put the global batch-norm values into the trained weights: ${mismatch}`);
+  return {
+    fingerprint: trained.fingerprint,
+    tensors: trained.tensors.map((t, i) => (isBatchNormWeight(t.name) ? { name: t.name, shape: [...t.shape], data: global.tensors[i].data.slice() } : t)),
   };
 }

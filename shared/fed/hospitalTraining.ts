@@ -1,93 +1,238 @@
-import type { GanConfig } from '../config/ganConfig.ts';
+import { parseGanConfig, type GanConfig } from '../config/ganConfig.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { architectureKey, createGan, type Gan } from '../gan/gan.ts';
-import { trainLocal, type LocalProgress } from '../gan/localTraining.ts';
-import { createTrainer, type GanTrainer } from '../gan/trainer.ts';
+import { createGan, type Gan } from '../gan/gan.ts';
+import { planLocalTraining, trainLocal, type LocalPlan, type LocalProgress } from '../gan/localTraining.ts';
+import type { StepLosses } from '../gan/step.ts';
+import { createTrainer } from '../gan/trainer.ts';
+import type { RoundConfig } from '../protocol/messages.ts';
 import type { WeightSet } from '../weights.ts';
-import { applyGlobalWeights, type BatchNormPolicy } from './batchNormPolicy.ts';
+import { applyGlobalWeights, isBatchNormPolicy, weightsToUpload } from './batchNormPolicy.ts';
+import { hospitalSeed, roundSeed } from './seeds.ts';
 
-export interface HospitalRoundOptions {
-  /** The GAN config of the round (the server sends it; the model is rebuilt if the architecture changes). */
-  model: GanConfig;
-  epochs: number;
-  batchNorm: BatchNormPolicy;
-  /** Mixed into the shuffling seed so rounds differ. */
-  round: number;
-  onProgress?: (p: LocalProgress) => void;
+/**
+ * One hospital's side of a federated round, the one implementation behind every host: the browser worker
+ * (client/localModel.ts), the Node hospitals that join a real server (cli/remote.ts) and the in-process
+ * simulation (cli/simulation.ts). Its input is exactly what the server sends (design decision D2): the
+ * global weights and the round's `RoundConfig`. A round:
+ *
+ * 1. builds the GAN config of the round (`ganConfigForRound`: the model config with the round's learning
+ *    rates) and rebuilds the model when that config changed;
+ * 2. checks the hospital's tiles against the round (`examplesForRound`, the one example-count rule);
+ * 3. loads the global weights, keeping this hospital's own batch-norm tensors under FedBN (D1);
+ * 4. trains `localEpochs` epochs with fresh optimizers and the round's seed (D3: `roundSeed(hospitalSeed(
+ *    model seed, hospital name), round, attempt)`, for the trainer's draws and the shuffles alike);
+ * 5. keeps the trained weights as this hospital's local weights (through `LocalWeightsStore`) and returns
+ *    the update: under FedBN with the global model's batch-norm values in place of the local ones (D1).
+ */
+
+/** Round config → the GAN config the hospital trains: the round's model with the round's learning rates. */
+export function ganConfigForRound(rc: RoundConfig): GanConfig {
+  const cfg = parseGanConfig(rc.model, `round ${rc.round} model config`);
+  if (rc.imageSize !== cfg.imageSize) throw new Error(`round ${rc.round} asks for ${rc.imageSize} px tiles but its model config builds ${cfg.imageSize} px`);
+  if (rc.ganType !== cfg.gan) throw new Error(`round ${rc.round} says it trains ${rc.ganType} but its model config builds ${cfg.gan}`);
+  if (!isBatchNormPolicy(rc.batchNorm)) throw new Error(`round ${rc.round} has an unknown batch-norm policy ${JSON.stringify(rc.batchNorm)}`);
+  for (const which of ['generator', 'discriminator'] as const) {
+    const lr = rc.learningRate?.[which];
+    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) throw new Error(`round ${rc.round} has no valid ${which} learning rate (got ${lr})`);
+  }
+  return {
+    ...cfg,
+    optimizerG: { ...cfg.optimizerG, learningRate: rc.learningRate.generator },
+    optimizerD: { ...cfg.optimizerD, learningRate: rc.learningRate.discriminator },
+  };
+}
+
+/**
+ * The example-count rule, the same for every host. `examples` is the FedAvg weight of an update and the
+ * server accepts it only within `config.examples` (min…max):
+ * - a hospital with fewer tiles than `min` does not train: the round fails here, before any work, with a
+ *   message the federation client sends as its decline reason;
+ * - a hospital with more tiles than `max` trains on all of them but reports `max`, so that no hospital
+ *   weighs more in the average than the federation allows.
+ * Returns the count to report.
+ */
+export function examplesForRound(tiles: number, limits: RoundConfig['examples']): number {
+  if (!Number.isSafeInteger(tiles) || tiles < 0) throw new RangeError(`the tile count must be a whole number, got ${tiles}`);
+  if (tiles < limits.min) {
+    throw new Error(`this hospital has ${tiles} tile${tiles === 1 ? '' : 's'} for the round; the federation asks for at least ${limits.min}`);
+  }
+  return Math.min(tiles, limits.max);
+}
+
+/**
+ * Where a hospital keeps its own weights between rounds (under FedBN its batch-norm tensors come from
+ * them). The browser keeps them in IndexedDB (they survive a reload), Node hosts in memory.
+ */
+export interface LocalWeightsStore {
+  /** This hospital's last trained weights if it has some of this architecture (fingerprint). */
+  load(fingerprint: string): Promise<WeightSet | undefined> | WeightSet | undefined;
+  /** The weights this hospital trained in `round` (with the round's model config). */
+  save(weights: WeightSet, info: { round: number; model: Record<string, unknown> }): Promise<void> | void;
+}
+
+/** Local weights kept in memory (a copy, so nothing the caller holds aliases them). */
+export function memoryLocalWeights(): LocalWeightsStore & { readonly weights: WeightSet | undefined } {
+  let kept: WeightSet | undefined;
+  return {
+    get weights() {
+      return kept;
+    },
+    load: (fingerprint) => (kept?.fingerprint === fingerprint ? kept : undefined),
+    save(weights) {
+      kept = { fingerprint: weights.fingerprint, tensors: weights.tensors.map((t) => ({ name: t.name, shape: [...t.shape], data: t.data.slice() })) };
+    },
+  };
+}
+
+export interface HospitalRoundHooks {
+  /** Stop early: the round then fails with an "aborted" error and nothing is kept. */
   signal?: AbortSignal;
+  /** Once the round's work is known, before the first step. */
+  onStart?: (plan: LocalPlan, seed: number) => void;
+  /** Steps done / total with the epoch, after each step (see shared/gan/localTraining.ts). */
+  onProgress?: (p: LocalProgress) => void;
+  /** Live losses: each step's loss scalars right after it was dispatched (valid during the call only). */
+  onStep?: (done: number, losses: StepLosses) => void;
+  /** Awaited before each step (a GPU host bounds the steps in flight with it). */
+  beforeStep?: () => Promise<void> | void;
 }
 
 export interface HospitalRoundResult {
+  /** The update to send: the trained weights, under FedBN with the global model's batch-norm values. */
   weights: WeightSet;
+  /** The FedAvg weight to report (`examplesForRound`). */
   examples: number;
+  /** Tiles trained on. */
+  tiles: number;
+  /** Mean losses over the last epoch. */
   dLoss: number;
   gLoss: number;
   steps: number;
   seconds: number;
+  /** The round's seed (`roundSeed`). */
+  seed: number;
+}
+
+export interface HospitalTrainingOptions {
+  /**
+   * The name the server knows this hospital by (the tokens-file `hospital`, the simulation's partition
+   * name), or a function returning it when it is known only once connected (the browser learns it from
+   * the server's welcome). It keys the hospital's seed.
+   */
+  hospital: string | (() => string | undefined);
+  /** The hospital's tiles, or a function that loads them for the round's model config. Not disposed here. */
+  data: Dataset | ((model: GanConfig) => Promise<Dataset> | Dataset);
+  /** Where the hospital's own weights live between rounds. Default: in memory. */
+  localWeights?: LocalWeightsStore;
+}
+
+/** Thrown when a round is stopped through its signal. */
+export class RoundAbortedError extends Error {
+  constructor() {
+    super('aborted');
+    this.name = 'RoundAbortedError';
+  }
 }
 
 /**
- * One hospital's side of a federated round, the same in the browser worker and in the Node simulation:
- * start from the global weights (keeping local batch-norm weights under FedBN), train `epochs` passes over
- * the local tiles with fresh optimizers, and return the updated weights with the example count.
+ * A hospital across rounds: its model (rebuilt only when the round's GAN config changes), its local
+ * weights, its seed. Rounds run one at a time: a call waits until the previous round has finished (a round
+ * whose signal aborted stops between two steps).
  */
 export class HospitalTraining {
   private gan: Gan | null = null;
-  private trainer: GanTrainer | null = null;
   private key = '';
-  /** This hospital's weights after its last round: the source of local batch-norm weights (FedBN). */
-  private local: WeightSet | null = null;
+  private readonly localWeights: LocalWeightsStore;
+  private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(
-    private dataset: Dataset,
-    readonly id: string,
-    private readonly seed: number,
-  ) {}
-
-  /** Replace the local data (e.g. after the hospital imported more tiles). */
-  setDataset(d: Dataset): void {
-    this.dataset = d;
+  constructor(private readonly opts: HospitalTrainingOptions) {
+    this.localWeights = opts.localWeights ?? memoryLocalWeights();
   }
 
+  /** The model of the last round (null before the first one). */
   get model(): Gan | null {
     return this.gan;
   }
 
-  async train(global: WeightSet, opts: HospitalRoundOptions): Promise<HospitalRoundResult> {
-    if (opts.model.imageSize !== this.dataset.size) {
-      throw new Error(`round asks for ${opts.model.imageSize} px tiles but this hospital's tiles are ${this.dataset.size} px`);
+  /** The name this hospital's seed is keyed by; throws when it is not known yet. */
+  hospitalName(): string {
+    const h = typeof this.opts.hospital === 'function' ? this.opts.hospital() : this.opts.hospital;
+    if (!h) throw new Error("this hospital's name is not known yet (the server gives it when it welcomes the hospital)");
+    return h;
+  }
+
+  /** One round: `global` and `config` exactly as the server sent them. */
+  train(global: WeightSet, config: RoundConfig, hooks: HospitalRoundHooks = {}): Promise<HospitalRoundResult> {
+    const run = this.queue.then(
+      () => this.round(global, config, hooks),
+      () => this.round(global, config, hooks),
+    );
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async round(global: WeightSet, config: RoundConfig, hooks: HospitalRoundHooks): Promise<HospitalRoundResult> {
+    const signal = hooks.signal;
+    const cfg = ganConfigForRound(config);
+    const seed = roundSeed(hospitalSeed(cfg.seed, this.hospitalName()), config.round, config.attempt);
+    const data = typeof this.opts.data === 'function' ? await this.opts.data(cfg) : this.opts.data;
+    if (data.size !== cfg.imageSize) throw new Error(`round ${config.round} trains on ${cfg.imageSize} px tiles but this hospital's tiles are ${data.size} px`);
+    const examples = examplesForRound(data.count, config.examples);
+    if (signal?.aborted) throw new RoundAbortedError();
+
+    const gan = this.ensureModel(cfg);
+    if (global.fingerprint !== gan.fingerprint) {
+      throw new Error(`the round's global weights (${global.fingerprint}) do not fit the model its config describes (${gan.fingerprint})`);
     }
-    this.ensureModel(opts.model);
-    const gan = this.gan!;
-    const trainer = this.trainer!;
-    const local = this.local && this.local.fingerprint === global.fingerprint ? this.local : undefined;
-    gan.setWeights(applyGlobalWeights(global, local, opts.batchNorm));
-    trainer.resetOptimizers();
-    const r = await trainLocal(trainer, this.dataset, {
-      epochs: opts.epochs,
-      batchSize: opts.model.batchSize,
-      seed: this.seed * 1009 + opts.round,
-      onProgress: opts.onProgress,
-      shouldStop: () => opts.signal?.aborted === true,
-    });
-    const weights = await gan.getWeightsAsync();
-    this.local = weights;
-    return { weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss, steps: r.steps, seconds: r.seconds };
+    const local = config.batchNorm === 'local' ? await this.localWeights.load(gan.fingerprint) : undefined;
+    gan.setWeights(applyGlobalWeights(global, local, config.batchNorm));
+    // A fresh trainer each round: fresh optimizer moments, and random draws from this round's seed.
+    const trainer = createTrainer(gan, seed);
+    const plan = planLocalTraining(data.count, cfg.batchSize, { epochs: config.localEpochs });
+    let r;
+    try {
+      hooks.onStart?.(plan, seed);
+      r = await trainLocal(trainer, data, {
+        plan,
+        seed,
+        onProgress: hooks.onProgress,
+        onStep: hooks.onStep,
+        beforeStep: hooks.beforeStep,
+        shouldStop: () => signal?.aborted === true,
+      });
+    } finally {
+      trainer.dispose();
+    }
+    if (signal?.aborted) throw new RoundAbortedError();
+    const trained = await gan.getWeightsAsync();
+    await this.localWeights.save(trained, { round: config.round, model: config.model });
+    return {
+      weights: weightsToUpload(trained, global, config.batchNorm),
+      examples,
+      tiles: data.count,
+      dLoss: r.dLoss,
+      gLoss: r.gLoss,
+      steps: r.steps,
+      seconds: r.seconds,
+      seed,
+    };
   }
 
-  private ensureModel(cfg: GanConfig): void {
-    const key = architectureKey(cfg) + JSON.stringify([cfg.optimizerD, cfg.optimizerG, cfg.nCritic, cfg.gpLambda]);
-    if (this.gan && key === this.key) return;
-    this.dispose();
-    this.gan = createGan(cfg);
-    this.trainer = createTrainer(this.gan, this.seed);
-    this.key = key;
-  }
-
-  dispose(): void {
-    this.trainer?.dispose();
+  private ensureModel(cfg: GanConfig): Gan {
+    // The whole config: the steps read the GAN type, losses and optimizer settings from the model's config.
+    const key = JSON.stringify(cfg);
+    if (this.gan && key === this.key) return this.gan;
     this.gan?.dispose();
-    this.trainer = null;
     this.gan = null;
+    this.gan = createGan(cfg);
+    this.key = key;
+    return this.gan;
+  }
+
+  /** Free the model (the data is the caller's). */
+  dispose(): void {
+    this.gan?.dispose();
+    this.gan = null;
+    this.key = '';
   }
 }

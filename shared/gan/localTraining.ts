@@ -1,31 +1,97 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/dataset.ts';
+import type { StepLosses } from './step.ts';
 import type { GanTrainer } from './trainer.ts';
 
+/**
+ * A hospital's local training loop: shuffled mini-batches over its tiles, one GAN step each.
+ *
+ * How much work a round does is a `LocalPlan`, computed by `planLocalTraining` alone; the loop runs
+ * `plan.totalSteps` steps and derives the epoch of each step from `plan.stepsPerEpoch` (a fresh shuffle
+ * starts every epoch). A budget other than whole epochs (e.g. a number of local steps per round) is therefore
+ * a change to `planLocalTraining` only.
+ */
+
+/**
+ * Steps in one epoch over `examples` tiles with mini-batches of `batchSize`: `floor(examples / min(batchSize,
+ * examples))`. Every step takes a full batch, so the last `examples mod batch` tiles of each shuffle are left
+ * out of that epoch; a hospital with fewer tiles than a batch trains one step on all of them. The one
+ * definition of an epoch for every host (progress reports use it too).
+ */
+export function stepsPerEpoch(examples: number, batchSize: number): number {
+  if (!Number.isSafeInteger(examples) || examples < 1) throw new RangeError(`local training needs at least one example, got ${examples}`);
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) throw new RangeError(`the batch size must be a whole number ≥ 1, got ${batchSize}`);
+  return Math.floor(examples / Math.min(batchSize, examples));
+}
+
+/** The work of one local round. */
+export interface LocalPlan {
+  examples: number;
+  /** Tiles per step: the configured batch size, or all tiles when there are fewer. */
+  batch: number;
+  stepsPerEpoch: number;
+  /** Epochs started (the last one may be partial once budgets other than epochs exist). */
+  epochs: number;
+  totalSteps: number;
+}
+
+/** The round's budget of local work. Today: whole epochs (RoundConfig.localEpochs). */
+export interface LocalBudget {
+  epochs: number;
+}
+
+export function planLocalTraining(examples: number, batchSize: number, budget: LocalBudget): LocalPlan {
+  const spe = stepsPerEpoch(examples, batchSize);
+  if (!Number.isSafeInteger(budget.epochs) || budget.epochs < 1) throw new RangeError(`local epochs must be a whole number ≥ 1, got ${budget.epochs}`);
+  return { examples, batch: Math.min(batchSize, examples), stepsPerEpoch: spe, epochs: budget.epochs, totalSteps: budget.epochs * spe };
+}
+
+/** Where a round stands after `done` steps. */
 export interface LocalProgress {
+  /** Steps done and planned. */
+  done: number;
+  total: number;
+  /** 0-based epoch of the last step done (0 before the first). */
   epoch: number;
   epochs: number;
+  /** Steps done within that epoch, 1…stepsPerEpoch (0 before the first step). */
   step: number;
   stepsPerEpoch: number;
+  /** done / total. */
+  fraction: number;
   /** Mean losses of the last finished epoch (absent until one finishes). */
   dLoss?: number;
   gLoss?: number;
 }
 
+/** Progress after `done` of the plan's steps (the one mapping from steps to epochs and fractions). */
+export function progressAt(done: number, plan: LocalPlan): LocalProgress {
+  const d = Math.min(Math.max(0, Math.floor(done)), plan.totalSteps);
+  const epoch = Math.min(plan.epochs - 1, Math.floor(Math.max(0, d - 1) / plan.stepsPerEpoch));
+  const step = d === 0 ? 0 : d - epoch * plan.stepsPerEpoch;
+  return { done: d, total: plan.totalSteps, epoch, epochs: plan.epochs, step, stepsPerEpoch: plan.stepsPerEpoch, fraction: d / plan.totalSteps };
+}
+
 export interface LocalResult {
   examples: number;
   steps: number;
-  /** Mean losses over the last epoch. */
+  /** Mean losses over the last epoch (over the steps done in it, when stopped early). */
   dLoss: number;
   gLoss: number;
   seconds: number;
 }
 
 export interface LocalOptions {
-  epochs: number;
-  batchSize: number;
+  plan: LocalPlan;
+  /** Seed of the shuffles (epoch e shuffles with a seed derived from `seed` and e). */
   seed: number;
+  /** After each step (and once before the first, done = 0, and at the end of each epoch with its mean losses). */
   onProgress?: (p: LocalProgress) => void;
+  /**
+   * Right after step `done` was dispatched, with its loss scalars. The tensors belong to the loop and are
+   * disposed when the call returns: clone or stack them to keep them (e.g. to read them back asynchronously).
+   */
+  onStep?: (done: number, losses: StepLosses) => void;
   /** Checked between steps; return true to stop early (the result covers the steps done). */
   shouldStop?: () => boolean;
   /** Yield to the event loop every n steps so messages and cancellation get through (default 1). */
@@ -60,45 +126,71 @@ function permutation(n: number, seed: number): Int32Array {
 const tick = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /**
- * Train for `epochs` passes over the local data. Losses stay on the device and are read once per
- * epoch, so the loop never stalls the GPU on a readback between steps.
+ * Run the plan's steps over the local data. Losses stay on the device and are summed there; the sums are
+ * read once per epoch, so the loop never stalls the GPU on a readback between steps.
  */
 export async function trainLocal(trainer: GanTrainer, data: Dataset, opts: LocalOptions): Promise<LocalResult> {
   const t0 = Date.now();
-  const batch = Math.min(opts.batchSize, data.count);
-  const stepsPerEpoch = Math.max(1, Math.floor(data.count / batch));
-  let steps = 0;
+  const { plan } = opts;
+  if (plan.examples !== data.count) throw new RangeError(`the plan is for ${plan.examples} examples but the data holds ${data.count}`);
+  const { batch, stepsPerEpoch: spe } = plan;
   let last = { dLoss: NaN, gLoss: NaN };
-  for (let epoch = 0; epoch < opts.epochs; epoch++) {
-    const perm = permutation(data.count, opts.seed * 31 + epoch);
-    let dSum: tf.Scalar = tf.scalar(0);
-    let gSum: tf.Scalar = tf.scalar(0);
-    let done = 0;
-    for (let s = 0; s < stepsPerEpoch; s++) {
+  let perm: Int32Array = new Int32Array(0);
+  let sums: { d: tf.Scalar; g: tf.Scalar; steps: number; epoch: number } | null = null;
+  const closeEpoch = async () => {
+    if (!sums) return;
+    const s = sums;
+    sums = null;
+    const [d, g] = await Promise.all([s.d.data(), s.g.data()]);
+    tf.dispose([s.d, s.g]);
+    if (s.steps > 0) last = { dLoss: d[0] / s.steps, gLoss: g[0] / s.steps };
+    opts.onProgress?.({ ...progressAt(steps, plan), ...last });
+  };
+  let steps = 0;
+  opts.onProgress?.(progressAt(0, plan));
+  try {
+    for (let k = 0; k < plan.totalSteps; k++) {
+      const epoch = Math.floor(k / spe);
+      const s = k - epoch * spe;
       if (opts.shouldStop?.()) break;
       if (opts.beforeStep) {
         await opts.beforeStep();
         if (opts.shouldStop?.()) break;
       }
-      const idx = tf.tensor1d(perm.subarray(s * batch, (s + 1) * batch), 'int32');
-      const images = tf.gather(data.images, idx) as tf.Tensor4D;
-      const labels = tf.gather(data.labels, idx) as tf.Tensor1D;
-      const { dLoss, gLoss } = trainer.step({ images, labels });
-      const nd = tf.add(dSum, dLoss) as tf.Scalar;
-      const ng = tf.add(gSum, gLoss) as tf.Scalar;
-      tf.dispose([idx, images, labels, dLoss, gLoss, dSum, gSum]);
-      dSum = nd;
-      gSum = ng;
-      done++;
-      steps++;
-      opts.onProgress?.({ epoch, epochs: opts.epochs, step: s + 1, stepsPerEpoch, ...(epoch > 0 ? last : {}) });
-      if (s % (opts.yieldEvery ?? 1) === 0) await tick();
+      if (s === 0) {
+        perm = permutation(data.count, opts.seed * 31 + epoch);
+        sums = { d: tf.scalar(0), g: tf.scalar(0), steps: 0, epoch };
+      }
+      const acc = sums!;
+      const batchTensors = tf.tidy(() => {
+        const idx = tf.tensor1d(perm.subarray(s * batch, (s + 1) * batch), 'int32');
+        return { images: tf.gather(data.images, idx) as tf.Tensor4D, labels: tf.gather(data.labels, idx) as tf.Tensor1D };
+      });
+      let losses: StepLosses;
+      try {
+        losses = trainer.step(batchTensors);
+      } finally {
+        tf.dispose([batchTensors.images, batchTensors.labels]);
+      }
+      try {
+        opts.onStep?.(k + 1, losses);
+      } finally {
+        const nd = tf.add(acc.d, losses.dLoss) as tf.Scalar;
+        const ng = tf.add(acc.g, losses.gLoss) as tf.Scalar;
+        tf.dispose([losses.dLoss, losses.gLoss, acc.d, acc.g]);
+        acc.d = nd;
+        acc.g = ng;
+        acc.steps++;
+        steps++;
+      }
+      opts.onProgress?.({ ...progressAt(steps, plan), ...(acc.epoch > 0 ? last : {}) });
+      if (s === spe - 1) await closeEpoch();
+      if (k % (opts.yieldEvery ?? 1) === 0) await tick();
     }
-    const [d, g] = await Promise.all([dSum.data(), gSum.data()]);
-    tf.dispose([dSum, gSum]);
-    if (done > 0) last = { dLoss: d[0] / done, gLoss: g[0] / done };
-    opts.onProgress?.({ epoch, epochs: opts.epochs, step: stepsPerEpoch, stepsPerEpoch, ...last });
-    if (opts.shouldStop?.()) break;
+    await closeEpoch();
+  } finally {
+    const s = sums as { d: tf.Scalar; g: tf.Scalar } | null;
+    if (s) tf.dispose([s.d, s.g]);
   }
   return { examples: data.count, steps, dLoss: last.dLoss, gLoss: last.gLoss, seconds: (Date.now() - t0) / 1000 };
 }
