@@ -10,6 +10,12 @@ export const GAN_TYPES = ['acgan', 'cgan', 'wgan-gp'] as const;
 export type GanType = (typeof GAN_TYPES)[number];
 export const DISCRIMINATOR_TYPES = ['cnn', 'resnet', 'vit', 'swin'] as const;
 export type DiscriminatorType = (typeof DISCRIMINATOR_TYPES)[number];
+/** DiffAugment's transforms (shared/gan/augment.ts). */
+export const AUGMENTATIONS = ['color', 'translation', 'cutout'] as const;
+export type Augmentation = (typeof AUGMENTATIONS)[number];
+/** The adversarial term: non-saturating BCE or hinge (ACGAN, CGAN), Wasserstein (WGAN-GP, its only one). */
+export const ADVERSARIAL_LOSSES = ['bce', 'hinge', 'wasserstein'] as const;
+export type AdversarialLoss = (typeof ADVERSARIAL_LOSSES)[number];
 
 const imageSize = z
   .number()
@@ -26,6 +32,25 @@ const optimizerSchema = z
   })
   .strict();
 export type OptimizerConfig = z.infer<typeof optimizerSchema>;
+
+/**
+ * Differentiable augmentation (Zhao et al. 2020) of every discriminator input, reals and fakes, in every
+ * GAN type (shared/gan/augment.ts). Off while `policy` is empty.
+ */
+const augmentSchema = z
+  .object({
+    /** Transforms, applied in this order: `color` (brightness, saturation, contrast), `translation`, `cutout`. */
+    policy: z
+      .array(z.enum(AUGMENTATIONS))
+      .refine((p) => new Set(p).size === p.length, 'transforms must not repeat')
+      .default([]),
+    /** Largest shift of `translation`, as a fraction of the image side (rounded to whole pixels); DiffAugment: 1/8. */
+    translation: z.number().min(0).max(0.5).default(0.125),
+    /** Side of `cutout`'s zeroed square, as a fraction of the image side (rounded to whole pixels); DiffAugment: 1/2. */
+    cutout: z.number().positive().max(1).default(0.5),
+  })
+  .strict();
+export type AugmentConfig = z.infer<typeof augmentSchema>;
 
 export const ganConfigSchema = z
   .object({
@@ -68,14 +93,33 @@ export const ganConfigSchema = z
     batchSize: z.number().int().min(1).max(4096).default(32),
     nCritic: z.number().int().min(1).max(20).default(5),
     gpLambda: z.number().min(0).max(1000).default(10),
+    /** Defaults to `bce` (ACGAN, CGAN) or `wasserstein` (WGAN-GP); see parseGanConfig. */
+    adversarialLoss: z.enum(ADVERSARIAL_LOSSES).optional(),
+    augment: augmentSchema.default({ policy: [], translation: 0.125, cutout: 0.5 }),
+    /**
+     * An exponential moving average of the generator's weights, ema ← decay·ema + (1 − decay)·G after every
+     * generator step, carried in the weight set as `ema/g/…` tensors; `generate()` samples from it. null: off.
+     */
+    ema: z
+      .object({ decay: z.number().min(0).lt(1, 'must be below 1 (an average with decay 1 never moves)') })
+      .strict()
+      .nullable()
+      .default(null),
+    /** R1 regularisation of ACGAN and CGAN discriminators on real images, γ/2·E‖∇ₓD(x)‖² (Mescheder et al. 2018). null: off. */
+    r1: z
+      .object({ gamma: z.number().positive().max(1e4) })
+      .strict()
+      .nullable()
+      .default(null),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
   })
   .strict();
 
 export type GanConfigInput = z.input<typeof ganConfigSchema>;
-export type GanConfig = Omit<z.output<typeof ganConfigSchema>, 'optimizerG' | 'optimizerD'> & {
+export type GanConfig = Omit<z.output<typeof ganConfigSchema>, 'optimizerG' | 'optimizerD' | 'adversarialLoss'> & {
   optimizerG: OptimizerConfig;
   optimizerD: OptimizerConfig;
+  adversarialLoss: AdversarialLoss;
 };
 
 export function defaultOptimizer(gan: GanType): OptimizerConfig {
@@ -86,17 +130,26 @@ export function defaultOptimizer(gan: GanType): OptimizerConfig {
 export function parseGanConfig(input: unknown = {}, source = 'GAN config', prefix = ''): GanConfig {
   const c = parseWith(ganConfigSchema, input ?? {}, source, prefix);
   const d = defaultOptimizer(c.gan);
-  const cfg: GanConfig = { ...c, optimizerG: { ...d, ...c.optimizerG }, optimizerD: { ...d, ...c.optimizerD } };
+  const wgan = c.gan === 'wgan-gp';
+  const adversarialLoss = c.adversarialLoss ?? (wgan ? 'wasserstein' : 'bce');
+  const cfg: GanConfig = { ...c, optimizerG: { ...d, ...c.optimizerG }, optimizerD: { ...d, ...c.optimizerD }, adversarialLoss };
+  const extra: { path: string; message: string }[] = [];
+  if (wgan !== (adversarialLoss === 'wasserstein')) {
+    extra.push({
+      path: 'adversarialLoss',
+      message: wgan ? `wgan-gp uses the wasserstein loss, not ${adversarialLoss}` : `${c.gan} takes bce or hinge (wasserstein needs wgan-gp's gradient penalty)`,
+    });
+  }
+  if (wgan && cfg.r1) extra.push({ path: 'r1', message: 'applies to acgan and cgan only (wgan-gp has its gradient penalty)' });
   if (cfg.discriminator.type === 'vit' || cfg.discriminator.type === 'swin') {
     const { patchSize, embedDim, heads } = cfg.discriminator;
-    const extra: { path: string; message: string }[] = [];
     if (cfg.imageSize % patchSize !== 0) extra.push({ path: 'discriminator.patchSize', message: `must divide imageSize ${cfg.imageSize}` });
     if (embedDim % heads !== 0) extra.push({ path: 'discriminator.embedDim', message: `must be divisible by heads (${heads})` });
     const grid = cfg.imageSize / patchSize;
     if (cfg.discriminator.type === 'swin' && Number.isInteger(grid) && grid > cfg.discriminator.windowSize && grid % cfg.discriminator.windowSize !== 0) {
       extra.push({ path: 'discriminator.windowSize', message: `must divide the swin patch grid ${grid} (imageSize / patchSize)` });
     }
-    if (extra.length) throw new ConfigError(source, extra.map((e) => ({ ...e, path: prefix ? `${prefix}.${e.path}` : e.path })));
   }
+  if (extra.length) throw new ConfigError(source, extra.map((e) => ({ ...e, path: prefix ? `${prefix}.${e.path}` : e.path })));
   return cfg;
 }

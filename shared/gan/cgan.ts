@@ -1,14 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { bceWithLogits } from './losses.ts';
+import { discriminatorTerms, generatorTerm, r1Penalty, saturatingLoss } from './objectives.ts';
 import { realFakePass } from './realFakePass.ts';
-import { sampleLatent, type GanStep, type StepContext } from './step.ts';
+import { sampleLatent, stepAugment, type GanStep, type StepContext } from './step.ts';
 
 /**
  * Conditional GAN (Mirza & Osindero 2014) with a projection discriminator D(x, y) and the
  * non-saturating loss: D: BCE(D(x,y)→1) + BCE(D(G(z,ỹ),ỹ)→0); G: BCE(D(G(z,ỹ),ỹ)→1).
+ * With `adversarialLoss: 'hinge'`, the hinge loss instead (objectives.ts); with `r1`, D's loss adds
+ * γ/2·E‖∇ₓD(x,y)‖² on the reals. Every discriminator input goes through the config's augmentation.
  */
-export function cganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
+export function cganStep(ctx: StepContext): GanStep {
+  const { gan, optG, optD, nextSeed } = ctx;
   const { G, D, cfg } = gan;
+  const augment = stepAugment(ctx);
+  const loss = saturatingLoss(cfg.adversarialLoss);
   const dVars = D.params.trainableVariables();
   const gVars = G.params.trainableVariables();
   return ({ images, labels }) =>
@@ -18,14 +23,16 @@ export function cganStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
       const fake = G.apply(z, fakeLabels, true);
       const dLoss = optD.minimize(
         () => {
-          const { real, fake: f } = realFakePass(D, images, labels, fake, fakeLabels, true);
-          return tf.add(bceWithLogits(real.score, 1), bceWithLogits(f.score, 0)) as tf.Scalar;
+          const { real, fake: f } = realFakePass(D, images, labels, fake, fakeLabels, true, augment);
+          const [onReal, onFake] = discriminatorTerms(loss, real.score, f.score);
+          const adversarial = tf.add(onReal, onFake) as tf.Scalar;
+          return cfg.r1 ? (tf.add(adversarial, r1Penalty((x) => D.apply(augment(x), labels, true).score, images, cfg.r1.gamma)) as tf.Scalar) : adversarial;
         },
         true,
         dVars,
       )!;
       // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-      const gLoss = optG.minimize(() => bceWithLogits(D.apply(G.apply(z, fakeLabels, true, { updateStats: true }), fakeLabels, true).score, 1), true, gVars)!;
+      const gLoss = optG.minimize(() => generatorTerm(loss, D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true })), fakeLabels, true).score), true, gVars)!;
       return { dLoss, gLoss };
     });
 }

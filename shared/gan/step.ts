@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { GanConfig } from '../config/ganConfig.ts';
 import { randomOps } from '../nn/random.ts';
+import { createAugment, type Augment } from './augment.ts';
 import type { Gan } from './gan.ts';
 
 /** One training batch: images in [-1, 1] (NHWC) and integer class labels. */
@@ -24,6 +25,16 @@ export interface StepContext {
   optD: tf.Optimizer;
   /** Returns a fresh seed for each random draw, so runs are reproducible. */
   nextSeed: () => number;
+  /**
+   * Applied to every discriminator input, reals and fakes (augment.ts). Default: the config's
+   * (`createAugment(cfg.augment, nextSeed)`, no augmentation unless `cfg.augment.policy` names some).
+   */
+  augment?: Augment;
+}
+
+/** The step's discriminator-input augmentation: the context's, else the one its config asks for. */
+export function stepAugment({ gan, nextSeed, augment }: StepContext): Augment {
+  return augment ?? createAugment(gan.cfg.augment, nextSeed);
 }
 
 /**

@@ -12,9 +12,26 @@ const STEPS: Record<GanType, (ctx: StepContext) => GanStep> = {
   'wgan-gp': wganGpStep,
 };
 
+/**
+ * The config's step for this GAN, followed, when the GAN keeps an EMA of its generator (cfg.ema), by the
+ * average's update: every step ends with exactly one generator update, so the EMA moves once per
+ * generator step.
+ */
+function configuredStep(ctx: StepContext): GanStep {
+  const step = STEPS[ctx.gan.cfg.gan](ctx);
+  const ema = ctx.gan.ema;
+  if (!ema) return step;
+  return (batch) => {
+    const losses = step(batch);
+    ema.update();
+    return losses;
+  };
+}
+
 /** A GAN with its optimizers and its training step, as the config asks. */
 export interface GanTrainer {
   readonly gan: Gan;
+  /** One GAN step (GAN type, loss, augmentation and R1 from the config), then the EMA update if any. */
   readonly step: GanStep;
   /** Drop optimizer state (Adam moments), e.g. at the start of a federated round. */
   resetOptimizers(): void;
@@ -27,7 +44,7 @@ export function createTrainer(gan: Gan, seed = gan.cfg.seed): GanTrainer {
   const nextSeed = () => (counter = (counter + 1) % 2147483647);
   let optG = createAdam(og.learningRate, og.beta1, og.beta2);
   let optD = createAdam(od.learningRate, od.beta1, od.beta2);
-  let step = STEPS[gan.cfg.gan]({ gan, optG, optD, nextSeed });
+  let step = configuredStep({ gan, optG, optD, nextSeed });
   return {
     gan,
     get step() {
@@ -38,7 +55,7 @@ export function createTrainer(gan: Gan, seed = gan.cfg.seed): GanTrainer {
       optD.dispose();
       optG = createAdam(og.learningRate, og.beta1, og.beta2);
       optD = createAdam(od.learningRate, od.beta1, od.beta2);
-      step = STEPS[gan.cfg.gan]({ gan, optG, optD, nextSeed });
+      step = configuredStep({ gan, optG, optD, nextSeed });
     },
     dispose() {
       optG.dispose();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientPenalty } from './losses.ts';
 import { realFakePass } from './realFakePass.ts';
-import { sampleLatent, type GanStep, type StepContext } from './step.ts';
+import { sampleLatent, stepAugment, type GanStep, type StepContext } from './step.ts';
 import { randomOps } from '../nn/random.ts';
 
 /**
@@ -10,9 +10,13 @@ import { randomOps } from '../nn/random.ts';
  * example), then one generator update.
  * Critic: E[D(x̃,y)] − E[D(x,y)] + λ·GP;  generator: −E[D(G(z,ỹ),ỹ)].
  * Fakes for the critic use the real labels so x̂ interpolates within a class.
+ * Every critic input goes through the config's augmentation T (augment.ts), the penalty's too: it is
+ * λ·E[(‖∇_x̂ D(T(x̂))‖₂ − 1)²], the gradient taken with respect to the un-augmented interpolates.
  */
-export function wganGpStep({ gan, optG, optD, nextSeed }: StepContext): GanStep {
+export function wganGpStep(ctx: StepContext): GanStep {
+  const { gan, optG, optD, nextSeed } = ctx;
   const { G, D, cfg } = gan;
+  const augment = stepAugment(ctx);
   const dVars = D.params.trainableVariables();
   const gVars = G.params.trainableVariables();
   return ({ images, labels }) => {
@@ -23,9 +27,9 @@ export function wganGpStep({ gan, optG, optD, nextSeed }: StepContext): GanStep 
         const z = randomOps().normal([b, cfg.latentDim], 0, 1, nextSeed()) as tf.Tensor2D;
         const fake = G.apply(z, labels, true);
         const { value, grads } = tf.variableGrads(() => {
-          const critic = (x: tf.Tensor4D) => D.apply(x, labels, true).score;
+          const critic = (x: tf.Tensor4D) => D.apply(augment(x), labels, true).score;
           // Every critic is per sample (layer norm, no dropout), so reals and fakes share one pass.
-          const scores = realFakePass(D, images, labels, fake, labels, true);
+          const scores = realFakePass(D, images, labels, fake, labels, true, augment);
           const wasserstein = tf.sub(tf.mean(scores.fake.score), tf.mean(scores.real.score));
           return tf.add(wasserstein, gradientPenalty(critic, images, fake, cfg.gpLambda, nextSeed())) as tf.Scalar;
         }, dVars);
@@ -38,7 +42,7 @@ export function wganGpStep({ gan, optG, optD, nextSeed }: StepContext): GanStep 
     const gLoss = tf.tidy(() => {
       const { z, labels: fakeLabels } = sampleLatent(cfg, b, nextSeed);
       // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-      return optG.minimize(() => tf.neg(tf.mean(D.apply(G.apply(z, fakeLabels, true, { updateStats: true }), fakeLabels, true).score)), true, gVars)!;
+      return optG.minimize(() => tf.neg(tf.mean(D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true })), fakeLabels, true).score)), true, gVars)!;
     });
     return { dLoss: dLoss!, gLoss };
   };
