@@ -1,7 +1,42 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initNodeBackend } from '../cli/nodeBackend.ts';
+import { binaryMetrics } from '../shared/metrics/classification.ts';
 import { featuresFromRows } from '../shared/metrics/features.ts';
 import { Rng } from '../shared/rng.ts';
-import { runLinearProbeDownstream } from './downstream.ts';
+import { scoreTiles, trainTileClassifier } from './classifier/train.ts';
+import { runCnnDownstream, runLinearProbeDownstream } from './downstream.ts';
+
+describe('downstream small CNN', () => {
+  beforeAll(async () => {
+    await initNodeBackend();
+  });
+
+  it('keeps the real-only models\' scores of the test and the synthetic tiles, one entry per seed (class fidelity)', async () => {
+    const size = 8;
+    const rng = new Rng(11);
+    const tiles = (n: number) => ({
+      pixels: Array.from({ length: n }, (_, i) => Uint8Array.from({ length: size * size * 3 }, (_, j) => (j % 3 === i % 2 ? 190 : 70) + Math.floor(rng.next() * 50))),
+      labels: Array.from({ length: n }, (_, i) => i % 2),
+    });
+    const real = tiles(12);
+    const synthetic = tiles(6);
+    const test = tiles(8);
+    const settings = { classes: 2, positive: 0, size, epochs: 1, batchSize: 6, learningRate: 5e-3, channels: 4, batchNorm: true };
+    const r = await runCnnDownstream(real, synthetic, test, { ...settings, seeds: [3, 4] });
+    expect(r.realOnlyScores.map((s) => s.seed)).toEqual([3, 4]);
+    for (const [k, seed] of [3, 4].entries()) {
+      // Independently: train the real-only model with this seed and score both sets.
+      const model = await trainTileClassifier(real, { ...settings, seed, augment: true });
+      const expectedSynthetic = await scoreTiles(model, synthetic.pixels, 0);
+      const expectedTest = await scoreTiles(model, test.pixels, 0);
+      model.dispose();
+      expect(Array.from(r.realOnlyScores[k].synthetic)).toEqual(Array.from(expectedSynthetic));
+      expect(Array.from(r.realOnlyScores[k].test)).toEqual(Array.from(expectedTest));
+      // The same scores gave the real-only tile metrics.
+      expect(r.details.realOnly.perSeed[k].tile.auroc).toBe(binaryMetrics(test.labels.map((l) => l === 0), expectedTest).auroc);
+    }
+  });
+});
 
 describe('downstream linear probe', () => {
   it('reports each regime with mean ± sd, tile and patient level; synthetic features that carry no signal do not help', () => {

@@ -91,12 +91,18 @@ export function inProcessRunner(data: CnnJobData, settings: CnnJobSettings): Cnn
   };
 }
 
+/** The small CNN's results, with the raw scores of its real-only models (class fidelity is computed from them). */
+export interface CnnDownstreamResult extends DownstreamResult {
+  /** One entry per seed: the real-only model's positive-class probability of every test and every synthetic tile. */
+  realOnlyScores: { seed: number; test: Float32Array; synthetic: Float32Array }[];
+}
+
 /**
  * The small CNN from scratch, with augmentation, each regime × seed, on `runner` (in process by
  * default, or a worker-thread pool: the same seeds give the same scores either way). Tiles must
  * already be at `size`.
  */
-export async function runCnnDownstream(real: LabelledTiles, synthetic: LabelledTiles, test: TestSet, opts: CnnOptions, runner?: CnnJobRunner): Promise<DownstreamResult> {
+export async function runCnnDownstream(real: LabelledTiles, synthetic: LabelledTiles, test: TestSet, opts: CnnOptions, runner?: CnnJobRunner): Promise<CnnDownstreamResult> {
   const { seeds, onProgress, ...settings } = opts;
   const jobs = runner ?? inProcessRunner({ real, synthetic, testPixels: test.pixels }, settings);
   const scores = await Promise.all(
@@ -105,11 +111,16 @@ export async function runCnnDownstream(real: LabelledTiles, synthetic: LabelledT
   const results = {} as Record<Regime, RegimeResult>;
   const details = {} as Record<Regime, RegimeDetails>;
   REGIMES.forEach((regime, r) => {
-    const perSeed: RegimeDetails['perSeed'] = seeds.map((seed, k) => ({ seed, trainTiles: trainingSet(regime, { real, synthetic }).labels.length, ...scoreSet(test, opts.positive, scores[r][k]) }));
+    const perSeed: RegimeDetails['perSeed'] = seeds.map((seed, k) => ({ seed, trainTiles: trainingSet(regime, { real, synthetic }).labels.length, ...scoreSet(test, opts.positive, scores[r][k].test) }));
     results[regime] = collect(perSeed);
     details[regime] = { perSeed };
   });
-  return { results, details };
+  const realOnlyScores = seeds.map((seed, k) => {
+    const s = scores[REGIMES.indexOf('realOnly')][k];
+    if (!s.synthetic) throw new Error(`real-only classifier (seed ${seed}) returned no scores for the synthetic tiles`);
+    return { seed, test: s.test, synthetic: s.synthetic };
+  });
+  return { results, details, realOnlyScores };
 }
 
 function concatFeatures(a: Features, b: Features): Features {

@@ -1,6 +1,7 @@
 /**
- * The quality report, end to end: checkpoint → synthetic tiles → features → FID/KID, memorization,
- * diversity, t-SNE → downstream classification → report.json, report-details.json, report.html.
+ * The quality report, end to end: checkpoint → synthetic tiles → features → FID/KID next to the real
+ * floor, memorization, diversity, t-SNE → downstream classification and class fidelity → the goals →
+ * report.json, report-details.json, report.html.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
@@ -17,6 +18,9 @@ import { generateTiles, loadCheckpoint } from './checkpoint.ts';
 import { resizeTiles, runCnnDownstream, runLinearProbeDownstream, type DownstreamResult } from './downstream.ts';
 import { EvalError } from './evalError.ts';
 import { readRealTiles, type RealTileSet } from './realTiles.ts';
+import { classFidelity } from './classFidelity.ts';
+import { realFloor } from './floor.ts';
+import { judgeGoals } from './report/goals.ts';
 import { renderReportHtml } from './report/html.ts';
 import { createNodeNsfwjsExtractor, type EngineExtractor, type FeatureEngine } from './features/nodeExtractor.ts';
 import { withFeatureCache } from './features/featureCache.ts';
@@ -29,6 +33,8 @@ export type FeatureChoice = 'inception' | 'tiny';
 
 export interface EvaluateOptions {
   checkpoint: string;
+  /** The server's FED_CONFIG file: the model and batch-norm policy of a version-1 server checkpoint (eval/checkpoint.ts). */
+  fedConfig?: string;
   realTrain: string;
   realTest: string;
   /** Synthetic tiles generated per class. */
@@ -47,6 +53,7 @@ export interface EvaluateOptions {
   epochs: number;
   batchSize: number;
   learningRate: number;
+  /** Classifier seeds: every regime is trained once per seed; verdicts compare means against the sd over seeds. */
   seeds: number[];
   linearProbe: boolean;
   /** Directory of cached real-tile features (InceptionV3, MobileNetV2); null = no cache. */
@@ -72,7 +79,7 @@ export const DEFAULT_OPTIONS: Omit<EvaluateOptions, 'checkpoint' | 'realTrain' |
   epochs: 10,
   batchSize: 32,
   learningRate: 2e-3,
-  seeds: [1, 2, 3],
+  seeds: [1, 2, 3, 4, 5],
   linearProbe: true,
   featureCache: defaultFeatureCache(),
   kidSubsets: 100,
@@ -146,7 +153,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const choice = await initNodeBackend();
   backends.generator = choice.backend;
   backends.classifier = choice.backend;
-  const ckpt = loadCheckpoint(opts.checkpoint);
+  const ckpt = loadCheckpoint(opts.checkpoint, { fedConfig: opts.fedConfig, log });
   const { config } = ckpt;
   const classes = config.classes;
   const size = config.imageSize;
@@ -226,6 +233,11 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     }),
   );
 
+  // 5b. The real floor: real test vs real training tiles, and synthetic vs real training tiles, at one sample size.
+  const floorRun = await timed('real floor: FID, KID of real test vs training tiles, same sample size', () =>
+    realFloor(realF, testF, synthF, { seed: opts.seed, kidSubsets: opts.kidSubsets, full: { fid: quality.fid.fid, kid: { mean: quality.kid.mean, std: quality.kid.std } } }),
+  );
+
   // 6. t-SNE of real training vs synthetic features.
   const tsnePoints = await timed('t-SNE', () => {
     const rng = new Rng(opts.seed).fork('tsne');
@@ -286,6 +298,13 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     }
   });
 
+  // 7b. Class fidelity: the real-only models applied to the synthetic tiles of each class, and to the real test tiles.
+  const fidelityOpts = { classes, positive };
+  const fidelity = {
+    synthetic: classFidelity(synthetic.labels, cnn.realOnlyScores.map((s) => ({ seed: s.seed, scores: s.synthetic })), { ...fidelityOpts, what: 'synthetic tiles' }),
+    realTest: classFidelity(clfTest.labels, cnn.realOnlyScores.map((s) => ({ seed: s.seed, scores: s.test })), { ...fidelityOpts, what: 'real test tiles' }),
+  };
+
   // 8. Optional: pretrained MobileNetV2 features + linear head.
   let linearProbe: DownstreamResult | undefined;
   if (opts.linearProbe) {
@@ -314,22 +333,46 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
 
   // 9. The report.
   const patientsOf = (s: RealTileSet) => (s.hasPatients ? new Set(s.tiles.map((t) => t.patient)).size : null);
+  const patientsPerClassOf = (s: RealTileSet) =>
+    s.hasPatients ? Object.fromEntries(classes.map((c, i) => [c, new Set(s.tiles.filter((t) => t.label === i).map((t) => t.patient)).size])) : null;
+  const memorization = { syntheticToTrain: quality.memorization.syntheticToTrain, testToTrain: quality.memorization.testToTrain! };
+  const classFidelitySummary = { synthetic: fidelity.synthetic.summary, realTest: fidelity.realTest.summary };
+  const goals = judgeGoals({
+    floor: floorRun.floor,
+    classification: cnn.results,
+    classFidelity: classFidelitySummary,
+    memorization,
+    diversity: quality.diversity,
+    positiveClass: positiveName,
+    testPatients: patientsOf(test),
+    seeds: opts.seeds.length,
+  });
   const report: QualityReport = {
     fid: quality.fid.fid,
     kid: { mean: quality.kid.mean, std: quality.kid.std },
+    floor: floorRun.floor,
     classification: cnn.results,
-    memorization: { syntheticToTrain: quality.memorization.syntheticToTrain, testToTrain: quality.memorization.testToTrain! },
+    classFidelity: classFidelitySummary,
+    memorization,
     diversity: quality.diversity,
+    goals,
     config: {
       checkpoint: resolve(opts.checkpoint),
-      checkpointMeta: { round: ckpt.meta.round, source: ckpt.meta.source, createdAt: ckpt.meta.createdAt },
+      checkpointMeta: { round: ckpt.meta.round, source: ckpt.meta.source, createdAt: ckpt.meta.createdAt, batchNorm: ckpt.meta.batchNorm, batchNormRecalibrated: ckpt.recalibrated !== null },
       gan: config as unknown as Record<string, unknown>,
       classes: [...classes],
       positiveClass: positiveName,
       imageSize: size,
       perClass: opts.perClass,
-      realTrain: { dir: resolve(opts.realTrain), tiles: train.tiles.length, perClass: perClassCounts(train, classes), sourceSize: train.sourceSize, patients: patientsOf(train) },
-      realTest: { dir: resolve(opts.realTest), tiles: test.tiles.length, perClass: perClassCounts(test, classes), sourceSize: test.sourceSize, patients: patientsOf(test) },
+      realTrain: {
+        dir: resolve(opts.realTrain),
+        tiles: train.tiles.length,
+        perClass: perClassCounts(train, classes),
+        sourceSize: train.sourceSize,
+        patients: patientsOf(train),
+        patientsPerClass: patientsPerClassOf(train),
+      },
+      realTest: { dir: resolve(opts.realTest), tiles: test.tiles.length, perClass: perClassCounts(test, classes), sourceSize: test.sourceSize, patients: patientsOf(test), patientsPerClass: patientsPerClassOf(test) },
       features: { extractor: extractor.description, dim: extractor.dim, fidLabel: extractor.fidLabel },
       kid: { subsets: quality.kid.subsets, subsetSize: quality.kid.subsetSize },
       classifier: {
@@ -355,7 +398,14 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   }));
   const details: ReportDetails = {
     fidParts: { meanTerm: quality.fid.meanTerm, traceCov1: quality.fid.traceCov1, traceCov2: quality.fid.traceCov2, traceSqrtProduct: quality.fid.traceSqrtProduct },
+    floorRows: floorRun.rows,
     classificationPerSeed: cnn.details,
+    classFidelityPerSeed: { synthetic: fidelity.synthetic.perSeed, realTest: fidelity.realTest.perSeed },
+    realOnlyScores: {
+      syntheticLabels: [...synthetic.labels],
+      testLabels: [...clfTest.labels],
+      perSeed: cnn.realOnlyScores.map((s) => ({ seed: s.seed, synthetic: Array.from(s.synthetic), test: Array.from(s.test) })),
+    },
     ...(linearProbe ? { linearProbe } : {}),
     closestPairs: closest,
     tsne: tsnePoints,

@@ -39,12 +39,18 @@ describe('classifier worker pool', () => {
         pool.run('realPlusSynthetic', 3),
       ]);
       expect(epochs).toEqual([1, 2]);
-      expect(a.length).toBe(10);
-      expect(Array.from(a)).toEqual(Array.from(await runCnnJob(data, settings, 'realOnly', 1)));
-      expect(Array.from(b)).toEqual(Array.from(await runCnnJob(data, settings, 'syntheticOnly', 2)));
-      expect(Array.from(c)).toEqual(Array.from(await runCnnJob(data, settings, 'realPlusSynthetic', 3)));
+      expect(a.test.length).toBe(10);
+      const inProcess = await runCnnJob(data, settings, 'realOnly', 1);
+      expect(Array.from(a.test)).toEqual(Array.from(inProcess.test));
+      // A real-only model also scores the synthetic tiles (class fidelity), the other regimes do not.
+      expect(a.synthetic).toHaveLength(16);
+      expect(Array.from(a.synthetic!)).toEqual(Array.from(inProcess.synthetic!));
+      expect(b.synthetic).toBeUndefined();
+      expect(c.synthetic).toBeUndefined();
+      expect(Array.from(b.test)).toEqual(Array.from((await runCnnJob(data, settings, 'syntheticOnly', 2)).test));
+      expect(Array.from(c.test)).toEqual(Array.from((await runCnnJob(data, settings, 'realPlusSynthetic', 3)).test));
       // Different seeds or regimes train different models.
-      expect(Array.from(a)).not.toEqual(Array.from(c));
+      expect(Array.from(a.test)).not.toEqual(Array.from(c.test));
     } finally {
       pool.close();
     }
@@ -54,7 +60,7 @@ describe('classifier worker pool', () => {
     const pool = await createClassifierPool(1, { ...data, real: { pixels: [new Uint8Array(5)], labels: [0] } }, settings);
     try {
       await expect(pool.run('realOnly', 1)).rejects.toThrow(/classifier tile 0 has 5 bytes, expected 768/);
-      expect((await pool.run('syntheticOnly', 1)).length).toBe(10);
+      expect((await pool.run('syntheticOnly', 1)).test.length).toBe(10);
     } finally {
       pool.close();
     }

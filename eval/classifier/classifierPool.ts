@@ -3,19 +3,19 @@
  * backend and its own copy of the tiles; a job goes to whichever thread is free. Node only (eval/).
  */
 import { Worker } from 'node:worker_threads';
-import type { CnnJobData, CnnJobSettings, Regime } from './cnnJob.ts';
+import type { CnnJobData, CnnJobScores, CnnJobSettings, Regime } from './cnnJob.ts';
 import type { ClassifierReply, ClassifierRequest } from './classifierWorker.ts';
 
 export interface CnnJobRunner {
-  /** Train one regime with one seed and score the test tiles. */
-  run(regime: Regime, seed: number, onEpoch?: (epoch: number, loss: number) => void): Promise<Float32Array>;
+  /** Train one regime with one seed and score the test tiles (and, real only, the synthetic tiles). */
+  run(regime: Regime, seed: number, onEpoch?: (epoch: number, loss: number) => void): Promise<CnnJobScores>;
   /** How many jobs may usefully run at once. */
   readonly concurrency: number;
   close(): void;
 }
 
 interface Pending {
-  resolve: (s: Float32Array) => void;
+  resolve: (s: CnnJobScores) => void;
   reject: (e: Error) => void;
   onEpoch?: (epoch: number, loss: number) => void;
 }
@@ -65,7 +65,7 @@ export async function createClassifierPool(workers: number, data: CnnJobData, se
     async run(regime, seed, onEpoch) {
       const slot = await acquire();
       try {
-        return await new Promise<Float32Array>((resolve, reject) => {
+        return await new Promise<CnnJobScores>((resolve, reject) => {
           const id = nextId++;
           slot.pending.set(id, { resolve, reject, onEpoch });
           slot.worker.postMessage({ type: 'job', id, regime, seed } satisfies ClassifierRequest);

@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { initNodeBackend } from '../../cli/nodeBackend.ts';
-import { runCnnJob, type CnnJobData, type CnnJobSettings, type Regime } from './cnnJob.ts';
+import { runCnnJob, type CnnJobData, type CnnJobScores, type CnnJobSettings, type Regime } from './cnnJob.ts';
 
 export type ClassifierRequest =
   | { type: 'init'; data: CnnJobData; settings: CnnJobSettings }
@@ -14,7 +14,7 @@ export type ClassifierRequest =
 export type ClassifierReply =
   | { type: 'ready'; backend: string }
   | { type: 'epoch'; id: number; epoch: number; loss: number }
-  | { type: 'scores'; id: number; scores: Float32Array }
+  | { type: 'scores'; id: number; scores: CnnJobScores }
   | { type: 'error'; id?: number; message: string };
 
 const port = parentPort!;
@@ -32,7 +32,8 @@ port.on('message', async (msg: ClassifierRequest) => {
       const scores = await runCnnJob(state.data, state.settings, msg.regime, msg.seed, (epoch, loss) =>
         port.postMessage({ type: 'epoch', id: msg.id, epoch, loss } satisfies ClassifierReply),
       );
-      port.postMessage({ type: 'scores', id: msg.id, scores } satisfies ClassifierReply, [scores.buffer as ArrayBuffer]);
+      const buffers = [scores.test.buffer, ...(scores.synthetic ? [scores.synthetic.buffer] : [])] as ArrayBuffer[];
+      port.postMessage({ type: 'scores', id: msg.id, scores } satisfies ClassifierReply, buffers);
     } else {
       state = null;
       port.close();

@@ -1,7 +1,8 @@
 /**
  * One downstream-classifier job: train the small CNN on one regime's tiles with one seed, then score
- * the real test tiles. The same function runs in process and in the worker threads of
- * classifierPool.ts, so both give the same numbers for the same seed.
+ * the real test tiles (and, for a real-only model, the synthetic tiles too: class fidelity). The same
+ * function runs in process and in the worker threads of classifierPool.ts, so both give the same
+ * numbers for the same seed.
  */
 import { scoreTiles, trainTileClassifier, type LabelledTiles } from './train.ts';
 
@@ -33,14 +34,28 @@ export function trainingSet(regime: Regime, data: Pick<CnnJobData, 'real' | 'syn
   return { pixels: [...real.pixels, ...synthetic.pixels], labels: [...real.labels, ...synthetic.labels] };
 }
 
-/** Train with augmentation and return the positive-class probability of every test tile. */
+/** What one job returns: positive-class probabilities. */
+export interface CnnJobScores {
+  /** Of every real test tile, in order. */
+  test: Float32Array;
+  /**
+   * Of every synthetic tile, in order: only for a real-only model (a classifier that never saw a
+   * synthetic tile, applied to them: does it find the class the generator was asked for?).
+   */
+  synthetic?: Float32Array;
+}
+
+/**
+ * Train with augmentation and return the positive-class probability of every test tile and, for the
+ * real-only regime, of every synthetic tile.
+ */
 export async function runCnnJob(
   data: CnnJobData,
   settings: CnnJobSettings,
   regime: Regime,
   seed: number,
   onEpoch?: (epoch: number, loss: number) => void,
-): Promise<Float32Array> {
+): Promise<CnnJobScores> {
   const model = await trainTileClassifier(trainingSet(regime, data), {
     size: settings.size,
     classes: settings.classes,
@@ -54,7 +69,9 @@ export async function runCnnJob(
     onEpoch,
   });
   try {
-    return await scoreTiles(model, data.testPixels, settings.positive);
+    const test = await scoreTiles(model, data.testPixels, settings.positive);
+    if (regime !== 'realOnly') return { test };
+    return { test, synthetic: await scoreTiles(model, data.synthetic.pixels, settings.positive) };
   } finally {
     model.dispose();
   }

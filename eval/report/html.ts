@@ -1,5 +1,7 @@
 import { basename } from 'node:path';
 import { REGIMES, type MetricSummary, type DownstreamResult } from '../downstream.ts';
+import type { ClassFidelity } from '../classFidelity.ts';
+import { DIVERSITY_MIN_RATIO, FID_FLOOR_FACTOR, type Goal, type GoalId } from './goals.ts';
 import { escapeXml } from './tsnePlot.ts';
 import type { QualityReport, ReportDetails } from './types.ts';
 
@@ -20,6 +22,16 @@ const REGIME_NAMES: Record<(typeof REGIMES)[number], string> = {
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : String(v));
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
 const pm = (m: { mean: number; sd: number }) => `${f3(m.mean)} ± ${f3(m.sd)}`;
+const signed = (v: number) => `${v >= 0 ? '+' : '−'}${f3(Math.abs(v))}`;
+const pct = (v: number) => `${Math.round(v * 100)} %`;
+const exp = (v: number) => (Number.isFinite(v) ? v.toExponential(2) : String(v));
+
+/** "23 patients: MSIH 10, nonMSIH 13". */
+function patientCount(cfg: QualityReport['config']['realTest']): string {
+  if (cfg.patients === null) return 'no patients named';
+  const per = cfg.patientsPerClass ? `: ${Object.entries(cfg.patientsPerClass).map(([k, v]) => `${escapeXml(k)} ${v}`).join(', ')}` : '';
+  return `${cfg.patients} patients${per}`;
+}
 
 function metricsTable(results: Record<string, MetricSummary | undefined>, caption: string): string {
   const rows = REGIMES.filter((r) => results[r])
@@ -31,39 +43,119 @@ function metricsTable(results: Record<string, MetricSummary | undefined>, captio
   return `<table><caption>${caption}</caption><thead><tr><th>Classifier trained on</th><th>Accuracy</th><th>F1 (positive class)</th><th>Balanced accuracy</th><th>AUROC</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
-function downstreamTables(d: Pick<DownstreamResult, 'results'>, what: string, positive: string): string {
-  const tile = metricsTable(d.results, `${what}, tile level (mean ± sd over seeds; positive class ${escapeXml(positive)})`);
+function downstreamTables(d: Pick<DownstreamResult, 'results'>, what: string, cfg: QualityReport['config']): string {
+  const seeds = cfg.classifier.seeds.length;
+  const tile = metricsTable(d.results, `${what}, tile level, ${cfg.realTest.tiles} real test tiles (mean ± sd over ${seeds} seeds; positive class ${escapeXml(cfg.positiveClass)})`);
   const hasPatients = REGIMES.every((r) => d.results[r].patientLevel);
   const patient = hasPatients
-    ? metricsTable(Object.fromEntries(REGIMES.map((r) => [r, d.results[r].patientLevel])), `${what}, patient level (a patient's score is the mean of its tiles' scores)`)
+    ? metricsTable(
+        Object.fromEntries(REGIMES.map((r) => [r, d.results[r].patientLevel])),
+        `${what}, patient level, ${patientCount(cfg.realTest)} (a patient's score is the mean of its tiles' scores; mean ± sd over ${seeds} seeds)`,
+      )
     : '<p class="note">No patient-level results: the test folder has no manifest.csv naming a patient for every tile.</p>';
   return tile + patient;
 }
 
+function goalById(r: QualityReport, id: GoalId): Goal {
+  const g = r.goals.find((x) => x.id === id);
+  if (!g) throw new Error(`report has no goal "${id}"`);
+  return g;
+}
+
+function goalsTable(goals: readonly Goal[]): string {
+  const fig = (v: number | null) => (v === null ? '–' : f3(v));
+  const rows = goals
+    .map(
+      (g) =>
+        `<tr class="${g.met ? 'goal-met' : 'goal-unmet'}"><th scope="row">${escapeXml(g.name)}</th><td>${fig(g.figure)}</td><td>${g.rule} ${fig(g.threshold)}</td><td>${g.met ? '✓ met' : '✗ not met'}</td><td class="detail">${escapeXml(g.detail)}</td></tr>`,
+    )
+    .join('');
+  return `<table class="goals"><thead><tr><th>Goal</th><th>Figure</th><th>Needed</th><th>Met</th><th>From</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function fidelityTable(f: { synthetic: ClassFidelity; realTest: ClassFidelity }, positive: string, seeds: number): string {
+  const rows = Object.keys(f.synthetic.meanScore)
+    .map(
+      (c) =>
+        `<tr><th scope="row">${escapeXml(c)}</th><td>${pm(f.synthetic.meanScore[c])}</td><td>${pct(f.synthetic.calledPositive[c].mean)}</td><td>${f.synthetic.tiles[c]}</td><td>${pm(f.realTest.meanScore[c])}</td><td>${pct(f.realTest.calledPositive[c].mean)}</td><td>${f.realTest.tiles[c]}</td></tr>`,
+    )
+    .join('');
+  const p = escapeXml(positive);
+  const diff = `<tr><th scope="row">Difference, ${p} − the others</th><td>${pm(f.synthetic.difference)}</td><td></td><td></td><td>${pm(f.realTest.difference)}</td><td></td><td></td></tr>`;
+  return `<table><caption>Mean ${p} score of a classifier trained on real tiles only (mean ± sd over ${seeds} seeds)</caption><thead><tr><th>Tiles of class</th><th>Synthetic: mean ${p} score</th><th>called ${p}</th><th>tiles</th><th>Real test: mean ${p} score</th><th>called ${p}</th><th>tiles</th></tr></thead><tbody>${rows}${diff}</tbody></table>`;
+}
+
 function verdicts(r: QualityReport, details: ReportDetails): string[] {
   const out: string[] = [];
-  const m = r.memorization;
-  if (m.syntheticToTrain.p5 < 0.5 * m.testToTrain.p5) {
-    out.push(`<li class="warn"><b>Possible memorization.</b> The closest 5 % of synthetic tiles lie within ${f2(m.syntheticToTrain.p5)} of a training tile, less than half the distance at which the closest 5 % of unseen real tiles lie (${f2(m.testToTrain.p5)}). Inspect the closest pairs below before exporting images.</li>`);
+  const li = (ok: boolean | null, html: string) => `<li${ok === null ? '' : ` class="${ok ? 'ok' : 'warn'}"`}>${html}</li>`;
+  const fl = r.floor;
+  const seeds = r.config.classifier.seeds.length;
+  // Distance to real tissue, read against the real floor.
+  const fidGoal = goalById(r, 'fidVsFloor');
+  const floorWords = `real tiles from the test set (patients the generator never saw) score ${f2(fl.fid)} against the same training tiles: the real floor, with ${fl.n} tiles on each side against ${fl.trainN} training tiles`;
+  if (fl.fidOverFloor === null) out.push(li(false, `<b>No real floor to compare with.</b> The FID of the real test tiles is not above 0, so the synthetic FID (${f2(fl.syntheticFid)}) cannot be read against it.`));
+  else if (fidGoal.met) out.push(li(true, `<b>Close to real tissue in feature space.</b> The synthetic tiles' FID is ${f2(fl.syntheticFid)}, ${f2(fl.fidOverFloor)}× the floor: ${floorWords}. The goal is at most ${FID_FLOOR_FACTOR}×.`));
+  else out.push(li(false, `<b>Far from real tissue in feature space.</b> The synthetic tiles' FID is ${f2(fl.syntheticFid)}, ${f2(fl.fidOverFloor)}× the floor: ${floorWords}. The goal is at most ${FID_FLOOR_FACTOR}×.`));
+  out.push(li(null, `KID, same tiles: synthetic ${exp(fl.syntheticKid.mean)} ± ${exp(fl.syntheticKid.std)} vs real floor ${exp(fl.kid.mean)} ± ${exp(fl.kid.std)} (subsets of ${fl.kidSubsetSize}).`));
+  // Class fidelity.
+  const cf = r.classFidelity.synthetic;
+  const ref = r.classFidelity.realTest;
+  const pos = escapeXml(r.config.positiveClass);
+  const others = Object.keys(cf.meanScore).filter((c) => c !== r.config.positiveClass);
+  const scores = (f: ClassFidelity) => [r.config.positiveClass, ...others].map((c) => `${f3(f.meanScore[c].mean)} on ${escapeXml(c)} tiles (${pct(f.calledPositive[c].mean)} called ${pos})`).join(' vs ');
+  const refWords = `On real test tiles the same classifiers give ${scores(ref)}, a difference of ${pm(ref.difference)}${ref.carried ? '' : `, itself within the seed spread: the real-only classifier barely tells the real classes apart, so this check is weak`}.`;
+  if (cf.carried) {
+    out.push(li(true, `<b>The class is carried.</b> A classifier trained on real tiles only scores synthetic tiles ${scores(cf)}: a difference of ${pm(cf.difference)} over ${seeds} seeds, larger than its spread. ${refWords}`));
   } else {
-    out.push(`<li class="ok"><b>No sign of memorization.</b> Synthetic tiles are not closer to the training tiles than unseen real tiles are (5th percentile of nearest-training-tile distance ${f2(m.syntheticToTrain.p5)} vs ${f2(m.testToTrain.p5)} for real test tiles).</li>`);
+    const reversed = cf.difference.mean < -cf.difference.sd;
+    out.push(
+      li(
+        false,
+        `<b>The class is ${reversed ? 'reversed' : 'not carried'}.</b> A classifier trained on real tiles only scores synthetic tiles ${scores(cf)}: a difference of ${pm(cf.difference)} over ${seeds} seeds, ${reversed ? `the wrong way round` : 'not larger than its spread over seeds'}. ${refWords}`,
+      ),
+    );
   }
+  // Memorization.
+  const m = r.memorization;
+  if (goalById(r, 'memorization').met) {
+    out.push(li(true, `<b>No sign of memorization.</b> Synthetic tiles are not closer to the training tiles than unseen real tiles are (5th percentile of nearest-training-tile distance ${f2(m.syntheticToTrain.p5)} vs ${f2(m.testToTrain.p5)} for real test tiles).`));
+  } else {
+    out.push(li(false, `<b>Possible memorization.</b> The closest 5 % of synthetic tiles lie within ${f2(m.syntheticToTrain.p5)} of a training tile, closer than the closest 5 % of unseen real tiles (${f2(m.testToTrain.p5)}). Inspect the closest pairs below before exporting images.`));
+  }
+  // Diversity.
   for (const [cls, d] of Object.entries(r.diversity)) {
     if (d.synthetic === null || d.real === null) continue;
     const ratio = d.synthetic / d.real;
-    if (ratio < 0.8) out.push(`<li class="warn"><b>Possible mode collapse in ${escapeXml(cls)}.</b> Synthetic ${escapeXml(cls)} tiles vary less than real ones (mean pairwise feature distance ${f2(d.synthetic)} vs ${f2(d.real)}, ratio ${f2(ratio)}).</li>`);
-    else out.push(`<li class="ok"><b>${escapeXml(cls)}: diverse.</b> Synthetic tiles vary about as much as real ones (ratio ${f2(ratio)}).</li>`);
+    if (ratio < DIVERSITY_MIN_RATIO) out.push(li(false, `<b>Possible mode collapse in ${escapeXml(cls)}.</b> Synthetic ${escapeXml(cls)} tiles vary less than real ones (mean pairwise feature distance ${f2(d.synthetic)} vs ${f2(d.real)}, ratio ${f2(ratio)}; the goal is at least ${DIVERSITY_MIN_RATIO}).`));
+    else out.push(li(true, `<b>${escapeXml(cls)}: diverse.</b> Synthetic tiles vary about as much as real ones (ratio ${f2(ratio)}).`));
   }
+  // Do synthetic tiles help a classifier? Mean against the seed sd.
   const c = r.classification;
-  const gain = c.realPlusSynthetic.balancedAccuracy.mean - c.realOnly.balancedAccuracy.mean;
+  const ba = goalById(r, 'realPlusSyntheticBalancedAccuracy');
+  const pa = goalById(r, 'realPlusSyntheticPatientAuroc');
+  const baWords = `balanced accuracy ${pm(c.realPlusSynthetic.balancedAccuracy)} with real + synthetic vs ${pm(c.realOnly.balancedAccuracy)} with real tiles only (${signed(ba.figure!)}; one seed sd ${f3(ba.threshold!)})`;
+  const paWords =
+    pa.figure === null
+      ? 'patient AUROC not measured (no patients in the test manifest)'
+      : `patient AUROC ${pm(c.realPlusSynthetic.patientLevel!.auroc)} vs ${pm(c.realOnly.patientLevel!.auroc)} over ${r.config.realTest.patients} patients (${signed(pa.figure)}; one seed sd ${f3(pa.threshold!)})`;
+  if (ba.met && pa.met) out.push(li(true, `<b>Synthetic tiles help the small classifier</b>, by more than the spread over ${seeds} seeds: ${baWords}; ${paWords}.`));
+  else out.push(li(false, `<b>Synthetic tiles do not measurably help the small classifier</b> (both gains must exceed one seed sd, over ${seeds} seeds): ${baWords}; ${paWords}.`));
+  const so = goalById(r, 'syntheticOnlyAuroc');
   out.push(
-    `<li>${gain > 0 ? '<b>Synthetic tiles helped</b>' : '<b>Synthetic tiles did not help</b>'} the small classifier: balanced accuracy ${f3(c.realPlusSynthetic.balancedAccuracy.mean)} with real + synthetic vs ${f3(c.realOnly.balancedAccuracy.mean)} with real tiles only (${gain >= 0 ? '+' : ''}${f3(gain)}; compare with the spread over seeds).</li>`,
+    li(
+      so.met,
+      `${so.met ? '<b>Synthetic tiles alone teach about as much as real ones.</b>' : '<b>Synthetic tiles alone teach less than real ones.</b>'} Tile AUROC ${pm(c.syntheticOnly.auroc)} trained on synthetic tiles only vs ${pm(c.realOnly.auroc)} on real tiles only (the goal: at most ${f2(so.threshold!)} below).`,
+    ),
   );
   if (details.linearProbe) {
     const p = details.linearProbe.results;
     const g = p.realPlusSynthetic.auroc.mean - p.realOnly.auroc.mean;
+    const sd = Math.max(p.realPlusSynthetic.auroc.sd, p.realOnly.auroc.sd);
     out.push(
-      `<li>With pretrained MobileNetV2 features and a linear head: AUROC ${f3(p.realPlusSynthetic.auroc.mean)} with real + synthetic vs ${f3(p.realOnly.auroc.mean)} with real tiles only (${g >= 0 ? '+' : ''}${f3(g)}), ${f3(p.syntheticOnly.auroc.mean)} with synthetic tiles only.</li>`,
+      li(
+        null,
+        `With pretrained MobileNetV2 features and a linear head: AUROC ${pm(p.realPlusSynthetic.auroc)} with real + synthetic vs ${pm(p.realOnly.auroc)} with real tiles only (${signed(g)}, ${Math.abs(g) > sd ? 'more' : 'not more'} than one seed sd), ${pm(p.syntheticOnly.auroc)} with synthetic tiles only.`,
+      ),
     );
   }
   return out;
@@ -84,7 +176,7 @@ export function renderReportHtml(report: QualityReport, details: ReportDetails, 
     .map(([k, v]) => `<tr><th scope="row">${escapeXml(k)}</th><td>${v.toFixed(1)} s</td></tr>`)
     .join('');
   const probe = details.linearProbe
-    ? `<h3>Pretrained MobileNetV2 features + linear head</h3><p class="note">Features from nsfwjs's MobileNetV2 (computed once, no augmentation), logistic regression per seed.</p>${downstreamTables(details.linearProbe, 'MobileNetV2 + linear head', cfg.positiveClass)}`
+    ? `<h3>Pretrained MobileNetV2 features + linear head</h3><p class="note">Features from nsfwjs's MobileNetV2 (computed once, no augmentation), logistic regression per seed.</p>${downstreamTables(details.linearProbe, 'MobileNetV2 + linear head', cfg)}`
     : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Synthetic tile quality report</title>
@@ -98,7 +190,8 @@ th,td{border:1px solid #ddd;padding:.35em .6em;text-align:right}th[scope=row],th
 .warn{color:#a00}.ok{color:#1b5e20}ul.verdicts li{margin:.4em 0}
 img{image-rendering:pixelated}.samples img{width:100%;max-width:960px;border:1px solid #ccc}
 .pairs{display:flex;flex-wrap:wrap;gap:12px}.pair{margin:0;text-align:center;font-size:.85em}.pair img{width:112px;height:112px;border:1px solid #ccc;margin:1px}
-.file{color:#777;font-size:.85em}.cards{display:flex;gap:1em;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;padding:.8em 1em;flex:1;min-width:220px}
+.file{color:#777;font-size:.85em}.floor{margin-top:.5em;font-size:.92em}
+table.goals th[scope=row]{font-weight:normal;max-width:24em}table.goals td.detail{text-align:left;font-size:.85em;color:#555}tr.goal-met td:nth-child(4){color:#1b5e20;font-weight:600}tr.goal-unmet td:nth-child(4){color:#a00;font-weight:600}.cards{display:flex;gap:1em;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;padding:.8em 1em;flex:1;min-width:220px}
 </style></head><body>
 <h1>Synthetic tile quality report</h1>
 <p class="note">Checkpoint <code>${escapeXml(cfg.checkpoint)}</code> (${escapeXml(String(cfg.gan.gan ?? ''))}, ${cfg.imageSize}×${cfg.imageSize} px${cfg.checkpointMeta.round !== undefined ? `, round ${escapeXml(String(cfg.checkpointMeta.round))}` : ''}) ·
@@ -107,17 +200,27 @@ ${cfg.perClass} synthetic tiles per class · real training tiles ${cfg.realTrain
 <h2>At a glance</h2>
 <ul class="verdicts">${verdicts(report, details).join('')}</ul>
 <div class="cards">
-<div class="card"><div>${escapeXml(cfg.features.fidLabel)}</div><div class="big">${f2(report.fid)}</div><div class="note">Lower is closer to the real training tiles. Compare only with other checkpoints evaluated by this tool.</div></div>
-<div class="card"><div>KID (same features, unbiased; mean ± sd over ${report.config.kid.subsets} subsets of ${report.config.kid.subsetSize})</div><div class="big">${report.kid.mean.toExponential(3)} ± ${report.kid.std.toExponential(2)}</div><div class="note">≈ 0 when synthetic and real tiles are indistinguishable in feature space.</div></div>
+<div class="card"><div>${escapeXml(cfg.features.fidLabel)}</div><div class="big">${f2(report.fid)}</div><div class="note">All ${cfg.perClass * cfg.classes.length} synthetic tiles against all ${cfg.realTrain.tiles} real training tiles. Lower is closer to the real training tiles. Compare only with other checkpoints evaluated by this tool.</div>
+<div class="floor">At ${report.floor.n} tiles against the ${report.floor.trainN} training tiles: synthetic <b>${f2(report.floor.syntheticFid)}</b>, real floor (real test tiles) <b>${f2(report.floor.fid)}</b>${report.floor.fidOverFloor === null ? '' : ` · <b>${f2(report.floor.fidOverFloor)}× the floor</b>`}</div></div>
+<div class="card"><div>KID (same features, unbiased; mean ± sd over ${report.config.kid.subsets} subsets of ${report.config.kid.subsetSize})</div><div class="big">${report.kid.mean.toExponential(3)} ± ${report.kid.std.toExponential(2)}</div><div class="note">≈ 0 when synthetic and real tiles are indistinguishable in feature space.</div>
+<div class="floor">At ${report.floor.n} tiles (subsets of ${report.floor.kidSubsetSize}): synthetic <b>${exp(report.floor.syntheticKid.mean)} ± ${exp(report.floor.syntheticKid.std)}</b>, real floor <b>${exp(report.floor.kid.mean)} ± ${exp(report.floor.kid.std)}</b></div></div>
 </div>
+
+<h2>Goals</h2>
+<p class="note">Each goal with its measured figure and the threshold it must meet (comparisons forgive float rounding below 1e-9). Classifier figures are means over ${cfg.classifier.seeds.length} seeds; a difference counts only when it exceeds the spread over seeds.</p>
+${goalsTable(report.goals)}
 
 <h2>Synthetic samples</h2>
 <p class="note">One row per class (${cfg.classes.map(escapeXml).join(', ')}, top to bottom), generated from the checkpoint.</p>
 <div class="samples"><img src="${images.samples}" alt="grid of synthetic tiles, one row per class"></div>
 
+<h2>Do the synthetic tiles carry their class?</h2>
+<p class="note">The small CNN trained on real tiles only (one model per seed, the same models as in the next section) scores every synthetic tile: the probability it gives the class ${escapeXml(cfg.positiveClass)}. If the generator draws what it is asked for, synthetic ${escapeXml(cfg.positiveClass)} tiles score higher than the others. The same models on the real test tiles show how well they separate real tissue.</p>
+${fidelityTable(report.classFidelity, cfg.positiveClass, cfg.classifier.seeds.length)}
+
 <h2>Does adding synthetic tiles help a classifier?</h2>
-<p class="note">The same small CNN (trained from scratch, ${cfg.classifier.size}×${cfg.classifier.size} px, ${cfg.classifier.epochs} epochs, ${escapeXml(cfg.classifier.augmentation)}) is trained three ways and tested on the real test tiles; seeds ${cfg.classifier.seeds.join(', ')}.</p>
-${downstreamTables({ results: report.classification }, 'Small CNN', cfg.positiveClass)}
+<p class="note">The same small CNN (trained from scratch, ${cfg.classifier.size}×${cfg.classifier.size} px, ${cfg.classifier.epochs} epochs, ${escapeXml(cfg.classifier.augmentation)}) is trained three ways and tested on the real test tiles (${cfg.realTest.tiles} tiles, ${patientCount(cfg.realTest)}); seeds ${cfg.classifier.seeds.join(', ')}.</p>
+${downstreamTables({ results: report.classification }, 'Small CNN', cfg)}
 ${probe}
 
 <h2>Memorization check</h2>
@@ -140,8 +243,8 @@ ${images.tsneSvg}
 <h2>Settings</h2>
 <table><tbody>
 <tr><th scope="row">Features</th><td>${escapeXml(cfg.features.extractor)} (${cfg.features.dim}-d)</td></tr>
-<tr><th scope="row">Real training tiles</th><td>${escapeXml(cfg.realTrain.dir)} · ${Object.entries(cfg.realTrain.perClass).map(([k, v]) => `${escapeXml(k)} ${v}`).join(', ')} · ${cfg.realTrain.sourceSize} px source${cfg.realTrain.patients !== null ? ` · ${cfg.realTrain.patients} patients` : ''}</td></tr>
-<tr><th scope="row">Real test tiles</th><td>${escapeXml(cfg.realTest.dir)} · ${Object.entries(cfg.realTest.perClass).map(([k, v]) => `${escapeXml(k)} ${v}`).join(', ')} · ${cfg.realTest.sourceSize} px source${cfg.realTest.patients !== null ? ` · ${cfg.realTest.patients} patients` : ''}</td></tr>
+<tr><th scope="row">Real training tiles</th><td>${escapeXml(cfg.realTrain.dir)} · ${Object.entries(cfg.realTrain.perClass).map(([k, v]) => `${escapeXml(k)} ${v}`).join(', ')} · ${cfg.realTrain.sourceSize} px source${cfg.realTrain.patients !== null ? ` · ${patientCount(cfg.realTrain)}` : ''}</td></tr>
+<tr><th scope="row">Real test tiles</th><td>${escapeXml(cfg.realTest.dir)} · ${Object.entries(cfg.realTest.perClass).map(([k, v]) => `${escapeXml(k)} ${v}`).join(', ')} · ${cfg.realTest.sourceSize} px source${cfg.realTest.patients !== null ? ` · ${patientCount(cfg.realTest)}` : ''}</td></tr>
 <tr><th scope="row">FID terms</th><td>‖μ₁−μ₂‖² ${f2(details.fidParts.meanTerm)} · Tr Σ₁ ${f2(details.fidParts.traceCov1)} · Tr Σ₂ ${f2(details.fidParts.traceCov2)} · Tr √(Σ₁Σ₂) ${f2(details.fidParts.traceSqrtProduct)}</td></tr>
 <tr><th scope="row">Backends</th><td>${Object.entries(details.backends).map(([k, v]) => `${escapeXml(k)}: ${escapeXml(v)}`).join(' · ')}</td></tr>
 </tbody></table>

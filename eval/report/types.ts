@@ -1,28 +1,49 @@
 import type { DownstreamResult, RegimeResult, Regime } from '../downstream.ts';
+import type { ClassFidelity, ClassFidelitySeed } from '../classFidelity.ts';
+import type { RealFloor } from '../floor.ts';
+import type { Goal } from './goals.ts';
 
-/** report.json: exactly these keys (issue 6). */
+/** report.json: exactly these keys (issues 6 and 13). */
 export interface QualityReport {
+  /** All synthetic tiles vs all real training tiles. */
   fid: number;
   kid: { mean: number; std: number };
+  /** Real test vs real training tiles, and synthetic vs real training tiles, at one sample size. */
+  floor: RealFloor;
   classification: Record<Regime, RegimeResult>;
+  /** The real-only classifiers (one per seed) applied to the synthetic tiles, and to the real test tiles as the reference. */
+  classFidelity: { synthetic: ClassFidelity; realTest: ClassFidelity };
   memorization: {
     syntheticToTrain: { p5: number; median: number };
     testToTrain: { p5: number; median: number };
   };
   diversity: Record<string, { synthetic: number | null; real: number | null }>;
+  /** The issue's goals, each with its figure, threshold and whether it is met (eval/report/goals.ts). */
+  goals: Goal[];
   config: ReportConfig;
+}
+
+interface RealSetConfig {
+  dir: string;
+  tiles: number;
+  perClass: Record<string, number>;
+  sourceSize: number;
+  /** Patients named by manifest.csv (null when it does not name one for every tile). */
+  patients: number | null;
+  patientsPerClass: Record<string, number> | null;
 }
 
 export interface ReportConfig {
   checkpoint: string;
-  checkpointMeta: { round?: unknown; source?: unknown; createdAt?: unknown };
+  /** batchNorm: the federation's policy; batchNormRecalibrated: the generator's statistics were recalibrated data-free (FedBN). */
+  checkpointMeta: { round?: unknown; source?: unknown; createdAt?: unknown; batchNorm?: unknown; batchNormRecalibrated?: boolean };
   gan: Record<string, unknown>;
   classes: string[];
   positiveClass: string;
   imageSize: number;
   perClass: number;
-  realTrain: { dir: string; tiles: number; perClass: Record<string, number>; sourceSize: number; patients: number | null };
-  realTest: { dir: string; tiles: number; perClass: Record<string, number>; sourceSize: number; patients: number | null };
+  realTrain: RealSetConfig;
+  realTest: RealSetConfig;
   features: { extractor: string; dim: number; fidLabel: string };
   kid: { subsets: number; subsetSize: number };
   classifier: { model: string; size: number; channels: number; epochs: number; batchSize: number; learningRate: number; seeds: number[]; augmentation: string };
@@ -34,7 +55,12 @@ export interface ReportConfig {
 /** report-details.json: everything else the HTML shows (per-seed runs, FID terms, pairs, timings). */
 export interface ReportDetails {
   fidParts: { meanTerm: number; traceCov1: number; traceCov2: number; traceSqrtProduct: number };
+  /** Which rows (indices into the real test and the synthetic tiles) the floor comparison used. */
+  floorRows: { test: number[]; synthetic: number[] };
   classificationPerSeed: DownstreamResult['details'];
+  /** Class fidelity per seed, and the raw scores it was computed from (the real-only models' positive-class probabilities). */
+  classFidelityPerSeed: { synthetic: ClassFidelitySeed[]; realTest: ClassFidelitySeed[] };
+  realOnlyScores: { syntheticLabels: number[]; testLabels: number[]; perSeed: { seed: number; synthetic: number[]; test: number[] }[] };
   linearProbe?: DownstreamResult;
   closestPairs: { synthetic: number; syntheticClass: string; realFile: string; distance: number }[];
   tsne: { x: number; y: number; classIndex: number; synthetic: boolean }[];
