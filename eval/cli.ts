@@ -139,19 +139,19 @@ export async function main(argv: string[]): Promise<void> {
     [
       `${report.config.features.fidLabel}: ${report.fid.toFixed(2)}`,
       `KID: ${report.kid.mean.toExponential(3)} ± ${report.kid.std.toExponential(2)}`,
+      `real floor (${report.floor.n} real test vs ${report.floor.trainN} training tiles): FID ${report.floor.fid.toFixed(2)}, KID ${report.floor.kid.mean.toExponential(3)}; synthetic at the same size: FID ${report.floor.syntheticFid.toFixed(2)} (${report.floor.fidOverFloor === null ? 'no ratio' : `${report.floor.fidOverFloor.toFixed(2)}× the floor`}), KID ${report.floor.syntheticKid.mean.toExponential(3)}`,
+      `class fidelity (real-only classifier, mean ${report.config.positiveClass} score, ${report.config.positiveClass} − others): synthetic ${pm(report.classFidelity.synthetic.difference)}${report.classFidelity.synthetic.carried ? ' (class carried)' : ' (not carried)'}, real test ${pm(report.classFidelity.realTest.difference)}`,
       ...(['realOnly', 'realPlusSynthetic', 'syntheticOnly'] as const).map(
         (r) => `${r}: accuracy ${pm(c[r].accuracy)}, F1 ${pm(c[r].f1)}, balanced accuracy ${pm(c[r].balancedAccuracy)}, AUROC ${pm(c[r].auroc)}${c[r].patientLevel ? ` | patient AUROC ${pm(c[r].patientLevel!.auroc)}` : ''}`,
       ),
       `memorization: synthetic→train p5 ${report.memorization.syntheticToTrain.p5.toFixed(2)} median ${report.memorization.syntheticToTrain.median.toFixed(2)}; test→train p5 ${report.memorization.testToTrain.p5.toFixed(2)} median ${report.memorization.testToTrain.median.toFixed(2)}`,
       `diversity: ${Object.entries(report.diversity).map(([k, d]) => `${k} synthetic ${d.synthetic?.toFixed(2)} vs real ${d.real?.toFixed(2)}`).join('; ')}`,
+      `goals met: ${report.goals.filter((g) => g.met).length} of ${report.goals.length}${report.goals.some((g) => !g.met) ? ` (not met: ${report.goals.filter((g) => !g.met).map((g) => g.id).join(', ')})` : ''}`,
       `wrote ${files.json}, ${files.html} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-      `real floor (${report.floor.n} real test vs ${report.floor.trainN} training tiles): FID ${report.floor.fid.toFixed(2)}, KID ${report.floor.kid.mean.toExponential(3)}; synthetic at the same size: FID ${report.floor.syntheticFid.toFixed(2)} (${report.floor.fidOverFloor === null ? 'no ratio' : `${report.floor.fidOverFloor.toFixed(2)}× the floor`}), KID ${report.floor.syntheticKid.mean.toExponential(3)}`,
-      `class fidelity (real-only classifier, mean ${report.config.positiveClass} score, ${report.config.positiveClass} − others): synthetic ${pm(report.classFidelity.synthetic.difference)}${report.classFidelity.synthetic.carried ? ' (class carried)' : ' (not carried)'}, real test ${pm(report.classFidelity.realTest.difference)}`,
     ].join('\n') + '\n',
   );
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('eval/cli.ts')) {
-      `goals met: ${report.goals.filter((g) => g.met).length} of ${report.goals.length}${report.goals.some((g) => !g.met) ? ` (not met: ${report.goals.filter((g) => !g.met).map((g) => g.id).join(', ')})` : ''}`,
   await runCli(() => main(process.argv.slice(2)));
 }
