@@ -8,7 +8,11 @@ export const USAGE = `Usage: npm run evaluate -- --checkpoint FILE --real-train 
 Writes a quality report for a GAN checkpoint: FID and KID, whether synthetic tiles help a classifier,
 memorization and mode-collapse checks, and a t-SNE plot (report.json, report-details.json, report.html).
 
-  --checkpoint FILE      checkpoint written by npm run simulate (checkpoint.fgw) or the server
+  --checkpoint FILE      a checkpoint: the checkpoint.fgw written by npm run simulate (in process or --server), or a
+                         server checkpoint (STATE_DIR/checkpoints/round-NNNNNN.fgw). Under FedBN (batchNorm local)
+                         the generator's batch-norm statistics are recalibrated data-free before generating
+  --fed-config FILE      the server's FED_CONFIG file, needed only for version-1 server checkpoints (written before
+                         checkpoints recorded the GAN config): their model and batch-norm policy are taken from it
   --real-train DIR       the real tiles the GAN was trained on, <label>/<tile>.jpg|png
   --real-test DIR        real tiles it never saw, same layout (manifest.csv in DIR or its parent gives patients)
   --per-class N          synthetic tiles to generate per class
@@ -44,6 +48,7 @@ function featureEngine(value: string | undefined): FeatureEngine {
 
 const OPTIONS = {
   checkpoint: { type: 'string' },
+  'fed-config': { type: 'string' },
   'real-train': { type: 'string' },
   'real-test': { type: 'string' },
   'per-class': { type: 'string' },
@@ -100,6 +105,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
   return {
     ...DEFAULT_OPTIONS,
     checkpoint: v.checkpoint!,
+    fedConfig: v['fed-config'],
     realTrain: v['real-train']!,
     realTest: v['real-test']!,
     perClass: int('per-class', v['per-class'], 2, 0),
