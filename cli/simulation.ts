@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { createAggregator, type AggregatorConfig } from '../shared/aggregate/index.ts';
-import { encodeWeights } from '../shared/codec/weightsCodec.ts';
+import { encodeCheckpoint } from '../shared/checkpoint.ts';
 import type { GanConfig } from '../shared/config/ganConfig.ts';
 import { datasetFromTiles, type Dataset } from '../shared/data/dataset.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
@@ -10,6 +10,7 @@ import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
 import { partitionBySite, partitionIID, partitionNonIID, type PartitionSpec } from '../shared/fed/partition.ts';
 import { sampleClients } from '../shared/fed/sampling.ts';
 import { createGan, generate } from '../shared/gan/gan.ts';
+import { recalibrateGeneratorBatchNorm } from '../shared/gan/recalibrateBatchNorm.ts';
 import { tileGrid, toRgbBytes } from '../shared/image/grid.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { CliError } from './cliError.ts';
@@ -83,11 +84,17 @@ function weightedMean(clients: ClientSummary[], key: 'dLoss' | 'gLoss'): number 
   return clients.reduce((s, c) => s + c[key] * c.examples, 0) / n;
 }
 
-/** Render one row of generated tiles per class as a PNG. */
-export async function samplesPng(global: WeightSet, model: GanConfig, perClass: number, seed = 1234): Promise<Buffer> {
+/**
+ * Render one row of generated tiles per class as a PNG. Under FedBN (`batchNorm: 'local'`) the global
+ * generator's batch-norm statistics are untrained by design (D1): they are recalibrated data-free first
+ * (shared/gan/recalibrateBatchNorm.ts), as the evaluator does.
+ */
+export async function samplesPng(global: WeightSet, model: GanConfig, perClass: number, opts: { batchNorm?: BatchNormPolicy; seed?: number } = {}): Promise<Buffer> {
+  const seed = opts.seed ?? 1234;
   const gan = createGan(model);
   try {
     gan.setWeights(global);
+    if (opts.batchNorm === 'local') recalibrateGeneratorBatchNorm(gan);
     const labels = model.classes.flatMap((_, c) => new Array<number>(perClass).fill(c));
     const imgs = generate(gan, labels, seed);
     const data = (await imgs.data()) as Float32Array;
@@ -160,8 +167,9 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   mkdirSync(out, { recursive: true });
   summary.checkpoint = join(out, 'checkpoint.fgw');
   summary.samples = join(out, 'samples.png');
-  writeFileSync(summary.checkpoint, encodeWeights(global, { kind: 'fedgan-checkpoint', config: model, round: opts.rounds, createdAt: new Date().toISOString(), source: 'simulation' }));
-  writeFileSync(summary.samples, await samplesPng(global, model, opts.samplesPerClass ?? 8));
+  // The one checkpoint format (shared/checkpoint.ts): npm run evaluate reads it, recalibrating FedBN's batch norms as samples.png does.
+  writeFileSync(summary.checkpoint, encodeCheckpoint(global, { config: model, round: opts.rounds, batchNorm: opts.batchNorm, source: 'simulation' }));
+  writeFileSync(summary.samples, await samplesPng(global, model, opts.samplesPerClass ?? 8, { batchNorm: opts.batchNorm }));
   writeFileSync(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;
 }
