@@ -62,6 +62,9 @@ export class Metrics {
   readonly lastAggregationSeconds = this.family('fedgan_last_round_aggregation_seconds', 'gauge', 'Aggregation seconds of the last completed round.');
   readonly lastRoundSeconds = this.family('fedgan_last_round_seconds', 'gauge', 'Wall-clock seconds of the last completed round.');
   readonly checkpointsWritten = this.family('fedgan_checkpoints_written_total', 'counter', 'Checkpoints written.');
+  readonly checkpointWriteFailures = this.family('fedgan_checkpoint_write_failures_total', 'counter', 'Checkpoint writes that failed (each is retried with backoff; the aggregate is kept in memory).');
+  readonly checkpointPending = this.family('fedgan_checkpoint_pending', 'gauge', '1 while a completed round waits for its checkpoint write to succeed.');
+  readonly retryStopped = this.family('fedgan_round_retry_stopped', 'gauge', '1 while the server has stopped repeating a failed round (retry.maxFailedAttempts reached) until a hospital joins.');
   readonly checkpointsCorrupt = this.family('fedgan_checkpoints_corrupt_total', 'counter', 'Corrupt checkpoints skipped at start.');
   readonly ready = this.family('fedgan_ready', 'gauge', '1 once the state is loaded.');
 

@@ -1,0 +1,708 @@
+import { AggregationError } from '../shared/aggregate/types.ts';
+import { decodeWeights } from '../shared/codec/weightsCodec.ts';
+import type { FedConfig } from '../shared/config/fedConfig.ts';
+import { configureRound, RoundAggregation } from '../shared/fed/strategy.ts';
+import { encodeFrameHead } from '../shared/protocol/frames.ts';
+import type { ClientTextMessage, ErrorCode, Phase, ServerTextMessage, UpdateHeader } from '../shared/protocol/messages.ts';
+import type { WeightSet } from '../shared/weights.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import { serverCrc32 } from './nativeCrc32.ts';
+import type { FederationState, HistoryEntry } from './state.ts';
+import { decodeUpdateWeights, UpdatePayloadError } from './updateDecode.ts';
+
+/**
+ * The server's round state machine, without sockets or real timers: time comes from an injected Clock,
+ * hospitals are RoundPeers (the transport's Peer, or a fake in tests), the checkpoint store is a small
+ * interface. server/federation.ts wires it to the transport and the real clock. Round policy (sampling,
+ * the round config, validation, FedBN, aggregation, loss means) is shared/fed/strategy.ts.
+ *
+ *            ┌──────────────────────── a hospital joins (retrying stopped: resume) ─────────────────────┐
+ *            ▼                                                                                           │
+ *   loading ─▶ waiting ──(≥ minAvailable hospitals, no retry pending)──▶ training                        │
+ *       │        ▲  ▲                                                       │ all sampled delivered or failed,
+ *       │        │  │   < minCompletion updates: round-failed; retry after  │ or the deadline
+ *       │        │  └── min(initial·2^(k−1), max) s, or stop at k = maxFailedAttempts ──┘ (k consecutive)
+ *       │        │                                                          ▼ ≥ minCompletion updates
+ *       │        └─────────── checkpoint written: round-complete ──── aggregating ◀─┐
+ *       │                                                                   │       │ write failed: keep the
+ *       └──────────────▶ finished ◀── checkpoint of the last round written ─┘       │ aggregate, retry the
+ *                                                                           └───────┘ write with backoff
+ *
+ * Uploads go through upload slots (`upload-request` → `upload-grant` → binary `update`): at most
+ * `limits.maxConcurrentUploads` grants at once, granted in request order; a grant not used within
+ * `limits.uploadGrantSeconds` expires (the hospital is out of the round). Updates stream into one
+ * RoundAggregation (FedAvg keeps a running weighted sum: memory O(model)).
+ */
+
+/** Opaque handle of a timer set through a Clock. */
+export type TimerHandle = unknown;
+
+/** Time as the state machine sees it. */
+export interface Clock {
+  /** Milliseconds since the epoch (fractional: durations of a few microseconds are measured with it). */
+  now(): number;
+  /** Call `fn` once after `ms` milliseconds. */
+  setTimer(fn: () => void, ms: number): TimerHandle;
+  clearTimer(timer: TimerHandle): void;
+}
+
+/** What the machine needs of a connected hospital (server/transport.ts Peer has it). */
+export interface RoundPeer {
+  readonly hospital: string;
+  send(msg: ServerTextMessage): void;
+  /** One binary message made of `parts` (a frame head and the shared weights payload). */
+  sendBinary(...parts: Uint8Array[]): void;
+  /** An `error` message; the connection stays. */
+  error(code: ErrorCode, message: string, extra?: { round?: number; attempt?: number }): void;
+}
+
+/** The checkpoint store as the machine uses it (server/state.ts CheckpointStore; a failing fake in tests). */
+export interface CheckpointSink {
+  /** Where checkpoints go, for the logs. */
+  readonly dir: string;
+  /** Encode a checkpoint: the weights file with the state in its meta. */
+  encode(state: FederationState, weights: WeightSet): Uint8Array;
+  /** Persist the encoded checkpoint of `round`; rejects when it could not. */
+  write(round: number, bytes: Uint8Array): Promise<unknown>;
+  /** The newest valid checkpoint of this architecture, or null. */
+  loadLatest(fingerprint: string): Promise<{ state: FederationState; bytes: Uint8Array; file: string } | null>;
+}
+
+/** Memory management around large updates (server/memory.ts, server/receivePool.ts); all optional. */
+export interface MemoryHooks {
+  /** Nothing refers to the bytes of this update any more: its receive buffer may be reused. */
+  recycle?(payload: Uint8Array): void;
+  /** The round closed: no upload until the next one, drop spare receive buffers. */
+  roundClosed?(): void;
+  /** Called before a round's result is allocated: collect the garbage of the last update first. */
+  beforeAggregate?(): Promise<void>;
+  /** Large objects were just dropped (running sums, previous global model). */
+  release?(): void;
+}
+
+export interface RoundMachineOptions {
+  fed: FedConfig;
+  store: CheckpointSink;
+  metrics: Metrics;
+  log: Logger;
+  clock: Clock;
+  memory?: MemoryHooks;
+  /** Overrides `fed.retry.initialDelaySeconds` (tests), in milliseconds. */
+  retryDelayMs?: number;
+}
+
+export interface StatusJson {
+  round: number;
+  rounds: number;
+  phase: Phase;
+  attempt: number | null;
+  connected: string[];
+  sampled: string[];
+  received: string[];
+  deadline: string | null;
+  progress: Record<string, number>;
+  fingerprint: string;
+  parameters: number;
+  config: FedConfig;
+  history: HistoryEntry[];
+  /** Repeats of the round to come: consecutive failed attempts, when the next starts, whether retrying stopped. */
+  retry: { failedAttempts: number; nextAttemptAt: string | null; stopped: boolean };
+  /** Checkpoint writes that failed since start, and the completed round waiting for its write, if any. */
+  checkpoint: { writeFailures: number; pending: { round: number; failures: number; lastError: string; nextRetryAt: string | null } | null };
+}
+
+type Failure = 'deadline' | 'disconnected' | 'declined' | 'rejected' | 'grant-expired';
+
+interface RoundInFlight {
+  round: number;
+  attempt: number;
+  sampled: Set<string>;
+  /** Sampled hospitals that have neither delivered nor failed. */
+  pending: Set<string>;
+  accepted: Set<string>;
+  failed: Map<string, Failure>;
+  progress: Map<string, number>;
+  /** Dropped (null) once the result is taken, to free its memory early. */
+  aggregation: RoundAggregation | null;
+  startedAt: number;
+  deadlineAt: number;
+  deadlineTimer: TimerHandle;
+  /** hospital → grant-expiry timer of its upload slot. */
+  granted: Map<string, TimerHandle>;
+  /** Hospitals waiting for a slot, in request order. */
+  queue: string[];
+  aggregationSeconds: number;
+}
+
+/** A completed round whose checkpoint is not written yet: the aggregate is kept until it is. */
+interface PendingSave {
+  round: number;
+  state: FederationState;
+  entry: HistoryEntry;
+  bytes: Uint8Array;
+  aggregationSeconds: number;
+  failures: number;
+  lastError: string;
+  retryAt: number | null;
+  timer?: TimerHandle;
+}
+
+const PHASES: readonly Phase[] = ['loading', 'waiting', 'training', 'aggregating', 'finished'];
+
+/** Backoff after the k-th consecutive failure (k ≥ 1): min(initial · 2^(k−1), max), in milliseconds. */
+export function backoffMs(retry: FedConfig['retry'], failures: number, initialMs = retry.initialDelaySeconds * 1000): number {
+  const maxMs = Math.max(initialMs, retry.maxDelaySeconds * 1000);
+  return Math.min(initialMs * 2 ** Math.max(0, failures - 1), maxMs);
+}
+
+export class RoundMachine {
+  phase: Phase = 'loading';
+  state: FederationState = { round: 0, history: [] };
+  private global!: WeightSet;
+  /**
+   * Codec bytes of the global weights: the checkpoint file itself (its meta holds the round state), also
+   * the payload of `round` and `global` frames. `global` is a zero-copy view of it: the model is in memory once.
+   */
+  private globalPayload!: Uint8Array;
+  private readonly peers = new Map<string, RoundPeer>();
+  private current?: RoundInFlight;
+  /** Attempt number of the next round (1 + its attempts that failed). */
+  private nextAttempt = 1;
+  /** Consecutive failed attempts of the round to come (reset when a round completes or retrying resumes). */
+  private failedAttempts = 0;
+  /** The last (round, attempt) closed: updates for it or anything earlier are late. */
+  private closedUpTo = { round: 0, attempt: Infinity };
+  private retry?: { timer: TimerHandle; at: number };
+  /** Retrying stopped after maxFailedAttempts; a join resumes it. */
+  private stopped = false;
+  private saving?: PendingSave;
+  private writeFailures = 0;
+  private closed = false;
+  private readonly fed: FedConfig;
+  private readonly store: CheckpointSink;
+  private readonly metrics: Metrics;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly memory: MemoryHooks;
+  private readonly retryInitialMs: number;
+  private roundListeners: ((e: HistoryEntry) => void)[] = [];
+
+  constructor(opts: RoundMachineOptions) {
+    this.fed = opts.fed;
+    this.store = opts.store;
+    this.metrics = opts.metrics;
+    this.log = opts.log;
+    this.clock = opts.clock;
+    this.memory = opts.memory ?? {};
+    this.retryInitialMs = opts.retryDelayMs ?? opts.fed.retry.initialDelaySeconds * 1000;
+  }
+
+  get fingerprint(): string {
+    return this.global.fingerprint;
+  }
+  get globalWeights(): WeightSet {
+    return this.global;
+  }
+  /** Encoded size of the global weights, the basis of the frame limit. */
+  get modelBytes(): number {
+    return this.globalPayload.length;
+  }
+
+  /** Load the newest valid checkpoint, or start from `initial` (and checkpoint it as round 0). */
+  async load(initial: WeightSet): Promise<void> {
+    const ck = await this.store.loadLatest(initial.fingerprint);
+    if (ck) {
+      this.state = ck.state;
+      this.setGlobal(ck.bytes);
+      this.log.info(`resumed from ${ck.file}: ${this.state.round} round(s) completed`);
+    } else {
+      this.state = { round: 0, history: [] };
+      const bytes = this.store.encode(this.state, initial);
+      await this.store.write(0, bytes);
+      this.setGlobal(bytes);
+      this.log.info(`no checkpoint in ${this.store.dir}: starting from the initial weights (round 0 saved)`);
+    }
+    this.closedUpTo = { round: this.state.round, attempt: Infinity };
+    this.metrics.currentRound.set(this.state.round);
+    this.setPhase(this.state.round >= this.fed.rounds ? 'finished' : 'waiting');
+  }
+
+  /** Adopt checkpoint bytes as the global model (decoded as views, no copy). */
+  private setGlobal(bytes: Uint8Array): void {
+    this.globalPayload = bytes;
+    this.global = decodeWeights(bytes, { crc32: serverCrc32 }).weights;
+  }
+
+  private setPhase(p: Phase): void {
+    this.phase = p;
+    for (const q of PHASES) this.metrics.phase.set(q === p ? 1 : 0, { phase: q });
+  }
+
+  /** Called after every completed (saved) round. Returns a function that removes the listener. */
+  onRoundComplete(fn: (e: HistoryEntry) => void): () => void {
+    this.roundListeners.push(fn);
+    return () => (this.roundListeners = this.roundListeners.filter((f) => f !== fn));
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Events from hospitals
+  // ---------------------------------------------------------------------------------------------------
+
+  welcome(): { fingerprint: string; rounds: number; round: number; phase: Phase } {
+    return { fingerprint: this.global.fingerprint, rounds: this.fed.rounds, round: this.state.round, phase: this.phase };
+  }
+
+  onJoin(peer: RoundPeer): void {
+    this.peers.set(peer.hospital, peer);
+    if (this.phase === 'finished') {
+      peer.send({ type: 'finished', rounds: this.state.round });
+      return;
+    }
+    if (this.stopped) {
+      this.stopped = false;
+      this.failedAttempts = 0;
+      this.metrics.retryStopped.set(0);
+      this.log.info(`${peer.hospital} joined: retrying round ${this.state.round + 1}`);
+    }
+    this.broadcastStatus();
+    this.maybeStartRound();
+  }
+
+  onLeave(peer: RoundPeer): void {
+    if (this.peers.get(peer.hospital) !== peer) return;
+    this.peers.delete(peer.hospital);
+    const r = this.current;
+    if (r && r.pending.has(peer.hospital)) {
+      this.log.warn(`${peer.hospital} disconnected during round ${r.round}: counted as a failure`);
+      this.fail(r, peer.hospital, 'disconnected');
+    }
+    this.broadcastStatus();
+  }
+
+  onText(peer: RoundPeer, msg: Exclude<ClientTextMessage, { type: 'hello' }>): void {
+    switch (msg.type) {
+      case 'get-global':
+        peer.sendBinary(encodeFrameHead({ type: 'global', round: this.state.round }), this.globalPayload);
+        return;
+      case 'progress': {
+        const r = this.current;
+        if (r && r.round === msg.round && r.attempt === msg.attempt && r.pending.has(peer.hospital)) r.progress.set(peer.hospital, msg.fraction);
+        return;
+      }
+      case 'decline': {
+        const r = this.checkTask(peer, msg.round, msg.attempt, false);
+        if (!r) return;
+        this.log.warn(`${peer.hospital} declined round ${r.round}: ${msg.reason}`);
+        this.fail(r, peer.hospital, 'declined');
+        return;
+      }
+      case 'upload-request': {
+        const r = this.checkTask(peer, msg.round, msg.attempt, true);
+        if (!r) return;
+        if (r.granted.has(peer.hospital)) {
+          peer.send({ type: 'upload-grant', round: r.round, attempt: r.attempt });
+          return;
+        }
+        if (!r.queue.includes(peer.hospital)) r.queue.push(peer.hospital);
+        this.grantSlots(r);
+        return;
+      }
+    }
+  }
+
+  onUpdate(peer: RoundPeer, header: UpdateHeader, payload: Uint8Array, frameBytes: number): void {
+    const r = this.checkTask(peer, header.round, header.attempt, true);
+    if (!r) {
+      // Reuse its buffer only while a round is in flight (between rounds the pool holds nothing).
+      if (this.current) this.memory.recycle?.(payload);
+      return;
+    }
+    const hospital = peer.hospital;
+    if (!r.granted.has(hospital)) {
+      this.memory.recycle?.(payload);
+      this.reject(peer, 'no-upload-slot', 'send upload-request and wait for upload-grant before the update', r, false);
+      return;
+    }
+    const t0 = this.clock.now();
+    const aggregation = r.aggregation!;
+    let kept = false;
+    try {
+      const weights = decodeUpdateWeights(payload, this.global);
+      // decodeUpdateWeights checked the values (fused with the checksum pass): the strategy need not again.
+      aggregation.add(hospital, { weights, examples: header.examples, dLoss: header.dLoss, gLoss: header.gLoss }, { finiteChecked: true });
+      kept = aggregation.retainsUpdates;
+    } catch (e) {
+      this.countAggregation(r, t0);
+      if (e instanceof AggregationError && e.reason !== 'empty') return this.reject(peer, e.reason, e.message, r, true);
+      if (e instanceof UpdatePayloadError) return this.reject(peer, 'bad-frame', `update payload: ${e.message}`, r, true);
+      this.log.error(`internal error on the update of ${hospital}: ${(e as Error).stack ?? e}`);
+      return this.reject(peer, 'internal', 'the server failed to process this update', r, true);
+    } finally {
+      // Nothing refers to the update's bytes any more (unless the aggregator keeps them): reuse its buffer.
+      if (!kept) this.memory.recycle?.(payload);
+    }
+    const dt = this.countAggregation(r, t0);
+    this.metrics.aggregationBytes.inc({}, frameBytes);
+    this.metrics.updatesAccepted.inc();
+    r.accepted.add(hospital);
+    r.pending.delete(hospital);
+    this.releaseSlot(r, hospital);
+    peer.send({ type: 'accepted', round: r.round, attempt: r.attempt });
+    this.log.info(
+      `round ${r.round}: update from ${hospital} accepted (${header.examples} examples, dLoss ${header.dLoss.toFixed(4)}, gLoss ${header.gLoss.toFixed(4)}, ${(dt * 1000).toFixed(0)} ms)`,
+    );
+    this.grantSlots(r);
+    this.maybeFinish(r);
+  }
+
+  /** Seconds since t0, added to the round's and the metrics' aggregation time. */
+  private countAggregation(r: RoundInFlight, t0: number): number {
+    const dt = (this.clock.now() - t0) / 1000;
+    r.aggregationSeconds += dt;
+    this.metrics.aggregationSeconds.inc({}, dt);
+    return dt;
+  }
+
+  /**
+   * The round in flight if (round, attempt) names it and this hospital still owes it an update;
+   * otherwise refuse with the precise reason and return undefined.
+   */
+  private checkTask(peer: RoundPeer, round: number, attempt: number, isUpload: boolean): RoundInFlight | undefined {
+    const r = this.current;
+    const extra = { round, attempt };
+    if (this.phase === 'finished') {
+      this.refuse(peer, 'finished', `all ${this.fed.rounds} rounds are complete`, extra, isUpload);
+      return undefined;
+    }
+    const inFlight = r ? { round: r.round, attempt: r.attempt } : { round: this.state.round + 1, attempt: this.nextAttempt };
+    if (!r || round !== r.round || attempt !== r.attempt) {
+      const c = this.closedUpTo;
+      const stale = round < c.round || (round === c.round && attempt <= c.attempt);
+      if (stale) this.refuse(peer, 'late', `round ${round} (attempt ${attempt}) is closed; the server is at round ${inFlight.round} attempt ${inFlight.attempt}`, extra, isUpload);
+      else this.refuse(peer, 'wrong-round', `round ${round} (attempt ${attempt}) is not in flight; the server is at round ${inFlight.round} attempt ${inFlight.attempt}`, extra, isUpload);
+      return undefined;
+    }
+    const h = peer.hospital;
+    if (!r.sampled.has(h)) {
+      this.refuse(peer, 'not-sampled', `${h} is not sampled in round ${r.round}`, extra, isUpload);
+      return undefined;
+    }
+    if (r.accepted.has(h)) {
+      this.refuse(peer, 'duplicate', `the update of ${h} for round ${r.round} was already accepted`, extra, isUpload);
+      return undefined;
+    }
+    if (r.failed.has(h)) {
+      this.refuse(peer, 'late', `${h} is out of round ${r.round} (${r.failed.get(h)})`, extra, isUpload);
+      return undefined;
+    }
+    return r;
+  }
+
+  private refuse(peer: RoundPeer, code: ErrorCode, message: string, extra: { round: number; attempt: number }, isUpload: boolean): void {
+    if (isUpload) this.metrics.updatesRejected.inc({ reason: code });
+    peer.error(code, message, extra);
+  }
+
+  /** Refuse an update; when `final`, the hospital is out of this round (its slot is freed). */
+  private reject(peer: RoundPeer, reason: ErrorCode, message: string, r: RoundInFlight, final: boolean): void {
+    this.log.warn(`round ${r.round}: update from ${peer.hospital} refused (${reason}): ${message}`);
+    this.metrics.updatesRejected.inc({ reason });
+    peer.error(reason, message, { round: r.round, attempt: r.attempt });
+    if (final) this.fail(r, peer.hospital, 'rejected');
+  }
+
+  private fail(r: RoundInFlight, hospital: string, why: Failure): void {
+    if (!r.pending.has(hospital)) return;
+    r.pending.delete(hospital);
+    r.failed.set(hospital, why);
+    this.releaseSlot(r, hospital);
+    this.grantSlots(r);
+    this.maybeFinish(r);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Upload slots
+  // ---------------------------------------------------------------------------------------------------
+
+  private releaseSlot(r: RoundInFlight, hospital: string): void {
+    const t = r.granted.get(hospital);
+    if (t !== undefined) this.clock.clearTimer(t);
+    r.granted.delete(hospital);
+    r.queue = r.queue.filter((h) => h !== hospital);
+  }
+
+  private grantSlots(r: RoundInFlight): void {
+    if (this.current !== r) return;
+    const { maxConcurrentUploads, uploadGrantSeconds } = this.fed.limits;
+    while (r.granted.size < maxConcurrentUploads && r.queue.length) {
+      const h = r.queue.shift()!;
+      const peer = this.peers.get(h);
+      if (!peer || !r.pending.has(h)) continue;
+      const timer = this.clock.setTimer(() => {
+        if (this.current !== r || !r.granted.has(h)) return;
+        this.log.warn(`round ${r.round}: ${h} did not upload within ${uploadGrantSeconds}s of its grant`);
+        this.peers.get(h)?.error('late', `no update within ${uploadGrantSeconds}s of the upload grant`, { round: r.round, attempt: r.attempt });
+        this.metrics.updatesRejected.inc({ reason: 'late' });
+        this.fail(r, h, 'grant-expired');
+      }, uploadGrantSeconds * 1000);
+      r.granted.set(h, timer);
+      peer.send({ type: 'upload-grant', round: r.round, attempt: r.attempt });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Rounds
+  // ---------------------------------------------------------------------------------------------------
+
+  private maybeStartRound(): void {
+    if (this.closed || this.phase !== 'waiting' || this.current || this.retry || this.stopped) return;
+    if (this.state.round >= this.fed.rounds) return;
+    if (this.peers.size < this.fed.minAvailable) return;
+    this.startRound();
+  }
+
+  private startRound(): void {
+    const round = this.state.round + 1;
+    const attempt = this.nextAttempt;
+    const ids = [...this.peers.keys()].sort();
+    const { sampled: chosen, config } = configureRound(this.fed, { round, attempt, available: ids });
+    const now = this.clock.now();
+    const deadlineMs = this.fed.roundDeadlineSeconds * 1000;
+    const r: RoundInFlight = {
+      round,
+      attempt,
+      sampled: new Set(chosen),
+      pending: new Set(chosen),
+      accepted: new Set(),
+      failed: new Map(),
+      progress: new Map(),
+      aggregation: new RoundAggregation(this.fed, this.global),
+      startedAt: now,
+      deadlineAt: now + deadlineMs,
+      deadlineTimer: undefined,
+      granted: new Map(),
+      queue: [],
+      aggregationSeconds: 0,
+    };
+    this.current = r;
+    this.setPhase('training');
+    this.metrics.sampled.set(chosen.length);
+    r.deadlineTimer = this.clock.setTimer(() => this.onDeadline(r), deadlineMs);
+    const head = encodeFrameHead({ type: 'round', round, attempt, config } as unknown as { type: string });
+    this.log.info(
+      `round ${round}${attempt > 1 ? ` (attempt ${attempt})` : ''}: sampled ${chosen.length} of ${ids.length} hospitals: ${chosen.join(', ')}; deadline ${this.fed.roundDeadlineSeconds}s`,
+    );
+    // One payload for all: each peer gets the head and the shared payload as fragments of one message.
+    for (const h of chosen) this.peers.get(h)!.sendBinary(head, this.globalPayload);
+    this.broadcastStatus();
+  }
+
+  private onDeadline(r: RoundInFlight): void {
+    if (this.current !== r) return;
+    const late = [...r.pending];
+    if (late.length) this.log.warn(`round ${r.round}: deadline passed; stragglers: ${late.join(', ')}`);
+    for (const h of late) {
+      r.pending.delete(h);
+      r.failed.set(h, 'deadline');
+      this.releaseSlot(r, h);
+      this.peers.get(h)?.send({ type: 'round-closed', round: r.round, attempt: r.attempt, reason: 'deadline' });
+    }
+    this.maybeFinish(r);
+  }
+
+  private maybeFinish(r: RoundInFlight): void {
+    if (this.current !== r || r.pending.size > 0) return;
+    this.clock.clearTimer(r.deadlineTimer);
+    for (const t of r.granted.values()) this.clock.clearTimer(t);
+    r.granted.clear();
+    r.queue = [];
+    this.current = undefined;
+    this.memory.roundClosed?.();
+    this.closedUpTo = { round: r.round, attempt: r.attempt };
+    this.metrics.sampled.set(0);
+    const received = r.accepted.size;
+    if (received < this.fed.minCompletion) {
+      r.aggregation = null;
+      this.attemptFailed(r, `${received} update(s), ${this.fed.minCompletion} needed`);
+      this.broadcast({ type: 'round-failed', round: r.round, attempt: r.attempt, received, needed: this.fed.minCompletion });
+      return;
+    }
+    void this.completeRound(r);
+  }
+
+  /**
+   * Attempt `r.attempt` of its round failed: repeat the round after a backoff, or stop retrying once
+   * `retry.maxFailedAttempts` attempts in a row have failed (a join resumes).
+   */
+  private attemptFailed(r: RoundInFlight, why: string): void {
+    this.metrics.roundsFailed.inc();
+    this.failedAttempts++;
+    this.nextAttempt = r.attempt + 1;
+    this.setPhase('waiting');
+    const limit = this.fed.retry.maxFailedAttempts;
+    if (this.failedAttempts >= limit) {
+      this.stopped = true;
+      this.metrics.retryStopped.set(1);
+      this.log.warn(
+        `round ${r.round} attempt ${r.attempt}: ${why}; ${this.failedAttempts} attempts failed in a row (retry.maxFailedAttempts): not retrying until a hospital joins`,
+      );
+      return;
+    }
+    const delay = backoffMs(this.fed.retry, this.failedAttempts, this.retryInitialMs);
+    this.log.warn(`round ${r.round} attempt ${r.attempt}: ${why}; repeating the round in ${(delay / 1000).toFixed(delay < 1000 ? 2 : 0)}s`);
+    const timer = this.clock.setTimer(() => {
+      this.retry = undefined;
+      this.broadcastStatus();
+      this.maybeStartRound();
+    }, delay);
+    this.retry = { timer, at: this.clock.now() + delay };
+  }
+
+  /** Aggregate the round, then write its checkpoint (retried until it succeeds) and announce it. */
+  private async completeRound(r: RoundInFlight): Promise<void> {
+    this.setPhase('aggregating');
+    const t0 = this.clock.now();
+    let save: PendingSave;
+    try {
+      // Collect the last update's buffers before the result is allocated (memory stays O(model)).
+      await this.memory.beforeAggregate?.();
+      if (this.closed) return;
+      const { weights, stats } = r.aggregation!.result();
+      r.aggregation = null;
+      this.memory.release?.(); // the running sums
+      const entry: HistoryEntry = {
+        round: r.round,
+        ...stats,
+        seconds: (t0 - r.startedAt) / 1000,
+        attempts: r.attempt,
+        completedAt: new Date(t0).toISOString(),
+      };
+      const state: FederationState = { round: r.round, history: [...this.state.history, entry] };
+      const bytes = this.store.encode(state, weights);
+      const dt = (this.clock.now() - t0) / 1000;
+      this.metrics.aggregationSeconds.inc({}, dt);
+      save = { round: r.round, state, entry, bytes, aggregationSeconds: r.aggregationSeconds + dt, failures: 0, lastError: '', retryAt: null };
+    } catch (e) {
+      // A bug, not the hospitals' fault: repeat the round rather than stop the federation.
+      this.log.error(`round ${r.round}: aggregation failed: ${(e as Error).stack ?? e}`);
+      this.attemptFailed(r, 'aggregation failed');
+      this.broadcast({ type: 'round-failed', round: r.round, attempt: r.attempt, received: r.accepted.size, needed: this.fed.minCompletion });
+      return;
+    }
+    this.saving = save;
+    await this.trySave(save);
+  }
+
+  /**
+   * Write the pending checkpoint. On failure the aggregate stays in memory, the failure is counted (metrics,
+   * status), hospitals get a status (the phase stays `aggregating`), and the write is retried after a backoff.
+   */
+  private async trySave(s: PendingSave): Promise<void> {
+    if (this.closed || this.saving !== s) return;
+    try {
+      await this.store.write(s.round, s.bytes);
+    } catch (e) {
+      if (this.closed || this.saving !== s) return;
+      s.failures++;
+      this.writeFailures++;
+      this.metrics.checkpointWriteFailures.inc();
+      this.metrics.checkpointPending.set(1);
+      const delay = backoffMs(this.fed.retry, s.failures, this.retryInitialMs);
+      s.lastError = e instanceof Error ? e.message : String(e);
+      s.retryAt = this.clock.now() + delay;
+      this.log.error(
+        `round ${s.round}: checkpoint write failed (${s.failures} time(s)): ${s.lastError}; the aggregate is kept in memory, retrying in ${(delay / 1000).toFixed(delay < 1000 ? 2 : 0)}s`,
+      );
+      if (s.failures === 1) this.broadcastStatus();
+      s.timer = this.clock.setTimer(() => {
+        s.timer = undefined;
+        s.retryAt = null;
+        void this.trySave(s);
+      }, delay);
+      return;
+    }
+    this.commit(s);
+  }
+
+  /** The checkpoint of `s` is written: adopt it as the global model, announce the round, go on. */
+  private commit(s: PendingSave): void {
+    this.saving = undefined;
+    this.metrics.checkpointsWritten.inc();
+    this.metrics.checkpointPending.set(0);
+    this.state = s.state;
+    this.setGlobal(s.bytes);
+    this.memory.release?.(); // the previous global model and the decoded result
+    this.nextAttempt = 1;
+    this.failedAttempts = 0;
+    const e = s.entry;
+    this.metrics.roundsCompleted.inc();
+    this.metrics.currentRound.set(s.round);
+    this.metrics.lastAggregationSeconds.set(s.aggregationSeconds);
+    this.metrics.lastRoundSeconds.set(e.seconds);
+    this.log.info(
+      `round ${e.round} complete: ${e.participants} update(s) from ${e.hospitals.join(', ')}, ${e.examples} examples, dLoss ${e.dLoss.toFixed(4)}, gLoss ${e.gLoss.toFixed(4)}, ` +
+        `${e.seconds.toFixed(1)}s (aggregation ${s.aggregationSeconds.toFixed(3)}s)${s.failures ? `; checkpoint written after ${s.failures} failed write(s)` : ''}`,
+    );
+    this.broadcast({ type: 'round-complete', round: e.round, participants: e.participants, examples: e.examples, dLoss: e.dLoss, gLoss: e.gLoss, seconds: e.seconds });
+    for (const fn of this.roundListeners) fn(e);
+    if (this.closed) return;
+    if (s.round >= this.fed.rounds) {
+      this.setPhase('finished');
+      this.log.info(`all ${this.fed.rounds} rounds complete`);
+      this.broadcast({ type: 'finished', rounds: s.round });
+      return;
+    }
+    this.setPhase('waiting');
+    this.broadcastStatus();
+    this.maybeStartRound();
+  }
+
+  private broadcast(msg: ServerTextMessage): void {
+    for (const p of this.peers.values()) p.send(msg);
+  }
+
+  private broadcastStatus(): void {
+    const base = { type: 'status' as const, phase: this.phase, round: this.state.round, rounds: this.fed.rounds, connected: this.peers.size, minAvailable: this.fed.minAvailable };
+    for (const p of this.peers.values()) p.send({ ...base, sampled: !!this.current?.pending.has(p.hospital) });
+  }
+
+  status(): StatusJson {
+    const r = this.current;
+    const s = this.saving;
+    const iso = (t: number | null | undefined) => (t == null ? null : new Date(t).toISOString());
+    return {
+      round: this.state.round,
+      rounds: this.fed.rounds,
+      phase: this.phase,
+      attempt: r ? r.attempt : null,
+      connected: [...this.peers.keys()].sort(),
+      sampled: r ? [...r.sampled].sort() : [],
+      received: r ? [...r.accepted].sort() : [],
+      deadline: r ? iso(r.deadlineAt) : null,
+      progress: r ? Object.fromEntries(r.progress) : {},
+      fingerprint: this.global?.fingerprint ?? '',
+      parameters: this.global ? this.global.tensors.reduce((n, t) => n + t.data.length, 0) : 0,
+      config: this.fed,
+      history: this.state.history,
+      retry: { failedAttempts: this.failedAttempts, nextAttemptAt: iso(this.retry?.at), stopped: this.stopped },
+      checkpoint: {
+        writeFailures: this.writeFailures,
+        pending: s && s.failures > 0 ? { round: s.round, failures: s.failures, lastError: s.lastError, nextRetryAt: iso(s.retryAt) } : null,
+      },
+    };
+  }
+
+  /** Stop every timer (server shutdown). A round in flight or unsaved is not completed; it restarts after a restart. */
+  close(): void {
+    this.closed = true;
+    if (this.retry) this.clock.clearTimer(this.retry.timer);
+    this.retry = undefined;
+    const r = this.current;
+    if (r) {
+      this.clock.clearTimer(r.deadlineTimer);
+      for (const t of r.granted.values()) this.clock.clearTimer(t);
+    }
+    if (this.saving?.timer !== undefined) this.clock.clearTimer(this.saving.timer);
+  }
+}
