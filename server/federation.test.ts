@@ -356,11 +356,20 @@ describe('HTTP endpoints', () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    for (const name of ['fedgan_rounds_completed_total', 'fedgan_connected_hospitals', 'fedgan_bytes_received_total', 'fedgan_bytes_sent_total', 'fedgan_aggregation_seconds_total', 'fedgan_rejected_updates_total']) {
+    for (const name of ['fedgan_rounds_completed_total', 'fedgan_connected_hospitals', 'fedgan_bytes_received_total', 'fedgan_bytes_sent_total', 'fedgan_aggregation_seconds_total', 'fedgan_rejected_updates_total', 'fedgan_checkpoint_write_failures_total', 'fedgan_round_retry_stopped']) {
       expect(metrics).toContain(`# TYPE ${name}`);
     }
     const status = await getJson(`${server.url}/api/status`);
-    expect(status).toMatchObject({ round: 0, phase: 'waiting', connected: [], sampled: [], history: [], config: { rounds: 2 } });
+    expect(status).toMatchObject({
+      round: 0,
+      phase: 'waiting',
+      connected: [],
+      sampled: [],
+      history: [],
+      config: { rounds: 2, retry: { initialDelaySeconds: 2, maxDelaySeconds: 60, maxFailedAttempts: 8 } },
+      retry: { failedAttempts: 0, nextAttemptAt: null, stopped: false },
+      checkpoint: { writeFailures: 0, pending: null },
+    });
     const page = await fetch(`${server.url}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('npm run build');
