@@ -252,7 +252,17 @@ export class FederationConnection {
     };
     ws.onmessage = (ev: { data: unknown }) => {
       if (this.ws !== ws) return;
-      this.onData(ws, ev.data);
+      try {
+        this.onData(ws, ev.data);
+      } catch (e) {
+        // A bug in handling must not take the socket's event loop down with it: report it and go on.
+        const kind = typeof ev.data === 'string' ? 'text' : 'binary';
+        try {
+          this.emit({ type: 'invalid-message', invalid: { kind, messageType: null, error: `the client failed while handling a ${kind} message from the server: ${e instanceof Error ? e.message : String(e)}` } });
+        } catch {
+          // nothing more to do
+        }
+      }
     };
     ws.onerror = () => {
       // 'close' follows with the code.

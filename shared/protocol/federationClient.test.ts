@@ -229,3 +229,131 @@ describe('FederationClient', () => {
     expect(wsUrlFromPage('https://fed.example.org/app#x')).toBe('wss://fed.example.org/ws');
   });
 });
+
+describe('FederationClient: server messages are validated before it acts on them', () => {
+  /** A client in the middle of a round: welcomed, training done, upload requested (state `uploading`). */
+  async function uploading() {
+    const h = harness(async () => ({ weights: W, examples: 1, dLoss: 0, gLoss: 0 }));
+    const run = h.client.run();
+    const s = h.sockets[0];
+    s.open();
+    s.text(welcome);
+    s.binary(roundFrame(1));
+    await tick();
+    expect(h.client.state).toBe('uploading');
+    return { ...h, s, run };
+  }
+  const invalidEvents = (events: ClientEvent[]) => events.filter((e): e is Extract<ClientEvent, { type: 'invalid-message' }> => e.type === 'invalid-message');
+
+  type Uploading = Awaited<ReturnType<typeof uploading>>;
+  /** [type, malformed message, the field its error names, the valid message, whether the client acted on it]. */
+  const MALFORMED: [string, Record<string, unknown>, string, Record<string, unknown>, (h: Uploading, settled: boolean) => boolean][] = [
+    ['upload-grant', { type: 'upload-grant', round: 1, attempt: '1' }, 'attempt', { type: 'upload-grant', round: 1, attempt: 1 }, (h) => h.s.sent.at(-1) instanceof Uint8Array],
+    ['accepted', { type: 'accepted', round: 1 }, 'attempt', { type: 'accepted', round: 1, attempt: 1 }, (h) => h.client.state === 'waiting'],
+    ['round-closed', { type: 'round-closed', round: 1, attempt: 1, reason: 'whim' }, 'reason', { type: 'round-closed', round: 1, attempt: 1, reason: 'deadline' }, (h) => h.client.state === 'waiting'],
+    ['error', { type: 'error', code: 'no-upload-slot', message: 7, round: 1, attempt: 1 }, 'message', { type: 'error', code: 'no-upload-slot', message: 'x', round: 1, attempt: 1 }, (h) => h.client.state === 'waiting'],
+    ['finished', { type: 'finished' }, 'rounds', { type: 'finished', rounds: 3 }, (_h, settled) => settled],
+    ['status', { type: 'status', phase: 'waiting', round: 0, rounds: 3, connected: 1, minAvailable: 2 }, 'sampled', { type: 'status', phase: 'waiting', round: 0, rounds: 3, connected: 1, minAvailable: 2, sampled: true }, (h) => h.events.some((e) => e.type === 'status')],
+    ['round-complete', { type: 'round-complete', round: 1, participants: 2, examples: 3, dLoss: 'low', gLoss: 1, seconds: 1 }, 'dLoss', { type: 'round-complete', round: 1, participants: 2, examples: 3, dLoss: 0.5, gLoss: 1, seconds: 1 }, (h) => h.events.some((e) => e.type === 'round-complete')],
+    ['round-failed', { type: 'round-failed', round: 1, attempt: 1, received: 1 }, 'needed', { type: 'round-failed', round: 1, attempt: 1, received: 1, needed: 2 }, (h) => h.events.some((e) => e.type === 'round-failed')],
+  ];
+  for (const [type, message, field, valid, acted] of MALFORMED) {
+    it(`an invalid ${type} gives an error event naming it and ${field}, and is not acted on`, async () => {
+      const h = await uploading();
+      const { s, events, run } = h;
+      let settled = false;
+      void run.then(() => (settled = true));
+      const sentBefore = s.sent.length;
+      const eventsBefore = events.length;
+      s.text(message);
+      await tick();
+      expect(events.slice(eventsBefore)).toEqual([{ type: 'invalid-message', messageType: type, error: expect.stringMatching(new RegExp(`^invalid ${type} message from the server: ${field}: `)) }]);
+      expect(acted(h, settled)).toBe(false);
+      expect(h.client.state).toBe('uploading');
+      expect(s.sent.length).toBe(sentBefore);
+      // The valid message is acted on (so the check above could have failed).
+      s.text(valid);
+      await tick();
+      expect(acted(h, settled)).toBe(true);
+    });
+  }
+
+  it('stays connected and keeps working after invalid messages', async () => {
+    const { client, s, run } = await uploading();
+    s.text('{"type": "accepted", "round": 1, "attempt": 1'); // not JSON
+    s.binary(new Uint8Array([1, 2, 3]));
+    s.text({ type: 'upload-grant', round: 1, attempt: 1 });
+    expect(decodeFrame(s.sent.at(-1) as Uint8Array).header).toMatchObject({ type: 'update', round: 1, attempt: 1 });
+    s.text({ type: 'accepted', round: 1, attempt: 1 });
+    expect(client.state).toBe('waiting');
+    s.text({ type: 'finished', rounds: 3 });
+    expect(await run).toEqual({ rounds: 3 });
+  });
+
+  it('declines at once a round frame whose weights it cannot decode, naming the problem', async () => {
+    const trained: number[] = [];
+    const { client, sockets, events } = harness(async (_g, cfg) => {
+      trained.push(cfg.round);
+      return { weights: W, examples: 1, dLoss: 0, gLoss: 0 };
+    });
+    void client.run();
+    const s = sockets[0];
+    s.open();
+    s.text(welcome);
+    const frame = roundFrame(1);
+    frame[frame.length - 6] ^= 0xff; // a weight byte: the payload's CRC-32 no longer matches
+    s.binary(frame);
+    await tick();
+    expect(s.json().filter((m) => m.type === 'decline')).toEqual([{ type: 'decline', round: 1, attempt: 1, reason: expect.stringMatching(/^the round's weights are unusable: weights checksum mismatch/) }]);
+    expect(events).toContainEqual({ type: 'round-declined', round: 1, attempt: 1, reason: expect.stringMatching(/checksum mismatch/) });
+    expect(trained).toEqual([]);
+    expect(client.state).toBe('waiting');
+    client.stop();
+  });
+
+  it('declines at once a round frame whose RoundConfig is invalid; one without a valid round cannot be declined', async () => {
+    const { client, sockets, events } = harness(async () => ({ weights: W, examples: 1, dLoss: 0, gLoss: 0 }));
+    void client.run();
+    const s = sockets[0];
+    s.open();
+    s.text(welcome);
+    const config = { round: 1, attempt: 1, rounds: 3, ganType: 'acgan', localEpochs: 0, learningRate: { generator: 1, discriminator: 1 }, imageSize: 16, batchNorm: 'average', examples: { min: 1, max: 10 }, deadlineSeconds: 5, model: {} };
+    s.binary(encodeFrame({ type: 'round', round: 1, attempt: 1, config }, encodeWeights(W)));
+    s.binary(encodeFrame({ type: 'round', round: 'one', attempt: 1, config }, encodeWeights(W)));
+    await tick();
+    expect(s.json().filter((m) => m.type === 'decline')).toEqual([{ type: 'decline', round: 1, attempt: 1, reason: expect.stringMatching(/^invalid round frame header from the server: config\.localEpochs: /) }]);
+    expect(invalidEvents(events).map((e) => e.error)).toEqual([expect.stringMatching(/config\.localEpochs/), expect.stringMatching(/^invalid round frame header from the server: round: /)]);
+    expect(events.some((e) => e.type === 'round-start')).toBe(false);
+    client.stop();
+  });
+
+  it('declines a round whose model config it cannot build', async () => {
+    const { client, sockets } = harness(async () => ({ weights: W, examples: 1, dLoss: 0, gLoss: 0 }));
+    void client.run();
+    const s = sockets[0];
+    s.open();
+    s.text(welcome);
+    const config = { round: 1, attempt: 1, rounds: 3, ganType: 'acgan', localEpochs: 1, learningRate: { generator: 1, discriminator: 1 }, imageSize: 16, batchNorm: 'average', examples: { min: 1, max: 10 }, deadlineSeconds: 5, model: { gan: 'diffusion' } };
+    s.binary(encodeFrame({ type: 'round', round: 1, attempt: 1, config }, encodeWeights(W)));
+    await tick();
+    expect(s.json().filter((m) => m.type === 'decline')).toEqual([{ type: 'decline', round: 1, attempt: 1, reason: expect.stringMatching(/^invalid round 1 model config: gan: /) }]);
+    client.stop();
+  });
+
+  it('fetchGlobal rejects, naming the problem, on an invalid global frame', async () => {
+    const { client, sockets, events } = harness(async () => ({ weights: W, examples: 1, dLoss: 0, gLoss: 0 }));
+    void client.run();
+    sockets[0].open();
+    sockets[0].text(welcome);
+    const bad = client.fetchGlobal();
+    sockets[0].binary(encodeFrame({ type: 'global', round: -1 }, encodeWeights(W)));
+    await expect(bad).rejects.toThrow(/^invalid global frame header from the server: round: /);
+    const corrupt = client.fetchGlobal();
+    const f = encodeFrame({ type: 'global', round: 1 }, encodeWeights(W));
+    f[f.length - 6] ^= 0xff;
+    sockets[0].binary(f);
+    await expect(corrupt).rejects.toThrow(/^unusable global weights from the server: /);
+    expect(invalidEvents(events).map((e) => e.messageType)).toEqual(['global', 'global']);
+    client.stop();
+  });
+});

@@ -18,12 +18,13 @@ import {
  * No DOM and no Node imports.
  */
 
-/** `field.path: problem; …` for the first few zod issues (the form the server's `bad-message` errors use). */
+/** `field.path: problem; …` for the first three zod issues (the form of the server's `bad-message` errors), then how many more. */
 export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
-  return issues
+  const shown = issues
     .slice(0, 3)
     .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
     .join('; ');
+  return issues.length > 3 ? `${shown}; and ${issues.length - 3} more` : shown;
 }
 
 /** A binary frame from the server whose header passed validation. `payload` is a view into the frame. */
