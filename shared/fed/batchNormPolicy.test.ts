@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { WeightSet } from '../weights.ts';
-import { applyGlobalWeights, isBatchNormPolicy, type BatchNormPolicy } from './batchNormPolicy.ts';
+import { applyGlobalWeights, isBatchNormPolicy, weightsToUpload, type BatchNormPolicy } from './batchNormPolicy.ts';
 
 const NAMES = ['g/conv1/kernel', 'g/bn1/gamma', 'g/bn1/movingMean', 'g/dense/bias', 'bn/beta', 'g/bnx/kernel'];
 
@@ -51,5 +51,33 @@ describe('applyGlobalWeights', () => {
     expect(() => applyGlobalWeights(weights(1), undefined, 'fedprox' as BatchNormPolicy)).toThrow(/unknown batch-norm policy "fedprox"/);
     expect(isBatchNormPolicy('local')).toBe(true);
     expect(isBatchNormPolicy('Local')).toBe(false);
+  });
+});
+
+describe('weightsToUpload', () => {
+  it("'local' (FedBN) sends the global batch-norm values and the trained rest", () => {
+    const up = weightsToUpload(weights(3), weights(1), 'local');
+    expect(firstValues(up)).toEqual([3, 1, 1, 3, 1, 3]);
+    expect(up.tensors.map((t) => t.name)).toEqual(NAMES);
+  });
+
+  it("'average' sends the trained weights as they are", () => {
+    const trained = weights(3);
+    expect(weightsToUpload(trained, weights(1), 'average')).toBe(trained);
+  });
+
+  it('copies the global values (the upload aliases no global tensor)', () => {
+    const global = weights(1);
+    const up = weightsToUpload(weights(3), global, 'local');
+    up.tensors[1].data[0] = 99;
+    expect(firstValues(global)).toEqual([1, 1, 1, 1, 1, 1]);
+  });
+
+  it('refuses weights of another architecture or layout', () => {
+    expect(() => weightsToUpload(weights(3), weights(1, 'other'), 'local')).toThrow(/different architectures/);
+    const reshaped = weights(1);
+    reshaped.tensors[2].shape = [1, 2];
+    expect(() => weightsToUpload(weights(3), reshaped, 'local')).toThrow(/tensor #2 is g\/bn1\/movingMean \[2\] but g\/bn1\/movingMean \[1, 2\]/);
+    expect(() => weightsToUpload(weights(3), weights(1), 'fedprox' as BatchNormPolicy)).toThrow(/unknown batch-norm policy/);
   });
 });
