@@ -6,7 +6,7 @@ import { ParamStore } from '../../shared/nn/params.ts';
  * The downstream classifier: a small CNN trained from scratch: four 3×3 conv + batch norm + ReLU
  * blocks, all of stride 2 (strided convs rather than max-pooling: the cpu backend's MaxPoolGrad is
  * slow), global average pooling, dropout, and a dense layer to class logits. Small on purpose: it has
- * to train 9 times (3 regimes × 3 seeds) on a CPU within minutes, and it only has to tell whether
+ * to train 15 times (3 regimes × 5 seeds) on a CPU within minutes, and it only has to tell whether
  * synthetic tiles help, not to beat the paper's ResNet.
  *
  * The stride-2 stem matters for speed: at 64 px a stride-1 first block did 4× the work at full
