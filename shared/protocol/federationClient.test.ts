@@ -280,7 +280,7 @@ describe('FederationClient: server messages are validated before it acts on them
 
   it('stays connected and keeps working after invalid messages', async () => {
     const { client, s, run } = await uploading();
-    s.text('{"type": "accepted", "round": 1, "attempt": 1'); // not JSON
+    s.onmessage?.({ data: '{"type": "accepted", "round": 1, "attempt": 1' }); // not JSON
     s.binary(new Uint8Array([1, 2, 3]));
     s.text({ type: 'upload-grant', round: 1, attempt: 1 });
     expect(decodeFrame(s.sent.at(-1) as Uint8Array).header).toMatchObject({ type: 'update', round: 1, attempt: 1 });
