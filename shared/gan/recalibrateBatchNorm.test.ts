@@ -100,6 +100,39 @@ describe('recalibrateGeneratorBatchNorm', () => {
     gan.dispose();
   });
 
+  it("recalibrates the generator generate() samples from: with cfg.ema the moving average's (ema/g/bn…), leaving G's", () => {
+    const cfg = tinyConfig('acgan', { ema: { decay: 0.9 } });
+    const gan = createGan(cfg);
+    // The average differs from G: its non-BN weights halved.
+    const ws = perturbed(gan.getWeights());
+    ws.tensors = ws.tensors.map((t) => (t.name.startsWith('ema/') && !/bn\d\//.test(t.name) ? { ...t, data: t.data.map((v) => v * 0.5) } : t));
+    gan.setWeights(ws);
+    const opts = { seed: 3, batches: 2, batchSize: 6 };
+    const summary = recalibrateGeneratorBatchNorm(gan, opts);
+    expect(summary.tensors).toEqual([1, 2, 3].flatMap((k) => [`ema/g/bn${k}/movingMean`, `ema/g/bn${k}/movingVariance`]));
+    const emaWeights = new Map(ws.tensors.filter((t) => t.name.startsWith('ema/')).map((t) => [t.name.slice(4), tf.tensor(t.data, t.shape)]));
+    const sums = [0, 1, 2].map(() => ({ mean: [] as Float32Array[], variance: [] as Float32Array[] }));
+    for (let b = 0; b < opts.batches; b++) {
+      const z = tf.randomNormal([opts.batchSize, cfg.latentDim], 0, 1, 'float32', opts.seed * 1_000_003 + b) as tf.Tensor2D;
+      batchStatistics(emaWeights, cfg, z, Array.from({ length: opts.batchSize }, (_, i) => (b * opts.batchSize + i) % 2)).forEach((s, k) => {
+        sums[k].mean.push(s.mean);
+        sums[k].variance.push(s.variance);
+      });
+      z.dispose();
+    }
+    const avg = (xs: Float32Array[]) => xs[0].map((_, c) => xs.reduce((s, x) => s + x[c], 0) / xs.length);
+    const after = new Map(gan.getWeights().tensors.map((t) => [t.name, t.data]));
+    for (let k = 0; k < 3; k++) {
+      const mean = avg(sums[k].mean);
+      after.get(`ema/g/bn${k + 1}/movingMean`)!.forEach((m, c) => expect(m).toBeCloseTo(mean[c], 4));
+      // G's own statistics keep the (nonsense) values they had.
+      expect([...after.get(`g/bn${k + 1}/movingMean`)!]).toEqual(new Array(mean.length).fill(5));
+      expect([...after.get(`g/bn${k + 1}/movingVariance`)!]).toEqual(new Array(mean.length).fill(9));
+    }
+    for (const t of emaWeights.values()) t.dispose();
+    gan.dispose();
+  });
+
   it('is deterministic, defaults to the documented seed and sizes, and makes inference-mode generation use the new statistics', () => {
     const cfg = tinyConfig('cgan');
     const a = createGan(cfg);

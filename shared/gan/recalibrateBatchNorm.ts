@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Gan } from './gan.ts';
+import { EMA_PREFIX } from './ema.ts';
+import { samplingGenerator, type Gan } from './gan.ts';
 import { createGenerator } from './generator.ts';
 
 /**
@@ -19,8 +20,10 @@ import { createGenerator } from './generator.ts';
  * - each layer's new moving mean / moving variance = the average over the batches of its batch mean /
  *   batch (biased) variance.
  *
- * Only the generator's `movingMean` / `movingVariance` change; gamma, beta and every other weight stay.
- * Runs on a scratch copy of the generator, so the model's own momentum plays no part.
+ * The generator recalibrated is the one `generate` samples from (`samplingGenerator`): the moving average
+ * of the generator's weights when the config has `ema` (its statistics are FedBN-local too: `ema/g/bn…`),
+ * else the generator. Only its `movingMean` / `movingVariance` change; gamma, beta and every other weight
+ * stay. Runs on a scratch copy of that generator, so the model's own momentum plays no part.
  */
 
 export interface RecalibrateOptions {
@@ -35,7 +38,7 @@ export interface RecalibrateOptions {
 export const RECALIBRATION_DEFAULTS = { seed: 20_251, batches: 8, batchSize: 64 } as const;
 
 export interface RecalibrationSummary {
-  /** The recalibrated weights, e.g. `g/bn1/movingMean`. */
+  /** The recalibrated weights as named in the weight set, e.g. `g/bn1/movingMean` (or `ema/g/bn1/movingMean`). */
   tensors: string[];
   batches: number;
   batchSize: number;
@@ -55,7 +58,7 @@ export function recalibrateGeneratorBatchNorm(gan: Gan, opts: RecalibrateOptions
   const scratch = createGenerator({ ...cfg, generator: { ...cfg.generator, momentum: 0, dropout: 0 } });
   const sums = new Map<string, tf.Tensor>();
   try {
-    const target = gan.G.params.all();
+    const target = samplingGenerator(gan).params.all();
     const copy = scratch.params.all();
     if (copy.length !== target.length || copy.some((e, i) => e.name !== target[i].name)) {
       throw new Error('batch-norm recalibration: the scratch generator does not match the model (architecture changed?)');
@@ -81,7 +84,8 @@ export function recalibrateGeneratorBatchNorm(gan: Gan, opts: RecalibrateOptions
       const sum = sums.get(e.name);
       if (sum) tf.tidy(() => e.variable.assign(tf.div(sum, batches)));
     }
-    return { tensors: stats.map((e) => e.name), batches, batchSize, seed };
+    const prefix = gan.ema ? EMA_PREFIX : '';
+    return { tensors: stats.map((e) => prefix + e.name), batches, batchSize, seed };
   } finally {
     for (const t of sums.values()) t.dispose();
     scratch.params.dispose();
