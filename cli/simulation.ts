@@ -1,14 +1,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { createAggregator, type AggregatorConfig } from '../shared/aggregate/index.ts';
+import { AggregationError, type AggregatorConfig } from '../shared/aggregate/index.ts';
 import { encodeCheckpoint } from '../shared/checkpoint.ts';
+import { parseFedConfig, type FedConfig, type FedConfigInput } from '../shared/config/fedConfig.ts';
 import type { GanConfig } from '../shared/config/ganConfig.ts';
 import { datasetFromTiles, type Dataset } from '../shared/data/dataset.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
 import { partitionBySite, partitionIID, partitionNonIID, type PartitionSpec } from '../shared/fed/partition.ts';
-import { sampleClients } from '../shared/fed/sampling.ts';
+import { configureRound, RoundAggregation } from '../shared/fed/strategy.ts';
 import { createGan, generate } from '../shared/gan/gan.ts';
 import { recalibrateGeneratorBatchNorm } from '../shared/gan/recalibrateBatchNorm.ts';
 import { tileGrid, toRgbBytes } from '../shared/image/grid.ts';
@@ -29,6 +30,12 @@ export interface SimulationOptions {
   batchNorm: BatchNormPolicy;
   aggregator: AggregatorConfig;
   out: string;
+  /**
+   * Further federation settings, as a server's FED_CONFIG (shared/config/fedConfig.ts): sampling seed
+   * (default: the model seed), minFit, maxUpdateNorm, examples, … The fields the options above define
+   * (rounds, fraction, localEpochs, batchNorm, aggregator, model) come from them.
+   */
+  fed?: Omit<FedConfigInput, 'rounds' | 'fraction' | 'localEpochs' | 'batchNorm' | 'aggregator' | 'model'>;
   /** Samples per class in samples.png. */
   samplesPerClass?: number;
   onProgress?: (p: { round: number; rounds: number; client: number; clients: number; fraction: number; detail: string }) => void;
@@ -78,10 +85,31 @@ export function partitionTiles(tiles: readonly FolderTile[], spec: PartitionSpec
   }
 }
 
-/** Mean of `key` over clients, weighted by their example counts. */
-function weightedMean(clients: ClientSummary[], key: 'dLoss' | 'gLoss'): number {
-  const n = clients.reduce((s, c) => s + c.examples, 0);
-  return clients.reduce((s, c) => s + c[key] * c.examples, 0) / n;
+/**
+ * The federation config a simulation of `hospitals` hospitals runs under, the server's schema: every
+ * hospital is available, at least min(minFit, hospitals) train per round, the sampling seed is the model
+ * seed unless `opts.fed` says otherwise.
+ */
+export function simulationFedConfig(opts: SimulationOptions, hospitals: number): FedConfig {
+  const minFit = Math.min(opts.minFit ?? 1, hospitals);
+  const input: FedConfigInput = {
+    minFit,
+    minAvailable: hospitals,
+    minCompletion: 1,
+    seed: opts.model.seed,
+    ...opts.fed,
+    rounds: opts.rounds,
+    fraction: opts.fraction,
+    localEpochs: opts.localEpochs,
+    batchNorm: opts.batchNorm,
+    aggregator: opts.aggregator,
+    model: opts.model,
+  };
+  try {
+    return parseFedConfig(input, 'simulation settings');
+  } catch (e) {
+    throw new CliError(e instanceof Error ? e.message : String(e));
+  }
 }
 
 /**
@@ -114,7 +142,8 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   const { model } = opts;
   const { indices, names } = partitionTiles(tiles, opts.partition, opts.clients, model.seed);
   const datasets: Dataset[] = indices.map((idx) => datasetFromTiles(idx.map((i) => tiles[i]), model.imageSize, model.classes.length));
-  const hospitals = names.map((name, i) => new HospitalTraining(datasets[i], name, model.seed + i + 1));
+  // Each hospital trains under its partition name, which keys its seed (D3).
+  const hospitals = names.map((name, i) => new HospitalTraining({ hospital: name, data: datasets[i] }));
   const init = createGan(model);
   let global = init.getWeights();
   init.dispose();
@@ -131,34 +160,38 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     samples: '',
     backend: tf.getBackend(),
   };
-  for (let round = 1; round <= opts.rounds; round++) {
+  const fed = simulationFedConfig(opts, names.length);
+  for (let round = 1; round <= fed.rounds; round++) {
     const t0 = Date.now();
-    const chosen = sampleClients(names, { fraction: opts.fraction, minCount: Math.min(opts.minFit ?? 1, names.length), seed: model.seed, round });
-    const aggregator = createAggregator(opts.aggregator);
+    // The round the server would run with these hospitals (D2): its sample, its config, its aggregation.
+    const { sampled: chosen, config } = configureRound(fed, { round, attempt: 1, available: names });
+    const aggregation = new RoundAggregation(fed, global);
     const clients: ClientSummary[] = [];
     for (const [k, id] of chosen.entries()) {
       const h = hospitals[names.indexOf(id)];
-      const r = await h.train(global, {
-        model,
-        epochs: opts.localEpochs,
-        batchNorm: opts.batchNorm,
-        round,
+      const r = await h.train(global, config, {
         onProgress: (p) =>
           opts.onProgress?.({
             round,
             rounds: opts.rounds,
             client: k + 1,
             clients: chosen.length,
-            fraction: (p.epoch + p.step / p.stepsPerEpoch) / p.epochs,
+            fraction: p.fraction,
             detail: `${id} epoch ${p.epoch + 1}/${p.epochs}` + (p.dLoss !== undefined ? ` D ${p.dLoss.toFixed(3)} G ${p.gLoss!.toFixed(3)}` : ''),
           }),
       });
-      if (!Number.isFinite(r.dLoss) || !Number.isFinite(r.gLoss)) throw new Error(`${id} diverged in round ${round}: D loss ${r.dLoss}, G loss ${r.gLoss}`);
-      aggregator.add({ weights: r.weights, examples: r.examples });
+      try {
+        aggregation.add(id, r);
+      } catch (e) {
+        // The server would drop this hospital from the round; a simulation stops and says why.
+        if (e instanceof AggregationError) throw new Error(`the update of ${id} in round ${round} was refused (${e.reason}): ${e.message}`);
+        throw e;
+      }
       clients.push({ id, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss });
     }
-    global = aggregator.result();
-    summary.rounds.push({ round, clients, dLoss: weightedMean(clients, 'dLoss'), gLoss: weightedMean(clients, 'gLoss'), seconds: (Date.now() - t0) / 1000 });
+    const { weights, stats } = aggregation.result();
+    global = weights;
+    summary.rounds.push({ round, clients, dLoss: stats.dLoss, gLoss: stats.gLoss, seconds: (Date.now() - t0) / 1000 });
   }
   hospitals.forEach((h) => h.dispose());
   datasets.forEach((d) => d.dispose());
