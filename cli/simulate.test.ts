@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeCheckpoint } from '../shared/checkpoint.ts';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import { createGan } from '../shared/gan/gan.ts';
 import { parseGanConfig } from '../shared/config/ganConfig.ts';
@@ -56,6 +57,8 @@ describe('npm run simulate', () => {
     const gan = createGan(parseGanConfig(meta.config));
     expect(() => gan.setWeights(weights)).not.toThrow();
     expect(meta.round).toBe(2);
+    // in the one checkpoint format (shared/checkpoint.ts), as the server's
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(summary.checkpoint))).meta).toMatchObject({ version: 2, round: 2, batchNorm: 'average', source: 'simulation', config: { gan: 'cgan', imageSize: 16 } });
     gan.dispose();
   });
 
