@@ -80,6 +80,8 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
           opts.log(`round ${e.message.round} complete: ${e.message.participants} hospitals, D ${e.message.dLoss.toFixed(3)} G ${e.message.gLoss.toFixed(3)}, ${e.message.seconds.toFixed(1)} s`);
         } else if (e.type === 'disconnected') opts.log(`${who}: disconnected (${e.code} ${e.reason})${e.retryInMs !== null ? `, retrying in ${e.retryInMs} ms` : ''}`);
         else if (e.type === 'server-error') opts.log(`${who}: server says ${e.error.message}`);
+        else if (e.type === 'round-declined') opts.log(`${who}: declined round ${e.round}: ${e.reason}`);
+        else if (e.type === 'invalid-message') opts.log(`${who}: ignored an invalid message from the server: ${e.error}`);
         else if (e.type === 'finished' && i === 0) {
           finalGlobal = client.fetchGlobal();
           finalGlobal.finally(() => client.stop()).catch(() => {});

@@ -209,6 +209,13 @@ export class Participation {
         this.patch({ error: `Training round ${e.round} failed on this computer: ${e.error}` }, true);
         d.log('error', `Training round ${e.round} failed: ${e.error}`);
         return;
+      case 'round-declined':
+        this.patch({ error: `This computer could not take part in round ${e.round}: ${e.reason}` }, true);
+        d.log('error', `Declined round ${e.round}: ${e.reason}`);
+        return;
+      case 'invalid-message':
+        d.log('warn', `Ignored an invalid message from the server: ${e.error}`);
+        return;
       case 'finished':
         this.patch({ connection: 'finished', activity: 'idle', training: undefined, round: e.rounds, rounds: e.rounds, phase: 'finished' }, true);
         d.log('info', `The federation is finished: ${e.rounds === 1 ? 'its round is' : `all ${e.rounds} rounds are`} complete.`);
