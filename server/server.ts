@@ -29,7 +29,7 @@ export interface FederationServerOptions {
   host?: string;
   staticDir?: string;
   log?: Logger;
-  /** Delay before repeating a failed round attempt (default 2000 ms). */
+  /** Overrides `fed.retry.initialDelaySeconds`, in ms: the first delay before repeating a failed round attempt or checkpoint write (tests). */
   retryDelayMs?: number;
 }
 
