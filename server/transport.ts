@@ -14,6 +14,7 @@ import {
   type ServerTextMessage,
   type UpdateHeader,
 } from '../shared/protocol/messages.ts';
+import { describeIssues } from '../shared/protocol/validation.ts';
 import type { TokenStore } from './auth.ts';
 import { PATHS } from './config.ts';
 import type { Logger } from './log.ts';
@@ -389,11 +390,4 @@ export class Transport {
     for (const conn of this.conns) conn.ws.terminate();
     this.wss.close();
   }
-}
-
-function describeIssues(issues: { path: PropertyKey[]; message: string }[]): string {
-  return issues
-    .slice(0, 3)
-    .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
-    .join('; ');
 }
