@@ -2,7 +2,8 @@
  * Federation server benchmark (`npm run bench:server`):
  *
  * 1. Aggregation throughput: the server's per-update path (frame parse → weights decode with fingerprint,
- *    shape and CRC checks → finite check → streaming FedAvg add) on in-memory frames, in GB/s of update
+ *    shape and CRC checks → finite check → the round strategy's add: example, layout and loss checks, streaming
+ *    FedAvg) on in-memory frames, in GB/s of update
  *    bytes.
  * 2. A round on loopback: the real server (server/main.ts, spawned, so its RSS is its own) with a
  *    5-million-parameter model and 100 Node clients (shared/protocol/client.ts over `ws`) in this process.
@@ -17,8 +18,9 @@ import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { createAggregator } from '../shared/aggregate/index.ts';
 import { encodeWeights } from '../shared/codec/weightsCodec.ts';
+import { parseFedConfig } from '../shared/config/fedConfig.ts';
+import { RoundAggregation } from '../shared/fed/strategy.ts';
 import { FederationClient } from '../shared/protocol/federationClient.ts';
 import { decodeFrame, encodeFrame } from '../shared/protocol/frames.ts';
 import { serverCrc32 } from '../server/nativeCrc32.ts';
@@ -49,14 +51,14 @@ function aggregationThroughput(updates = 20, repeats = 3): { gbPerSecond: number
   let best = Infinity;
   let bestCpu = Infinity;
   for (let r = 0; r < repeats + 1; r++) {
-    const agg = createAggregator({ type: 'fedavg' }, global);
+    const agg = new RoundAggregation(parseFedConfig({}), global);
     const c0 = process.cpuUsage();
     const t0 = performance.now();
     for (let u = 0; u < updates; u++) {
-      // The same steps as Federation.onUpdate.
+      // The same steps as RoundMachine.onUpdate (server/roundMachine.ts).
       const { header, payload } = decodeFrame(frames[u % frames.length]);
       const weights = decodeUpdateWeights(payload, global);
-      agg.add({ weights, examples: header.examples as number, finiteChecked: true });
+      agg.add(`h${u}`, { weights, examples: header.examples as number, dLoss: 1, gLoss: 1 }, { finiteChecked: true });
     }
     agg.result();
     const dt = (performance.now() - t0) / 1000;
