@@ -6,7 +6,7 @@
  *    FedAvg) on in-memory frames, in GB/s of update
  *    bytes.
  * 2. A round on loopback: the real server (server/main.ts, spawned, so its RSS is its own) with a
- *    5-million-parameter model and 100 Node clients (shared/protocol/client.ts over `ws`) in this process.
+ *    5-million-parameter model and 100 Node clients (shared/protocol/federationClient.ts over `ws`) in this process.
  *    Reports connect and round times, the in-round aggregation throughput from /metrics, and the server's
  *    RSS: baseline (ready, idle), peak sampled every 5 ms during the round, against baseline + 4× model.
  *

@@ -122,7 +122,7 @@ describe('a client written from docs/protocol.md', () => {
     expect(welcome).toMatchObject({ protocol: 1, hospital: 'h1', clientId: 'doc-client-1', rounds: 1, round: 0 });
     expect(welcome.limits.maxFrameBytes).toBeGreaterThan(0);
 
-    // The second hospital is the reference client (shared/protocol/client.ts); it adds 3 with 30 examples.
+    // The second hospital is the reference client (shared/protocol/federationClient.ts); it adds 3 with 30 examples.
     const ref = nodeClient(server, 'h2', async (global) => ({
       weights: { ...global, tensors: global.tensors.map((t) => ({ ...t, data: t.data.map((x) => x + 3) })) },
       examples: 30,

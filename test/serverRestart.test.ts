@@ -11,7 +11,7 @@ import { getJson, nodeClient, tinyWeights, tokenOf, until } from './helpers/fede
 /**
  * The server as a process (server/main.ts via test/fixtures/tinyServer.ts), killed with SIGKILL in the
  * middle of a round, then restarted on the same STATE_DIR: it resumes after the last completed round,
- * with the history intact, and the clients (shared/protocol/client.ts) reconnect on their own.
+ * with the history intact, and the clients (shared/protocol/federationClient.ts) reconnect on their own.
  */
 
 const ROOT = new URL('..', import.meta.url).pathname;
