@@ -94,8 +94,11 @@ class MemoryStore implements CheckpointSink {
   writes: { round: number; state: FederationState; weights: WeightSet }[] = [];
   attempts = 0;
   failures = 0;
+  /** The next encode() calls that throw (a bug in the aggregation path). */
+  encodeFailures = 0;
   saved: { state: FederationState; bytes: Uint8Array; file: string } | null = null;
   encode(state: FederationState, weights: WeightSet): Uint8Array {
+    if (this.encodeFailures > 0 && this.encodeFailures--) throw new Error('encoder bug');
     return encodeWeights(weights, { kind: 'test-checkpoint', state });
   }
   async write(round: number, bytes: Uint8Array): Promise<void> {
@@ -429,6 +432,26 @@ describe('round machine: failed attempts, backoff and the retry limit', () => {
     expect(parseFedConfig({}).retry).toEqual(retry);
     expect(() => parseFedConfig({ retry: { initialDelaySeconds: 10, maxDelaySeconds: 5 } })).toThrow('retry.initialDelaySeconds: must be at most retry.maxDelaySeconds (5)');
     expect(() => parseFedConfig({ retry: { maxFailedAttempts: 0 } })).toThrow(/retry\.maxFailedAttempts/);
+  });
+});
+
+describe('round machine: an aggregation that throws', () => {
+  it('counts as a failed attempt: round-failed, logged, repeated after the backoff', async () => {
+    const { m, join, upload, clock, store, log, metrics } = await setup({ minAvailable: 2, minFit: 2, minCompletion: 2 });
+    const [a, b] = ['h1', 'h2'].map(join);
+    store.encodeFailures = 1;
+    await upload(a, weights(1));
+    await upload(b, weights(3));
+    expect(m.phase).toBe('waiting');
+    expect(a.of('round-failed')).toEqual([{ type: 'round-failed', round: 1, attempt: 1, received: 2, needed: 2 }]);
+    expect(log.lines.some((l) => l.startsWith('ERROR round 1: aggregation failed: Error: encoder bug'))).toBe(true);
+    expect(metrics.roundsFailed.get()).toBe(1);
+    expect(clock.pending()).toEqual([2000]);
+    await clock.advance(2000);
+    expect(a.rounds()).toEqual([
+      { round: 1, attempt: 1 },
+      { round: 1, attempt: 2 },
+    ]);
   });
 });
 

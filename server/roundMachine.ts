@@ -17,17 +17,19 @@ import { decodeUpdateWeights, UpdatePayloadError } from './updateDecode.ts';
  * interface. server/federation.ts wires it to the transport and the real clock. Round policy (sampling,
  * the round config, validation, FedBN, aggregation, loss means) is shared/fed/strategy.ts.
  *
- *            ┌──────────────────────── a hospital joins (retrying stopped: resume) ─────────────────────┐
- *            ▼                                                                                           │
- *   loading ─▶ waiting ──(≥ minAvailable hospitals, no retry pending)──▶ training                        │
- *       │        ▲  ▲                                                       │ all sampled delivered or failed,
- *       │        │  │   < minCompletion updates: round-failed; retry after  │ or the deadline
- *       │        │  └── min(initial·2^(k−1), max) s, or stop at k = maxFailedAttempts ──┘ (k consecutive)
- *       │        │                                                          ▼ ≥ minCompletion updates
- *       │        └─────────── checkpoint written: round-complete ──── aggregating ◀─┐
- *       │                                                                   │       │ write failed: keep the
- *       └──────────────▶ finished ◀── checkpoint of the last round written ─┘       │ aggregate, retry the
- *                                                                           └───────┘ write with backoff
+ *   loading ──▶ waiting ──(≥ minAvailable connected, no retry pending, retrying not stopped)──▶ training
+ *      │          ▲   ▲                                                                         │
+ *      │          │   │  < minCompletion updates: round-failed; the next attempt after the      │ all sampled
+ *      │          │   └─ backoff, or (after maxFailedAttempts in a row) once a hospital joins ──┤ delivered or
+ *      │          │                                                                             │ failed, or the
+ *      │          │                                                                             ▼ deadline; ≥ min-
+ *      │          └──────────── checkpoint written: round-complete ─────────────────────── aggregating  Completion
+ *      │                                                                                   │  ▲    │
+ *      │                                                                                   │  └────┘ write failed:
+ *      └──────────────────────▶ finished ◀──── checkpoint of the last round written ───────┘  keep the aggregate,
+ *                                                                                             retry after backoff
+ *
+ * (An aggregation that throws, a server bug, counts as a failed attempt: back to waiting, round-failed.)
  *
  * Uploads go through upload slots (`upload-request` → `upload-grant` → binary `update`): at most
  * `limits.maxConcurrentUploads` grants at once, granted in request order; a grant not used within
