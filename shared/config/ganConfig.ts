@@ -141,6 +141,10 @@ export function parseGanConfig(input: unknown = {}, source = 'GAN config', prefi
     });
   }
   if (wgan && cfg.r1) extra.push({ path: 'r1', message: 'applies to acgan and cgan only (wgan-gp has its gradient penalty)' });
+  // R1 differentiates the discriminator twice; the WebGPU fast path's batch norm is differentiable once.
+  if (!wgan && cfg.r1 && cfg.discriminator.type === 'resnet') {
+    extra.push({ path: 'r1', message: "needs a discriminator without batch norm (the resnet has batch norm outside wgan-gp's critic): use cnn, vit or swin" });
+  }
   if (cfg.discriminator.type === 'vit' || cfg.discriminator.type === 'swin') {
     const { patchSize, embedDim, heads } = cfg.discriminator;
     if (cfg.imageSize % patchSize !== 0) extra.push({ path: 'discriminator.patchSize', message: `must divide imageSize ${cfg.imageSize}` });

@@ -42,12 +42,28 @@ export function contrast(x: tf.Tensor4D, factor: tf.Tensor1D): tf.Tensor4D {
   return tf.add(tf.mul(tf.sub(x, m), perSample(factor)), m);
 }
 
+/**
+ * Index constants, made once per backend and size and kept: every step then reuses the same tensors
+ * (on a GPU, uploaded once, rather than built on the host and uploaded at every step).
+ */
+const constants = new Map<string, tf.Tensor>();
+function constant<T extends tf.Tensor>(key: string, make: () => T): T {
+  const k = `${tf.getBackend()}:${key}`;
+  const hit = constants.get(k);
+  if (hit && !hit.isDisposed) return hit as T;
+  const t = tf.keep(tf.tidy(make));
+  constants.set(k, t);
+  return t;
+}
+
+/** 0, 1, …, n − 1 as float32 [1, n]. */
+const iota = (n: number) => constant(`iota${n}`, () => tf.reshape(tf.range(0, n, 1, 'float32'), [1, n]) as tf.Tensor2D);
+
 /** M[b, i, j] = 1 where j = i − shift_b, else 0: (M·v)_i = v_{i − shift}, zero where that is outside. */
 function shiftMatrix(shift: tf.Tensor1D, n: number): tf.Tensor3D {
-  const i = tf.reshape(tf.range(0, n, 1, 'float32'), [1, n, 1]);
-  const j = tf.reshape(tf.range(0, n, 1, 'float32'), [1, 1, n]);
+  const iMinusJ = constant(`diff${n}`, () => tf.reshape(tf.sub(tf.reshape(iota(n), [n, 1]), iota(n)), [1, n, n]));
   const s = tf.reshape(tf.cast(shift, 'float32'), [-1, 1, 1]);
-  return tf.cast(tf.equal(tf.sub(i, j), s), 'float32') as tf.Tensor3D;
+  return tf.cast(tf.equal(iMinusJ, s), 'float32') as tf.Tensor3D;
 }
 
 /**
@@ -65,7 +81,7 @@ export function translate(x: tf.Tensor4D, dy: tf.Tensor1D, dx: tf.Tensor1D): tf.
 
 /** 1 for the indices in [start_b, start_b + size), else 0: [B, n]. */
 function band(start: tf.Tensor1D, size: number, n: number): tf.Tensor2D {
-  const i = tf.reshape(tf.range(0, n, 1, 'float32'), [1, n]);
+  const i = iota(n);
   const lo = tf.reshape(tf.cast(start, 'float32'), [-1, 1]);
   return tf.cast(tf.logicalAnd(tf.greaterEqual(i, lo), tf.less(i, tf.add(lo, size))), 'float32') as tf.Tensor2D;
 }

@@ -92,7 +92,9 @@ describe('DiffAugment reaches every discriminator input, reals and fakes, in eve
       it(`${ganType} / ${type}`, () => {
         // cutout only: an augmented image has an 8 × 8 square (at least its 4 × 4 corner) of exact zeros,
         // and is otherwise the image itself; reals and the generator's tanh outputs have no zeros.
-        const r1 = ganType === 'wgan-gp' ? null : { gamma: 1 };
+        // R1 (another pass on reals) where it applies: not WGAN-GP, not batch norm (the ResNet outside the critic).
+        const withR1 = ganType !== 'wgan-gp' && type !== 'resnet';
+        const r1 = withR1 ? { gamma: 1 } : null;
         const gan = model(config(ganType, type, { augment: { policy: ['cutout'] }, r1 }));
         const step = stepOf(gan, 100);
         const { images, labels } = batch();
@@ -111,8 +113,8 @@ describe('DiffAugment reaches every discriminator input, reals and fakes, in eve
           expect(seen.length).toBe(2 * 3 * B + B);
         } else {
           // D: B reals and B fakes, R1: B reals; G: B fakes.
-          expect(realCount).toBe(2 * B);
-          expect(seen.length).toBe(4 * B);
+          expect(realCount).toBe(withR1 ? 2 * B : B);
+          expect(seen.length).toBe(withR1 ? 4 * B : 3 * B);
         }
       });
     }
@@ -269,6 +271,7 @@ describe('recipe config', () => {
     expect(() => parseGanConfig({ ema: { decay: -0.1 } })).toThrow(/ema\.decay/);
     expect(() => parseGanConfig({ ema: {} })).toThrow(/ema\.decay/);
     expect(() => parseGanConfig({ r1: { gamma: 0 } })).toThrow(/r1\.gamma/);
+    expect(() => parseGanConfig({ gan: 'cgan', r1: { gamma: 1 }, discriminator: { type: 'resnet' } })).toThrow(/r1: needs a discriminator without batch norm/);
   });
 
   it('the defaults are off: spelling them out changes neither the fingerprint nor the step', () => {

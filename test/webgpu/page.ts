@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import '@tensorflow/tfjs-backend-webgl';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { parseGanConfig, type GanType } from '../../shared/config/ganConfig.ts';
+import { parseGanConfig, type GanConfigInput, type GanType } from '../../shared/config/ganConfig.ts';
 import { createGan } from '../../shared/gan/gan.ts';
 import { createTrainer } from '../../shared/gan/trainer.ts';
 import { registerMissingGradients } from '../../shared/gan/gradients.ts';
@@ -429,11 +429,11 @@ interface TinyRun {
  * A tiny GAN trained with the fast path (options `fast`) on: `steps` steps, then `countSteps` counted
  * ones; losses of every step, final weights, tensors leaked and GPU calls over the counted steps.
  */
-async function trainTiny(c: { gan: GanType; steps: number; countSteps: number }, fastOptions: FastWebGPUOptions): Promise<TinyRun> {
+async function trainTiny(c: { gan: GanType; steps: number; countSteps: number; model?: GanConfigInput }, fastOptions: FastWebGPUOptions): Promise<TinyRun> {
   await useWebGPU();
   const fast = enableFastWebGPU(fastOptions);
   try {
-    const gan = createGan(parseGanConfig({ gan: c.gan, imageSize: 16, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, seed: 11 }));
+    const gan = createGan(parseGanConfig({ gan: c.gan, imageSize: 16, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, seed: 11, ...c.model }));
     const trainer = createTrainer(gan);
     const images = tf.randomUniform([4, 16, 16, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
     const labels = tf.tensor1d([0, 1, 1, 0], 'int32');
@@ -463,7 +463,7 @@ async function trainTiny(c: { gan: GanType; steps: number; countSteps: number },
 }
 
 /** A few training steps of a tiny GAN with the fast path on; GPU counts over a steady-state window. */
-async function training(c: { gan: GanType; steps: number; countSteps: number }): Promise<Omit<TinyRun, 'weights'>> {
+async function training(c: { gan: GanType; steps: number; countSteps: number; model?: GanConfigInput }): Promise<Omit<TinyRun, 'weights'>> {
   const { weights: _, ...r } = await trainTiny(c, { seed: 5 });
   return r;
 }
