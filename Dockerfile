@@ -2,7 +2,7 @@
 # The federation server and the web app it serves, as one image (deploy/k8s/ runs it; docs/deploy.md).
 #   docker build -t fedgan-crc .
 #   docker run --rm -p 8080:8080 fedgan-crc        # demo tokens and join links are printed in the log
-# The same image runs the Node simulation (cli/), as the simulate overlay's Job does.
+# The same image runs the Node simulation (cli/, with its Node helpers in node/), as the simulate overlay's Job does.
 # For reproducible builds pin the base image by digest: --build-arg NODE_IMAGE=node:20-bookworm-slim@sha256:…
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -42,6 +42,7 @@ COPY package.json package-lock.json tsconfig.json ./
 COPY shared ./shared
 COPY server ./server
 COPY cli ./cli
+COPY node ./node
 COPY --from=build /app/dist ./dist
 # The "node" user of the Node image, by number so that Kubernetes can verify runAsNonRoot.
 USER 1000:1000

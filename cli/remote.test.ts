@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import type { GanConfig } from '../shared/config/ganConfig.ts';
 import { createGan } from '../shared/gan/gan.ts';
-import { startTestServer, tokenOf, type TestServer } from '../test/helpers/federation.ts';
-import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
+import { startTestServer, tokenOf, type TestServer } from '../server/testing/federation.ts';
+import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
 
 const run = promisify(execFile);
 

@@ -10,9 +10,9 @@ import type { PartitionSpec } from '../shared/fed/partition.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { FederationClient, type WebSocketLike } from '../shared/protocol/federationClient.ts';
 import type { RoundComplete } from '../shared/protocol/messages.ts';
-import { CliError } from './cliError.ts';
+import { CliError } from '../node/cliError.ts';
 import { partitionTiles, samplesPng } from './simulation.ts';
-import type { FolderTile } from './tileFolder.ts';
+import type { FolderTile } from '../node/tileFolder.ts';
 
 export interface RemoteOptions {
   server: string;

@@ -9,9 +9,9 @@ import { decodeCheckpoint } from '../shared/checkpoint.ts';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import { createGan } from '../shared/gan/gan.ts';
 import { parseGanConfig } from '../shared/config/ganConfig.ts';
-import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
+import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
 import { parseSimulateArgs } from './simulate.ts';
-import { readTileFolder } from './tileFolder.ts';
+import { readTileFolder } from '../node/tileFolder.ts';
 import { partitionTiles } from './simulation.ts';
 
 const run = promisify(execFile);

@@ -5,14 +5,14 @@ import { ConfigError } from '../shared/config/configError.ts';
 import { parseGanConfig, type GanConfigInput } from '../shared/config/ganConfig.ts';
 import { isBatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { parsePartitionSpec, type PartitionSpec } from '../shared/fed/partition.ts';
-import { parseFlags } from './flags.ts';
-import { CliError, runCli } from './cliError.ts';
-import { initNodeBackend } from './nodeBackend.ts';
+import { parseFlags } from '../node/flags.ts';
+import { CliError, runCli } from '../node/cliError.ts';
+import { initNodeBackend } from '../node/nodeBackend.ts';
 import { ProgressBar } from './progress.ts';
 import { runRemoteHospitals } from './remote.ts';
 import { runSimulation } from './simulation.ts';
 import { balancedSubset } from './subset.ts';
-import { readTileFolder } from './tileFolder.ts';
+import { readTileFolder } from '../node/tileFolder.ts';
 
 export const USAGE = `Usage: npm run simulate -- --data DIR --out DIR [options]
 

@@ -14,9 +14,9 @@ import { createGan, generate } from '../shared/gan/gan.ts';
 import { recalibrateGeneratorBatchNorm } from '../shared/gan/recalibrateBatchNorm.ts';
 import { tileGrid, toRgbBytes } from '../shared/image/grid.ts';
 import type { WeightSet } from '../shared/weights.ts';
-import { CliError } from './cliError.ts';
-import { encodePng } from './png.ts';
-import type { FolderTile } from './tileFolder.ts';
+import { CliError } from '../node/cliError.ts';
+import { encodePng } from '../node/png.ts';
+import type { FolderTile } from '../node/tileFolder.ts';
 
 export interface SimulationOptions {
   clients: number;

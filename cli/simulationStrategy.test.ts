@@ -12,9 +12,9 @@ import { configureRound, exampleWeightedMean } from '../shared/fed/strategy.ts';
 import { createGan } from '../shared/gan/gan.ts';
 import { tinyConfig } from '../shared/gan/testConfig.ts';
 import { isBatchNormWeight } from '../shared/weights.ts';
-import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
+import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
 import { partitionTiles, runSimulation, simulationFedConfig, type SimulationOptions } from './simulation.ts';
-import { readTileFolder } from './tileFolder.ts';
+import { readTileFolder } from '../node/tileFolder.ts';
 
 let dir: string;
 beforeAll(() => {

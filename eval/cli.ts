@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { CliError, runCli } from '../cli/cliError.ts';
+import { CliError, runCli } from '../node/cliError.ts';
 import { FEATURE_ENGINES, isFeatureEngine, type FeatureEngine } from './features/nodeExtractor.ts';
 import { DEFAULT_OPTIONS, evaluate, type EvaluateOptions, type FeatureChoice } from './evaluate.ts';
 

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initNodeBackend } from '../cli/nodeBackend.ts';
+import { initNodeBackend } from '../node/nodeBackend.ts';
 import { binaryMetrics } from '../shared/metrics/classification.ts';
 import { featuresFromRows } from '../shared/metrics/features.ts';
 import { Rng } from '../shared/rng.ts';

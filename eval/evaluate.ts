@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initNodeBackend } from '../cli/nodeBackend.ts';
+import { initNodeBackend } from '../node/nodeBackend.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
 import { selectRows, type Features } from '../shared/metrics/features.ts';

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { decodeImage, readManifest } from '../cli/tileFolder.ts';
+import { decodeImage, readManifest } from '../node/tileFolder.ts';
 import { resizeToRGB } from '../shared/image/resize.ts';
 import { Rng } from '../shared/rng.ts';
 import { EvalError } from './evalError.ts';

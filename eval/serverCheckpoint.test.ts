@@ -5,14 +5,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runRemoteHospitals } from '../cli/remote.ts';
-import { initNodeBackend } from '../cli/nodeBackend.ts';
-import { readTileFolder } from '../cli/tileFolder.ts';
+import { initNodeBackend } from '../node/nodeBackend.ts';
+import { readTileFolder } from '../node/tileFolder.ts';
 import { decodeCheckpoint } from '../shared/checkpoint.ts';
 import { encodeWeights } from '../shared/codec/weightsCodec.ts';
 import { parseGanConfig, type GanConfig } from '../shared/config/ganConfig.ts';
 import { createGan } from '../shared/gan/gan.ts';
-import { startTestServer, tokenOf, type TestServer } from '../test/helpers/federation.ts';
-import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
+import { startTestServer, tokenOf, type TestServer } from '../server/testing/federation.ts';
+import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
 import { loadCheckpoint } from './checkpoint.ts';
 import { parseEvaluateArgs } from './cli.ts';
 

@@ -21,7 +21,7 @@ import {
   tokenOf,
   until,
   type TestServer,
-} from '../test/helpers/federation.ts';
+} from './testing/federation.ts';
 
 let server: TestServer | undefined;
 const clients: FederationClient[] = [];

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeWeights } from '../shared/codec/weightsCodec.ts';
 import { encodeFrame } from '../shared/protocol/frames.ts';
 import { Rng } from '../shared/rng.ts';
-import { constantTrainer, getMetrics, nodeClient, RawPeer, startTestServer, tinyWeights, type TestServer } from '../test/helpers/federation.ts';
+import { constantTrainer, getMetrics, nodeClient, RawPeer, startTestServer, tinyWeights, type TestServer } from './testing/federation.ts';
 
 /**
  * 1,000 fuzzed frames (random bytes, random JSON, mutated valid frames, broken binary headers) from an

@@ -3,7 +3,7 @@ import { architectureFingerprint } from '../shared/codec/fingerprint.ts';
 import type { FederationClient, TrainFn } from '../shared/protocol/federationClient.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { IN_PLACE_MIN_BYTES } from './receiveInPlace.ts';
-import { nodeClient, startTestServer, type TestServer } from '../test/helpers/federation.ts';
+import { nodeClient, startTestServer, type TestServer } from './testing/federation.ts';
 
 /**
  * Updates above the in-place threshold (about 1.6 MB here), over real sockets: received into the reused

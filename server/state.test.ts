@@ -8,7 +8,7 @@ import { parseGanConfig } from '../shared/config/ganConfig.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { writeFileAtomic } from './atomicFile.ts';
 import { CheckpointStore, type CorruptCheckpoint, type FederationState, type HistoryEntry } from './state.ts';
-import { getMetrics, startTestServer, tinyWeights, TINY_FINGERPRINT, type TestServer } from '../test/helpers/federation.ts';
+import { getMetrics, startTestServer, tinyWeights, TINY_FINGERPRINT, type TestServer } from './testing/federation.ts';
 
 const dirs: string[] = [];
 let server: TestServer | undefined;

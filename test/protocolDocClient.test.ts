@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { nodeClient, startTestServer, tokenOf, type TestServer } from './helpers/federation.ts';
+import { nodeClient, startTestServer, tokenOf, type TestServer } from '../server/testing/federation.ts';
 
 /**
  * A third-party client written only from docs/protocol.md: raw `ws`, JSON text frames, and binary frames

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { DEFAULTS, ENV } from '../server/config.ts';
 import { FederationClient } from '../shared/protocol/federationClient.ts';
-import { getJson } from './helpers/federation.ts';
+import { getJson } from '../server/testing/federation.ts';
 
 /** server/main.ts as a process: configuration errors exit at once naming the field; demo tokens and join links. */
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import type { FederationClient, TrainFn } from '../shared/protocol/federationClient.ts';
-import { getJson, nodeClient, tinyWeights, tokenOf, until } from './helpers/federation.ts';
+import { getJson, nodeClient, tinyWeights, tokenOf, until } from '../server/testing/federation.ts';
 
 /**
  * The server as a process (server/main.ts via test/fixtures/tinyServer.ts), killed with SIGKILL in the

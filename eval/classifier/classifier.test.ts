@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { initNodeBackend } from '../../cli/nodeBackend.ts';
+import { initNodeBackend } from '../../node/nodeBackend.ts';
 import { featuresFromRows } from '../../shared/metrics/features.ts';
 import { Rng } from '../../shared/rng.ts';
 import { affineParams, augmentBatch } from './augment.ts';

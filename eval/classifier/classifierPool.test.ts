@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initNodeBackend } from '../../cli/nodeBackend.ts';
+import { initNodeBackend } from '../../node/nodeBackend.ts';
 import { Rng } from '../../shared/rng.ts';
 import { createClassifierPool } from './classifierPool.ts';
 import { runCnnJob, type CnnJobData, type CnnJobSettings } from './cnnJob.ts';

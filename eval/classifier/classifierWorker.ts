@@ -4,7 +4,7 @@
  * spread over threads to use more than one core.
  */
 import { parentPort } from 'node:worker_threads';
-import { initNodeBackend } from '../../cli/nodeBackend.ts';
+import { initNodeBackend } from '../../node/nodeBackend.ts';
 import { runCnnJob, type CnnJobData, type CnnJobScores, type CnnJobSettings, type Regime } from './cnnJob.ts';
 
 export type ClassifierRequest =

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNsfwjsExtractor } from '../../shared/features/nsfwjsModels.ts';
-import { blockFetch } from '../../test/helpers/noFetch.ts';
+import { blockFetch } from '../../shared/testing/noFetch.ts';
 import { createNodeNsfwjsExtractor } from './nodeExtractor.ts';
 
 function tiles(n: number, size: number): Uint8Array[] {

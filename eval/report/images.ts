@@ -1,4 +1,4 @@
-import { encodePng, encodeRgbPng } from '../../cli/png.ts';
+import { encodePng, encodeRgbPng } from '../../node/png.ts';
 import { tileGrid } from '../../shared/image/grid.ts';
 
 /** A PNG as a data: URL, for a self-contained HTML page. */

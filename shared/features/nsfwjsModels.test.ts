@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNsfwjsExtractor } from './nsfwjsModels.ts';
 import type { FeatureExtractor } from './types.ts';
-import { blockFetch } from '../../test/helpers/noFetch.ts';
+import { blockFetch } from '../testing/noFetch.ts';
 
 function tile(size: number, f: (x: number, y: number, c: number) => number): Uint8Array {
   const t = new Uint8Array(size * size * 3);

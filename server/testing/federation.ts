@@ -11,9 +11,9 @@ import { parseFedConfig, type FedConfigInput } from '../../shared/config/fedConf
 import { FederationClient, type FederationClientOptions, type TrainFn } from '../../shared/protocol/federationClient.ts';
 import { decodeFrame } from '../../shared/protocol/frames.ts';
 import type { WeightSet } from '../../shared/weights.ts';
-import { TokenStore, sha256Hex } from '../../server/auth.ts';
-import { memoryLogger } from '../../server/log.ts';
-import { startFederationServer, type FederationServerOptions, type RunningServer } from '../../server/server.ts';
+import { TokenStore, sha256Hex } from '../auth.ts';
+import { memoryLogger } from '../log.ts';
+import { startFederationServer, type FederationServerOptions, type RunningServer } from '../server.ts';
 
 /** Layout of the tiny test model: a "generator" kernel and bias, and a "discriminator" batch-norm gamma. */
 export const TINY_SPEC = [

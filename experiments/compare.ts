@@ -6,13 +6,13 @@ import { createNodeNsfwjsExtractor, FEATURE_ENGINES, isFeatureEngine, type Featu
 import { DISCRIMINATOR_TYPES, GAN_TYPES, type DiscriminatorType, type GanType } from '../shared/config/ganConfig.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
-import { parseFlags } from './flags.ts';
-import { CliError, runCli } from './cliError.ts';
+import { parseFlags } from '../node/flags.ts';
+import { CliError, runCli } from '../node/cliError.ts';
 import { PRESET_NAMES, PRESETS, pairConfig, type ComparePreset, type PresetName } from './comparePresets.ts';
 import { runComparison, type ComparisonResult } from './comparison.ts';
-import { initNodeBackend } from './nodeBackend.ts';
+import { initNodeBackend } from '../node/nodeBackend.ts';
 import { renderComparison, upsertSection, type RunDescription } from './resultsTable.ts';
-import { readTileFolder } from './tileFolder.ts';
+import { readTileFolder } from '../node/tileFolder.ts';
 
 export const USAGE = `Usage: npm run compare -- [options]
 

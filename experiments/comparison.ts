@@ -9,9 +9,9 @@ import { fidParts } from '../shared/metrics/fid.ts';
 import { kid } from '../shared/metrics/kid.ts';
 import { sizeOf } from '../shared/weights.ts';
 import { pairConfig, type ComparePreset } from './comparePresets.ts';
-import { runSimulation } from './simulation.ts';
-import { balancedSubset } from './subset.ts';
-import type { FolderTile } from './tileFolder.ts';
+import { runSimulation } from '../cli/simulation.ts';
+import { balancedSubset } from '../cli/subset.ts';
+import type { FolderTile } from '../node/tileFolder.ts';
 
 /** What was measured for one GAN × discriminator pair. */
 export interface PairResult {

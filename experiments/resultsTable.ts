@@ -151,7 +151,7 @@ const marker = (preset: string) => [`<!-- compare:${preset} -->`, `<!-- /compare
 
 export const RESULTS_HEADER = `# Results: GAN type × discriminator
 
-Written by \`npm run compare\` (cli/compare.ts): every GAN type × discriminator pair trained the same way
+Written by \`npm run compare\` (experiments/compare.ts): every GAN type × discriminator pair trained the same way
 by the federated simulation, each generator then scored by FID and KID against real training tiles and by
 downstream classification (the F1, MSIH positive, on the real test tiles of a linear head on MobileNetV2
 features trained on real + the pair's synthetic tiles, and on its synthetic tiles only, next to the same

@@ -6,13 +6,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
-import { writeSyntheticTiles } from '../test/support/syntheticTiles.ts';
+import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
 import { parseCompareArgs } from './compare.ts';
 import { PRESETS, pairConfig, type ComparePreset } from './comparePresets.ts';
 import { runComparison, type ComparisonResult } from './comparison.ts';
-import { balancedSubset } from './subset.ts';
+import { balancedSubset } from '../cli/subset.ts';
 import { noiseVerdict, RESULTS_HEADER, renderComparison, upsertSection, type RunDescription } from './resultsTable.ts';
-import { readTileFolder } from './tileFolder.ts';
+import { readTileFolder } from '../node/tileFolder.ts';
 
 const run = promisify(execFile);
 let dir: string;
@@ -261,7 +261,7 @@ describe('npm run compare', () => {
   it('runs end to end from the command line and writes the results section', async () => {
     const results = join(dir, 'results.md');
     writeFileSync(results, upsertSection(undefined, 'full', 'kept\n'));
-    const args = ['--import', 'tsx', 'cli/compare.ts', '--data', join(dir, 'train'), '--test', join(dir, 'test'), '--out', join(dir, 'cli-out'), '--results', results,
+    const args = ['--import', 'tsx', 'experiments/compare.ts', '--data', join(dir, 'train'), '--test', join(dir, 'test'), '--out', join(dir, 'cli-out'), '--results', results,
       '--gans', 'cgan', '--discriminators', 'vit', '--rounds', '1', '--clients', '1', '--per-class', '4', '--real-per-class', '4', '--features', 'tiny', '--hardware', 'the test machine'];
     const r = await run(process.execPath, args, { cwd: process.cwd(), env: { ...process.env, DAWN_NODE: '' } });
     expect(r.stderr).not.toMatch(/error:/);
