@@ -225,7 +225,7 @@ describe('hinge loss and R1 (objectives.ts) against their formulas', () => {
       // Not the bce loss by accident.
       const bce = mean(Array.from(r.score.dataSync(), (s) => softplus(-s))) + mean(Array.from(f.score.dataSync(), softplus));
       expect(Math.abs(bce - (ganType === 'acgan' ? expectedD - crossEntropy(r.classLogits!.dataSync() as Float32Array, 2, labels.dataSync()) - crossEntropy(f.classLogits!.dataSync() as Float32Array, 2, fl.dataSync()) : expectedD))).toBeGreaterThan(0.1);
-      tf.dispose([z, fl, fake, r.score, f.score, g.score, r.classLogits, f.classLogits, g.classLogits].filter((t): t is tf.Tensor => t != null));
+      tf.dispose([z, fl, fake, r.score, f.score, g.score, r.classLogits, f.classLogits, g.classLogits].filter((t) => t != null) as tf.Tensor[]);
     });
 
     it(`${ganType} with r1: the D loss gains γ/2 · E‖∇ₓD(x)‖² on the reals`, () => {

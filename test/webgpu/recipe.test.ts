@@ -10,7 +10,7 @@ interface TrainingResult {
   leaked: number;
 }
 
-const AUGMENT = { policy: ['color', 'translation', 'cutout'] } as const;
+const AUGMENT: GanConfigInput['augment'] = { policy: ['color', 'translation', 'cutout'] };
 
 // The small-data recipe (DiffAugment, EMA, hinge, R1: docs/recipe.md) is made of ordinary tfjs ops: on the
 // WebGPU fast path (SwiftShader here) a tiny GAN with every option on still trains, leaks no tensors,
