@@ -1,0 +1,222 @@
+/**
+ * The ablation that decides the small-data recipe's defaults (docs/recipe.md): the same GAN trained with
+ * the same budget, seed and tiles, once per recipe variant, each scored along the way by the quality probe
+ * (shared/metrics/qualityProbe.ts: KID on MobileNetV2 features of a fixed sample against a fixed real
+ * reference). Centralised on purpose: the options act on the GAN's training on few tiles, which is what a
+ * hospital does in its round; the federation around it is the same for every variant.
+ *
+ *   npm run ablation -- --data ../shared/data/crc-msi/train --out out/ablation --steps 1000 --image-size 32
+ *
+ * Writes ablation.json (every probe of every variant) and prints a Markdown table.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { parseGanConfig, type GanConfig, type GanConfigInput } from '../shared/config/ganConfig.ts';
+import { datasetFromTiles, type Dataset } from '../shared/data/dataset.ts';
+import type { FeatureExtractor } from '../shared/features/types.ts';
+import { createTinyExtractor } from '../shared/features/tiny.ts';
+import { createGan } from '../shared/gan/gan.ts';
+import { createTrainer } from '../shared/gan/trainer.ts';
+import { probeQuality, probeReference, probeSample } from '../shared/metrics/qualityProbe.ts';
+import { tileGrid } from '../shared/image/grid.ts';
+import { Rng } from '../shared/rng.ts';
+import { balancedSubset } from '../cli/subset.ts';
+import { createNodeNsfwjsExtractor } from '../eval/features/nodeExtractor.ts';
+import { CliError, runCli } from '../node/cliError.ts';
+import { parseFlags } from '../node/flags.ts';
+import { initNodeBackend } from '../node/nodeBackend.ts';
+import { encodePng } from '../node/png.ts';
+import { readTileFolder, type FolderTile } from '../node/tileFolder.ts';
+
+/** The variants, each a change to the base config; cumulative where the literature stacks them. */
+export const VARIANTS: Record<string, GanConfigInput> = {
+  baseline: {},
+  diffaug: { augment: { policy: ['color', 'translation', 'cutout'] } },
+  'diffaug+ema': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 } },
+  'diffaug+ema+hinge': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, adversarialLoss: 'hinge' },
+  'diffaug+ema+r1': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, r1: { gamma: 1 }, discriminator: { dropout: 0 } },
+};
+
+export interface AblationOptions {
+  tiles: readonly FolderTile[];
+  base: GanConfigInput;
+  variants: string[];
+  steps: number;
+  probeEvery: number;
+  probePerClass: number;
+  extractor: FeatureExtractor;
+  referenceTiles: readonly Uint8Array[];
+  seed: number;
+  out: string;
+  log: (line: string) => void;
+}
+
+export interface VariantResult {
+  variant: string;
+  config: GanConfigInput;
+  probes: { step: number; kid: number; kidStd: number; seconds: number }[];
+  best: { step: number; kid: number };
+  last: { step: number; kid: number };
+  secondsPerStep: number;
+}
+
+function batches(data: Dataset, batch: number, seed: number): () => { images: tf.Tensor4D; labels: tf.Tensor1D } {
+  const rng = new Rng(seed);
+  let order: number[] = [];
+  let at = 0;
+  return () => {
+    if (at + batch > order.length) {
+      order = Array.from({ length: data.count }, (_, i) => i);
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = rng.int(i + 1);
+        [order[i], order[j]] = [order[j], order[i]];
+      }
+      at = 0;
+    }
+    const idx = tf.tensor1d(order.slice(at, at + batch), 'int32');
+    at += batch;
+    const images = tf.gather(data.images, idx) as tf.Tensor4D;
+    const labels = tf.gather(data.labels, idx) as tf.Tensor1D;
+    idx.dispose();
+    return { images, labels };
+  };
+}
+
+export async function runAblation(opts: AblationOptions): Promise<VariantResult[]> {
+  const results: VariantResult[] = [];
+  const out = resolve(opts.out);
+  mkdirSync(out, { recursive: true });
+  for (const name of opts.variants) {
+    const change = VARIANTS[name];
+    if (!change) throw new CliError(`unknown variant "${name}" (choose from ${Object.keys(VARIANTS).join(', ')})`);
+    const input: GanConfigInput = {
+      ...opts.base,
+      ...change,
+      generator: { ...(opts.base.generator ?? {}), ...(change.generator ?? {}) },
+      discriminator: { ...(opts.base.discriminator ?? {}), ...(change.discriminator ?? {}) },
+      seed: opts.seed,
+    };
+    const cfg: GanConfig = parseGanConfig(input, `variant ${name}`);
+    const data = datasetFromTiles(opts.tiles, cfg.imageSize, cfg.classes.length);
+    const gan = createGan(cfg);
+    const trainer = createTrainer(gan, opts.seed);
+    const reference = await probeReference(opts.extractor, opts.referenceTiles, cfg.imageSize);
+    const next = batches(data, Math.min(cfg.batchSize, data.count), opts.seed);
+    const probes: VariantResult['probes'] = [];
+    const t0 = Date.now();
+    let trainSeconds = 0;
+    for (let s = 1; s <= opts.steps; s++) {
+      const ts = Date.now();
+      const b = next();
+      const r = trainer.step(b);
+      const [d, g] = await Promise.all([r.dLoss.data(), r.gLoss.data()]);
+      tf.dispose([b.images, b.labels, r.dLoss, r.gLoss]);
+      trainSeconds += (Date.now() - ts) / 1000;
+      if (!Number.isFinite(d[0]) || !Number.isFinite(g[0])) throw new Error(`${name} diverged at step ${s}: D ${d[0]}, G ${g[0]}`);
+      if (s % opts.probeEvery === 0 || s === opts.steps) {
+        const p = await probeQuality(gan, reference, opts.extractor, { perClass: opts.probePerClass });
+        probes.push({ step: s, kid: p.kid, kidStd: p.kidStd, seconds: (Date.now() - t0) / 1000 });
+        opts.log(`${name}: step ${s}/${opts.steps}, KID ${p.kid.toFixed(4)} ± ${p.kidStd.toFixed(4)}, D ${d[0].toFixed(3)} G ${g[0].toFixed(3)}`);
+      }
+    }
+    const sample = await probeSample(gan, 8, 1234);
+    const grid = tileGrid(sample, cfg.imageSize, cfg.classes.length, 8);
+    writeFileSync(join(out, `samples-${name}.png`), encodePng(grid.width, grid.height, grid.rgba));
+    trainer.dispose();
+    gan.dispose();
+    data.dispose();
+    const best = probes.reduce((a, b) => (b.kid < a.kid ? b : a));
+    const last = probes[probes.length - 1];
+    results.push({ variant: name, config: change, probes, best: { step: best.step, kid: best.kid }, last: { step: last.step, kid: last.kid }, secondsPerStep: trainSeconds / opts.steps });
+    writeFileSync(join(out, 'ablation.json'), JSON.stringify({ steps: opts.steps, probeEvery: opts.probeEvery, features: opts.extractor.name, results }, null, 2) + '\n');
+  }
+  return results;
+}
+
+export function ablationTable(results: readonly VariantResult[]): string {
+  const rows = results.map((r) => `| ${r.variant} | ${r.last.kid.toFixed(4)} | ${r.best.kid.toFixed(4)} (step ${r.best.step}) | ${r.probes.map((p) => p.kid.toFixed(3)).join(' → ')} | ${(r.secondsPerStep * 1000).toFixed(0)} ms |`);
+  return ['| variant | KID at the end | best KID | curve | time per step |', '|---|---|---|---|---|', ...rows].join('\n');
+}
+
+const USAGE = `Usage: npm run ablation -- --data DIR --out DIR [options]
+
+Trains the same GAN once per recipe variant with the same budget and seed, and scores each with the
+quality probe (KID on MobileNetV2 features of a fixed sample against a fixed real reference).
+
+  --data DIR          tiles laid out <label>/<tile>.jpg|png
+  --out DIR           ablation.json and samples-<variant>.png
+  --variants LIST     comma-separated (default all: ${Object.keys(VARIANTS).join(', ')})
+  --steps N           generator steps per variant (default 1000)
+  --probe-every N     steps between probes (default 200)
+  --probe-per-class N synthetic tiles per class per probe (default 64)
+  --reference N       real reference tiles (class-balanced subset, default 256)
+  --image-size S      (default 32)
+  --gan G             acgan | cgan | wgan-gp (default acgan)
+  --g-channels N      generator base channels (default 32, as npm run simulate on a CPU)
+  --d-channels N      discriminator base channels (default 16)
+  --batch-size B      (default 32)
+  --features F        mobilenet | tiny (default mobilenet)
+  --seed N            (default 7)`;
+
+async function main(argv = process.argv.slice(2)): Promise<void> {
+  const f = parseFlags(argv, {
+    data: { type: 'string' },
+    out: { type: 'string' },
+    variants: { type: 'string', default: Object.keys(VARIANTS).join(',') },
+    steps: { type: 'string', default: '1000' },
+    'probe-every': { type: 'string', default: '200' },
+    'probe-per-class': { type: 'string', default: '64' },
+    reference: { type: 'string', default: '256' },
+    'image-size': { type: 'string', default: '32' },
+    gan: { type: 'string', default: 'acgan' },
+    'g-channels': { type: 'string', default: '32' },
+    'd-channels': { type: 'string', default: '16' },
+    'batch-size': { type: 'string', default: '32' },
+    features: { type: 'string', default: 'mobilenet' },
+    seed: { type: 'string', default: '7' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (f === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  if (!f.data || !f.out) throw new CliError(`--data and --out are required\n\n${USAGE}`);
+  const int = (name: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new CliError(`--${name} must be a positive integer, got "${v}"`);
+    return n;
+  };
+  const size = int('image-size', f['image-size'] as string);
+  const base: GanConfigInput = {
+    gan: f.gan as GanConfigInput['gan'],
+    imageSize: size,
+    batchSize: int('batch-size', f['batch-size'] as string),
+    generator: { baseChannels: int('g-channels', f['g-channels'] as string) },
+    discriminator: { baseChannels: int('d-channels', f['d-channels'] as string) },
+  };
+  const classes = parseGanConfig(base).classes;
+  const backend = await initNodeBackend();
+  const tiles = readTileFolder(f.data as string, { classes, size });
+  const seed = int('seed', f.seed as string);
+  const reference = balancedSubset(tiles, int('reference', f.reference as string), seed + 1).map((t) => t.pixels);
+  const extractor = f.features === 'tiny' ? createTinyExtractor() : await createNodeNsfwjsExtractor('mobilenet-v2');
+  console.log(`backend ${backend.backend}; ${tiles.length} tiles; reference ${reference.length}; features ${extractor.name}`);
+  const results = await runAblation({
+    tiles,
+    base,
+    variants: (f.variants as string).split(',').map((s) => s.trim()).filter(Boolean),
+    steps: int('steps', f.steps as string),
+    probeEvery: int('probe-every', f['probe-every'] as string),
+    probePerClass: int('probe-per-class', f['probe-per-class'] as string),
+    extractor,
+    referenceTiles: reference,
+    seed,
+    out: f.out as string,
+    log: (l) => console.log(l),
+  });
+  extractor.dispose();
+  console.log('\n' + ablationTable(results));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void runCli(() => main());
