@@ -63,7 +63,8 @@ let tiles: FolderTile[];
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'fedgan-equiv-'));
   writeSyntheticTiles(join(dir, 'tiles'), { perClass: 8, size: 20 });
-  tiles = readTileFolder(join(dir, 'tiles'), { classes: model.classes, size: model.imageSize });
+  // 15 tiles: the hospitals hold 7 and 8, so that FedAvg's and the loss means' example weights matter.
+  tiles = readTileFolder(join(dir, 'tiles'), { classes: model.classes, size: model.imageSize }).slice(0, 15);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -89,7 +90,10 @@ function simulationOptions(batchNorm: BatchNormPolicy, out: string, over: Partia
 async function inProcess(batchNorm: BatchNormPolicy, over: Partial<SimulationOptions> = {}): Promise<RunResult> {
   const out = mkdtempSync(join(dir, `sim-${batchNorm}-`));
   const summary = await runSimulation(tiles, simulationOptions(batchNorm, out, over));
-  expect(summary.partition.map((p) => p.id)).toEqual(HOSPITALS);
+  expect(summary.partition.map((p) => [p.id, p.examples])).toEqual([
+    [HOSPITALS[0], 7],
+    [HOSPITALS[1], 8],
+  ]);
   // The simulation starts from the model the server starts from.
   const { weights } = decodeCheckpoint(new Uint8Array(readFileSync(summary.checkpoint)));
   return { global: weights, losses: summary.rounds.map((r) => [r.dLoss, r.gLoss]) };
