@@ -23,7 +23,10 @@ import { wganGpStep } from './wgangp.ts';
  * critic value) and the losses are then computed in JavaScript.
  *
  * The discriminator's dropout is 0 here, so its outputs are a function of its inputs (the formulas do not
- * involve dropout; the CNN critic has none anyway).
+ * involve dropout; the CNN critic has none anyway). Each test also computes mutants of its formulas (a
+ * swapped target, a flipped sign, a dropped term, mixed-up labels, ε and 1 − ε swapped) and checks that
+ * the fixed batch and weights set each of them far apart from the formula, so such a change in the
+ * source would fail the test.
  */
 
 const STEPS: Record<GanType, (ctx: StepContext) => GanStep> = { acgan: acganStep, cgan: cganStep, 'wgan-gp': wganGpStep };
@@ -131,7 +134,8 @@ function runStep(ganType: GanType): Run & { gan: Gan } {
       return t;
     }),
   });
-  const images = tf.tidy(() => tf.add(tf.mul(tf.randomUniform([8, 16, 16, 3], 0.5, 1, 'float32', 11), tf.linspace(-1, 1, 16).reshape([1, 16, 1, 1])), 0)) as tf.Tensor4D;
+  // Reals in [−1, 1]: a vertical ramp with seeded noise, unlike the untrained generator's near-grey fakes.
+  const images = tf.tidy(() => tf.mul(tf.randomUniform([8, 16, 16, 3], 0.5, 1, 'float32', 11), tf.linspace(-1, 1, 16).reshape([1, 16, 1, 1]))) as tf.Tensor4D;
   // Unbalanced, so that a class bias does not cancel out when labels are mixed up.
   const labels = Int32Array.of(1, 1, 0, 1, 1, 1, 1, 1);
   const dSnaps: WeightSet[] = [];
@@ -297,7 +301,7 @@ describe('WGAN-GP losses', () => {
     // ∇ₓD per sample (every critic is per sample, so the gradient of the batch sum is each sample's own).
     const gradNorms = (x: tf.Tensor4D) => {
       const g = tf.grad((v: tf.Tensor) => tf.sum(ref.gan.D.apply(v as tf.Tensor4D, labelTensor, true).score))(x);
-      const d = g.dataSync();
+      const d = g.dataSync() as Float32Array;
       g.dispose();
       return Array.from({ length: 8 }, (_, n) => Math.sqrt(d.slice(n * per, (n + 1) * per).reduce((s, v) => s + v * v, 0)));
     };
