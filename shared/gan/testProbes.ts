@@ -7,7 +7,9 @@ import type { WeightSet } from '../weights.ts';
 /**
  * Probes for tests of the GAN steps (test-only, like testConfig.ts): they record what a real step does
  * through the seams shared/nn offers (random draws, batch-norm statistics, moving averages, optimizer
- * calls) without changing what it computes. Each returns a restore function; call it in `finally`.
+ * calls) without changing what it computes on the CPU backend of the Node tests. Each returns a restore
+ * function (call it in `finally` or `afterEach`): recordDraws puts back the previous random source, the
+ * batch-norm and moving-average probes put back tfjs's ops (no fast path is installed in Node tests).
  */
 
 /** One random draw of a step, in call order. */
