@@ -2,19 +2,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import { softmaxCrossEntropy } from './losses.ts';
 import { discriminatorTerms, generatorTerm, r1Penalty, saturatingLoss } from './objectives.ts';
 import { realFakePass } from './realFakePass.ts';
-import { sampleLatent, stepAugment, type GanStep, type StepContext } from './step.ts';
+import { sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepContext } from './step.ts';
 
 /**
  * ACGAN (Odena et al. 2017). The discriminator predicts real/fake and the class;
  * D: BCE(real→1) + BCE(fake→0) + CE(class|real) + CE(class|fake); G: BCE(fake→1) + CE(class|fake).
  * With `adversarialLoss: 'hinge'` the two BCE terms of D and the one of G are the hinge loss's
  * (objectives.ts); with `r1`, D's loss adds γ/2·E‖∇ₓD(x)‖² on the reals. Every discriminator input, reals
- * and fakes, goes through the config's augmentation (augment.ts).
+ * and fakes, goes through the config's augmentation (augment.ts). Every dropout mask takes its seed from
+ * the context's dropout stream (stepDropoutSeed).
  */
 export function acganStep(ctx: StepContext): GanStep {
   const { gan, optG, optD, nextSeed } = ctx;
   const { G, D, cfg } = gan;
   const augment = stepAugment(ctx);
+  const dropoutSeed = stepDropoutSeed(ctx);
   const loss = saturatingLoss(cfg.adversarialLoss);
   const dVars = D.params.trainableVariables();
   const gVars = G.params.trainableVariables();
@@ -22,12 +24,12 @@ export function acganStep(ctx: StepContext): GanStep {
     tf.tidy(() => {
       const b = images.shape[0];
       const { z, labels: fakeLabels } = sampleLatent(cfg, b, nextSeed);
-      const fake = G.apply(z, fakeLabels, true);
+      const fake = G.apply(z, fakeLabels, true, { dropoutSeed });
       const dLoss = optD.minimize(
         () => {
-          const { real: r, fake: f } = realFakePass(D, images, labels, fake, fakeLabels, true, augment);
+          const { real: r, fake: f } = realFakePass(D, images, labels, fake, fakeLabels, true, augment, dropoutSeed);
           const terms = [...discriminatorTerms(loss, r.score, f.score), softmaxCrossEntropy(r.classLogits!, labels), softmaxCrossEntropy(f.classLogits!, fakeLabels)];
-          if (cfg.r1) terms.push(r1Penalty((x) => D.apply(augment(x), labels, true).score, images, cfg.r1.gamma));
+          if (cfg.r1) terms.push(r1Penalty((x) => D.apply(augment(x), labels, true, dropoutSeed).score, images, cfg.r1.gamma));
           return tf.addN(terms) as tf.Scalar;
         },
         true,
@@ -36,7 +38,7 @@ export function acganStep(ctx: StepContext): GanStep {
       const gLoss = optG.minimize(
         () => {
           // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-          const f = D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true })), fakeLabels, true);
+          const f = D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed);
           return tf.add(generatorTerm(loss, f.score), softmaxCrossEntropy(f.classLogits!, fakeLabels)) as tf.Scalar;
         },
         true,

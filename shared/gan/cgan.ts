@@ -1,18 +1,20 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { discriminatorTerms, generatorTerm, r1Penalty, saturatingLoss } from './objectives.ts';
 import { realFakePass } from './realFakePass.ts';
-import { sampleLatent, stepAugment, type GanStep, type StepContext } from './step.ts';
+import { sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepContext } from './step.ts';
 
 /**
  * Conditional GAN (Mirza & Osindero 2014) with a projection discriminator D(x, y) and the
  * non-saturating loss: D: BCE(D(x,y)→1) + BCE(D(G(z,ỹ),ỹ)→0); G: BCE(D(G(z,ỹ),ỹ)→1).
  * With `adversarialLoss: 'hinge'`, the hinge loss instead (objectives.ts); with `r1`, D's loss adds
- * γ/2·E‖∇ₓD(x,y)‖² on the reals. Every discriminator input goes through the config's augmentation.
+ * γ/2·E‖∇ₓD(x,y)‖² on the reals. Every discriminator input goes through the config's augmentation. Every
+ * dropout mask takes its seed from the context's dropout stream (stepDropoutSeed).
  */
 export function cganStep(ctx: StepContext): GanStep {
   const { gan, optG, optD, nextSeed } = ctx;
   const { G, D, cfg } = gan;
   const augment = stepAugment(ctx);
+  const dropoutSeed = stepDropoutSeed(ctx);
   const loss = saturatingLoss(cfg.adversarialLoss);
   const dVars = D.params.trainableVariables();
   const gVars = G.params.trainableVariables();
@@ -20,19 +22,19 @@ export function cganStep(ctx: StepContext): GanStep {
     tf.tidy(() => {
       const b = images.shape[0];
       const { z, labels: fakeLabels } = sampleLatent(cfg, b, nextSeed);
-      const fake = G.apply(z, fakeLabels, true);
+      const fake = G.apply(z, fakeLabels, true, { dropoutSeed });
       const dLoss = optD.minimize(
         () => {
-          const { real, fake: f } = realFakePass(D, images, labels, fake, fakeLabels, true, augment);
+          const { real, fake: f } = realFakePass(D, images, labels, fake, fakeLabels, true, augment, dropoutSeed);
           const [onReal, onFake] = discriminatorTerms(loss, real.score, f.score);
           const adversarial = tf.add(onReal, onFake) as tf.Scalar;
-          return cfg.r1 ? (tf.add(adversarial, r1Penalty((x) => D.apply(augment(x), labels, true).score, images, cfg.r1.gamma)) as tf.Scalar) : adversarial;
+          return cfg.r1 ? (tf.add(adversarial, r1Penalty((x) => D.apply(augment(x), labels, true, dropoutSeed).score, images, cfg.r1.gamma)) as tf.Scalar) : adversarial;
         },
         true,
         dVars,
       )!;
       // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-      const gLoss = optG.minimize(() => generatorTerm(loss, D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true })), fakeLabels, true).score), true, gVars)!;
+      const gLoss = optG.minimize(() => generatorTerm(loss, D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed).score), true, gVars)!;
       return { dLoss, gLoss };
     });
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GanConfig } from '../config/ganConfig.ts';
 import { ParamStore } from '../nn/params.ts';
+import type { SeedSource } from '../nn/random.ts';
 import { batchNorm, conv2d, dense, dropout, embedding, leakyRelu, upsample2x } from '../nn/layers.ts';
 
 /**
@@ -27,8 +28,11 @@ export interface Generator {
    * these statistics (WGAN-GP's critic fakes take the real batch's labels, with the hospital's class mix).
    * In ACGAN and CGAN both passes see the same latents and weights, so without generator dropout (the
    * default) their batch statistics are the same.
+   *
+   * `dropoutSeed` seeds the training-mode dropout masks (generator dropout, off by default), one seed per
+   * mask; the GAN steps pass their trainer's dropout stream (step.ts), so training is reproducible.
    */
-  apply(z: tf.Tensor2D, labels: tf.Tensor1D, training: boolean, opts?: { updateStats?: boolean }): tf.Tensor4D;
+  apply(z: tf.Tensor2D, labels: tf.Tensor1D, training: boolean, opts?: { updateStats?: boolean; dropoutSeed?: SeedSource }): tf.Tensor4D;
 }
 
 export function generatorStageChannels(cfg: GanConfig): number[] {
@@ -53,14 +57,14 @@ export function createGenerator(cfg: GanConfig): Generator {
 
   return {
     params: p,
-    apply(z, labels, training, { updateStats = false } = {}) {
+    apply(z, labels, training, { updateStats = false, dropoutSeed } = {}) {
       const b = z.shape[0];
       let x = tf.reshape(project.apply(z), [b, s0, s0, c0]) as tf.Tensor4D;
       x = tf.mul(x, tf.reshape(classMap.apply(labels), [b, s0, s0, c0]));
       for (const { conv, bn } of stages) {
         x = conv.apply(upsample2x(x));
         x = leakyRelu(bn.apply(x, training, updateStats) as tf.Tensor4D);
-        x = dropout(x, rate, training);
+        x = dropout(x, rate, training, dropoutSeed);
       }
       return tf.tanh(toRgb.apply(x));
     },

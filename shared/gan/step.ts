@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { GanConfig } from '../config/ganConfig.ts';
-import { randomOps } from '../nn/random.ts';
+import { randomOps, type SeedSource } from '../nn/random.ts';
 import { createAugment, type Augment } from './augment.ts';
 import type { Gan } from './gan.ts';
 
@@ -24,12 +24,23 @@ export interface StepContext {
   optG: tf.Optimizer;
   optD: tf.Optimizer;
   /** Returns a fresh seed for each random draw, so runs are reproducible. */
-  nextSeed: () => number;
+  nextSeed: SeedSource;
+  /**
+   * Returns a fresh seed for each dropout mask (generator and discriminator, every pass of the step). The
+   * trainer gives it a stream of its own, derived from its seed (trainer.ts), so that dropout on or off
+   * leaves `nextSeed`'s draws as they were. Default: `nextSeed`.
+   */
+  dropoutSeed?: SeedSource;
   /**
    * Applied to every discriminator input, reals and fakes (augment.ts). Default: the config's
    * (`createAugment(cfg.augment, nextSeed)`, no augmentation unless `cfg.augment.policy` names some).
    */
   augment?: Augment;
+}
+
+/** The seeds of the step's dropout masks: the context's dropout stream, else `nextSeed`. */
+export function stepDropoutSeed({ nextSeed, dropoutSeed }: StepContext): SeedSource {
+  return dropoutSeed ?? nextSeed;
 }
 
 /** The step's discriminator-input augmentation: the context's, else the one its config asks for. */

@@ -4,6 +4,8 @@ import { cganStep } from './cgan.ts';
 import type { Gan } from './gan.ts';
 import type { GanStep, StepContext } from './step.ts';
 import { createAdam } from '../nn/optimizer.ts';
+import type { SeedSource } from '../nn/random.ts';
+import { Rng } from '../rng.ts';
 import { wganGpStep } from './wgangp.ts';
 
 const STEPS: Record<GanType, (ctx: StepContext) => GanStep> = {
@@ -38,13 +40,33 @@ export interface GanTrainer {
   dispose(): void;
 }
 
+/**
+ * The seeds of a trainer's dropout masks: a stream of its own (`Rng(seed).fork('dropout')`, 31-bit
+ * seeds), apart from the counter of its other draws, so that dropout on or off leaves the latents, labels,
+ * penalty weights and augmentation of a run as they were.
+ */
+export function dropoutSeeds(seed: number): SeedSource {
+  const rng = new Rng(seed).fork('dropout');
+  return () => rng.nextUint32() >>> 1;
+}
+
+/**
+ * A trainer whose every random draw is seeded from `seed` (default: the config's): latents, labels,
+ * penalty weights and augmentation from one counter, dropout masks from `dropoutSeeds(seed)`, each mask
+ * with its seed passed explicitly down to the layer (StepContext.dropoutSeed → G.apply / D.apply →
+ * shared/nn/layers.ts dropout). A training run is then reproducible from the weights, the batches and the
+ * seed on every backend: tfjs's random ops and the WebGPU fast path's (which would otherwise answer an
+ * unseeded mask from one stream per page, the same in every browser), and two trainers with different
+ * seeds draw different masks.
+ */
 export function createTrainer(gan: Gan, seed = gan.cfg.seed): GanTrainer {
   const { optimizerG: og, optimizerD: od } = gan.cfg;
   let counter = seed * 1_000_003;
   const nextSeed = () => (counter = (counter + 1) % 2147483647);
+  const dropoutSeed = dropoutSeeds(seed);
   let optG = createAdam(og.learningRate, og.beta1, og.beta2);
   let optD = createAdam(od.learningRate, od.beta1, od.beta2);
-  let step = configuredStep({ gan, optG, optD, nextSeed });
+  let step = configuredStep({ gan, optG, optD, nextSeed, dropoutSeed });
   return {
     gan,
     get step() {
@@ -55,7 +77,7 @@ export function createTrainer(gan: Gan, seed = gan.cfg.seed): GanTrainer {
       optD.dispose();
       optG = createAdam(og.learningRate, og.beta1, og.beta2);
       optD = createAdam(od.learningRate, od.beta1, od.beta2);
-      step = configuredStep({ gan, optG, optD, nextSeed });
+      step = configuredStep({ gan, optG, optD, nextSeed, dropoutSeed });
     },
     dispose() {
       optG.dispose();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientPenalty } from './losses.ts';
 import { realFakePass } from './realFakePass.ts';
-import { sampleLatent, stepAugment, type GanStep, type StepContext } from './step.ts';
+import { sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepContext } from './step.ts';
 import { randomOps } from '../nn/random.ts';
 
 /**
@@ -12,11 +12,14 @@ import { randomOps } from '../nn/random.ts';
  * Fakes for the critic use the real labels so x̂ interpolates within a class.
  * Every critic input goes through the config's augmentation T (augment.ts), the penalty's too: it is
  * λ·E[(‖∇_x̂ D(T(x̂))‖₂ − 1)²], the gradient taken with respect to the un-augmented interpolates.
+ * Every dropout mask (the generator's; critics have none) takes its seed from the context's dropout
+ * stream (stepDropoutSeed).
  */
 export function wganGpStep(ctx: StepContext): GanStep {
   const { gan, optG, optD, nextSeed } = ctx;
   const { G, D, cfg } = gan;
   const augment = stepAugment(ctx);
+  const dropoutSeed = stepDropoutSeed(ctx);
   const dVars = D.params.trainableVariables();
   const gVars = G.params.trainableVariables();
   return ({ images, labels }) => {
@@ -25,11 +28,11 @@ export function wganGpStep(ctx: StepContext): GanStep {
     for (let i = 0; i < cfg.nCritic; i++) {
       const loss = tf.tidy(() => {
         const z = randomOps().normal([b, cfg.latentDim], 0, 1, nextSeed()) as tf.Tensor2D;
-        const fake = G.apply(z, labels, true);
+        const fake = G.apply(z, labels, true, { dropoutSeed });
         const { value, grads } = tf.variableGrads(() => {
-          const critic = (x: tf.Tensor4D) => D.apply(augment(x), labels, true).score;
+          const critic = (x: tf.Tensor4D) => D.apply(augment(x), labels, true, dropoutSeed).score;
           // Every critic is per sample (layer norm, no dropout), so reals and fakes share one pass.
-          const scores = realFakePass(D, images, labels, fake, labels, true, augment);
+          const scores = realFakePass(D, images, labels, fake, labels, true, augment, dropoutSeed);
           const wasserstein = tf.sub(tf.mean(scores.fake.score), tf.mean(scores.real.score));
           return tf.add(wasserstein, gradientPenalty(critic, images, fake, cfg.gpLambda, nextSeed())) as tf.Scalar;
         }, dVars);
@@ -42,7 +45,7 @@ export function wganGpStep(ctx: StepContext): GanStep {
     const gLoss = tf.tidy(() => {
       const { z, labels: fakeLabels } = sampleLatent(cfg, b, nextSeed);
       // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-      return optG.minimize(() => tf.neg(tf.mean(D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true })), fakeLabels, true).score)), true, gVars)!;
+      return optG.minimize(() => tf.neg(tf.mean(D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed).score)), true, gVars)!;
     });
     return { dLoss: dLoss!, gLoss };
   };

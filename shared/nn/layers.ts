@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ParamStore } from './params.ts';
-import { randomOps } from './random.ts';
+import { randomOps, type SeedSource } from './random.ts';
 import { batchNormTrain } from './batchNormTraining.ts';
 import { layerNormalize } from './layerNormalize.ts';
 import { fusedLayerOps } from './fusedLayerOps.ts';
@@ -109,8 +109,15 @@ export function leakyRelu<T extends tf.Tensor>(x: T, alpha = LEAKY_ALPHA): T {
   return tf.leakyRelu(x, alpha);
 }
 
-export function dropout<T extends tf.Tensor>(x: T, rate: number, training: boolean, seed?: number): T {
-  return training && rate > 0 ? (randomOps().dropout(x, rate, seed) as T) : x;
+/**
+ * Inverted dropout in training mode with rate > 0 (x unchanged otherwise). `seed` makes the mask
+ * reproducible: a number, or a source asked for one seed per mask actually drawn (the GAN steps pass their
+ * trainer's dropout stream, StepContext.dropoutSeed). Without one the mask comes from the random
+ * provider's unseeded draw, which no run can repeat (shared/nn/random.ts).
+ */
+export function dropout<T extends tf.Tensor>(x: T, rate: number, training: boolean, seed?: number | SeedSource): T {
+  if (!training || !(rate > 0)) return x;
+  return randomOps().dropout(x, rate, typeof seed === 'function' ? seed() : seed) as T;
 }
 
 /** Nearest-neighbour 2× upsampling. */

@@ -24,12 +24,12 @@ export function cnnBackbone({ cfg, params, critic }: BackboneOptions): Backbone 
   return {
     featureDim,
     perSample: true,
-    features(x, training) {
+    features(x, training, dropoutSeed) {
       let y = x;
       convs.forEach((conv, i) => {
         const norm = norms[i];
         y = norm ? leakyRelu(norm.apply(conv.apply(y), training) as tf.Tensor4D) : conv.applyLeaky(y);
-        y = dropout(y, rate, training);
+        y = dropout(y, rate, training, dropoutSeed);
       });
       return tf.reshape(y, [x.shape[0], featureDim]);
     },

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { DiscriminatorType, GanConfig } from '../../config/ganConfig.ts';
 import { ParamStore } from '../../nn/params.ts';
+import type { SeedSource } from '../../nn/random.ts';
 import { cnnBackbone } from './cnn.ts';
 import { createHead, type DiscriminatorOutput } from './heads.ts';
 import { resnetBackbone } from './resnet.ts';
@@ -17,7 +18,11 @@ export interface Discriminator {
   readonly params: ParamStore;
   /** See Backbone.perSample: reals and fakes may then be scored in one pass (realFakePass.ts). */
   readonly perSample: boolean;
-  apply(x: tf.Tensor4D, labels: tf.Tensor1D, training: boolean): DiscriminatorOutput;
+  /**
+   * Training mode draws the backbone's dropout masks (critics have none), each with a seed from
+   * `dropoutSeed` (the GAN steps pass their trainer's dropout stream, step.ts); unseeded without it.
+   */
+  apply(x: tf.Tensor4D, labels: tf.Tensor1D, training: boolean, dropoutSeed?: SeedSource): DiscriminatorOutput;
 }
 
 export function createDiscriminator(cfg: GanConfig): Discriminator {
@@ -29,6 +34,6 @@ export function createDiscriminator(cfg: GanConfig): Discriminator {
   return {
     params,
     perSample: backbone.perSample,
-    apply: (x, labels, training) => head.apply(backbone.features(x, training), labels),
+    apply: (x, labels, training, dropoutSeed) => head.apply(backbone.features(x, training, dropoutSeed), labels),
   };
 }

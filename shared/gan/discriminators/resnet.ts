@@ -40,10 +40,10 @@ export function resnetBackbone({ cfg, params, critic }: BackboneOptions): Backbo
   return {
     featureDim: inC,
     perSample: critic, // batch norm outside the critic
-    features(x, training) {
+    features(x, training, dropoutSeed) {
       let y = leakyRelu(stemNorm.apply(stemConv.apply(x), training) as tf.Tensor4D);
       for (const block of blocks) y = block.apply(y, training);
-      return dropout(tf.mean(y, [1, 2]) as tf.Tensor2D, rate, training);
+      return dropout(tf.mean(y, [1, 2]) as tf.Tensor2D, rate, training, dropoutSeed);
     },
   };
 }

@@ -71,14 +71,14 @@ export function swinBackbone({ cfg, params, critic }: BackboneOptions): Backbone
   return {
     featureDim: last.dim,
     perSample: true,
-    features(x, training) {
+    features(x, training, dropoutSeed) {
       let h = patchNorm.apply(patchEmbed.apply(x), training) as tf.Tensor4D;
       for (const { blocks, merge } of built) {
         for (const block of blocks) h = block.apply(h);
         if (merge) h = merge.apply(h);
       }
       const pooled = tf.mean(norm.apply(h, training), [1, 2]) as tf.Tensor2D;
-      return dropout(pooled, rate, training);
+      return dropout(pooled, rate, training, dropoutSeed);
     },
   };
 }

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { GanConfig } from '../../config/ganConfig.ts';
 import type { ParamStore } from '../../nn/params.ts';
+import type { SeedSource } from '../../nn/random.ts';
 
 /**
  * A discriminator backbone maps images to a feature vector; the GAN type decides the head
@@ -13,7 +14,8 @@ export interface Backbone {
    * dropout is drawn per element). Such a discriminator may score reals and fakes in one pass.
    */
   readonly perSample: boolean;
-  features(x: tf.Tensor4D, training: boolean): tf.Tensor2D;
+  /** `dropoutSeed` seeds the training-mode dropout masks, one seed per mask (shared/nn/layers.ts dropout). */
+  features(x: tf.Tensor4D, training: boolean, dropoutSeed?: SeedSource): tf.Tensor2D;
 }
 
 export interface BackboneOptions {

@@ -27,14 +27,14 @@ export function vitBackbone({ cfg, params, critic }: BackboneOptions): Backbone 
   return {
     featureDim: dim,
     perSample: true,
-    features(x, training) {
+    features(x, training, dropoutSeed) {
       const b = x.shape[0];
       // 'same' padding with kernel = stride = patchSize and patchSize | imageSize pads nothing.
       const patches = tf.reshape(patchEmbed.apply(x), [b, tokens, dim]);
       let h = tf.add(tf.concat([tf.tile(clsToken, [b, 1, 1]), patches], 1), posEmbed) as tf.Tensor3D;
       for (const block of blocks) h = block.apply(h);
       const cls = tf.reshape(tf.slice(norm.apply(h, training), [0, 0, 0], [b, 1, dim]), [b, dim]) as tf.Tensor2D;
-      return dropout(cls, rate, training);
+      return dropout(cls, rate, training, dropoutSeed);
     },
   };
 }
