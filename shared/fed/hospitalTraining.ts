@@ -3,10 +3,8 @@ import type { Dataset } from '../data/dataset.ts';
 import { createGan, type Gan } from '../gan/gan.ts';
 import { planLocalTraining, trainLocal, type LocalPlan, type LocalProgress } from '../gan/localTraining.ts';
 import type { StepLosses } from '../gan/step.ts';
-import { createTrainer, type GanTrainer } from '../gan/trainer.ts';
-import { randomOps, setRandomOps } from '../nn/random.ts';
+import { createTrainer } from '../gan/trainer.ts';
 import type { RoundConfig } from '../protocol/messages.ts';
-import { Rng } from '../rng.ts';
 import type { WeightSet } from '../weights.ts';
 import { applyGlobalWeights, isBatchNormPolicy, weightsToUpload } from './batchNormPolicy.ts';
 import { hospitalSeed, roundSeed } from './seeds.ts';
@@ -138,34 +136,6 @@ export class RoundAbortedError extends Error {
 }
 
 /**
- * The trainer with its dropout masks drawn from `seed`. The models draw their dropout masks without a seed
- * (shared/nn/layers.ts `dropout`), which tfjs answers from an unseeded generator and the WebGPU fast path
- * from one page-wide stream: every hospital would draw the same masks, and no run could be repeated. During
- * each step (a synchronous call, so no other code runs in between) the random-tensor provider is wrapped so
- * that every unseeded dropout draw takes the next seed of a stream derived from the round's seed.
- */
-function seededDropout(trainer: GanTrainer, seed: number): GanTrainer {
-  const seeds = new Rng(seed).fork('dropout');
-  return {
-    gan: trainer.gan,
-    get step() {
-      const inner = trainer.step;
-      return (batch: Parameters<typeof inner>[0]) => {
-        const base = randomOps();
-        setRandomOps({ ...base, dropout: (x, rate, s) => base.dropout(x, rate, s ?? seeds.nextUint32() >>> 1) });
-        try {
-          return inner(batch);
-        } finally {
-          setRandomOps(base);
-        }
-      };
-    },
-    resetOptimizers: () => trainer.resetOptimizers(),
-    dispose: () => trainer.dispose(),
-  };
-}
-
-/**
  * A hospital across rounds: its model (rebuilt only when the round's GAN config changes), its local
  * weights, its seed. Rounds run one at a time: a call waits until the previous round has finished (a round
  * whose signal aborted stops between two steps).
@@ -217,8 +187,9 @@ export class HospitalTraining {
     }
     const local = config.batchNorm === 'local' ? await this.localWeights.load(gan.fingerprint) : undefined;
     gan.setWeights(applyGlobalWeights(global, local, config.batchNorm));
-    // A fresh trainer each round: fresh optimizer moments, and random draws from this round's seed.
-    const trainer = seededDropout(createTrainer(gan, seed), seed);
+    // A fresh trainer each round: fresh optimizer moments, and random draws (dropout masks included) from
+    // this round's seed.
+    const trainer = createTrainer(gan, seed);
     const plan = planLocalTraining(data.count, cfg.batchSize, { epochs: config.localEpochs });
     let r;
     try {
