@@ -27,10 +27,11 @@ import { tfjsLayerNormalize } from '../../shared/nn/layerNormalize.ts';
 import { installFusedLayers, webgpuFusedLayerOps } from '../../shared/kernels/webgpu/fusedLayers.ts';
 import { tfjsFusedLayerOps } from '../../shared/nn/fusedLayerOps.ts';
 import { installMovingAverage, movingAverageWebGPU } from '../../shared/kernels/webgpu/movingAverage.ts';
-import { gpuDropout, installFusedDropout } from '../../shared/kernels/webgpu/fusedDropout.ts';
+import { fusedDropoutInstalled, gpuDropout, installFusedDropout } from '../../shared/kernels/webgpu/fusedDropout.ts';
 import { installFusedLosses, webgpuFusedLosses } from '../../shared/kernels/webgpu/fusedLosses.ts';
 import { bceWithLogits, setFusedLosses, softmaxCrossEntropy } from '../../shared/gan/losses.ts';
 import { tfjsMovingAverage } from '../../shared/nn/movingAverage.ts';
+import { randomOps, setRandomOps } from '../../shared/nn/random.ts';
 
 export interface Diff {
   /** ‖a − b‖ / ‖b‖ */
@@ -479,6 +480,44 @@ async function dispatchPath(c: { gan: GanType; steps: number; countSteps: number
   return { on, off };
 }
 
+/**
+ * The dropout masks of one step of a fresh tiny ACGAN trainer seeded `seed` on the fast path (fused
+ * dropout, masks drawn on the GPU), each as 0/1 per element, with the seed each was drawn with (null:
+ * none, the fast path's page-wide stream). The fast path is enabled anew with the same base seed for each
+ * call, as in two browsers.
+ */
+async function dropoutMasks(c: { seed: number }): Promise<{ seeds: (number | null)[]; masks: number[][]; fused: boolean }> {
+  await useWebGPU();
+  const fast = enableFastWebGPU({ seed: 5 });
+  const gpuOps = randomOps();
+  const seeds: (number | null)[] = [];
+  const kept: tf.Tensor[] = [];
+  setRandomOps({
+    ...gpuOps,
+    dropout: (x, rate, seed) => {
+      const y = gpuOps.dropout(x, rate, seed);
+      seeds.push(seed ?? null);
+      kept.push(tf.keep(tf.notEqual(y, 0)));
+      return y;
+    },
+  });
+  try {
+    const gan = createGan(parseGanConfig({ gan: 'acgan', imageSize: 16, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4, dropout: 0.25 }, seed: 11 }));
+    const trainer = createTrainer(gan, c.seed);
+    const images = tf.randomUniform([4, 16, 16, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const labels = tf.tensor1d([0, 1, 1, 0], 'int32');
+    const { dLoss, gLoss } = trainer.step({ images, labels });
+    const masks = await Promise.all(kept.map(async (t) => Array.from(await t.data())));
+    tf.dispose([dLoss, gLoss, images, labels, ...kept]);
+    trainer.dispose();
+    gan.dispose();
+    return { seeds, masks, fused: fusedDropoutInstalled() };
+  } finally {
+    setRandomOps(gpuOps);
+    fast.disable();
+  }
+}
+
 /** Training on WebGL with the fast path's hooks installed (they must hand over to tfjs's own ops). */
 async function webglFallback(): Promise<{ backend: string; losses: number[][]; moved: boolean; enabledAfter: boolean }> {
   await useWebGPU();
@@ -512,4 +551,4 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 
 tf.env().set('PROD', true);
 registerMissingGradients();
-Object.assign(globalThis, { __t: { backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, webglFallback }, __pageReady: true });
+Object.assign(globalThis, { __t: { backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, dropoutMasks, webglFallback }, __pageReady: true });

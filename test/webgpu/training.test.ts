@@ -57,6 +57,25 @@ describe.skipIf(!hasChromium)('GAN training on the WebGPU fast path', () => {
     expect(r.on.counts.uniformBytesWritten).toBeLessThan(r.off.counts.uniformBytesWritten / 10);
   });
 
+  it("dropout masks come from the trainer's seed: the same seed draws the same masks, another seed other masks (fast path enabled anew each time, as in two browsers)", async () => {
+    type Masks = { seeds: (number | null)[]; masks: number[][]; fused: boolean };
+    const a = await page.call<Masks>('dropoutMasks', { seed: 7 });
+    const again = await page.call<Masks>('dropoutMasks', { seed: 7 });
+    const b = await page.call<Masks>('dropoutMasks', { seed: 8 });
+    expect(a.fused).toBe(true);
+    // The discriminator's four dropouts in each of its passes.
+    expect(a.masks.length).toBeGreaterThanOrEqual(8);
+    expect(again).toEqual(a);
+    b.masks.forEach((m, i) => {
+      expect(m).toHaveLength(a.masks[i].length);
+      expect(m).not.toEqual(a.masks[i]);
+    });
+    // Every mask drawn with a seed from the trainer (none left to the fast path's page-wide stream).
+    expect(a.seeds.every((s) => Number.isInteger(s))).toBe(true);
+    expect(b.seeds).toHaveLength(a.seeds.length);
+    expect(b.seeds.filter((s, i) => s === a.seeds[i])).toEqual([]);
+  });
+
   it('WebGL fallback: with the fast path installed, training on webgl uses tfjs ops and still learns', async () => {
     const r = await page.call<{ backend: string; losses: number[][]; moved: boolean; enabledAfter: boolean }>('webglFallback');
     expect(r.backend).toBe('webgl');

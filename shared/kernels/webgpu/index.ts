@@ -42,7 +42,7 @@ import { setFusedLosses } from '../../gan/losses.ts';
  * - dispatch: uniforms uploaded once per distinct content, bind groups and layouts cached (dispatchPath.ts).
  */
 export interface FastWebGPUOptions {
-  /** Base seed of unseeded GPU draws (dropout). */
+  /** Base seed of unseeded GPU draws (the GAN trainer seeds all of its own, dropout masks included). */
   seed?: number;
   random?: boolean;
   uploads?: boolean;

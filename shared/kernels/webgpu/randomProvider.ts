@@ -5,9 +5,10 @@ import { fusedDropoutInstalled, gpuDropout } from './fusedDropout.ts';
 
 /**
  * The training step's random tensors drawn on the GPU (see shared/nn/random.ts for the hook). A seeded
- * draw uses its seed (same seed, same tensor, as tfjs); an unseeded one (dropout) takes the next stream
- * of this provider's base seed, so a run is reproducible from the base seed. Off the webgpu backend it
- * hands over to tfjs's own ops.
+ * draw uses its seed (same seed, same tensor, as tfjs); an unseeded one takes the next stream of this
+ * provider's base seed, one sequence for the whole page. The GAN trainer seeds every draw of its steps,
+ * dropout masks included (shared/gan/trainer.ts), so its runs depend on its seed, not on this stream.
+ * Off the webgpu backend it hands over to tfjs's own ops.
  */
 export function createGpuRandomOps(baseSeed: number): RandomOps {
   let stream = 0;
