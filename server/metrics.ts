@@ -65,6 +65,10 @@ export class Metrics {
   readonly checkpointWriteFailures = this.family('fedgan_checkpoint_write_failures_total', 'counter', 'Checkpoint writes that failed (each is retried with backoff; the aggregate is kept in memory).');
   readonly checkpointPending = this.family('fedgan_checkpoint_pending', 'gauge', '1 while a completed round waits for its checkpoint write to succeed.');
   readonly retryStopped = this.family('fedgan_round_retry_stopped', 'gauge', '1 while the server has stopped repeating a failed round (retry.maxFailedAttempts reached) until a hospital joins.');
+  readonly qualityKid = this.family('fedgan_quality_kid', 'gauge', 'Latest quality figure: example-weighted mean KID of the hospitals\' probes of the model of round fedgan_quality_round.');
+  readonly qualityRound = this.family('fedgan_quality_round', 'gauge', 'The round whose global model the latest quality figure measured.');
+  readonly qualityBestKid = this.family('fedgan_quality_best_kid', 'gauge', 'Lowest quality KID recorded so far.');
+  readonly qualityBestRound = this.family('fedgan_quality_best_round', 'gauge', 'The round of the best-quality model (its checkpoint is kept).');
   readonly checkpointsCorrupt = this.family('fedgan_checkpoints_corrupt_total', 'counter', 'Corrupt checkpoints skipped at start.');
   readonly ready = this.family('fedgan_ready', 'gauge', '1 once the state is loaded.');
 

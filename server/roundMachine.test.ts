@@ -91,7 +91,7 @@ class FakePeer implements RoundPeer {
 /** Checkpoints in memory; `failures` makes the next writes reject. */
 class MemoryStore implements CheckpointSink {
   readonly dir = 'memory';
-  writes: { round: number; state: FederationState; weights: WeightSet }[] = [];
+  writes: { round: number; state: FederationState; weights: WeightSet; keep?: readonly number[] }[] = [];
   attempts = 0;
   failures = 0;
   /** The next encode() calls that throw (a bug in the aggregation path). */
@@ -101,14 +101,14 @@ class MemoryStore implements CheckpointSink {
     if (this.encodeFailures > 0 && this.encodeFailures--) throw new Error('encoder bug');
     return encodeWeights(weights, { kind: 'test-checkpoint', state });
   }
-  async write(round: number, bytes: Uint8Array): Promise<void> {
+  async write(round: number, bytes: Uint8Array, opts: { keep?: readonly number[] } = {}): Promise<void> {
     this.attempts++;
     if (this.failures > 0) {
       this.failures--;
       throw new Error('ENOSPC: no space left on device');
     }
     const d = decodeWeights(bytes);
-    this.writes.push({ round, state: (d.meta as { state: FederationState }).state, weights: d.weights });
+    this.writes.push({ round, state: (d.meta as { state: FederationState }).state, weights: d.weights, ...(opts.keep ? { keep: opts.keep } : {}) });
   }
   async loadLatest(): Promise<{ state: FederationState; bytes: Uint8Array; file: string } | null> {
     return this.saved;
@@ -624,5 +624,93 @@ describe('round machine: memory hooks and shutdown', () => {
     a3.m.close();
     await a3.clock.advance(10_000_000);
     expect(a3.store.writes.map((w) => w.round)).toEqual([0]);
+  });
+});
+
+describe('round machine: quality tracked during training', () => {
+  const probe = (kid: number, features = 'tiny') => ({ kid, kidStd: kid / 10, n: 40, features });
+  /** upload-request, then an update whose header carries `quality`. */
+  function uploadWithProbe(t: Awaited<ReturnType<typeof setup>>, p: FakePeer, w: WeightSet, examples: number, round: number, quality?: ReturnType<typeof probe>) {
+    t.request(p, round, 1);
+    const payload = encodeWeights(w);
+    t.m.onUpdate(p, { type: 'update', round, attempt: 1, examples, dLoss: 1, gLoss: 1, ...(quality ? { quality } : {}) }, payload, payload.length + 64);
+  }
+
+  it('asks for probes on the rounds after every N-th model, records the example-weighted mean for the model measured (entry r: round r − 1), and keeps the best checkpoint', async () => {
+    const t = await setup({ rounds: 5, minAvailable: 2, minFit: 2, minCompletion: 2, quality: { everyRounds: 2, features: 'tiny', perClass: 8, seed: 5, subsets: 4 } });
+    const [a, b] = ['h1', 'h2'].map(t.join);
+    const asked = (round: number) => a.frames.find((f) => f.header.type === 'round' && f.header.round === round)!.header.config as { quality?: unknown };
+
+    // Rounds 1 and 2 measure models 0 and 1: not asked; a probe sent anyway is not counted.
+    expect(asked(1).quality).toBeUndefined();
+    uploadWithProbe(t, a, weights(1), 10, 1, probe(0.9));
+    uploadWithProbe(t, b, weights(1), 30, 1);
+    await flush();
+    expect(t.m.state.history[0].quality).toBeUndefined();
+    expect(t.log.lines).toContain('WARN round 1: the quality probe of h1 is not counted: the round did not ask for a quality probe');
+    uploadWithProbe(t, a, weights(2), 10, 2);
+    uploadWithProbe(t, b, weights(2), 30, 2);
+    await flush();
+    expect(t.m.status().quality).toEqual({ everyRounds: 2, features: 'tiny', best: null, latest: null });
+
+    // Round 3 probes model 2 (the global it sends): 0.5 × 10 + 0.1 × 30 over 40 examples.
+    expect(asked(3).quality).toEqual({ features: 'tiny', perClass: 8, seed: 5, subsets: 4 });
+    uploadWithProbe(t, a, weights(3), 10, 3, probe(0.5));
+    uploadWithProbe(t, b, weights(3), 30, 3, probe(0.1));
+    await flush();
+    const q3 = { round: 2, kid: (0.5 * 10 + 0.1 * 30) / 40, kidStd: (0.05 * 10 + 0.01 * 30) / 40, hospitals: 2, examples: 40, features: 'tiny' };
+    expect(t.m.state.history[2].quality!.kid).toBeCloseTo(0.2, 12);
+    expect(t.m.state.history[2].quality).toEqual({ ...q3, kid: t.m.state.history[2].quality!.kid, kidStd: t.m.state.history[2].quality!.kidStd });
+    expect(t.m.state.history[2].quality!.kidStd).toBeCloseTo(0.02, 12);
+    expect(a.of('round-complete').at(-1)).toMatchObject({ round: 3, quality: { round: 2, hospitals: 2, examples: 40, features: 'tiny' } });
+    expect(t.store.writes.at(-1)).toMatchObject({ round: 3, keep: [2] });
+    expect(t.metrics.qualityBestRound.get()).toBe(2);
+    expect(t.metrics.qualityRound.get()).toBe(2);
+    expect(t.metrics.qualityKid.get()).toBeCloseTo(0.2, 12);
+
+    // Round 4 does not probe (model 3); round 5 probes model 4, worse than model 2: the best stays round 2.
+    expect(asked(4).quality).toBeUndefined();
+    uploadWithProbe(t, a, weights(4), 10, 4);
+    uploadWithProbe(t, b, weights(4), 30, 4);
+    await flush();
+    expect(t.store.writes.at(-1)).toMatchObject({ round: 4, keep: [2] });
+    expect(asked(5).quality).toBeDefined();
+    // h2 probed on other features: not counted; h1 alone makes the figure.
+    uploadWithProbe(t, a, weights(5), 10, 5, probe(0.3));
+    uploadWithProbe(t, b, weights(5), 30, 5, probe(0.01, 'mobilenet-v2'));
+    await flush();
+    expect(t.log.lines).toContain('WARN round 5: the quality probe of h2 is not counted: the probe was made with mobilenet-v2 features, the round asked for tiny');
+    expect(t.m.state.history[4].quality).toEqual({ round: 4, kid: 0.3, kidStd: 0.03, hospitals: 1, examples: 10, features: 'tiny' });
+    expect(t.m.phase).toBe('finished');
+    expect(t.store.writes.at(-1)).toMatchObject({ round: 5, keep: [2] });
+    expect(t.m.status().quality).toEqual({ everyRounds: 2, features: 'tiny', best: { round: 2, kid: t.m.state.history[2].quality!.kid, features: 'tiny' }, latest: t.m.state.history[4].quality });
+    expect(t.metrics.qualityBestRound.get()).toBe(2);
+    expect(t.metrics.qualityRound.get()).toBe(4);
+    expect(t.metrics.render()).toContain('fedgan_quality_best_round 2');
+  });
+
+  it('a resumed server knows the best round from its history (status, metrics, the next checkpoint keeps it)', async () => {
+    const store = new MemoryStore();
+    const entry = (round: number, kid?: number) => ({
+      round,
+      participants: 1,
+      hospitals: ['h1'],
+      examples: 10,
+      dLoss: 1,
+      gLoss: 1,
+      seconds: 1,
+      attempts: 1,
+      completedAt: new Date(T0).toISOString(),
+      ...(kid !== undefined ? { quality: { round: round - 1, kid, kidStd: 0, hospitals: 1, examples: 10, features: 'tiny' } } : {}),
+    });
+    const saved: FederationState = { round: 3, history: [entry(1), entry(2, 0.4), entry(3, 0.6)] };
+    store.saved = { state: saved, bytes: encodeWeights(weights(3), { state: saved }), file: 'round-000003.fgw' };
+    const t = await setup({ rounds: 4, minAvailable: 1, minFit: 1, minCompletion: 1, quality: { everyRounds: 1, features: 'tiny' } }, { store });
+    expect(t.m.status().quality.best).toEqual({ round: 1, kid: 0.4, features: 'tiny' });
+    expect(t.metrics.qualityBestRound.get()).toBe(1);
+    expect(t.metrics.qualityRound.get()).toBe(2);
+    await t.upload(t.join('h1'), weights(4), 10, 4);
+    expect(t.m.state.history[3].quality).toBeUndefined(); // h1 sent no probe
+    expect(t.store.writes.at(-1)).toMatchObject({ round: 4, keep: [1] });
   });
 });

@@ -1,6 +1,7 @@
 import { AggregationError } from '../shared/aggregate/types.ts';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import type { FedConfig } from '../shared/config/fedConfig.ts';
+import { bestQuality, latestQuality, type BestQuality } from '../shared/fed/qualitySchedule.ts';
 import { configureRound, RoundAggregation } from '../shared/fed/strategy.ts';
 import { encodeFrameHead } from '../shared/protocol/frames.ts';
 import type { ClientTextMessage, ErrorCode, Phase, ServerTextMessage, UpdateHeader } from '../shared/protocol/messages.ts';
@@ -65,8 +66,11 @@ export interface CheckpointSink {
   readonly dir: string;
   /** Encode a checkpoint: the weights file with the state in its meta. */
   encode(state: FederationState, weights: WeightSet): Uint8Array;
-  /** Persist the encoded checkpoint of `round`; rejects when it could not. */
-  write(round: number, bytes: Uint8Array): Promise<unknown>;
+  /**
+   * Persist the encoded checkpoint of `round`; rejects when it could not. Old checkpoints may be rotated
+   * out, never those of the rounds in `opts.keep` (the best-quality model).
+   */
+  write(round: number, bytes: Uint8Array, opts?: { keep?: readonly number[] }): Promise<unknown>;
   /** The newest valid checkpoint of this architecture, or null. */
   loadLatest(fingerprint: string): Promise<{ state: FederationState; bytes: Uint8Array; file: string } | null>;
 }
@@ -112,6 +116,11 @@ export interface StatusJson {
   retry: { failedAttempts: number; nextAttemptAt: string | null; stopped: boolean };
   /** Checkpoint writes that failed since start, and the completed round waiting for its write, if any. */
   checkpoint: { writeFailures: number; pending: { round: number; failures: number; lastError: string; nextRetryAt: string | null } | null };
+  /**
+   * Quality tracked during training (shared/fed/qualitySchedule.ts): the model round with the lowest
+   * recorded KID (its checkpoint is never rotated out) and the latest recorded figure (history `quality`).
+   */
+  quality: { everyRounds: number; features: string; best: BestQuality | null; latest: NonNullable<HistoryEntry['quality']> | null };
 }
 
 type Failure = 'deadline' | 'disconnected' | 'declined' | 'rejected' | 'grant-expired';
@@ -227,6 +236,7 @@ export class RoundMachine {
     }
     this.closedUpTo = { round: this.state.round, attempt: Infinity };
     this.metrics.currentRound.set(this.state.round);
+    this.setQualityMetrics();
     this.setPhase(this.state.round >= this.fed.rounds ? 'finished' : 'waiting');
   }
 
@@ -332,8 +342,13 @@ export class RoundMachine {
     try {
       const weights = decodeUpdateWeights(payload, this.global);
       // decodeUpdateWeights checked the values (fused with the checksum pass): the strategy need not again.
-      aggregation.add(hospital, { weights, examples: header.examples, dLoss: header.dLoss, gLoss: header.gLoss }, { finiteChecked: true });
+      const added = aggregation.add(
+        hospital,
+        { weights, examples: header.examples, dLoss: header.dLoss, gLoss: header.gLoss, ...(header.quality ? { quality: header.quality } : {}) },
+        { finiteChecked: true },
+      );
       kept = aggregation.retainsUpdates;
+      if (added.probeIgnored) this.log.warn(`round ${r.round}: the quality probe of ${hospital} is not counted: ${added.probeIgnored}`);
     } catch (e) {
       this.countAggregation(r, t0);
       if (e instanceof AggregationError && e.reason !== 'empty') return this.reject(peer, e.reason, e.message, r, true);
@@ -479,7 +494,7 @@ export class RoundMachine {
       accepted: new Set(),
       failed: new Map(),
       progress: new Map(),
-      aggregation: new RoundAggregation(this.fed, this.global),
+      aggregation: new RoundAggregation(this.fed, this.global, config),
       startedAt: now,
       deadlineAt: now + deadlineMs,
       deadlineTimer: undefined,
@@ -603,7 +618,9 @@ export class RoundMachine {
   private async trySave(s: PendingSave): Promise<void> {
     if (this.closed || this.saving !== s) return;
     try {
-      await this.store.write(s.round, s.bytes);
+      // The best-quality model's checkpoint is kept whatever its age.
+      const best = bestQuality(s.state.history);
+      await this.store.write(s.round, s.bytes, best ? { keep: [best.round] } : {});
     } catch (e) {
       if (this.closed || this.saving !== s) return;
       s.failures++;
@@ -646,7 +663,22 @@ export class RoundMachine {
       `round ${e.round} complete: ${e.participants} update(s) from ${e.hospitals.join(', ')}, ${e.examples} examples, dLoss ${e.dLoss.toFixed(4)}, gLoss ${e.gLoss.toFixed(4)}, ` +
         `${e.seconds.toFixed(1)}s (aggregation ${s.aggregationSeconds.toFixed(3)}s)${s.failures ? `; checkpoint written after ${s.failures} failed write(s)` : ''}`,
     );
-    this.broadcast({ type: 'round-complete', round: e.round, participants: e.participants, examples: e.examples, dLoss: e.dLoss, gLoss: e.gLoss, seconds: e.seconds });
+    if (e.quality) {
+      this.setQualityMetrics();
+      this.log.info(
+        `round ${e.round}: quality of the round-${e.quality.round} model: KID ${e.quality.kid.toPrecision(4)} on ${e.quality.features} (${e.quality.hospitals} hospital(s)); best so far: round ${bestQuality(this.state.history)?.round}`,
+      );
+    }
+    this.broadcast({
+      type: 'round-complete',
+      round: e.round,
+      participants: e.participants,
+      examples: e.examples,
+      dLoss: e.dLoss,
+      gLoss: e.gLoss,
+      seconds: e.seconds,
+      ...(e.quality ? { quality: e.quality } : {}),
+    });
     for (const fn of this.roundListeners) fn(e);
     if (this.closed) return;
     if (s.round >= this.fed.rounds) {
@@ -658,6 +690,19 @@ export class RoundMachine {
     this.setPhase('waiting');
     this.broadcastStatus();
     this.maybeStartRound();
+  }
+
+  /** The quality gauges from the history: the latest recorded figure and the best model. */
+  private setQualityMetrics(): void {
+    const latest = latestQuality(this.state.history);
+    if (!latest) return;
+    this.metrics.qualityKid.set(latest.kid);
+    this.metrics.qualityRound.set(latest.round);
+    const best = bestQuality(this.state.history);
+    if (best) {
+      this.metrics.qualityBestKid.set(best.kid);
+      this.metrics.qualityBestRound.set(best.round);
+    }
   }
 
   private broadcast(msg: ServerTextMessage): void {
@@ -691,6 +736,12 @@ export class RoundMachine {
       checkpoint: {
         writeFailures: this.writeFailures,
         pending: s && s.failures > 0 ? { round: s.round, failures: s.failures, lastError: s.lastError, nextRetryAt: iso(s.retryAt) } : null,
+      },
+      quality: {
+        everyRounds: this.fed.quality.everyRounds,
+        features: this.fed.quality.features,
+        best: bestQuality(this.state.history),
+        latest: latestQuality(this.state.history),
       },
     };
   }

@@ -45,6 +45,21 @@ describe('CheckpointStore', () => {
     expect([...ck!.weights.tensors[1].data]).toEqual([5, 5, 5]);
   });
 
+  it('never deletes the rounds a write names in keep (the best-quality model) while newer checkpoints rotate', async () => {
+    const d = tmp();
+    const store = storeIn(d, 2);
+    for (let r = 0; r <= 3; r++) await store.write(r, store.encode(stateAt(r), tinyWeights(r)), r >= 1 ? { keep: [1] } : {});
+    expect(readdirSync(store.dir).sort()).toEqual(['round-000001.fgw', 'round-000002.fgw', 'round-000003.fgw']);
+    for (let r = 4; r <= 6; r++) await store.write(r, store.encode(stateAt(r), tinyWeights(r)), { keep: [1] });
+    expect(readdirSync(store.dir).sort()).toEqual(['round-000001.fgw', 'round-000005.fgw', 'round-000006.fgw']);
+    // The kept checkpoint is intact; loading still starts from the newest.
+    expect(decodeCheckpoint(readFileSync(join(store.dir, 'round-000001.fgw')), { expectedRound: 1 }).weights.tensors[1].data[0]).toBe(1);
+    expect((await store.loadLatest(TINY_FINGERPRINT))!.state.round).toBe(6);
+    // A new best: the old one rotates out with the next write.
+    await store.write(7, store.encode(stateAt(7), tinyWeights(7)), { keep: [6] });
+    expect(readdirSync(store.dir).sort()).toEqual(['round-000006.fgw', 'round-000007.fgw']);
+  });
+
   it('reports and skips a corrupt checkpoint (bit flip, truncation, garbage), falling back to the previous one', async () => {
     const d = tmp();
     const corrupt: string[] = [];

@@ -18,7 +18,8 @@ import { serverCrc32 } from './nativeCrc32.ts';
  * the codec's CRC-32 covers all of it and `npm run evaluate` reads it as it is. A torn or bit-flipped file
  * is detected, reported and skipped. Version-1 files (written before the config was recorded) are still
  * resumed from, with the configured model and policy standing in for what they lack.
- * Files: STATE_DIR/checkpoints/round-000042.fgw; the newest K are kept.
+ * Files: STATE_DIR/checkpoints/round-000042.fgw; the newest K are kept, and besides them the rounds a write
+ * names in `keep` (the round machine names the best-quality model's round: see shared/fed/qualitySchedule.ts).
  */
 
 // The state types live with the format; re-exported for the server's modules.
@@ -93,12 +94,16 @@ export class CheckpointStore {
     return this.write(state.round, this.encode(state, weights));
   }
 
-  /** Atomically write encoded checkpoint bytes (store.encode) of `round`, then delete all but the newest `keep`. */
-  async write(round: number, bytes: Uint8Array): Promise<string> {
+  /**
+   * Atomically write encoded checkpoint bytes (store.encode) of `round`, then delete all but the newest
+   * `keep` (the store's option) and the rounds in `opts.keep` (the best-quality model), which are never deleted.
+   */
+  async write(round: number, bytes: Uint8Array, opts: { keep?: readonly number[] } = {}): Promise<string> {
     const file = join(this.dir, CheckpointStore.fileName(round));
     await writeFileAtomic(file, bytes);
+    const protectedRounds = new Set(opts.keep ?? []);
     const all = await this.list();
-    for (const old of all.slice(this.keep)) await unlink(old.file).catch(() => {});
+    for (const old of all.slice(this.keep)) if (!protectedRounds.has(old.round)) await unlink(old.file).catch(() => {});
     return file;
   }
 

@@ -30,6 +30,7 @@ import { decodeWeights, encodeWeights, type DecodeWeightsOptions, type EncodeWei
 import { ConfigError } from './config/configError.ts';
 import { parseGanConfig, type GanConfig } from './config/ganConfig.ts';
 import { isBatchNormPolicy, type BatchNormPolicy } from './fed/batchNormPolicy.ts';
+import type { RoundQuality } from './protocol/messages.ts';
 import type { WeightSet } from './weights.ts';
 
 export const CHECKPOINT_KIND = 'fedgan-checkpoint';
@@ -54,6 +55,12 @@ export interface HistoryEntry {
   attempts: number;
   /** ISO time the round completed. */
   completedAt: string;
+  /**
+   * The quality probes its hospitals reported (when the round asked for them, fed.quality): the
+   * example-weighted mean KID of the global model of round `quality.round` = this entry's round − 1, the
+   * model they received (shared/fed/qualitySchedule.ts).
+   */
+  quality?: RoundQuality;
 }
 
 export interface FederationState {

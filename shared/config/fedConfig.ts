@@ -66,6 +66,28 @@ const retrySchema = z
   })
   .strict();
 
+/** The feature networks the quality probe can use (shared/fed/qualitySchedule.ts loads them by name). */
+export const QUALITY_FEATURES = ['mobilenet-v2', 'tiny'] as const;
+export type QualityFeatures = (typeof QUALITY_FEATURES)[number];
+
+/**
+ * Quality tracked during training (docs/quality.md, shared/fed/qualitySchedule.ts): every `everyRounds`
+ * rounds each sampled hospital scores the global model it received, a fixed-sample KID on `features`
+ * of `perClass` synthetic tiles per class (latents from `seed`) against a fixed subset of its own tiles
+ * (`perClass` per class at most), and reports it with its update; the server records the example-weighted
+ * mean in the round history and keeps the best-quality checkpoint. 0 turns it off.
+ */
+const qualitySchema = z
+  .object({
+    everyRounds: z.number().int().min(0, 'must be at least 0 (0: off)').max(100_000).default(5),
+    perClass: z.number().int().min(2, 'must be at least 2').max(1000).default(32),
+    features: z.enum(QUALITY_FEATURES).default('mobilenet-v2'),
+    seed: z.number().int().min(0).max(2 ** 31 - 1).default(4242),
+    /** KID subsets (the figure is for a curve, not a report). */
+    subsets: z.number().int().min(1).max(1000).default(20),
+  })
+  .strict();
+
 export const fedConfigSchema = z
   .object({
     /** Rounds to run in total; then the server stays up serving the final model and status. */
@@ -114,6 +136,8 @@ export type FedConfig = Omit<z.output<typeof fedConfigSchema>, 'model'> & { mode
 export function parseFedConfig(input: unknown = {}, source = 'federation config'): FedConfig {
   const problems: { path: string; message: string }[] = [];
   let base: z.output<typeof fedConfigSchema> | undefined;
+    /** The fixed-sample quality probe the hospitals report every few rounds (see qualitySchema). */
+    quality: qualitySchema.default({ everyRounds: 5, perClass: 32, features: 'mobilenet-v2', seed: 4242, subsets: 20 }),
   try {
     base = parseWith(fedConfigSchema, input ?? {}, source);
   } catch (e) {

@@ -4,9 +4,10 @@ import { createGan, type Gan } from '../gan/gan.ts';
 import { planLocalTraining, trainLocal, type LocalPlan, type LocalProgress } from '../gan/localTraining.ts';
 import type { StepLosses } from '../gan/step.ts';
 import { createTrainer } from '../gan/trainer.ts';
-import type { RoundConfig } from '../protocol/messages.ts';
+import type { ProbeReport, RoundConfig } from '../protocol/messages.ts';
 import type { WeightSet } from '../weights.ts';
 import { applyGlobalWeights, isBatchNormPolicy, weightsToUpload } from './batchNormPolicy.ts';
+import { HospitalProbe, type ExtractorLoader } from './hospitalProbe.ts';
 import { hospitalSeed, roundSeed } from './seeds.ts';
 
 /**
@@ -115,6 +116,8 @@ export interface HospitalRoundResult {
 }
 
 export interface HospitalTrainingOptions {
+  /** The quality probe of the received model, when the round asked for one and it succeeded. */
+  quality?: ProbeReport;
   /**
    * The name the server knows this hospital by (the tokens-file `hospital`, the simulation's partition
    * name), or a function returning it when it is known only once connected (the browser learns it from
@@ -128,6 +131,14 @@ export interface HospitalTrainingOptions {
 }
 
 /** Thrown when a round is stopped through its signal. */
+  /**
+   * Loads the feature network of the quality probes rounds ask for (RoundConfig `quality`; hospitalProbe.ts
+   * loadProbeExtractor is the shared one). Without it the hospital does not probe and its updates carry
+   * no `quality`.
+   */
+  probeFeatures?: ExtractorLoader;
+  /** A probe that failed (too few tiles, a network that did not load): the round goes on without it. */
+  onProbeError?: (error: Error, round: number) => void;
 export class RoundAbortedError extends Error {
   constructor() {
     super('aborted');
@@ -148,9 +159,11 @@ export class HospitalTraining {
 
   constructor(private readonly opts: HospitalTrainingOptions) {
     this.localWeights = opts.localWeights ?? memoryLocalWeights();
+  private readonly probe: HospitalProbe | null;
   }
 
   /** The model of the last round (null before the first one). */
+    this.probe = opts.probeFeatures ? new HospitalProbe(opts.probeFeatures) : null;
   get model(): Gan | null {
     return this.gan;
   }
@@ -231,10 +244,23 @@ export class HospitalTraining {
     return this.gan;
   }
 
-  /** Free the model (the data is the caller's). */
+    // The received model (under FedBN with this hospital's batch norm), scored before training changes it.
+    // Generating runs in inference mode from fixed latents: the weights and the round's draws stay as they were.
+    let quality: ProbeReport | undefined;
+    if (config.quality && this.probe) {
+      try {
+        quality = await this.probe.probe(gan, data, cfg.classes.length, config.quality);
+      } catch (e) {
+        this.opts.onProbeError?.(e instanceof Error ? e : new Error(String(e)), config.round);
+      }
+      if (signal?.aborted) throw new RoundAbortedError();
+    }
+  /** Free the model and the probe's feature networks (the data is the caller's). */
   dispose(): void {
     this.gan?.dispose();
     this.gan = null;
     this.key = '';
   }
 }
+      ...(quality ? { quality } : {}),
+    void this.probe?.dispose();

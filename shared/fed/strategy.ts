@@ -14,8 +14,10 @@ import { createAggregator, type AggregatorConfig } from '../aggregate/index.ts';
 import { AggregationError, layoutOf, validateUpdate, type Aggregator, type WeightLayout } from '../aggregate/types.ts';
 import { l2Distance } from '../aggregate/updateNorm.ts';
 import type { FedConfig } from '../config/fedConfig.ts';
-import type { RoundConfig } from '../protocol/messages.ts';
+import { probeReportSchema, type ProbeReport, type RoundConfig, type RoundQuality } from '../protocol/messages.ts';
+import { describeIssues } from '../protocol/validation.ts';
 import { isBatchNormWeight, type WeightSet } from '../weights.ts';
+import { probeMismatch, qualityRequest } from './qualitySchedule.ts';
 import { sampleClients } from './sampling.ts';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -40,6 +42,7 @@ export function samplingRound(round: number, attempt: number): number {
 /** The RoundConfig of (round, attempt) under `fed`. */
 export function roundConfig(fed: FedConfig, round: number, attempt: number): RoundConfig {
   const m = fed.model;
+  const quality = qualityRequest(fed, round);
   return {
     round,
     attempt,
@@ -52,6 +55,8 @@ export function roundConfig(fed: FedConfig, round: number, attempt: number): Rou
     examples: { ...fed.examples },
     ...(fed.maxUpdateNorm !== undefined ? { maxUpdateNorm: fed.maxUpdateNorm } : {}),
     deadlineSeconds: fed.roundDeadlineSeconds,
+    // Only on the rounds that probe quality (qualitySchedule.ts).
+    ...(quality ? { quality } : {}),
     model: m as unknown as Record<string, unknown>,
   };
 }
@@ -82,6 +87,14 @@ export interface HospitalUpdate {
   /** Mean discriminator and generator losses of its local training (finite). */
   dLoss: number;
   gLoss: number;
+  /** Its quality probe of the global model it received, when the round asked for one (RoundConfig `quality`). */
+  quality?: ProbeReport;
+}
+
+/** What add() did with an update's quality probe. */
+export interface AddResult {
+  /** Why the update's probe does not count in the round's quality figure (it was sent but not asked for, or on other features). */
+  probeIgnored?: string;
 }
 
 export interface AddOptions {
@@ -103,6 +116,11 @@ export interface RoundStatistics {
   /** Example-weighted means of the losses the hospitals reported (exampleWeightedMean). */
   dLoss: number;
   gLoss: number;
+  /**
+   * Present when hospitals reported probes the round asked for: the example-weighted means of their KIDs
+   * (and subset standard deviations) of the global model of round `quality.round` (= this round − 1).
+   */
+  quality?: RoundQuality;
 }
 
 export interface RoundResult {
@@ -149,18 +167,22 @@ export function aggregatorConfig(fed: FedConfig): AggregatorConfig {
  * One round's aggregation, created from the federation config and the global weights the round started
  * from. Updates are validated and streamed into the configured aggregator (shared/aggregate): with FedAvg
  * memory stays O(model) whatever the number of hospitals; an update is never kept unless the aggregator
- * keeps it (`retainsUpdates`).
+ * keeps it (`retainsUpdates`). Given the round's config (`configureRound`), the quality probes the round
+ * asked for (`config.quality`) are averaged into its statistics (`stats().quality`); without it, or on a
+ * round that did not ask, probes are ignored (qualitySchedule.ts).
  */
 export class RoundAggregation {
   private aggregator: Aggregator | null;
   /** The layout every update must have: the previous global's. */
   private readonly layout: WeightLayout;
   private readonly local: boolean;
-  private readonly contributions = new Map<string, { examples: number; dLoss: number; gLoss: number }>();
+  private readonly contributions = new Map<string, { examples: number; dLoss: number; gLoss: number; probe?: ProbeReport }>();
 
   constructor(
     private readonly fed: FedConfig,
     private readonly previous: WeightSet,
+    /** The round's config as configureRound made it: which round this is and whether it probes quality. */
+    private readonly config?: Pick<RoundConfig, 'round' | 'quality'>,
   ) {
     this.layout = layoutOf(previous);
     this.local = fed.batchNorm === 'local';
@@ -188,9 +210,11 @@ export class RoundAggregation {
    * count is outside `fed.examples` ('examples'), the architecture or a tensor's name or shape differs from
    * the previous global ('fingerprint', 'shape'), a weight or a loss is not finite ('non-finite'), or the
    * update moves the model further than `fed.maxUpdateNorm` ('norm'; batch-norm tensors left out under
-   * FedBN). Throws an Error when `hospital` already contributed or after result().
+   * FedBN). Throws an Error when `hospital` already contributed or after result(). A quality probe that the
+   * round did not ask for, on other features or out of bounds is left out of the round's figure (the update
+   * still counts); the result says why.
    */
-  add(hospital: string, update: HospitalUpdate, opts: AddOptions = {}): void {
+  add(hospital: string, update: HospitalUpdate, opts: AddOptions = {}): AddResult {
     const aggregator = this.aggregator;
     if (!aggregator) throw new Error('RoundAggregation.add: the round was already aggregated (result() was called)');
     if (this.contributions.has(hospital)) throw new Error(`RoundAggregation.add: ${hospital} already contributed to this round`);
@@ -213,7 +237,15 @@ export class RoundAggregation {
     }
     // Values were checked above (or by the caller): the aggregator need not scan them again.
     aggregator.add({ weights: counted, examples, finiteChecked: true });
-    this.contributions.set(hospital, { examples, dLoss, gLoss });
+    // The probe never decides whether the update counts: one that does not fit the round is left out of its figure.
+    let probeIgnored: string | undefined;
+    if (update.quality !== undefined) {
+      const checked = probeReportSchema.safeParse(update.quality);
+      probeIgnored = checked.success ? (probeMismatch(this.config?.quality, checked.data) ?? undefined) : `invalid probe: ${describeIssues(checked.error.issues)}`;
+    }
+    const probe = update.quality !== undefined && probeIgnored === undefined ? { ...update.quality } : undefined;
+    this.contributions.set(hospital, { examples, dLoss, gLoss, ...(probe ? { probe } : {}) });
+    return probeIgnored === undefined ? {} : { probeIgnored };
   }
 
   /** The statistics of the updates added so far. Throws AggregationError('empty') before any. */
@@ -226,6 +258,23 @@ export class RoundAggregation {
       examples: all.reduce((n, c) => n + c.examples, 0),
       dLoss: exampleWeightedMean(all.map((c) => ({ examples: c.examples, value: c.dLoss }))),
       gLoss: exampleWeightedMean(all.map((c) => ({ examples: c.examples, value: c.gLoss }))),
+      ...this.quality(all),
+    };
+  }
+
+  /** `{ quality }` from the counted probes (example-weighted means), or nothing when there is none. */
+  private quality(all: { examples: number; probe?: ProbeReport }[]): { quality?: RoundQuality } {
+    const probed = all.filter((c) => c.probe !== undefined);
+    if (probed.length === 0 || !this.config?.quality) return {};
+    return {
+      quality: {
+        round: this.config.round - 1,
+        kid: exampleWeightedMean(probed.map((c) => ({ examples: c.examples, value: c.probe!.kid }))),
+        kidStd: exampleWeightedMean(probed.map((c) => ({ examples: c.examples, value: c.probe!.kidStd }))),
+        hospitals: probed.length,
+        examples: probed.reduce((n, c) => n + c.examples, 0),
+        features: this.config.quality.features,
+      },
     };
   }
 

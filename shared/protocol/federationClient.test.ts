@@ -4,7 +4,7 @@ import { encodeWeights } from '../codec/weightsCodec.ts';
 import type { WeightSet } from '../weights.ts';
 import { backoffDelay, DEFAULT_BACKOFF, FederationClient, FederationClientError, wsUrlFromPage, type ClientEvent, type WebSocketFactory, type WebSocketLike } from './federationClient.ts';
 import { decodeFrame, encodeFrame } from './frames.ts';
-import { CLOSE } from './messages.ts';
+import { CLOSE, updateHeaderSchema } from './messages.ts';
 
 /** The client library against a scripted in-memory socket (the real server is covered in server/ and test/). */
 
@@ -101,6 +101,24 @@ describe('FederationClient', () => {
     s.text({ type: 'finished', rounds: 3 });
     expect(await run).toEqual({ rounds: 3 });
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['connected', 'round-start', 'progress', 'uploading', 'accepted', 'finished']));
+  });
+
+  it('sends the quality probe the training returned in the update header (a header the server schema accepts), and none when there is none', async () => {
+    const quality = { kid: 0.125, kidStd: 0.01, n: 64, features: 'mobilenet-v2' };
+    for (const withProbe of [true, false]) {
+      const { client, sockets } = harness(async () => ({ weights: W, examples: 7, dLoss: 0.1, gLoss: 0.2, ...(withProbe ? { quality } : {}) }));
+      const run = client.run();
+      const s = sockets[0];
+      s.open();
+      s.text(welcome);
+      s.binary(roundFrame(1));
+      await tick();
+      s.text({ type: 'upload-grant', round: 1, attempt: 1 });
+      const { header } = decodeFrame(s.sent.at(-1) as Uint8Array);
+      expect(updateHeaderSchema.parse(header).quality).toEqual(withProbe ? quality : undefined);
+      client.stop();
+      await run.catch(() => {});
+    }
   });
 
   it('uses an injected CRC-32 to check the round weights and seal the update (same bytes as the default)', async () => {

@@ -127,6 +127,24 @@ export const CLIENT_TEXT_TYPES = ['hello', 'upload-request', 'progress', 'declin
 export const updateHeaderSchema = z
   .object({
     type: z.literal('update'),
+/** A feature network's name as the quality probe reports it (FeatureExtractor.name, e.g. `mobilenet-v2`). */
+const featuresName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1–64 of a–z 0–9 . _ - (a feature network name)');
+
+/**
+ * A hospital's quality probe (shared/fed/hospitalProbe.ts): the fixed-sample KID of the global model it
+ * received against `n` of its own tiles, on `features`. Bounded so that a figure cannot poison the mean.
+ */
+export const probeReportSchema = z
+  .object({
+    kid: finite.refine((v) => Math.abs(v) <= 1e6, 'must be within ±1e6'),
+    kidStd: finite.refine((v) => v >= 0 && v <= 1e6, 'must be in 0…1e6'),
+    /** Real tiles of the hospital the sample was scored against. */
+    n: int.min(2).max(1_000_000),
+    features: featuresName,
+  })
+  .strict();
+export type ProbeReport = z.infer<typeof probeReportSchema>;
+
     round: nonNeg,
     attempt: nonNeg,
     /** Local training examples: the FedAvg weight. */
@@ -138,6 +156,8 @@ export const updateHeaderSchema = z
   .strict();
 export type UpdateHeader = z.infer<typeof updateHeaderSchema>;
 export const CLIENT_BINARY_TYPES = ['update'] as const;
+    /** The quality probe the round asked for (`config.quality`), of the global model the hospital received. */
+    quality: probeReportSchema.optional(),
 
 // ---------------------------------------------------------------------------------------------------------
 // Server → client
@@ -178,6 +198,15 @@ export type RoundConfig = z.infer<typeof roundConfigSchema>;
 export const welcomeSchema = z.object({
   type: z.literal('welcome'),
   /** The negotiated protocol version (one the client offered). */
+  /**
+   * Present on the rounds whose hospitals probe the global model they receive (the result of round − 1):
+   * a fixed-sample KID on `features` of `perClass` synthetic tiles per class (latents from `seed`) against
+   * at most `perClass` of the hospital's own tiles per class, `subsets` KID subsets. The result goes in the
+   * update's `quality`; a hospital that cannot load `features` sends its update without it.
+   */
+  quality: z
+    .object({ features: featuresName, perClass: int.min(2).max(1000), seed: nonNeg, subsets: int.min(1).max(1000) })
+    .optional(),
   protocol: positive,
   hospital: z.string().min(1),
   clientId: z.string(),
@@ -228,6 +257,24 @@ export const roundCompleteSchema = z.object({
   /** Example-weighted means of the accepted updates' losses. */
   dLoss: finite,
   gLoss: finite,
+/**
+ * The quality figure a round recorded (shared/fed/strategy.ts RoundAggregation, the history entry's
+ * `quality`): the example-weighted mean of the hospitals' probes of the model of round `round` (the global
+ * model they received, so the round before the entry's own).
+ */
+export const roundQualitySchema = z.object({
+  /** The round whose global model was measured (the entry's round − 1). */
+  round: nonNeg,
+  /** Example-weighted mean of the reported KIDs, and of their subset standard deviations. */
+  kid: finite,
+  kidStd: finite,
+  /** Hospitals that reported a probe, and the sum of their example counts (the weights of the mean). */
+  hospitals: positive,
+  examples: positive,
+  features: z.string(),
+});
+export type RoundQuality = z.infer<typeof roundQualitySchema>;
+
   seconds: z.number().min(0),
 });
 export type RoundComplete = z.infer<typeof roundCompleteSchema>;
@@ -237,6 +284,8 @@ export type RoundFailed = z.infer<typeof roundFailedSchema>;
 
 export const finishedSchema = z.object({ type: z.literal('finished'), rounds: nonNeg });
 export type Finished = z.infer<typeof finishedSchema>;
+  /** Present when the round's hospitals reported quality probes (see roundQualitySchema). */
+  quality: roundQualitySchema.optional(),
 
 export const errorMessageSchema = z.object({
   type: z.literal('error'),

@@ -13,7 +13,7 @@ import { decodeWeights, encodeWeights } from '../codec/weightsCodec.ts';
 import { parseGanConfig } from '../config/ganConfig.ts';
 import type { WeightSet } from '../weights.ts';
 import { encodeFrame } from './frames.ts';
-import type { Accepted, Decline, ErrorMessage, Progress, RoundClosed, RoundConfig, RoundHeader, UpdateHeader, UploadGrant, UploadRequest } from './messages.ts';
+import type { Accepted, Decline, ErrorMessage, ProbeReport, Progress, RoundClosed, RoundConfig, RoundHeader, UpdateHeader, UploadGrant, UploadRequest } from './messages.ts';
 
 /** What local training returns for one round. */
 export interface TrainResult {
@@ -23,6 +23,8 @@ export interface TrainResult {
   /** Mean discriminator / generator losses of the local training (finite numbers). */
   dLoss: number;
   gLoss: number;
+  /** The quality probe the round asked for (`config.quality`), sent in the update header when present. */
+  quality?: ProbeReport;
 }
 
 /**
@@ -221,6 +223,7 @@ export class RoundParticipation {
           dLoss: res.dLoss,
           gLoss: res.gLoss,
           trainSeconds: Math.max(0, (this.now() - started) / 1000),
+          ...(res.quality ? { quality: res.quality } : {}),
         };
         task.frame = encodeFrame(header, encodeWeights(res.weights, {}, { crc32: this.opts.crc32 }));
         task.phase = 'requested';
