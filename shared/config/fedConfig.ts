@@ -58,14 +58,6 @@ const limitsSchema = z
  * `maxFailedAttempts` consecutive failed attempts of a round the server stops retrying it until a
  * hospital joins. Checkpoint writes are retried without a limit (a completed round is never dropped).
  */
-const retrySchema = z
-  .object({
-    initialDelaySeconds: z.number().positive().max(3600).default(2),
-    maxDelaySeconds: z.number().positive().max(24 * 3600).default(60),
-    maxFailedAttempts: z.number().int().min(1, 'must be at least 1').max(1_000_000).default(8),
-  })
-  .strict();
-
 /** The feature networks the quality probe can use (shared/fed/qualitySchedule.ts loads them by name). */
 export const QUALITY_FEATURES = ['mobilenet-v2', 'tiny'] as const;
 export type QualityFeatures = (typeof QUALITY_FEATURES)[number];
@@ -85,6 +77,14 @@ const qualitySchema = z
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(4242),
     /** KID subsets (the figure is for a curve, not a report). */
     subsets: z.number().int().min(1).max(1000).default(20),
+  })
+  .strict();
+
+const retrySchema = z
+  .object({
+    initialDelaySeconds: z.number().positive().max(3600).default(2),
+    maxDelaySeconds: z.number().positive().max(24 * 3600).default(60),
+    maxFailedAttempts: z.number().int().min(1, 'must be at least 1').max(1_000_000).default(8),
   })
   .strict();
 
@@ -124,6 +124,8 @@ export const fedConfigSchema = z
     }),
     /** Backoff and limit of repeated round attempts and of checkpoint-write retries (see retrySchema). */
     retry: retrySchema.default({ initialDelaySeconds: 2, maxDelaySeconds: 60, maxFailedAttempts: 8 }),
+    /** The fixed-sample quality probe the hospitals report every few rounds (see qualitySchema). */
+    quality: qualitySchema.default({ everyRounds: 5, perClass: 32, features: 'mobilenet-v2', seed: 4242, subsets: 20 }),
     /** The GAN every hospital trains (see ganConfig.ts); validated by parseGanConfig. */
     model: z.unknown().optional(),
   })
@@ -136,8 +138,6 @@ export type FedConfig = Omit<z.output<typeof fedConfigSchema>, 'model'> & { mode
 export function parseFedConfig(input: unknown = {}, source = 'federation config'): FedConfig {
   const problems: { path: string; message: string }[] = [];
   let base: z.output<typeof fedConfigSchema> | undefined;
-    /** The fixed-sample quality probe the hospitals report every few rounds (see qualitySchema). */
-    quality: qualitySchema.default({ everyRounds: 5, perClass: 32, features: 'mobilenet-v2', seed: 4242, subsets: 20 }),
   try {
     base = parseWith(fedConfigSchema, input ?? {}, source);
   } catch (e) {

@@ -113,11 +113,11 @@ export interface HospitalRoundResult {
   seconds: number;
   /** The round's seed (`roundSeed`). */
   seed: number;
+  /** The quality probe of the received model, when the round asked for one and it succeeded. */
+  quality?: ProbeReport;
 }
 
 export interface HospitalTrainingOptions {
-  /** The quality probe of the received model, when the round asked for one and it succeeded. */
-  quality?: ProbeReport;
   /**
    * The name the server knows this hospital by (the tokens-file `hospital`, the simulation's partition
    * name), or a function returning it when it is known only once connected (the browser learns it from
@@ -128,9 +128,6 @@ export interface HospitalTrainingOptions {
   data: Dataset | ((model: GanConfig) => Promise<Dataset> | Dataset);
   /** Where the hospital's own weights live between rounds. Default: in memory. */
   localWeights?: LocalWeightsStore;
-}
-
-/** Thrown when a round is stopped through its signal. */
   /**
    * Loads the feature network of the quality probes rounds ask for (RoundConfig `quality`; hospitalProbe.ts
    * loadProbeExtractor is the shared one). Without it the hospital does not probe and its updates carry
@@ -139,6 +136,9 @@ export interface HospitalTrainingOptions {
   probeFeatures?: ExtractorLoader;
   /** A probe that failed (too few tiles, a network that did not load): the round goes on without it. */
   onProbeError?: (error: Error, round: number) => void;
+}
+
+/** Thrown when a round is stopped through its signal. */
 export class RoundAbortedError extends Error {
   constructor() {
     super('aborted');
@@ -156,14 +156,14 @@ export class HospitalTraining {
   private key = '';
   private readonly localWeights: LocalWeightsStore;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly probe: HospitalProbe | null;
 
   constructor(private readonly opts: HospitalTrainingOptions) {
     this.localWeights = opts.localWeights ?? memoryLocalWeights();
-  private readonly probe: HospitalProbe | null;
+    this.probe = opts.probeFeatures ? new HospitalProbe(opts.probeFeatures) : null;
   }
 
   /** The model of the last round (null before the first one). */
-    this.probe = opts.probeFeatures ? new HospitalProbe(opts.probeFeatures) : null;
   get model(): Gan | null {
     return this.gan;
   }
@@ -200,6 +200,17 @@ export class HospitalTraining {
     }
     const local = config.batchNorm === 'local' ? await this.localWeights.load(gan.fingerprint) : undefined;
     gan.setWeights(applyGlobalWeights(global, local, config.batchNorm));
+    // The received model (under FedBN with this hospital's batch norm), scored before training changes it.
+    // Generating runs in inference mode from fixed latents: the weights and the round's draws stay as they were.
+    let quality: ProbeReport | undefined;
+    if (config.quality && this.probe) {
+      try {
+        quality = await this.probe.probe(gan, data, cfg.classes.length, config.quality);
+      } catch (e) {
+        this.opts.onProbeError?.(e instanceof Error ? e : new Error(String(e)), config.round);
+      }
+      if (signal?.aborted) throw new RoundAbortedError();
+    }
     // A fresh trainer each round: fresh optimizer moments, and random draws (dropout masks included) from
     // this round's seed.
     const trainer = createTrainer(gan, seed);
@@ -230,6 +241,7 @@ export class HospitalTraining {
       steps: r.steps,
       seconds: r.seconds,
       seed,
+      ...(quality ? { quality } : {}),
     };
   }
 
@@ -244,23 +256,11 @@ export class HospitalTraining {
     return this.gan;
   }
 
-    // The received model (under FedBN with this hospital's batch norm), scored before training changes it.
-    // Generating runs in inference mode from fixed latents: the weights and the round's draws stay as they were.
-    let quality: ProbeReport | undefined;
-    if (config.quality && this.probe) {
-      try {
-        quality = await this.probe.probe(gan, data, cfg.classes.length, config.quality);
-      } catch (e) {
-        this.opts.onProbeError?.(e instanceof Error ? e : new Error(String(e)), config.round);
-      }
-      if (signal?.aborted) throw new RoundAbortedError();
-    }
   /** Free the model and the probe's feature networks (the data is the caller's). */
   dispose(): void {
+    void this.probe?.dispose();
     this.gan?.dispose();
     this.gan = null;
     this.key = '';
   }
 }
-      ...(quality ? { quality } : {}),
-    void this.probe?.dispose();

@@ -123,10 +123,6 @@ export const clientTextSchema = z.discriminatedUnion('type', [helloSchema, uploa
 export type ClientTextMessage = z.infer<typeof clientTextSchema>;
 export const CLIENT_TEXT_TYPES = ['hello', 'upload-request', 'progress', 'decline', 'get-global'] as const;
 
-/** Header of the binary `update` frame (payload: the trained weights). */
-export const updateHeaderSchema = z
-  .object({
-    type: z.literal('update'),
 /** A feature network's name as the quality probe reports it (FeatureExtractor.name, e.g. `mobilenet-v2`). */
 const featuresName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1–64 of a–z 0–9 . _ - (a feature network name)');
 
@@ -145,6 +141,10 @@ export const probeReportSchema = z
   .strict();
 export type ProbeReport = z.infer<typeof probeReportSchema>;
 
+/** Header of the binary `update` frame (payload: the trained weights). */
+export const updateHeaderSchema = z
+  .object({
+    type: z.literal('update'),
     round: nonNeg,
     attempt: nonNeg,
     /** Local training examples: the FedAvg weight. */
@@ -152,12 +152,12 @@ export type ProbeReport = z.infer<typeof probeReportSchema>;
     dLoss: finite,
     gLoss: finite,
     trainSeconds: z.number().min(0).optional(),
+    /** The quality probe the round asked for (`config.quality`), of the global model the hospital received. */
+    quality: probeReportSchema.optional(),
   })
   .strict();
 export type UpdateHeader = z.infer<typeof updateHeaderSchema>;
 export const CLIENT_BINARY_TYPES = ['update'] as const;
-    /** The quality probe the round asked for (`config.quality`), of the global model the hospital received. */
-    quality: probeReportSchema.optional(),
 
 // ---------------------------------------------------------------------------------------------------------
 // Server → client
@@ -190,14 +190,6 @@ export const roundConfigSchema = z.object({
   maxUpdateNorm: positiveFinite.optional(),
   /** Seconds the hospital has, counted from receipt of the round frame. */
   deadlineSeconds: positiveFinite,
-  /** The full GAN config (shared/config/ganConfig.ts) to build the model; the client checks it with parseGanConfig. */
-  model: z.record(z.string(), z.unknown()),
-});
-export type RoundConfig = z.infer<typeof roundConfigSchema>;
-
-export const welcomeSchema = z.object({
-  type: z.literal('welcome'),
-  /** The negotiated protocol version (one the client offered). */
   /**
    * Present on the rounds whose hospitals probe the global model they receive (the result of round − 1):
    * a fixed-sample KID on `features` of `perClass` synthetic tiles per class (latents from `seed`) against
@@ -207,6 +199,14 @@ export const welcomeSchema = z.object({
   quality: z
     .object({ features: featuresName, perClass: int.min(2).max(1000), seed: nonNeg, subsets: int.min(1).max(1000) })
     .optional(),
+  /** The full GAN config (shared/config/ganConfig.ts) to build the model; the client checks it with parseGanConfig. */
+  model: z.record(z.string(), z.unknown()),
+});
+export type RoundConfig = z.infer<typeof roundConfigSchema>;
+
+export const welcomeSchema = z.object({
+  type: z.literal('welcome'),
+  /** The negotiated protocol version (one the client offered). */
   protocol: positive,
   hospital: z.string().min(1),
   clientId: z.string(),
@@ -249,14 +249,6 @@ export const roundClosedSchema = z.object({
 });
 export type RoundClosed = z.infer<typeof roundClosedSchema>;
 
-export const roundCompleteSchema = z.object({
-  type: z.literal('round-complete'),
-  round: nonNeg,
-  participants: nonNeg,
-  examples: nonNeg,
-  /** Example-weighted means of the accepted updates' losses. */
-  dLoss: finite,
-  gLoss: finite,
 /**
  * The quality figure a round recorded (shared/fed/strategy.ts RoundAggregation, the history entry's
  * `quality`): the example-weighted mean of the hospitals' probes of the model of round `round` (the global
@@ -275,7 +267,17 @@ export const roundQualitySchema = z.object({
 });
 export type RoundQuality = z.infer<typeof roundQualitySchema>;
 
+export const roundCompleteSchema = z.object({
+  type: z.literal('round-complete'),
+  round: nonNeg,
+  participants: nonNeg,
+  examples: nonNeg,
+  /** Example-weighted means of the accepted updates' losses. */
+  dLoss: finite,
+  gLoss: finite,
   seconds: z.number().min(0),
+  /** Present when the round's hospitals reported quality probes (see roundQualitySchema). */
+  quality: roundQualitySchema.optional(),
 });
 export type RoundComplete = z.infer<typeof roundCompleteSchema>;
 
@@ -284,8 +286,6 @@ export type RoundFailed = z.infer<typeof roundFailedSchema>;
 
 export const finishedSchema = z.object({ type: z.literal('finished'), rounds: nonNeg });
 export type Finished = z.infer<typeof finishedSchema>;
-  /** Present when the round's hospitals reported quality probes (see roundQualitySchema). */
-  quality: roundQualitySchema.optional(),
 
 export const errorMessageSchema = z.object({
   type: z.literal('error'),
