@@ -28,6 +28,8 @@ describe('npm run simulate -- --server', () => {
         minFit: 2,
         minCompletion: 2,
         roundDeadlineSeconds: 60,
+        // Round 2 asks for quality probes of the round-1 model (on the tiny network: fast).
+        quality: { everyRounds: 1, features: 'tiny', perClass: 4 },
         model: { gan: 'acgan', imageSize: 16, latentDim: 8, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, batchSize: 4 },
       },
       {
@@ -57,6 +59,13 @@ describe('npm run simulate -- --server', () => {
     const status = await (await fetch(server.url + '/api/status')).json();
     expect(status.round).toBe(2);
     expect(status.history).toHaveLength(2);
+    // The Node hospitals probed the model they received in round 2; the server recorded the mean for model 1.
+    expect(status.history[0].quality).toBeUndefined();
+    expect(status.history[1].quality).toMatchObject({ round: 1, hospitals: 2, examples: 12, features: 'tiny' });
+    expect(Number.isFinite(status.history[1].quality.kid)).toBe(true);
+    expect(status.quality.best).toEqual({ round: 1, kid: status.history[1].quality.kid, features: 'tiny' });
+    expect(r.stderr).toMatch(/round 2 complete: 2 hospitals, .*; quality of the round-1 model: KID .* \(tiny, 2 hospital\(s\)\)/);
+    expect(summary.rounds[1].quality).toEqual(status.history[1].quality);
     expect(weights.tensors.length).toBeGreaterThan(10);
     expect(readFileSync(join(out, 'samples.png')).subarray(1, 4).toString()).toBe('PNG');
   });

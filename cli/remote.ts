@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { encodeCheckpoint } from '../shared/checkpoint.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { datasetFromTiles } from '../shared/data/dataset.ts';
+import { loadProbeExtractor } from '../shared/fed/hospitalProbe.ts';
 import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
 import type { PartitionSpec } from '../shared/fed/partition.ts';
 import type { WeightSet } from '../shared/weights.ts';
@@ -56,7 +57,13 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
   const hospitals = indices.map((idx, i) => {
     const data = datasetFromTiles(idx.map((j) => tiles[j]), opts.imageSize, opts.classes.length);
     // Each hospital trains under the name the server knows it by: its seed is keyed by that name (D3).
-    const training = new HospitalTraining({ hospital: tokens[i].hospital, data });
+    // Rounds that ask for a quality probe (RoundConfig quality) get one, on the network they name (loaded once).
+    const training = new HospitalTraining({
+      hospital: tokens[i].hospital,
+      data,
+      probeFeatures: loadProbeExtractor,
+      onProbeError: (e, round) => opts.log(`${tokens[i].hospital}: no quality probe in round ${round}: ${e.message}`),
+    });
     const client: FederationClient = new FederationClient({
       url: opts.server,
       token: tokens[i].token,
@@ -68,7 +75,7 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
       train: async (global, cfg, progress, signal) => {
         if (cfg.imageSize !== opts.imageSize) throw new Error(`the server trains at ${cfg.imageSize} px; run with --image-size ${cfg.imageSize}`);
         const r = await training.train(global, cfg, { signal, onProgress: (p) => progress(p.fraction) });
-        return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss };
+        return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss, ...(r.quality ? { quality: r.quality } : {}) };
       },
       onEvent: (e) => {
         const who = tokens[i].hospital;
@@ -77,7 +84,11 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
         else if (e.type === 'accepted') opts.log(`${who}: update for round ${e.round} accepted`);
         else if (e.type === 'round-complete' && i === 0) {
           completed.push(e.message);
-          opts.log(`round ${e.message.round} complete: ${e.message.participants} hospitals, D ${e.message.dLoss.toFixed(3)} G ${e.message.gLoss.toFixed(3)}, ${e.message.seconds.toFixed(1)} s`);
+          const q = e.message.quality;
+          opts.log(
+            `round ${e.message.round} complete: ${e.message.participants} hospitals, D ${e.message.dLoss.toFixed(3)} G ${e.message.gLoss.toFixed(3)}, ${e.message.seconds.toFixed(1)} s` +
+              (q ? `; quality of the round-${q.round} model: KID ${q.kid.toPrecision(4)} (${q.features}, ${q.hospitals} hospital(s))` : ''),
+          );
         } else if (e.type === 'disconnected') opts.log(`${who}: disconnected (${e.code} ${e.reason})${e.retryInMs !== null ? `, retrying in ${e.retryInMs} ms` : ''}`);
         else if (e.type === 'server-error') opts.log(`${who}: server says ${e.error.message}`);
         else if (e.type === 'round-declined') opts.log(`${who}: declined round ${e.round}: ${e.reason}`);

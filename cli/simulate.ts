@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { AggregatorConfig } from '../shared/aggregate/index.ts';
 import { ConfigError } from '../shared/config/configError.ts';
+import { QUALITY_FEATURES, type QualityFeatures } from '../shared/config/fedConfig.ts';
+import { loadProbeExtractor } from '../shared/fed/hospitalProbe.ts';
 import { parseGanConfig, type GanConfigInput } from '../shared/config/ganConfig.ts';
 import { isBatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { parsePartitionSpec, type PartitionSpec } from '../shared/fed/partition.ts';
@@ -20,7 +22,7 @@ Simulates N hospitals training a conditional GAN with federated averaging, in on
 (or, with --server, as real clients of a federation server).
 
   --data DIR            tiles laid out <label>/<tile>.jpg|png (manifest.csv in DIR or its parent is used if present)
-  --out DIR             where summary.json, samples.png and checkpoint.fgw are written
+  --out DIR             where summary.json, samples.png, checkpoint.fgw (and checkpoint-best.fgw) are written
   --clients N           hospitals (default 4)
   --rounds R            federated rounds (default 2)
   --local-epochs E      local passes over each hospital's tiles per round (default 1)
@@ -37,6 +39,17 @@ Simulates N hospitals training a conditional GAN with federated averaging, in on
   --batch-norm M        average | local (FedBN) (default average)
   --aggregator A        fedavg | median | trimmed-mean[:beta] (default fedavg)
   --max-tiles N         use at most N tiles (a seeded, class-balanced subset) for quick runs
+  --quality-every N     quality tracked during training: every N rounds, and after the last round of a run
+                        at least N rounds long, a fixed-sample KID of the global model against a fixed
+                        class-balanced subset of the tiles (summary.json "quality"; checkpoint-best.fgw is the
+                        best-scoring global model); 0 turns it off (default 5)
+  --quality-per-class N synthetic tiles per class of each probe, and reference tiles per class (default 32)
+  --quality-features F  mobilenet-v2 | tiny (default mobilenet-v2, nsfwjs's bundled weights on the training
+                        backend; tiny is a random projection for quick tests, not comparable with it)
+  --until-flat          stop before --rounds (then the cap) once the quality curve has flattened: the last
+                        --flat-patience probes improved the best KID by less than --flat-min-improvement
+  --flat-patience P     (default 3)
+  --flat-min-improvement R  relative improvement, 0 ≤ R < 1 (default 0.05)
   --config FILE         GAN config JSON/YAML (shared/config/ganConfig.ts); flags override it
   --seed N              (default 42)
   --server URL          join a federation server (ws://host:port/ws) instead of simulating it
@@ -64,6 +77,12 @@ const OPTIONS = {
   'batch-norm': { type: 'string', default: 'average' },
   aggregator: { type: 'string', default: 'fedavg' },
   'max-tiles': { type: 'string' },
+  'quality-every': { type: 'string', default: '5' },
+  'quality-per-class': { type: 'string', default: '32' },
+  'quality-features': { type: 'string', default: 'mobilenet-v2' },
+  'until-flat': { type: 'boolean' },
+  'flat-patience': { type: 'string', default: '3' },
+  'flat-min-improvement': { type: 'string', default: '0.05' },
   config: { type: 'string' },
   seed: { type: 'string' },
   server: { type: 'string' },
@@ -104,8 +123,24 @@ export interface SimulateArgs {
   batchNorm: 'average' | 'local';
   aggregator: AggregatorConfig;
   maxTiles?: number;
+  /** Quality tracked during training (cli/simulationQuality.ts); everyRounds 0: off. */
+  quality: { everyRounds: number; perClass: number; features: QualityFeatures; untilFlat?: { patience: number; minImprovement: number } };
   server?: string;
   tokens?: string;
+}
+
+function parseQualityArgs(v: Record<string, string | undefined>): SimulateArgs['quality'] {
+  const features = v['quality-features']!;
+  if (!(QUALITY_FEATURES as readonly string[]).includes(features)) throw new CliError(`--quality-features must be ${QUALITY_FEATURES.join(' or ')}, got "${features}"`);
+  const everyRounds = int('quality-every', v['quality-every']!, 0);
+  const quality: SimulateArgs['quality'] = { everyRounds, perClass: int('quality-per-class', v['quality-per-class']!, 2), features: features as QualityFeatures };
+  if ((v as { 'until-flat'?: unknown })['until-flat']) {
+    if (everyRounds === 0) throw new CliError('--until-flat needs quality tracking: --quality-every N with N ≥ 1');
+    const minImprovement = Number(v['flat-min-improvement']);
+    if (!(minImprovement >= 0 && minImprovement < 1)) throw new CliError(`--flat-min-improvement must be in [0, 1), got "${v['flat-min-improvement']}"`);
+    quality.untilFlat = { patience: int('flat-patience', v['flat-patience']!, 1), minImprovement };
+  }
+  return quality;
 }
 
 /** Parse and validate the command line; every problem is a CliError naming the flag. */
@@ -166,6 +201,7 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
     batchNorm: v['batch-norm'],
     aggregator: parseAggregator(v.aggregator!),
     maxTiles: v['max-tiles'] !== undefined ? int('max-tiles', v['max-tiles'], 1) : undefined,
+    quality: parseQualityArgs(v),
     server: v.server,
     tokens: v.tokens,
   };
@@ -206,15 +242,32 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     return;
   }
 
+  // The probe's feature network runs on the training backend (MobileNetV2 from nsfwjs's bundled weights).
+  const extractor = args.quality.everyRounds > 0 ? await loadProbeExtractor(args.quality.features) : undefined;
   const bar = new ProgressBar('training', 1);
-  const summary = await runSimulation(tiles, {
-    ...args,
-    onProgress: (p) => bar.update((p.round - 1 + (p.client - 1 + p.fraction) / p.clients) / p.rounds, `round ${p.round}/${p.rounds} · ${p.detail}`),
-  });
-  bar.done();
-  for (const r of summary.rounds) {
-    process.stdout.write(`round ${r.round}: ${r.clients.length} hospitals, ${r.clients.reduce((s, c) => s + c.examples, 0)} tiles, D ${r.dLoss.toFixed(4)} G ${r.gLoss.toFixed(4)}, ${r.seconds.toFixed(1)} s\n`);
+  let summary;
+  try {
+    summary = await runSimulation(tiles, {
+      ...args,
+      quality: extractor ? { ...args.quality, extractor } : undefined,
+      onProgress: (p) => bar.update((p.round - 1 + (p.client - 1 + p.fraction) / p.clients) / p.rounds, `round ${p.round}/${p.rounds} · ${p.detail}`),
+    });
+  } finally {
+    extractor?.dispose();
   }
+  bar.done();
+  const probes = new Map((summary.quality?.curve ?? []).map((p) => [p.round, p]));
+  for (const r of summary.rounds) {
+    const q = probes.get(r.round);
+    process.stdout.write(
+      `round ${r.round}: ${r.clients.length} hospitals, ${r.clients.reduce((s, c) => s + c.examples, 0)} tiles, D ${r.dLoss.toFixed(4)} G ${r.gLoss.toFixed(4)}, ${r.seconds.toFixed(1)} s` +
+        (q ? `; KID ${q.kid.toPrecision(4)} ± ${q.kidStd.toPrecision(2)} (${summary.quality!.features})` : '') +
+        '\n',
+    );
+  }
+  const sq = summary.quality;
+  if (sq?.best) process.stdout.write(`best quality: round ${sq.best.round}, KID ${sq.best.kid.toPrecision(4)}: ${sq.bestCheckpoint}\n`);
+  if (sq?.stoppedEarly) process.stdout.write(`the quality curve flattened: stopped after round ${sq.stoppedEarly.round} of at most ${sq.stoppedEarly.rounds}\n`);
   process.stdout.write(`wrote ${args.out}/summary.json, samples.png, checkpoint.fgw in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 

@@ -17,6 +17,7 @@ import type { WeightSet } from '../shared/weights.ts';
 import { CliError } from '../node/cliError.ts';
 import { encodePng } from '../node/png.ts';
 import type { FolderTile } from '../node/tileFolder.ts';
+import { SimulationQuality, type QualityPoint, type QualitySummary, type SimulationQualityOptions } from './simulationQuality.ts';
 
 export interface SimulationOptions {
   clients: number;
@@ -38,6 +39,14 @@ export interface SimulationOptions {
   fed?: Omit<FedConfigInput, 'rounds' | 'fraction' | 'localEpochs' | 'batchNorm' | 'aggregator' | 'model'>;
   /** Samples per class in samples.png. */
   samplesPerClass?: number;
+  /**
+   * Quality tracked during training (cli/simulationQuality.ts): the global model probed every few rounds
+   * against a fixed real reference, the curve in summary.json, checkpoint-best.fgw, and optionally an early
+   * stop once the curve flattens (`untilFlat`; `rounds` is then the cap). Off when absent.
+   */
+  quality?: SimulationQualityOptions;
+  /** After each quality probe: the point, whether it is the best so far, whether the run stops there. */
+  onQuality?: (p: { point: QualityPoint; best: boolean; stop: boolean }) => void;
   onProgress?: (p: { round: number; rounds: number; client: number; clients: number; fraction: number; detail: string }) => void;
 }
 
@@ -64,6 +73,8 @@ export interface SimulationSummary {
   checkpoint: string;
   samples: string;
   backend: string;
+  /** With quality tracking: the curve, the best round and checkpoint-best.fgw, an early stop. */
+  quality?: QualitySummary;
 }
 
 /** Split tiles into hospitals as the partition spec says; each hospital gets at least one tile. */
@@ -97,6 +108,8 @@ export function simulationFedConfig(opts: SimulationOptions, hospitals: number):
     minAvailable: hospitals,
     minCompletion: 1,
     seed: opts.model.seed,
+    // The simulation measures quality itself, on all its tiles (opts.quality): its hospitals are not asked to.
+    quality: { everyRounds: 0 },
     ...opts.fed,
     rounds: opts.rounds,
     fraction: opts.fraction,
@@ -147,8 +160,10 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   const init = createGan(model);
   let global = init.getWeights();
   init.dispose();
+  const quality = new SimulationQuality(opts.quality, model, opts.batchNorm);
+  const qualityConfig = opts.quality ? { ...opts.quality, extractor: opts.quality.extractor.name } : undefined;
   const summary: SimulationSummary = {
-    config: { ...opts, onProgress: undefined, clientsActual: hospitals.length, tiles: tiles.length },
+    config: { ...opts, onProgress: undefined, onQuality: undefined, quality: qualityConfig, clientsActual: hospitals.length, tiles: tiles.length },
     partition: indices.map((idx, i) => ({
       id: names[i],
       examples: idx.length,
@@ -161,11 +176,13 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     backend: tf.getBackend(),
   };
   const fed = simulationFedConfig(opts, names.length);
+  await quality.prepare(tiles);
+  let completed = 0;
   for (let round = 1; round <= fed.rounds; round++) {
     const t0 = Date.now();
     // The round the server would run with these hospitals (D2): its sample, its config, its aggregation.
     const { sampled: chosen, config } = configureRound(fed, { round, attempt: 1, available: names });
-    const aggregation = new RoundAggregation(fed, global);
+    const aggregation = new RoundAggregation(fed, global, config);
     const clients: ClientSummary[] = [];
     for (const [k, id] of chosen.entries()) {
       const h = hospitals[names.indexOf(id)];
@@ -192,16 +209,30 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     const { weights, stats } = aggregation.result();
     global = weights;
     summary.rounds.push({ round, clients, dLoss: stats.dLoss, gLoss: stats.gLoss, seconds: (Date.now() - t0) / 1000 });
+    completed = round;
+    if (quality.due(round, fed.rounds)) {
+      const probed = await quality.probe(round, global, fed.rounds);
+      opts.onQuality?.(probed);
+      if (probed.stop) break;
+    }
   }
   hospitals.forEach((h) => h.dispose());
   datasets.forEach((d) => d.dispose());
+  quality.dispose();
 
   const out = resolve(opts.out);
   mkdirSync(out, { recursive: true });
   summary.checkpoint = join(out, 'checkpoint.fgw');
   summary.samples = join(out, 'samples.png');
   // The one checkpoint format (shared/checkpoint.ts): npm run evaluate reads it, recalibrating FedBN's batch norms as samples.png does.
-  writeFileSync(summary.checkpoint, encodeCheckpoint(global, { config: model, round: opts.rounds, batchNorm: opts.batchNorm, source: 'simulation' }));
+  writeFileSync(summary.checkpoint, encodeCheckpoint(global, { config: model, round: completed, batchNorm: opts.batchNorm, source: 'simulation' }));
+  if (quality.enabled) {
+    // The best-quality global model, in the same format (its round in the meta).
+    const best = quality.best();
+    const file = best ? join(out, 'checkpoint-best.fgw') : null;
+    if (best && file) writeFileSync(file, encodeCheckpoint(best.weights, { config: model, round: best.round, batchNorm: opts.batchNorm, source: 'simulation' }));
+    summary.quality = quality.summary(file);
+  }
   writeFileSync(summary.samples, await samplesPng(global, model, opts.samplesPerClass ?? 8, { batchNorm: opts.batchNorm }));
   writeFileSync(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;

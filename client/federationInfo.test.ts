@@ -19,6 +19,14 @@ describe('federationInfoFromStatus', () => {
     expect(info.history).toEqual([{ round: 1, participants: 3, examples: 10, dLoss: 1, gLoss: 2, seconds: 3, completedAt: '2026-01-01T00:00:00Z' }]);
   });
 
+  it('keeps the quality the server recorded in a history entry (the curve of the web app)', () => {
+    const quality = { round: 5, kid: 0.031, kidStd: 0.004, hospitals: 2, examples: 40, features: 'mobilenet-v2' };
+    const entry = { round: 6, participants: 2, hospitals: ['x', 'y'], examples: 40, dLoss: 1, gLoss: 2, seconds: 3, attempts: 1, completedAt: '2026-01-01T00:00:00Z' };
+    const info = federationInfoFromStatus({ phase: 'waiting', config: { model: {} }, history: [{ ...entry, round: 5 }, { ...entry, quality }] });
+    expect(info.history.map((h) => h.quality)).toEqual([undefined, quality]);
+    expect('quality' in info.history[0]).toBe(false);
+  });
+
   it('explains a server that is still loading or is not a federation server', () => {
     expect(() => federationInfoFromStatus({ phase: 'loading' })).toThrow('the federation server is still loading its model; try again in a moment');
     expect(() => federationInfoFromStatus({ phase: 'waiting' })).toThrow('the server status has no config.model (is this a fedgan-crc federation server?)');

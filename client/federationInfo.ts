@@ -39,7 +39,19 @@ export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()):
     parameters: s.parameters ?? 0,
     fingerprint: s.fingerprint ?? '',
     model: s.config.model as Record<string, unknown>,
-    history: Array.isArray(s.history) ? s.history.map((h) => ({ round: h.round, participants: h.participants, examples: h.examples, dLoss: h.dLoss, gLoss: h.gLoss, seconds: h.seconds, completedAt: h.completedAt })) : [],
+    history: Array.isArray(s.history)
+      ? s.history.map((h) => ({
+          round: h.round,
+          participants: h.participants,
+          examples: h.examples,
+          dLoss: h.dLoss,
+          gLoss: h.gLoss,
+          seconds: h.seconds,
+          completedAt: h.completedAt,
+          // The quality the hospitals measured of the round-(round − 1) model, on the rounds that asked.
+          ...(h.quality ? { quality: h.quality } : {}),
+        }))
+      : [],
     live: true,
     fetchedAt,
   };

@@ -189,7 +189,17 @@ export class Participation {
       case 'round-complete': {
         const m = e.message;
         this.patch({ round: m.round, note: `Round ${m.round} complete: ${plural(m.participants, 'hospital')}, ${plural(m.examples, 'tile')} in total.` }, true);
-        d.onRoundComplete({ round: m.round, participants: m.participants, examples: m.examples, dLoss: m.dLoss, gLoss: m.gLoss, seconds: m.seconds, completedAt: new Date().toISOString() });
+        d.onRoundComplete({
+          round: m.round,
+          participants: m.participants,
+          examples: m.examples,
+          dLoss: m.dLoss,
+          gLoss: m.gLoss,
+          seconds: m.seconds,
+          completedAt: new Date().toISOString(),
+          // The quality of the round-(m.round − 1) model, when the round measured it (the quality chart).
+          ...(m.quality ? { quality: m.quality } : {}),
+        });
         d.log('info', `Round ${m.round} complete (${plural(m.participants, 'hospital')}, ${m.seconds.toFixed(1)} s).`);
         this.fetchGlobal();
         return;

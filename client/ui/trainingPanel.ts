@@ -1,6 +1,7 @@
 import type { FederationInfo, FedStatus, RoundRecord } from '../api.ts';
 import { $, formatCount, formatSeconds, formatTime, h } from './dom.ts';
 import { LossChart } from './lossChart.ts';
+import { QualityChart } from './qualityChart.ts';
 import { renderSamples, type SamplesMessage } from './sampleGrid.ts';
 import { connectionBadge, statusLine } from './statusText.ts';
 
@@ -10,6 +11,7 @@ export class TrainingPanel {
   private info?: FederationInfo;
   private readonly history = new Map<number, RoundRecord>();
   private readonly chart = new LossChart($<HTMLCanvasElement>('#loss-chart'));
+  private readonly qualityChart = new QualityChart($<HTMLCanvasElement>('#quality-chart'));
   private ticker?: ReturnType<typeof setInterval>;
   private historyDirty = false;
 
@@ -34,6 +36,7 @@ export class TrainingPanel {
     const known = this.history.get(r.round);
     this.history.set(r.round, { ...r, completedAt: r.completedAt ?? known?.completedAt });
     this.chart.setRound(r);
+    this.qualityChart.setRound(r);
     this.historyDirty = true;
     if (render) this.renderHistory();
   }
@@ -55,6 +58,7 @@ export class TrainingPanel {
   reset(): void {
     this.history.clear();
     this.chart.clear();
+    this.qualityChart.clear();
     this.historyDirty = true;
     $('#samples').replaceChildren();
     $('#samples-caption').textContent = 'Samples from the global model appear after joining.';

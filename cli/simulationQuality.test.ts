@@ -1,0 +1,185 @@
+/**
+ * Quality tracked during the in-process simulation: the curve in summary.json, checkpoint-best.fgw, and the
+ * early stop once the curve flattens. Tiny model, tiny extractor (or a scripted one), seconds.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeCheckpoint } from '../shared/checkpoint.ts';
+import { referenceIndices } from '../shared/fed/hospitalProbe.ts';
+import { createTinyExtractor } from '../shared/features/tiny.ts';
+import type { FeatureExtractor } from '../shared/features/types.ts';
+import { createGan } from '../shared/gan/gan.ts';
+import { recalibrateGeneratorBatchNorm } from '../shared/gan/recalibrateBatchNorm.ts';
+import { tinyConfig } from '../shared/gan/testConfig.ts';
+import { features } from '../shared/metrics/features.ts';
+import { probeQuality, probeReference } from '../shared/metrics/qualityProbe.ts';
+import { Rng } from '../shared/rng.ts';
+import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
+import { readTileFolder, type FolderTile } from '../node/tileFolder.ts';
+import { CliError } from '../node/cliError.ts';
+import { parseSimulateArgs } from './simulate.ts';
+import { runSimulation, type SimulationOptions } from './simulation.ts';
+
+let dir: string;
+let tiles: FolderTile[];
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fedgan-sim-quality-'));
+  writeSyntheticTiles(join(dir, 'tiles'), { perClass: 6, size: 16 });
+  tiles = readTileFolder(join(dir, 'tiles'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const model = tinyConfig('acgan', { batchSize: 4 });
+function options(out: string, over: Partial<SimulationOptions> = {}): SimulationOptions {
+  return {
+    clients: 2,
+    rounds: 3,
+    localSteps: 1,
+    fraction: 1,
+    partition: { kind: 'iid' },
+    model,
+    batchNorm: 'average',
+    aggregator: { type: 'fedavg' },
+    out: join(dir, out),
+    samplesPerClass: 1,
+    ...over,
+  };
+}
+
+/**
+ * A scripted feature network: the reference is fixed random features; the k-th probe returns other fixed
+ * random features shifted by shifts[k] in every dimension, so the k-th KID grows with |shifts[k]|.
+ */
+function scripted(shifts: number[]): FeatureExtractor {
+  const dim = 8;
+  let calls = 0;
+  const random = (rows: number, seed: number, shift: number) => {
+    const rng = new Rng(seed);
+    return features(Float32Array.from({ length: rows * dim }, () => rng.normal() + shift), rows, dim);
+  };
+  return {
+    name: 'scripted',
+    description: 'scripted KIDs (test)',
+    dim,
+    async extract(t) {
+      const k = calls++;
+      if (k === 0) return random(t.length, 1, 0);
+      return random(t.length, 2, shifts[Math.min(k - 1, shifts.length - 1)]);
+    },
+    dispose() {},
+  };
+}
+
+describe('simulation: quality tracked during training', () => {
+  it('records the curve in summary.json and writes checkpoint-best.fgw, the global model of the best round', async () => {
+    const extractor = createTinyExtractor(64);
+    const seen: number[] = [];
+    const summary = await runSimulation(tiles, options('curve', { rounds: 3, quality: { everyRounds: 1, perClass: 4, seed: 9, subsets: 5, extractor }, onQuality: (p) => seen.push(p.point.round) }));
+    const q = summary.quality!;
+    expect(q.curve.map((p) => p.round)).toEqual([1, 2, 3]);
+    expect(seen).toEqual([1, 2, 3]);
+    expect(q).toMatchObject({ features: 'tiny', everyRounds: 1, perClass: 4, seed: 9, reference: 8, stoppedEarly: null, untilFlat: null });
+    const best = q.curve.reduce((a, b) => (b.kid < a.kid ? b : a));
+    expect(q.best).toEqual({ round: best.round, kid: best.kid });
+    const onDisk = JSON.parse(readFileSync(join(dir, 'curve', 'summary.json'), 'utf8'));
+    expect(onDisk.quality.curve.map((p: { kid: number }) => p.kid)).toEqual(q.curve.map((p) => p.kid));
+    expect(onDisk.config.quality).toEqual({ everyRounds: 1, perClass: 4, seed: 9, subsets: 5, extractor: 'tiny' });
+
+    // checkpoint-best.fgw decodes, holds the best round, and equals the global model of a run stopped there.
+    expect(q.bestCheckpoint).toBe(join(dir, 'curve', 'checkpoint-best.fgw'));
+    const ck = decodeCheckpoint(new Uint8Array(readFileSync(q.bestCheckpoint!)));
+    expect(ck.meta).toMatchObject({ round: best.round, source: 'simulation', batchNorm: 'average' });
+    const shorter = await runSimulation(tiles, options('shorter', { rounds: best.round }));
+    const reference = decodeCheckpoint(new Uint8Array(readFileSync(shorter.checkpoint))).weights;
+    expect(ck.weights.tensors.map((t) => [t.name, [...t.data]])).toEqual(reference.tensors.map((t) => [t.name, [...t.data]]));
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(summary.checkpoint))).meta.round).toBe(3);
+
+    // The recorded KID is the probe of that model against the fixed reference, computed independently.
+    const gan = createGan(model);
+    gan.setWeights(ck.weights);
+    const idx = referenceIndices(tiles.map((t) => t.label), 2, 4, 9);
+    const ref = await probeReference(extractor, idx.map((i) => tiles[i].pixels), 16);
+    expect((await probeQuality(gan, ref, extractor, { perClass: 4, seed: 9, subsets: 5 })).kid).toBeCloseTo(best.kid, 12);
+    gan.dispose();
+  });
+
+  it('under FedBN probes the global model with data-free recalibrated batch norm', async () => {
+    const extractor = createTinyExtractor(64);
+    const summary = await runSimulation(tiles, options('fedbn', { rounds: 2, batchNorm: 'local', quality: { everyRounds: 2, perClass: 4, extractor } }));
+    expect(summary.quality!.curve.map((p) => p.round)).toEqual([2]);
+    const ck = decodeCheckpoint(new Uint8Array(readFileSync(summary.checkpoint)));
+    const idx = referenceIndices(tiles.map((t) => t.label), 2, 4, 4242);
+    const ref = await probeReference(extractor, idx.map((i) => tiles[i].pixels), 16);
+    const gan = createGan(model);
+    gan.setWeights(ck.weights);
+    const raw = (await probeQuality(gan, ref, extractor, { perClass: 4 })).kid;
+    recalibrateGeneratorBatchNorm(gan);
+    const recalibrated = (await probeQuality(gan, ref, extractor, { perClass: 4 })).kid;
+    gan.dispose();
+    expect(summary.quality!.curve[0].kid).toBeCloseTo(recalibrated, 12);
+    expect(Math.abs(recalibrated - raw)).toBeGreaterThan(1e-9);
+  });
+
+  it('stops early once the curve flattens (untilFlat), rounds being the cap; the best checkpoint is the best probe', async () => {
+    // KIDs fall for three probes, then stay: with patience 2 the 5th probe finds the curve flat.
+    const summary = await runSimulation(
+      tiles,
+      options('flat', { rounds: 10, quality: { everyRounds: 1, perClass: 4, extractor: scripted([3, 2, 1, 1, 1, 1]), untilFlat: { patience: 2, minImprovement: 0.05 } } }),
+    );
+    const q = summary.quality!;
+    const kids = q.curve.map((p) => p.kid);
+    expect(kids[0]).toBeGreaterThan(kids[1]);
+    expect(kids[1]).toBeGreaterThan(kids[2]);
+    expect(kids[3]).toBe(kids[2]);
+    expect(q.curve.map((p) => p.round)).toEqual([1, 2, 3, 4, 5]);
+    expect(summary.rounds).toHaveLength(5);
+    expect(q.stoppedEarly).toEqual({ round: 5, rounds: 10 });
+    expect(q.best).toEqual({ round: 3, kid: kids[2] });
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(summary.checkpoint))).meta.round).toBe(5);
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(q.bestCheckpoint!))).meta.round).toBe(3);
+
+    // Still improving: no early stop, the cap holds.
+    const going = await runSimulation(
+      tiles,
+      options('going', { rounds: 4, quality: { everyRounds: 1, perClass: 4, extractor: scripted([4, 3, 2, 1]), untilFlat: { patience: 2, minImprovement: 0.05 } } }),
+    );
+    expect(going.quality!.stoppedEarly).toBeNull();
+    expect(going.rounds).toHaveLength(4);
+    expect(going.quality!.best!.round).toBe(4);
+  });
+
+  it('off: no probe, no checkpoint-best.fgw, no quality in summary.json', async () => {
+    const summary = await runSimulation(tiles, options('off', { rounds: 1 }));
+    expect(summary.quality).toBeUndefined();
+    expect(existsSync(join(dir, 'off', 'checkpoint-best.fgw'))).toBe(false);
+    const zero = await runSimulation(tiles, options('zero', { rounds: 1, quality: { everyRounds: 0, extractor: createTinyExtractor(8) } }));
+    expect(zero.quality).toBeUndefined();
+  });
+});
+
+describe('simulate CLI: quality flags', () => {
+  const base = ['--data', 'd', '--out', 'o'];
+  it('defaults to every 5 rounds on MobileNetV2, no early stop; flags set each part', () => {
+    const a = parseSimulateArgs(base);
+    expect(a !== 'help' && a.quality).toEqual({ everyRounds: 5, perClass: 32, features: 'mobilenet-v2' });
+    const b = parseSimulateArgs([...base, '--quality-every', '2', '--quality-per-class', '8', '--quality-features', 'tiny', '--until-flat', '--flat-patience', '4', '--flat-min-improvement', '0.1']);
+    expect(b !== 'help' && b.quality).toEqual({ everyRounds: 2, perClass: 8, features: 'tiny', untilFlat: { patience: 4, minImprovement: 0.1 } });
+    const off = parseSimulateArgs([...base, '--quality-every', '0']);
+    expect(off !== 'help' && off.quality.everyRounds).toBe(0);
+  });
+
+  it.each([
+    [['--quality-every=-1'], /--quality-every must be an integer ≥ 0, got "-1"/],
+    [['--quality-every', '1.5'], /--quality-every must be an integer ≥ 0, got "1.5"/],
+    [['--quality-per-class', '1'], /--quality-per-class must be an integer ≥ 2, got "1"/],
+    [['--quality-features', 'inception-v3'], /--quality-features must be mobilenet-v2 or tiny, got "inception-v3"/],
+    [['--quality-every', '0', '--until-flat'], /--until-flat needs quality tracking/],
+    [['--until-flat', '--flat-patience', '0'], /--flat-patience must be an integer ≥ 1, got "0"/],
+    [['--until-flat', '--flat-min-improvement', '1'], /--flat-min-improvement must be in \[0, 1\), got "1"/],
+  ])('refuses %j', (args, message) => {
+    expect(() => parseSimulateArgs([...base, ...args])).toThrow(CliError);
+    expect(() => parseSimulateArgs([...base, ...args])).toThrow(message);
+  });
+});
