@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import { createGan } from '../shared/gan/gan.ts';
+import { createTinyExtractor } from '../shared/features/tiny.ts';
 import { tinyConfig } from '../shared/gan/testConfig.ts';
 import type { RoundConfig } from '../shared/protocol/messages.ts';
 import { Rng } from '../shared/rng.ts';
@@ -123,5 +124,33 @@ describe('browser hospitals (LocalModel over the shared hospital round)', () => 
   it('declines a round before it knows its name, and when it has too few tiles', async () => {
     await expect(browserHospital(undefined).train()).rejects.toThrow(/name is not known yet/);
     await expect(browserHospital('hospital-a').train(roundConfig({ examples: { min: 11, max: 100 } }))).rejects.toThrow(/has 10 tiles for the round; the federation asks for at least 11/);
+  });
+});
+
+describe('browser hospital: the quality probe a round asks for', () => {
+  it('reports the probe of the received model with its update (and to the page), only on rounds that ask for one', async () => {
+    const store = memoryStore(TILES);
+    const probes: { round: number; quality?: unknown; error?: string }[] = [];
+    const loads: string[] = [];
+    const model = new LocalModel({
+      store,
+      localWeights: new StoredLocalWeights(store),
+      hospital: () => 'hospital-a',
+      events: { onTrainingProgress: () => {}, onLoss: () => {}, onProbe: (p) => probes.push(p) },
+      probeFeatures: (name) => (loads.push(name), createTinyExtractor(64)),
+    });
+    const run = (rc: RoundConfig) => model.train(GLOBAL, rc, () => {}, new AbortController().signal);
+    const plain = await run(roundConfig({ round: 2 }));
+    expect(plain.quality).toBeUndefined();
+    const asked = await run(roundConfig({ round: 3, quality: { features: 'tiny', perClass: 4, seed: 1, subsets: 5 } }));
+    expect(asked.quality).toMatchObject({ n: 8, features: 'tiny' });
+    expect(Number.isFinite(asked.quality!.kid)).toBe(true);
+    expect(probes).toEqual([{ round: 3, quality: asked.quality }]);
+    expect(loads).toEqual(['tiny']);
+    // A network the browser cannot load: the update goes without a probe, the page is told why.
+    const other = await run(roundConfig({ round: 4, quality: { features: 'inception-v9', perClass: 4, seed: 1, subsets: 5 } }));
+    expect(other.quality).toBeUndefined();
+    expect(probes.at(-1)).toEqual({ round: 4, error: expect.stringMatching(/inception-v9/) });
+    await model.reset();
   });
 });

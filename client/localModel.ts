@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { loadProbeExtractor, type ExtractorLoader } from '../shared/fed/hospitalProbe.ts';
 import { HospitalTraining, type LocalWeightsStore } from '../shared/fed/hospitalTraining.ts';
 import { progressAt, type LocalPlan } from '../shared/gan/localTraining.ts';
 import type { TrainFn, TrainResult } from '../shared/protocol/federationClient.ts';
+import type { ProbeReport } from '../shared/protocol/messages.ts';
 import { LocalDataset } from './localDataset.ts';
 import type { TileStore } from './tileStore.ts';
 
@@ -34,6 +36,8 @@ export interface LocalModelEvents {
   onTrainingProgress(p: TrainingProgress): void;
   /** A loss reading during training; x is the position in rounds (round − 1 + fraction). */
   onLoss(round: number, x: number, dLoss: number, gLoss: number): void;
+  /** The quality probe a round asked for (shared/fed/hospitalProbe.ts): its figures, or why there are none. */
+  onProbe?(p: { round: number; quality?: ProbeReport; error?: string }): void;
 }
 
 export interface LocalModelDeps {
@@ -43,6 +47,8 @@ export interface LocalModelDeps {
   /** The hospital's name as the server knows it (from the welcome), once connected. */
   hospital: () => string | undefined;
   events: LocalModelEvents;
+  /** Loads the quality probe's feature network (default: shared/fed/hospitalProbe.ts loadProbeExtractor; tests pass the tiny one). */
+  probeFeatures?: ExtractorLoader;
 }
 
 export class LocalModel {
@@ -55,6 +61,9 @@ export class LocalModel {
       hospital: deps.hospital,
       data: (cfg) => this.dataset.get(cfg),
       localWeights: deps.localWeights,
+      // Rounds that ask for it probe the received model's quality (the network loaded once, kept in the worker).
+      probeFeatures: deps.probeFeatures ?? loadProbeExtractor,
+      onProbeError: (e, round) => deps.events.onProbe?.({ round, error: e.message }),
     });
   }
 
@@ -106,7 +115,8 @@ export class LocalModel {
           while (inFlight.length >= MAX_IN_FLIGHT) await inFlight.shift();
         },
       });
-      return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss };
+      if (r.quality) this.deps.events.onProbe?.({ round: rc.round, quality: r.quality });
+      return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss, ...(r.quality ? { quality: r.quality } : {}) };
     } finally {
       await Promise.all(inFlight);
     }

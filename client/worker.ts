@@ -112,6 +112,10 @@ class HospitalWorker implements WorkerApi {
       events: {
         onTrainingProgress: (p) => this.participation?.trainingProgress(p),
         onLoss: (round, x, dLoss, gLoss) => this.emit({ type: 'loss', round, x, dLoss, gLoss }),
+        onProbe: (p) =>
+          p.quality
+            ? this.log('info', `Round ${p.round}: checked the model received against this hospital’s tiles: KID ${p.quality.kid.toPrecision(3)} (${p.quality.features}, ${p.quality.n} tiles).`)
+            : this.log('warn', `Round ${p.round}: could not check the model’s quality (${p.error}); the update goes without it.`),
       },
     });
   }
