@@ -19,7 +19,9 @@ import { hospitalSeed, roundSeed } from './seeds.ts';
  * 1. builds the GAN config of the round (`ganConfigForRound`: the model config with the round's learning
  *    rates) and rebuilds the model when that config changed;
  * 2. checks the hospital's tiles against the round (`examplesForRound`, the one example-count rule);
- * 3. loads the global weights, keeping this hospital's own batch-norm tensors under FedBN (D1);
+ * 3. loads the global weights, keeping this hospital's own batch-norm tensors under FedBN (D1); on a round
+ *    that asks for it (`config.quality`), scores that model with the quality probe (hospitalProbe.ts)
+ *    before training;
  * 4. trains `localEpochs` epochs with fresh optimizers and the round's seed (D3: `roundSeed(hospitalSeed(
  *    model seed, hospital name), round, attempt)`, for the trainer's draws, the dropout masks and the
  *    shuffles alike);
