@@ -28,6 +28,7 @@ describe('npm run simulate -- --server', () => {
         minFit: 2,
         minCompletion: 2,
         roundDeadlineSeconds: 60,
+        localSteps: 1,
         // Round 2 asks for quality probes of the round-1 model (on the tiny network: fast).
         quality: { everyRounds: 1, features: 'tiny', perClass: 4 },
         model: { gan: 'acgan', imageSize: 16, latentDim: 8, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, batchSize: 4 },

@@ -36,7 +36,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('npm run simulate', () => {
   it('trains N hospitals end to end and writes summary.json, samples.png and a checkpoint', async () => {
     const out = join(dir, 'out');
-    const r = await simulate(['--data', join(dir, 'tiles'), '--out', out, '--clients', '2', '--rounds', '2', '--image-size', '16', '--batch-size', '4', '--g-channels', '8', '--d-channels', '4', '--latent-dim', '8', '--gan', 'cgan']);
+    const r = await simulate(['--data', join(dir, 'tiles'), '--out', out, '--clients', '2', '--rounds', '2', '--local-steps', '2', '--image-size', '16', '--batch-size', '4', '--g-channels', '8', '--d-channels', '4', '--latent-dim', '8', '--gan', 'cgan']);
     expect(r.stderr).not.toMatch(/error:/);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/round 2: 2 hospitals, 16 tiles/);
@@ -111,5 +111,18 @@ describe('npm run simulate', () => {
     expect(a.aggregator).toEqual({ type: 'trimmed-mean', beta: 0.2 });
     expect(a.batchNorm).toBe('local');
     expect(a.model.imageSize).toBe(32);
+    // The federation's defaults, sized in generator steps.
+    expect([a.rounds, a.localSteps]).toEqual([100, 200]);
+  });
+
+  it('takes --local-steps, names a bad one, and says what replaced --local-epochs', () => {
+    const a = parseSimulateArgs(['--data', 'd', '--out', 'o', '--rounds', '3', '--local-steps', '25']);
+    if (a === 'help') throw new Error('unexpected');
+    expect([a.rounds, a.localSteps]).toEqual([3, 25]);
+    expect(() => parseSimulateArgs(['--data', 'd', '--out', 'o', '--local-steps', '0'])).toThrow('--local-steps must be an integer ≥ 1, got "0"');
+    expect(() => parseSimulateArgs(['--data', 'd', '--out', 'o', '--local-epochs', '2'])).toThrow(
+      '--local-epochs was replaced by --local-steps N: generator steps per hospital per round (default 200)',
+    );
+    expect(() => parseSimulateArgs(['--data', 'd', '--out', 'o', '--local-epochs=2'])).toThrow(/replaced by --local-steps/);
   });
 });

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { AggregatorConfig } from '../shared/aggregate/index.ts';
 import { ConfigError } from '../shared/config/configError.ts';
-import { QUALITY_FEATURES, type QualityFeatures } from '../shared/config/fedConfig.ts';
+import { DEFAULT_LOCAL_STEPS, DEFAULT_ROUNDS, QUALITY_FEATURES, type QualityFeatures } from '../shared/config/fedConfig.ts';
 import { loadProbeExtractor } from '../shared/fed/hospitalProbe.ts';
 import { parseGanConfig, type GanConfigInput } from '../shared/config/ganConfig.ts';
 import { isBatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
@@ -24,8 +24,11 @@ Simulates N hospitals training a conditional GAN with federated averaging, in on
   --data DIR            tiles laid out <label>/<tile>.jpg|png (manifest.csv in DIR or its parent is used if present)
   --out DIR             where summary.json, samples.png, checkpoint.fgw (and checkpoint-best.fgw) are written
   --clients N           hospitals (default 4)
-  --rounds R            federated rounds (default 2)
-  --local-epochs E      local passes over each hospital's tiles per round (default 1)
+  --rounds R            federated rounds (default ${DEFAULT_ROUNDS})
+  --local-steps N       generator steps each hospital trains per round, whatever its tile count (default
+                        ${DEFAULT_LOCAL_STEPS}); one step = one batch and one generator update (WGAN-GP: after nCritic
+                        critic updates). The defaults, ${DEFAULT_ROUNDS} × ${DEFAULT_LOCAL_STEPS}, are the federation's:
+                        for a quick look pass e.g. --rounds 2 --local-steps 20
   --fraction C          fraction of hospitals sampled per round (default 1)
   --min-fit K           at least K hospitals per round (default 1)
   --partition P         iid | noniid:<r> (majority-class ratio, e.g. noniid:0.7) | site (default iid)
@@ -62,8 +65,8 @@ const OPTIONS = {
   data: { type: 'string' },
   out: { type: 'string' },
   clients: { type: 'string', default: '4' },
-  rounds: { type: 'string', default: '2' },
-  'local-epochs': { type: 'string', default: '1' },
+  rounds: { type: 'string', default: String(DEFAULT_ROUNDS) },
+  'local-steps': { type: 'string', default: String(DEFAULT_LOCAL_STEPS) },
   fraction: { type: 'string', default: '1' },
   'min-fit': { type: 'string', default: '1' },
   partition: { type: 'string', default: 'iid' },
@@ -115,7 +118,7 @@ export interface SimulateArgs {
   out: string;
   clients: number;
   rounds: number;
-  localEpochs: number;
+  localSteps: number;
   fraction: number;
   minFit: number;
   partition: PartitionSpec;
@@ -145,6 +148,9 @@ function parseQualityArgs(v: Record<string, string | undefined>): SimulateArgs['
 
 /** Parse and validate the command line; every problem is a CliError naming the flag. */
 export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
+  if (argv.some((a) => a === '--local-epochs' || a.startsWith('--local-epochs='))) {
+    throw new CliError(`--local-epochs was replaced by --local-steps N: generator steps per hospital per round (default ${DEFAULT_LOCAL_STEPS})`);
+  }
   const v = parseFlags(argv, OPTIONS);
   if (v === 'help') return 'help';
   if (!v.data) throw new CliError('--data DIR is required (a folder laid out <label>/<tile>.jpg)');
@@ -193,7 +199,7 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
     out: v.out,
     clients: int('clients', v.clients!, 1),
     rounds: int('rounds', v.rounds!, 1),
-    localEpochs: int('local-epochs', v['local-epochs']!, 1),
+    localSteps: int('local-steps', v['local-steps']!, 1),
     fraction,
     minFit: int('min-fit', v['min-fit']!, 1),
     partition,

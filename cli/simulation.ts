@@ -22,7 +22,8 @@ import { SimulationQuality, type QualityPoint, type QualitySummary, type Simulat
 export interface SimulationOptions {
   clients: number;
   rounds: number;
-  localEpochs: number;
+  /** Generator steps each sampled hospital trains per round (FedConfig localSteps). */
+  localSteps: number;
   fraction: number;
   /** Minimum hospitals per round (default 1). */
   minFit?: number;
@@ -34,9 +35,9 @@ export interface SimulationOptions {
   /**
    * Further federation settings, as a server's FED_CONFIG (shared/config/fedConfig.ts): sampling seed
    * (default: the model seed), minFit, maxUpdateNorm, examples, … The fields the options above define
-   * (rounds, fraction, localEpochs, batchNorm, aggregator, model) come from them.
+   * (rounds, fraction, localSteps, batchNorm, aggregator, model) come from them.
    */
-  fed?: Omit<FedConfigInput, 'rounds' | 'fraction' | 'localEpochs' | 'batchNorm' | 'aggregator' | 'model'>;
+  fed?: Omit<FedConfigInput, 'rounds' | 'fraction' | 'localSteps' | 'batchNorm' | 'aggregator' | 'model'>;
   /** Samples per class in samples.png. */
   samplesPerClass?: number;
   /**
@@ -113,7 +114,7 @@ export function simulationFedConfig(opts: SimulationOptions, hospitals: number):
     ...opts.fed,
     rounds: opts.rounds,
     fraction: opts.fraction,
-    localEpochs: opts.localEpochs,
+    localSteps: opts.localSteps,
     batchNorm: opts.batchNorm,
     aggregator: opts.aggregator,
     model: opts.model,
@@ -194,7 +195,7 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
             client: k + 1,
             clients: chosen.length,
             fraction: p.fraction,
-            detail: `${id} epoch ${p.epoch + 1}/${p.epochs}` + (p.dLoss !== undefined ? ` D ${p.dLoss.toFixed(3)} G ${p.gLoss!.toFixed(3)}` : ''),
+            detail: `${id} step ${p.done}/${p.total}` + (p.dLoss !== undefined ? ` D ${p.dLoss.toFixed(3)} G ${p.gLoss!.toFixed(3)}` : ''),
           }),
       });
       try {

@@ -30,7 +30,7 @@ describe('the simulation runs the shared round strategy', () => {
     const opts: SimulationOptions = {
       clients: 3,
       rounds: 2,
-      localEpochs: 1,
+      localSteps: 1,
       fraction: 0.5,
       minFit: 1,
       partition: { kind: 'iid' },
@@ -43,7 +43,7 @@ describe('the simulation runs the shared round strategy', () => {
     const summary = await runSimulation(tiles, opts);
 
     const fed = simulationFedConfig(opts, 3);
-    expect(fed).toMatchObject({ rounds: 2, fraction: 0.5, minFit: 1, seed: model.seed, batchNorm: 'local', localEpochs: 1 });
+    expect(fed).toMatchObject({ rounds: 2, fraction: 0.5, minFit: 1, seed: model.seed, batchNorm: 'local', localSteps: 1 });
     const { names } = partitionTiles(tiles, opts.partition, opts.clients, model.seed);
     for (const r of summary.rounds) {
       const plan = configureRound(fed, { round: r.round, attempt: 1, available: names });
@@ -72,7 +72,7 @@ describe('the simulation runs the shared round strategy', () => {
   });
 
   it('refuses simulation settings the federation config refuses, naming the field', () => {
-    const base = { clients: 2, rounds: 1, localEpochs: 1, fraction: 1, partition: { kind: 'iid' }, model: tinyConfig('acgan'), batchNorm: 'average', aggregator: { type: 'fedavg' }, out: '' } as const;
+    const base = { clients: 2, rounds: 1, localSteps: 1, fraction: 1, partition: { kind: 'iid' }, model: tinyConfig('acgan'), batchNorm: 'average', aggregator: { type: 'fedavg' }, out: '' } as const;
     expect(() => simulationFedConfig({ ...base, fed: { maxUpdateNorm: -1 } }, 2)).toThrow(/maxUpdateNorm/);
     expect(simulationFedConfig({ ...base, fed: { seed: 9, maxUpdateNorm: 5 } }, 2)).toMatchObject({ seed: 9, maxUpdateNorm: 5, minFit: 1, minAvailable: 2 });
   });

@@ -4,6 +4,9 @@
  */
 import type { BackendName } from '../shared/backend.ts';
 import type { RoundComplete } from '../shared/protocol/messages.ts';
+import type { MeasuredSpeed, TrainingProgress } from './localModel.ts';
+
+export type { MeasuredSpeed, TrainingProgress };
 
 /** What the federation trains, from the server's /api/status (or the copy saved in IndexedDB). */
 export interface FederationInfo {
@@ -14,7 +17,8 @@ export interface FederationInfo {
   /** Rounds completed. */
   round: number;
   phase: string;
-  localEpochs: number;
+  /** Generator steps each hospital trains per round (absent in a copy saved by an older version of the app). */
+  localSteps?: number;
   batchNorm: 'average' | 'local';
   minAvailable: number;
   parameters: number;
@@ -83,7 +87,8 @@ export interface FedStatus {
   connectedHospitals?: number;
   minAvailable?: number;
   sampled?: boolean;
-  training?: { round: number; attempt: number; epoch: number; epochs: number; step: number; stepsPerEpoch: number; fraction: number };
+  /** The round this hospital is training: steps done of its localSteps, with the round's measured speed. */
+  training?: TrainingProgress;
   uploadBytes?: number;
   /** When connection is 'retrying': when the next attempt happens (ms since epoch). */
   retryAt?: number;
@@ -105,6 +110,10 @@ export type AppEvent =
   | { type: 'samples'; round: number; classes: string[]; perClass: number; size: number; rgba: Uint8ClampedArray; width: number; height: number }
   | { type: 'export-progress'; done: number; total: number; stage: string }
   | { type: 'quality-progress'; done: number; total: number; stage: string }
+  /** This computer's speed was measured (a speed check, or a round's steps). */
+  | { type: 'speed'; speed: MeasuredSpeed }
+  /** A speed check started (done 0), finished `done` of at most `total` steps, or ended (running false). */
+  | { type: 'speed-progress'; running: boolean; done: number; total: number }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; at: number };
 
 export interface InitOptions {
@@ -176,6 +185,12 @@ export interface WorkerApi {
   join(token: string): Promise<void>;
   leave(): Promise<void>;
   exportSynthetic(perClass: Record<string, number>): Promise<ExportResult>;
+  /**
+   * The speed check: a few steps of the federation's model on this hospital's tiles, timed (nothing is
+   * kept); `speed-progress` events while it runs, then a `speed` event. Also run on its own when the
+   * hospital joins without a speed measured for the federation's model. Refused while a round trains.
+   */
+  measureSpeed(): Promise<MeasuredSpeed | undefined>;
   qualityInfo(): Promise<{ extractors: { id: QualityExtractor; label: string }[] }>;
   runQuality(opts: QualityOptions): Promise<QualityReport>;
   deleteAllData(): Promise<void>;

@@ -10,13 +10,15 @@ describe('federationInfoFromStatus', () => {
         rounds: 5,
         fingerprint: 'f00d',
         parameters: 1234,
-        config: { rounds: 5, localEpochs: 2, batchNorm: 'local', minAvailable: 3, model: { imageSize: 32, classes: ['A', 'B', 'C'] } },
+        config: { rounds: 5, localSteps: 40, batchNorm: 'local', minAvailable: 3, model: { imageSize: 32, classes: ['A', 'B', 'C'] } },
         history: [{ round: 1, participants: 3, hospitals: ['x'], examples: 10, dLoss: 1, gLoss: 2, seconds: 3, attempts: 1, completedAt: '2026-01-01T00:00:00Z' }],
       },
       42,
     );
-    expect(info).toMatchObject({ classes: ['A', 'B', 'C'], imageSize: 32, ganType: 'acgan', rounds: 5, round: 2, localEpochs: 2, batchNorm: 'local', minAvailable: 3, fingerprint: 'f00d', live: true, fetchedAt: 42 });
+    expect(info).toMatchObject({ classes: ['A', 'B', 'C'], imageSize: 32, ganType: 'acgan', rounds: 5, round: 2, localSteps: 40, batchNorm: 'local', minAvailable: 3, fingerprint: 'f00d', live: true, fetchedAt: 42 });
     expect(info.history).toEqual([{ round: 1, participants: 3, examples: 10, dLoss: 1, gLoss: 2, seconds: 3, completedAt: '2026-01-01T00:00:00Z' }]);
+    // A server config without localSteps (no estimate can be made): left out, not guessed.
+    expect('localSteps' in federationInfoFromStatus({ phase: 'waiting', config: { model: {} } })).toBe(false);
   });
 
   it('keeps the quality the server recorded in a history entry (the curve of the web app)', () => {

@@ -19,7 +19,7 @@ export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()):
     rounds?: number;
     fingerprint?: string;
     parameters?: number;
-    config?: { model?: unknown; localEpochs?: number; batchNorm?: 'average' | 'local'; minAvailable?: number; rounds?: number };
+    config?: { model?: unknown; localSteps?: number; batchNorm?: 'average' | 'local'; minAvailable?: number; rounds?: number };
     history?: RoundRecord[];
   };
   if (!s || typeof s !== 'object') throw new Error('the server status is not a JSON object');
@@ -33,7 +33,7 @@ export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()):
     rounds: s.rounds ?? s.config.rounds ?? 0,
     round: s.round ?? 0,
     phase: s.phase ?? 'unknown',
-    localEpochs: s.config.localEpochs ?? 1,
+    ...(typeof s.config.localSteps === 'number' ? { localSteps: s.config.localSteps } : {}),
     batchNorm: s.config.batchNorm ?? 'average',
     minAvailable: s.config.minAvailable ?? 0,
     parameters: s.parameters ?? 0,

@@ -26,7 +26,10 @@ const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'modu
 worker.addEventListener('error', (e) => showFatal(`The training engine stopped with an error: ${e.message || 'unknown error'}. Reload the page; your tiles are kept.`));
 const api = Comlink.wrap<WorkerApi>(worker);
 
-const training = new TrainingPanel();
+const training = new TrainingPanel({
+  measureSpeed: () => api.measureSpeed(),
+  canTrain: () => backendReady && !!summary && Object.values(summary.counts).some((n) => n > 0),
+});
 const imports = new ImportPanel({
   stage: (items) => api.stageImport(items),
   importStaged: (loose) => api.importStaged(loose),
@@ -74,6 +77,7 @@ function onEvent(e: AppEvent): void {
     case 'tiles':
       summary = e.summary;
       imports.setSummary(e.summary, info);
+      training.refreshEta();
       return;
     case 'federation':
       info = e.info;
@@ -106,6 +110,12 @@ function onEvent(e: AppEvent): void {
       return;
     case 'quality-progress':
       quality.progress(e.done, e.total, e.stage);
+      return;
+    case 'speed':
+      training.setSpeed(e.speed);
+      return;
+    case 'speed-progress':
+      training.speedProgress(e.running, e.done, e.total);
       return;
     case 'log':
       training.log(e.level, e.message, e.at);
@@ -222,6 +232,7 @@ async function start(): Promise<void> {
     return;
   }
   renderBackend(res.backend);
+  training.refreshEta();
   $('#footer').textContent = `Federation server: ${location.origin} · this browser’s identity: ${res.clientId}`;
   void quality.init();
   if (res.joined && res.savedToken && backendReady) {

@@ -176,7 +176,7 @@ export class Participation {
         this.patch({ phase: e.status.phase, round: e.status.round, rounds: e.status.rounds, connectedHospitals: e.status.connected, minAvailable: e.status.minAvailable, sampled: e.status.sampled });
         return;
       case 'round-start':
-        this.patch({ activity: 'training', note: undefined, error: undefined, training: { round: e.config.round, attempt: e.config.attempt, epoch: 0, epochs: e.config.localEpochs, step: 0, stepsPerEpoch: 1, fraction: 0 } }, true);
+        this.patch({ activity: 'training', note: undefined, error: undefined, training: { round: e.config.round, attempt: e.config.attempt, done: 0, total: e.config.localSteps, fraction: 0 } }, true);
         d.log('info', `Round ${e.config.round}${e.config.attempt > 1 ? ` (attempt ${e.config.attempt})` : ''} started: training on this computer.`);
         return;
       case 'uploading':

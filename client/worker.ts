@@ -1,7 +1,8 @@
 /// <reference lib="webworker" />
 import * as Comlink from 'comlink';
+import { speedCheckSteps } from '../shared/fed/eta.ts';
 import { newClientId } from '../shared/protocol/federationClient.ts';
-import type { AppEvent, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, InitResult, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi } from './api.ts';
+import type { AppEvent, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, InitResult, MeasuredSpeed, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi } from './api.ts';
 import { chooseBackend } from './backendInfo.ts';
 import { fetchFederationInfo } from './federationInfo.ts';
 import { GlobalModel } from './globalModel.ts';
@@ -41,6 +42,8 @@ class HospitalWorker implements WorkerApi {
   private infoFailures = 0;
   private importing = false;
   private staged: ImportItem[] = [];
+  /** The latest measurement of this computer's speed (a speed check or a round), for the time estimates. */
+  private speed?: MeasuredSpeed;
 
   subscribe(listener: (e: AppEvent) => void): void {
     this.listener = listener;
@@ -112,6 +115,10 @@ class HospitalWorker implements WorkerApi {
       events: {
         onTrainingProgress: (p) => this.participation?.trainingProgress(p),
         onLoss: (round, x, dLoss, gLoss) => this.emit({ type: 'loss', round, x, dLoss, gLoss }),
+        onSpeed: (speed) => {
+          this.speed = speed;
+          this.emit({ type: 'speed', speed });
+        },
         onProbe: (p) =>
           p.quality
             ? this.log('info', `Round ${p.round}: checked the model received against this hospital’s tiles: KID ${p.quality.kid.toPrecision(3)} (${p.quality.features}, ${p.quality.n} tiles).`)
@@ -242,6 +249,37 @@ class HospitalWorker implements WorkerApi {
     });
     this.participation = p;
     void p.run();
+    // Before the first round: how long training will take here (a round that starts stops the check).
+    void this.autoSpeedCheck();
+  }
+
+  /** The speed check on joining, unless this computer's speed with the federation's model is known. */
+  private async autoSpeedCheck(): Promise<void> {
+    const info = this.info;
+    if (!info || this.backendName === 'unknown' || (this.speed && this.speed.fingerprint === info.fingerprint)) return;
+    try {
+      await this.measureSpeed();
+    } catch (e) {
+      this.log('warn', `Could not measure this computer’s speed: ${(e as Error).message}`);
+    }
+  }
+
+  async measureSpeed(): Promise<MeasuredSpeed | undefined> {
+    const info = this.info ?? (await this.refreshFederation());
+    if (!info) throw new Error('the federation’s model is not known yet (the server has not been reached)');
+    const activity = this.participation?.snapshot.activity;
+    if (activity === 'training' || activity === 'uploading') throw new Error('a round is training: the speed is measured from its own steps');
+    const summary = await this.tileSummary();
+    if (Object.values(summary.counts).reduce((a, b) => a + b, 0) === 0) throw new Error('import this hospital’s tiles first: the speed check trains on them');
+    const total = speedCheckSteps();
+    this.emit({ type: 'speed-progress', running: true, done: 0, total });
+    try {
+      const speed = await this.model!.measureSpeed(info.model, (done) => this.emit({ type: 'speed-progress', running: true, done, total }));
+      if (speed) this.log('info', `Speed check: ${speed.secondsPerStep.toFixed(3)} s a step with the federation’s model (${plural(speed.steps, 'timed step')}).`);
+      return speed;
+    } finally {
+      this.emit({ type: 'speed-progress', running: false, done: 0, total });
+    }
   }
 
   async leave(): Promise<void> {
@@ -295,6 +333,7 @@ class HospitalWorker implements WorkerApi {
     this.participation?.stop();
     this.participation = undefined;
     await this.model?.reset();
+    this.speed = undefined;
     this.globalModel?.reset();
     this.localWeights?.forget();
     const store = this.db;

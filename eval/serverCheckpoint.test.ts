@@ -46,7 +46,7 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'tokens.yaml'), ['h1', 'h2'].map((h) => `- hospital: ${h}\n  token: ${tokenOf(h)}\n`).join(''));
   await initNodeBackend();
   server = await startTestServer(
-    { rounds: 2, fraction: 1, minAvailable: 2, minFit: 2, minCompletion: 2, roundDeadlineSeconds: 60, localEpochs: 1, batchNorm: 'local', model: MODEL },
+    { rounds: 2, fraction: 1, minAvailable: 2, minFit: 2, minCompletion: 2, roundDeadlineSeconds: 60, localSteps: 3, batchNorm: 'local', model: MODEL },
     {
       hospitals: ['h1', 'h2'],
       initialWeights: async (cfg: GanConfig) => {

@@ -32,7 +32,7 @@ const TINY: ComparePreset = {
     swin: { patchSize: 4, embedDim: 16, depth: 2, heads: 2, windowSize: 2 },
   },
   rounds: 1,
-  localEpochs: 1,
+  localSteps: 1,
   clients: 2,
   perClass: 6,
   realPerClass: 4,
@@ -179,7 +179,7 @@ function runDescription(): RunDescription {
     command: 'npm run compare',
     date: '2026-01-01',
     totalSeconds: 60,
-    settings: { imageSize: 16, clients: 2, rounds: 1, localEpochs: 1, batchSize: 8, perClass: 6, seed: 5 },
+    settings: { imageSize: 16, clients: 2, rounds: 1, localSteps: 1, batchSize: 8, perClass: 6, seed: 5 },
   };
 }
 
@@ -247,7 +247,7 @@ describe('npm run compare', () => {
   it('has a medium preset that trains more than small and scores 100–200 tiles per class', () => {
     const steps = (p: ComparePreset) => {
       const batch = pairConfig(p, 'acgan', 'cnn', 1).batchSize;
-      return p.rounds * p.localEpochs * p.clients * Math.floor(p.maxTiles! / p.clients / batch);
+      return p.rounds * p.localSteps * p.clients;
     };
     expect(steps(PRESETS.small)).toBe(48);
     expect(steps(PRESETS.medium)).toBe(140);

@@ -206,7 +206,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       imageSize: size,
       clients: args.preset.clients,
       rounds: args.preset.rounds,
-      localEpochs: args.preset.localEpochs,
+      localSteps: args.preset.localSteps,
       batchSize: pairConfig(args.preset, args.gans[0], args.discriminators[0], args.seed).batchSize,
       perClass: args.preset.perClass,
       seed: args.seed,

@@ -173,7 +173,7 @@ export async function runComparison(train: readonly FolderTile[], test: readonly
         const summary = await runSimulation(trainTiles, {
           clients: preset.clients,
           rounds: preset.rounds,
-          localEpochs: preset.localEpochs,
+          localSteps: preset.localSteps,
           fraction: 1,
           minFit: preset.clients,
           partition: { kind: 'iid' },

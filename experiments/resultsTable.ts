@@ -12,7 +12,7 @@ export interface RunDescription {
   totalSeconds: number;
   /** CPU time of the whole run (all threads). */
   totalCpuSeconds?: number;
-  settings: { imageSize: number; clients: number; rounds: number; localEpochs: number; batchSize: number; perClass: number; seed: number };
+  settings: { imageSize: number; clients: number; rounds: number; localSteps: number; batchSize: number; perClass: number; seed: number };
   /** Set while the comparison is still running. */
   inProgress?: boolean;
 }
@@ -58,7 +58,7 @@ export function renderComparison(result: ComparisonResult, run: RunDescription):
   out.push(
     `${run.date}${run.commit ? `, commit ${run.commit}` : ''}; \`${run.command}\`; tfjs backend **${run.backend}**; ` +
       `${(run.totalSeconds / 60).toFixed(1)} min in all${run.totalCpuSeconds !== undefined ? ` (${(run.totalCpuSeconds / 60).toFixed(1)} CPU-min)` : ''}. Each pair: ${s.clients} hospitals (IID split of ${result.trainTiles} training tiles), ` +
-      `${s.rounds} FedAvg round${s.rounds === 1 ? '' : 's'} × ${s.localEpochs} local epoch${s.localEpochs === 1 ? '' : 's'}, batch ${s.batchSize}, seed ${s.seed}.`,
+      `${s.rounds} FedAvg round${s.rounds === 1 ? '' : 's'} × ${s.localSteps} local step${s.localSteps === 1 ? '' : 's'}, batch ${s.batchSize}, seed ${s.seed}.`,
   );
   out.push('');
   out.push(

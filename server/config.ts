@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../shared/config/configError.ts';
-import { parseFedConfig, parseFedConfigText, type FedConfig } from '../shared/config/fedConfig.ts';
+import { DEFAULT_LOCAL_STEPS, DEFAULT_ROUNDS, parseFedConfig, parseFedConfigText, type FedConfig, type FedConfigInput } from '../shared/config/fedConfig.ts';
 
 /**
  * The single source of truth for how the federation server is configured and probed. The Kubernetes
@@ -18,7 +18,10 @@ export const ENV = {
   STATE_DIR: 'STATE_DIR',
   /** Tokens file (YAML or JSON, see TOKENS_FILE_FORMAT). Without it, demo tokens are generated in STATE_DIR. */
   TOKENS_FILE: 'TOKENS_FILE',
-  /** Federation config file (YAML or JSON, shared/config/fedConfig.ts). Without it, the defaults. */
+  /**
+   * Federation config file (YAML or JSON, shared/config/fedConfig.ts); fields it leaves out take the
+   * defaults. Without it: the defaults, or DEMO_FED_CONFIG when TOKENS_FILE is unset too.
+   */
   FED_CONFIG: 'FED_CONFIG',
   /** Base URL printed in join links, e.g. https://fedgan.example.org (default http://localhost:PORT). */
   PUBLIC_URL: 'PUBLIC_URL',
@@ -35,6 +38,15 @@ export const DEFAULTS = {
   /** Names of the generated demo hospitals. */
   demoHospitals: ['hospital-a', 'hospital-b'],
 } as const;
+
+/**
+ * The demo federation: what `npm start` runs with no configuration at all (neither FED_CONFIG nor
+ * TOKENS_FILE: two generated demo hospitals). The default model, but 5 rounds × 50 generator steps = 250
+ * steps a hospital (about 5 s of training on an H200, docs/performance.md; longer on a laptop GPU), so that
+ * a try-out finishes. Far too few steps for useful tiles: a real federation sets FED_CONFIG (an empty file
+ * gives the defaults, 100 rounds × 200 steps). The server says so in its log when it runs this.
+ */
+export const DEMO_FED_CONFIG = { rounds: 5, localSteps: 50 } as const satisfies FedConfigInput;
 
 /** HTTP paths. */
 export const PATHS = {
@@ -72,6 +84,8 @@ export interface ServerSettings {
   fedConfigFile?: string;
   publicUrl?: string;
   fed: FedConfig;
+  /** True when `fed` is DEMO_FED_CONFIG (no FED_CONFIG, no TOKENS_FILE). */
+  demoFederation: boolean;
 }
 
 /** Read the environment (and FED_CONFIG file); throws ConfigError naming the bad variable or field. */
@@ -95,6 +109,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   if (problems.length) throw new ConfigError('environment', problems);
 
   let fed: FedConfig;
+  const demoFederation = !fedConfigFile && !tokensFile;
   if (fedConfigFile) {
     let text: string;
     try {
@@ -103,8 +118,19 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       throw new ConfigError('environment', [{ path: ENV.FED_CONFIG, message: `cannot read ${fedConfigFile}: ${(e as Error).message}` }]);
     }
     fed = parseFedConfigText(text, `${ENV.FED_CONFIG} ${fedConfigFile}`);
+  } else if (demoFederation) {
+    fed = parseFedConfig(DEMO_FED_CONFIG, 'demo federation config');
   } else {
     fed = parseFedConfig({}, 'default federation config');
   }
-  return { port, host, stateDir, tokensFile, fedConfigFile, publicUrl, fed };
+  return { port, host, stateDir, tokensFile, fedConfigFile, publicUrl, fed, demoFederation };
+}
+
+/** The log line of a server running the demo federation (DEMO_FED_CONFIG). */
+export function demoFederationNotice(fed: Pick<FedConfig, 'rounds' | 'localSteps'>): string {
+  return (
+    `${ENV.FED_CONFIG} and ${ENV.TOKENS_FILE} are not set: running the demo federation, ${fed.rounds} rounds × ${fed.localSteps} local steps ` +
+    `(${(fed.rounds * fed.localSteps).toLocaleString('en-US')} generator steps a hospital: a try-out, far too few for useful tiles). ` +
+    `Set ${ENV.FED_CONFIG} for a real federation (an empty file gives the defaults: ${DEFAULT_ROUNDS} rounds × ${DEFAULT_LOCAL_STEPS} steps).`
+  );
 }

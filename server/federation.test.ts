@@ -69,7 +69,7 @@ describe('federation server over real sockets', () => {
         trained.push(h);
         expect(global.fingerprint).toBe(TINY_FINGERPRINT);
         expect([...global.tensors[0].data]).toEqual([0, 0, 0, 0, 0, 0]);
-        expect(cfg).toMatchObject({ round: 1, attempt: 1, rounds: 1, ganType: 'acgan', localEpochs: 1, imageSize: 16, batchNorm: 'average' });
+        expect(cfg).toMatchObject({ round: 1, attempt: 1, rounds: 1, ganType: 'acgan', localSteps: 200, imageSize: 16, batchNorm: 'average' });
         expect(cfg.learningRate.generator).toBeCloseTo(2e-4);
         return { weights: tinyWeights(valueOf(s.base)), examples: s.examples, dLoss: s.d, gLoss: s.g };
       }).run(),
@@ -206,7 +206,7 @@ describe('federation server over real sockets', () => {
     await first.hello('h1');
     const second = raw(server);
     await second.opened;
-    second.send({ type: 'hello', protocols: [1], token: tokenOf('h1'), clientId: 'another-install' });
+    second.send({ type: 'hello', protocols: [2], token: tokenOf('h1'), clientId: 'another-install' });
     expect(await second.waitText((m) => m.type === 'error')).toMatchObject({ code: 'token-in-use' });
     expect((await second.waitClose()).code).toBe(CLOSE.tokenInUse);
     // The same client id reconnecting replaces its old (maybe half-dead) connection.

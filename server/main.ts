@@ -4,7 +4,7 @@ import { ConfigError } from '../shared/config/configError.ts';
 import type { GanConfig } from '../shared/config/ganConfig.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { loadOrCreateDemoTokens, TokenStore } from './auth.ts';
-import { ENV, loadSettings } from './config.ts';
+import { demoFederationNotice, ENV, loadSettings } from './config.ts';
 import { consoleLogger, type Logger } from './log.ts';
 import { startFederationServer, type RunningServer } from './server.ts';
 
@@ -40,6 +40,7 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? consoleLogger;
   const settings = loadSettings(env);
+  if (settings.demoFederation) log.warn(demoFederationNotice(settings.fed));
   let tokens: TokenStore;
   let demo: { hospital: string; token: string }[] = [];
   if (settings.tokensFile) {

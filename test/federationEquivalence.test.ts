@@ -72,7 +72,7 @@ function simulationOptions(batchNorm: BatchNormPolicy, out: string, over: Partia
   return {
     clients: 2,
     rounds: 2,
-    localEpochs: 1,
+    localSteps: 2,
     fraction: 1,
     minFit: 2,
     partition: { kind: 'iid' },

@@ -117,9 +117,9 @@ describe('a client written from docs/protocol.md', () => {
     server = await startTestServer({ rounds: 1, minFit: 2, minAvailable: 2, minCompletion: 2 });
     const doc = new DocClient(server.wsUrl);
     await new Promise((r) => doc.ws.once('open', r));
-    doc.send({ type: 'hello', protocols: [1], token: tokenOf('h1'), clientId: 'doc-client-1', agent: 'doc-client/1.0' });
+    doc.send({ type: 'hello', protocols: [2], token: tokenOf('h1'), clientId: 'doc-client-1', agent: 'doc-client/1.0' });
     const welcome = await doc.next((m) => m.type === 'welcome');
-    expect(welcome).toMatchObject({ protocol: 1, hospital: 'h1', clientId: 'doc-client-1', rounds: 1, round: 0 });
+    expect(welcome).toMatchObject({ protocol: 2, hospital: 'h1', clientId: 'doc-client-1', rounds: 1, round: 0 });
     expect(welcome.limits.maxFrameBytes).toBeGreaterThan(0);
 
     // The second hospital is the reference client (shared/protocol/federationClient.ts); it adds 3 with 30 examples.
@@ -133,7 +133,7 @@ describe('a client written from docs/protocol.md', () => {
 
     const round = await doc.next((m) => m.binary?.header.type === 'round');
     const { header } = round.binary;
-    expect(header).toMatchObject({ round: 1, attempt: 1, config: { round: 1, ganType: 'acgan', localEpochs: 1, batchNorm: 'average' } });
+    expect(header).toMatchObject({ round: 1, attempt: 1, config: { round: 1, ganType: 'acgan', localSteps: 200, batchNorm: 'average' } });
     const global = decodeWeightSet(round.binary.payload);
     // "Training": add 1 to every weight, 10 examples.
     const mine: Weights = { fingerprint: global.fingerprint, tensors: global.tensors.map((t) => ({ ...t, values: t.values.map((v) => v + 1) })) };
@@ -175,7 +175,7 @@ describe('a client written from docs/protocol.md', () => {
     const doc = new DocClient(server.wsUrl);
     await new Promise((r) => doc.ws.once('open', r));
     const closed = new Promise<number>((r) => doc.ws.once('close', (code) => r(code)));
-    doc.send({ type: 'hello', protocols: [1], token: 'wrong-token-0000000', clientId: 'doc' });
+    doc.send({ type: 'hello', protocols: [2], token: 'wrong-token-0000000', clientId: 'doc' });
     expect(await doc.next((m) => m.type === 'error')).toMatchObject({ code: 'unauthorized' });
     expect(await closed).toBe(4001);
   });

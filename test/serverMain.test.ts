@@ -82,7 +82,7 @@ describe('server/main.ts', () => {
     });
     const welcomed = new Promise((res) => c.on((e) => e.type === 'connected' && res(e.welcome)));
     void c.run();
-    expect(await welcomed).toMatchObject({ hospital: 'hospital-a', protocol: 1, fingerprint: status.fingerprint });
+    expect(await welcomed).toMatchObject({ hospital: 'hospital-a', protocol: 2, fingerprint: status.fingerprint });
     c.stop();
     a.child.kill('SIGTERM');
     await new Promise((r) => a.child.once('exit', r));

@@ -12,9 +12,10 @@ describe('statusLine', () => {
   it('walks through waiting → training round k → uploading → waiting', () => {
     expect(statusLine({ ...base, connectedHospitals: 1 })).toEqual({ text: 'Waiting for hospitals to connect (1 of the 2 needed). 3 of 20 rounds complete.', tone: 'neutral' });
     expect(statusLine(base).text).toBe('Waiting for the next round. 3 of 20 rounds complete.');
-    const training: FedStatus = { ...base, activity: 'training', phase: 'training', training: { round: 4, attempt: 1, epoch: 0, epochs: 2, step: 5, stepsPerEpoch: 10, fraction: 0.25 } };
-    expect(statusLine(training)).toEqual({ text: 'Training round 4 on this computer — epoch 1 of 2, step 5 of 10', tone: 'busy', progress: 0.25 });
-    expect(statusLine({ ...training, training: { ...training.training!, attempt: 2, step: 0 } }).text).toBe('Training round 4 (attempt 2) on this computer — preparing');
+    const training: FedStatus = { ...base, activity: 'training', phase: 'training', training: { round: 4, attempt: 1, done: 50, total: 200, fraction: 0.25 } };
+    expect(statusLine(training)).toEqual({ text: 'Training round 4 on this computer — step 50 of 200', tone: 'busy', progress: 0.25 });
+    expect(statusLine({ ...training, training: { ...training.training!, done: 1500, total: 2000, fraction: 0.75 } }).text).toBe('Training round 4 on this computer — step 1,500 of 2,000');
+    expect(statusLine({ ...training, training: { ...training.training!, attempt: 2, done: 0, fraction: 0 } }).text).toBe('Training round 4 (attempt 2) on this computer — preparing');
     expect(statusLine({ ...base, activity: 'uploading', phase: 'training', uploadBytes: 2_500_000 })).toEqual({ text: 'Uploading this hospital’s model update (2.5 MB of model weights)…', tone: 'busy', progress: 1 });
     expect(statusLine({ ...base, phase: 'training', sampled: true }).text).toBe('Waiting for the other hospitals to finish round 4. 3 of 20 rounds complete.');
     expect(statusLine({ ...base, phase: 'training', sampled: false }).text).toBe('Waiting: the other hospitals are training round 4. 3 of 20 rounds complete.');

@@ -41,7 +41,7 @@ export function statusLine(s: FedStatus | undefined, now = Date.now()): StatusLi
   if (s.activity === 'training' && s.training) {
     const t = s.training;
     const attempt = t.attempt > 1 ? ` (attempt ${t.attempt})` : '';
-    const detail = t.step > 0 ? ` — epoch ${t.epoch + 1} of ${t.epochs}, step ${t.step} of ${t.stepsPerEpoch}` : ' — preparing';
+    const detail = t.done > 0 ? ` — step ${t.done.toLocaleString('en-US')} of ${t.total.toLocaleString('en-US')}` : ' — preparing';
     return { text: `Training round ${t.round}${attempt} on this computer${detail}`, tone: 'busy', progress: t.fraction };
   }
   if (s.activity === 'uploading') {

@@ -1,19 +1,63 @@
-import type { FederationInfo, FedStatus, RoundRecord } from '../api.ts';
+import type { FederationInfo, FedStatus, MeasuredSpeed, RoundRecord } from '../api.ts';
 import { $, formatCount, formatSeconds, formatTime, h } from './dom.ts';
+import { etaLine } from './etaText.ts';
 import { LossChart } from './lossChart.ts';
 import { QualityChart } from './qualityChart.ts';
 import { renderSamples, type SamplesMessage } from './sampleGrid.ts';
 import { connectionBadge, statusLine } from './statusText.ts';
 
-/** Step 4: the status line, progress, key figures, loss chart, sample grid, round history and activity log. */
+export interface TrainingPanelDeps {
+  /** Run the speed check (the worker's measureSpeed); rejects with a message to show. */
+  measureSpeed(): Promise<unknown>;
+  /** Whether the speed check can run at all (a working engine, tiles imported). */
+  canTrain(): boolean;
+}
+
+/**
+ * Step 4: the status line, progress, the training-time line (expected time before training, time left
+ * during a round; etaText.ts) with its "Measure speed" button, key figures, loss chart, sample grid, round
+ * history and activity log.
+ */
 export class TrainingPanel {
   private status?: FedStatus;
   private info?: FederationInfo;
+  private speed?: MeasuredSpeed;
+  private measuring?: { done: number; total: number };
+  private speedError?: string;
   private readonly history = new Map<number, RoundRecord>();
   private readonly chart = new LossChart($<HTMLCanvasElement>('#loss-chart'));
   private readonly qualityChart = new QualityChart($<HTMLCanvasElement>('#quality-chart'));
   private ticker?: ReturnType<typeof setInterval>;
   private historyDirty = false;
+
+  constructor(private readonly deps?: TrainingPanelDeps) {
+    $('#measure-speed').addEventListener('click', () => {
+      if (!this.deps) return;
+      this.speedError = undefined;
+      this.deps.measureSpeed().catch((e: unknown) => {
+        this.speedError = `The speed check failed: ${(e as Error).message}`;
+        this.renderEta();
+      });
+    });
+  }
+
+  /** A new measurement of this computer's speed. */
+  setSpeed(speed: MeasuredSpeed): void {
+    this.speed = speed;
+    this.speedError = undefined;
+    this.renderEta();
+  }
+
+  /** A speed check started, progressed or ended. */
+  speedProgress(running: boolean, done: number, total: number): void {
+    this.measuring = running ? { done, total } : undefined;
+    this.renderEta();
+  }
+
+  /** Tiles or the engine changed: whether the button may be offered. */
+  refreshEta(): void {
+    this.renderEta();
+  }
 
   setStatus(s: FedStatus): void {
     this.status = s;
@@ -56,6 +100,9 @@ export class TrainingPanel {
   }
 
   reset(): void {
+    this.speed = undefined;
+    this.measuring = undefined;
+    this.speedError = undefined;
     this.history.clear();
     this.chart.clear();
     this.qualityChart.clear();
@@ -75,8 +122,21 @@ export class TrainingPanel {
     if (line.progress !== undefined) $('.bar', bar).style.width = `${(line.progress * 100).toFixed(1)}%`;
   }
 
+  private renderEta(): void {
+    const view = etaLine({ status: this.status, info: this.info, speed: this.speed, measuring: this.measuring });
+    const el = $('#eta');
+    el.textContent = this.speedError ?? view.text;
+    el.classList.toggle('tone-error', this.speedError !== undefined);
+    const button = $<HTMLButtonElement>('#measure-speed');
+    button.hidden = !view.canMeasure || !this.deps;
+    button.disabled = !(this.deps?.canTrain() ?? false);
+    button.textContent = this.speed ? 'Measure again' : 'Measure speed';
+    button.title = button.disabled ? 'Needs a working training engine and this hospital’s tiles' : 'Train a few steps of the federation’s model on this computer to estimate the training time (nothing is kept)';
+  }
+
   private render(): void {
     this.renderLine();
+    this.renderEta();
     const s = this.status;
     const badge = connectionBadge(s);
     const b = $('#conn-badge');

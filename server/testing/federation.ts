@@ -137,7 +137,7 @@ export class RawPeer {
 
   async hello(hospital: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     await this.opened;
-    this.send({ type: 'hello', protocols: [1], token: tokenOf(hospital), clientId: `raw-${hospital}`, ...extra });
+    this.send({ type: 'hello', protocols: [2], token: tokenOf(hospital), clientId: `raw-${hospital}`, ...extra });
     return (await this.waitText((m) => m.type === 'welcome')) as Record<string, unknown>;
   }
 

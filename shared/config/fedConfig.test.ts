@@ -3,9 +3,11 @@ import { ConfigError } from './configError.ts';
 import { parseFedConfig, parseFedConfigText } from './fedConfig.ts';
 
 describe('federation config', () => {
-  it('has defaults for a two-hospital demo on browser GPUs', () => {
+  it('has defaults for two hospitals, sized in generator steps: 100 rounds × 200 local steps = 20,000 along the federation', () => {
     const c = parseFedConfig({});
-    expect(c).toMatchObject({ fraction: 1, minFit: 2, minAvailable: 2, minCompletion: 2, aggregator: { type: 'fedavg' }, batchNorm: 'average', localEpochs: 1 });
+    expect(c).toMatchObject({ fraction: 1, minFit: 2, minAvailable: 2, minCompletion: 2, aggregator: { type: 'fedavg' }, batchNorm: 'average', rounds: 100, localSteps: 200 });
+    expect(c.rounds * c.localSteps).toBe(20_000);
+    expect('localEpochs' in c).toBe(false);
     expect(c.model.imageSize).toBe(64);
     expect(c.model.optimizerG.learningRate).toBe(2e-4);
     expect(c.maxUpdateNorm).toBeUndefined();
@@ -25,10 +27,29 @@ describe('federation config', () => {
     expect(() => parseFedConfig({ examples: { min: 10, max: 5 } })).toThrow('examples.min');
   });
 
+  it('takes localSteps as the round budget and names a bad one', () => {
+    expect(parseFedConfig({ rounds: 3, localSteps: 7 })).toMatchObject({ rounds: 3, localSteps: 7 });
+    expect(() => parseFedConfig({ localSteps: 0 })).toThrow('invalid federation config: localSteps: must be at least 1');
+    expect(() => parseFedConfig({ localSteps: 2.5 })).toThrow(/localSteps: /);
+    expect(() => parseFedConfig({ localSteps: '200' })).toThrow(/localSteps: /);
+  });
+
+  it('refuses the old localEpochs with a message naming what replaced it, alongside the other problems', () => {
+    expect(() => parseFedConfig({ localEpochs: 1 })).toThrow(
+      'invalid federation config: localEpochs: no longer a setting: a round is sized in generator steps; set localSteps instead (default 200)',
+    );
+    try {
+      parseFedConfig({ localEpochs: 2, localSteps: 50, rounds: 0 }, 'f.yaml');
+      expect.unreachable();
+    } catch (e) {
+      expect((e as ConfigError).problems.map((p) => p.path).sort()).toEqual(['localEpochs', 'rounds']);
+    }
+  });
+
   it('reads YAML and JSON text', () => {
     expect(parseFedConfigText('rounds: 3\naggregator: {type: median}\n', 'f.yaml')).toMatchObject({ rounds: 3, aggregator: { type: 'median' } });
     expect(parseFedConfigText('{"rounds": 4, "model": {"gan": "wgan-gp"}}', 'f.json').model.optimizerG).toEqual({ learningRate: 1e-4, beta1: 0, beta2: 0.9 });
-    expect(parseFedConfigText('', 'empty.yaml').rounds).toBe(20);
+    expect(parseFedConfigText('', 'empty.yaml')).toMatchObject({ rounds: 100, localSteps: 200 });
     expect(() => parseFedConfigText('rounds: [', 'broken.yaml')).toThrow(/invalid broken.yaml: \(root\): not valid JSON or YAML/);
   });
 });

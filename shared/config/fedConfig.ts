@@ -9,8 +9,13 @@ import { parseGanConfig, type GanConfig } from './ganConfig.ts';
  * and which model the hospitals train. One typed source, validated at the edge (FED_CONFIG file, tests,
  * the simulation), with errors naming each bad field (`minFit: must be at most minAvailable (2)`).
  *
- * Defaults suit a demo on browser GPUs: two hospitals, every hospital trains every round, a 64×64 ACGAN,
- * a generous deadline (a local epoch on a laptop GPU takes minutes).
+ * Defaults: two hospitals, every hospital trains every round, a 64×64 ACGAN, and a federation sized in
+ * generator steps: `rounds` × `localSteps` = 100 × 200 = 20,000 generator steps along the global model's
+ * trajectory, the order of steps a GAN on a few thousand tiles needs (docs/recipe.md, "How long a
+ * federation trains"). A 200-step round of the default model takes about 4 s on an H200 (docs/performance.md)
+ * and proportionally longer on slower GPUs (the web app measures each hospital's speed); the deadline (900 s)
+ * allows 4.5 s a step. The server's demo (no FED_CONFIG, no TOKENS_FILE) runs a shorter, explicit config
+ * (server/config.ts DEMO_FED_CONFIG).
  */
 export const AGGREGATOR_TYPES = ['fedavg', 'median', 'trimmed-mean'] as const;
 export type AggregatorType = (typeof AGGREGATOR_TYPES)[number];
@@ -18,6 +23,10 @@ export type AggregatorType = (typeof AGGREGATOR_TYPES)[number];
 const BATCH_NORM_CHOICES = ['average', 'local'] as const satisfies readonly BatchNormPolicy[];
 
 const count = z.number().int().min(1, 'must be at least 1');
+
+/** Default rounds × generator steps per round: 20,000 generator steps along the federation (see above). */
+export const DEFAULT_ROUNDS = 100;
+export const DEFAULT_LOCAL_STEPS = 200;
 
 const aggregatorSchema = z
   .object({
@@ -91,7 +100,7 @@ const retrySchema = z
 export const fedConfigSchema = z
   .object({
     /** Rounds to run in total; then the server stays up serving the final model and status. */
-    rounds: count.max(100_000).default(20),
+    rounds: count.max(100_000).default(DEFAULT_ROUNDS),
     /** Fraction C of available hospitals sampled per round. */
     fraction: z.number().gt(0, 'must be above 0').max(1, 'must be at most 1').default(1),
     /** At least this many hospitals are sampled (Flower's min_fit_clients). */
@@ -108,8 +117,12 @@ export const fedConfigSchema = z
     maxUpdateNorm: z.number().positive().optional(),
     /** Allowed example count per update (it is the FedAvg weight). */
     examples: examplesSchema.default({ min: 1, max: 10_000_000 }),
-    /** Local epochs each hospital trains per round. */
-    localEpochs: count.max(1000).default(1),
+    /**
+     * Generator steps each sampled hospital trains per round, whatever its number of tiles (more steps than
+     * one pass over its tiles reshuffle and go on; shared/gan/localTraining.ts). One step is one mini-batch
+     * and one generator update; for WGAN-GP it includes `nCritic` critic updates.
+     */
+    localSteps: count.max(1_000_000).default(DEFAULT_LOCAL_STEPS),
     /** Seed of client sampling (per round, reproducible). */
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(7),
     /** Checkpoints kept in STATE_DIR (newest first); older ones are deleted. */
@@ -137,9 +150,16 @@ export type FedConfig = Omit<z.output<typeof fedConfigSchema>, 'model'> & { mode
 /** Validate and complete a federation config; throws ConfigError naming every bad field. */
 export function parseFedConfig(input: unknown = {}, source = 'federation config'): FedConfig {
   const problems: { path: string; message: string }[] = [];
+  let fields = input ?? {};
+  // The budget used to be whole epochs (protocol 1); an old config gets told what replaced it.
+  if (fields && typeof fields === 'object' && 'localEpochs' in fields) {
+    const { localEpochs: _, ...rest } = fields as Record<string, unknown>;
+    fields = rest;
+    problems.push({ path: 'localEpochs', message: `no longer a setting: a round is sized in generator steps; set localSteps instead (default ${DEFAULT_LOCAL_STEPS})` });
+  }
   let base: z.output<typeof fedConfigSchema> | undefined;
   try {
-    base = parseWith(fedConfigSchema, input ?? {}, source);
+    base = parseWith(fedConfigSchema, fields, source);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     problems.push(...e.problems);

@@ -40,7 +40,7 @@ function roundConfig(over: Partial<RoundConfig> = {}, model: GanConfig = MODEL):
     attempt: 1,
     rounds: 5,
     ganType: model.gan,
-    localEpochs: 1,
+    localSteps: 2,
     learningRate: { generator: model.optimizerG.learningRate, discriminator: model.optimizerD.learningRate },
     imageSize: model.imageSize,
     batchNorm: 'average',
@@ -60,11 +60,11 @@ const names = (w: WeightSet, keep: (name: string) => boolean) => w.tensors.map((
 const same = (a: WeightSet, b: WeightSet, name: string) => tensor(a, name).every((v, i) => v === tensor(b, name)[i]);
 
 describe('HospitalTraining: one hospital round over (global weights, RoundConfig)', () => {
-  it('trains localEpochs × steps-per-epoch steps with the seed of this hospital, round and attempt, reporting progress', async () => {
+  it('trains localSteps steps with the seed of this hospital, round and attempt, reporting progress', async () => {
     const h = new HospitalTraining({ hospital: 'hospital-a', data });
     const progress: LocalProgress[] = [];
     let started: { plan: LocalPlan; seed: number } | undefined;
-    const r = await h.train(GLOBAL, roundConfig({ round: 3, attempt: 2, localEpochs: 2 }), { onStart: (plan, seed) => (started = { plan, seed }), onProgress: (p) => progress.push(p) });
+    const r = await h.train(GLOBAL, roundConfig({ round: 3, attempt: 2, localSteps: 4 }), { onStart: (plan, seed) => (started = { plan, seed }), onProgress: (p) => progress.push(p) });
     const seed = roundSeed(hospitalSeed(42, 'hospital-a'), 3, 2);
     expect(r.seed).toBe(seed);
     expect(started).toEqual({ plan: { examples: 10, batch: 4, stepsPerEpoch: 2, epochs: 2, totalSteps: 4 }, seed });
@@ -74,6 +74,64 @@ describe('HospitalTraining: one hospital round over (global weights, RoundConfig
     expect(progress.at(-1)!.fraction).toBe(1);
     expect(Number.isFinite(r.dLoss) && Number.isFinite(r.gLoss)).toBe(true);
     expect(r.weights.fingerprint).toBe(GLOBAL.fingerprint);
+    h.dispose();
+  });
+
+  it('trains exactly localSteps steps when the hospital has fewer tiles than a batch and the budget is more than one pass', async () => {
+    const few = tiles(3, 7); // 3 tiles, batch 4: one step of all 3 tiles a pass
+    const h = new HospitalTraining({ hospital: 'hospital-a', data: few });
+    const progress: LocalProgress[] = [];
+    let plan: LocalPlan | undefined;
+    const r = await h.train(GLOBAL, roundConfig({ localSteps: 5 }), { onStart: (p) => (plan = p), onProgress: (p) => progress.push(p) });
+    expect(plan).toEqual({ examples: 3, batch: 3, stepsPerEpoch: 1, epochs: 5, totalSteps: 5 });
+    expect(r.steps).toBe(5);
+    expect([r.examples, r.tiles]).toEqual([3, 3]);
+    // After each step, and at the end of each one-step pass: the fraction reaches 1 exactly at step 5.
+    expect(progress.map((p) => p.done)).toEqual([0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]);
+    expect(progress.map((p) => p.fraction)).toEqual([0, 0.2, 0.2, 0.4, 0.4, 0.6, 0.6, 0.8, 0.8, 1, 1]);
+    expect(progress.at(-1)).toMatchObject({ epoch: 4, epochs: 5, step: 1, stepsPerEpoch: 1 });
+    h.dispose();
+    few.dispose();
+  });
+
+  it('trains the same localSteps whatever the number of tiles (the budget is steps, not passes)', async () => {
+    const steps = async (n: number) => {
+      const d = tiles(n, 3);
+      const h = new HospitalTraining({ hospital: 'hospital-a', data: d });
+      const r = await h.train(GLOBAL, roundConfig({ localSteps: 3 }));
+      h.dispose();
+      d.dispose();
+      return r.steps;
+    };
+    expect([await steps(2), await steps(10), await steps(17)]).toEqual([3, 3, 3]);
+  });
+
+  it('rehearses a round to measure speed: the steps asked, nothing kept, and the next round as if it had not happened', async () => {
+    const local = memoryLocalWeights();
+    const h = new HospitalTraining({ hospital: 'hospital-a', data, localWeights: local });
+    const done: number[] = [];
+    let plan: LocalPlan | undefined;
+    const r = await h.rehearse(MODEL as unknown as Record<string, unknown>, 3, { onStart: (p) => (plan = p), onStep: (d) => done.push(d) });
+    expect(r.steps).toBe(3);
+    expect(done).toEqual([1, 2, 3]);
+    expect(plan).toMatchObject({ examples: 10, batch: 4, totalSteps: 3 });
+    expect(local.weights).toBeUndefined();
+    const built = h.model;
+    const after = await h.train(GLOBAL, roundConfig({ batchNorm: 'local' }));
+    expect(h.model).toBe(built); // the rehearsal built the round's model
+    const fresh = new HospitalTraining({ hospital: 'hospital-a', data });
+    const alone = await fresh.train(GLOBAL, roundConfig({ batchNorm: 'local' }));
+    expect(after.weights.tensors.every((t, i) => t.data.every((v, j) => v === alone.weights.tensors[i].data[j]))).toBe(true);
+    h.dispose();
+    fresh.dispose();
+  });
+
+  it('stops a rehearsal between steps when its signal aborts, resolving with the steps done', async () => {
+    const h = new HospitalTraining({ hospital: 'hospital-a', data });
+    const abort = new AbortController();
+    const r = await h.rehearse(MODEL as unknown as Record<string, unknown>, 50, { signal: abort.signal, onStep: (d) => d === 2 && abort.abort() });
+    expect(r.steps).toBe(2);
+    await expect(h.rehearse({ ...MODEL, imageSize: 32 } as unknown as Record<string, unknown>, 2)).rejects.toThrow("the model trains on 32 px tiles but this hospital's tiles are 16 px");
     h.dispose();
   });
 
@@ -188,7 +246,7 @@ describe('HospitalTraining: one hospital round over (global weights, RoundConfig
     const local = memoryLocalWeights();
     const h = new HospitalTraining({ hospital: 'hospital-a', data, localWeights: local });
     const abort = new AbortController();
-    const run = h.train(GLOBAL, roundConfig({ localEpochs: 5, batchNorm: 'local' }), { signal: abort.signal, onProgress: (p) => p.done === 1 && abort.abort() });
+    const run = h.train(GLOBAL, roundConfig({ localSteps: 10, batchNorm: 'local' }), { signal: abort.signal, onProgress: (p) => p.done === 1 && abort.abort() });
     await expect(run).rejects.toThrow(/aborted/);
     expect(local.weights).toBeUndefined();
     h.dispose();

@@ -22,9 +22,10 @@ import { hospitalSeed, roundSeed } from './seeds.ts';
  * 3. loads the global weights, keeping this hospital's own batch-norm tensors under FedBN (D1); on a round
  *    that asks for it (`config.quality`), scores that model with the quality probe (hospitalProbe.ts)
  *    before training;
- * 4. trains `localEpochs` epochs with fresh optimizers and the round's seed (D3: `roundSeed(hospitalSeed(
- *    model seed, hospital name), round, attempt)`, for the trainer's draws, the dropout masks and the
- *    shuffles alike);
+ * 4. trains exactly `localSteps` generator steps (however many tiles the hospital has: passes over its
+ *    tiles repeat, each reshuffled; shared/gan/localTraining.ts) with fresh optimizers and the round's seed
+ *    (D3: `roundSeed(hospitalSeed(model seed, hospital name), round, attempt)`, for the trainer's draws, the
+ *    dropout masks and the shuffles alike);
  * 5. keeps the trained weights as this hospital's local weights (through `LocalWeightsStore`) and returns
  *    the update: under FedBN with the global model's batch-norm values in place of the local ones (D1).
  */
@@ -108,7 +109,7 @@ export interface HospitalRoundResult {
   examples: number;
   /** Tiles trained on. */
   tiles: number;
-  /** Mean losses over the last epoch. */
+  /** Mean losses over the last complete pass over the tiles (LocalResult). */
   dLoss: number;
   gLoss: number;
   steps: number;
@@ -187,6 +188,47 @@ export class HospitalTraining {
     return run;
   }
 
+  /**
+   * A rehearsal of a round, to measure this computer's speed before training (the web app's speed check,
+   * shared/fed/eta.ts): up to `steps` local steps of `model` (a GAN config as the server sends it) on this
+   * hospital's tiles, with a fresh trainer seeded from the model seed, through the same loop and hooks as a
+   * round. Nothing is kept: not as local weights, not as an update. The model stays built, so the next
+   * round with the same config finds its GPU programs compiled (its weights are replaced by the round's
+   * global model then). Stops between steps once `hooks.signal` aborts and resolves with the steps done.
+   * Queued with the rounds: a round waits for a rehearsal in progress (abort it to let the round start).
+   */
+  rehearse(model: Record<string, unknown>, steps: number, hooks: HospitalRoundHooks = {}): Promise<{ steps: number; seconds: number }> {
+    const run = this.queue.then(
+      () => this.rehearsal(model, steps, hooks),
+      () => this.rehearsal(model, steps, hooks),
+    );
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async rehearsal(model: Record<string, unknown>, steps: number, hooks: HospitalRoundHooks): Promise<{ steps: number; seconds: number }> {
+    const cfg = parseGanConfig(model, 'the speed check’s model config');
+    const data = typeof this.opts.data === 'function' ? await this.opts.data(cfg) : this.opts.data;
+    if (data.size !== cfg.imageSize) throw new Error(`the model trains on ${cfg.imageSize} px tiles but this hospital's tiles are ${data.size} px`);
+    const plan = planLocalTraining(data.count, cfg.batchSize, { steps });
+    if (hooks.signal?.aborted) return { steps: 0, seconds: 0 };
+    const trainer = createTrainer(this.ensureModel(cfg), cfg.seed);
+    try {
+      hooks.onStart?.(plan, cfg.seed);
+      const r = await trainLocal(trainer, data, {
+        plan,
+        seed: cfg.seed,
+        onProgress: hooks.onProgress,
+        onStep: hooks.onStep,
+        beforeStep: hooks.beforeStep,
+        shouldStop: () => hooks.signal?.aborted === true,
+      });
+      return { steps: r.steps, seconds: r.seconds };
+    } finally {
+      trainer.dispose();
+    }
+  }
+
   private async round(global: WeightSet, config: RoundConfig, hooks: HospitalRoundHooks): Promise<HospitalRoundResult> {
     const signal = hooks.signal;
     const cfg = ganConfigForRound(config);
@@ -216,7 +258,7 @@ export class HospitalTraining {
     // A fresh trainer each round: fresh optimizer moments, and random draws (dropout masks included) from
     // this round's seed.
     const trainer = createTrainer(gan, seed);
-    const plan = planLocalTraining(data.count, cfg.batchSize, { epochs: config.localEpochs });
+    const plan = planLocalTraining(data.count, cfg.batchSize, { steps: config.localSteps });
     let r;
     try {
       hooks.onStart?.(plan, seed);

@@ -30,7 +30,7 @@ const reasonOf = (f: () => void) => {
 
 describe('configureRound', () => {
   it('samples with the seeded sampler under the attempt-aware key and sends the round config the server sends', () => {
-    const fed = fedOf({ fraction: 0.5, minFit: 2, minAvailable: 2, seed: 5, maxUpdateNorm: 3, localEpochs: 2, rounds: 9 });
+    const fed = fedOf({ fraction: 0.5, minFit: 2, minAvailable: 2, seed: 5, maxUpdateNorm: 3, localSteps: 40, rounds: 9 });
     const ids = ['d', 'a', 'c', 'b', 'e'];
     const first = configureRound(fed, { round: 3, attempt: 1, available: ids });
     expect(first.sampled).toEqual(sampleClients(ids, { fraction: 0.5, minCount: 2, seed: 5, round: 3 }));
@@ -42,7 +42,7 @@ describe('configureRound', () => {
       attempt: 1,
       rounds: 9,
       ganType: 'acgan',
-      localEpochs: 2,
+      localSteps: 40,
       learningRate: { generator: 2e-4, discriminator: 2e-4 },
       imageSize: 16,
       batchNorm: 'average',

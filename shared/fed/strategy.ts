@@ -48,7 +48,7 @@ export function roundConfig(fed: FedConfig, round: number, attempt: number): Rou
     attempt,
     rounds: fed.rounds,
     ganType: m.gan,
-    localEpochs: fed.localEpochs,
+    localSteps: fed.localSteps,
     learningRate: { generator: m.optimizerG.learningRate, discriminator: m.optimizerD.learningRate },
     imageSize: m.imageSize,
     batchNorm: fed.batchNorm,

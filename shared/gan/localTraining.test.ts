@@ -47,38 +47,44 @@ describe('stepsPerEpoch: the one definition of an epoch', () => {
   it('refuses no data and bad batch sizes', () => {
     expect(() => stepsPerEpoch(0, 4)).toThrow(/at least one example, got 0/);
     expect(() => stepsPerEpoch(10, 0)).toThrow(/batch size must be a whole number ≥ 1, got 0/);
-    expect(() => planLocalTraining(10, 4, { epochs: 0 })).toThrow(/local epochs must be a whole number ≥ 1, got 0/);
+    expect(() => planLocalTraining(10, 4, { steps: 0 })).toThrow(/local steps must be a whole number ≥ 1, got 0/);
+    expect(() => planLocalTraining(10, 4, { steps: 2.5 })).toThrow(/local steps must be a whole number ≥ 1, got 2.5/);
   });
 
-  it('plans epochs × steps, with the batch capped by the tiles', () => {
-    expect(planLocalTraining(10, 4, { epochs: 3 })).toEqual({ examples: 10, batch: 4, stepsPerEpoch: 2, epochs: 3, totalSteps: 6 });
-    expect(planLocalTraining(3, 8, { epochs: 2 })).toEqual({ examples: 3, batch: 3, stepsPerEpoch: 1, epochs: 2, totalSteps: 2 });
+  it('plans the budget of steps in as many passes as it needs, with the batch capped by the tiles', () => {
+    expect(planLocalTraining(10, 4, { steps: 6 })).toEqual({ examples: 10, batch: 4, stepsPerEpoch: 2, epochs: 3, totalSteps: 6 });
+    expect(planLocalTraining(10, 4, { steps: 5 })).toEqual({ examples: 10, batch: 4, stepsPerEpoch: 2, epochs: 3, totalSteps: 5 });
+    expect(planLocalTraining(10, 4, { steps: 1 })).toEqual({ examples: 10, batch: 4, stepsPerEpoch: 2, epochs: 1, totalSteps: 1 });
+    expect(planLocalTraining(3, 8, { steps: 4 })).toEqual({ examples: 3, batch: 3, stepsPerEpoch: 1, epochs: 4, totalSteps: 4 });
+    // 1,200 tiles in batches of 64: 18 steps a pass; 200 steps = 11 whole passes and 2 steps of a 12th.
+    expect(planLocalTraining(1200, 64, { steps: 200 })).toEqual({ examples: 1200, batch: 64, stepsPerEpoch: 18, epochs: 12, totalSteps: 200 });
   });
 
-  it('maps steps done to epoch, step in epoch and fraction', () => {
-    const plan = planLocalTraining(10, 4, { epochs: 3 }); // 2 steps per epoch, 6 in all
+  it('maps steps done to pass, step in pass and fraction, the last pass partial', () => {
+    const plan = planLocalTraining(10, 4, { steps: 5 }); // 2 steps a pass, 5 in all
     const at = (d: number) => {
       const p = progressAt(d, plan);
       return [p.epoch, p.step, p.fraction];
     };
-    expect([0, 1, 2, 3, 4, 5, 6].map(at)).toEqual([
+    expect([0, 1, 2, 3, 4, 5, 9].map(at)).toEqual([
       [0, 0, 0],
-      [0, 1, 1 / 6],
-      [0, 2, 2 / 6],
-      [1, 1, 3 / 6],
-      [1, 2, 4 / 6],
-      [2, 1, 5 / 6],
-      [2, 2, 1],
+      [0, 1, 1 / 5],
+      [0, 2, 2 / 5],
+      [1, 1, 3 / 5],
+      [1, 2, 4 / 5],
+      [2, 1, 1],
+      [2, 1, 1], // clamped to the plan
     ]);
+    expect(progressAt(3, plan)).toMatchObject({ done: 3, total: 5, epochs: 3, stepsPerEpoch: 2 });
   });
 });
 
 describe('trainLocal', () => {
-  it('runs the plan: full batches of distinct tiles, a fresh shuffle each epoch, the seed decides the order', async () => {
+  it('runs the plan: full batches of distinct tiles, a fresh shuffle each pass, the seed decides the order', async () => {
     const data = indexedData(10);
     const run = async (seed: number) => {
       const { trainer, batches } = recordingTrainer();
-      const r = await trainLocal(trainer, data, { plan: planLocalTraining(10, 4, { epochs: 2 }), seed });
+      const r = await trainLocal(trainer, data, { plan: planLocalTraining(10, 4, { steps: 4 }), seed });
       return { r, batches };
     };
     const a = await run(5);
@@ -94,14 +100,44 @@ describe('trainLocal', () => {
     data.dispose();
   });
 
-  it('reports progress after each step and each epoch with the mean losses of the last epoch, and leaks no tensors', async () => {
+  it('trains exactly the budget when it is more than one pass and the tiles fewer than a batch: every step all tiles, reshuffled each pass', async () => {
+    const data = indexedData(3);
+    const run = async (seed: number) => {
+      const { trainer, batches } = recordingTrainer();
+      const r = await trainLocal(trainer, data, { plan: planLocalTraining(3, 8, { steps: 7 }), seed });
+      return { r, batches };
+    };
+    const a = await run(11);
+    expect(a.r.steps).toBe(7);
+    expect(a.batches).toHaveLength(7);
+    for (const b of a.batches) expect([...b].sort()).toEqual([0, 1, 2]);
+    // A new shuffle each pass: 7 passes of 3 tiles cannot all come out in one order (3! = 6 orders).
+    expect(new Set(a.batches.map((b) => b.join())).size).toBeGreaterThan(1);
+    expect((await run(11)).batches).toEqual(a.batches);
+    expect((await run(12)).batches).not.toEqual(a.batches);
+    data.dispose();
+  });
+
+  it('trains exactly the budget when it ends part-way through a pass; each pass holds distinct tiles', async () => {
+    const data = indexedData(10);
+    const { trainer, batches } = recordingTrainer();
+    const r = await trainLocal(trainer, data, { plan: planLocalTraining(10, 4, { steps: 5 }), seed: 3 });
+    expect(r.steps).toBe(5);
+    expect(batches.map((b) => b.length)).toEqual([4, 4, 4, 4, 4]);
+    for (const pass of [batches.slice(0, 2).flat(), batches.slice(2, 4).flat()]) expect(new Set(pass).size).toBe(8);
+    // Losses: the last complete pass (steps 3, 4), not the lone step 5 of the partial third pass.
+    expect([r.dLoss, r.gLoss]).toEqual([3.5, 35]);
+    data.dispose();
+  });
+
+  it('reports progress after each step and each pass with the mean losses of the last complete pass, and leaks no tensors', async () => {
     const data = indexedData(10);
     const before = tf.memory().numTensors;
     const { trainer } = recordingTrainer();
     const seen: LocalProgress[] = [];
     const stepLosses: number[][] = [];
     const r = await trainLocal(trainer, data, {
-      plan: planLocalTraining(10, 4, { epochs: 2 }),
+      plan: planLocalTraining(10, 4, { steps: 4 }),
       seed: 1,
       onProgress: (p) => seen.push(p),
       onStep: (done, l) => stepLosses.push([done, l.dLoss.dataSync()[0], l.gLoss.dataSync()[0]]),
@@ -126,12 +162,16 @@ describe('trainLocal', () => {
     data.dispose();
   });
 
-  it('stops between steps when asked; the losses are those of the steps done in the last epoch', async () => {
+  it('stops between steps when asked; the losses are those of the last complete pass, or of the steps done when none completed', async () => {
     const data = indexedData(10);
-    const { trainer, batches } = recordingTrainer();
-    const r = await trainLocal(trainer, data, { plan: planLocalTraining(10, 4, { epochs: 2 }), seed: 1, shouldStop: () => batches.length >= 3 });
-    expect(r.steps).toBe(3);
-    expect(r.dLoss).toBe(3);
+    const stopAt = async (n: number) => {
+      const { trainer, batches } = recordingTrainer();
+      return trainLocal(trainer, data, { plan: planLocalTraining(10, 4, { steps: 4 }), seed: 1, shouldStop: () => batches.length >= n });
+    };
+    const three = await stopAt(3);
+    expect([three.steps, three.dLoss]).toEqual([3, 1.5]); // pass 1 (steps 1, 2) complete; step 3 alone does not count
+    const one = await stopAt(1);
+    expect([one.steps, one.dLoss, one.gLoss]).toEqual([1, 1, 10]); // no pass completed: the steps done
     data.dispose();
   });
 
@@ -140,7 +180,7 @@ describe('trainLocal', () => {
     const { trainer, batches } = recordingTrainer();
     const order: string[] = [];
     await trainLocal(trainer, data, {
-      plan: planLocalTraining(10, 4, { epochs: 1 }),
+      plan: planLocalTraining(10, 4, { steps: 2 }),
       seed: 1,
       beforeStep: async () => {
         await new Promise((r) => setTimeout(r, 1));

@@ -6,10 +6,16 @@ import type { GanTrainer } from './trainer.ts';
 /**
  * A hospital's local training loop: shuffled mini-batches over its tiles, one GAN step each.
  *
- * How much work a round does is a `LocalPlan`, computed by `planLocalTraining` alone; the loop runs
- * `plan.totalSteps` steps and derives the epoch of each step from `plan.stepsPerEpoch` (a fresh shuffle
- * starts every epoch). A budget other than whole epochs (e.g. a number of local steps per round) is therefore
- * a change to `planLocalTraining` only.
+ * A round's budget is a number of **steps** (RoundConfig.localSteps). One step is one mini-batch of real
+ * tiles and ends with exactly one generator update: ACGAN and CGAN update the discriminator once and then
+ * the generator; WGAN-GP updates the critic `nCritic` times on that batch (fresh noise each time) and then
+ * the generator. So "steps" always counts generator steps, whatever the GAN type.
+ *
+ * The steps walk through the tiles in passes (epochs): each pass is a fresh shuffle, seeded from the round's
+ * seed and the pass number, and takes `stepsPerEpoch` full batches. A budget of more steps than one pass
+ * starts as many passes as it needs; the last one may stop part-way. `planLocalTraining` alone turns the
+ * budget into a `LocalPlan`; the loop runs `plan.totalSteps` steps and derives the pass of each step from
+ * `plan.stepsPerEpoch`.
  */
 
 /**
@@ -29,21 +35,23 @@ export interface LocalPlan {
   examples: number;
   /** Tiles per step: the configured batch size, or all tiles when there are fewer. */
   batch: number;
+  /** Steps in one pass over the (shuffled) tiles. */
   stepsPerEpoch: number;
-  /** Epochs started (the last one may be partial once budgets other than epochs exist). */
+  /** Passes started: ⌈totalSteps / stepsPerEpoch⌉ (the last one is partial when the steps do not fill it). */
   epochs: number;
+  /** Generator steps of the round: the budget. */
   totalSteps: number;
 }
 
-/** The round's budget of local work. Today: whole epochs (RoundConfig.localEpochs). */
+/** The round's budget of local work: generator steps (RoundConfig.localSteps; see the top of this file). */
 export interface LocalBudget {
-  epochs: number;
+  steps: number;
 }
 
 export function planLocalTraining(examples: number, batchSize: number, budget: LocalBudget): LocalPlan {
   const spe = stepsPerEpoch(examples, batchSize);
-  if (!Number.isSafeInteger(budget.epochs) || budget.epochs < 1) throw new RangeError(`local epochs must be a whole number ≥ 1, got ${budget.epochs}`);
-  return { examples, batch: Math.min(batchSize, examples), stepsPerEpoch: spe, epochs: budget.epochs, totalSteps: budget.epochs * spe };
+  if (!Number.isSafeInteger(budget.steps) || budget.steps < 1) throw new RangeError(`local steps must be a whole number ≥ 1, got ${budget.steps}`);
+  return { examples, batch: Math.min(batchSize, examples), stepsPerEpoch: spe, epochs: Math.ceil(budget.steps / spe), totalSteps: budget.steps };
 }
 
 /** Where a round stands after `done` steps. */
@@ -51,15 +59,15 @@ export interface LocalProgress {
   /** Steps done and planned. */
   done: number;
   total: number;
-  /** 0-based epoch of the last step done (0 before the first). */
+  /** 0-based pass (epoch) of the last step done (0 before the first). */
   epoch: number;
   epochs: number;
-  /** Steps done within that epoch, 1…stepsPerEpoch (0 before the first step). */
+  /** Steps done within that pass, 1…stepsPerEpoch (0 before the first step). */
   step: number;
   stepsPerEpoch: number;
   /** done / total. */
   fraction: number;
-  /** Mean losses of the last finished epoch (absent until one finishes). */
+  /** Mean losses of the last complete pass (absent until one finishes; see LocalResult). */
   dLoss?: number;
   gLoss?: number;
 }
@@ -75,7 +83,11 @@ export function progressAt(done: number, plan: LocalPlan): LocalProgress {
 export interface LocalResult {
   examples: number;
   steps: number;
-  /** Mean losses over the last epoch (over the steps done in it, when stopped early). */
+  /**
+   * Mean losses over the last complete pass over the tiles. A final partial pass (a budget that is not a
+   * whole number of passes, or a stop between steps) does not count unless no pass was completed: then they
+   * are the means over all the steps done.
+   */
   dLoss: number;
   gLoss: number;
   seconds: number;
@@ -83,9 +95,9 @@ export interface LocalResult {
 
 export interface LocalOptions {
   plan: LocalPlan;
-  /** Seed of the shuffles (epoch e shuffles with a seed derived from `seed` and e). */
+  /** Seed of the shuffles (pass e shuffles with a seed derived from `seed` and e). */
   seed: number;
-  /** After each step (and once before the first, done = 0, and at the end of each epoch with its mean losses). */
+  /** After each step (and once before the first, done = 0, and at the end of each pass with the mean losses). */
   onProgress?: (p: LocalProgress) => void;
   /**
    * Right after step `done` was dispatched, with its loss scalars. The tensors belong to the loop and are
@@ -127,7 +139,7 @@ const tick = () => new Promise<void>((r) => setTimeout(r, 0));
 
 /**
  * Run the plan's steps over the local data. Losses stay on the device and are summed there; the sums are
- * read once per epoch, so the loop never stalls the GPU on a readback between steps.
+ * read once per pass, so the loop never stalls the GPU on a readback between steps.
  */
 export async function trainLocal(trainer: GanTrainer, data: Dataset, opts: LocalOptions): Promise<LocalResult> {
   const t0 = Date.now();
@@ -137,13 +149,16 @@ export async function trainLocal(trainer: GanTrainer, data: Dataset, opts: Local
   let last = { dLoss: NaN, gLoss: NaN };
   let perm: Int32Array = new Int32Array(0);
   let sums: { d: tf.Scalar; g: tf.Scalar; steps: number; epoch: number } | null = null;
-  const closeEpoch = async () => {
+  let passCompleted = false;
+  /** Read the pass's sums; a complete pass (or a partial one when none completed) sets the reported means. */
+  const closeEpoch = async (complete: boolean) => {
     if (!sums) return;
     const s = sums;
     sums = null;
     const [d, g] = await Promise.all([s.d.data(), s.g.data()]);
     tf.dispose([s.d, s.g]);
-    if (s.steps > 0) last = { dLoss: d[0] / s.steps, gLoss: g[0] / s.steps };
+    if (s.steps > 0 && (complete || !passCompleted)) last = { dLoss: d[0] / s.steps, gLoss: g[0] / s.steps };
+    if (complete) passCompleted = true;
     opts.onProgress?.({ ...progressAt(steps, plan), ...last });
   };
   let steps = 0;
@@ -184,10 +199,10 @@ export async function trainLocal(trainer: GanTrainer, data: Dataset, opts: Local
         steps++;
       }
       opts.onProgress?.({ ...progressAt(steps, plan), ...(acc.epoch > 0 ? last : {}) });
-      if (s === spe - 1) await closeEpoch();
+      if (s === spe - 1) await closeEpoch(true);
       if (k % (opts.yieldEvery ?? 1) === 0) await tick();
     }
-    await closeEpoch();
+    await closeEpoch(false);
   } finally {
     const s = sums as { d: tf.Scalar; g: tf.Scalar } | null;
     if (s) tf.dispose([s.d, s.g]);

@@ -49,9 +49,9 @@ class FakeSocket implements WebSocketLike {
 }
 
 const W: WeightSet = { fingerprint: 'f', tensors: [{ name: 'a', shape: [2], data: new Float32Array([1, 2]) }] };
-const welcome = { type: 'welcome', protocol: 1, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } };
+const welcome = { type: 'welcome', protocol: 2, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } };
 const roundFrame = (round: number, attempt = 1) =>
-  encodeFrame({ type: 'round', round, attempt, config: { round, attempt, rounds: 3, ganType: 'acgan', localEpochs: 1, learningRate: { generator: 1, discriminator: 1 }, imageSize: 16, batchNorm: 'average', examples: { min: 1, max: 10 }, deadlineSeconds: 5, model: {} } }, encodeWeights(W));
+  encodeFrame({ type: 'round', round, attempt, config: { round, attempt, rounds: 3, ganType: 'acgan', localSteps: 1, learningRate: { generator: 1, discriminator: 1 }, imageSize: 16, batchNorm: 'average', examples: { min: 1, max: 10 }, deadlineSeconds: 5, model: {} } }, encodeWeights(W));
 const tick = () => new Promise((r) => setTimeout(r, 5));
 
 function harness(train: ConstructorParameters<typeof FederationClient>[0]['train'], reconnect = {}, extra: Partial<ConstructorParameters<typeof FederationClient>[0]> = {}) {
@@ -86,7 +86,7 @@ describe('FederationClient', () => {
     const s = sockets[0];
     expect(s.binaryType).toBe('arraybuffer');
     s.open();
-    expect(s.json()[0]).toEqual({ type: 'hello', protocols: [1], token: 'tok', clientId: 'c1', agent: 'test' });
+    expect(s.json()[0]).toEqual({ type: 'hello', protocols: [2], token: 'tok', clientId: 'c1', agent: 'test' });
     s.text(welcome);
     expect(client.state).toBe('waiting');
     s.binary(roundFrame(1));
@@ -335,12 +335,12 @@ describe('FederationClient: server messages are validated before it acts on them
     const s = sockets[0];
     s.open();
     s.text(welcome);
-    const config = { round: 1, attempt: 1, rounds: 3, ganType: 'acgan', localEpochs: 0, learningRate: { generator: 1, discriminator: 1 }, imageSize: 16, batchNorm: 'average', examples: { min: 1, max: 10 }, deadlineSeconds: 5, model: {} };
+    const config = { round: 1, attempt: 1, rounds: 3, ganType: 'acgan', localSteps: 0, learningRate: { generator: 1, discriminator: 1 }, imageSize: 16, batchNorm: 'average', examples: { min: 1, max: 10 }, deadlineSeconds: 5, model: {} };
     s.binary(encodeFrame({ type: 'round', round: 1, attempt: 1, config }, encodeWeights(W)));
     s.binary(encodeFrame({ type: 'round', round: 'one', attempt: 1, config }, encodeWeights(W)));
     await tick();
-    expect(s.json().filter((m) => m.type === 'decline')).toEqual([{ type: 'decline', round: 1, attempt: 1, reason: expect.stringMatching(/^invalid round frame header from the server: config\.localEpochs: /) }]);
-    expect(invalidEvents(events).map((e) => e.error)).toEqual([expect.stringMatching(/config\.localEpochs/), expect.stringMatching(/^invalid round frame header from the server: round: /)]);
+    expect(s.json().filter((m) => m.type === 'decline')).toEqual([{ type: 'decline', round: 1, attempt: 1, reason: expect.stringMatching(/^invalid round frame header from the server: config\.localSteps: /) }]);
+    expect(invalidEvents(events).map((e) => e.error)).toEqual([expect.stringMatching(/config\.localSteps/), expect.stringMatching(/^invalid round frame header from the server: round: /)]);
     expect(events.some((e) => e.type === 'round-start')).toBe(false);
     client.stop();
   });
@@ -351,7 +351,7 @@ describe('FederationClient: server messages are validated before it acts on them
     const s = sockets[0];
     s.open();
     s.text(welcome);
-    const config = { round: 1, attempt: 1, rounds: 3, ganType: 'acgan', localEpochs: 1, learningRate: { generator: 1, discriminator: 1 }, imageSize: 16, batchNorm: 'average', examples: { min: 1, max: 10 }, deadlineSeconds: 5, model: { gan: 'diffusion' } };
+    const config = { round: 1, attempt: 1, rounds: 3, ganType: 'acgan', localSteps: 1, learningRate: { generator: 1, discriminator: 1 }, imageSize: 16, batchNorm: 'average', examples: { min: 1, max: 10 }, deadlineSeconds: 5, model: { gan: 'diffusion' } };
     s.binary(encodeFrame({ type: 'round', round: 1, attempt: 1, config }, encodeWeights(W)));
     await tick();
     expect(s.json().filter((m) => m.type === 'decline')).toEqual([{ type: 'decline', round: 1, attempt: 1, reason: expect.stringMatching(/^invalid round 1 model config: gan: /) }]);

@@ -12,9 +12,13 @@ import type { BatchNormPolicy } from '../fed/batchNormPolicy.ts';
  * - Nothing in the protocol can carry image data: updates are weights plus four numbers.
  */
 
-/** Protocol versions this code speaks, newest first. A hello lists the client's; the server picks the highest shared one. */
-export const PROTOCOL_VERSION = 1;
-export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [1];
+/**
+ * Protocol versions this code speaks, newest first. A hello lists the client's; the server picks the highest
+ * shared one. Version 2 sizes a round in generator steps (`config.localSteps`); version 1's `localEpochs`
+ * is not spoken any more (docs/protocol.md §7).
+ */
+export const PROTOCOL_VERSION = 2;
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [2];
 
 /** WebSocket close codes used by the server (4000–4999 are application codes). */
 export const CLOSE = {
@@ -180,7 +184,11 @@ export const roundConfigSchema = z.object({
   attempt: positive,
   rounds: positive,
   ganType: z.enum(GAN_TYPES),
-  localEpochs: positive,
+  /**
+   * Generator steps each hospital trains this round (shared/gan/localTraining.ts): one mini-batch of real
+   * tiles and one generator update each (WGAN-GP: `nCritic` critic updates, then the generator update).
+   */
+  localSteps: positive,
   learningRate: z.object({ generator: positiveFinite, discriminator: positiveFinite }),
   imageSize: positive,
   batchNorm: z.enum(BATCH_NORM_CHOICES),

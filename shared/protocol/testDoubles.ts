@@ -95,7 +95,7 @@ export const roundConfig: RoundConfig = {
   attempt: 1,
   rounds: 3,
   ganType: 'acgan',
-  localEpochs: 1,
+  localSteps: 1,
   learningRate: { generator: 2e-4, discriminator: 2e-4 },
   imageSize: 32,
   batchNorm: 'average',

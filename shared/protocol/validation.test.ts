@@ -9,8 +9,8 @@ import { parseServerData, type ParsedServerData } from './validation.ts';
 /** One valid example of each server text message, and one malformation of it with the field the error must name. */
 const TEXT: { valid: Record<string, unknown>; bad: Record<string, unknown>; field: string }[] = [
   {
-    valid: { type: 'welcome', protocol: 1, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } },
-    bad: { type: 'welcome', protocol: 1, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'napping', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } },
+    valid: { type: 'welcome', protocol: 2, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } },
+    bad: { type: 'welcome', protocol: 2, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'napping', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } },
     field: 'phase',
   },
   {

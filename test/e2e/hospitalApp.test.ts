@@ -88,7 +88,7 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
     if (build.built) console.log(`e2e: built dist/ in ${build.seconds.toFixed(1)} s`);
     server = await startServer({
       hospitals: HOSPITALS,
-      fed: { rounds: 2, minAvailable: 2, minFit: 2, minCompletion: 2, roundDeadlineSeconds: 300, localEpochs: 1, model: TINY_MODEL },
+      fed: { rounds: 2, minAvailable: 2, minFit: 2, minCompletion: 2, roundDeadlineSeconds: 300, localSteps: 3, model: TINY_MODEL },
     });
     appUrl = `${server.url}/?qualityExtractors=all`;
     browser = await launchChromium();
@@ -224,6 +224,10 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
 
   it('two hospitals complete two rounds; a reload mid-round rejoins with the same identity', async () => {
     const [a, b] = pages;
+    // Hospital A joined (above): before any round, its speed check gives the expected training time.
+    const eta = await waitForText(a, 'training-eta', /^Expected training time on this computer: about /, 120_000);
+    expect(eta).toMatch(/^Expected training time on this computer: about \d+ (s|min)( \d+ s)? for the 2 remaining rounds of 3 steps — \d+(\.\d+)? m?s a step, estimated from \d+ measured steps? of a speed check\./);
+    await shot(a, '04b-a-expected-time');
     trainingWindow.start = await a.evaluate(() => performance.now());
     const t0 = Date.now();
     await b.getByTestId('access-token').fill(HOSPITALS[1].token);
