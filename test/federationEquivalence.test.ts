@@ -72,7 +72,8 @@ function simulationOptions(batchNorm: BatchNormPolicy, out: string, over: Partia
   return {
     clients: 2,
     rounds: 2,
-    localSteps: 2,
+    // 3 steps of 4 tiles: the 7-tile hospital reshuffles within the round (a second pass).
+    localSteps: 3,
     fraction: 1,
     minFit: 2,
     partition: { kind: 'iid' },
@@ -99,8 +100,14 @@ async function inProcess(batchNorm: BatchNormPolicy, over: Partial<SimulationOpt
   return { global: weights, losses: summary.rounds.map((r) => [r.dLoss, r.gLoss]) };
 }
 
-async function throughServer(batchNorm: BatchNormPolicy, hospitals = HOSPITALS): Promise<RunResult & { serverGlobal: WeightSet; initial: WeightSet }> {
-  const fed = simulationFedConfig(simulationOptions(batchNorm, dir), hospitals.length);
+type ServerRun = RunResult & { serverGlobal: WeightSet; initial: WeightSet; history: { round: number; quality?: { round: number; kid: number } }[] };
+
+/** A remote federation that has not finished by then has hung (a declined round, a seam that no longer fits). */
+const REMOTE_LIMIT_MS = 60_000;
+
+async function throughServer(batchNorm: BatchNormPolicy, hospitals = HOSPITALS, fedOver: SimulationOptions['fed'] = {}): Promise<ServerRun> {
+  const base = simulationOptions(batchNorm, dir);
+  const fed = simulationFedConfig({ ...base, fed: { ...base.fed, ...fedOver } }, hospitals.length);
   let initial: WeightSet | undefined;
   const server = await startTestServer(fed, {
     hospitals,
@@ -111,7 +118,11 @@ async function throughServer(batchNorm: BatchNormPolicy, hospitals = HOSPITALS):
     const out = mkdtempSync(join(dir, `remote-${batchNorm}-`));
     const tokensFile = join(out, 'tokens.yaml');
     writeFileSync(tokensFile, hospitals.map((h) => `- hospital: ${h}\n  token: ${tokenOf(h)}\n`).join(''));
-    await runRemoteHospitals(tiles, {
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the federation through the server did not finish within ${REMOTE_LIMIT_MS / 1000} s; server log:\n${server.logLines.slice(-30).join('\n')}`)), REMOTE_LIMIT_MS);
+    });
+    const remote = runRemoteHospitals(tiles, {
       server: server.wsUrl,
       tokensFile,
       clients: 2,
@@ -122,6 +133,11 @@ async function throughServer(batchNorm: BatchNormPolicy, hospitals = HOSPITALS):
       out,
       log: () => {},
     });
+    try {
+      await Promise.race([remote, hung]);
+    } finally {
+      clearTimeout(timer);
+    }
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rounds: { round: number; participants: number; dLoss: number; gLoss: number }[] };
     expect(summary.rounds.map((r) => [r.round, r.participants])).toEqual([
       [1, 2],
@@ -130,7 +146,8 @@ async function throughServer(batchNorm: BatchNormPolicy, hospitals = HOSPITALS):
     const fetched = decodeCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoint.fgw'))));
     const saved = decodeCheckpoint(new Uint8Array(readFileSync(join(server.stateDir, 'checkpoints', 'round-000002.fgw'))));
     expect(saved.meta).toMatchObject({ round: 2, batchNorm });
-    return { global: fetched.weights, losses: summary.rounds.map((r) => [r.dLoss, r.gLoss]), serverGlobal: saved.weights, initial: initial! };
+    const status = (await (await fetch(server.url + '/api/status')).json()) as { history: ServerRun['history'] };
+    return { global: fetched.weights, losses: summary.rounds.map((r) => [r.dLoss, r.gLoss]), serverGlobal: saved.weights, initial: initial!, history: status.history };
   } finally {
     await server.cleanup();
   }
@@ -197,5 +214,21 @@ describe('the same federation in process and through the real server', () => {
     expect(maxOf(differences(avg.sim.global, renamed.global))).toBeGreaterThan(100 * TOLERANCE);
     expect(relDiff(avg.sim.losses[0][0], renamed.losses[0][0])).toBeGreaterThan(10 * TOLERANCE);
     console.log(`drift: other batch-norm policy ${maxOf(differences(avg.sim.global, local.remote.global))}, other hospital name ${maxOf(differences(avg.sim.global, renamed.global))}, round-1 dLoss ${relDiff(avg.sim.losses[0][0], renamed.losses[0][0])}`);
+  });
+
+  it('a round whose hospitals probe the received model (quality tracking) trains the same model', async () => {
+    // The simulation never asks its hospitals to probe (it measures its global model itself); through the
+    // server, round 2 asks both hospitals to score the round-1 model before training. The probe must leave
+    // the model and the round's random draws as they were. FedBN: the probe loads the hospital's own batch norm.
+    const local = results.get('local');
+    if (!local) throw new Error('the runs of the first test are missing');
+    const probed = await throughServer('local', HOSPITALS, { quality: { everyRounds: 1, features: 'tiny', perClass: 2, subsets: 2 } });
+    expect(probed.history.map((h) => [h.round, h.quality?.round])).toEqual([
+      [1, undefined],
+      [2, 1],
+    ]);
+    expect(Number.isFinite(probed.history[1].quality!.kid)).toBe(true);
+    for (const [name, d] of differences(local.sim.global, probed.global)) expect(d, `${name} differs after a probing round`).toBeLessThanOrEqual(TOLERANCE);
+    expect(probed.losses).toEqual(local.remote.losses);
   });
 });

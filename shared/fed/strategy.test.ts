@@ -190,6 +190,27 @@ describe('RoundAggregation', () => {
     expect(() => agg.add('b', { weights: w([1, 1, 1, 1], [1, 1], [1, 1]), examples: 1, dLoss: 1, gLoss: 1 })).toThrow(/already aggregated/);
   });
 
+  it('gives the same loss means whatever the order the updates arrive in (the server: arrival order; the simulation: sorted)', () => {
+    // Summed in the order given, these three means differ in the last bit (1.1998285714285715 vs …12).
+    const items = [
+      { id: 'a', examples: 7, dLoss: 0.333, gLoss: 0.707 },
+      { id: 'b', examples: 13, dLoss: 0.381, gLoss: 0.981 },
+      { id: 'c', examples: 15, dLoss: 2.314, gLoss: 1.168 },
+    ];
+    expect(exampleWeightedMean(items.map((i) => ({ examples: i.examples, value: i.dLoss })))).not.toBe(
+      exampleWeightedMean([...items].reverse().map((i) => ({ examples: i.examples, value: i.dLoss }))),
+    );
+    const statsIn = (order: typeof items) => {
+      const agg = new RoundAggregation(fedOf(), previous);
+      for (const i of order) agg.add(i.id, { weights: w([1, 2, 3, 4], [1, 1], [1, 1]), examples: i.examples, dLoss: i.dLoss, gLoss: i.gLoss });
+      return agg.result().stats;
+    };
+    const sorted = statsIn(items);
+    expect(statsIn([...items].reverse())).toEqual(sorted);
+    expect(statsIn([items[1], items[2], items[0]])).toEqual(sorted);
+    expect(sorted.dLoss).toBe(exampleWeightedMean(items.map((i) => ({ examples: i.examples, value: i.dLoss }))));
+  });
+
   it('withoutBatchNorm keeps the other tensors, the same objects', () => {
     const f = withoutBatchNorm(previous);
     expect(f.tensors.map((t) => t.name)).toEqual(['g/dense/kernel', 'g/dense/bias']);
