@@ -55,6 +55,8 @@ interface RunResult {
   global: WeightSet;
   /** Per round: [dLoss, gLoss] example-weighted means. */
   losses: [number, number][];
+  /** Per round: the hospitals whose updates were aggregated. */
+  hospitals: string[][];
 }
 
 let dir: string;
@@ -97,17 +99,21 @@ async function inProcess(batchNorm: BatchNormPolicy, over: Partial<SimulationOpt
   ]);
   // The simulation starts from the model the server starts from.
   const { weights } = decodeCheckpoint(new Uint8Array(readFileSync(summary.checkpoint)));
-  return { global: weights, losses: summary.rounds.map((r) => [r.dLoss, r.gLoss]) };
+  return { global: weights, losses: summary.rounds.map((r) => [r.dLoss, r.gLoss]), hospitals: summary.rounds.map((r) => r.clients.map((c) => c.id)) };
 }
 
-type ServerRun = RunResult & { serverGlobal: WeightSet; initial: WeightSet; history: { round: number; quality?: { round: number; kid: number } }[] };
+type ServerRun = RunResult & { serverGlobal: WeightSet; initial: WeightSet; history: { round: number; hospitals: string[]; quality?: { round: number; kid: number } }[] };
 
 /** A remote federation that has not finished by then has hung (a declined round, a seam that no longer fits). */
 const REMOTE_LIMIT_MS = 60_000;
 
-async function throughServer(batchNorm: BatchNormPolicy, hospitals = HOSPITALS, fedOver: SimulationOptions['fed'] = {}): Promise<ServerRun> {
-  const base = simulationOptions(batchNorm, dir);
-  const fed = simulationFedConfig({ ...base, fed: { ...base.fed, ...fedOver } }, hospitals.length);
+/**
+ * The federation of simulationOptions(batchNorm, …, over) through a real server: its FedConfig is the
+ * simulation's (simulationFedConfig), its hospitals (named `hospitals`) are Node hospitals with the same tiles.
+ */
+async function throughServer(batchNorm: BatchNormPolicy, hospitals = HOSPITALS, over: Partial<SimulationOptions> = {}): Promise<ServerRun> {
+  const opts = simulationOptions(batchNorm, dir, over);
+  const fed = simulationFedConfig(opts, hospitals.length);
   let initial: WeightSet | undefined;
   const server = await startTestServer(fed, {
     hospitals,
@@ -138,16 +144,21 @@ async function throughServer(batchNorm: BatchNormPolicy, hospitals = HOSPITALS, 
     } finally {
       clearTimeout(timer);
     }
-    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rounds: { round: number; participants: number; dLoss: number; gLoss: number }[] };
-    expect(summary.rounds.map((r) => [r.round, r.participants])).toEqual([
-      [1, 2],
-      [2, 2],
-    ]);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { rounds: { round: number; dLoss: number; gLoss: number }[] };
+    expect(summary.rounds.map((r) => r.round)).toEqual(Array.from({ length: opts.rounds }, (_, i) => i + 1));
     const fetched = decodeCheckpoint(new Uint8Array(readFileSync(join(out, 'checkpoint.fgw'))));
-    const saved = decodeCheckpoint(new Uint8Array(readFileSync(join(server.stateDir, 'checkpoints', 'round-000002.fgw'))));
-    expect(saved.meta).toMatchObject({ round: 2, batchNorm });
+    const last = `round-${String(opts.rounds).padStart(6, '0')}.fgw`;
+    const saved = decodeCheckpoint(new Uint8Array(readFileSync(join(server.stateDir, 'checkpoints', last))));
+    expect(saved.meta).toMatchObject({ round: opts.rounds, batchNorm });
     const status = (await (await fetch(server.url + '/api/status')).json()) as { history: ServerRun['history'] };
-    return { global: fetched.weights, losses: summary.rounds.map((r) => [r.dLoss, r.gLoss]), serverGlobal: saved.weights, initial: initial!, history: status.history };
+    return {
+      global: fetched.weights,
+      losses: summary.rounds.map((r) => [r.dLoss, r.gLoss]),
+      hospitals: status.history.map((h) => h.hospitals),
+      serverGlobal: saved.weights,
+      initial: initial!,
+      history: status.history,
+    };
   } finally {
     await server.cleanup();
   }
@@ -177,6 +188,8 @@ describe('the same federation in process and through the real server', () => {
     const sim = await inProcess(batchNorm);
     const remote = await throughServer(batchNorm);
     results.set(batchNorm, { sim, remote });
+    expect(sim.hospitals).toEqual([HOSPITALS, HOSPITALS]);
+    expect(remote.hospitals).toEqual([HOSPITALS, HOSPITALS]);
 
     // The final global the hospitals downloaded is the one the server checkpointed.
     expect(maxOf(differences(remote.serverGlobal, remote.global))).toBe(0);
@@ -222,7 +235,8 @@ describe('the same federation in process and through the real server', () => {
     // the model and the round's random draws as they were. FedBN: the probe loads the hospital's own batch norm.
     const local = results.get('local');
     if (!local) throw new Error('the runs of the first test are missing');
-    const probed = await throughServer('local', HOSPITALS, { quality: { everyRounds: 1, features: 'tiny', perClass: 2, subsets: 2 } });
+    const base = simulationOptions('local', dir);
+    const probed = await throughServer('local', HOSPITALS, { fed: { ...base.fed, quality: { everyRounds: 1, features: 'tiny', perClass: 2, subsets: 2 } } });
     expect(probed.history.map((h) => [h.round, h.quality?.round])).toEqual([
       [1, undefined],
       [2, 1],
@@ -230,5 +244,19 @@ describe('the same federation in process and through the real server', () => {
     expect(Number.isFinite(probed.history[1].quality!.kid)).toBe(true);
     for (const [name, d] of differences(local.sim.global, probed.global)) expect(d, `${name} differs after a probing round`).toBeLessThanOrEqual(TOLERANCE);
     expect(probed.losses).toEqual(local.remote.losses);
+  });
+
+  it('samples the same hospitals each round (fraction 0.5 of two: one hospital a round)', async () => {
+    // Sampling seed 11 (the model seed) picks hospital-2, hospital-2, hospital-1 in rounds 1–3.
+    const over: Partial<SimulationOptions> = { rounds: 3, fraction: 0.5, minFit: 1, fed: { minCompletion: 1, roundDeadlineSeconds: 120 } };
+    const sim = await inProcess('average', over);
+    const remote = await throughServer('average', HOSPITALS, over);
+    expect(sim.hospitals).toEqual([['hospital-2'], ['hospital-2'], ['hospital-1']]);
+    expect(remote.hospitals).toEqual(sim.hospitals);
+    for (const [name, d] of differences(sim.global, remote.global)) expect(d, `${name} differs`).toBeLessThanOrEqual(TOLERANCE);
+    sim.losses.forEach(([d, g], r) => {
+      expect(relDiff(d, remote.losses[r][0]), `round ${r + 1} dLoss`).toBeLessThanOrEqual(TOLERANCE);
+      expect(relDiff(g, remote.losses[r][1]), `round ${r + 1} gLoss`).toBeLessThanOrEqual(TOLERANCE);
+    });
   });
 });
