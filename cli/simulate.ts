@@ -4,7 +4,7 @@ import type { AggregatorConfig } from '../shared/aggregate/index.ts';
 import { ConfigError } from '../shared/config/configError.ts';
 import { DEFAULT_LOCAL_STEPS, DEFAULT_ROUNDS, QUALITY_FEATURES, type QualityFeatures } from '../shared/config/fedConfig.ts';
 import { loadProbeExtractor } from '../shared/fed/hospitalProbe.ts';
-import { parseGanConfig, type GanConfigInput } from '../shared/config/ganConfig.ts';
+import { parseGanConfig, withRecipeDefaults, type GanConfigInput } from '../shared/config/ganConfig.ts';
 import { isBatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { parsePartitionSpec, type PartitionSpec } from '../shared/fed/partition.ts';
 import { parseFlags } from '../node/flags.ts';
@@ -168,10 +168,13 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
   if (v.config) {
     try {
       base = parseYaml(readFileSync(v.config, 'utf8')) ?? {};
+      if (typeof base !== 'object' || Array.isArray(base)) throw new Error('not a mapping of GAN config fields');
     } catch (e) {
       throw new CliError(`cannot read --config ${v.config}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  // The product's recipe (DiffAugment, generator EMA) unless the --config file sets those fields.
+  base = withRecipeDefaults(base) as GanConfigInput;
   const input: GanConfigInput = {
     ...base,
     gan: (v.gan ?? base.gan) as GanConfigInput['gan'],

@@ -9,7 +9,7 @@ import { initNodeBackend } from '../node/nodeBackend.ts';
 import { readTileFolder } from '../node/tileFolder.ts';
 import { decodeCheckpoint } from '../shared/checkpoint.ts';
 import { encodeWeights } from '../shared/codec/weightsCodec.ts';
-import { parseGanConfig, type GanConfig } from '../shared/config/ganConfig.ts';
+import { parseGanConfig, withRecipeDefaults, type GanConfig } from '../shared/config/ganConfig.ts';
 import { createGan } from '../shared/gan/gan.ts';
 import { startTestServer, tokenOf, type TestServer } from '../server/testing/federation.ts';
 import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
@@ -82,7 +82,7 @@ describe('a real server checkpoint through npm run evaluate', () => {
   it('the server and the remote hospitals write the one format: config, round, FedBN policy, source; the same weights', () => {
     expect(readdirSync(join(server.stateDir, 'checkpoints')).sort()).toEqual(['round-000000.fgw', 'round-000001.fgw', 'round-000002.fgw']);
     const fromServer = decodeCheckpoint(new Uint8Array(readFileSync(checkpointFile(2))));
-    expect(fromServer.meta).toMatchObject({ version: 2, config: parseGanConfig(MODEL), round: 2, batchNorm: 'local', source: 'server' });
+    expect(fromServer.meta).toMatchObject({ version: 2, config: parseGanConfig(withRecipeDefaults(MODEL)), round: 2, batchNorm: 'local', source: 'server' });
     expect(fromServer.meta.state!.history.map((h) => h.hospitals)).toEqual([
       ['h1', 'h2'],
       ['h1', 'h2'],
@@ -133,7 +133,7 @@ describe('a real server checkpoint through npm run evaluate', () => {
     const loaded = loadCheckpoint(v1, { fedConfig: fedFile, log: (l) => lines.push(l) });
     try {
       expect(loaded.fileVersion).toBe(1);
-      expect(loaded.meta).toMatchObject({ version: 1, round: 2, batchNorm: 'local', source: 'server', config: parseGanConfig(MODEL) });
+      expect(loaded.meta).toMatchObject({ version: 1, round: 2, batchNorm: 'local', source: 'server', config: parseGanConfig(withRecipeDefaults(MODEL)) });
       expect(loaded.recalibrated).toMatchObject({ batches: 8, batchSize: 64 });
       expect(lines.join('\n')).toMatch(/recalibrated/);
     } finally {

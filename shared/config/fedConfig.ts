@@ -2,7 +2,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, parseWith } from './configError.ts';
 import type { BatchNormPolicy } from '../fed/batchNormPolicy.ts';
-import { parseGanConfig, type GanConfig } from './ganConfig.ts';
+import { parseGanConfig, withRecipeDefaults, type GanConfig } from './ganConfig.ts';
 
 /**
  * The federation configuration: how rounds run (Flower-like), how updates are aggregated and checked,
@@ -167,7 +167,7 @@ export function parseFedConfig(input: unknown = {}, source = 'federation config'
   let model: GanConfig | undefined;
   const modelInput = input && typeof input === 'object' ? (input as { model?: unknown }).model : undefined;
   try {
-    model = parseGanConfig(modelInput ?? {}, source, 'model');
+    model = parseGanConfig(withRecipeDefaults(modelInput ?? {}), source, 'model');
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     problems.push(...e.problems);

@@ -126,6 +126,30 @@ export function defaultOptimizer(gan: GanType): OptimizerConfig {
   return gan === 'wgan-gp' ? { learningRate: 1e-4, beta1: 0, beta2: 0.9 } : { learningRate: 2e-4, beta1: 0.5, beta2: 0.999 };
 }
 
+/**
+ * The small-data recipe the product trains with by default (docs/recipe.md, decided by `npm run ablation`):
+ * DiffAugment on every discriminator input and an EMA of the generator. The GAN config's own field
+ * defaults stay the plain GAN (every option off), so a config spells out exactly what it trains; the
+ * product's entry points (the federation config's `model`, `npm run simulate`) start from the recipe
+ * through `withRecipeDefaults`. An explicit value always wins: `ema: null` or `augment: { policy: [] }`
+ * turns an option off.
+ */
+export const RECIPE_DEFAULTS = {
+  augment: { policy: ['color', 'translation', 'cutout'] },
+  ema: { decay: 0.999 },
+} as const satisfies GanConfigInput;
+
+/** `input` with the recipe's options filled in where it does not set them (see RECIPE_DEFAULTS). */
+export function withRecipeDefaults(input: unknown): unknown {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return input; // parseGanConfig says what is wrong
+  const o = input as Record<string, unknown>;
+  return {
+    ...('augment' in o ? {} : { augment: { policy: [...RECIPE_DEFAULTS.augment.policy] } }),
+    ...('ema' in o ? {} : { ema: { ...RECIPE_DEFAULTS.ema } }),
+    ...o,
+  };
+}
+
 /** Validate and complete a GAN config; throws ConfigError naming every bad field. */
 export function parseGanConfig(input: unknown = {}, source = 'GAN config', prefix = ''): GanConfig {
   const c = parseWith(ganConfigSchema, input ?? {}, source, prefix);

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { parseFedConfig } from './fedConfig.ts';
+import { parseGanConfig, RECIPE_DEFAULTS, withRecipeDefaults } from './ganConfig.ts';
+
+describe('the recipe is the product default', () => {
+  it('a federation config without model options trains with DiffAugment (color, translation, cutout) and a 0.999 generator EMA', () => {
+    const m = parseFedConfig({}).model;
+    expect(m.augment.policy).toEqual(['color', 'translation', 'cutout']);
+    expect(m.ema).toEqual({ decay: 0.999 });
+    expect(parseFedConfig({ model: { gan: 'wgan-gp' } }).model.augment.policy).toEqual(['color', 'translation', 'cutout']);
+  });
+
+  it('explicit values win: ema null and an empty policy turn the options off, another decay is kept', () => {
+    const off = parseFedConfig({ model: { ema: null, augment: { policy: [] } } }).model;
+    expect(off.ema).toBeNull();
+    expect(off.augment.policy).toEqual([]);
+    expect(parseFedConfig({ model: { ema: { decay: 0.99 } } }).model.ema).toEqual({ decay: 0.99 });
+  });
+
+  it('the GAN config itself stays plain (a config spells out what it trains), and bad input is left to the parser', () => {
+    const plain = parseGanConfig({});
+    expect(plain.ema).toBeNull();
+    expect(plain.augment.policy).toEqual([]);
+    expect(withRecipeDefaults(null)).toBeNull();
+    expect(withRecipeDefaults({ gan: 'cgan' })).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.999 }, gan: 'cgan' });
+    // The defaults object is not shared with the configs made from it.
+    const a = withRecipeDefaults({}) as { augment: { policy: string[] } };
+    a.augment.policy.push('x');
+    expect(RECIPE_DEFAULTS.augment.policy).toEqual(['color', 'translation', 'cutout']);
+  });
+});
