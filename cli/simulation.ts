@@ -10,9 +10,9 @@ import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
 import { partitionBySite, partitionIID, partitionNonIID, type PartitionSpec } from '../shared/fed/partition.ts';
 import { configureRound, RoundAggregation } from '../shared/fed/strategy.ts';
-import { createGan, generate } from '../shared/gan/gan.ts';
+import { createGan } from '../shared/gan/gan.ts';
+import { generateSampleGrid } from '../shared/gan/sampleGrid.ts';
 import { recalibrateGeneratorBatchNorm } from '../shared/gan/recalibrateBatchNorm.ts';
-import { tileGrid, toRgbBytes } from '../shared/image/grid.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { CliError } from '../node/cliError.ts';
 import { encodePng } from '../node/png.ts';
@@ -137,11 +137,7 @@ export async function samplesPng(global: WeightSet, model: GanConfig, perClass: 
   try {
     gan.setWeights(global);
     if (opts.batchNorm === 'local') recalibrateGeneratorBatchNorm(gan);
-    const labels = model.classes.flatMap((_, c) => new Array<number>(perClass).fill(c));
-    const imgs = generate(gan, labels, seed);
-    const data = (await imgs.data()) as Float32Array;
-    imgs.dispose();
-    const grid = tileGrid(toRgbBytes(data, labels.length, model.imageSize), model.imageSize, model.classes.length, perClass);
+    const grid = await generateSampleGrid(gan, perClass, seed);
     return encodePng(grid.width, grid.height, grid.rgba);
   } finally {
     gan.dispose();

@@ -1,8 +1,8 @@
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
-import { generate } from '../shared/gan/gan.ts';
-import { tileGrid, toRgbBytes } from '../shared/image/grid.ts';
+import { generateSampleGrid } from '../shared/gan/sampleGrid.ts';
 import type { GlobalModel } from './globalModel.ts';
 import type { StoredModel } from './tileStore.ts';
+import type { SamplesMessage } from './ui/sampleGrid.ts';
 
 /** The sample grid of the Training panel: one row of generated tiles per class, from the global model. */
 
@@ -10,25 +10,13 @@ import type { StoredModel } from './tileStore.ts';
 export const SAMPLE_SEED = 1234;
 export const SAMPLES_PER_CLASS = 8;
 
-export interface SampleGrid {
-  round: number;
-  classes: string[];
-  perClass: number;
-  size: number;
-  rgba: Uint8ClampedArray;
-  width: number;
-  height: number;
-}
+/** What the worker sends the page (rendered by ui/sampleGrid.ts). */
+export type SampleGrid = SamplesMessage;
 
 /** Draw the sample grid from a stored global model (after a round, and after a reload). */
 export function drawSamples(model: GlobalModel, stored: StoredModel, batchNorm: BatchNormPolicy): Promise<SampleGrid> {
   return model.withModel(stored, batchNorm, async (gan, cfg) => {
-    const n = SAMPLES_PER_CLASS;
-    const labels = cfg.classes.flatMap((_, c) => new Array<number>(n).fill(c));
-    const t = generate(gan, labels, SAMPLE_SEED);
-    const data = (await t.data()) as Float32Array;
-    t.dispose();
-    const grid = tileGrid(toRgbBytes(data, labels.length, cfg.imageSize), cfg.imageSize, cfg.classes.length, n, 1);
-    return { round: stored.round, classes: [...cfg.classes], perClass: n, size: cfg.imageSize, ...grid };
+    const grid = await generateSampleGrid(gan, SAMPLES_PER_CLASS, SAMPLE_SEED, 1);
+    return { round: stored.round, classes: [...cfg.classes], perClass: SAMPLES_PER_CLASS, size: cfg.imageSize, ...grid };
   });
 }

@@ -11,16 +11,15 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { parseGanConfig, type GanConfig, type GanConfigInput } from '../shared/config/ganConfig.ts';
-import { datasetFromTiles, type Dataset } from '../shared/data/dataset.ts';
+import { datasetFromTiles } from '../shared/data/dataset.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import { createGan } from '../shared/gan/gan.ts';
+import { trainLocal, planLocalTraining } from '../shared/gan/localTraining.ts';
+import { generateSampleGrid } from '../shared/gan/sampleGrid.ts';
 import { createTrainer } from '../shared/gan/trainer.ts';
-import { probeQuality, probeReference, probeSample } from '../shared/metrics/qualityProbe.ts';
-import { tileGrid } from '../shared/image/grid.ts';
-import { Rng } from '../shared/rng.ts';
+import { probeQuality, probeReference } from '../shared/metrics/qualityProbe.ts';
 import { balancedSubset } from '../cli/subset.ts';
 import { createNodeNsfwjsExtractor } from '../eval/features/nodeExtractor.ts';
 import { CliError, runCli } from '../node/cliError.ts';
@@ -61,28 +60,6 @@ export interface VariantResult {
   secondsPerStep: number;
 }
 
-function batches(data: Dataset, batch: number, seed: number): () => { images: tf.Tensor4D; labels: tf.Tensor1D } {
-  const rng = new Rng(seed);
-  let order: number[] = [];
-  let at = 0;
-  return () => {
-    if (at + batch > order.length) {
-      order = Array.from({ length: data.count }, (_, i) => i);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(i + 1);
-        [order[i], order[j]] = [order[j], order[i]];
-      }
-      at = 0;
-    }
-    const idx = tf.tensor1d(order.slice(at, at + batch), 'int32');
-    at += batch;
-    const images = tf.gather(data.images, idx) as tf.Tensor4D;
-    const labels = tf.gather(data.labels, idx) as tf.Tensor1D;
-    idx.dispose();
-    return { images, labels };
-  };
-}
-
 export async function runAblation(opts: AblationOptions): Promise<VariantResult[]> {
   const results: VariantResult[] = [];
   const out = resolve(opts.out);
@@ -102,26 +79,22 @@ export async function runAblation(opts: AblationOptions): Promise<VariantResult[
     const gan = createGan(cfg);
     const trainer = createTrainer(gan, opts.seed);
     const reference = await probeReference(opts.extractor, opts.referenceTiles, cfg.imageSize);
-    const next = batches(data, Math.min(cfg.batchSize, data.count), opts.seed);
     const probes: VariantResult['probes'] = [];
     const t0 = Date.now();
     let trainSeconds = 0;
-    for (let s = 1; s <= opts.steps; s++) {
-      const ts = Date.now();
-      const b = next();
-      const r = trainer.step(b);
-      const [d, g] = await Promise.all([r.dLoss.data(), r.gLoss.data()]);
-      tf.dispose([b.images, b.labels, r.dLoss, r.gLoss]);
-      trainSeconds += (Date.now() - ts) / 1000;
-      if (!Number.isFinite(d[0]) || !Number.isFinite(g[0])) throw new Error(`${name} diverged at step ${s}: D ${d[0]}, G ${g[0]}`);
-      if (s % opts.probeEvery === 0 || s === opts.steps) {
-        const p = await probeQuality(gan, reference, opts.extractor, { perClass: opts.probePerClass });
-        probes.push({ step: s, kid: p.kid, kidStd: p.kidStd, seconds: (Date.now() - t0) / 1000 });
-        opts.log(`${name}: step ${s}/${opts.steps}, KID ${p.kid.toFixed(4)} ± ${p.kidStd.toFixed(4)}, D ${d[0].toFixed(3)} G ${g[0].toFixed(3)}`);
-      }
+    // The hospitals' own loop (shared/gan/localTraining.ts), one chunk of steps between probes; each
+    // chunk reshuffles from its own seed.
+    for (let done = 0, chunk = 0; done < opts.steps; chunk++) {
+      const steps = Math.min(opts.probeEvery, opts.steps - done);
+      const r = await trainLocal(trainer, data, { plan: planLocalTraining(data.count, cfg.batchSize, { steps }), seed: opts.seed * 1009 + chunk, yieldEvery: 1000 });
+      done += steps;
+      trainSeconds += r.seconds;
+      if (!Number.isFinite(r.dLoss) || !Number.isFinite(r.gLoss)) throw new Error(`${name} diverged by step ${done}: D ${r.dLoss}, G ${r.gLoss}`);
+      const p = await probeQuality(gan, reference, opts.extractor, { perClass: opts.probePerClass });
+      probes.push({ step: done, kid: p.kid, kidStd: p.kidStd, seconds: (Date.now() - t0) / 1000 });
+      opts.log(`${name}: step ${done}/${opts.steps}, KID ${p.kid.toFixed(4)} ± ${p.kidStd.toFixed(4)}, D ${r.dLoss.toFixed(3)} G ${r.gLoss.toFixed(3)}`);
     }
-    const sample = await probeSample(gan, 8, 1234);
-    const grid = tileGrid(sample, cfg.imageSize, cfg.classes.length, 8);
+    const grid = await generateSampleGrid(gan, 8, 1234);
     writeFileSync(join(out, `samples-${name}.png`), encodePng(grid.width, grid.height, grid.rgba));
     trainer.dispose();
     gan.dispose();

@@ -1,4 +1,5 @@
 import type { RoundRecord } from '../api.ts';
+import { CanvasChart } from './canvasChart.ts';
 
 /**
  * Live chart of the discriminator (D) and generator (G) losses on a canvas: thin lines for this
@@ -9,14 +10,9 @@ import type { RoundRecord } from '../api.ts';
 const COLORS = { d: '#1f5f99', g: '#c0561b', grid: '#e3e8ee', axis: '#5b6775', text: '#5b6775' };
 const MAX_POINTS = 4000;
 
-export class LossChart {
+export class LossChart extends CanvasChart {
   private local: { x: number; d: number; g: number }[] = [];
   private global = new Map<number, { d: number; g: number }>();
-  private scheduled = false;
-
-  constructor(private readonly canvas: HTMLCanvasElement) {
-    new ResizeObserver(() => this.schedule()).observe(canvas);
-  }
 
   addLocal(x: number, d: number, g: number): void {
     this.local.push({ x, d, g });
@@ -39,29 +35,7 @@ export class LossChart {
     return this.local.length === 0 && this.global.size === 0;
   }
 
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    requestAnimationFrame(() => {
-      this.scheduled = false;
-      this.draw();
-    });
-  }
-
-  private draw(): void {
-    const c = this.canvas;
-    const dpr = window.devicePixelRatio || 1;
-    const w = c.clientWidth;
-    const hgt = c.clientHeight;
-    if (w === 0 || hgt === 0) return;
-    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(hgt * dpr)) {
-      c.width = Math.round(w * dpr);
-      c.height = Math.round(hgt * dpr);
-    }
-    const ctx = c.getContext('2d')!;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, hgt);
-    ctx.font = '11px system-ui, sans-serif';
+  protected draw(ctx: CanvasRenderingContext2D, w: number, hgt: number): void {
     const pad = { l: 40, r: 12, t: 10, b: 24 };
     const pw = w - pad.l - pad.r;
     const ph = hgt - pad.t - pad.b;

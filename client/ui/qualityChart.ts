@@ -1,4 +1,5 @@
 import type { RoundRecord } from '../api.ts';
+import { CanvasChart } from './canvasChart.ts';
 
 /**
  * The quality curve of the federation: the KID the server recorded every few rounds (the example-weighted
@@ -30,13 +31,8 @@ export function qualityPoints(records: Iterable<RoundRecord>): { points: Quality
   return { points, best };
 }
 
-export class QualityChart {
+export class QualityChart extends CanvasChart {
   private readonly records = new Map<number, RoundRecord>();
-  private scheduled = false;
-
-  constructor(private readonly canvas: HTMLCanvasElement) {
-    new ResizeObserver(() => this.schedule()).observe(canvas);
-  }
 
   setRound(r: RoundRecord): void {
     if (!r.quality) return;
@@ -49,29 +45,7 @@ export class QualityChart {
     this.schedule();
   }
 
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    requestAnimationFrame(() => {
-      this.scheduled = false;
-      this.draw();
-    });
-  }
-
-  private draw(): void {
-    const c = this.canvas;
-    const dpr = window.devicePixelRatio || 1;
-    const w = c.clientWidth;
-    const hgt = c.clientHeight;
-    if (w === 0 || hgt === 0) return;
-    if (c.width !== Math.round(w * dpr) || c.height !== Math.round(hgt * dpr)) {
-      c.width = Math.round(w * dpr);
-      c.height = Math.round(hgt * dpr);
-    }
-    const ctx = c.getContext('2d')!;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, w, hgt);
-    ctx.font = '11px system-ui, sans-serif';
+  protected draw(ctx: CanvasRenderingContext2D, w: number, hgt: number): void {
     const { points, best } = qualityPoints(this.records.values());
     if (points.length === 0) {
       ctx.fillStyle = COLORS.text;
