@@ -5,48 +5,13 @@ import type { WeightSet } from '../weights.ts';
 import { backoffDelay, DEFAULT_BACKOFF, FederationClient, FederationClientError, wsUrlFromPage, type ClientEvent, type WebSocketFactory, type WebSocketLike } from './federationClient.ts';
 import { decodeFrame, encodeFrame } from './frames.ts';
 import { CLOSE, updateHeaderSchema } from './messages.ts';
+import { FakeSocket } from './testDoubles.ts';
 
 /** The client library against a scripted in-memory socket (the real server is covered in server/ and test/). */
 
 // Type-level check: the browser's WebSocket fits the interface.
 export const browserFactory: WebSocketFactory = (url) => new WebSocket(url);
 
-class FakeSocket implements WebSocketLike {
-  readyState = 0;
-  binaryType = 'blob';
-  sent: (string | Uint8Array)[] = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  constructor(readonly url: string) {}
-  send(data: string | ArrayBuffer | ArrayBufferView<ArrayBuffer>): void {
-    this.sent.push(typeof data === 'string' ? data : new Uint8Array((data as Uint8Array).buffer, (data as Uint8Array).byteOffset, (data as Uint8Array).byteLength).slice());
-  }
-  close(code = 1000, reason = ''): void {
-    if (this.readyState === 3) return;
-    this.readyState = 3;
-    queueMicrotask(() => this.onclose?.({ code, reason }));
-  }
-  // server side
-  open(): void {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  text(m: Record<string, unknown>): void {
-    this.onmessage?.({ data: JSON.stringify(m) });
-  }
-  binary(b: Uint8Array): void {
-    this.onmessage?.({ data: b.slice().buffer });
-  }
-  drop(code: number, reason = ''): void {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-  json(): Record<string, unknown>[] {
-    return this.sent.filter((s): s is string => typeof s === 'string').map((s) => JSON.parse(s));
-  }
-}
 
 const W: WeightSet = { fingerprint: 'f', tensors: [{ name: 'a', shape: [2], data: new Float32Array([1, 2]) }] };
 const welcome = { type: 'welcome', protocol: 2, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } };
