@@ -10,10 +10,13 @@ import type { RegimeResult } from '../downstream.ts';
 import type { ClassFidelity } from '../classFidelity.ts';
 import type { RealFloor } from '../floor.ts';
 
-/** Synthetic FID may be at most this many times the real floor. */
-export const FID_FLOOR_FACTOR = 3;
-/** Synthetic diversity over real diversity, in every class, at least this. */
-export const DIVERSITY_MIN_RATIO = 0.8;
+/**
+ * Synthetic FID at most FID_FLOOR_FACTOR times the real floor; synthetic diversity over real, in every
+ * class, at least DIVERSITY_MIN_RATIO. Defined with the web app's plain-language verdict, which judges by
+ * the same goals (shared/metrics/verdict.ts).
+ */
+import { DIVERSITY_MIN_RATIO, FID_FLOOR_FACTOR } from '../../shared/metrics/verdict.ts';
+export { DIVERSITY_MIN_RATIO, FID_FLOOR_FACTOR };
 /** Synthetic-only tile AUROC at most this far below real-only. */
 export const SYNTHETIC_ONLY_MAX_AUROC_GAP = 0.03;
 export const TOLERANCE = 1e-9;
