@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { ImportItem } from './api.ts';
 import { encodePngRgb } from './png.ts';
 import { importTiles, sha256Hex, tileBytes, type DecodedImage } from './tileImport.ts';
-import type { TileRecord } from './tileStore.ts';
+import { TileStore } from './tileStore.ts';
 
 const CLASSES = ['MSIH', 'nonMSIH'];
 
@@ -25,22 +25,21 @@ async function decodePng(bytes: Uint8Array): Promise<DecodedImage> {
   }
 }
 
-function memoryStore() {
-  const tiles = new Map<string, TileRecord>();
-  return {
-    tiles,
-    async labelOf(hash: string) {
-      return tiles.get(hash)?.label;
-    },
-    async putTiles(batch: readonly TileRecord[]) {
-      for (const t of batch) tiles.set(t.hash, t);
-    },
-  };
+let stores = 0;
+/** A TileStore on an in-memory IndexedDB (fake-indexeddb). */
+async function memoryStore(): Promise<TileStore> {
+  const auto = 'fake-indexeddb/auto';
+  await import(auto);
+  return TileStore.open(`import-test-${++stores}`);
+}
+
+async function storedTiles(store: TileStore) {
+  return (await store.listTiles({ limit: 1e6 })).tiles;
 }
 
 describe('importTiles', () => {
-  it('imports folders and ZIPs, skips duplicates by content (flagging one filed under two classes), and lists every refused file with its reason', async () => {
-    const store = memoryStore();
+  it('imports folders and ZIPs, skips duplicates by content, sets aside an image filed under two classes, and lists every refused file with its reason', async () => {
+    const store = await memoryStore();
     const zip = zipSync({ 'MSIH/z1.png': png(10), 'nonMSIH/z2.png': png(20), 'nonMSIH/dup-of-a.png': png(100), 'Stroma/s.png': png(30), '__MACOSX/._x': new Uint8Array([1]) });
     const items = [
       item('export/MSIH/a.png', png(100)),
@@ -55,36 +54,52 @@ describe('importTiles', () => {
     ];
     const progress: number[] = [];
     const r = await importTiles(items, { store, classes: CLASSES, size: 4, decode: decodePng, freeBytes: async () => 1e9, onProgress: (p) => progress.push(p.done), batchSize: 2 });
-    expect(r.added).toBe(4);
+    // a.png, b.png, z1.png, z2.png were written; a.png is also in nonMSIH/, so it waits for staff's decision.
+    expect(r.added).toBe(3);
     expect(r.duplicates).toBe(1);
     expect(r.ignored).toBe(2);
+    expect(r.conflicts).toEqual([{ path: 'tiles/nonMSIH/dup-of-a.png', label: 'nonMSIH', otherLabels: ['MSIH'] }]);
     expect(r.stopped).toBeUndefined();
     expect(r.rejected.sort((a, b) => a.path.localeCompare(b.path))).toEqual([
       { path: 'bad.zip', reason: expect.stringMatching(/^not a readable ZIP archive/) },
       { path: 'export/nonMSIH/broken.png', reason: 'the file could not be decoded as an image (damaged, or not really an image)' },
       { path: 'export/nonMSIH/notes.txt', reason: 'not an image (.txt file)' },
       { path: 'loose.png', reason: expect.stringMatching(/^not in a class folder/) },
-      { path: 'tiles/nonMSIH/dup-of-a.png', reason: 'the same image is already imported as MSIH: check which class folder it belongs in' },
       { path: 'tiles/Stroma/s.png', reason: 'unknown class folder "Stroma": this federation\'s classes are "MSIH", "nonMSIH"' },
     ]);
-    const byName = new Map([...store.tiles.values()].map((t) => [t.name, t]));
-    expect([...byName.keys()].sort()).toEqual(['export/MSIH/a.png', 'export/nonMSIH/b.png', 'tiles/MSIH/z1.png', 'tiles/nonMSIH/z2.png']);
-    const a = byName.get('export/MSIH/a.png')!;
-    expect(a.label).toBe('MSIH');
-    expect(a.size).toBe(4);
+    const byName = new Map((await storedTiles(store)).map((t) => [t.name, t]));
+    expect([...byName.keys()].sort()).toEqual(['export/nonMSIH/b.png', 'tiles/MSIH/z1.png', 'tiles/nonMSIH/z2.png']);
+    const b = byName.get('export/nonMSIH/b.png')!;
+    expect(b.label).toBe('nonMSIH');
+    expect(b.size).toBe(4);
+    expect(b.hash).toBe(await sha256Hex(png(200)));
+    expect(Array.from(b.pixels)).toEqual(new Array(4 * 4 * 3).fill(200));
+    expect(byName.get('tiles/MSIH/z1.png')!.label).toBe('MSIH');
+    const [a] = await store.listConflicts();
     expect(a.hash).toBe(await sha256Hex(png(100)));
+    expect(a.claims).toEqual([
+      { label: 'MSIH', name: 'export/MSIH/a.png' },
+      { label: 'nonMSIH', name: 'tiles/nonMSIH/dup-of-a.png' },
+    ]);
     expect(Array.from(a.pixels)).toEqual(new Array(4 * 4 * 3).fill(100));
-    expect(byName.get('tiles/nonMSIH/z2.png')!.label).toBe('nonMSIH');
     // Candidates: a, a-copy, b, broken, z1, z2, dup-of-a (the rest is refused by path).
     expect(progress[progress.length - 1]).toBe(7);
 
     // A second import of the same files adds nothing.
-    const again = await importTiles([item('MSIH/a.png', png(100))], { store, classes: CLASSES, size: 4, decode: decodePng, freeBytes: async () => 1e9 });
-    expect(again).toMatchObject({ added: 0, duplicates: 1, rejected: [] });
+    const again = await importTiles([item('MSIH/a.png', png(100)), item('MSIH/b.png', png(200)), item('MSIH/z1.png', png(10))], { store, classes: CLASSES, size: 4, decode: decodePng, freeBytes: async () => 1e9 });
+    expect(again).toMatchObject({ added: 0, duplicates: 2, rejected: [] });
+    // …except b.png now also found as MSIH: a new conflict.
+    expect(again.conflicts).toEqual([{ path: 'MSIH/b.png', label: 'MSIH', otherLabels: ['nonMSIH'] }]);
+    expect(await store.conflictCount()).toBe(2);
+
+    // Once staff choose a class, the other folder's copy is skipped when imported again.
+    await store.resolveConflict(a.hash, 'MSIH');
+    const third = await importTiles([item('tiles/nonMSIH/dup-of-a.png', png(100))], { store, classes: CLASSES, size: 4, decode: decodePng, freeBytes: async () => 1e9 });
+    expect(third).toMatchObject({ added: 0, duplicates: 1, rejected: [], conflicts: [] });
   });
 
   it('keeps the first of two identical files in drop order, even when the second is read first', async () => {
-    const store = memoryStore();
+    const store = await memoryStore();
     const slow = (bytes: Uint8Array, ms: number): ImportItem['file'] =>
       ({ arrayBuffer: () => new Promise<ArrayBuffer>((r) => setTimeout(() => r(bytes.slice().buffer as ArrayBuffer), ms)) }) as unknown as Blob;
     const items: ImportItem[] = [
@@ -93,33 +108,34 @@ describe('importTiles', () => {
       { path: 'nonMSIH/third.png', file: slow(png(7), 0) },
     ];
     const r = await importTiles(items, { store, classes: CLASSES, size: 4, decode: decodePng, freeBytes: async () => 1e9 });
-    expect(r).toMatchObject({ added: 1, duplicates: 1 });
-    expect(r.rejected).toEqual([{ path: 'nonMSIH/third.png', reason: 'the same image is already imported as MSIH: check which class folder it belongs in' }]);
-    expect([...store.tiles.values()].map((t) => t.name)).toEqual(['MSIH/first.png']);
+    expect(r).toMatchObject({ added: 0, duplicates: 1, rejected: [] });
+    expect(r.conflicts).toEqual([{ path: 'nonMSIH/third.png', label: 'nonMSIH', otherLabels: ['MSIH'] }]);
+    expect((await store.listConflicts()).map((c) => c.claims.map((x) => x.name))).toEqual([['MSIH/first.png', 'nonMSIH/third.png']]);
+    expect(await storedTiles(store)).toEqual([]);
   });
 
   it('labels loose files with the chosen class', async () => {
-    const store = memoryStore();
+    const store = await memoryStore();
     const r = await importTiles([item('one.png', png(1)), item('two.png', png(2))], { store, classes: CLASSES, size: 4, looseClass: 'nonMSIH', decode: decodePng, freeBytes: async () => 1e9 });
     expect(r.added).toBe(2);
-    expect([...store.tiles.values()].map((t) => t.label)).toEqual(['nonMSIH', 'nonMSIH']);
+    expect((await storedTiles(store)).map((t) => t.label)).toEqual(['nonMSIH', 'nonMSIH']);
   });
 
   it('refuses an import that does not fit the free storage before writing anything', async () => {
-    const store = memoryStore();
+    const store = await memoryStore();
     const items = Array.from({ length: 10 }, (_, i) => item(`MSIH/${i}.png`, png(i)));
     const r = await importTiles(items, { store, classes: CLASSES, size: 64, decode: decodePng, freeBytes: async () => 5 * tileBytes(64) });
     expect(r.added).toBe(0);
-    expect(store.tiles.size).toBe(0);
+    expect(await store.tileCount()).toBe(0);
     expect(r.stopped).toMatch(/^not enough browser storage: 10 tiles need about 0\.1 MB, but only 0\.1 MB is free/);
   });
 
   it('stops when storage runs out during the import and keeps what was saved', async () => {
-    const store = memoryStore();
+    const store = await memoryStore();
     let free = 1e9;
     const items = Array.from({ length: 6 }, (_, i) => item(`MSIH/${i}.png`, png(i)));
     const r = await importTiles(items, {
-      store: { labelOf: store.labelOf, putTiles: async (b) => {
+      store: { lookup: (h) => store.lookup(h), addConflicts: (c) => store.addConflicts(c), putTiles: async (b) => {
         await store.putTiles(b);
         free = 0;
       } },

@@ -2,14 +2,15 @@ import { unzipSync } from 'fflate';
 import { resizeToRGB } from '../shared/image/resize.ts';
 import type { ImportItem, ImportReport } from './api.ts';
 import { classifyPath, isSystemFile, pathParts } from './tilePaths.ts';
-import type { TileRecord } from './tileStore.ts';
+import type { HashStatus, TileClaim, TileRecord } from './tileStore.ts';
 
 /**
  * Import dropped files as tiles, in the worker: open ZIPs, sort files into classes by folder, hash each
  * file (SHA-256 of its bytes) to skip duplicates, decode it off the main thread, resize it to the
  * federation's image size with the shared resizer, and write tiles to IndexedDB in batches after
  * checking the storage quota. Every file that is not imported is either a duplicate, an operating-system
- * file, or listed with the reason.
+ * file, or listed with the reason. An image found under two classes (in this import, or already stored
+ * under another class) is recorded as a conflict for staff to settle: it is not trained on until then.
  */
 
 /** Decoded pixels of one image (RGBA, row-major). */
@@ -20,7 +21,11 @@ export interface DecodedImage {
 }
 
 export interface ImportDeps {
-  store: { labelOf(hash: string): Promise<string | undefined>; putTiles(t: readonly TileRecord[]): Promise<void> };
+  store: {
+    lookup(hash: string): Promise<HashStatus | undefined>;
+    putTiles(t: readonly TileRecord[]): Promise<void>;
+    addConflicts(claims: readonly ({ hash: string } & TileClaim)[]): Promise<string[]>;
+  };
   classes: readonly string[];
   size: number;
   /** Class of files picked without any folder. */
@@ -141,7 +146,7 @@ export async function expandItems(items: readonly ImportItem[], classes: readonl
 export async function importTiles(items: readonly ImportItem[], deps: ImportDeps): Promise<ImportReport> {
   const now = deps.now ?? (() => Date.now());
   const t0 = now();
-  const report: ImportReport = { added: 0, duplicates: 0, ignored: 0, rejected: [], seconds: 0 };
+  const report: ImportReport = { added: 0, duplicates: 0, ignored: 0, rejected: [], conflicts: [], seconds: 0 };
   const decode = deps.decode ?? decodeWithImageBitmap;
   const freeBytes = deps.freeBytes ?? storageFreeBytes;
   const batchSize = deps.batchSize ?? 64;
@@ -167,8 +172,12 @@ export async function importTiles(items: readonly ImportItem[], deps: ImportDeps
     return report;
   }
 
-  /** Hash → class of the files taken in this import. */
-  const seen = new Map<string, string>();
+  /** Hash → what is known of it, updated by the files of this import (decided in the order dropped). */
+  const seen = new Map<string, HashStatus>();
+  /** Images found under a class other than the one they are stored (or taken in this import) under. */
+  const claims: ({ hash: string } & TileClaim)[] = [];
+  /** Hashes of the tiles this import takes (stored as training tiles). */
+  const taken = new Set<string>();
   let pending: TileRecord[] = [];
   let stop: string | undefined;
   const flush = async () => {
@@ -219,14 +228,22 @@ export async function importTiles(items: readonly ImportItem[], deps: ImportDeps
         await awaitTurn(i);
         try {
           if (readError !== undefined) throw readError;
-          const known = seen.get(hash!) ?? (await deps.store.labelOf(hash!));
-          if (known === c.label) {
-            report.duplicates++;
-          } else if (known !== undefined) {
-            report.rejected.push({ path: c.path, reason: `the same image is already imported as ${known}: check which class folder it belongs in` });
-          } else {
-            seen.set(hash!, c.label);
+          const known = seen.get(hash!) ?? (await deps.store.lookup(hash!));
+          if (known === undefined) {
+            seen.set(hash!, { kind: 'tile', label: c.label, overruled: [] });
+            taken.add(hash!);
             take = true;
+          } else {
+            const labels = known.kind === 'tile' ? [known.label] : known.labels;
+            // Staff already decided this image is not of this class (relabel or settled conflict).
+            const overruled = known.kind === 'tile' && known.overruled.includes(c.label);
+            if (labels.includes(c.label) || overruled) {
+              report.duplicates++;
+            } else {
+              claims.push({ hash: hash!, label: c.label, name: c.path });
+              report.conflicts.push({ path: c.path, label: c.label, otherLabels: [...labels] });
+              seen.set(hash!, { kind: 'conflict', labels: [...labels, c.label] });
+            }
           }
         } finally {
           passTurn();
@@ -246,6 +263,13 @@ export async function importTiles(items: readonly ImportItem[], deps: ImportDeps
   };
   await Promise.all(Array.from({ length: Math.max(1, deps.concurrency ?? 4) }, worker));
   if (!stop) await flush();
+  // After the tiles are written, so that an image taken and claimed again in this import is stored.
+  try {
+    // A tile this import stored that is now a conflict is not counted as added (it is not trained on).
+    for (const h of await deps.store.addConflicts(claims)) if (taken.has(h)) report.added--;
+  } catch (e) {
+    stop ??= `could not record the images found in two classes: ${(e as Error).message}`;
+  }
   if (stop) report.stopped = stop;
   progress(true);
   report.seconds = (now() - t0) / 1000;
