@@ -26,7 +26,7 @@
  *   configured model; the evaluator does with `--fed-config` (the server's FED_CONFIG file). Without it,
  *   decoding fails with code 'needs-config' and a message saying so.
  */
-import { decodeWeights, encodeWeights, type DecodeWeightsOptions, type EncodeWeightsOptions } from './codec/weightsCodec.ts';
+import { decodeWeights, encodeWeights, replaceMeta, type DecodeWeightsOptions, type EncodeWeightsOptions } from './codec/weightsCodec.ts';
 import { ConfigError } from './config/configError.ts';
 import { parseGanConfig, type GanConfig } from './config/ganConfig.ts';
 import { isBatchNormPolicy, type BatchNormPolicy } from './fed/batchNormPolicy.ts';
@@ -143,6 +143,26 @@ export function encodeCheckpoint(weights: WeightSet, input: CheckpointInput, opt
     ...(input.state ? { state: input.state } : {}),
   };
   return encodeWeights(weights, meta as unknown as Record<string, unknown>, opts);
+}
+
+/**
+ * The meta fields a hospital receives with the global weights (`round` and `global` frames): what the model
+ * is, not who trained it. The federation state (the history, with every hospital's name, growing every
+ * round) stays in the server's checkpoint files and is never sent to hospitals.
+ */
+export const HOSPITAL_META_FIELDS = ['kind', 'version', 'config', 'round', 'batchNorm', 'source', 'createdAt'] as const;
+
+/**
+ * A server checkpoint file as sent to hospitals: the same weights and the same checkpoint, its meta reduced
+ * to HOSPITAL_META_FIELDS. Returned as parts (header, a view of the file's weights, checksum) that make one
+ * weights file when concatenated, so the model is not copied (shared/codec/weightsCodec.ts replaceMeta).
+ */
+export function checkpointForHospitals(bytes: Uint8Array, opts: EncodeWeightsOptions = {}): Uint8Array[] {
+  return replaceMeta(
+    bytes,
+    (meta) => Object.fromEntries(HOSPITAL_META_FIELDS.filter((k) => meta[k] !== undefined).map((k) => [k, meta[k]])),
+    opts,
+  );
 }
 
 /**

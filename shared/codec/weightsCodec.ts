@@ -451,3 +451,37 @@ export function assertFinite(ws: WeightSet): void {
       `(${bad.countInTensor} non-finite value${bad.countInTensor === 1 ? '' : 's'} in that tensor): training diverged or the weights are corrupted`,
   );
 }
+
+/**
+ * The weights file `bytes` with its meta replaced by `edit(meta)`, as parts that concatenate to a valid
+ * weights file: a new prefix and header (padded), the data section of `bytes` itself (a view: the values are
+ * not copied) and a new checksum. `bytes` must be a weights file already checked with decodeWeights (its
+ * own checksum is not verified again); one pass of `crc32` over the data computes the new checksum.
+ * The server sends hospitals the global weights this way, without the federation history (shared/checkpoint.ts).
+ */
+export function replaceMeta(bytes: Uint8Array, edit: (meta: Record<string, unknown>) => Record<string, unknown>, opts: EncodeWeightsOptions = {}): Uint8Array[] {
+  const crc32 = opts.crc32 ?? jsCrc32;
+  if (bytes.length < MIN_FILE_BYTES) fail('truncated', `weights are truncated: ${bytes.length} bytes is shorter than the ${MIN_FILE_BYTES}-byte minimum`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getUint32(8, true);
+  if (PREFIX_BYTES + headerLength + CHECKSUM_BYTES > bytes.length) fail('truncated', `weights are truncated: the header alone needs ${headerLength} bytes`);
+  const header = parseHeader(bytes.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLength));
+  if (typeof header === 'string') fail('bad-header', `invalid weights ${header}`);
+  const dataOffset = align4(PREFIX_BYTES + headerLength);
+  const dataEnd = bytes.length - CHECKSUM_BYTES;
+  const scalars = header.tensors.reduce((n, t) => n + sizeOf(t.shape), 0);
+  if (dataEnd - dataOffset !== 4 * scalars) fail('bad-header', `weights data holds ${dataEnd - dataOffset} bytes, the header's tensors need ${4 * scalars}`);
+  const meta = edit(header.meta);
+  const json = encodeHeader({ fingerprint: header.fingerprint, tensors: header.tensors.map((t) => ({ ...t, data: new Float32Array(0) })) }, meta);
+  const head = new Uint8Array(align4(PREFIX_BYTES + json.length));
+  const hv = new DataView(head.buffer);
+  head.set(MAGIC_BYTES, 0);
+  hv.setUint16(4, WEIGHTS_FORMAT_VERSION, true);
+  hv.setUint16(6, 0, true);
+  hv.setUint32(8, json.length, true);
+  head.set(json, PREFIX_BYTES);
+  const data = bytes.subarray(dataOffset, dataEnd);
+  const crc = new Uint8Array(CHECKSUM_BYTES);
+  new DataView(crc.buffer).setUint32(0, crc32(data, crc32(head)) >>> 0, true);
+  return [head, data, crc];
+}
