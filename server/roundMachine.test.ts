@@ -239,7 +239,9 @@ describe('round machine: upload slots', () => {
     expect(c.of('upload-grant')).toHaveLength(0);
     request(b); // a repeated request repeats the grant
     expect(b.of('upload-grant')).toHaveLength(2);
-    expect(clock.pending()).toEqual([100_000, 120_000]); // deadline, b's grant
+    // b's grant: uploadGrantSeconds (120 s) but never past the deadline (100 s), and while a and c wait for
+    // the slot at most b's share of the time left: 100 s / (1 + 2 waiting), in whole milliseconds.
+    expect(clock.pending()).toEqual([33_333, 100_000]);
     update(b, weights(3), 30);
     expect(b.of('accepted')).toEqual([{ type: 'accepted', round: 1, attempt: 1 }]);
     expect(a.of('upload-grant')).toHaveLength(1);
@@ -307,7 +309,7 @@ describe('round machine: upload slots', () => {
     expect(a.errors).toHaveLength(0);
     expect(b.of('upload-grant')).toHaveLength(0);
     await clock.advance(1);
-    expect(a.errors).toEqual([{ code: 'late', message: 'no update within 30s of the upload grant', round: 1, attempt: 1 }]);
+    expect(a.errors).toEqual([{ code: 'late', message: 'no update within 30s of the upload grant: the grant expired and the slot is freed', round: 1, attempt: 1 }]);
     expect(metrics.updatesRejected.get({ reason: 'late' })).toBe(1);
     expect(b.of('upload-grant')).toHaveLength(1);
     update(a, weights(1));
@@ -374,7 +376,8 @@ describe('round machine: failed attempts, backoff and the retry limit', () => {
     for (let attempt = 1; attempt <= 3; attempt++) {
       declineAll(attempt);
       expect(m.phase).toBe('waiting');
-      expect(a.of('round-failed').at(-1)).toEqual({ type: 'round-failed', round: 1, attempt, received: 0, needed: 2 });
+      // The first decline already makes 2 updates impossible: the attempt ends at once, the other is stopped.
+      expect(a.of('round-failed').at(-1)).toEqual({ type: 'round-failed', round: 1, attempt, received: 0, needed: 2, reason: 'unreachable', nextAttemptInSeconds: delays[attempt - 1] / 1000 });
       expect(m.status().retry).toEqual({ failedAttempts: attempt, nextAttemptAt: new Date(clock.t + delays[attempt - 1]).toISOString(), stopped: false });
       expect(clock.pending()).toEqual([delays[attempt - 1]]);
       // A join while backing off does not cut the wait.
@@ -393,6 +396,7 @@ describe('round machine: failed attempts, backoff and the retry limit', () => {
     expect(m.phase).toBe('waiting');
     expect(clock.pending()).toEqual([]);
     expect(m.status().retry).toEqual({ failedAttempts: 4, nextAttemptAt: null, stopped: true });
+    expect(a.of('round-failed').at(-1)).toMatchObject({ attempt: 4, reason: 'unreachable', nextAttemptInSeconds: null });
     expect(metrics.roundsFailed.get()).toBe(4);
     expect(metrics.retryStopped.get()).toBe(1);
     await clock.advance(3_600_000);
@@ -443,7 +447,7 @@ describe('round machine: an aggregation that throws', () => {
     await upload(a, weights(1));
     await upload(b, weights(3));
     expect(m.phase).toBe('waiting');
-    expect(a.of('round-failed')).toEqual([{ type: 'round-failed', round: 1, attempt: 1, received: 2, needed: 2 }]);
+    expect(a.of('round-failed')).toEqual([{ type: 'round-failed', round: 1, attempt: 1, received: 2, needed: 2, reason: 'internal', nextAttemptInSeconds: 2 }]);
     expect(log.lines.some((l) => l.startsWith('ERROR round 1: aggregation failed: Error: encoder bug'))).toBe(true);
     expect(metrics.roundsFailed.get()).toBe(1);
     expect(clock.pending()).toEqual([2000]);
@@ -473,7 +477,11 @@ describe('round machine: checkpoint writes that fail', () => {
     });
     expect(a.of('status').at(-1)).toMatchObject({ phase: 'aggregating', round: 0 });
     expect(a.of('round-complete')).toHaveLength(0);
-    expect(a.of('round-failed')).toHaveLength(0);
+    // Every hospital is told: the round's result could not be saved, the next try is in 2 s.
+    for (const p of [a, b]) {
+      expect(p.of('round-failed')).toEqual([{ type: 'round-failed', round: 1, attempt: 1, received: 2, needed: 2, reason: 'save-failed', nextAttemptInSeconds: 2 }]);
+    }
+    expect(m.storageOk()).toBe(false);
     expect(log.lines.filter((l) => l.startsWith('ERROR round 1: checkpoint write failed (1 time(s))'))).toHaveLength(1);
     expect(clock.pending()).toEqual([2000]);
     // An update for the closed round is late meanwhile.
@@ -483,7 +491,13 @@ describe('round machine: checkpoint writes that fail', () => {
     expect(metrics.checkpointWriteFailures.get()).toBe(2);
     expect(m.status().checkpoint.pending).toMatchObject({ failures: 2, nextRetryAt: new Date(clock.t + 4000).toISOString() });
     expect(clock.pending()).toEqual([4000]);
+    expect(a.of('round-failed').map((f) => [f.reason, f.nextAttemptInSeconds])).toEqual([
+      ['save-failed', 2],
+      ['save-failed', 4],
+    ]);
+    expect(m.storageOk()).toBe(false);
     await clock.advance(4000);
+    expect(m.storageOk()).toBe(true);
     // Saved on the third try: the same aggregate, announced now, and round 2 starts.
     expect(store.attempts).toBe(4); // round 0, then three tries of round 1
     expect(store.writes.map((w) => w.round)).toEqual([0, 1]);
@@ -521,8 +535,8 @@ describe('round machine: a disconnect at every phase', () => {
     expect(m.status().connected).toEqual(['h1', 'h2', 'h3']);
   });
 
-  it('training, before any upload-request: a failure at once (no wait for the deadline)', async () => {
-    const { m, join, upload, clock } = await setup({ minAvailable: 3, minFit: 3, minCompletion: 2, rounds: 1 });
+  it('training, before any upload-request, without a reconnect grace: a failure at once (no wait for the deadline)', async () => {
+    const { m, join, upload, clock } = await setup({ minAvailable: 3, minFit: 3, minCompletion: 2, rounds: 1, limits: { reconnectGraceSeconds: 0 } });
     const [a, b, c] = ['h1', 'h2', 'h3'].map(join);
     await upload(a, weights(1));
     await upload(b, weights(3));
@@ -553,7 +567,7 @@ describe('round machine: a disconnect at every phase', () => {
     expect(clock.pending()).toEqual([10_000, 100_000]);
     m.onLeave(a);
     expect(b.of('upload-grant')).toHaveLength(1);
-    expect(clock.pending()).toEqual([10_000, 100_000]); // b's grant, the deadline
+    expect(clock.pending()).toEqual([10_000, 60_000, 100_000]); // b's grant, a's reconnect grace, the deadline
     await clock.advance(5000);
     expect(a.errors).toHaveLength(0);
   });

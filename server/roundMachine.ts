@@ -1,12 +1,13 @@
 import { AggregationError } from '../shared/aggregate/types.ts';
+import { checkpointForHospitals } from '../shared/checkpoint.ts';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import type { FedConfig } from '../shared/config/fedConfig.ts';
 import { bestQuality, latestQuality, type BestQuality } from '../shared/fed/qualitySchedule.ts';
 import { configureRound, RoundAggregation } from '../shared/fed/strategy.ts';
 import { encodeFrameHead } from '../shared/protocol/frames.ts';
-import type { ClientTextMessage, ErrorCode, Phase, ServerTextMessage, UpdateHeader } from '../shared/protocol/messages.ts';
+import type { ClientTextMessage, ErrorCode, Phase, RoundConfig, RoundFailedReason, ServerTextMessage, UpdateHeader, Welcome } from '../shared/protocol/messages.ts';
 import type { WeightSet } from '../shared/weights.ts';
-import type { Logger } from './log.ts';
+import { clientText, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import { serverCrc32 } from './nativeCrc32.ts';
 import type { FederationState, HistoryEntry } from './state.ts';
@@ -123,7 +124,10 @@ export interface StatusJson {
   quality: { everyRounds: number; features: string; best: BestQuality | null; latest: NonNullable<HistoryEntry['quality']> | null };
 }
 
-type Failure = 'deadline' | 'disconnected' | 'declined' | 'rejected' | 'grant-expired';
+/** The upload-slot and reconnect limits a hospital is told in its `welcome` (messages.ts welcomeSchema limits). */
+export type WelcomeRoundLimits = Pick<Welcome['limits'], 'maxConcurrentUploads' | 'uploadGrantSeconds' | 'reconnectGraceSeconds'>;
+
+type Failure = 'deadline' | 'disconnected' | 'declined' | 'rejected' | 'grant-expired' | 'aborted';
 
 interface RoundInFlight {
   round: number;
@@ -143,12 +147,21 @@ interface RoundInFlight {
   granted: Map<string, TimerHandle>;
   /** Hospitals waiting for a slot, in request order. */
   queue: string[];
+  /** hospital → when its grant expires (ms, clock time); never after deadlineAt. */
+  grantExpiry: Map<string, number>;
+  /** Sampled hospitals whose connection dropped, still pending: hospital → the end of its reconnect grace (timer). */
+  away: Map<string, TimerHandle>;
+  /** What the round frame carries, to send it again to a hospital that reconnects (`resumed`). */
+  config: RoundConfig;
   aggregationSeconds: number;
 }
 
 /** A completed round whose checkpoint is not written yet: the aggregate is kept until it is. */
 interface PendingSave {
   round: number;
+  attempt: number;
+  /** Updates combined into it (for the `round-failed` of a failed write). */
+  received: number;
   state: FederationState;
   entry: HistoryEntry;
   bytes: Uint8Array;
@@ -172,10 +185,15 @@ export class RoundMachine {
   state: FederationState = { round: 0, history: [] };
   private global!: WeightSet;
   /**
-   * Codec bytes of the global weights: the checkpoint file itself (its meta holds the round state), also
-   * the payload of `round` and `global` frames. `global` is a zero-copy view of it: the model is in memory once.
+   * Codec bytes of the global weights: the checkpoint file itself (its meta holds the round state).
+   * `global` and `hospitalPayload` are zero-copy views of it: the model is in memory once.
    */
   private globalPayload!: Uint8Array;
+  /**
+   * What hospitals receive as the global weights (`round`, `global` frames): the same file without the
+   * federation history in its meta (no other hospital's name), as parts that share the weights with it.
+   */
+  private hospitalPayload!: Uint8Array[];
   private readonly peers = new Map<string, RoundPeer>();
   private current?: RoundInFlight;
   /** Attempt number of the next round (1 + its attempts that failed). */
@@ -244,6 +262,7 @@ export class RoundMachine {
   private setGlobal(bytes: Uint8Array): void {
     this.globalPayload = bytes;
     this.global = decodeWeights(bytes, { crc32: serverCrc32 }).weights;
+    this.hospitalPayload = checkpointForHospitals(bytes, { crc32: serverCrc32 });
   }
 
   private setPhase(p: Phase): void {
@@ -261,8 +280,16 @@ export class RoundMachine {
   // Events from hospitals
   // ---------------------------------------------------------------------------------------------------
 
-  welcome(): { fingerprint: string; rounds: number; round: number; phase: Phase } {
-    return { fingerprint: this.global.fingerprint, rounds: this.fed.rounds, round: this.state.round, phase: this.phase };
+  /** The round machine's part of the `welcome` (the transport adds protocol, identity and frame limits). */
+  welcome(): { fingerprint: string; rounds: number; round: number; phase: Phase; limits: WelcomeRoundLimits } {
+    const { maxConcurrentUploads, uploadGrantSeconds, reconnectGraceSeconds } = this.fed.limits;
+    return {
+      fingerprint: this.global.fingerprint,
+      rounds: this.fed.rounds,
+      round: this.state.round,
+      phase: this.phase,
+      limits: { maxConcurrentUploads, uploadGrantSeconds, reconnectGraceSeconds },
+    };
   }
 
   onJoin(peer: RoundPeer): void {
@@ -277,6 +304,8 @@ export class RoundMachine {
       this.metrics.retryStopped.set(0);
       this.log.info(`${peer.hospital} joined: retrying round ${this.state.round + 1}`);
     }
+    const r = this.current;
+    if (r && r.away.has(peer.hospital)) this.resume(r, peer);
     this.broadcastStatus();
     this.maybeStartRound();
   }
@@ -285,17 +314,62 @@ export class RoundMachine {
     if (this.peers.get(peer.hospital) !== peer) return;
     this.peers.delete(peer.hospital);
     const r = this.current;
-    if (r && r.pending.has(peer.hospital)) {
-      this.log.warn(`${peer.hospital} disconnected during round ${r.round}: counted as a failure`);
-      this.fail(r, peer.hospital, 'disconnected');
-    }
+    if (r && r.pending.has(peer.hospital)) this.leftDuringRound(r, peer.hospital);
     this.broadcastStatus();
+  }
+
+  /**
+   * A sampled hospital that still owes an update lost its connection. Its upload slot (or place in the
+   * queue) goes to the others at once; its place in the attempt is kept for `limits.reconnectGraceSeconds`
+   * (the deadline ends it anyway): reconnecting in time it gets the round again (`resumed`, see onJoin).
+   * Without a grace, or when it does not come back, it is out of the attempt (which may end the attempt
+   * at once when minCompletion can no longer be reached).
+   */
+  private leftDuringRound(r: RoundInFlight, h: string): void {
+    this.releaseSlot(r, h);
+    this.grantSlots(r);
+    r.progress.delete(h);
+    const graceMs = this.fed.limits.reconnectGraceSeconds * 1000;
+    const leftMs = r.deadlineAt - this.clock.now();
+    if (graceMs <= 0) {
+      this.log.warn(`${h} disconnected during round ${r.round}: counted as a failure`);
+      this.fail(r, h, 'disconnected');
+      return;
+    }
+    if (graceMs >= leftMs) {
+      // The deadline comes first: it ends the hospital's part if it has not come back by then.
+      this.log.warn(`${h} disconnected during round ${r.round}: its place is kept until the deadline (${Math.round(leftMs / 1000)}s) in case it reconnects`);
+      r.away.set(h, undefined);
+      return;
+    }
+    this.log.warn(`${h} disconnected during round ${r.round}: its place is kept for ${this.fed.limits.reconnectGraceSeconds}s in case it reconnects`);
+    r.away.set(
+      h,
+      this.clock.setTimer(() => {
+        if (this.current !== r || !r.away.has(h)) return;
+        r.away.delete(h);
+        this.log.warn(`${h} did not reconnect within ${this.fed.limits.reconnectGraceSeconds}s: out of round ${r.round}`);
+        this.fail(r, h, 'disconnected');
+      }, graceMs),
+    );
+  }
+
+  /** A sampled hospital reconnected within its grace: send it the attempt again, with the time left. */
+  private resume(r: RoundInFlight, peer: RoundPeer): void {
+    const h = peer.hospital;
+    const t = r.away.get(h);
+    if (t !== undefined) this.clock.clearTimer(t);
+    r.away.delete(h);
+    const leftSeconds = Math.max(0.001, (r.deadlineAt - this.clock.now()) / 1000);
+    const config: RoundConfig = { ...r.config, deadlineSeconds: leftSeconds };
+    this.log.info(`${h} reconnected during round ${r.round} (attempt ${r.attempt}): sending the round again (${Math.round(leftSeconds)}s to the deadline)`);
+    peer.sendBinary(encodeFrameHead({ type: 'round', round: r.round, attempt: r.attempt, config, resumed: true } as unknown as { type: string }), this.globalPayload);
   }
 
   onText(peer: RoundPeer, msg: Exclude<ClientTextMessage, { type: 'hello' }>): void {
     switch (msg.type) {
       case 'get-global':
-        peer.sendBinary(encodeFrameHead({ type: 'global', round: this.state.round }), this.globalPayload);
+        peer.sendBinary(encodeFrameHead({ type: 'global', round: this.state.round }), ...this.hospitalPayload);
         return;
       case 'progress': {
         const r = this.current;
@@ -305,7 +379,7 @@ export class RoundMachine {
       case 'decline': {
         const r = this.checkTask(peer, msg.round, msg.attempt, false);
         if (!r) return;
-        this.log.warn(`${peer.hospital} declined round ${r.round}: ${msg.reason}`);
+        this.log.warn(`${peer.hospital} declined round ${r.round}: ${clientText(msg.reason)}`);
         this.fail(r, peer.hospital, 'declined');
         return;
       }
@@ -423,7 +497,7 @@ export class RoundMachine {
 
   /** Refuse an update; when `final`, the hospital is out of this round (its slot is freed). */
   private reject(peer: RoundPeer, reason: ErrorCode, message: string, r: RoundInFlight, final: boolean): void {
-    this.log.warn(`round ${r.round}: update from ${peer.hospital} refused (${reason}): ${message}`);
+    this.log.warn(`round ${r.round}: update from ${peer.hospital} refused (${reason}): ${clientText(message, 500)}`);
     this.metrics.updatesRejected.inc({ reason });
     peer.error(reason, message, { round: r.round, attempt: r.attempt });
     if (final) this.fail(r, peer.hospital, 'rejected');
@@ -446,9 +520,16 @@ export class RoundMachine {
     const t = r.granted.get(hospital);
     if (t !== undefined) this.clock.clearTimer(t);
     r.granted.delete(hospital);
+    r.grantExpiry.delete(hospital);
     r.queue = r.queue.filter((h) => h !== hospital);
   }
 
+  /**
+   * Give free slots to the queue, in request order. A grant lasts `limits.uploadGrantSeconds` at most, never
+   * past the round's deadline, and, while others wait for a slot, at most its fair share of the time left:
+   * (deadline − now) / (1 + hospitals waiting). So one hospital cannot hold the only slot while the deadline
+   * runs out for those that finished after it. A grant that expires frees its slot at once.
+   */
   private grantSlots(r: RoundInFlight): void {
     if (this.current !== r) return;
     const { maxConcurrentUploads, uploadGrantSeconds } = this.fed.limits;
@@ -456,16 +537,39 @@ export class RoundMachine {
       const h = r.queue.shift()!;
       const peer = this.peers.get(h);
       if (!peer || !r.pending.has(h)) continue;
-      const timer = this.clock.setTimer(() => {
-        if (this.current !== r || !r.granted.has(h)) return;
-        this.log.warn(`round ${r.round}: ${h} did not upload within ${uploadGrantSeconds}s of its grant`);
-        this.peers.get(h)?.error('late', `no update within ${uploadGrantSeconds}s of the upload grant`, { round: r.round, attempt: r.attempt });
-        this.metrics.updatesRejected.inc({ reason: 'late' });
-        this.fail(r, h, 'grant-expired');
-      }, uploadGrantSeconds * 1000);
-      r.granted.set(h, timer);
+      const now = this.clock.now();
+      this.setGrantExpiry(r, h, Math.min(now + uploadGrantSeconds * 1000, this.fairShareEnd(r, now)));
       peer.send({ type: 'upload-grant', round: r.round, attempt: r.attempt });
     }
+    // Hospitals wait for a slot: no holder keeps its slot longer than its share of the time left.
+    if (r.queue.length) {
+      const now = this.clock.now();
+      const end = this.fairShareEnd(r, now);
+      for (const [h, at] of r.grantExpiry) if (at > end) this.setGrantExpiry(r, h, end);
+    }
+  }
+
+  /** The latest a grant made or held now may last: the deadline, shared with the hospitals waiting for a slot. */
+  private fairShareEnd(r: RoundInFlight, now: number): number {
+    return now + Math.floor(Math.max(0, r.deadlineAt - now) / (1 + r.queue.length));
+  }
+
+  private setGrantExpiry(r: RoundInFlight, h: string, at: number): void {
+    const old = r.granted.get(h);
+    if (old !== undefined) this.clock.clearTimer(old);
+    const ms = Math.max(0, at - this.clock.now());
+    const seconds = Number.isInteger(ms / 1000) ? String(ms / 1000) : (ms / 1000).toFixed(1);
+    r.grantExpiry.set(h, at);
+    r.granted.set(
+      h,
+      this.clock.setTimer(() => {
+        if (this.current !== r || !r.granted.has(h)) return;
+        this.log.warn(`round ${r.round}: ${h} did not upload within ${seconds}s of its grant; its upload slot is freed`);
+        this.peers.get(h)?.error('late', `no update within ${seconds}s of the upload grant: the grant expired and the slot is freed`, { round: r.round, attempt: r.attempt });
+        this.metrics.updatesRejected.inc({ reason: 'late' });
+        this.fail(r, h, 'grant-expired');
+      }, ms),
+    );
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -500,6 +604,9 @@ export class RoundMachine {
       deadlineTimer: undefined,
       granted: new Map(),
       queue: [],
+      grantExpiry: new Map(),
+      away: new Map(),
+      config,
       aggregationSeconds: 0,
     };
     this.current = r;
@@ -511,7 +618,7 @@ export class RoundMachine {
       `round ${round}${attempt > 1 ? ` (attempt ${attempt})` : ''}: sampled ${chosen.length} of ${ids.length} hospitals: ${chosen.join(', ')}; deadline ${this.fed.roundDeadlineSeconds}s`,
     );
     // One payload for all: each peer gets the head and the shared payload as fragments of one message.
-    for (const h of chosen) this.peers.get(h)!.sendBinary(head, this.globalPayload);
+    for (const h of chosen) this.peers.get(h)!.sendBinary(head, ...this.hospitalPayload);
     this.broadcastStatus();
   }
 
@@ -525,14 +632,36 @@ export class RoundMachine {
       this.releaseSlot(r, h);
       this.peers.get(h)?.send({ type: 'round-closed', round: r.round, attempt: r.attempt, reason: 'deadline' });
     }
-    this.maybeFinish(r);
+    this.maybeFinish(r, 'deadline');
   }
 
-  private maybeFinish(r: RoundInFlight): void {
-    if (this.current !== r || r.pending.size > 0) return;
+  /**
+   * End the attempt once no sampled hospital owes an update, or at once when minCompletion can no longer
+   * be reached (accepted + still pending < minCompletion): the hospitals still training are told to stop
+   * (`round-closed` aborted) and everyone gets `round-failed` (reason `unreachable`, or `deadline` when
+   * the deadline ended it) with the time to the next attempt.
+   */
+  private maybeFinish(r: RoundInFlight, cause: 'deadline' | 'event' = 'event'): void {
+    if (this.current !== r) return;
+    const needed = this.fed.minCompletion;
+    if (r.pending.size > 0) {
+      if (r.accepted.size + r.pending.size >= needed) return;
+      const stopped = [...r.pending];
+      this.log.warn(
+        `round ${r.round} attempt ${r.attempt}: ${needed} update(s) needed, ${r.accepted.size} accepted and only ${stopped.length} still possible (${[...r.failed].map(([h, why]) => `${h} ${why}`).join(', ')}): ending the attempt now; stopping ${stopped.join(', ')}`,
+      );
+      for (const h of stopped) {
+        r.pending.delete(h);
+        r.failed.set(h, 'aborted');
+        this.peers.get(h)?.send({ type: 'round-closed', round: r.round, attempt: r.attempt, reason: 'aborted' });
+      }
+    }
     this.clock.clearTimer(r.deadlineTimer);
     for (const t of r.granted.values()) this.clock.clearTimer(t);
+    for (const t of r.away.values()) if (t !== undefined) this.clock.clearTimer(t);
     r.granted.clear();
+    r.grantExpiry.clear();
+    r.away.clear();
     r.queue = [];
     this.current = undefined;
     this.memory.roundClosed?.();
@@ -541,8 +670,9 @@ export class RoundMachine {
     const received = r.accepted.size;
     if (received < this.fed.minCompletion) {
       r.aggregation = null;
-      this.attemptFailed(r, `${received} update(s), ${this.fed.minCompletion} needed`);
-      this.broadcast({ type: 'round-failed', round: r.round, attempt: r.attempt, received, needed: this.fed.minCompletion });
+      const reason: RoundFailedReason = cause === 'deadline' ? 'deadline' : 'unreachable';
+      const next = this.attemptFailed(r, `${received} update(s), ${this.fed.minCompletion} needed`);
+      this.broadcast({ type: 'round-failed', round: r.round, attempt: r.attempt, received, needed: this.fed.minCompletion, reason, nextAttemptInSeconds: next });
       return;
     }
     void this.completeRound(r);
@@ -552,7 +682,7 @@ export class RoundMachine {
    * Attempt `r.attempt` of its round failed: repeat the round after a backoff, or stop retrying once
    * `retry.maxFailedAttempts` attempts in a row have failed (a join resumes).
    */
-  private attemptFailed(r: RoundInFlight, why: string): void {
+  private attemptFailed(r: RoundInFlight, why: string): number | null {
     this.metrics.roundsFailed.inc();
     this.failedAttempts++;
     this.nextAttempt = r.attempt + 1;
@@ -564,7 +694,7 @@ export class RoundMachine {
       this.log.warn(
         `round ${r.round} attempt ${r.attempt}: ${why}; ${this.failedAttempts} attempts failed in a row (retry.maxFailedAttempts): not retrying until a hospital joins`,
       );
-      return;
+      return null;
     }
     const delay = backoffMs(this.fed.retry, this.failedAttempts, this.retryInitialMs);
     this.log.warn(`round ${r.round} attempt ${r.attempt}: ${why}; repeating the round in ${(delay / 1000).toFixed(delay < 1000 ? 2 : 0)}s`);
@@ -574,6 +704,7 @@ export class RoundMachine {
       this.maybeStartRound();
     }, delay);
     this.retry = { timer, at: this.clock.now() + delay };
+    return delay / 1000;
   }
 
   /** Aggregate the round, then write its checkpoint (retried until it succeeds) and announce it. */
@@ -599,12 +730,12 @@ export class RoundMachine {
       const bytes = this.store.encode(state, weights);
       const dt = (this.clock.now() - t0) / 1000;
       this.metrics.aggregationSeconds.inc({}, dt);
-      save = { round: r.round, state, entry, bytes, aggregationSeconds: r.aggregationSeconds + dt, failures: 0, lastError: '', retryAt: null };
+      save = { round: r.round, attempt: r.attempt, received: r.accepted.size, state, entry, bytes, aggregationSeconds: r.aggregationSeconds + dt, failures: 0, lastError: '', retryAt: null };
     } catch (e) {
       // A bug, not the hospitals' fault: repeat the round rather than stop the federation.
       this.log.error(`round ${r.round}: aggregation failed: ${(e as Error).stack ?? e}`);
-      this.attemptFailed(r, 'aggregation failed');
-      this.broadcast({ type: 'round-failed', round: r.round, attempt: r.attempt, received: r.accepted.size, needed: this.fed.minCompletion });
+      const next = this.attemptFailed(r, 'aggregation failed');
+      this.broadcast({ type: 'round-failed', round: r.round, attempt: r.attempt, received: r.accepted.size, needed: this.fed.minCompletion, reason: 'internal', nextAttemptInSeconds: next });
       return;
     }
     this.saving = save;
@@ -613,7 +744,10 @@ export class RoundMachine {
 
   /**
    * Write the pending checkpoint. On failure the aggregate stays in memory, the failure is counted (metrics,
-   * status), hospitals get a status (the phase stays `aggregating`), and the write is retried after a backoff.
+   * status, storageOk() false until a write succeeds), every hospital gets `round-failed` (reason
+   * `save-failed`, with the time to the next write), and the write is retried after a backoff
+   * (retry.initialDelaySeconds doubling up to retry.maxDelaySeconds; without a limit: a completed round
+   * is never dropped). The phase stays `aggregating`; no hospital trains meanwhile.
    */
   private async trySave(s: PendingSave): Promise<void> {
     if (this.closed || this.saving !== s) return;
@@ -634,6 +768,15 @@ export class RoundMachine {
         `round ${s.round}: checkpoint write failed (${s.failures} time(s)): ${s.lastError}; the aggregate is kept in memory, retrying in ${(delay / 1000).toFixed(delay < 1000 ? 2 : 0)}s`,
       );
       if (s.failures === 1) this.broadcastStatus();
+      this.broadcast({
+        type: 'round-failed',
+        round: s.round,
+        attempt: s.attempt,
+        received: s.received,
+        needed: this.fed.minCompletion,
+        reason: 'save-failed',
+        nextAttemptInSeconds: delay / 1000,
+      });
       s.timer = this.clock.setTimer(() => {
         s.timer = undefined;
         s.retryAt = null;
@@ -746,6 +889,14 @@ export class RoundMachine {
     };
   }
 
+  /**
+   * false while a completed round's checkpoint cannot be written (the last write failed and is being
+   * retried): the state on disk is behind what hospitals trained. /readyz answers 503 meanwhile.
+   */
+  storageOk(): boolean {
+    return !(this.saving && this.saving.failures > 0);
+  }
+
   /** Stop every timer (server shutdown). A round in flight or unsaved is not completed; it restarts after a restart. */
   close(): void {
     this.closed = true;
@@ -755,6 +906,7 @@ export class RoundMachine {
     if (r) {
       this.clock.clearTimer(r.deadlineTimer);
       for (const t of r.granted.values()) this.clock.clearTimer(t);
+      for (const t of r.away.values()) if (t !== undefined) this.clock.clearTimer(t);
     }
     if (this.saving?.timer !== undefined) this.clock.clearTimer(this.saving.timer);
   }

@@ -7,7 +7,7 @@ import { FakeSocket, ManualTimers, roundConfig } from './testDoubles.ts';
 
 /** The connection alone (no rounds): hello, welcome, validation, backoff and close codes, on a manual clock. */
 
-const welcome = { type: 'welcome', protocol: 2, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } };
+const welcome = { type: 'welcome', protocol: 3, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15, maxConcurrentUploads: 1, uploadGrantSeconds: 120, reconnectGraceSeconds: 60 } };
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 function harness(opts: Partial<ConnectionOptions> = {}) {
@@ -51,7 +51,7 @@ describe('FederationConnection', () => {
     expect(s.binaryType).toBe('arraybuffer');
     expect(conn.send({ type: 'get-global' })).toBe(false); // not welcomed: nothing is sent
     s.open();
-    expect(s.json()).toEqual([{ type: 'hello', protocols: [2], token: 'tok', clientId: 'c1', agent: 'test' }]);
+    expect(s.json()).toEqual([{ type: 'hello', protocols: [3], token: 'tok', clientId: 'c1', agent: 'test' }]);
     s.text(welcome);
     expect(conn.state).toBe('connected');
     expect(conn.welcome).toEqual(welcome);

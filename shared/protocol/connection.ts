@@ -8,7 +8,7 @@
  * Isomorphic: it runs over any WebSocket-like object (the browser's WebSocket, `ws` in Node). Timers and
  * randomness are inputs, so tests can drive reconnection without waiting. No DOM and no Node imports.
  */
-import { CLOSE, FATAL_CLOSE_CODES, helloSchema, SUPPORTED_PROTOCOL_VERSIONS, type ClientTextMessage, type Hello, type ServerTextMessage, type Welcome } from './messages.ts';
+import { CLIENT_PROTOCOL_VERSIONS, CLOSE, FATAL_CLOSE_CODES, helloSchema, type ClientTextMessage, type Hello, type ServerTextMessage, type Welcome } from './messages.ts';
 import { describeIssues, parseServerData, type InvalidServerMessage, type ServerFrame } from './validation.ts';
 
 /** The part of the WebSocket API the client uses (satisfied by the browser's WebSocket and by `ws`). */
@@ -224,7 +224,7 @@ export class FederationConnection {
   }
 
   private hello(): Hello {
-    return { type: 'hello', protocols: [...SUPPORTED_PROTOCOL_VERSIONS], token: this.opts.token, clientId: this.clientId, ...(this.opts.agent ? { agent: this.opts.agent } : {}) };
+    return { type: 'hello', protocols: [...CLIENT_PROTOCOL_VERSIONS], token: this.opts.token, clientId: this.clientId, ...(this.opts.agent ? { agent: this.opts.agent } : {}) };
   }
 
   private connect(): void {
@@ -292,8 +292,8 @@ export class FederationConnection {
           this.emit({ type: 'message', message: m });
           return;
         }
-        if (!SUPPORTED_PROTOCOL_VERSIONS.includes(m.protocol)) {
-          this.fail(new FederationClientError(CLOSE.unsupportedProtocol, `the server chose protocol ${m.protocol}, which this client did not offer (${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`));
+        if (!CLIENT_PROTOCOL_VERSIONS.includes(m.protocol)) {
+          this.fail(new FederationClientError(CLOSE.unsupportedProtocol, `the server chose protocol ${m.protocol}, which this client did not offer (${CLIENT_PROTOCOL_VERSIONS.join(', ')})`));
           return;
         }
         this._welcome = m;

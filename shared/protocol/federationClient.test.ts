@@ -14,7 +14,7 @@ export const browserFactory: WebSocketFactory = (url) => new WebSocket(url);
 
 
 const W: WeightSet = { fingerprint: 'f', tensors: [{ name: 'a', shape: [2], data: new Float32Array([1, 2]) }] };
-const welcome = { type: 'welcome', protocol: 2, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } };
+const welcome = { type: 'welcome', protocol: 3, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15, maxConcurrentUploads: 1, uploadGrantSeconds: 120, reconnectGraceSeconds: 60 } };
 const roundFrame = (round: number, attempt = 1) =>
   encodeFrame({ type: 'round', round, attempt, config: { round, attempt, rounds: 3, ganType: 'acgan', localSteps: 1, learningRate: { generator: 1, discriminator: 1 }, imageSize: 16, batchNorm: 'average', examples: { min: 1, max: 10 }, deadlineSeconds: 5, model: {} } }, encodeWeights(W));
 const tick = () => new Promise((r) => setTimeout(r, 5));
@@ -51,7 +51,7 @@ describe('FederationClient', () => {
     const s = sockets[0];
     expect(s.binaryType).toBe('arraybuffer');
     s.open();
-    expect(s.json()[0]).toEqual({ type: 'hello', protocols: [2], token: 'tok', clientId: 'c1', agent: 'test' });
+    expect(s.json()[0]).toEqual({ type: 'hello', protocols: [3], token: 'tok', clientId: 'c1', agent: 'test' });
     s.text(welcome);
     expect(client.state).toBe('waiting');
     s.binary(roundFrame(1));
@@ -238,7 +238,7 @@ describe('FederationClient: server messages are validated before it acts on them
     ['finished', { type: 'finished' }, 'rounds', { type: 'finished', rounds: 3 }, (_h, settled) => settled],
     ['status', { type: 'status', phase: 'waiting', round: 0, rounds: 3, connected: 1, minAvailable: 2 }, 'sampled', { type: 'status', phase: 'waiting', round: 0, rounds: 3, connected: 1, minAvailable: 2, sampled: true }, (h) => h.events.some((e) => e.type === 'status')],
     ['round-complete', { type: 'round-complete', round: 1, participants: 2, examples: 3, dLoss: 'low', gLoss: 1, seconds: 1 }, 'dLoss', { type: 'round-complete', round: 1, participants: 2, examples: 3, dLoss: 0.5, gLoss: 1, seconds: 1 }, (h) => h.events.some((e) => e.type === 'round-complete')],
-    ['round-failed', { type: 'round-failed', round: 1, attempt: 1, received: 1 }, 'needed', { type: 'round-failed', round: 1, attempt: 1, received: 1, needed: 2 }, (h) => h.events.some((e) => e.type === 'round-failed')],
+    ['round-failed', { type: 'round-failed', round: 1, attempt: 1, received: 1, needed: 2, reason: 'deadline' }, 'nextAttemptInSeconds', { type: 'round-failed', round: 1, attempt: 1, received: 1, needed: 2, reason: 'deadline', nextAttemptInSeconds: 2 }, (h) => h.events.some((e) => e.type === 'round-failed')],
   ];
   for (const [type, message, field, valid, acted] of MALFORMED) {
     it(`an invalid ${type} gives an error event naming it and ${field}, and is not acted on`, async () => {

@@ -13,12 +13,20 @@ import type { BatchNormPolicy } from '../fed/batchNormPolicy.ts';
  */
 
 /**
- * Protocol versions this code speaks, newest first. A hello lists the client's; the server picks the highest
+ * Protocol versions the server speaks, newest first. A hello lists the client's; the server picks the highest
  * shared one. Version 2 sizes a round in generator steps (`config.localSteps`); version 1's `localEpochs`
- * is not spoken any more (docs/protocol.md §7).
+ * is not spoken any more. Version 3 adds fields to server messages only (docs/protocol.md §7): `round-failed`
+ * says why (`reason`) and when the next attempt starts (`nextAttemptInSeconds`), `welcome.limits` carries the
+ * upload-slot limits, a `round` frame sent again to a hospital that reconnected carries `resumed: true`. The
+ * server sends the same messages to a version-2 client, which ignores the fields it does not know (§2.10).
  */
-export const PROTOCOL_VERSION = 2;
-export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [2];
+export const PROTOCOL_VERSION = 3;
+export const SUPPORTED_PROTOCOL_VERSIONS: readonly number[] = [3, 2];
+/**
+ * Versions the clients of this code offer in their hello (the browser, the Node hospitals, the CLI): only 3,
+ * because they rely on the version-3 fields; a server that speaks only version 2 refuses them with 4002.
+ */
+export const CLIENT_PROTOCOL_VERSIONS: readonly number[] = [3];
 
 /** WebSocket close codes used by the server (4000–4999 are application codes). */
 export const CLOSE = {
@@ -224,7 +232,22 @@ export const welcomeSchema = z.object({
   /** Rounds completed so far. */
   round: nonNeg,
   phase: z.enum(PHASES),
-  limits: z.object({ maxFrameBytes: nonNeg, heartbeatSeconds: positiveFinite }),
+  limits: z.object({
+    maxFrameBytes: nonNeg,
+    heartbeatSeconds: positiveFinite,
+    /** Upload slots the server grants at once (FedConfig limits.maxConcurrentUploads). */
+    maxConcurrentUploads: positive,
+    /**
+     * Longest time a granted slot is held (FedConfig limits.uploadGrantSeconds): the update must arrive within
+     * it. A grant never outlasts the round's deadline: near the deadline it is shorter (docs/protocol.md §2.6).
+     */
+    uploadGrantSeconds: positiveFinite,
+    /**
+     * A sampled hospital whose connection drops keeps its place in the attempt for this long (never past the
+     * deadline): when it reconnects in time it gets the round again with `resumed: true` (docs/protocol.md §2.8).
+     */
+    reconnectGraceSeconds: z.number().min(0),
+  }),
 });
 export type Welcome = z.infer<typeof welcomeSchema>;
 
@@ -289,7 +312,33 @@ export const roundCompleteSchema = z.object({
 });
 export type RoundComplete = z.infer<typeof roundCompleteSchema>;
 
-export const roundFailedSchema = z.object({ type: z.literal('round-failed'), round: nonNeg, attempt: nonNeg, received: nonNeg, needed: nonNeg });
+/**
+ * Why an attempt failed (`round-failed.reason`):
+ * - `deadline`: the round deadline passed with fewer than `needed` accepted updates;
+ * - `unreachable`: the attempt ended before its deadline because `needed` updates could no longer arrive
+ *   (sampled hospitals declined, had their updates refused, or left and did not reconnect in time);
+ * - `save-failed`: the updates were combined but the server could not save the result (its storage failed);
+ *   the result is kept in memory and the save is retried (`nextAttemptInSeconds`): the round is not repeated;
+ * - `internal`: the server failed to combine the updates (a server error); the round is repeated.
+ */
+export const ROUND_FAILED_REASONS = ['deadline', 'unreachable', 'save-failed', 'internal'] as const;
+export type RoundFailedReason = (typeof ROUND_FAILED_REASONS)[number];
+
+export const roundFailedSchema = z.object({
+  type: z.literal('round-failed'),
+  round: nonNeg,
+  attempt: nonNeg,
+  /** Updates accepted in this attempt, and the minimum it needed (FedConfig minCompletion). */
+  received: nonNeg,
+  needed: nonNeg,
+  reason: z.enum(ROUND_FAILED_REASONS),
+  /**
+   * Seconds until the server tries again: the next attempt of the round (`deadline`, `unreachable`,
+   * `internal`) or the next save (`save-failed`). null: no attempt is scheduled, because
+   * `retry.maxFailedAttempts` attempts in a row failed; the server tries again when a hospital joins.
+   */
+  nextAttemptInSeconds: z.number().min(0).nullable(),
+});
 export type RoundFailed = z.infer<typeof roundFailedSchema>;
 
 export const finishedSchema = z.object({ type: z.literal('finished'), rounds: nonNeg });
@@ -321,7 +370,18 @@ export const SERVER_TEXT_TYPES = ['welcome', 'status', 'upload-grant', 'accepted
 
 /** Header of the binary `round` frame (payload: the global weights to start from). */
 export const roundHeaderSchema = z
-  .object({ type: z.literal('round'), round: positive, attempt: positive, config: roundConfigSchema })
+  .object({
+    type: z.literal('round'),
+    round: positive,
+    attempt: positive,
+    config: roundConfigSchema,
+    /**
+     * true when the server sends this attempt again to a sampled hospital that reconnected within the
+     * reconnect grace: whatever it trained before the connection dropped is lost, it trains the round again
+     * (`config.deadlineSeconds` is then the time left to the attempt's deadline). Absent otherwise.
+     */
+    resumed: z.literal(true).optional(),
+  })
   .superRefine((h, ctx) => {
     if (h.config.round !== h.round) ctx.addIssue({ code: 'custom', path: ['config', 'round'], message: `must equal the header's round (${h.round})` });
     if (h.config.attempt !== h.attempt) ctx.addIssue({ code: 'custom', path: ['config', 'attempt'], message: `must equal the header's attempt (${h.attempt})` });

@@ -22,12 +22,12 @@ describe('RoundConfig carries localSteps', () => {
     expect(issues({ ...without, localEpochs: 1 })).toMatch(/^localSteps: /);
   });
 
-  it('is what configureRound sends from the federation config, in protocol version 2', () => {
+  it('is what configureRound sends from the federation config, in protocol version 2 and later', () => {
     const fed = parseFedConfig({ rounds: 4, localSteps: 37, model: { imageSize: 16 } });
     const { config } = configureRound(fed, { round: 2, attempt: 1, available: ['a', 'b'] });
     expect(config.localSteps).toBe(37);
     expect(roundConfigSchema.parse(JSON.parse(JSON.stringify(config))).localSteps).toBe(37);
     expect(parseFedConfig({}).localSteps).toBe(200);
-    expect([PROTOCOL_VERSION, [...SUPPORTED_PROTOCOL_VERSIONS]]).toEqual([2, [2]]);
+    expect([PROTOCOL_VERSION, [...SUPPORTED_PROTOCOL_VERSIONS]]).toEqual([3, [3, 2]]);
   });
 });

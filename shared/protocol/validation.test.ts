@@ -9,8 +9,8 @@ import { parseServerData, type ParsedServerData } from './validation.ts';
 /** One valid example of each server text message, and one malformation of it with the field the error must name. */
 const TEXT: { valid: Record<string, unknown>; bad: Record<string, unknown>; field: string }[] = [
   {
-    valid: { type: 'welcome', protocol: 2, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } },
-    bad: { type: 'welcome', protocol: 2, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'napping', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15 } },
+    valid: { type: 'welcome', protocol: 3, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'waiting', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15, maxConcurrentUploads: 1, uploadGrantSeconds: 120, reconnectGraceSeconds: 60 } },
+    bad: { type: 'welcome', protocol: 3, hospital: 'h1', clientId: 'c1', fingerprint: 'f', rounds: 3, round: 0, phase: 'napping', limits: { maxFrameBytes: 1e6, heartbeatSeconds: 15, maxConcurrentUploads: 1, uploadGrantSeconds: 120, reconnectGraceSeconds: 60 } },
     field: 'phase',
   },
   {
@@ -26,7 +26,16 @@ const TEXT: { valid: Record<string, unknown>; bad: Record<string, unknown>; fiel
     bad: { type: 'round-complete', round: 2, participants: 2, examples: 20, dLoss: null, gLoss: 1.5, seconds: 3 },
     field: 'dLoss',
   },
-  { valid: { type: 'round-failed', round: 2, attempt: 1, received: 1, needed: 2 }, bad: { type: 'round-failed', round: 2, attempt: 1, received: 1.5, needed: 2 }, field: 'received' },
+  {
+    valid: { type: 'round-failed', round: 2, attempt: 1, received: 1, needed: 2, reason: 'unreachable', nextAttemptInSeconds: 4 },
+    bad: { type: 'round-failed', round: 2, attempt: 1, received: 1.5, needed: 2, reason: 'unreachable', nextAttemptInSeconds: 4 },
+    field: 'received',
+  },
+  {
+    valid: { type: 'round-failed', round: 2, attempt: 1, received: 1, needed: 2, reason: 'deadline', nextAttemptInSeconds: null },
+    bad: { type: 'round-failed', round: 2, attempt: 1, received: 1, needed: 2, reason: 'slow', nextAttemptInSeconds: null },
+    field: 'reason',
+  },
   { valid: { type: 'finished', rounds: 3 }, bad: { type: 'finished', rounds: '3' }, field: 'rounds' },
   { valid: { type: 'error', code: 'late', message: 'too late', round: 2, attempt: 1 }, bad: { type: 'error', code: 'oops', message: 'x' }, field: 'code' },
 ];
