@@ -45,18 +45,40 @@ const examplesSchema = z
 
 const limitsSchema = z
   .object({
-    /** Open WebSocket connections, authenticated or not; more are closed with 1013. */
+    /**
+     * Open WebSocket connections, authenticated or not. Unauthenticated ones are closed to make room (see
+     * maxUnauthenticated); a new connection is refused with 1013 only while this many hospitals are
+     * connected. Keep it at least the number of hospitals (the server warns at start when it is not).
+     */
     maxConnections: z.number().int().min(1).max(100_000).default(256),
+    /**
+     * Connections that have not yet sent a valid hello, in all. When full, the oldest of the address holding
+     * the most is closed with 1013 to make room: idle sockets cannot lock hospitals out.
+     */
+    maxUnauthenticated: z.number().int().min(1).max(100_000).default(64),
+    /** Connections that have not yet sent a valid hello, per source address (IPv6: per /64); over it, that address's oldest is closed. */
+    maxUnauthenticatedPerAddress: z.number().int().min(1).max(100_000).default(8),
     /** Server ping interval; a peer that has not answered the previous ping by the next one is dropped. */
     heartbeatSeconds: z.number().positive().max(3600).default(15),
     /** A connection must send a valid `hello` within this time. */
-    helloTimeoutSeconds: z.number().positive().max(3600).default(10),
+    helloTimeoutSeconds: z.number().positive().max(3600).default(5),
+    /** Failed sign-ins (unknown tokens) a source address may make before it has to wait. */
+    authFailuresBeforeBackoff: z.number().int().min(0).max(1000).default(5),
+    /** The wait after the first failed sign-in beyond those; each further failure doubles it… */
+    authBackoffSeconds: z.number().positive().max(3600).default(1),
+    /** …up to this. While an address waits, its connections are closed at once with 1013. */
+    authBackoffMaxSeconds: z.number().positive().max(86_400).default(60),
     /** Bytes allowed on top of the encoded model size for one frame (header, codec metadata). */
     frameMarginBytes: z.number().int().min(1024).max(1 << 30).default(1 << 20),
     /** Updates transferred at once (upload slots). Bounds server memory to O(slots × model). */
     maxConcurrentUploads: z.number().int().min(1).max(64).default(1),
     /** A granted upload slot is revoked (the update refused as late) if no update arrives within this time. */
     uploadGrantSeconds: z.number().positive().max(3600).default(120),
+    /**
+     * A sampled hospital whose connection drops keeps its place in the round attempt this long (never past
+     * the deadline); reconnecting in time it gets the round again (`resumed`). 0: a drop ends its part at once.
+     */
+    reconnectGraceSeconds: z.number().min(0).max(3600).default(60),
   })
   .strict();
 
@@ -113,9 +135,18 @@ export const fedConfigSchema = z
     aggregator: aggregatorSchema.default({ type: 'fedavg', beta: 0.1 }),
     /** `average`: batch-norm weights are federated like the rest. `local` (FedBN): each hospital keeps its own. */
     batchNorm: z.enum(BATCH_NORM_CHOICES).default('average'),
-    /** Optional bound on ‖update − global‖₂; larger updates are refused (reason `norm`). */
-    maxUpdateNorm: z.number().positive().optional(),
-    /** Allowed example count per update (it is the FedAvg weight). */
+    /**
+     * Bound on ‖update − global‖₂ (batch-norm tensors left out under FedBN); larger updates are refused
+     * (reason `norm`). 'auto' (default): derived from the model and the round's training budget, per round
+     * (shared/fed/strategy.ts autoMaxUpdateNorm); a number: that bound; null: no bound.
+     */
+    maxUpdateNorm: z
+      .union([z.literal('auto'), z.number().positive().finite(), z.null()], { error: 'must be "auto", a positive number or null (no bound)' })
+      .default('auto'),
+    /**
+     * Allowed example count per update (it is the FedAvg weight); a count outside min…max is refused. Each
+     * hospital's count is also clipped to its tokens-file `maxExamples` when it has one.
+     */
     examples: examplesSchema.default({ min: 1, max: 10_000_000 }),
     /**
      * Generator steps each sampled hospital trains per round, whatever its number of tiles (more steps than
@@ -129,11 +160,17 @@ export const fedConfigSchema = z
     keepCheckpoints: count.max(1000).default(5),
     limits: limitsSchema.default({
       maxConnections: 256,
+      maxUnauthenticated: 64,
+      maxUnauthenticatedPerAddress: 8,
       heartbeatSeconds: 15,
-      helloTimeoutSeconds: 10,
+      helloTimeoutSeconds: 5,
+      authFailuresBeforeBackoff: 5,
+      authBackoffSeconds: 1,
+      authBackoffMaxSeconds: 60,
       frameMarginBytes: 1 << 20,
       maxConcurrentUploads: 1,
       uploadGrantSeconds: 120,
+      reconnectGraceSeconds: 60,
     }),
     /** Backoff and limit of repeated round attempts and of checkpoint-write retries (see retrySchema). */
     retry: retrySchema.default({ initialDelaySeconds: 2, maxDelaySeconds: 60, maxFailedAttempts: 8 }),

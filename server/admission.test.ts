@@ -1,0 +1,194 @@
+import { describe, expect, it } from 'vitest';
+import {
+  addressKey,
+  AdmissionLog,
+  admissionPhrases,
+  AUTH_FAILURES_FORGOTTEN_AFTER_MS,
+  AuthThrottle,
+  originAllowed,
+  parseAllowedOrigins,
+  PreAuthBudget,
+} from './admission.ts';
+
+describe('addressKey', () => {
+  it('keeps IPv4 (also IPv4-mapped) and counts IPv6 by its /64', () => {
+    expect(addressKey('10.0.0.7')).toBe('10.0.0.7');
+    expect(addressKey('::ffff:127.0.0.1')).toBe('127.0.0.1');
+    expect(addressKey('2001:db8:0:1:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:0DB8:0000:0001::5')).toBe('2001:db8:0:1::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey(undefined)).toBe('?');
+  });
+});
+
+describe('PreAuthBudget', () => {
+  const limits = { maxConnections: 100, maxUnauthenticated: 4, maxUnauthenticatedPerAddress: 2 };
+
+  it('admits within the budget and counts per address', () => {
+    const b = new PreAuthBudget<string>(limits);
+    expect(b.admit('a', 'a1', 0)).toEqual({ admit: true });
+    expect(b.admit('a', 'a2', 0)).toEqual({ admit: true });
+    expect(b.admit('b', 'b1', 0)).toEqual({ admit: true });
+    expect(b.size).toBe(3);
+    expect(b.countOf('a')).toBe(2);
+    b.release('a1');
+    b.release('a1'); // twice: no effect
+    b.release('unknown');
+    expect(b.size).toBe(2);
+    expect(b.countOf('a')).toBe(1);
+    expect(b.has('a2')).toBe(true);
+    expect(b.has('a1')).toBe(false);
+  });
+
+  it('over the per-address budget, closes that address’s oldest socket, never another address’s', () => {
+    const b = new PreAuthBudget<string>(limits);
+    b.admit('b', 'b1', 0);
+    b.admit('a', 'a1', 0);
+    b.admit('a', 'a2', 0);
+    expect(b.admit('a', 'a3', 0)).toEqual({ admit: true, evict: 'a1', because: 'address' });
+    expect(b.admit('a', 'a4', 0)).toEqual({ admit: true, evict: 'a2', because: 'address' });
+    expect(b.countOf('a')).toBe(2);
+    expect(b.has('b1')).toBe(true);
+  });
+
+  it('over the total, closes the oldest socket of the address holding the most (the newcomer counted)', () => {
+    const b = new PreAuthBudget<string>({ ...limits, maxUnauthenticatedPerAddress: 10 });
+    b.admit('hospital', 'h1', 0);
+    b.admit('x', 'x1', 0);
+    b.admit('x', 'x2', 0);
+    b.admit('y', 'y1', 0);
+    // x holds the most: its oldest goes, not the hospital's older socket.
+    expect(b.admit('z', 'z1', 0)).toEqual({ admit: true, evict: 'x1', because: 'total' });
+    // Now hospital, x, y, z hold 1 each; a newcomer from y makes y the largest: y's own socket goes.
+    expect(b.admit('y', 'y2', 0)).toEqual({ admit: true, evict: 'y1', because: 'total' });
+    // All hold 1 and the newcomer's address holds none: ties go to the oldest socket (the hospital's).
+    expect(b.admit('w', 'w1', 0)).toEqual({ admit: true, evict: 'h1', because: 'total' });
+    expect(b.size).toBe(4);
+  });
+
+  it('a flood from many sockets of one address never takes a lone socket of another address', () => {
+    const b = new PreAuthBudget<number>({ maxConnections: 1000, maxUnauthenticated: 64, maxUnauthenticatedPerAddress: 8 });
+    b.admit('hospital', -1, 0);
+    for (let i = 0; i < 1000; i++) {
+      const d = b.admit(`attacker-${i % 20}`, i, 0);
+      expect(d.admit).toBe(true);
+      if (d.admit) expect(d.evict).not.toBe(-1);
+    }
+    expect(b.has(-1)).toBe(true);
+    expect(b.size).toBe(64);
+  });
+
+  it('keeps maxConnections: evicts unauthenticated sockets first, refuses only when hospitals fill it', () => {
+    const b = new PreAuthBudget<string>({ maxConnections: 3, maxUnauthenticated: 10, maxUnauthenticatedPerAddress: 10 });
+    expect(b.admit('a', 'a1', 1)).toEqual({ admit: true });
+    expect(b.admit('a', 'a2', 1)).toEqual({ admit: true });
+    expect(b.admit('b', 'b1', 1)).toEqual({ admit: true, evict: 'a1', because: 'connections' });
+    const full = new PreAuthBudget<string>({ maxConnections: 3, maxUnauthenticated: 10, maxUnauthenticatedPerAddress: 10 });
+    expect(full.admit('a', 'a1', 3)).toEqual({ admit: false, reason: 'server-full' });
+    expect(full.size).toBe(0);
+  });
+});
+
+describe('AuthThrottle', () => {
+  const limits = { authFailuresBeforeBackoff: 2, authBackoffSeconds: 1, authBackoffMaxSeconds: 5 };
+
+  it('lets the first failures through, then doubles the wait up to the maximum, per address', () => {
+    const t = new AuthThrottle(limits);
+    let now = 1_000_000;
+    expect(t.failure('a', now)).toEqual({ failures: 1, waitMs: 0 });
+    expect(t.blockedFor('a', now)).toBe(0);
+    expect(t.failure('a', now)).toEqual({ failures: 2, waitMs: 0 });
+    expect(t.failure('a', now)).toEqual({ failures: 3, waitMs: 1000 });
+    expect(t.blockedFor('a', now)).toBe(1000);
+    expect(t.blockedFor('a', now + 400)).toBe(600);
+    expect(t.blockedFor('b', now)).toBe(0); // another address is not affected
+    now += 1000;
+    expect(t.blockedFor('a', now)).toBe(0);
+    expect(t.failure('a', now).waitMs).toBe(2000);
+    expect(t.failure('a', (now += 2000)).waitMs).toBe(4000);
+    expect(t.failure('a', (now += 4000)).waitMs).toBe(5000); // 8 s capped at 5
+    expect(t.failure('a', (now += 5000)).waitMs).toBe(5000);
+    expect(t.blockedFor('a', now + 4999)).toBe(1);
+  });
+
+  it('forgets an address after a quiet period, and bounds the addresses it tracks', () => {
+    const t = new AuthThrottle(limits, 3);
+    for (let i = 0; i < 3; i++) t.failure('a', 0);
+    expect(t.blockedFor('a', 0)).toBe(1000);
+    expect(t.failure('a', AUTH_FAILURES_FORGOTTEN_AFTER_MS)).toEqual({ failures: 1, waitMs: 0 });
+    t.failure('b', AUTH_FAILURES_FORGOTTEN_AFTER_MS + 1);
+    t.failure('c', AUTH_FAILURES_FORGOTTEN_AFTER_MS + 2);
+    t.failure('d', AUTH_FAILURES_FORGOTTEN_AFTER_MS + 3);
+    expect(t.tracked).toBe(3); // 'a', the least recently failed, was dropped
+    expect(t.failure('a', AUTH_FAILURES_FORGOTTEN_AFTER_MS + 4).failures).toBe(1);
+    t.prune(2 * AUTH_FAILURES_FORGOTTEN_AFTER_MS + 2);
+    expect(t.tracked).toBe(2); // b and c forgotten; d and a are recent
+  });
+});
+
+describe('Origin', () => {
+  it('parses ALLOWED_ORIGINS and names bad entries', () => {
+    expect(parseAllowedOrigins('https://App.example.org, http://localhost:5173/ ,')).toEqual({ origins: ['https://app.example.org', 'http://localhost:5173'], problems: [] });
+    expect(parseAllowedOrigins('*').origins).toEqual(['*']);
+    const bad = parseAllowedOrigins('example.org,https://x.org/app,ftp://y.org');
+    expect(bad.origins).toEqual([]);
+    expect(bad.problems).toHaveLength(3);
+    expect(bad.problems[0]).toContain('"example.org" is not an origin');
+  });
+
+  it('allows no Origin, the request’s own host, PUBLIC_URL and the listed origins; refuses the rest', () => {
+    const policy = { allowed: ['https://partner.example.org'], publicUrl: 'https://fedgan.example.org/' };
+    expect(originAllowed(undefined, 'fedgan.example.org', policy)).toBe(true);
+    expect(originAllowed('https://fedgan.example.org', 'internal:8080', policy)).toBe(true);
+    expect(originAllowed('http://localhost:5173', 'localhost:5173', policy)).toBe(true);
+    expect(originAllowed('https://partner.example.org', 'fedgan.example.org', policy)).toBe(true);
+    expect(originAllowed('https://evil.example', 'fedgan.example.org', policy)).toBe(false);
+    expect(originAllowed('http://fedgan.example.org', 'internal:8080', policy)).toBe(false); // scheme differs from PUBLIC_URL
+    expect(originAllowed('null', 'fedgan.example.org', policy)).toBe(false);
+    expect(originAllowed('https://fedgan.example.org.evil.example', 'fedgan.example.org', {})).toBe(false);
+    expect(originAllowed('https://evil.example', 'x', { allowed: ['*'] })).toBe(true);
+  });
+});
+
+describe('AdmissionLog', () => {
+  const phrases = admissionPhrases({
+    maxConnections: 256,
+    maxUnauthenticated: 64,
+    maxUnauthenticatedPerAddress: 8,
+    helloTimeoutSeconds: 5,
+    authFailuresBeforeBackoff: 5,
+    authBackoffSeconds: 1,
+    authBackoffMaxSeconds: 60,
+  });
+
+  it('logs the first refusal at once, then one summary line per kind and window', () => {
+    const log = new AdmissionLog(phrases, 10_000);
+    expect(log.note('unauthorized', '10.0.0.7', 0)).toBe(
+      'refused 1 sign-in with an unknown token (after 5 an address waits 1 s, doubling up to 60 s) from 10.0.0.7 (more are summarised every 10 s)',
+    );
+    for (let i = 0; i < 300; i++) expect(log.note('unauthorized', '10.0.0.7', 100 + i)).toBeUndefined();
+    for (let i = 0; i < 12; i++) log.note('unauthorized', `10.0.1.${i % 3}`, 500);
+    expect(log.note('evicted', '10.0.0.9', 600)).toContain('closed 1 unauthenticated connection (no hello yet)');
+    log.note('evicted', '10.0.0.9', 700);
+    expect(log.flush(9_999)).toEqual([]); // neither window has passed
+    expect(log.flush(10_000)).toEqual([
+      'refused 312 sign-ins with an unknown token (after 5 an address waits 1 s, doubling up to 60 s) from 4 addresses in the last 10 s (most from 10.0.0.7: 300)',
+    ]);
+    expect(log.flush(10_600)).toEqual([
+      'closed 1 unauthenticated connection (no hello yet) to make room for new ones (budget: 64 in all, 8 per address; hospitals send their hello at once and are not affected) from 1 address in the last 10 s (10.0.0.9)',
+    ]);
+    expect(log.flush(60_000)).toEqual([]);
+    // Quiet for a window: the next one is logged at once again.
+    expect(log.note('unauthorized', '10.0.0.8', 60_000)).toContain('from 10.0.0.8 (more are summarised');
+  });
+
+  it('escapes client-sent details', () => {
+    const log = new AdmissionLog(phrases, 10_000);
+    const line = log.note('origin', '10.0.0.7', 0, 'https://x\nINFO forged line')!;
+    expect(line).not.toContain('\n');
+    expect(line).toContain('"https://x\\nINFO forged line"');
+    log.note('origin', '10.0.0.7', 1, 'https://a\r\nb');
+    expect(log.flush(0, true)[0]).toContain('e.g. "https://a\\r\\nb"');
+  });
+});
