@@ -56,3 +56,40 @@ export function perFrame<A extends unknown[]>(fn: (...a: A) => void): (...a: A) 
     }
   };
 }
+
+/**
+ * Show progress in a `.progress` box: the bar's width and, for screen readers, the value of its `.track`
+ * (role="progressbar", 0–100). `fraction` undefined: progress unknown (the value is removed).
+ */
+export function setProgress(box: HTMLElement, fraction: number | undefined, text?: string): void {
+  const track = $('.track', box);
+  track.setAttribute('role', 'progressbar');
+  track.setAttribute('aria-valuemin', '0');
+  track.setAttribute('aria-valuemax', '100');
+  if (!track.hasAttribute('aria-label') && !track.hasAttribute('aria-labelledby')) track.setAttribute('aria-label', 'Progress');
+  const bar = $('.bar', box);
+  if (fraction === undefined || !Number.isFinite(fraction)) {
+    track.removeAttribute('aria-valuenow');
+    bar.style.width = '0%';
+  } else {
+    const pct = Math.max(0, Math.min(100, fraction * 100));
+    track.setAttribute('aria-valuenow', String(Math.round(pct)));
+    bar.style.width = `${pct.toFixed(1)}%`;
+  }
+  if (text !== undefined) {
+    const label = box.querySelector<HTMLElement>('.progress-text');
+    if (label) label.textContent = text;
+    if (text) track.setAttribute('aria-valuetext', text);
+    else track.removeAttribute('aria-valuetext');
+  }
+}
+
+/** A `.progress` box with an accessible progress bar (see setProgress) and a text line. */
+export function progressBox(label: string): HTMLElement {
+  return h(
+    'div',
+    { class: 'progress', hidden: true },
+    h('div', { class: 'track', role: 'progressbar', 'aria-label': label, 'aria-valuemin': 0, 'aria-valuemax': 100 }, h('div', { class: 'bar' })),
+    h('span', { class: 'progress-text' }),
+  );
+}

@@ -1,11 +1,13 @@
 import type { FederationInfo, ImportItem, ImportReport, TileSummary } from '../api.ts';
-import { $, formatBytes, formatCount, h } from './dom.ts';
+import { $, formatBytes, formatCount, h, setProgress } from './dom.ts';
 import { plural } from '../plural.ts';
 import { itemsFromDataTransfer, itemsFromFileList } from './dropSources.ts';
+import { TileList, type TileListApi } from './tileList.ts';
 
 /**
- * Step 3: drop zone and pickers, the import progress bar, tiles per class, storage use and the list of
- * files that were not imported (with the reason). The files themselves go straight to the worker.
+ * Step 3: drop zone and pickers, the import progress bar, tiles per class, storage use, the list of
+ * files that were not imported (with the reason), and the tile list (ui/tileList.ts: images found in two
+ * classes, relabel or remove one tile). The files themselves go straight to the worker.
  */
 
 const MAX_LISTED = 200;
@@ -18,14 +20,18 @@ export interface ImportPanelDeps {
   importStaged(looseClass?: string): Promise<ImportReport>;
   /** Called once before the first import: ask the browser to keep this site's storage. */
   persistStorage(): Promise<void>;
+  /** Listing and editing stored tiles (the worker's IndexedDB; no network). */
+  tiles: TileListApi;
 }
 
 export class ImportPanel {
   private classes: string[] = [];
   private busy = false;
   private persistAsked = false;
+  private readonly tileList: TileList;
 
   constructor(private readonly deps: ImportPanelDeps) {
+    this.tileList = new TileList(deps.tiles);
     const zone = $('#dropzone');
     zone.addEventListener('dragover', (e) => {
       e.preventDefault();
@@ -56,6 +62,7 @@ export class ImportPanel {
   setFederation(info: FederationInfo): void {
     if (info.classes.join() === this.classes.join()) return;
     this.classes = [...info.classes];
+    this.tileList.setClasses(info.classes);
     $('#drop-hint').textContent = `Put tiles in folders named ${info.classes.map((c) => `“${c}”`).join(' or ')}. They are resized to ${info.imageSize} × ${info.imageSize} px.`;
     const select = $<HTMLSelectElement>('#loose-class');
     const keep = select.value;
@@ -78,6 +85,7 @@ export class ImportPanel {
     const warn = $('#tiles-warning');
     warn.textContent = warnings.join(' ');
     warn.hidden = warnings.length === 0;
+    this.tileList.update(s);
     $('#storage-line').textContent = s.storage
       ? `Browser storage: ${formatBytes(s.storage.usage)} used of ${formatBytes(s.storage.quota)} available${s.storage.persisted ? ' · kept by the browser (persistent)' : ''}.`
       : '';
@@ -90,8 +98,7 @@ export class ImportPanel {
   private showProgress(done: number, total: number, text: string): void {
     const box = $('#import-progress');
     box.hidden = false;
-    $('.bar', box).style.width = total > 0 ? `${((100 * done) / total).toFixed(1)}%` : '0%';
-    $('.progress-text', box).textContent = text;
+    setProgress(box, total > 0 ? done / total : 0, text);
   }
 
   private async run(pending: Promise<ImportItem[]>): Promise<void> {
@@ -127,11 +134,22 @@ export class ImportPanel {
     const parts = [`${plural(r.added, 'tile')} added`];
     if (r.duplicates) parts.push(`${plural(r.duplicates, 'duplicate')} skipped (already imported)`);
     if (r.rejected.length) parts.push(`${plural(r.rejected.length, 'file')} not imported`);
+    if (r.conflicts.length) parts.push(`${plural(r.conflicts.length, 'file')} already in another class`);
     if (r.ignored) parts.push(`${plural(r.ignored, 'system file')} ignored`);
-    const nodes: Node[] = [h('p', { class: `summary ${r.rejected.length || r.stopped ? 'tone-warn' : 'tone-ok'}`, 'data-testid': 'import-summary', text: `${parts.join(' · ')} (${r.seconds.toFixed(1)} s).` })];
+    const nodes: Node[] = [h('p', { class: `summary ${r.rejected.length || r.conflicts.length || r.stopped ? 'tone-warn' : 'tone-ok'}`, 'data-testid': 'import-summary', text: `${parts.join(' · ')} (${r.seconds.toFixed(1)} s).` })];
     if (r.stopped) nodes.push(h('p', { class: 'summary tone-error', role: 'alert', text: r.stopped.charAt(0).toUpperCase() + r.stopped.slice(1) }));
+    if (r.conflicts.length) {
+      nodes.push(
+        h('p', {
+          class: 'summary tone-warn',
+          'data-testid': 'import-conflicts',
+          text: `${plural(r.conflicts.length, 'file')} ${r.conflicts.length === 1 ? 'is' : 'are'} the same image as a tile of another class, so ${r.conflicts.length === 1 ? 'its' : 'their'} class is not known: ${r.conflicts.length === 1 ? 'it is' : 'they are'} not used for training until you choose below.`,
+        }),
+      );
+    }
     if (r.rejected.length) {
-      const list = h('ul', { 'data-testid': 'rejected-files' });
+      // Scrolls when long: focusable so that keyboard users can scroll it too.
+      const list = h('ul', { 'data-testid': 'rejected-files', tabindex: 0, 'aria-label': 'Files not imported, with the reason' });
       for (const x of r.rejected.slice(0, MAX_LISTED)) list.append(h('li', {}, h('span', { class: 'path', text: x.path }), ` — ${x.reason}`));
       if (r.rejected.length > MAX_LISTED) list.append(h('li', { class: 'muted', text: `…and ${formatCount(r.rejected.length - MAX_LISTED)} more.` }));
       nodes.push(h('details', { open: r.rejected.length <= 20 }, h('summary', { text: `Files not imported (${formatCount(r.rejected.length)})` }), list));
