@@ -3,15 +3,21 @@ import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
 import { generate } from '../shared/gan/gan.ts';
 import { toRgbBytes } from '../shared/image/grid.ts';
+import { features as featureSet, type Features } from '../shared/metrics/features.ts';
 import { computeQuality } from '../shared/metrics/quality.ts';
+import { realFloor } from '../shared/metrics/realFloor.ts';
 import type { QualityExtractor, QualityOptions, QualityReport } from './api.ts';
 import type { GlobalModel } from './globalModel.ts';
+import { throwIfCancelled, yieldToEvents } from './job.ts';
 import type { TileRecord, TileStore } from './tileStore.ts';
 
 /**
  * The Quality panel's computation, in the worker: generate tiles with the global model, extract features
  * of those and of this hospital's own tiles, and compute FID, KID, the memorization check and diversity
- * with the isomorphic metrics of shared/metrics (issue 6). Nothing leaves the browser.
+ * with the isomorphic metrics of shared/metrics (issue 6), and the real floor: the same FID and KID of
+ * held-out real tiles, with as many tiles as the generated side (shared/metrics/realFloor.ts), which the
+ * plain-language verdict compares with (shared/metrics/verdict.ts). Nothing leaves the browser. It can be
+ * cancelled between batches (`signal`).
  */
 
 export const EXTRACTORS: { id: QualityExtractor; label: string }[] = [
@@ -24,7 +30,11 @@ export const TEST_EXTRACTOR = { id: 'tiny' as const, label: 'Tiny random project
 /** Real tiles used at most (feature extraction is the cost). */
 const MAX_REAL = 1000;
 const GEN_BATCH = 32;
+/** Tiles per feature-extraction call: progress, and a chance to cancel, between them. */
+const EXTRACT_CHUNK = 64;
 const CLOSEST = 8;
+/** KID options of both the check and its floor (the same, so the figures compare). */
+const KID = { subsets: 100, seed: 1 };
 
 export interface QualityDeps {
   store: TileStore;
@@ -34,12 +44,26 @@ export interface QualityDeps {
   batchNorm: BatchNormPolicy;
   opts: QualityOptions;
   onProgress(done: number, total: number, stage: string): void;
+  /** Cancel: the check stops at the next batch with JobCancelled. */
+  signal?: AbortSignal;
 }
 
 async function loadExtractor(id: QualityExtractor): Promise<FeatureExtractor> {
   if (id === 'tiny') return createTinyExtractor(64);
   const { loadNsfwjsExtractor } = await import('../shared/features/nsfwjsModels.ts');
   return loadNsfwjsExtractor(id);
+}
+
+/** Feature sets of the same dimension, one after the other. */
+function concatFeatures(parts: readonly Features[], dim: number): Features {
+  const rows = parts.reduce((a, p) => a + p.rows, 0);
+  const data = new Float64Array(rows * dim);
+  let at = 0;
+  for (const p of parts) {
+    data.set(p.data, at);
+    at += p.data.length;
+  }
+  return featureSet(data, rows, dim, 'quality-check features');
 }
 
 /** Every k-th tile so at most `max` remain, spread over the whole set (deterministic). */
@@ -62,7 +86,9 @@ export async function runQualityCheck(deps: QualityDeps): Promise<QualityReport>
 
   deps.onProgress(0, 1, 'Loading the feature network');
   const extractor = await loadExtractor(opts.extractor);
+  const cancelled = () => throwIfCancelled(deps.signal, 'the quality check');
   try {
+    cancelled();
     const total = classes.length * opts.perClass + all.length * 1 + classes.length * opts.perClass;
     let done = 0;
     const step = (n: number, stage: string) => deps.onProgress((done += n), total, stage);
@@ -72,6 +98,7 @@ export async function runQualityCheck(deps: QualityDeps): Promise<QualityReport>
       let seed = 777;
       for (let c = 0; c < classes.length; c++) {
         for (let start = 0; start < opts.perClass; start += GEN_BATCH) {
+          cancelled();
           const n = Math.min(GEN_BATCH, opts.perClass - start);
           const t = generate(gan, new Array<number>(n).fill(c), seed++);
           const data = (await t.data()) as Float32Array;
@@ -79,26 +106,36 @@ export async function runQualityCheck(deps: QualityDeps): Promise<QualityReport>
           images.push(...toRgbBytes(data, n, size));
           for (let i = 0; i < n; i++) labels.push(c);
           step(n, 'Generating tiles');
+          await yieldToEvents();
         }
       }
       return { synthetic: images, syntheticLabels: labels, round: stored.round };
     });
-    const features = async (tiles: readonly Uint8Array[], stage: string) => {
+    // In chunks, so a Cancel is heard between them (extractors are per tile: chunking changes nothing).
+    const features = async (tiles: readonly Uint8Array[], stage: string): Promise<Features> => {
       step(0, stage);
-      let last = 0;
-      const f = await extractor.extract(tiles, size, {
-        onProgress: (d) => {
-          step(d - last, stage);
-          last = d;
-        },
-      });
-      return f;
+      const parts: Features[] = [];
+      for (let start = 0; start < tiles.length; start += EXTRACT_CHUNK) {
+        cancelled();
+        let last = 0;
+        parts.push(
+          await extractor.extract(tiles.slice(start, start + EXTRACT_CHUNK), size, {
+            onProgress: (d) => {
+              step(d - last, stage);
+              last = d;
+            },
+          }),
+        );
+        await yieldToEvents();
+      }
+      return concatFeatures(parts, extractor.dim);
     };
     const realF = await features(reference.map((t) => t.pixels), 'Features of your tiles');
     const controlF = await features(control.map((t) => t.pixels), 'Features of your tiles');
     const synthF = await features(synthetic, 'Features of generated tiles');
+    cancelled();
     deps.onProgress(total, total, 'Computing the scores');
-    await new Promise((r) => setTimeout(r, 0));
+    await yieldToEvents();
     const q = computeQuality({
       real: realF,
       realLabels: reference.map((t) => classes.indexOf(t.label)),
@@ -107,7 +144,9 @@ export async function runQualityCheck(deps: QualityDeps): Promise<QualityReport>
       classes,
       control: controlF,
       closestPairs: CLOSEST,
+      kid: KID,
     });
+    const { floor } = realFloor(realF, controlF, synthF, { seed: KID.seed, kidSubsets: KID.subsets, full: { fid: q.fid.fid, kid: { mean: q.kid.mean, std: q.kid.std } } });
     return {
       round,
       extractor: { name: extractor.name, description: extractor.description },
@@ -116,6 +155,7 @@ export async function runQualityCheck(deps: QualityDeps): Promise<QualityReport>
       syntheticCount: synthetic.length,
       fid: q.fid.fid,
       kid: { mean: q.kid.mean, std: q.kid.std },
+      floor: { n: floor.n, fid: floor.fid, kid: floor.kid.mean, syntheticFid: floor.syntheticFid, syntheticKid: floor.syntheticKid.mean },
       memorization: { syntheticToReal: q.memorization.syntheticToTrain, ...(q.memorization.testToTrain ? { realToReal: q.memorization.testToTrain } : {}) },
       diversity: q.diversity,
       closest: q.memorization.closest.map((p) => ({ distance: p.distance, synthetic: synthetic[p.query], real: reference[p.reference].pixels, realName: reference[p.reference].name })),

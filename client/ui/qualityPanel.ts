@@ -1,14 +1,15 @@
+import { checkFiguresOf, judgeCheck, type Verdict } from '../../shared/metrics/verdict.ts';
 import type { QualityExtractor, QualityOptions, QualityReport } from '../api.ts';
-import { $, formatCount, formatSeconds, h } from './dom.ts';
+import { isCancelled } from '../job.ts';
+import { $, formatCount, formatSeconds, h, progressBox } from './dom.ts';
+import { verdictBlock } from './exportPanel.ts';
+import { JobProgress } from './jobProgress.ts';
 
 /**
  * Step 6: the Quality panel. The worker computes FID, KID, the memorization check and diversity on this
  * hospital's own tiles; this renders the figures in plain words, with the closest generated/real pairs
  * as images so staff can see for themselves whether a tile was copied.
  */
-
-/** Generated tiles whose nearest-real distance is below this share of the real-to-real baseline look like copies. */
-const COPY_RATIO = 0.5;
 
 function rgbToCanvas(rgb: Uint8Array, size: number, label: string): HTMLCanvasElement {
   const canvas = h('canvas', { width: size, height: size, class: size < 48 ? 'pixelated' : '', 'aria-label': label, title: label });
@@ -27,11 +28,16 @@ const fmt = (v: number | null | undefined, digits = 3) => (v === null || v === u
 
 export class QualityPanel {
   private busy = false;
+  private readonly progressView = new JobProgress(() => document.querySelector<HTMLElement>('#quality-body .progress'), 'tiles');
 
   constructor(
     private readonly deps: {
       info(): Promise<{ extractors: { id: QualityExtractor; label: string }[] }>;
       run(opts: QualityOptions): Promise<QualityReport>;
+      /** Stop the running check (its run() then rejects with JobCancelled). */
+      cancel(): Promise<void> | void;
+      /** The verdict on the stored model's images, which takes the new check into account. */
+      verdict(): Promise<Verdict | undefined>;
     },
   ) {}
 
@@ -47,52 +53,68 @@ export class QualityPanel {
     const count = h('input', { type: 'number', min: 4, max: 2000, step: 1, value: 64, 'data-testid': 'quality-count', 'aria-label': 'Generated tiles per class' });
     const select = h('select', { 'data-testid': 'quality-extractor', 'aria-label': 'Feature network' }, ...extractors.map((e) => h('option', { value: e.id, text: e.label })));
     const button = h('button', { class: 'btn', type: 'button', 'data-testid': 'run-quality', text: 'Run the quality check' });
-    const progress = h('div', { class: 'progress', hidden: true }, h('div', { class: 'track' }, h('div', { class: 'bar' })), h('span', { class: 'progress-text' }));
+    const cancel = h('button', { class: 'btn', type: 'button', 'data-testid': 'quality-cancel', text: 'Cancel', hidden: true });
+    const progress = progressBox('Quality check progress');
     const out = h('div', { 'data-testid': 'quality-result', class: 'quality-result' });
     body.replaceChildren(
       h('div', { class: 'quality-form' }, h('label', { class: 'small' }, 'Generated tiles per class ', count), h('label', { class: 'small' }, 'Feature network ', select)),
-      button,
+      h('div', { class: 'actions' }, button, ' ', cancel),
       progress,
       out,
     );
+    cancel.addEventListener('click', () => {
+      if (!this.busy) return;
+      cancel.disabled = true;
+      cancel.textContent = 'Cancelling…';
+      void this.deps.cancel();
+    });
     button.addEventListener('click', async () => {
       if (this.busy) return;
       this.busy = true;
       button.disabled = true;
+      cancel.hidden = false;
+      cancel.disabled = false;
+      cancel.textContent = 'Cancel';
       out.replaceChildren();
+      this.progressView.start('Starting the quality check…');
       try {
         const r = await this.deps.run({ perClass: Number(count.value), extractor: select.value as QualityExtractor });
-        out.replaceChildren(...this.render(r));
+        const verdict = await this.deps.verdict().catch(() => undefined);
+        out.replaceChildren(...this.render(r, verdict));
       } catch (e) {
-        out.replaceChildren(h('p', { class: 'msg tone-error', text: `The quality check failed: ${(e as Error).message}` }));
+        out.replaceChildren(
+          isCancelled(e)
+            ? h('p', { class: 'msg tone-neutral', 'data-testid': 'quality-cancelled', text: 'Quality check cancelled; nothing was measured.' })
+            : h('p', { class: 'msg tone-error', text: `The quality check failed: ${(e as Error).message}` }),
+        );
       } finally {
         this.busy = false;
         button.disabled = false;
-        progress.hidden = true;
+        cancel.hidden = true;
+        this.progressView.stop();
       }
     });
   }
 
   progress(done: number, total: number, stage: string): void {
-    const box = document.querySelector<HTMLElement>('#quality-body .progress');
-    if (!box) return;
-    box.hidden = false;
-    $('.bar', box).style.width = total ? `${((100 * done) / total).toFixed(1)}%` : '0%';
-    $('.progress-text', box).textContent = `${stage}…`;
+    if (!this.busy) return;
+    // Loading the network and computing the scores are one step each: no count, no rate.
+    this.progressView.update(done, total, stage, total > 1 && stage !== 'Computing the scores');
   }
 
-  private render(r: QualityReport): Node[] {
+  private render(r: QualityReport, verdict: Verdict | undefined): Node[] {
     const m = r.memorization;
-    const base = m.realToReal?.p5;
-    const copies = base !== undefined && base > 0 && m.syntheticToReal.p5 < COPY_RATIO * base;
-    const verdict = base === undefined
-      ? h('p', { class: 'small muted', text: 'Too few tiles for a memorization baseline.' })
-      : copies
-        ? h('p', { class: 'msg tone-warn', 'data-testid': 'memorization-verdict', text: 'Some generated tiles are much closer to one of your tiles than your tiles are to each other. Look at the pairs below for copies before sharing exported images.' })
-        : h('p', { class: 'msg tone-ok', 'data-testid': 'memorization-verdict', text: 'No sign of copying: generated tiles are not closer to your tiles than your tiles are to each other.' });
+    const judged = judgeCheck(checkFiguresOf(r));
+    // "No sign of copying" is good news only about images that are otherwise fine: noise is never a copy.
+    const tone = judged.copies ? 'tone-warn' : judged.close && judged.varied ? 'tone-ok' : 'tone-neutral';
+    const memorization = m.realToReal === undefined
+      ? h('p', { class: 'small muted', 'data-testid': 'memorization-verdict', text: 'Too few tiles for a memorization baseline.' })
+      : h('p', { class: `msg ${tone}`, 'data-testid': 'memorization-verdict', text: judged.memorization });
     const rows: [string, string][] = [
       ['FID (lower is better)', fmt(r.fid, 2)],
+      [`FID of your held-out tiles: the floor (${formatCount(r.floor.n)} tiles each side)`, `${fmt(r.floor.fid, 2)} (generated: ${fmt(r.floor.syntheticFid, 2)})`],
       ['KID (lower is better)', `${fmt(r.kid.mean, 4)} ± ${fmt(r.kid.std, 4)}`],
+      ['KID of your held-out tiles: the floor', fmt(r.floor.kid, 4)],
       ['Generated → nearest real tile (median / 5th percentile)', `${fmt(m.syntheticToReal.median)} / ${fmt(m.syntheticToReal.p5)}`],
       ['Real → nearest other real tile (median / 5th percentile)', m.realToReal ? `${fmt(m.realToReal.median)} / ${fmt(m.realToReal.p5)}` : '–'],
       ...Object.entries(r.diversity).map(([c, d]): [string, string] => [`Diversity of ${c} (generated / real)`, `${fmt(d.synthetic)} / ${fmt(d.real)}`]),
@@ -106,8 +128,9 @@ export class QualityPanel {
     );
     return [
       h('p', { class: 'small', text: `Round-${r.round} model: ${formatCount(r.syntheticCount)} generated tiles vs ${formatCount(r.realCount)} of your tiles (${formatCount(r.controlCount)} more held out as the baseline), in ${formatSeconds(r.seconds)}.` }),
+      ...(verdict ? [verdictBlock(verdict, 'quality-verdict')] : []),
       h('table', { class: 'quality-table' }, h('tbody', {}, ...rows.map(([k, v]) => h('tr', {}, h('td', { text: k }), h('td', { class: 'num', text: v }))))),
-      verdict,
+      memorization,
       h('p', { class: 'small muted', text: `Closest generated (left) / real (right) pairs and their distance. Features: ${r.extractor.description}.` }),
       pairs,
     ];

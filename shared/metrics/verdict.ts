@@ -78,6 +78,26 @@ export interface CheckFigures {
   memorization: { syntheticToReal: { p5: number }; realToReal?: { p5: number } };
 }
 
+/** The figures of a Quality panel report (client/api.ts QualityReport) that the verdict judges. */
+export function checkFiguresOf(r: {
+  round: number;
+  extractor: { name: string };
+  floor: { fid: number; kid: number; syntheticFid: number; syntheticKid: number };
+  diversity: Record<string, { synthetic: number | null; real: number | null }>;
+  memorization: { syntheticToReal: { p5: number }; realToReal?: { p5: number } };
+}): CheckFigures {
+  return {
+    round: r.round,
+    extractor: r.extractor.name,
+    fid: r.floor.syntheticFid,
+    floorFid: r.floor.fid,
+    kid: r.floor.syntheticKid,
+    floorKid: r.floor.kid,
+    diversity: r.diversity,
+    memorization: { syntheticToReal: { p5: r.memorization.syntheticToReal.p5 }, ...(r.memorization.realToReal ? { realToReal: { p5: r.memorization.realToReal.p5 } } : {}) },
+  };
+}
+
 export interface VerdictInput {
   /** The model being judged: rounds it has completed, the federation's rounds and generator steps per round. */
   model?: { round: number; rounds: number; localSteps?: number };
@@ -100,15 +120,22 @@ export function latestProbe(history: readonly { quality?: ProbeFigure }[]): Prob
   return best;
 }
 
-interface CheckJudgement {
+/** The quality check judged goal by goal (judgeOutput uses it; the Quality panel shows `memorization`). */
+export interface CheckJudgement {
+  /** FID at most FID_FLOOR_FACTOR × the floor. */
   close: boolean;
+  /** FID above FAR_FID_FACTOR × the floor (or no floor and FID above 0). */
   far: boolean;
+  /** Diversity at least DIVERSITY_MIN_RATIO of the real tiles' in every class. */
   varied: boolean;
+  /** Possible copies, or copying could not be checked (no baseline). */
   copies: boolean;
+  /** The memorization finding in words (one of `reasons`). */
+  memorization: string;
   reasons: string[];
 }
 
-function judgeCheck(c: CheckFigures): CheckJudgement {
+export function judgeCheck(c: CheckFigures): CheckJudgement {
   const reasons: string[] = [];
   const ratio = c.floorFid > TOLERANCE ? c.fid / c.floorFid : null;
   const close = ratio !== null && ratio <= FID_FLOOR_FACTOR + TOLERANCE;
@@ -132,7 +159,7 @@ function judgeCheck(c: CheckFigures): CheckJudgement {
   else if (copies) reasons.push(`Some generated tiles are closer to one of your tiles than your own tiles are to each other: they may be copies (distance ${f2(c.memorization.syntheticToReal.p5)} vs ${f2(base)}, 5th percentile). Look at the closest pairs before sharing.`);
   else if (far) reasons.push('No sign of copying — but that says nothing good while the images do not look like tissue.');
   else reasons.push('No sign of copying: generated tiles are not closer to your tiles than your tiles are to each other.');
-  return { close, far, varied, copies: copies || base === undefined, reasons };
+  return { close, far, varied, copies: copies || base === undefined, memorization: reasons[reasons.length - 1], reasons };
 }
 
 /**
