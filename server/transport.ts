@@ -15,9 +15,11 @@ import {
   type UpdateHeader,
 } from '../shared/protocol/messages.ts';
 import { describeIssues } from '../shared/protocol/validation.ts';
+import { addressKey, AdmissionLog, admissionPhrases, AuthThrottle, originAllowed, PreAuthBudget, type AdmissionEvent, type OriginPolicy } from './admission.ts';
 import type { TokenStore } from './auth.ts';
 import { PATHS } from './config.ts';
-import type { Logger } from './log.ts';
+import { rawHttpResponse } from './http.ts';
+import { clientText, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import { releaseLargeMessageGarbage, releaseReceiveGarbage } from './memory.ts';
 import { receiveLargeFramesInPlace } from './receiveInPlace.ts';
@@ -27,6 +29,11 @@ import type { ReceiveBufferPool } from './receivePool.ts';
  * The WebSocket transport: upgrade on PATHS.ws, hello (version negotiation + token), one live connection
  * per token, connection and frame-size limits, heartbeats, and parsing every frame into a typed message.
  * It knows nothing of rounds: it hands authenticated peers and well-formed messages to the handlers.
+ *
+ * Admission (the decisions are in admission.ts): the Origin allow-list at the upgrade; an address in a
+ * sign-in backoff is closed at once; sockets waiting for their hello have a budget of their own (in all
+ * and per address) and the oldest are closed to make room, so they never take a hospital's place;
+ * refusals are logged in summary.
  */
 
 /** Before a valid hello, no message may exceed this (a hello is a few hundred bytes). */
@@ -66,7 +73,7 @@ export interface Peer {
 
 export interface TransportHandlers {
   /** The welcome data for a newly authenticated peer (protocol, hospital and clientId are filled in). */
-  welcome(): { fingerprint: string; rounds: number; round: number; phase: import('../shared/protocol/messages.ts').Phase };
+  welcome(): { fingerprint: string; rounds: number; round: number; phase: import('../shared/protocol/messages.ts').Phase; limits: import('./roundMachine.ts').WelcomeRoundLimits };
   onJoin(peer: Peer): void;
   onLeave(peer: Peer, code: number, reason: string): void;
   onText(peer: Peer, msg: Exclude<ClientTextMessage, { type: 'hello' }>): void;
@@ -75,8 +82,21 @@ export interface TransportHandlers {
 
 export interface TransportLimits {
   maxConnections: number;
+  maxUnauthenticated: number;
+  maxUnauthenticatedPerAddress: number;
   heartbeatSeconds: number;
   helloTimeoutSeconds: number;
+  authFailuresBeforeBackoff: number;
+  authBackoffSeconds: number;
+  authBackoffMaxSeconds: number;
+}
+
+/** Who may open the WebSocket (see originAllowed), and the clock of the admission decisions. */
+export interface TransportAccess extends OriginPolicy {
+  /** Milliseconds; default Date.now. Tests pass a fake one. */
+  now?: () => number;
+  /** The window of the refusal summaries in the log (default 10 s). */
+  summaryWindowMs?: number;
 }
 
 interface Conn {
@@ -85,6 +105,8 @@ interface Conn {
   peer?: PeerImpl;
   helloTimer?: NodeJS.Timeout;
   remote: string;
+  /** The source address its budget and sign-in failures count under (addressKey). */
+  address: string;
   /** Set once we started closing it: later messages are ignored. */
   closing?: boolean;
 }
@@ -125,6 +147,12 @@ export class Transport {
   maxFrameBytes = 0;
   accepting = false;
   private warnedNoInPlace = false;
+  /** Sockets waiting for their hello. */
+  private readonly preAuth: PreAuthBudget<Conn>;
+  private readonly throttle: AuthThrottle;
+  private readonly admissionLog: AdmissionLog;
+  private readonly summaryTimer: NodeJS.Timeout;
+  private readonly now: () => number;
 
   constructor(
     private readonly http: HttpServer,
@@ -135,7 +163,18 @@ export class Transport {
     private readonly log: Logger,
     /** Where large frames are received (reused between updates); default: a fresh buffer each. */
     readonly receivePool?: ReceiveBufferPool,
+    private readonly access: TransportAccess = {},
   ) {
+    this.now = access.now ?? Date.now;
+    this.preAuth = new PreAuthBudget<Conn>(limits);
+    this.throttle = new AuthThrottle(limits);
+    this.admissionLog = new AdmissionLog(admissionPhrases(limits), access.summaryWindowMs);
+    this.summaryTimer = setInterval(() => this.flushAdmissionLog(), 1000);
+    this.summaryTimer.unref();
+    const hospitals = tokens.hospitals.length;
+    if (limits.maxConnections < hospitals) {
+      log.warn(`limits.maxConnections (${limits.maxConnections}) is below the number of hospitals (${hospitals}): once ${limits.maxConnections} are connected the others are refused`);
+    }
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, clientTracking: false });
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.heartbeat = setInterval(() => this.beat(), limits.heartbeatSeconds * 1000);
@@ -162,31 +201,52 @@ export class Transport {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path !== PATHS.ws) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.end(rawHttpResponse('404 Not Found'));
       return;
     }
     if (!this.accepting) {
       this.metrics.refuse('not-ready');
-      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 2\r\nContent-Length: 0\r\n\r\n');
+      socket.end(rawHttpResponse('503 Service Unavailable', { 'Retry-After': '2' }));
+      return;
+    }
+    const origin = req.headers.origin;
+    if (!originAllowed(origin, req.headers.host, this.access)) {
+      this.metrics.refuse('origin');
+      this.note('origin', addressKey(req.socket.remoteAddress), origin);
+      const body = `The web origin ${JSON.stringify(origin)} may not open this federation's WebSocket: only this server's own web app (and the origins in ALLOWED_ORIGINS) may.\n`;
+      socket.end(rawHttpResponse('403 Forbidden', { 'Content-Type': 'text/plain; charset=utf-8' }, body));
       return;
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const conn: Conn = { ws, alive: true, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}` };
+    const conn: Conn = { ws, alive: true, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`, address: addressKey(req.socket.remoteAddress) };
     ws.on('error', (e) => this.log.warn(`connection ${conn.remote}${conn.peer ? ` (${conn.peer.hospital})` : ''}: ${e.message}`));
-    if (this.conns.size >= this.limits.maxConnections) {
-      this.metrics.refuse('server-full');
-      this.log.warn(`refusing connection from ${conn.remote}: ${this.conns.size} connections open (limit ${this.limits.maxConnections})`);
-      ws.close(CLOSE.tryAgainLater, 'server full, try again later');
-      return;
+    const waitMs = this.throttle.blockedFor(conn.address, this.now());
+    if (waitMs > 0) {
+      this.metrics.refuse('auth-backoff');
+      this.note('throttled', conn.address);
+      return this.refuseEarly(ws, CLOSE.tryAgainLater, `too many unknown tokens from this address: try again in ${Math.ceil(waitMs / 1000)} s`);
     }
+    const admit = this.preAuth.admit(conn.address, conn, this.byHospital.size);
+    if (!admit.admit) {
+      this.metrics.refuse('server-full');
+      this.note('server-full', conn.address);
+      return this.refuseEarly(ws, CLOSE.tryAgainLater, 'server full, try again later');
+    }
+    if (admit.evict) {
+      this.metrics.refuse('unauthenticated-budget');
+      this.note('evicted', admit.evict.address);
+      this.closeConn(admit.evict, CLOSE.tryAgainLater, 'too many connections waiting for a hello: send it at once after connecting');
+    }
+    this.metrics.unauthenticated.set(this.preAuth.size);
     this.conns.add(conn);
     this.metrics.connections.set(this.conns.size);
     setConnectionMaxPayload(ws, PRE_AUTH_MAX_PAYLOAD);
     conn.helloTimer = setTimeout(() => {
       this.metrics.refuse('hello-timeout');
+      this.note('hello-timeout', conn.address);
       this.closeConn(conn, CLOSE.helloTimeout, 'no hello received in time');
     }, this.limits.helloTimeoutSeconds * 1000);
     ws.on('pong', () => (conn.alive = true));
@@ -196,13 +256,15 @@ export class Transport {
 
   private onClose(conn: Conn, code: number, reason: string): void {
     clearTimeout(conn.helloTimer);
+    this.preAuth.release(conn);
+    this.metrics.unauthenticated.set(this.preAuth.size);
     this.conns.delete(conn);
     this.metrics.connections.set(this.conns.size);
     const peer = conn.peer;
     if (peer && this.byHospital.get(peer.hospital) === peer) {
       this.byHospital.delete(peer.hospital);
       this.metrics.connected.set(this.byHospital.size);
-      this.log.info(`${peer.hospital} disconnected (${code}${reason ? ` ${reason}` : ''})`);
+      this.log.info(`${peer.hospital} disconnected (${code}${reason ? ` ${clientText(reason, 123)}` : ''})`);
       this.handlers.onLeave(peer, code, reason);
     }
   }
@@ -264,6 +326,7 @@ export class Transport {
 
   private onHello(conn: Conn, data: Buffer, isBinary: boolean): void {
     const refuse = (code: ErrorCode, closeCode: number, message: string) => {
+      if (code === 'bad-hello') this.note('bad-hello', conn.address, message);
       this.sendError(conn, code, message);
       this.closeConn(conn, closeCode, message);
     };
@@ -289,7 +352,8 @@ export class Transport {
     const protocol = Math.max(...common);
     const hospital = this.tokens.authenticate(hello.token);
     if (!hospital) {
-      this.log.warn(`refused connection from ${conn.remote}: unknown token`);
+      const { failures, waitMs } = this.throttle.failure(conn.address, this.now());
+      this.note('unauthorized', conn.address, waitMs > 0 ? `${failures} in a row; this address now waits ${Math.ceil(waitMs / 1000)} s` : undefined);
       return refuse('unauthorized', CLOSE.unauthorized, 'unknown token');
     }
     const existing = this.byHospital.get(hospital);
@@ -306,6 +370,8 @@ export class Transport {
       this.handlers.onLeave(existing, CLOSE.superseded, 'superseded');
     }
     clearTimeout(conn.helloTimer);
+    this.preAuth.release(conn);
+    this.metrics.unauthenticated.set(this.preAuth.size);
     setConnectionMaxPayload(conn.ws, (this.wss.options as { maxPayload: number }).maxPayload);
     // Updates are received into one buffer as they arrive (1× the update in memory, not 2×).
     const pool = this.receivePool;
@@ -318,7 +384,7 @@ export class Transport {
     conn.peer = peer;
     this.byHospital.set(hospital, peer);
     this.metrics.connected.set(this.byHospital.size);
-    this.log.info(`${hospital} connected (client ${hello.clientId}${hello.agent ? `, ${hello.agent}` : ''}, protocol ${protocol}, ${conn.remote})`);
+    this.log.info(`${hospital} connected (client ${hello.clientId}${hello.agent ? `, agent ${clientText(hello.agent)}` : ''}, protocol ${protocol}, ${conn.remote})`);
     const w = this.handlers.welcome();
     peer.send({
       type: 'welcome',
@@ -329,7 +395,7 @@ export class Transport {
       rounds: w.rounds,
       round: w.round,
       phase: w.phase,
-      limits: { maxFrameBytes: this.maxFrameBytes, heartbeatSeconds: this.limits.heartbeatSeconds },
+      limits: { maxFrameBytes: this.maxFrameBytes, heartbeatSeconds: this.limits.heartbeatSeconds, ...w.limits },
     });
     this.handlers.onJoin(peer);
   }
@@ -357,10 +423,38 @@ export class Transport {
   closeConn(conn: Conn, code: number, reason: string): void {
     clearTimeout(conn.helloTimer);
     conn.closing = true;
+    // A closing socket no longer waits for its hello: it leaves the unauthenticated budget now.
+    const unauthenticated = !conn.peer;
+    this.preAuth.release(conn);
+    this.metrics.unauthenticated.set(this.preAuth.size);
     const r = Buffer.from(reason).length > 123 ? reason.slice(0, 100) : reason;
     if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING) conn.ws.close(code, r);
-    // Do not wait for the peer's close frame forever.
-    setTimeout(() => conn.ws.terminate(), 5000).unref();
+    // Do not wait for the peer's close frame forever (an unauthenticated peer gets less time).
+    setTimeout(() => conn.ws.terminate(), unauthenticated ? 1000 : 5000).unref();
+  }
+
+  /** Close a socket that was never admitted (not counted anywhere); it is cut off if it does not answer the close. */
+  private refuseEarly(ws: WebSocket, code: number, reason: string): void {
+    ws.close(code, reason);
+    setTimeout(() => ws.terminate(), 1000).unref();
+  }
+
+  /** Count a refusal for the summary log; the first of a kind after a quiet window is logged at once. */
+  private note(kind: AdmissionEvent, address: string, detail?: string): void {
+    const line = this.admissionLog.note(kind, address, this.now(), detail);
+    if (line) this.log.warn(line);
+  }
+
+  /** Write the refusal summaries that are due (every second by a timer; `force`: all pending, e.g. at shutdown). */
+  flushAdmissionLog(force = false): void {
+    const now = this.now();
+    for (const line of this.admissionLog.flush(now, force)) this.log.warn(line);
+    this.throttle.prune(now);
+  }
+
+  /** Sockets waiting for their hello (counted against the unauthenticated budget). */
+  get unauthenticatedCount(): number {
+    return this.preAuth.size;
   }
 
   private beat(): void {
@@ -383,6 +477,8 @@ export class Transport {
   /** Close every connection (server shutdown) and stop the heartbeat. */
   async close(code: number = CLOSE.goingAway, reason = 'server shutting down'): Promise<void> {
     clearInterval(this.heartbeat);
+    clearInterval(this.summaryTimer);
+    this.flushAdmissionLog(true);
     this.accepting = false;
     for (const conn of this.conns) this.closeConn(conn, code, reason);
     const deadline = Date.now() + 2000;

@@ -1,0 +1,188 @@
+/**
+ * Admission over real sockets (server/admission.ts wired by server/transport.ts): a flood of hello-less
+ * sockets cannot lock hospitals out, the unauthenticated budget per address and in all, the backoff after
+ * failed sign-ins, and the WebSocket Origin allow-list.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import type { FederationClient } from '../shared/protocol/federationClient.ts';
+import { CLOSE } from '../shared/protocol/messages.ts';
+import { startFlood, loopbackAddresses, type Flood } from './testing/flood.ts';
+import { constantTrainer, getMetrics, nodeClient, RawPeer, startTestServer, tokenOf, until, type TestServer } from './testing/federation.ts';
+
+let server: TestServer | undefined;
+let flood: Flood | undefined;
+const clients: FederationClient[] = [];
+const raws: RawPeer[] = [];
+
+afterEach(async () => {
+  await flood?.stop();
+  flood = undefined;
+  for (const c of clients.splice(0)) c.stop();
+  for (const r of raws.splice(0)) r.close();
+  await server?.cleanup();
+  server = undefined;
+});
+
+/** A raw socket from `localAddress` (127.0.0.x), optionally with an Origin header. */
+function raw(s: TestServer, opts: { localAddress?: string; origin?: string } = {}): RawPeer {
+  const r = new RawPeer(s.wsUrl, opts);
+  raws.push(r);
+  return r;
+}
+
+/** Fail with `what` instead of hanging when `p` does not settle in time. */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([p, new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`${what}: not done within ${ms / 1000} s`)), ms)))]).finally(() => clearTimeout(t));
+}
+
+/** Open a socket, say hello with `hospital`'s token, wait for the welcome (true) or a refusal (false); then close. */
+async function tryJoin(s: TestServer, hospital: string, timeoutMs = 3000): Promise<boolean> {
+  const p = new RawPeer(s.wsUrl);
+  try {
+    await p.opened;
+    p.send({ type: 'hello', protocols: [2], token: tokenOf(hospital), clientId: `probe-${hospital}` });
+    const r = await p.waitFor(() => p.messages.find((m) => m.text?.type === 'welcome') ?? p.closed, timeoutMs);
+    return 'text' in r;
+  } catch {
+    return false;
+  } finally {
+    p.close();
+  }
+}
+
+describe('admission over real sockets', () => {
+  it('a flood of 300 hello-less sockets from 10 addresses, refreshed as they drop, does not keep two hospitals from joining and finishing a round', async () => {
+    server = await startTestServer({ rounds: 1, fraction: 1, minFit: 2, minAvailable: 2, minCompletion: 2 }, { hospitals: ['h1', 'h2', 'h3'] });
+    flood = startFlood(server.wsUrl, { sockets: 300, addresses: loopbackAddresses(10) });
+    // The flood holds the unauthenticated budget (64) before anyone tries to join.
+    await until(() => server!.transport.unauthenticatedCount >= 60 && flood!.opened >= 300, 10_000, 'the flood to fill the unauthenticated budget');
+
+    // Ten joins one after another during the flood (a third hospital, so the round below is not affected).
+    let joined = 0;
+    for (let i = 0; i < 10; i++) if (await tryJoin(server, 'h3')) joined++;
+    expect(joined).toBe(10);
+    await until(() => server!.transport.peers().length === 0, 5000, 'the probes to leave');
+
+    // Two hospitals join and finish a round while the flood goes on.
+    const runs = ['h1', 'h2'].map((h, k) => {
+      const c = nodeClient(server!, h, constantTrainer(k + 1, 10));
+      clients.push(c);
+      return c.run();
+    });
+    const results = await within(15_000, 'the round during the flood', Promise.all(runs));
+    expect(results.map((r) => r.rounds)).toEqual([1, 1]);
+    expect(server.federation.state.history[0]).toMatchObject({ round: 1, participants: 2 });
+    // The flood was still on, and was being cut back to its budget.
+    expect(server.transport.unauthenticatedCount).toBeLessThanOrEqual(64);
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_refusals_total{reason="unauthenticated-budget"}')).toBeGreaterThan(300);
+    expect(m.get('fedgan_refusals_total{reason="server-full"}') ?? 0).toBe(0);
+    await flood.stop();
+    // Logged in summary: not one line per closed socket.
+    server.transport.flushAdmissionLog(true);
+    const lines = server.logLines.filter((l) => l.includes('unauthenticated connection'));
+    expect(lines.length).toBeLessThanOrEqual(3);
+    expect(lines.at(-1)).toMatch(/closed \d+ unauthenticated connections \(no hello yet\) to make room for new ones .* from 10 addresses in the last \d+ s/);
+  }, 40_000);
+
+  it('keeps the unauthenticated budget per address and in all, and never closes an authenticated hospital for it', async () => {
+    server = await startTestServer({ rounds: 1, minAvailable: 3, limits: { maxUnauthenticated: 5, maxUnauthenticatedPerAddress: 3 } });
+    const hospital = raw(server, { localAddress: '127.0.0.2' });
+    await hospital.hello('h1');
+    // Per address: a fourth waiting socket from 127.0.0.2 closes that address's oldest, not the hospital.
+    const a = [0, 1, 2].map(() => raw(server!, { localAddress: '127.0.0.2' }));
+    for (const p of a) await p.opened;
+    await until(() => server!.transport.unauthenticatedCount === 3, 2000, 'three waiting sockets');
+    const a4 = raw(server, { localAddress: '127.0.0.2' });
+    await a4.opened;
+    const closed = await a[0].waitClose();
+    expect(closed).toEqual({ code: CLOSE.tryAgainLater, reason: 'too many connections waiting for a hello: send it at once after connecting' });
+    expect(a[1].closed).toBeUndefined();
+    // In all: 3 from 127.0.0.2 + 2 from 127.0.0.3 fill the 5; one more from 127.0.0.4 closes 127.0.0.2's oldest.
+    const b = [0, 1].map(() => raw(server!, { localAddress: '127.0.0.3' }));
+    for (const p of b) await p.opened;
+    const c = raw(server, { localAddress: '127.0.0.4' });
+    await c.opened;
+    expect((await a[1].waitClose()).code).toBe(CLOSE.tryAgainLater);
+    await until(() => server!.transport.unauthenticatedCount === 5, 2000, 'the budget to be full');
+    expect(b.every((p) => p.closed === undefined)).toBe(true);
+    // A waiting socket that says hello becomes a hospital's connection and leaves the budget.
+    await c.hello('h2');
+    expect(server.transport.unauthenticatedCount).toBe(4);
+    expect(hospital.closed).toBeUndefined();
+    expect(server.transport.peers().map((p) => p.hospital).sort()).toEqual(['h1', 'h2']);
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_refusals_total{reason="unauthenticated-budget"}')).toBe(2);
+    expect(m.get('fedgan_unauthenticated_connections')).toBe(4);
+  });
+
+  it('makes an address wait after repeated unknown tokens, refusing it at once with 1013, and logs it in summary', async () => {
+    server = await startTestServer({ rounds: 1, minAvailable: 2, limits: { authFailuresBeforeBackoff: 2, authBackoffSeconds: 1.5, authBackoffMaxSeconds: 10 } });
+    const wrong = async () => {
+      const p = raw(server!, { localAddress: '127.0.0.5' });
+      await p.opened;
+      p.send({ type: 'hello', protocols: [2], token: 'not-a-valid-token-at-all', clientId: 'guesser' });
+      return (await p.waitClose()).code;
+    };
+    expect([await wrong(), await wrong(), await wrong()]).toEqual([CLOSE.unauthorized, CLOSE.unauthorized, CLOSE.unauthorized]);
+    // The address waits 1.5 s: even a valid token is not looked at meanwhile.
+    const t0 = Date.now();
+    const during: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const p = raw(server, { localAddress: '127.0.0.5' });
+      p.ws.on('open', () => p.send({ type: 'hello', protocols: [2], token: tokenOf('h1'), clientId: 'raw-h1' }));
+      const closed = await p.waitClose();
+      during.push(closed.code);
+      if (i === 0) expect(closed.reason).toMatch(/^too many unknown tokens from this address: try again in [12] s$/);
+    }
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(new Set(during)).toEqual(new Set([CLOSE.tryAgainLater]));
+    // Another address is not affected.
+    await raw(server, { localAddress: '127.0.0.6' }).hello('h2');
+    // After the wait, the right token gets in from that address.
+    await new Promise((r) => setTimeout(r, 1600 - (Date.now() - t0)));
+    await raw(server, { localAddress: '127.0.0.5' }).hello('h1');
+
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_refusals_total{reason="unauthorized"}')).toBe(3);
+    expect(m.get('fedgan_refusals_total{reason="auth-backoff"}')).toBe(20);
+    server.transport.flushAdmissionLog(true);
+    const signIns = server.logLines.filter((l) => l.includes('unknown token'));
+    expect(signIns).toEqual([
+      expect.stringMatching(/^WARN refused 1 sign-in with an unknown token .* from 127\.0\.0\.5 \(more are summarised every 10 s\)$/),
+      expect.stringMatching(/^WARN refused 1 connection during a sign-in backoff \(too many unknown tokens from the address\) from 127\.0\.0\.5 \(more are summarised every 10 s\)$/),
+      expect.stringMatching(/^WARN refused 2 sign-ins with an unknown token .* from 1 address in the last \d+ s \(127\.0\.0\.5\), e\.g\. "3 in a row; this address now waits 2 s"$/),
+      expect.stringMatching(/^WARN refused 19 connections during a sign-in backoff \(too many unknown tokens from the address\) from 1 address in the last \d+ s \(127\.0\.0\.5\)$/),
+    ]);
+  });
+
+  it('refuses a WebSocket from a web origin that is not allowed (403, logged), and lets the own, listed and no-Origin clients in', async () => {
+    server = await startTestServer(
+      { rounds: 1, minAvailable: 5 },
+      { allowedOrigins: ['https://partner.example.org'], publicUrl: 'https://fedgan.example.org' },
+    );
+    const refused = await new Promise<{ status: number; body: string }>((res, rej) => {
+      const ws = new WebSocket(server!.wsUrl, { origin: 'https://evil.example' });
+      ws.on('open', () => rej(new Error('the upgrade was accepted')));
+      ws.on('error', () => {});
+      ws.on('unexpected-response', (_req, r) => {
+        let body = '';
+        r.on('data', (d: Buffer) => (body += d));
+        r.on('end', () => res({ status: r.statusCode!, body }));
+      });
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('The web origin "https://evil.example" may not open this federation\'s WebSocket');
+    await raw(server, { origin: server.url }).hello('h1'); // the served app (same host)
+    await raw(server, { origin: 'https://fedgan.example.org' }).hello('h2'); // PUBLIC_URL
+    await raw(server, { origin: 'https://partner.example.org' }).hello('h3'); // ALLOWED_ORIGINS
+    await raw(server).hello('h4'); // no Origin: a Node hospital
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_refusals_total{reason="origin"}')).toBe(1);
+    expect(server.logLines.filter((l) => l.includes('origin'))).toEqual([
+      expect.stringMatching(/^WARN refused 1 WebSocket upgrade from a web origin that is not allowed \(ALLOWED_ORIGINS\) from 127\.0\.0\.1: "https:\/\/evil\.example"/),
+    ]);
+  });
+});
