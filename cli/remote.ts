@@ -10,6 +10,7 @@ import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
 import type { PartitionSpec } from '../shared/fed/partition.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { FederationClient, type WebSocketLike } from '../shared/protocol/federationClient.ts';
+import { explainResume, explainRoundClosed, explainRoundFailed } from '../shared/protocol/explain.ts';
 import type { RoundComplete } from '../shared/protocol/messages.ts';
 import { CliError } from '../node/cliError.ts';
 import { partitionTiles, samplesPng } from './simulation.ts';
@@ -80,7 +81,8 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
       onEvent: (e) => {
         const who = tokens[i].hospital;
         if (e.type === 'round-start') batchNorm = e.config.batchNorm;
-        if (e.type === 'round-start') opts.log(`${who}: training round ${e.config.round} (${idx.length} tiles)`);
+        if (e.type === 'round-start' && e.resumed) opts.log(`${who}: ${explainResume(e.config)}`);
+        else if (e.type === 'round-start') opts.log(`${who}: training round ${e.config.round} (${idx.length} tiles)`);
         else if (e.type === 'accepted') opts.log(`${who}: update for round ${e.round} accepted`);
         else if (e.type === 'round-complete' && i === 0) {
           completed.push(e.message);
@@ -91,6 +93,9 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
           );
         } else if (e.type === 'disconnected') opts.log(`${who}: disconnected (${e.code} ${e.reason})${e.retryInMs !== null ? `, retrying in ${e.retryInMs} ms` : ''}`);
         else if (e.type === 'server-error') opts.log(`${who}: server says ${e.error.message}`);
+        // Every hospital hears of a failed round; say it once, in plain words, with what comes next.
+        else if (e.type === 'round-failed' && i === 0) opts.log(explainRoundFailed(e.message));
+        else if (e.type === 'round-closed') opts.log(`${who}: ${explainRoundClosed(e.message)}`);
         else if (e.type === 'round-declined') opts.log(`${who}: declined round ${e.round}: ${e.reason}`);
         else if (e.type === 'invalid-message') opts.log(`${who}: ignored an invalid message from the server: ${e.error}`);
         else if (e.type === 'finished' && i === 0) {

@@ -155,8 +155,8 @@ describe('federation server over real sockets', () => {
     expect(m.get('fedgan_rejected_updates_total{reason="late"}')).toBeGreaterThanOrEqual(1);
   });
 
-  it('counts a disconnect mid-round as a failure instead of waiting for the deadline', async () => {
-    server = await startTestServer({ rounds: 1, minFit: 3, minAvailable: 3, minCompletion: 2, roundDeadlineSeconds: 60 });
+  it('counts a disconnect mid-round as a failure once its reconnect grace is over, instead of waiting for the deadline', async () => {
+    server = await startTestServer({ rounds: 1, minFit: 3, minAvailable: 3, minCompletion: 2, roundDeadlineSeconds: 60, limits: { reconnectGraceSeconds: 0.5 } });
     const quitter = raw(server);
     await quitter.hello('h3');
     const runs = [client(server, 'h1', constantTrainer(1, 10)).run(), client(server, 'h2', constantTrainer(3, 10)).run()];
@@ -181,7 +181,8 @@ describe('federation server over real sockets', () => {
     b.on((e) => events.push(e));
     await Promise.all([client(server, 'h1', constantTrainer(1, 10)).run(), b.run()]);
     expect(events.find((e) => e.type === 'train-error')).toMatchObject({ round: 1, attempt: 1, error: 'GPU lost' });
-    expect(events.find((e) => e.type === 'round-failed')).toMatchObject({ message: { round: 1, attempt: 1, received: 1, needed: 2 } });
+    // h2's decline made 2 updates impossible: the attempt ended at once, h1 was told to stop.
+    expect(events.find((e) => e.type === 'round-failed')).toMatchObject({ message: { round: 1, attempt: 1, received: 0, needed: 2, reason: 'unreachable', nextAttemptInSeconds: 0.02 } });
     expect(server.federation.state.history[0]).toMatchObject({ round: 1, attempts: 2, participants: 2 });
     const m = await getMetrics(`${server.url}/metrics`);
     expect(m.get('fedgan_round_attempts_failed_total')).toBe(1);
@@ -349,6 +350,112 @@ function clientOpts(s: TestServer) {
     createSocket: (url: string) => new WebSocket(url),
   };
 }
+
+describe('rounds that fail fast and explain themselves (real sockets)', () => {
+  /** A train function that never finishes on its own: it ends when the round is aborted. */
+  const untilAborted: TrainFn = (_g, _c, _p, signal) => new Promise((_res, rej) => signal.addEventListener('abort', () => rej(new Error('aborted'))));
+
+  it('welcome carries the upload-slot and reconnect limits', async () => {
+    server = await startTestServer({ rounds: 1, minAvailable: 2, limits: { maxConcurrentUploads: 2, uploadGrantSeconds: 45, reconnectGraceSeconds: 7 } });
+    const p = raw(server);
+    const w = (await p.hello('h1')) as { limits: Record<string, number>; protocol: number };
+    expect(w.limits).toMatchObject({ maxConcurrentUploads: 2, uploadGrantSeconds: 45, reconnectGraceSeconds: 7, heartbeatSeconds: 15 });
+    expect(w.protocol).toBe(2); // the raw peer offers only version 2: still served, the new fields are extra
+    const c = client(server, 'h2', constantTrainer(1, 1));
+    const connected = new Promise<ClientEvent>((res) => c.on((e) => e.type === 'connected' && res(e)));
+    void c.run();
+    expect(await connected).toMatchObject({ welcome: { protocol: 3, limits: { maxConcurrentUploads: 2, uploadGrantSeconds: 45, reconnectGraceSeconds: 7 } } });
+  });
+
+  it('ends the attempt as soon as its minimum is out of reach: the hospital still training is stopped and both are told why', async () => {
+    server = await startTestServer({ rounds: 1, minFit: 2, minAvailable: 2, minCompletion: 2, roundDeadlineSeconds: 60, retry: { maxFailedAttempts: 1 } });
+    const events: ClientEvent[] = [];
+    const a = client(server, 'h1', untilAborted);
+    a.on((e) => events.push(e));
+    void a.run();
+    const quitter = raw(server);
+    await quitter.hello('h2');
+    await quitter.waitBinary('round');
+    const t0 = Date.now();
+    quitter.send({ type: 'decline', round: 1, attempt: 1, reason: 'out of memory' });
+    const failed = await quitter.waitText((m) => m.type === 'round-failed');
+    expect(Date.now() - t0).toBeLessThan(5000); // not the 60 s deadline
+    // maxFailedAttempts 1: no next attempt is scheduled until a hospital joins.
+    expect(failed).toEqual({ type: 'round-failed', round: 1, attempt: 1, received: 0, needed: 2, reason: 'unreachable', nextAttemptInSeconds: null });
+    await until(() => events.some((e) => e.type === 'round-failed'), 5000, 'h1 to hear of it');
+    expect(events.find((e) => e.type === 'round-closed')).toEqual({ type: 'round-closed', message: { type: 'round-closed', round: 1, attempt: 1, reason: 'aborted' } });
+    expect(a.state).toBe('waiting');
+  });
+
+  it('a sampled hospital that reconnects within the grace gets the same attempt again (resumed) while the other keeps training', async () => {
+    server = await startTestServer({ rounds: 1, minFit: 2, minAvailable: 2, minCompletion: 2, roundDeadlineSeconds: 60, maxUpdateNorm: null, limits: { reconnectGraceSeconds: 30 } });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const starts: number[] = [];
+    const a = client(server, 'h1', async () => (starts.push(Date.now()), await gate, { weights: tinyWeights(1), examples: 10, dLoss: 1, gLoss: 1 }));
+    const done = a.run();
+    const first = raw(server);
+    await first.hello('h2');
+    const r1 = await first.waitBinary('round');
+    expect(r1.header).toMatchObject({ round: 1, attempt: 1 });
+    expect(r1.header.resumed).toBeUndefined();
+    first.close(); // a reload: the connection is gone
+    await until(() => server!.logLines.some((l) => l.includes('h2 disconnected during round 1')), 5000, 'the server to see the drop');
+    const again = raw(server);
+    await again.hello('h2'); // the same client id
+    const r2 = await again.waitBinary('round');
+    expect(r2.header).toMatchObject({ type: 'round', round: 1, attempt: 1, resumed: true });
+    const left = (r2.header.config as { deadlineSeconds: number }).deadlineSeconds;
+    expect(left).toBeGreaterThan(50);
+    expect(left).toBeLessThanOrEqual(60);
+    expect(again.messages.some((m) => m.text?.type === 'round-failed')).toBe(false);
+    expect(starts).toHaveLength(1); // h1 was not disturbed
+    await rawUpload(again, 1, 1, tinyWeights(3), 10, again.messages.length);
+    await again.waitText((m) => m.type === 'accepted');
+    release();
+    await done;
+    expect(server.federation.state.history[0]).toMatchObject({ round: 1, attempts: 1, participants: 2, hospitals: ['h1', 'h2'] });
+  });
+
+  it('a full disk: hospitals get round-failed save-failed, the metric counts, /readyz is 503; all recovers when the disk frees', async () => {
+    let full = false;
+    let failures = 0;
+    const { writeFileAtomic } = await import('./atomicFile.ts');
+    server = await startTestServer(
+      // retryDelayMs 20 (startTestServer): the write is retried after 20, 40, 80… ms.
+      { rounds: 1, minFit: 2, minAvailable: 2, minCompletion: 2, maxUpdateNorm: null },
+      {
+        writeCheckpoint: async (path, bytes) => {
+          if (full) {
+            failures++;
+            throw Object.assign(new Error(`ENOSPC: no space left on device, write '${path}'`), { code: 'ENOSPC' });
+          }
+          await writeFileAtomic(path, bytes);
+        },
+      },
+    );
+    full = true;
+    const events: ClientEvent[] = [];
+    const a = client(server, 'h1', constantTrainer(1, 10));
+    a.on((e) => events.push(e));
+    const runs = [a.run(), client(server, 'h2', constantTrainer(3, 10)).run()];
+    await until(() => failures >= 2 && events.filter((e) => e.type === 'round-failed').length >= 2, 5000, 'two failed writes, announced');
+    const failed = events.filter((e) => e.type === 'round-failed').map((e) => (e as { message: Record<string, unknown> }).message);
+    expect(failed[0]).toEqual({ type: 'round-failed', round: 1, attempt: 1, received: 2, needed: 2, reason: 'save-failed', nextAttemptInSeconds: 0.02 });
+    expect(failed[1]).toMatchObject({ reason: 'save-failed', nextAttemptInSeconds: 0.04 });
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_checkpoint_write_failures_total')).toBeGreaterThanOrEqual(2);
+    expect(server.federation.storageOk()).toBe(false);
+    expect(server.federation.state.round).toBe(0);
+    full = false;
+    await Promise.all(runs);
+    expect(server.federation.storageOk()).toBe(true);
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    expect(server.federation.state.history[0]).toMatchObject({ round: 1, participants: 2, attempts: 1 });
+    expect(readdirSync(join(server.stateDir, 'checkpoints')).sort()).toEqual(['round-000000.fgw', 'round-000001.fgw']);
+  });
+});
 
 describe('HTTP endpoints', () => {
   it('answers /healthz, /readyz, /metrics, /api/status and serves a placeholder page without dist/', async () => {

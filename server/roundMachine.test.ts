@@ -129,7 +129,8 @@ function weights(v: number, gamma = v): WeightSet {
 const values = (w: WeightSet) => w.tensors.map((t) => [...t.data]);
 
 async function setup(input: FedConfigInput = {}, extra: { memory?: MemoryHooks; store?: MemoryStore; initial?: WeightSet } = {}) {
-  const fed = parseFedConfig({ rounds: 3, roundDeadlineSeconds: 100, ...input, model: { imageSize: 16 } });
+  // Hand-made weights: no model-derived update-norm bound unless a test sets one.
+  const fed = parseFedConfig({ rounds: 3, roundDeadlineSeconds: 100, maxUpdateNorm: null, ...input, model: { imageSize: 16 } });
   const clock = new FakeClock();
   const store = extra.store ?? new MemoryStore();
   const metrics = new Metrics();
@@ -726,5 +727,95 @@ describe('round machine: quality tracked during training', () => {
     await t.upload(t.join('h1'), weights(4), 10, 4);
     expect(t.m.state.history[3].quality).toBeUndefined(); // h1 sent no probe
     expect(t.store.writes.at(-1)).toMatchObject({ round: 4, keep: [1] });
+  });
+});
+
+describe('round machine: attempts that fail fast and explain themselves', () => {
+  it('ends the attempt as soon as minCompletion is out of reach (a decline, then a refused update): those still training are stopped, everyone is told why and when the next attempt starts', async () => {
+    const { m, join, request, update, clock, peers, metrics } = await setup({ minAvailable: 4, minFit: 3, minCompletion: 2, fraction: 0.5, examples: { min: 1, max: 100 } });
+    ['h1', 'h2', 'h3', 'h4'].map(join);
+    const sampled = m.status().sampled;
+    expect(sampled).toHaveLength(3);
+    const [s1, s2, s3] = sampled.map((h) => peers.get(h)!);
+    const idle = peers.get(['h1', 'h2', 'h3', 'h4'].find((h) => !sampled.includes(h))!)!;
+    await clock.advance(5000);
+    m.onText(s1, { type: 'decline', round: 1, attempt: 1, reason: 'no GPU' });
+    expect(m.phase).toBe('training'); // 2 updates are still possible
+    request(s2);
+    update(s2, weights(1), 5000); // refused (examples): now at most 1 update can arrive
+    expect(s2.lastError()).toBe('examples');
+    expect(m.phase).toBe('waiting');
+    expect(s3.of('round-closed')).toEqual([{ type: 'round-closed', round: 1, attempt: 1, reason: 'aborted' }]);
+    for (const p of [s1, s2, s3, idle]) {
+      expect(p.of('round-failed')).toEqual([{ type: 'round-failed', round: 1, attempt: 1, received: 0, needed: 2, reason: 'unreachable', nextAttemptInSeconds: 2 }]);
+    }
+    expect(clock.pending()).toEqual([2000]); // only the retry: the deadline timer is gone
+    expect(metrics.roundsFailed.get()).toBe(1);
+    // The stopped hospital's late upload is refused as late.
+    request(s3);
+    expect(s3.lastError()).toBe('late');
+  });
+
+  it('a sampled hospital that leaves and does not come back within the reconnect grace ends the attempt then, not at the deadline', async () => {
+    const { m, join, clock } = await setup({ minAvailable: 2, minFit: 2, minCompletion: 2, roundDeadlineSeconds: 300, limits: { reconnectGraceSeconds: 30 } });
+    const [a, b] = ['h1', 'h2'].map(join);
+    await clock.advance(10_000);
+    m.onLeave(b);
+    expect(clock.pending()).toEqual([30_000, 290_000]); // b's grace, the deadline
+    await clock.advance(29_999);
+    expect(m.phase).toBe('training');
+    expect(a.of('round-failed')).toHaveLength(0);
+    await clock.advance(1);
+    expect(m.phase).toBe('waiting');
+    expect(a.of('round-closed')).toEqual([{ type: 'round-closed', round: 1, attempt: 1, reason: 'aborted' }]);
+    expect(a.of('round-failed')).toEqual([{ type: 'round-failed', round: 1, attempt: 1, received: 0, needed: 2, reason: 'unreachable', nextAttemptInSeconds: 2 }]);
+  });
+
+  it('a sampled hospital that reconnects within the grace gets the same attempt again (resumed, with the time left) and the round completes with it', async () => {
+    const { m, join, clock, upload, store } = await setup({ minAvailable: 2, minFit: 2, minCompletion: 2, rounds: 1, limits: { reconnectGraceSeconds: 30 } });
+    const [a, b] = ['h1', 'h2'].map(join);
+    const first = b.frames[0].header as { config: Record<string, unknown> };
+    await clock.advance(10_000);
+    m.onLeave(b);
+    expect(m.status().connected).toEqual(['h1']);
+    await clock.advance(10_000);
+    const back = join('h2');
+    expect(back.frames).toHaveLength(1);
+    expect(back.frames[0].header).toEqual({ type: 'round', round: 1, attempt: 1, resumed: true, config: { ...first.config, deadlineSeconds: 80 } });
+    expect(values(back.frames[0].weights)).toEqual(values(weights(0)));
+    expect(a.frames).toHaveLength(1); // the other hospital is not disturbed
+    expect(clock.pending()).toEqual([80_000]); // the grace timer is gone, the deadline stays
+    await clock.advance(40_000); // past the old grace: nothing happens
+    expect(m.phase).toBe('training');
+    await upload(a, weights(1));
+    await upload(back, weights(3));
+    expect(m.phase).toBe('finished');
+    expect(store.writes.at(-1)!.state.history[0]).toMatchObject({ round: 1, attempts: 1, participants: 2, hospitals: ['h1', 'h2'] });
+    expect([...a.texts, ...back.texts].filter((t) => t.type === 'round-failed')).toEqual([]);
+  });
+
+  it('a grant never runs past the deadline, and while another hospital waits the holder keeps only its share of the time left', async () => {
+    const { m, join, request, update, clock, fed } = await setup({ minAvailable: 3, minFit: 3, minCompletion: 2, rounds: 1, roundDeadlineSeconds: 300, limits: { uploadGrantSeconds: 120 } });
+    expect(m.welcome().limits).toEqual({ maxConcurrentUploads: 1, uploadGrantSeconds: 120, reconnectGraceSeconds: 60 });
+    expect(fed.limits.maxConcurrentUploads).toBe(1);
+    const [a, b, c] = ['h1', 'h2', 'h3'].map(join);
+    await clock.advance(200_000);
+    request(a); // 100 s to the deadline: the grant lasts 100 s, not 120
+    expect(clock.pending()).toEqual([100_000, 100_000]);
+    await clock.advance(10_000);
+    request(b); // b waits: a keeps its share, (300 − 210) / 2 = 45 s from now
+    expect(b.of('upload-grant')).toHaveLength(0);
+    expect(clock.pending()).toEqual([45_000, 90_000]);
+    await clock.advance(45_000);
+    expect(a.errors.at(-1)).toMatchObject({ code: 'late', message: 'no update within 45s of the upload grant: the grant expired and the slot is freed' });
+    expect(b.of('upload-grant')).toHaveLength(1);
+    await clock.advance(5000);
+    update(b, weights(2));
+    expect(b.of('accepted')).toHaveLength(1);
+    request(c);
+    update(c, weights(4));
+    await flush();
+    expect(m.phase).toBe('finished');
+    expect(m.state.history[0]).toMatchObject({ participants: 2, hospitals: ['h2', 'h3'] });
   });
 });

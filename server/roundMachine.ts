@@ -97,6 +97,8 @@ export interface RoundMachineOptions {
   memory?: MemoryHooks;
   /** Overrides `fed.retry.initialDelaySeconds` (tests), in milliseconds. */
   retryDelayMs?: number;
+  /** A hospital's own cap on the examples its update counts with (tokens-file `maxExamples`; shared/fed/strategy.ts). */
+  exampleCap?: (hospital: string) => number | undefined;
 }
 
 export interface StatusJson {
@@ -215,6 +217,7 @@ export class RoundMachine {
   private readonly clock: Clock;
   private readonly memory: MemoryHooks;
   private readonly retryInitialMs: number;
+  private readonly exampleCap?: (hospital: string) => number | undefined;
   private roundListeners: ((e: HistoryEntry) => void)[] = [];
 
   constructor(opts: RoundMachineOptions) {
@@ -225,6 +228,7 @@ export class RoundMachine {
     this.clock = opts.clock;
     this.memory = opts.memory ?? {};
     this.retryInitialMs = opts.retryDelayMs ?? opts.fed.retry.initialDelaySeconds * 1000;
+    this.exampleCap = opts.exampleCap;
   }
 
   get fingerprint(): string {
@@ -423,6 +427,14 @@ export class RoundMachine {
       );
       kept = aggregation.retainsUpdates;
       if (added.probeIgnored) this.log.warn(`round ${r.round}: the quality probe of ${hospital} is not counted: ${added.probeIgnored}`);
+      if (added.examplesClipped) {
+        this.metrics.examplesClipped.inc();
+        this.log.warn(`round ${r.round}: ${hospital} claimed ${added.examplesClipped.claimed} examples; its update counts with its cap, ${added.examplesClipped.counted}`);
+      }
+      if (added.lossClamped) {
+        this.metrics.lossesClamped.inc();
+        this.log.warn(`round ${r.round}: the losses of ${hospital} are out of range: ${added.lossClamped} in the round's statistics`);
+      }
     } catch (e) {
       this.countAggregation(r, t0);
       if (e instanceof AggregationError && e.reason !== 'empty') return this.reject(peer, e.reason, e.message, r, true);
@@ -587,7 +599,7 @@ export class RoundMachine {
     const round = this.state.round + 1;
     const attempt = this.nextAttempt;
     const ids = [...this.peers.keys()].sort();
-    const { sampled: chosen, config } = configureRound(this.fed, { round, attempt, available: ids });
+    const { sampled: chosen, config } = configureRound(this.fed, { round, attempt, available: ids, global: this.global });
     const now = this.clock.now();
     const deadlineMs = this.fed.roundDeadlineSeconds * 1000;
     const r: RoundInFlight = {
@@ -598,7 +610,7 @@ export class RoundMachine {
       accepted: new Set(),
       failed: new Map(),
       progress: new Map(),
-      aggregation: new RoundAggregation(this.fed, this.global, config),
+      aggregation: new RoundAggregation(this.fed, this.global, config, { exampleCap: this.exampleCap }),
       startedAt: now,
       deadlineAt: now + deadlineMs,
       deadlineTimer: undefined,

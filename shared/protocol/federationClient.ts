@@ -76,7 +76,8 @@ export type ClientEvent =
   | { type: 'connected'; welcome: Welcome }
   | { type: 'disconnected'; code: number; reason: string; retryInMs: number | null }
   | { type: 'status'; status: StatusMessage }
-  | { type: 'round-start'; config: RoundConfig }
+  /** `resumed`: the attempt was sent again after a reconnect; earlier training of it is lost (explain.ts explainResume). */
+  | { type: 'round-start'; config: RoundConfig; resumed?: true }
   | { type: 'progress'; round: number; fraction: number; message?: string }
   | { type: 'uploading'; round: number; attempt: number; bytes: number }
   | { type: 'accepted'; round: number; attempt: number }

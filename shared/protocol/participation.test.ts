@@ -161,3 +161,18 @@ function corrupt(b: Uint8Array): Uint8Array {
   c[c.length - 6] ^= 0xff; // a data byte: the CRC no longer matches
   return c;
 }
+
+describe('RoundParticipation: a round sent again after a reconnect', () => {
+  it('trains it from the start and marks its round-start as resumed (a plain round is not)', async () => {
+    const trained: number[] = [];
+    const { p, events } = harness(async (_g, c) => (trained.push(c.deadlineSeconds), { weights: W, examples: 3, dLoss: 1, gLoss: 1 }));
+    p.onRound(header, encodeWeights(W));
+    await tick();
+    expect(events.find((e) => e.type === 'round-start')).toEqual({ type: 'round-start', config: roundConfig });
+    const resumed: RoundHeader = { ...header, resumed: true, config: { ...roundConfig, deadlineSeconds: 42 } };
+    p.onRound(resumed, encodeWeights(W));
+    await tick();
+    expect(events.filter((e) => e.type === 'round-start').at(-1)).toEqual({ type: 'round-start', config: resumed.config, resumed: true });
+    expect(trained).toEqual([roundConfig.deadlineSeconds, 42]);
+  });
+});

@@ -58,7 +58,12 @@ export type ParticipationPhase = 'waiting' | 'training' | 'uploading';
 
 export type ParticipationEvent =
   | { type: 'phase'; phase: ParticipationPhase }
-  | { type: 'round-start'; config: RoundConfig }
+  /**
+   * Training of a round starts. `resumed`: the server sent this attempt again after this hospital reconnected
+   * (a reload, a network break): what it trained before is lost, it trains the attempt again from the start
+   * (shared/protocol/explain.ts explainResume says so in plain words).
+   */
+  | { type: 'round-start'; config: RoundConfig; resumed?: true }
   | { type: 'progress'; round: number; fraction: number; message?: string }
   | { type: 'uploading'; round: number; attempt: number; bytes: number }
   | { type: 'accepted'; round: number; attempt: number }
@@ -190,7 +195,7 @@ export class RoundParticipation {
     const task: Task = { round: header.round, attempt: header.attempt, abort: new AbortController(), phase: 'training' };
     this.task = task;
     this.emitPhase();
-    this.emit({ type: 'round-start', config });
+    this.emit({ type: 'round-start', config, ...(header.resumed ? { resumed: true as const } : {}) });
     const interval = this.opts.progressIntervalMs ?? 1000;
     const progress = (fraction: number, message?: string) => {
       if (this.task !== task) return;
