@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../shared/config/configError.ts';
+import { parseAllowedOrigins } from './admission.ts';
 import { DEFAULT_LOCAL_STEPS, DEFAULT_ROUNDS, parseFedConfig, parseFedConfigText, type FedConfig, type FedConfigInput } from '../shared/config/fedConfig.ts';
 
 /**
@@ -25,6 +26,24 @@ export const ENV = {
   FED_CONFIG: 'FED_CONFIG',
   /** Base URL printed in join links, e.g. https://fedgan.example.org (default http://localhost:PORT). */
   PUBLIC_URL: 'PUBLIC_URL',
+  /**
+   * Web origins, besides this server's own (the request's Host, PUBLIC_URL), whose pages may open the
+   * WebSocket: comma-separated, e.g. `https://app.example.org,http://localhost:5173`; `*` for any.
+   * Clients that send no Origin (the Node hospitals) are always let through to the hello.
+   */
+  ALLOWED_ORIGINS: 'ALLOWED_ORIGINS',
+  /**
+   * `1`: when STATE_DIR holds checkpoint files but none is valid, start from the initial weights (the files
+   * are renamed to *.corrupt and kept) instead of refusing to start. No effect while a valid checkpoint
+   * exists. Same as `npm start -- --start-fresh`.
+   */
+  START_FRESH: 'START_FRESH',
+  /**
+   * The operator's secret (at least 16 characters): `Authorization: Bearer <it>` on /api/status shows the
+   * full status (hospital names, who is online, per-hospital progress). Without it, /api/status shows only
+   * the aggregate view (server/http.ts publicStatus), to everyone.
+   */
+  OPERATOR_TOKEN: 'OPERATOR_TOKEN',
 } as const;
 
 export const DEFAULTS = {
@@ -83,6 +102,12 @@ export interface ServerSettings {
   tokensFile?: string;
   fedConfigFile?: string;
   publicUrl?: string;
+  /** ALLOWED_ORIGINS, normalised (server/admission.ts parseAllowedOrigins); empty: only the server's own origin. */
+  allowedOrigins: string[];
+  /** START_FRESH=1 (server/state.ts CheckpointStore startFresh). */
+  startFresh: boolean;
+  /** OPERATOR_TOKEN: the bearer token of the full /api/status; undefined: only the public view is served. */
+  operatorToken?: string;
   fed: FedConfig;
   /** True when `fed` is DEMO_FED_CONFIG (no FED_CONFIG, no TOKENS_FILE). */
   demoFederation: boolean;
@@ -106,6 +131,21 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   if (publicUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(publicUrl)) {
     problems.push({ path: ENV.PUBLIC_URL, message: `must be an http(s) URL, got "${publicUrl}"` });
   }
+  const origins = parseAllowedOrigins(env[ENV.ALLOWED_ORIGINS] ?? '');
+  for (const message of origins.problems) problems.push({ path: ENV.ALLOWED_ORIGINS, message });
+  const allowedOrigins = origins.origins;
+  const rawFresh = (env[ENV.START_FRESH] ?? '').trim().toLowerCase();
+  const startFresh = rawFresh === '1' || rawFresh === 'true';
+  if (!startFresh && rawFresh !== '' && rawFresh !== '0' && rawFresh !== 'false') {
+    problems.push({ path: ENV.START_FRESH, message: `must be 1 or 0 (true or false), got "${env[ENV.START_FRESH]}"` });
+  }
+  const operatorToken = env[ENV.OPERATOR_TOKEN] || undefined;
+  if (operatorToken !== undefined && (operatorToken.length < TOKENS_FILE_FORMAT.minTokenLength || /\s/.test(operatorToken))) {
+    problems.push({
+      path: ENV.OPERATOR_TOKEN,
+      message: `must be at least ${TOKENS_FILE_FORMAT.minTokenLength} characters without spaces (it has ${operatorToken.length})`,
+    });
+  }
   if (problems.length) throw new ConfigError('environment', problems);
 
   let fed: FedConfig;
@@ -123,7 +163,36 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   } else {
     fed = parseFedConfig({}, 'default federation config');
   }
-  return { port, host, stateDir, tokensFile, fedConfigFile, publicUrl, fed, demoFederation };
+  return { port, host, stateDir, tokensFile, fedConfigFile, publicUrl, allowedOrigins, startFresh, operatorToken, fed, demoFederation };
+}
+
+/** The start-up log line saying which federation config the server runs, and its main figures. */
+export function fedConfigNotice(settings: Pick<ServerSettings, 'fedConfigFile' | 'demoFederation' | 'fed'>): string {
+  const { fed } = settings;
+  const what =
+    `${fed.rounds} rounds × ${fed.localSteps} local steps, ${fed.model.gan} ${fed.model.imageSize} px, aggregator ${fed.aggregator.type}, ` +
+    `minAvailable ${fed.minAvailable}, minFit ${fed.minFit}, minCompletion ${fed.minCompletion}`;
+  if (settings.fedConfigFile) return `federation config loaded from ${ENV.FED_CONFIG} ${settings.fedConfigFile}: ${what}`;
+  if (settings.demoFederation) return `federation config: the demo federation (server/config.ts DEMO_FED_CONFIG, no file loaded): ${what}`;
+  return `federation config: ${ENV.FED_CONFIG} is not set, running the defaults (docs/configuration.md): ${what}`;
+}
+
+/**
+ * Refuse a federation that could never start a round: a round starts only when `minAvailable` hospitals
+ * are connected at once, each hospital has one token and one live connection, so minAvailable (and minFit,
+ * minCompletion, which parseFedConfig keeps at most minAvailable) cannot exceed the hospitals of the tokens file.
+ */
+export function checkFederationFitsTokens(fed: Pick<FedConfig, 'minAvailable' | 'minFit' | 'minCompletion'>, hospitals: number, tokensSource: string): void {
+  const problems: { path: string; message: string }[] = [];
+  for (const field of ['minAvailable', 'minFit', 'minCompletion'] as const) {
+    if (fed[field] > hospitals) {
+      problems.push({
+        path: field,
+        message: `is ${fed[field]} but ${tokensSource} lists only ${hospitals} hospital(s), so no round could ever start: lower ${field} or add hospitals`,
+      });
+    }
+  }
+  if (problems.length) throw new ConfigError('federation config', problems);
 }
 
 /** The log line of a server running the demo federation (DEMO_FED_CONFIG). */

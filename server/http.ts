@@ -1,14 +1,24 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
-import { PATHS } from './config.ts';
+import { ENV, PATHS } from './config.ts';
+import { AdmissionLog, addressKey, AuthThrottle, type AdmissionEvent, type AuthThrottleLimits } from './admission.ts';
+import { silentLogger, type Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { StatusJson } from './roundMachine.ts';
 
 /** HTTP routes: probes, metrics, status JSON and the built web app. */
 
 export interface HttpDeps {
   isReady(): boolean;
+  /** Why /readyz answers 503 (default "loading state"), e.g. a checkpoint that cannot be written. */
+  notReadyReason?(): string;
   metrics(): string;
-  status(): unknown;
+  /** The full status (server/roundMachine.ts StatusJson), or `{phase: 'loading'}` before the state is loaded. */
+  status(): StatusJson | { phase: 'loading' };
+  /** Who may read the full status; without it, /api/status answers everyone with the public view only. */
+  operator?: OperatorAuth;
   /** Directory of the built web app (`dist/`). */
   staticDir: string;
 }
@@ -41,16 +51,34 @@ export const PLACEHOLDER_HTML = `<!doctype html>
 </body></html>
 `;
 
+/**
+ * Headers of every HTTP response the server sends (the WebSocket upgrade refusals of server/transport.ts
+ * too, through rawHttpResponse). `Referrer-Policy: no-referrer`: a page of this server never tells another
+ * site its address, so a join link that still carries a token (an old `?token=` link) cannot leak it
+ * through a Referer header.
+ */
+export const COMMON_HEADERS = {
+  'Referrer-Policy': 'no-referrer',
+  'X-Content-Type-Options': 'nosniff',
+} as const;
+
 /** Headers that let the web app use SharedArrayBuffer (tfjs wasm threads) and keep it same-origin. */
 const ISOLATION_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
-  'X-Content-Type-Options': 'nosniff',
 };
 
 function send(res: ServerResponse, code: number, type: string, body: string, extra: Record<string, string> = {}): void {
-  res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), ...extra });
+  res.writeHead(code, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), ...COMMON_HEADERS, ...extra });
   res.end(body);
+}
+
+/** A whole HTTP/1.1 response (`status` e.g. "404 Not Found"), for a socket refused before any HTTP handler (WebSocket upgrades). */
+export function rawHttpResponse(status: string, extra: Record<string, string> = {}, body = ''): string {
+  const headers = { Connection: 'close', ...COMMON_HEADERS, ...extra, 'Content-Length': String(Buffer.byteLength(body)) };
+  return `HTTP/1.1 ${status}\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\r\n')}\r\n\r\n${body}`;
 }
 
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -69,11 +97,11 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       case PATHS.healthz:
         return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
       case PATHS.readyz:
-        return deps.isReady() ? send(res, 200, 'text/plain; charset=utf-8', 'ready\n') : send(res, 503, 'text/plain; charset=utf-8', 'loading state\n');
+        return deps.isReady() ? send(res, 200, 'text/plain; charset=utf-8', 'ready\n') : send(res, 503, 'text/plain; charset=utf-8', `${deps.notReadyReason?.() ?? 'loading state'}\n`);
       case PATHS.metrics:
         return send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', deps.metrics());
       case PATHS.status:
-        return send(res, 200, 'application/json; charset=utf-8', JSON.stringify(deps.status()), { 'Access-Control-Allow-Origin': '*' });
+        return sendStatus(deps, req, res);
       case PATHS.ws:
         return send(res, 426, 'text/plain; charset=utf-8', 'this is a WebSocket endpoint\n', { Upgrade: 'websocket' });
     }
@@ -109,6 +137,7 @@ function serveStatic(root: string, pathname: string, req: IncomingMessage, res: 
     'Content-Type': type,
     'Content-Length': st.size,
     'Cache-Control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+    ...COMMON_HEADERS,
     ...ISOLATION_HEADERS,
   });
   if (req.method === 'HEAD') return void res.end();
@@ -122,5 +151,166 @@ function safeStat(file: string) {
     return statSync(file);
   } catch {
     return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// /api/status: public aggregate view, full view for the operator
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * /api/status as anyone may read it (the web app reads the model config and the history from it): the
+ * federation's aggregate progress and nothing about any one hospital. No hospital names, who is online or
+ * sampled only as counts, no per-hospital progress, no checkpoint error text. Built field by field, so
+ * that a field added to the full status stays private until it is added here.
+ */
+export interface PublicStatus {
+  view: 'public';
+  round: number;
+  rounds: number;
+  phase: StatusJson['phase'];
+  attempt: number | null;
+  /** Counts of the hospitals connected, sampled in the round in flight, and whose updates it accepted. */
+  hospitals: { connected: number; sampled: number; received: number };
+  deadline: string | null;
+  fingerprint: string;
+  parameters: number;
+  config: StatusJson['config'];
+  /** The history without the names of the hospitals of each round (`participants` counts them). */
+  history: Omit<StatusJson['history'][number], 'hospitals'>[];
+  retry: StatusJson['retry'];
+  checkpoint: { writeFailures: number; pending: { round: number; failures: number; nextRetryAt: string | null } | null };
+  quality: StatusJson['quality'];
+}
+
+export function publicStatus(s: StatusJson): PublicStatus {
+  return {
+    view: 'public',
+    round: s.round,
+    rounds: s.rounds,
+    phase: s.phase,
+    attempt: s.attempt,
+    hospitals: { connected: s.connected.length, sampled: s.sampled.length, received: s.received.length },
+    deadline: s.deadline,
+    fingerprint: s.fingerprint,
+    parameters: s.parameters,
+    config: s.config,
+    history: s.history.map(({ hospitals: _names, ...entry }) => entry),
+    retry: { failedAttempts: s.retry.failedAttempts, nextAttemptAt: s.retry.nextAttemptAt, stopped: s.retry.stopped },
+    checkpoint: {
+      writeFailures: s.checkpoint.writeFailures,
+      pending: s.checkpoint.pending ? { round: s.checkpoint.pending.round, failures: s.checkpoint.pending.failures, nextRetryAt: s.checkpoint.pending.nextRetryAt } : null,
+    },
+    quality: s.quality,
+  };
+}
+
+function sendStatus(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): void {
+  const json = 'application/json; charset=utf-8';
+  const status = deps.status();
+  const vary = { Vary: 'Authorization' };
+  // Still loading: nothing to show in either view.
+  if (!('connected' in status)) return send(res, 200, json, JSON.stringify(status), vary);
+  const auth = req.headers.authorization;
+  if (auth === undefined) return send(res, 200, json, JSON.stringify(publicStatus(status)), vary);
+  const verdict: OperatorVerdict = deps.operator
+    ? deps.operator.check(auth, req.socket.remoteAddress ?? '?')
+    : { ok: false, code: 401, message: `this server has no operator token (${ENV.OPERATOR_TOKEN} is not set): only the public view, without Authorization` };
+  if (verdict.ok) return send(res, 200, json, JSON.stringify({ view: 'operator', ...status }), vary);
+  const extra: Record<string, string> = { 'WWW-Authenticate': 'Bearer realm="fedgan operator"' };
+  if (verdict.code === 429) extra['Retry-After'] = String(verdict.retryAfterSeconds);
+  return send(res, verdict.code, json, JSON.stringify({ error: verdict.message }), extra);
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+
+export type OperatorVerdict = { ok: true } | { ok: false; code: 401; message: string } | { ok: false; code: 429; message: string; retryAfterSeconds: number };
+
+export interface OperatorAuthOptions {
+  /** The operator's secret (OPERATOR_TOKEN). */
+  token: string;
+  log?: Logger;
+  metrics?: Metrics;
+  /** Milliseconds since the epoch (tests inject a clock). */
+  now?: () => number;
+  /** Backoff of an address that sends wrong tokens (server/admission.ts AuthThrottle). */
+  limits?: AuthThrottleLimits;
+  /** Wrong tokens after the first of a window are logged as one summary line per window (AdmissionLog). */
+  summaryWindowMs?: number;
+}
+
+/** Default backoff of wrong operator tokens: 3 free tries, then 1 s, 2 s, 4 s, … up to 5 min. */
+export const OPERATOR_THROTTLE: AuthThrottleLimits = { authFailuresBeforeBackoff: 3, authBackoffSeconds: 1, authBackoffMaxSeconds: 300 };
+
+/**
+ * The operator's bearer token for the full /api/status. The presented token is compared with the
+ * configured one in constant time (SHA-256 of both, then timingSafeEqual). A wrong token gets 401 and
+ * counts against its source address like a hospital's unknown token (server/admission.ts AuthThrottle):
+ * after OPERATOR_THROTTLE's free tries the address waits a backoff that doubles with each further wrong
+ * token, answered 429 with Retry-After meanwhile (even with the right token). Refusals are counted in
+ * `fedgan_refusals_total{reason="operator-unauthorized"|"operator-throttled"}` and logged in summary
+ * (server/admission.ts AdmissionLog): the first of a quiet window at once, the rest as one line a window.
+ */
+export class OperatorAuth {
+  private readonly digest: Buffer;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly throttle: AuthThrottle;
+  private readonly summary: AdmissionLog;
+  private flushTimer?: NodeJS.Timeout;
+
+  constructor(private readonly opts: OperatorAuthOptions) {
+    this.digest = sha256(opts.token);
+    this.log = opts.log ?? silentLogger;
+    this.now = opts.now ?? Date.now;
+    const limits = opts.limits ?? OPERATOR_THROTTLE;
+    this.throttle = new AuthThrottle(limits);
+    // Only these two kinds are ever noted here.
+    const phrases = {
+      unauthorized: (n: number) =>
+        `${PATHS.status}: refused ${n} wrong operator ${n === 1 ? 'token' : 'tokens'} (after ${limits.authFailuresBeforeBackoff} an address waits ` +
+        `${limits.authBackoffSeconds} s, doubling up to ${limits.authBackoffMaxSeconds} s)`,
+      throttled: (n: number) => `${PATHS.status}: refused ${n} ${n === 1 ? 'request' : 'requests'} with an operator token during a backoff (too many wrong tokens from the address)`,
+    } as Record<AdmissionEvent, (n: number) => string>;
+    this.summary = new AdmissionLog(phrases, opts.summaryWindowMs ?? 60_000);
+  }
+
+  /** Check an `Authorization` header from `remote` (the socket's address). */
+  check(authorization: string, remote: string): OperatorVerdict {
+    const now = this.now();
+    this.flush(now);
+    const address = addressKey(remote);
+    const wait = this.throttle.blockedFor(address, now);
+    if (wait > 0) {
+      this.opts.metrics?.refuse('operator-throttled');
+      this.note('throttled', address, now);
+      return { ok: false, code: 429, message: 'too many wrong operator tokens from this address: try again later', retryAfterSeconds: Math.ceil(wait / 1000) };
+    }
+    const m = /^Bearer +(\S+) *$/i.exec(authorization);
+    if (m && timingSafeEqual(sha256(m[1]), this.digest)) return { ok: true };
+    this.throttle.failure(address, now);
+    this.opts.metrics?.refuse('operator-unauthorized');
+    this.note('unauthorized', address, now);
+    return { ok: false, code: 401, message: m ? 'wrong operator token' : 'the Authorization header must be "Bearer <operator token>"' };
+  }
+
+  private note(kind: 'unauthorized' | 'throttled', address: string, now: number): void {
+    const line = this.summary.note(kind, address, now);
+    if (line) this.log.warn(line);
+    else this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush(this.now(), true);
+    }, this.summary.windowMs).unref();
+  }
+
+  private flush(now: number, force = false): void {
+    for (const line of this.summary.flush(now, force)) this.log.warn(line);
+  }
+
+  /** Stop the summary timer (server shutdown), logging what it still holds. */
+  close(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.flush(this.now(), true);
   }
 }

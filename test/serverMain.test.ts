@@ -63,7 +63,7 @@ describe('server/main.ts', () => {
       return { child, out: () => out, port };
     };
     const a = await start();
-    const links = [...a.out().matchAll(/join link for (\S+): (http:\/\/localhost:\d+\/\?token=(\S+))/g)];
+    const links = [...a.out().matchAll(/join link for (\S+): (http:\/\/localhost:\d+\/#token=(\S+))/g)];
     expect(links.map((l) => l[1])).toEqual([...DEFAULTS.demoHospitals]);
     const tokenFile = join(stateDir, DEFAULTS.demoTokensFile);
     expect(existsSync(tokenFile)).toBe(true);

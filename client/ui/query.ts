@@ -10,3 +10,28 @@ export function backendOrderFromQuery(value: string | null): BackendName[] | und
     .filter((s): s is BackendName => (known as string[]).includes(s));
   return order.length ? order : undefined;
 }
+
+/**
+ * A join link's token and the page's address without it. Join links carry the token in the fragment
+ * (`https://host/#token=…`), which browsers never send to a server: it stays out of access logs, proxies and
+ * Referer headers. Links of older servers carried it in the query (`?token=…`); both are read, the fragment
+ * first. `cleanUrl` (path, query and fragment, for history.replaceState) keeps every other parameter and
+ * drops the token from both places, so it is not left in the address bar or the history.
+ */
+export function tokenFromLink(href: string): { token?: string; cleanUrl: string } {
+  const url = new URL(href);
+  const fragment = new URLSearchParams(url.hash.replace(/^#/, ''));
+  const token = fragment.get('token') || url.searchParams.get('token') || undefined;
+  // Only a part that held a token is rewritten (an ordinary #anchor or query stays byte for byte).
+  let hash = url.hash.replace(/^#/, '');
+  if (fragment.has('token')) {
+    fragment.delete('token');
+    hash = fragment.toString();
+  }
+  let query = url.search.replace(/^\?/, '');
+  if (url.searchParams.has('token')) {
+    url.searchParams.delete('token');
+    query = url.searchParams.toString();
+  }
+  return { ...(token ? { token } : {}), cleanUrl: `${url.pathname}${query ? `?${query}` : ''}${hash ? `#${hash}` : ''}` };
+}

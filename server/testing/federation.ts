@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 import { architectureFingerprint } from '../../shared/codec/fingerprint.ts';
 import { parseFedConfig, type FedConfigInput } from '../../shared/config/fedConfig.ts';
 import { FederationClient, type FederationClientOptions, type TrainFn } from '../../shared/protocol/federationClient.ts';
@@ -38,6 +38,8 @@ export function tinyWeights(v: number | ((t: number, i: number) => number) = 0):
 
 export const HOSPITALS = ['h1', 'h2', 'h3', 'h4', 'h5', 'h6'];
 export const tokenOf = (hospital: string) => `token-of-${hospital}-0123456789`;
+/** The operator token of every test server (OPERATOR_TOKEN): it reads the full /api/status. */
+export const TEST_OPERATOR_TOKEN = 'operator-token-for-tests-0123456789';
 
 export interface TestServer extends RunningServer {
   stateDir: string;
@@ -54,7 +56,8 @@ export async function startTestServer(
   const tokens = new TokenStore(hospitals.map((h) => ({ hospital: h, sha256: sha256Hex(tokenOf(h)) })));
   const log = memoryLogger();
   const server = await startFederationServer({
-    fed: parseFedConfig({ roundDeadlineSeconds: 10, ...fed, model: { imageSize: 16, ...((fed.model as object) ?? {}) } }, 'test config'),
+    // Hand-made weights move arbitrarily far from the tiny model: no model-derived norm bound unless the test sets one.
+    fed: parseFedConfig({ roundDeadlineSeconds: 10, maxUpdateNorm: null, ...fed, model: { imageSize: 16, ...((fed.model as object) ?? {}) } }, 'test config'),
     tokens,
     stateDir,
     host: '127.0.0.1',
@@ -63,6 +66,7 @@ export async function startTestServer(
     log,
     retryDelayMs: 20,
     staticDir: join(stateDir, 'no-dist'),
+    operatorToken: TEST_OPERATOR_TOKEN,
     ...extra,
   });
   await server.ready;
@@ -106,8 +110,9 @@ export class RawPeer {
   private waiters: (() => void)[] = [];
   readonly opened: Promise<void>;
 
-  constructor(url: string) {
-    this.ws = new WebSocket(url);
+  /** `opts`: e.g. `localAddress` (a 127.0.0.x source address) or an `origin` header. */
+  constructor(url: string, opts: ClientOptions = {}) {
+    this.ws = new WebSocket(url, opts);
     this.opened = new Promise((res, rej) => {
       this.ws.once('open', () => res());
       this.ws.once('error', rej);
@@ -175,8 +180,12 @@ export class RawPeer {
   }
 }
 
+/**
+ * GET a JSON endpoint as the operator's monitoring would: with the test server's operator token, so
+ * /api/status answers with the full view (hospital names). Tests of the public view fetch without it.
+ */
 export async function getJson(url: string): Promise<any> {
-  const r = await fetch(url);
+  const r = await fetch(url, { headers: { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` } });
   return r.json();
 }
 
