@@ -21,6 +21,8 @@ const entrySchema = z
       .string()
       .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')
       .optional(),
+    /** The most examples this hospital's updates count with in the average (FedAvg weight); a larger claim is clipped to it. */
+    maxExamples: z.number().int('must be a whole number').min(1, 'must be at least 1').optional(),
   })
   .strict()
   .refine((e) => (e.token === undefined) !== (e.sha256 === undefined), 'needs exactly one of "token" or "sha256"');
@@ -31,9 +33,19 @@ export type TokensFileEntry = z.infer<typeof entrySchema>;
 export class TokenStore {
   /** sha256(token) → hospital. */
   private readonly byHash = new Map<string, string>();
+  /** hospital → its `maxExamples`, for the hospitals that have one. */
+  private readonly exampleCaps = new Map<string, number>();
 
-  constructor(entries: { hospital: string; sha256: string }[]) {
-    for (const e of entries) this.byHash.set(e.sha256.toLowerCase(), e.hospital);
+  constructor(entries: { hospital: string; sha256: string; maxExamples?: number }[]) {
+    for (const e of entries) {
+      this.byHash.set(e.sha256.toLowerCase(), e.hospital);
+      if (e.maxExamples !== undefined) this.exampleCaps.set(e.hospital, e.maxExamples);
+    }
+  }
+
+  /** The `maxExamples` of `hospital`'s entry: the most examples its updates count with; undefined when it has none. */
+  maxExamples(hospital: string): number | undefined {
+    return this.exampleCaps.get(hospital);
   }
 
   /** Parse a tokens file's text (YAML or JSON); throws ConfigError naming the bad entry. */
@@ -54,7 +66,7 @@ export class TokenStore {
       if (hashes.has(sha256)) problems.push({ path: `${i}`, message: 'duplicate token' });
       names.add(e.hospital);
       hashes.add(sha256);
-      return { hospital: e.hospital, sha256 };
+      return { hospital: e.hospital, sha256, ...(e.maxExamples !== undefined ? { maxExamples: e.maxExamples } : {}) };
     });
     if (problems.length) throw new ConfigError(source, problems);
     return new TokenStore(out);

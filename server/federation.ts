@@ -29,6 +29,8 @@ export interface FederationOptions {
   retryDelayMs?: number;
   /** Where the transport receives updates: their buffers are given back once the aggregator is done with them. */
   receivePool?: ReceiveBufferPool;
+  /** A hospital's own cap on the examples its update counts with (tokens-file `maxExamples`). */
+  exampleCap?: (hospital: string) => number | undefined;
 }
 
 /** Wall-clock time with sub-millisecond resolution, and timers that do not keep the process alive. */
@@ -48,6 +50,7 @@ export class Federation extends RoundMachine implements TransportHandlers {
       log: opts.log,
       clock: realClock,
       retryDelayMs: opts.retryDelayMs,
+      exampleCap: opts.exampleCap,
       memory: {
         recycle: (payload) => pool?.recycle(payload),
         // No upload until the next round: do not hold an update-sized buffer meanwhile.

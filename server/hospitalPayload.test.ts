@@ -63,7 +63,7 @@ describe('the global weights hospitals receive', () => {
   it('name no hospital: round and global frames carry config and round, not the history; the checkpoint on disk keeps it', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'fedgan-payload-'));
     dirs.push(stateDir);
-    const fed = parseFedConfig({ rounds: 3, minAvailable: 2, minFit: 2, minCompletion: 2, model: { imageSize: 16 } });
+    const fed = parseFedConfig({ rounds: 3, minAvailable: 2, minFit: 2, minCompletion: 2, maxUpdateNorm: null, model: { imageSize: 16 } });
     const store = new CheckpointStore({ stateDir, keep: 5, model: fed.model, batchNorm: fed.batchNorm });
     const m = new RoundMachine({ fed, store, metrics: new Metrics(), log: silentLogger, clock: realClock });
     await m.load(weights(0));

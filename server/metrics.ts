@@ -56,6 +56,8 @@ export class Metrics {
   readonly messagesIn = this.family('fedgan_messages_received_total', 'counter', 'WebSocket messages received, by kind.');
   readonly updatesAccepted = this.family('fedgan_updates_accepted_total', 'counter', 'Updates accepted into an aggregate.');
   readonly updatesRejected = this.family('fedgan_rejected_updates_total', 'counter', 'Updates refused, by reason.');
+  readonly examplesClipped = this.family('fedgan_examples_clipped_total', 'counter', "Accepted updates that claimed more examples than their hospital's cap (counted at the cap).");
+  readonly lossesClamped = this.family('fedgan_losses_clamped_total', 'counter', "Accepted updates whose losses were beyond ±1e6 (counted at the limit in the round's statistics).");
   readonly refusals = this.family('fedgan_refusals_total', 'counter', 'Every error sent or connection refused, by reason (includes rejected updates).');
   readonly aggregationSeconds = this.family('fedgan_aggregation_seconds_total', 'counter', 'CPU seconds spent decoding, validating and aggregating updates.');
   readonly aggregationBytes = this.family('fedgan_aggregation_bytes_total', 'counter', 'Update bytes decoded, validated and aggregated.');

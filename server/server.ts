@@ -66,7 +66,7 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
   });
   // One reused receive buffer for updates: the transport receives into it, the federation gives it back.
   const receivePool = new ReceiveBufferPool();
-  const federation = new Federation({ fed, store, metrics, log, retryDelayMs: opts.retryDelayMs, receivePool });
+  const federation = new Federation({ fed, store, metrics, log, retryDelayMs: opts.retryDelayMs, receivePool, exampleCap: (h) => opts.tokens.maxExamples(h) });
   let isReady = false;
   const handler = createHttpHandler({
     isReady: () => isReady,

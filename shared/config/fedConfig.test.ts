@@ -10,7 +10,18 @@ describe('federation config', () => {
     expect('localEpochs' in c).toBe(false);
     expect(c.model.imageSize).toBe(64);
     expect(c.model.optimizerG.learningRate).toBe(2e-4);
-    expect(c.maxUpdateNorm).toBeUndefined();
+    // Robust by default: the update-norm bound derived from the model (shared/fed/strategy.ts autoMaxUpdateNorm).
+    expect(c.maxUpdateNorm).toBe('auto');
+  });
+
+  it('takes maxUpdateNorm as "auto", a positive number or null (no bound), and names a bad one', () => {
+    expect(parseFedConfig({ maxUpdateNorm: 'auto' }).maxUpdateNorm).toBe('auto');
+    expect(parseFedConfig({ maxUpdateNorm: 25 }).maxUpdateNorm).toBe(25);
+    expect(parseFedConfig({ maxUpdateNorm: null }).maxUpdateNorm).toBeNull();
+    expect(parseFedConfigText('maxUpdateNorm: null\n', 'f.yaml').maxUpdateNorm).toBeNull();
+    expect(() => parseFedConfig({ maxUpdateNorm: 0 })).toThrow(/maxUpdateNorm: /);
+    expect(() => parseFedConfig({ maxUpdateNorm: Infinity })).toThrow('maxUpdateNorm: must be "auto", a positive number or null (no bound)');
+    expect(() => parseFedConfig({ maxUpdateNorm: 'off' })).toThrow('maxUpdateNorm: must be "auto", a positive number or null (no bound)');
   });
 
   it('names every bad field, including the model and cross-field rules', () => {

@@ -104,7 +104,7 @@ describe('update header and round-complete: the quality fields (zod, both ways)'
 describe('RoundAggregation: the round quality figure', () => {
   const FP = 'fp';
   const w = (v: number): WeightSet => ({ fingerprint: FP, tensors: [{ name: 'g/dense/kernel', shape: [2], data: new Float32Array(2).fill(v) }] });
-  const fed = parseFedConfig({ model: MODEL, minFit: 1, minAvailable: 1, minCompletion: 1, quality: { everyRounds: 2, features: 'tiny' } });
+  const fed = parseFedConfig({ model: MODEL, minFit: 1, minAvailable: 1, minCompletion: 1, maxUpdateNorm: null, quality: { everyRounds: 2, features: 'tiny' } });
   const probe = (kid: number, kidStd = 0, features = 'tiny') => ({ kid, kidStd, n: 16, features });
 
   it('is the example-weighted mean of the counted probes, for the model the round started from (round − 1)', () => {

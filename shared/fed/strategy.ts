@@ -9,6 +9,13 @@
  * FedBN (`batchNorm: 'local'`, docs design D1): batch-norm tensors never leave a hospital. The aggregation
  * ignores the batch-norm tensors of updates: the new global model keeps the previous global's, and the
  * update-norm bound is measured without them. Under 'average' every tensor is aggregated and measured.
+ *
+ * No single hospital can take over the global model (docs/protocol.md §2.4, docs/configuration.md):
+ * - an update may move the model at most `maxUpdateNorm` from the global (by default a bound derived from
+ *   the model and the round's training budget, `autoMaxUpdateNorm`); further and it is refused ('norm');
+ * - its FedAvg weight, the example count it claims, is clipped to its hospital's cap (`maxExamples` of its
+ *   tokens-file entry, given to RoundAggregation as `exampleCap`): a larger claim still counts, at the cap;
+ * - its losses count in the round's statistics clamped to ±LOSS_LIMIT, so they stay finite and in range.
  */
 import { createAggregator, type AggregatorConfig } from '../aggregate/index.ts';
 import { AggregationError, layoutOf, validateUpdate, type Aggregator, type WeightLayout } from '../aggregate/types.ts';
@@ -39,9 +46,14 @@ export function samplingRound(round: number, attempt: number): number {
   return attempt === 1 ? round : round + attempt * 1_000_000;
 }
 
-/** The RoundConfig of (round, attempt) under `fed`. */
-export function roundConfig(fed: FedConfig, round: number, attempt: number): RoundConfig {
+/**
+ * The RoundConfig of (round, attempt) under `fed`. `maxUpdateNorm` is the bound the round's aggregation
+ * enforces (`updateNormBound`); the default bound depends on the global weights, so without `global` it is
+ * left out unless `fed.maxUpdateNorm` is a number.
+ */
+export function roundConfig(fed: FedConfig, round: number, attempt: number, global?: WeightSet): RoundConfig {
   const m = fed.model;
+  const bound = fed.maxUpdateNorm === 'auto' ? (global ? autoMaxUpdateNorm(fed, global) : null) : fed.maxUpdateNorm;
   const quality = qualityRequest(fed, round);
   return {
     round,
@@ -53,7 +65,7 @@ export function roundConfig(fed: FedConfig, round: number, attempt: number): Rou
     imageSize: m.imageSize,
     batchNorm: fed.batchNorm,
     examples: { ...fed.examples },
-    ...(fed.maxUpdateNorm !== undefined ? { maxUpdateNorm: fed.maxUpdateNorm } : {}),
+    ...(bound !== null ? { maxUpdateNorm: bound } : {}),
     deadlineSeconds: fed.roundDeadlineSeconds,
     // Only on the rounds that probe quality (qualitySchedule.ts).
     ...(quality ? { quality } : {}),
@@ -64,15 +76,82 @@ export function roundConfig(fed: FedConfig, round: number, attempt: number): Rou
 /**
  * Configure attempt `attempt` of round `round` (both 1-based) among the `available` hospitals: sample
  * ⌈fraction·available⌉ of them, at least `minFit` (shared/fed/sampling.ts, seeded by `fed.seed` and the
- * attempt-aware sampling key), and the round config they train with. Throws a RangeError when fewer than
- * `minFit` hospitals are available or a name repeats.
+ * attempt-aware sampling key), and the round config they train with (`global`, the weights the round starts
+ * from, gives the default update-norm bound its value; see roundConfig). Throws a RangeError when fewer
+ * than `minFit` hospitals are available or a name repeats.
  */
-export function configureRound(fed: FedConfig, at: { round: number; attempt: number; available: readonly string[] }): RoundPlan {
+export function configureRound(fed: FedConfig, at: { round: number; attempt: number; available: readonly string[]; global?: WeightSet }): RoundPlan {
   const { round, attempt, available } = at;
   if (!Number.isSafeInteger(round) || round < 1) throw new RangeError(`round must be a positive integer, got ${round}`);
   if (!Number.isSafeInteger(attempt) || attempt < 1) throw new RangeError(`attempt must be a positive integer, got ${attempt}`);
   const sampled = sampleClients(available, { fraction: fed.fraction, minCount: fed.minFit, seed: fed.seed, round: samplingRound(round, attempt) });
-  return { sampled, config: roundConfig(fed, round, attempt) };
+  return { sampled, config: roundConfig(fed, round, attempt, at.global) };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// How far one update may move the model
+// ---------------------------------------------------------------------------------------------------------
+
+/** The safety factor of the default update-norm bound (see autoMaxUpdateNorm). */
+export const AUTO_NORM_FACTOR = 2;
+
+/** A batch-norm moving statistic (`…/movingMean`, `…/movingVariance`): not trained, a running average of activations. */
+export function isMovingStatistic(name: string): boolean {
+  return /\/moving(Mean|Variance)$/.test(name);
+}
+
+/**
+ * The default bound on ‖update − global‖₂ (`maxUpdateNorm: 'auto'`), from the model, the round's budget
+ * and the global weights the round starts from:
+ *
+ *   B = AUTO_NORM_FACTOR · √( Σ_trained Pₜ·(Tₜ·ηₜ)²  +  Σ_moving statistics (1 + |gᵢ|)² )
+ *
+ * - trained tensors (kernels, biases, embeddings, batch-norm gamma/beta): Pₜ values each, ηₜ the learning
+ *   rate of their network in the round (`g/` and the generator's moving average `ema/`: the generator's;
+ *   `d/`: the discriminator's; any other: the larger), Tₜ the optimizer steps it takes in a round
+ *   (`localSteps`; for the WGAN-GP critic `localSteps·nCritic`). Hospitals train with fresh Adam optimizers,
+ *   whose step per weight is about η (exactly η·g/(|g|+ε) on the first step), so T·η·√P is how far the
+ *   weights travel when every step moves every weight by its learning rate in the same direction; real
+ *   updates zig-zag and stay well inside it (measured: docs/configuration.md). The generator's moving
+ *   average follows the generator and travels less.
+ * - moving statistics are running averages of activations, not moved by a learning rate: each may change
+ *   by 1 + its global value (a hospital recomputes them on its own tiles within a few steps).
+ * - under FedBN (`batchNorm: 'local'`) batch-norm tensors are left out, as they are of the measured norm.
+ *
+ * It does not grow with what an update claims or sends, only with the global model's moving statistics,
+ * which honest hospitals recompute from their tiles every round.
+ */
+export function autoMaxUpdateNorm(fed: FedConfig, global: WeightSet): number {
+  const m = fed.model;
+  const travelG = fed.localSteps * m.optimizerG.learningRate;
+  const travelD = fed.localSteps * (m.gan === 'wgan-gp' ? m.nCritic : 1) * m.optimizerD.learningRate;
+  const local = fed.batchNorm === 'local';
+  let sum = 0;
+  for (const t of global.tensors) {
+    if (local && isBatchNormWeight(t.name)) continue;
+    if (isMovingStatistic(t.name)) {
+      for (let i = 0; i < t.data.length; i++) sum += (1 + Math.abs(t.data[i])) ** 2;
+      continue;
+    }
+    const net = t.name.split('/')[0];
+    const travel = net === 'd' ? travelD : net === 'g' || net === 'ema' ? travelG : Math.max(travelG, travelD);
+    sum += t.data.length * travel * travel;
+  }
+  return AUTO_NORM_FACTOR * Math.sqrt(sum);
+}
+
+/** The update-norm bound of a round under `fed` from `global`: a number, or null when there is none (`maxUpdateNorm: null`). */
+export function updateNormBound(fed: FedConfig, global: WeightSet): number | null {
+  if (fed.maxUpdateNorm === 'auto') return autoMaxUpdateNorm(fed, global);
+  return fed.maxUpdateNorm;
+}
+
+/** |loss| above this counts as ±LOSS_LIMIT in a round's statistics (no GAN loss of a working model comes near it). */
+export const LOSS_LIMIT = 1e6;
+
+/** `x` clamped to ±LOSS_LIMIT (finite x). */
+export function clampLoss(x: number): number {
+  return Math.max(-LOSS_LIMIT, Math.min(LOSS_LIMIT, x));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -82,19 +161,31 @@ export function configureRound(fed: FedConfig, at: { round: number; attempt: num
 /** What one hospital contributes to a round. */
 export interface HospitalUpdate {
   weights: WeightSet;
-  /** Local training examples: the FedAvg weight, within `fed.examples`. */
+  /** Local training examples: the FedAvg weight, within `fed.examples` (clipped to the hospital's cap). */
   examples: number;
-  /** Mean discriminator and generator losses of its local training (finite). */
+  /** Mean discriminator and generator losses of its local training (finite; clamped to ±LOSS_LIMIT in the statistics). */
   dLoss: number;
   gLoss: number;
   /** Its quality probe of the global model it received, when the round asked for one (RoundConfig `quality`). */
   quality?: ProbeReport;
 }
 
-/** What add() did with an update's quality probe. */
+/** What add() did with an update beyond counting it. */
 export interface AddResult {
   /** Why the update's probe does not count in the round's quality figure (it was sent but not asked for, or on other features). */
   probeIgnored?: string;
+  /** Present when the update claimed more examples than its hospital's cap: it counts with `counted` (the cap). */
+  examplesClipped?: { claimed: number; counted: number };
+  /** Present when a loss was beyond ±LOSS_LIMIT: it counts as the limit in the round's statistics (a sentence saying which). */
+  lossClamped?: string;
+}
+
+export interface RoundAggregationOptions {
+  /**
+   * The most examples `hospital` may count with (its tokens-file `maxExamples`), or undefined for no cap of
+   * its own (then `fed.examples.max` is the cap). A larger claim is clipped, not refused.
+   */
+  exampleCap?: (hospital: string) => number | undefined;
 }
 
 export interface AddOptions {
@@ -111,9 +202,9 @@ export interface RoundStatistics {
   participants: number;
   /** Their hospitals, sorted. */
   hospitals: string[];
-  /** Sum of their example counts. */
+  /** Sum of their example counts (as counted: each clipped to its hospital's cap). */
   examples: number;
-  /** Example-weighted means of the losses the hospitals reported (exampleWeightedMean). */
+  /** Example-weighted means of the losses the hospitals reported, each clamped to ±LOSS_LIMIT (exampleWeightedMean). */
   dLoss: number;
   gLoss: number;
   /**
@@ -182,6 +273,8 @@ export class RoundAggregation {
   /** The layout every update must have: the previous global's. */
   private readonly layout: WeightLayout;
   private readonly local: boolean;
+  /** The round's update-norm bound (null: none). */
+  readonly maxUpdateNorm: number | null;
   private readonly contributions = new Map<string, { examples: number; dLoss: number; gLoss: number; probe?: ProbeReport }>();
 
   constructor(
@@ -189,9 +282,11 @@ export class RoundAggregation {
     private readonly previous: WeightSet,
     /** The round's config as configureRound made it: which round this is and whether it probes quality. */
     private readonly config?: Pick<RoundConfig, 'round' | 'quality'>,
+    private readonly opts: RoundAggregationOptions = {},
   ) {
     this.layout = layoutOf(previous);
     this.local = fed.batchNorm === 'local';
+    this.maxUpdateNorm = updateNormBound(fed, previous);
     // Under FedBN the aggregator sees only the non-batch-norm tensors.
     this.aggregator = createAggregator(aggregatorConfig(fed), this.local ? withoutBatchNorm(this.layout) : this.layout);
   }
@@ -215,10 +310,12 @@ export class RoundAggregation {
    * Validate the update of `hospital` and add it. Throws AggregationError, adding nothing, when the example
    * count is outside `fed.examples` ('examples'), the architecture or a tensor's name or shape differs from
    * the previous global ('fingerprint', 'shape'), a weight or a loss is not finite ('non-finite'), or the
-   * update moves the model further than `fed.maxUpdateNorm` ('norm'; batch-norm tensors left out under
-   * FedBN). Throws an Error when `hospital` already contributed or after result(). A quality probe that the
-   * round did not ask for, on other features or out of bounds is left out of the round's figure (the update
-   * still counts); the result says why.
+   * update moves the model further than the round's bound `maxUpdateNorm` ('norm'; batch-norm tensors left
+   * out under FedBN). Throws an Error when `hospital` already contributed or after result(). What is only
+   * adjusted, the result says: an example count above the hospital's cap counts as the cap
+   * (`examplesClipped`), a loss beyond ±LOSS_LIMIT as the limit (`lossClamped`), and a quality probe that
+   * the round did not ask for, on other features or out of bounds is left out of the round's figure
+   * (`probeIgnored`); the update still counts.
    */
   add(hospital: string, update: HospitalUpdate, opts: AddOptions = {}): AddResult {
     const aggregator = this.aggregator;
@@ -234,15 +331,22 @@ export class RoundAggregation {
       throw new AggregationError('non-finite', `update from ${hospital} refused: losses must be finite numbers, got dLoss ${dLoss}, gLoss ${gLoss}`);
     }
     const counted = this.local ? withoutBatchNorm(weights) : weights;
-    if (this.fed.maxUpdateNorm !== undefined) {
+    const bound = this.maxUpdateNorm;
+    if (bound !== null) {
       const base = this.local ? withoutBatchNorm(this.previous) : this.previous;
       const norm = l2Distance(counted, base);
-      if (!(norm <= this.fed.maxUpdateNorm)) {
-        throw new AggregationError('norm', `update norm ‖w − global‖₂ = ${norm.toPrecision(4)} exceeds maxUpdateNorm ${this.fed.maxUpdateNorm}`);
+      if (!(norm <= bound)) {
+        throw new AggregationError('norm', `update norm ‖w − global‖₂ = ${norm.toPrecision(4)} exceeds maxUpdateNorm ${bound.toPrecision(4)}`);
       }
     }
+    const cap = Math.min(this.opts.exampleCap?.(hospital) ?? ex.max, ex.max);
+    const weight = Math.min(examples, cap);
     // Values were checked above (or by the caller): the aggregator need not scan them again.
-    aggregator.add({ weights: counted, examples, finiteChecked: true });
+    aggregator.add({ weights: counted, examples: weight, finiteChecked: true });
+    const result: AddResult = {};
+    if (weight < examples) result.examplesClipped = { claimed: examples, counted: weight };
+    const clamped = (Object.entries({ dLoss, gLoss }) as [string, number][]).filter(([, v]) => clampLoss(v) !== v);
+    if (clamped.length > 0) result.lossClamped = `${clamped.map(([k, v]) => `${k} ${v}`).join(', ')} counted as ${clamped.map(([k, v]) => `${k} ${clampLoss(v)}`).join(', ')}`;
     // The probe never decides whether the update counts: one that does not fit the round is left out of its figure.
     let probeIgnored: string | undefined;
     if (update.quality !== undefined) {
@@ -250,8 +354,9 @@ export class RoundAggregation {
       probeIgnored = checked.success ? (probeMismatch(this.config?.quality, checked.data) ?? undefined) : `invalid probe: ${describeIssues(checked.error.issues)}`;
     }
     const probe = update.quality !== undefined && probeIgnored === undefined ? { ...update.quality } : undefined;
-    this.contributions.set(hospital, { examples, dLoss, gLoss, ...(probe ? { probe } : {}) });
-    return probeIgnored === undefined ? {} : { probeIgnored };
+    this.contributions.set(hospital, { examples: weight, dLoss: clampLoss(dLoss), gLoss: clampLoss(gLoss), ...(probe ? { probe } : {}) });
+    if (probeIgnored !== undefined) result.probeIgnored = probeIgnored;
+    return result;
   }
 
   /**
