@@ -485,10 +485,14 @@ describe('round machine: checkpoint writes that fail', () => {
     expect(m.storageOk()).toBe(false);
     expect(log.lines.filter((l) => l.startsWith('ERROR round 1: checkpoint write failed (1 time(s))'))).toHaveLength(1);
     expect(clock.pending()).toEqual([2000]);
+    // A hospital that joins meanwhile hears why nothing moves, with the time to the next try.
+    await clock.advance(500);
+    const late = join('h3');
+    expect(late.of('round-failed')).toEqual([{ type: 'round-failed', round: 1, attempt: 1, received: 2, needed: 2, reason: 'save-failed', nextAttemptInSeconds: 1.5 }]);
     // An update for the closed round is late meanwhile.
     await upload(a, weights(1), 10);
     expect(a.lastError()).toBe('late');
-    await clock.advance(2000);
+    await clock.advance(1500);
     expect(metrics.checkpointWriteFailures.get()).toBe(2);
     expect(m.status().checkpoint.pending).toMatchObject({ failures: 2, nextRetryAt: new Date(clock.t + 4000).toISOString() });
     expect(clock.pending()).toEqual([4000]);

@@ -310,6 +310,9 @@ export class RoundMachine {
     }
     const r = this.current;
     if (r && r.away.has(peer.hospital)) this.resume(r, peer);
+    // A hospital that joins while the last round's result cannot be saved hears why nothing moves.
+    const s = this.saving;
+    if (s && s.failures > 0) peer.send(this.saveFailedMessage(s));
     this.broadcastStatus();
     this.maybeStartRound();
   }
@@ -780,15 +783,7 @@ export class RoundMachine {
         `round ${s.round}: checkpoint write failed (${s.failures} time(s)): ${s.lastError}; the aggregate is kept in memory, retrying in ${(delay / 1000).toFixed(delay < 1000 ? 2 : 0)}s`,
       );
       if (s.failures === 1) this.broadcastStatus();
-      this.broadcast({
-        type: 'round-failed',
-        round: s.round,
-        attempt: s.attempt,
-        received: s.received,
-        needed: this.fed.minCompletion,
-        reason: 'save-failed',
-        nextAttemptInSeconds: delay / 1000,
-      });
+      this.broadcast(this.saveFailedMessage(s));
       s.timer = this.clock.setTimer(() => {
         s.timer = undefined;
         s.retryAt = null;
@@ -797,6 +792,13 @@ export class RoundMachine {
       return;
     }
     this.commit(s);
+  }
+
+  /** The `round-failed` (save-failed) of a pending save whose last write failed: the time to its next try. */
+  private saveFailedMessage(s: PendingSave): ServerTextMessage {
+    // retryAt is null while a write is under way: the next try is now.
+    const next = s.retryAt === null ? 0 : Math.max(0, s.retryAt - this.clock.now()) / 1000;
+    return { type: 'round-failed', round: s.round, attempt: s.attempt, received: s.received, needed: this.fed.minCompletion, reason: 'save-failed', nextAttemptInSeconds: next };
   }
 
   /** The checkpoint of `s` is written: adopt it as the global model, announce the round, go on. */
