@@ -152,7 +152,8 @@ async function throughServer(batchNorm: BatchNormPolicy, hospitals = HOSPITALS, 
     const last = `round-${String(opts.rounds).padStart(6, '0')}.fgw`;
     const saved = decodeCheckpoint(new Uint8Array(readFileSync(join(server.stateDir, 'checkpoints', last))));
     expect(saved.meta).toMatchObject({ round: opts.rounds, batchNorm });
-    const status = (await (await fetch(server.url + '/api/status')).json()) as { history: ServerRun['history'] };
+    // The server's own status (the full view: /api/status names hospitals only to the operator).
+    const status = server.federation.status() as { history: ServerRun['history'] };
     return {
       global: fetched.weights,
       losses: summary.rounds.map((r) => [r.dLoss, r.gLoss]),
