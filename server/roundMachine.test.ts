@@ -781,7 +781,7 @@ describe('round machine: attempts that fail fast and explain themselves', () => 
     const first = b.frames[0].header as { config: Record<string, unknown> };
     await clock.advance(10_000);
     m.onLeave(b);
-    expect(m.status().connected).toEqual(['h1']);
+    expect(m.status()).toMatchObject({ connected: ['h1'], sampled: ['h1', 'h2'], reconnecting: ['h2'] });
     await clock.advance(10_000);
     const back = join('h2');
     expect(back.frames).toHaveLength(1);
@@ -789,6 +789,7 @@ describe('round machine: attempts that fail fast and explain themselves', () => 
     expect(values(back.frames[0].weights)).toEqual(values(weights(0)));
     expect(a.frames).toHaveLength(1); // the other hospital is not disturbed
     expect(clock.pending()).toEqual([80_000]); // the grace timer is gone, the deadline stays
+    expect(m.status().reconnecting).toEqual([]);
     await clock.advance(40_000); // past the old grace: nothing happens
     expect(m.phase).toBe('training');
     await upload(a, weights(1));

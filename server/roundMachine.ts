@@ -21,22 +21,30 @@ import { decodeUpdateWeights, UpdatePayloadError } from './updateDecode.ts';
  *
  *   loading ──▶ waiting ──(≥ minAvailable connected, no retry pending, retrying not stopped)──▶ training
  *      │          ▲   ▲                                                                         │
- *      │          │   │  < minCompletion updates: round-failed; the next attempt after the      │ all sampled
- *      │          │   └─ backoff, or (after maxFailedAttempts in a row) once a hospital joins ──┤ delivered or
- *      │          │                                                                             │ failed, or the
- *      │          │                                                                             ▼ deadline; ≥ min-
- *      │          └──────────── checkpoint written: round-complete ─────────────────────── aggregating  Completion
+ *      │          │   │  < minCompletion updates: round-failed (deadline | unreachable); the    │ all sampled
+ *      │          │   │  next attempt after the backoff, or (after maxFailedAttempts in a row)  │ delivered or
+ *      │          │   └─ once a hospital joins ─────────────────────────────────────────────────┤ failed, or the
+ *      │          │                                                                             │ deadline, or
+ *      │          │                                                                             │ minCompletion
+ *      │          │                                                                             ▼ out of reach
+ *      │          └──────────── checkpoint written: round-complete ─────────────────────── aggregating (≥ minCompletion)
  *      │                                                                                   │  ▲    │
- *      │                                                                                   │  └────┘ write failed:
- *      └──────────────────────▶ finished ◀──── checkpoint of the last round written ───────┘  keep the aggregate,
- *                                                                                             retry after backoff
+ *      │                                                                                   │  └────┘ write failed: round-failed
+ *      └──────────────────────▶ finished ◀──── checkpoint of the last round written ───────┘  save-failed, keep the aggregate,
+ *                                                                                             storageOk() false, retry after backoff
  *
- * (An aggregation that throws, a server bug, counts as a failed attempt: back to waiting, round-failed.)
+ * (An aggregation that throws, a server bug, counts as a failed attempt: back to waiting, round-failed internal.)
+ *
+ * An attempt ends as soon as minCompletion accepted updates can no longer be reached (accepted + still owed
+ * < minCompletion): those still training get round-closed (aborted), everyone round-failed (unreachable).
+ * A sampled hospital whose connection drops still owes its update for `limits.reconnectGraceSeconds` (never
+ * past the deadline): reconnecting in time it gets the round frame again (`resumed: true`, the time left).
  *
  * Uploads go through upload slots (`upload-request` → `upload-grant` → binary `update`): at most
- * `limits.maxConcurrentUploads` grants at once, granted in request order; a grant not used within
- * `limits.uploadGrantSeconds` expires (the hospital is out of the round). Updates stream into one
- * RoundAggregation (FedAvg keeps a running weighted sum: memory O(model)).
+ * `limits.maxConcurrentUploads` grants at once, granted in request order; a grant lasts at most
+ * `limits.uploadGrantSeconds`, never past the deadline, and while others wait at most its fair share of the
+ * time left; one not used in time expires (the hospital is out of the round, the slot freed at once).
+ * Updates stream into one RoundAggregation (FedAvg keeps a running weighted sum: memory O(model)).
  */
 
 /** Opaque handle of a timer set through a Clock. */
@@ -109,6 +117,8 @@ export interface StatusJson {
   connected: string[];
   sampled: string[];
   received: string[];
+  /** Sampled hospitals whose connection dropped and whose place is kept for their reconnect grace. */
+  reconnecting: string[];
   deadline: string | null;
   progress: Record<string, number>;
   fingerprint: string;
@@ -883,6 +893,7 @@ export class RoundMachine {
       connected: [...this.peers.keys()].sort(),
       sampled: r ? [...r.sampled].sort() : [],
       received: r ? [...r.accepted].sort() : [],
+      reconnecting: r ? [...r.away.keys()].sort() : [],
       deadline: r ? iso(r.deadlineAt) : null,
       progress: r ? Object.fromEntries(r.progress) : {},
       fingerprint: this.global?.fingerprint ?? '',
