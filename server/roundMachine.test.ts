@@ -824,3 +824,20 @@ describe('round machine: attempts that fail fast and explain themselves', () => 
     expect(m.state.history[0]).toMatchObject({ participants: 2, hospitals: ['h2', 'h3'] });
   });
 });
+
+describe('round machine: round-complete losses are always finite numbers', () => {
+  it('losses of ±1e308 (finite, so accepted) give finite means in round-complete, never null on the wire', async () => {
+    const { m, join, update, request, clock } = await setup({ minAvailable: 2, minFit: 2, minCompletion: 2, rounds: 1 });
+    const [a, b] = ['h1', 'h2'].map(join);
+    request(a);
+    update(a, weights(1), 10, 1, 1, { dLoss: 1e308, gLoss: -1e308 });
+    request(b);
+    update(b, weights(1), 10, 1, 1, { dLoss: 1e308, gLoss: -1e308 });
+    await clock.advance(0);
+    const [done] = a.of('round-complete');
+    expect(Number.isFinite(done.dLoss) && Number.isFinite(done.gLoss)).toBe(true);
+    // What the transport sends: JSON, where a non-finite number would become null.
+    expect(JSON.parse(JSON.stringify(done))).toMatchObject({ dLoss: 1e6, gLoss: -1e6 });
+    expect(m.state.history[0]).toMatchObject({ dLoss: 1e6, gLoss: -1e6 });
+  });
+});
