@@ -9,8 +9,14 @@
  *    5-million-parameter model and 100 Node clients (shared/protocol/federationClient.ts over `ws`) in this process.
  *    Reports connect and round times, the in-round aggregation throughput from /metrics, and the server's
  *    RSS: baseline (ready, idle), peak sampled every 5 ms during the round, against baseline + 4× model.
+ * 3. A flood (server/flood.test.ts at bench scale): the real server, spawned, with a small model; 300
+ *    WebSockets that never say hello, reopened as soon as they drop, first from 10 other addresses
+ *    (127.0.0.2–11), then from the hospitals' own address (127.0.0.1). During each: join attempts one after
+ *    another (accepted x of y, with their latency), and in the first a round of two hospitals. Reports the
+ *    server's RSS before, during (peak, sampled every 50 ms) and after the flood.
  *
- *     npm run bench:server -- [--clients 100] [--params 5000000] [--json bench.json] [--aggregation-only]
+ *     npm run bench:server -- [--clients 100] [--params 5000000] [--json bench.json] [--aggregation-only] [--flood-only]
+ *       [--flood-sockets 300] [--flood-joins 20]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +31,7 @@ import { FederationClient } from '../shared/protocol/federationClient.ts';
 import { decodeFrame, encodeFrame } from '../shared/protocol/frames.ts';
 import { serverCrc32 } from '../server/nativeCrc32.ts';
 import { decodeUpdateWeights } from '../server/updateDecode.ts';
+import { loopbackAddresses, startFlood } from '../server/testing/flood.ts';
 import { benchWeights } from './serverModel.ts';
 
 function arg(name: string, def: string): string {
@@ -204,8 +211,170 @@ async function round() {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// 3. A flood of hello-less sockets
+// ---------------------------------------------------------------------------------------------------------
+
+const FLOOD_SOCKETS = Number(arg('flood-sockets', '300'));
+const FLOOD_JOINS = Number(arg('flood-joins', '20'));
+
+interface FloodPhase {
+  from: string;
+  joinsAccepted: number;
+  joinsTried: number;
+  /** Seconds from opening the socket to the welcome, of the accepted joins. */
+  joinSecondsMedian: number;
+  joinSecondsMax: number;
+  /** Refusals seen by the join attempts, by close code. */
+  joinRefusals: Record<string, number>;
+  /** The round of two hospitals during the flood (first phase only). */
+  roundSeconds?: number;
+  floodSocketsOpened: number;
+  rssPeakDuring: number;
+}
+
+/** One join attempt: open, hello, welcome (accepted) or a close (refused) within 15 s. */
+function tryJoin(wsUrl: string, token: string, clientId: string): Promise<{ ok: boolean; seconds: number; code?: string }> {
+  const t0 = performance.now();
+  return new Promise((res) => {
+    const ws = new WebSocket(wsUrl, { perMessageDeflate: false });
+    const done = (ok: boolean, code?: string) => {
+      clearTimeout(timer);
+      ws.removeAllListeners();
+      ws.on('error', () => {});
+      ws.terminate();
+      res({ ok, seconds: (performance.now() - t0) / 1000, code });
+    };
+    const timer = setTimeout(() => done(false, 'no answer in 15 s'), 15_000);
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocols: [2], token, clientId })));
+    ws.on('message', (d: Buffer) => {
+      if ((JSON.parse(d.toString()) as { type: string }).type === 'welcome') done(true);
+    });
+    ws.on('close', (code: number) => done(false, String(code)));
+    ws.on('error', (e) => done(false, e.message));
+  });
+}
+
+async function floodBench() {
+  const dir = mkdtempSync(join(tmpdir(), 'fedgan-bench-flood-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const wsUrl = `ws://127.0.0.1:${port}/ws`;
+  const token = (h: string) => `${h}-token-0123456789abcdef`;
+  const hospitals = ['h1', 'h2', 'probe'];
+  writeFileSync(join(dir, 'tokens.yaml'), hospitals.map((h) => `- hospital: ${h}\n  token: ${token(h)}\n`).join(''));
+  // The defaults of limits (64 waiting sockets in all, 8 per address, hello within 5 s).
+  writeFileSync(join(dir, 'fed.yaml'), 'rounds: 1\nfraction: 1\nminFit: 2\nminAvailable: 2\nminCompletion: 2\nroundDeadlineSeconds: 300\nmaxUpdateNorm: null\n');
+  const params = 100_000;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/serverProcess.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', STATE_DIR: join(dir, 'state'), TOKENS_FILE: join(dir, 'tokens.yaml'), FED_CONFIG: join(dir, 'fed.yaml'), BENCH_PARAMS: String(params) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  const phases: FloodPhase[] = [];
+  try {
+    while (!/ready: model/.test(log)) {
+      if (child.exitCode !== null) throw new Error(`server exited: ${log}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = rssBytes(child.pid!);
+    const update = benchWeights(params, 1);
+
+    for (const [from, addresses] of [
+      ['10 other addresses (127.0.0.2–11)', loopbackAddresses(10)],
+      ["the hospitals' own address (127.0.0.1)", ['127.0.0.1']],
+    ] as [string, string[]][]) {
+      let peak = rssBytes(child.pid!);
+      const sampler = setInterval(() => (peak = Math.max(peak, rssBytes(child.pid!))), 50);
+      const flood = startFlood(wsUrl, { sockets: FLOOD_SOCKETS, addresses });
+      const t0 = performance.now();
+      while (flood.opened < FLOOD_SOCKETS && performance.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 20));
+      const joins = [];
+      for (let i = 0; i < FLOOD_JOINS; i++) joins.push(await tryJoin(wsUrl, token('probe'), `probe-${i}`));
+      let roundSeconds: number | undefined;
+      if (!phases.length) {
+        // The join attempts have left (else the round could sample one of them).
+        while ((await metrics(url)).get('fedgan_connected_hospitals') !== 0) await new Promise((r) => setTimeout(r, 50));
+        const tr = performance.now();
+        const results = await Promise.all(
+          ['h1', 'h2'].map((h) =>
+            new FederationClient({
+              url: wsUrl,
+              token: token(h),
+              clientId: h,
+              createSocket: (u) => new WebSocket(u, { perMessageDeflate: false }),
+              reconnect: { initialMs: 100, maxMs: 1000 },
+              train: async () => ({ weights: update, examples: 10, dLoss: 0.5, gLoss: 1.5 }),
+            }).run(),
+          ),
+        );
+        if (!results.every((r) => r.rounds === 1)) throw new Error('the round during the flood did not complete');
+        roundSeconds = (performance.now() - tr) / 1000;
+      }
+      const opened = flood.opened;
+      await flood.stop();
+      clearInterval(sampler);
+      const ok = joins.filter((j) => j.ok).map((j) => j.seconds).sort((a, b) => a - b);
+      const refusals: Record<string, number> = {};
+      for (const j of joins) if (!j.ok) refusals[j.code!] = (refusals[j.code!] ?? 0) + 1;
+      phases.push({
+        from,
+        joinsAccepted: ok.length,
+        joinsTried: joins.length,
+        joinSecondsMedian: ok.length ? ok[Math.floor(ok.length / 2)] : NaN,
+        joinSecondsMax: ok.length ? ok[ok.length - 1] : NaN,
+        joinRefusals: refusals,
+        roundSeconds,
+        floodSocketsOpened: opened,
+        rssPeakDuring: peak,
+      });
+      await new Promise((r) => setTimeout(r, 2000)); // the server cuts off what is left of the flood
+    }
+    const after = rssBytes(child.pid!);
+    const m = await metrics(url);
+    return {
+      sockets: FLOOD_SOCKETS,
+      phases,
+      rss: { before, during: Math.max(...phases.map((p) => p.rssPeakDuring)), after },
+      closedToMakeRoom: m.get('fedgan_refusals_total{reason="unauthenticated-budget"}') ?? 0,
+      serverFull: m.get('fedgan_refusals_total{reason="server-full"}') ?? 0,
+      summaryLogLines: log.split('\n').filter((l) => /unauthenticated connection/.test(l)).length,
+    };
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function reportFlood(f: Awaited<ReturnType<typeof floodBench>>): void {
+  for (const p of f.phases) {
+    const refused = Object.entries(p.joinRefusals).map(([k, n]) => `${n}× ${k}`).join(', ');
+    console.log(
+      `flood of ${f.sockets} hello-less sockets from ${p.from} (${p.floodSocketsOpened} opened in all): joins accepted ${p.joinsAccepted} of ${p.joinsTried}` +
+        (p.joinsAccepted ? ` (open → welcome median ${p.joinSecondsMedian.toFixed(2)} s, max ${p.joinSecondsMax.toFixed(2)} s)` : '') +
+        (refused ? `; refused: ${refused}` : '') +
+        (p.roundSeconds !== undefined ? `; a round of 2 hospitals during it: ${p.roundSeconds.toFixed(2)} s` : ''),
+    );
+  }
+  console.log(
+    `flood: server RSS before ${(f.rss.before / MB).toFixed(0)} MB, peak during ${(f.rss.during / MB).toFixed(0)} MB (${fmtDelta(f.rss.during - f.rss.before)}), ` +
+      `after ${(f.rss.after / MB).toFixed(0)} MB; ${f.closedToMakeRoom} unauthenticated sockets closed to make room, ${f.serverFull} refused as server full; ` +
+      `${f.summaryLogLines} log lines about them`,
+  );
+}
+
 const machine = `${cpus().length}× ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 1e9).toFixed(0)} GB, Node ${process.version}`;
 console.log(`federation server benchmark on ${machine}`);
+if (process.argv.includes('--flood-only')) {
+  const f = await floodBench();
+  reportFlood(f);
+  if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ machine, flood: f }, null, 2));
+  process.exit(0);
+}
 const agg = aggregationThroughput();
 console.log(
   `aggregation (frame parse + decode/CRC/fingerprint/shapes + finite check + FedAvg add), ${(PARAMS / 1e6).toFixed(1)}M-param updates of ${(agg.updateBytes / MB).toFixed(1)} MB: ` +
@@ -226,4 +395,6 @@ console.log(
     `peak during the round (sampled every 5 ms) ${(r.rss.peak / MB).toFixed(0)} MB (${fmtDelta(r.rss.peakOverBaseline)} = ${(r.rss.peakOverBaseline / r.modelBytes).toFixed(2)}× model; ` +
     `goal ≤ 4× model = ${(r.rss.budget / MB).toFixed(0)} MB: ${r.rss.withinBudget ? 'met' : 'NOT met'})`,
 );
-if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ machine, aggregation: agg, round: r }, null, 2));
+const f = await floodBench();
+reportFlood(f);
+if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ machine, aggregation: agg, round: r, flood: f }, null, 2));

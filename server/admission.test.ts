@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { loadSettings } from './config.ts';
 import {
   addressKey,
   AdmissionLog,
   admissionPhrases,
   AUTH_FAILURES_FORGOTTEN_AFTER_MS,
   AuthThrottle,
+  clientAddress,
   originAllowed,
   parseAllowedOrigins,
+  parseTrustedProxies,
   PreAuthBudget,
 } from './admission.ts';
 
@@ -190,5 +193,49 @@ describe('AdmissionLog', () => {
     expect(line).toContain('"https://x\\nINFO forged line"');
     log.note('origin', '10.0.0.7', 1, 'https://a\r\nb');
     expect(log.flush(0, true)[0]).toContain('e.g. "https://a\\r\\nb"');
+  });
+});
+
+describe('trusted proxies', () => {
+  it('parses TRUSTED_PROXIES and names bad entries', () => {
+    const { proxies, problems } = parseTrustedProxies('10.0.0.0/8, fd00::/8 ,192.168.1.5,');
+    expect(problems).toEqual([]);
+    expect(proxies.has('10.1.2.3')).toBe(true);
+    expect(proxies.has('::ffff:10.1.2.3')).toBe(true);
+    expect(proxies.has('fd00::7')).toBe(true);
+    expect(proxies.has('192.168.1.5')).toBe(true);
+    expect(proxies.has('192.168.1.6')).toBe(false);
+    expect(proxies.has('11.0.0.1')).toBe(false);
+    expect(parseTrustedProxies('10.0.0.0/33,ingress,10.0.0.0/x').problems).toEqual([
+      '"10.0.0.0/33" is not an IP address or CIDR range (e.g. 10.0.0.0/8, fd00::/8, 192.168.1.5)',
+      '"ingress" is not an IP address or CIDR range (e.g. 10.0.0.0/8, fd00::/8, 192.168.1.5)',
+      '"10.0.0.0/x" is not an IP address or CIDR range (e.g. 10.0.0.0/8, fd00::/8, 192.168.1.5)',
+    ]);
+  });
+
+  it('takes the client address from X-Forwarded-For only through a trusted proxy, rightmost untrusted hop first', () => {
+    const { proxies } = parseTrustedProxies('10.0.0.0/8');
+    expect(clientAddress('10.0.0.9', '203.0.113.7', proxies)).toBe('203.0.113.7');
+    // The client wrote "1.2.3.4" itself; the ingress appended the real address.
+    expect(clientAddress('10.0.0.9', '1.2.3.4, 203.0.113.7', proxies)).toBe('203.0.113.7');
+    expect(clientAddress('10.0.0.9', ['1.2.3.4', '203.0.113.7, 10.0.0.3'], proxies)).toBe('203.0.113.7');
+    expect(clientAddress('10.0.0.9', '10.0.0.3', proxies)).toBe('10.0.0.3');
+    expect(clientAddress('10.0.0.9', 'garbage', proxies)).toBe('10.0.0.9');
+    expect(clientAddress('10.0.0.9', undefined, proxies)).toBe('10.0.0.9');
+    // Not from a trusted proxy, or none configured: the header is ignored.
+    expect(clientAddress('198.51.100.1', '203.0.113.7', proxies)).toBe('198.51.100.1');
+    expect(clientAddress('10.0.0.9', '203.0.113.7', undefined)).toBe('10.0.0.9');
+  });
+});
+
+describe('settings', () => {
+  it('reads ALLOWED_ORIGINS and TRUSTED_PROXIES, naming the variable of a bad entry', () => {
+    const s = loadSettings({ ALLOWED_ORIGINS: 'https://partner.example.org', TRUSTED_PROXIES: '10.0.0.0/8' });
+    expect(s.allowedOrigins).toEqual(['https://partner.example.org']);
+    expect(s.trustedProxies?.has('10.4.5.6')).toBe(true);
+    expect(loadSettings({}).allowedOrigins).toEqual([]);
+    expect(loadSettings({}).trustedProxies).toBeUndefined();
+    expect(() => loadSettings({ ALLOWED_ORIGINS: 'partner.example.org' })).toThrow('ALLOWED_ORIGINS: "partner.example.org" is not an origin');
+    expect(() => loadSettings({ TRUSTED_PROXIES: 'ingress' })).toThrow('TRUSTED_PROXIES: "ingress" is not an IP address');
   });
 });

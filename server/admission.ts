@@ -10,7 +10,9 @@
  * - AuthThrottle: failed sign-ins (unknown tokens) per source address, with exponential backoff.
  * - originAllowed: the WebSocket Origin allow-list.
  * - AdmissionLog: refusals logged in summary (the first at once, then one line per kind every window).
+ * - clientAddress: the source address, through trusted reverse proxies (TRUSTED_PROXIES).
  */
+import { BlockList, isIP } from 'node:net';
 import { clientText } from './log.ts';
 
 /** The key a budget or throttle counts under: an IPv4 address (also IPv4-mapped IPv6) as is, IPv6 by its /64. */
@@ -29,6 +31,70 @@ export function addressKey(remote: string | undefined): string {
     .slice(0, 4)
     .map((g) => g.replace(/^0+(?=.)/, ''))
     .join(':')}::/64`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Reverse proxies
+// ---------------------------------------------------------------------------------------------------------
+
+/** An IPv4-mapped IPv6 address as IPv4; others unchanged. */
+function plainAddress(a: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a);
+  return m ? m[1] : a;
+}
+
+/** Reverse proxies (an ingress controller) whose X-Forwarded-For header is believed. */
+export class TrustedProxies {
+  private readonly list = new BlockList();
+
+  constructor(readonly entries: readonly { address: string; prefix: number }[]) {
+    for (const e of entries) this.list.addSubnet(e.address, e.prefix, isIP(e.address) === 6 ? 'ipv6' : 'ipv4');
+  }
+
+  has(address: string): boolean {
+    const a = plainAddress(address);
+    const v = isIP(a);
+    return v !== 0 && this.list.check(a, v === 6 ? 'ipv6' : 'ipv4');
+  }
+}
+
+/**
+ * Parse TRUSTED_PROXIES: comma-separated addresses or CIDR ranges (`10.0.0.0/8`, `fd00::/8`, `192.168.1.5`).
+ * Returns the list, or the problems naming each bad entry.
+ */
+export function parseTrustedProxies(text: string): { proxies: TrustedProxies; problems: string[] } {
+  const entries: { address: string; prefix: number }[] = [];
+  const problems: string[] = [];
+  for (const raw of text.split(',')) {
+    const s = raw.trim();
+    if (!s) continue;
+    const [address, prefixText] = s.split('/');
+    const v = isIP(address);
+    const max = v === 6 ? 128 : 32;
+    const prefix = prefixText === undefined ? max : Number(prefixText);
+    if (!v || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (prefixText !== undefined && !/^\d+$/.test(prefixText))) {
+      problems.push(`"${s}" is not an IP address or CIDR range (e.g. 10.0.0.0/8, fd00::/8, 192.168.1.5)`);
+    } else entries.push({ address, prefix });
+  }
+  return { proxies: new TrustedProxies(entries), problems };
+}
+
+/**
+ * The address a connection comes from: the socket's peer, unless that is a trusted proxy; then the
+ * rightmost X-Forwarded-For entry that is not itself a trusted proxy (entries to its left could be
+ * made up by the client). Without trusted proxies, X-Forwarded-For is ignored.
+ */
+export function clientAddress(peer: string | undefined, forwardedFor: string | string[] | undefined, trusted?: TrustedProxies): string | undefined {
+  if (!peer || !trusted || !trusted.has(peer) || forwardedFor === undefined) return peer;
+  const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor)
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) {
+    if (!isIP(plainAddress(hops[i]))) return peer; // garbage: do not believe any of it
+    if (!trusted.has(hops[i])) return hops[i];
+  }
+  return hops[0] ?? peer;
 }
 
 // ---------------------------------------------------------------------------------------------------------

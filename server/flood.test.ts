@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { FederationClient } from '../shared/protocol/federationClient.ts';
 import { CLOSE } from '../shared/protocol/messages.ts';
+import { parseTrustedProxies } from './admission.ts';
 import { startFlood, loopbackAddresses, type Flood } from './testing/flood.ts';
 import { constantTrainer, getMetrics, nodeClient, RawPeer, startTestServer, tokenOf, until, type TestServer } from './testing/federation.ts';
 
@@ -24,8 +25,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** A raw socket from `localAddress` (127.0.0.x), optionally with an Origin header. */
-function raw(s: TestServer, opts: { localAddress?: string; origin?: string } = {}): RawPeer {
+/** A raw socket from `localAddress` (127.0.0.x), optionally with an Origin header or other headers. */
+function raw(s: TestServer, opts: { localAddress?: string; origin?: string; headers?: Record<string, string> } = {}): RawPeer {
   const r = new RawPeer(s.wsUrl, opts);
   raws.push(r);
   return r;
@@ -38,7 +39,7 @@ function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
 }
 
 /** Open a socket, say hello with `hospital`'s token, wait for the welcome (true) or a refusal (false); then close. */
-async function tryJoin(s: TestServer, hospital: string, timeoutMs = 3000): Promise<boolean> {
+async function tryJoin(s: TestServer, hospital: string, timeoutMs = 10_000): Promise<boolean> {
   const p = new RawPeer(s.wsUrl);
   try {
     await p.opened;
@@ -59,10 +60,11 @@ describe('admission over real sockets', () => {
     // The flood holds the unauthenticated budget (64) before anyone tries to join.
     await until(() => server!.transport.unauthenticatedCount >= 60 && flood!.opened >= 300, 10_000, 'the flood to fill the unauthenticated budget');
 
-    // Ten joins one after another during the flood (a third hospital, so the round below is not affected).
+    // Five joins one after another during the flood (a third hospital, so the round below is not affected).
+    // Each waits behind the flood's queued handshakes: seconds on a loaded 2-core machine, but it gets in.
     let joined = 0;
-    for (let i = 0; i < 10; i++) if (await tryJoin(server, 'h3')) joined++;
-    expect(joined).toBe(10);
+    for (let i = 0; i < 5; i++) if (await tryJoin(server, 'h3')) joined++;
+    expect(joined).toBe(5);
     await until(() => server!.transport.peers().length === 0, 5000, 'the probes to leave');
 
     // Two hospitals join and finish a round while the flood goes on.
@@ -71,13 +73,14 @@ describe('admission over real sockets', () => {
       clients.push(c);
       return c.run();
     });
-    const results = await within(15_000, 'the round during the flood', Promise.all(runs));
+    const results = await within(20_000, 'the round during the flood', Promise.all(runs));
     expect(results.map((r) => r.rounds)).toEqual([1, 1]);
     expect(server.federation.state.history[0]).toMatchObject({ round: 1, participants: 2 });
     // The flood was still on, and was being cut back to its budget.
     expect(server.transport.unauthenticatedCount).toBeLessThanOrEqual(64);
     const m = await getMetrics(`${server.url}/metrics`);
-    expect(m.get('fedgan_refusals_total{reason="unauthenticated-budget"}')).toBeGreaterThan(300);
+    // Once 300 had opened, all but 64 of them had been closed to make room.
+    expect(m.get('fedgan_refusals_total{reason="unauthenticated-budget"}')).toBeGreaterThanOrEqual(300 - 64);
     expect(m.get('fedgan_refusals_total{reason="server-full"}') ?? 0).toBe(0);
     await flood.stop();
     // Logged in summary: not one line per closed socket.
@@ -85,7 +88,7 @@ describe('admission over real sockets', () => {
     const lines = server.logLines.filter((l) => l.includes('unauthenticated connection'));
     expect(lines.length).toBeLessThanOrEqual(3);
     expect(lines.at(-1)).toMatch(/closed \d+ unauthenticated connections \(no hello yet\) to make room for new ones .* from 10 addresses in the last \d+ s/);
-  }, 40_000);
+  }, 60_000);
 
   it('keeps the unauthenticated budget per address and in all, and never closes an authenticated hospital for it', async () => {
     server = await startTestServer({ rounds: 1, minAvailable: 3, limits: { maxUnauthenticated: 5, maxUnauthenticatedPerAddress: 3 } });
@@ -156,6 +159,23 @@ describe('admission over real sockets', () => {
       expect.stringMatching(/^WARN refused 2 sign-ins with an unknown token .* from 1 address in the last \d+ s \(127\.0\.0\.5\), e\.g\. "3 in a row; this address now waits 2 s"$/),
       expect.stringMatching(/^WARN refused 19 connections during a sign-in backoff \(too many unknown tokens from the address\) from 1 address in the last \d+ s \(127\.0\.0\.5\)$/),
     ]);
+  });
+
+  it('behind a trusted proxy, counts the budget per client address from X-Forwarded-For', async () => {
+    server = await startTestServer(
+      { rounds: 1, minAvailable: 3, limits: { maxUnauthenticatedPerAddress: 2 } },
+      { trustedProxies: parseTrustedProxies('127.0.0.0/8').proxies },
+    );
+    const via = (client: string) => raw(server!, { headers: { 'X-Forwarded-For': `10.9.9.9, ${client}` } });
+    const a = [via('203.0.113.7'), via('203.0.113.7')];
+    const other = via('198.51.100.1');
+    for (const p of [...a, other]) await p.opened;
+    await until(() => server!.transport.unauthenticatedCount === 3, 2000, 'three waiting sockets');
+    await via('203.0.113.7').opened;
+    expect((await a[0].waitClose()).code).toBe(CLOSE.tryAgainLater);
+    expect(other.closed).toBeUndefined();
+    expect(a[1].closed).toBeUndefined();
+    expect(server.logLines.find((l) => l.includes('unauthenticated connection'))).toMatch(/from 203\.0\.113\.7 \(more are summarised/);
   });
 
   it('refuses a WebSocket from a web origin that is not allowed (403, logged), and lets the own, listed and no-Origin clients in', async () => {

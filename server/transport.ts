@@ -15,7 +15,7 @@ import {
   type UpdateHeader,
 } from '../shared/protocol/messages.ts';
 import { describeIssues } from '../shared/protocol/validation.ts';
-import { addressKey, AdmissionLog, admissionPhrases, AuthThrottle, originAllowed, PreAuthBudget, type AdmissionEvent, type OriginPolicy } from './admission.ts';
+import { addressKey, AdmissionLog, admissionPhrases, AuthThrottle, clientAddress, originAllowed, PreAuthBudget, type AdmissionEvent, type OriginPolicy, type TrustedProxies } from './admission.ts';
 import type { TokenStore } from './auth.ts';
 import { PATHS } from './config.ts';
 import { rawHttpResponse } from './http.ts';
@@ -97,6 +97,8 @@ export interface TransportAccess extends OriginPolicy {
   now?: () => number;
   /** The window of the refusal summaries in the log (default 10 s). */
   summaryWindowMs?: number;
+  /** Reverse proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES); without, the socket's peer is the client. */
+  trustedProxies?: TrustedProxies;
 }
 
 interface Conn {
@@ -212,7 +214,7 @@ export class Transport {
     const origin = req.headers.origin;
     if (!originAllowed(origin, req.headers.host, this.access)) {
       this.metrics.refuse('origin');
-      this.note('origin', addressKey(req.socket.remoteAddress), origin);
+      this.note('origin', addressKey(this.clientOf(req)), origin);
       const body = `The web origin ${JSON.stringify(origin)} may not open this federation's WebSocket: only this server's own web app (and the origins in ALLOWED_ORIGINS) may.\n`;
       socket.end(rawHttpResponse('403 Forbidden', { 'Content-Type': 'text/plain; charset=utf-8' }, body));
       return;
@@ -221,7 +223,10 @@ export class Transport {
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const conn: Conn = { ws, alive: true, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`, address: addressKey(req.socket.remoteAddress) };
+    const peerAddress = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+    const client = this.clientOf(req);
+    const remote = client === req.socket.remoteAddress ? peerAddress : `${client} via ${peerAddress}`;
+    const conn: Conn = { ws, alive: true, remote, address: addressKey(client) };
     ws.on('error', (e) => this.log.warn(`connection ${conn.remote}${conn.peer ? ` (${conn.peer.hospital})` : ''}: ${e.message}`));
     const waitMs = this.throttle.blockedFor(conn.address, this.now());
     if (waitMs > 0) {
@@ -437,6 +442,11 @@ export class Transport {
   private refuseEarly(ws: WebSocket, code: number, reason: string): void {
     ws.close(code, reason);
     setTimeout(() => ws.terminate(), 1000).unref();
+  }
+
+  /** The client's address: the socket's peer, or through a trusted proxy the address it forwards for. */
+  private clientOf(req: IncomingMessage): string | undefined {
+    return clientAddress(req.socket.remoteAddress, req.headers['x-forwarded-for'], this.access.trustedProxies);
   }
 
   /** Count a refusal for the summary log; the first of a kind after a quiet window is logged at once. */
