@@ -4,14 +4,22 @@ import { ConfigError } from '../shared/config/configError.ts';
 import type { GanConfig } from '../shared/config/ganConfig.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { loadOrCreateDemoTokens, TokenStore } from './auth.ts';
-import { demoFederationNotice, ENV, loadSettings } from './config.ts';
+import { checkFederationFitsTokens, demoFederationNotice, ENV, fedConfigNotice, loadSettings } from './config.ts';
 import { consoleLogger, type Logger } from './log.ts';
 import { startFederationServer, type RunningServer } from './server.ts';
+import { prepareStateDir, StateDirError } from './state.ts';
 
 /**
- * Entry point (`npm start`): configuration from the environment (server/config.ts), tokens, then the
- * server. An invalid configuration exits at once (code 2) with a message naming the variable or field.
+ * Entry point (`npm start`): configuration from the environment (server/config.ts), STATE_DIR checked,
+ * tokens, then the server. An invalid configuration exits at once (code 2) with a message naming the
+ * variable or field; a STATE_DIR the server cannot use (not writable, full, or holding only corrupt
+ * checkpoints: server/state.ts) exits with code 1 and a message saying what is wrong and what to do.
+ *
+ * Flags: `--start-fresh` (same as START_FRESH=1).
  */
+
+/** Command-line flags `npm start -- …` understands. */
+export const FLAGS = { startFresh: '--start-fresh' } as const;
 
 /** Default initial weights: the configured GAN built on the tfjs CPU backend. */
 export async function defaultInitialWeights(model: GanConfig): Promise<WeightSet> {
@@ -32,6 +40,8 @@ export async function defaultInitialWeights(model: GanConfig): Promise<WeightSet
 
 export interface MainOptions {
   env?: Record<string, string | undefined>;
+  /** Command-line arguments after the script (main: none by default; runMain: process.argv.slice(2)). */
+  argv?: readonly string[];
   initialWeights?: (model: GanConfig) => Promise<WeightSet>;
   log?: Logger;
 }
@@ -40,7 +50,14 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
   const env = opts.env ?? process.env;
   const log = opts.log ?? consoleLogger;
   const settings = loadSettings(env);
+  const argv = opts.argv ?? [];
+  const unknown = argv.filter((a) => a !== FLAGS.startFresh);
+  if (unknown.length) throw new ConfigError('command line', unknown.map((a) => ({ path: a, message: `unknown argument (known: ${FLAGS.startFresh})` })));
+  const startFresh = settings.startFresh || argv.includes(FLAGS.startFresh);
   if (settings.demoFederation) log.warn(demoFederationNotice(settings.fed));
+  log.info(fedConfigNotice(settings));
+  // Before anything is written there (demo tokens, checkpoints): a read-only or full volume fails here, with its reason.
+  await prepareStateDir(settings.stateDir);
   let tokens: TokenStore;
   let demo: { hospital: string; token: string }[] = [];
   if (settings.tokensFile) {
@@ -52,6 +69,12 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
     demo = d.tokens;
     log.warn(`${ENV.TOKENS_FILE} is not set: ${d.created ? 'generated' : 'using'} demo tokens in ${d.path} for ${tokens.hospitals.join(', ')}`);
   }
+  checkFederationFitsTokens(settings.fed, tokens.hospitals.length, settings.tokensFile ? `${ENV.TOKENS_FILE} ${settings.tokensFile}` : 'the demo tokens');
+  log.info(
+    settings.operatorToken
+      ? `${ENV.OPERATOR_TOKEN} is set: /api/status shows everything to requests with "Authorization: Bearer <${ENV.OPERATOR_TOKEN}>", aggregate progress to others`
+      : `${ENV.OPERATOR_TOKEN} is not set: /api/status shows only aggregate progress (no hospital names) to everyone`,
+  );
   const server = await startFederationServer({
     fed: settings.fed,
     tokens,
@@ -60,11 +83,16 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
     host: settings.host,
     initialWeights: opts.initialWeights ?? defaultInitialWeights,
     log,
+    startFresh,
+    allowedOrigins: settings.allowedOrigins,
+    publicUrl: settings.publicUrl,
+    operatorToken: settings.operatorToken,
   });
   log.info(`listening on ${settings.host}:${server.port} (${server.url}, WebSocket ${server.wsUrl}); state in ${resolve(settings.stateDir)}`);
   if (demo.length) {
     const base = (settings.publicUrl ?? `http://localhost:${server.port}`).replace(/\/+$/, '');
-    for (const { hospital, token } of demo) log.info(`join link for ${hospital}: ${base}/?token=${encodeURIComponent(token)}`);
+    // The token rides in the fragment: browsers never send it to a server, so it stays out of access logs and Referer headers.
+    for (const { hospital, token } of demo) log.info(`join link for ${hospital}: ${base}/#token=${encodeURIComponent(token)}`);
   }
   return server;
 }
@@ -73,12 +101,16 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
 export async function runMain(opts: MainOptions = {}): Promise<void> {
   let server: RunningServer;
   try {
-    server = await main(opts);
+    server = await main({ argv: process.argv.slice(2), ...opts });
     await server.ready;
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`fatal: ${e.message}`);
       process.exit(2);
+    }
+    if (e instanceof StateDirError) {
+      console.error(`fatal: ${e.message}`);
+      process.exit(1);
     }
     console.error(`fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     process.exit(1);

@@ -71,7 +71,7 @@ export class Metrics {
   readonly qualityRound = this.family('fedgan_quality_round', 'gauge', 'The round whose global model the latest quality figure measured.');
   readonly qualityBestKid = this.family('fedgan_quality_best_kid', 'gauge', 'Lowest quality KID recorded so far.');
   readonly qualityBestRound = this.family('fedgan_quality_best_round', 'gauge', 'The round of the best-quality model (its checkpoint is kept).');
-  readonly checkpointsCorrupt = this.family('fedgan_checkpoints_corrupt_total', 'counter', 'Corrupt checkpoints skipped at start.');
+  readonly checkpointsCorrupt = this.family('fedgan_checkpoints_corrupt_total', 'counter', 'Corrupt checkpoint files found (at start, or before old checkpoints are rotated out) and moved aside to *.corrupt.');
   readonly ready = this.family('fedgan_ready', 'gauge', '1 once the state is loaded.');
 
   /** Count a refusal (error message or refused connection). */

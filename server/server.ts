@@ -9,11 +9,11 @@ import type { WeightSet } from '../shared/weights.ts';
 import type { TokenStore } from './auth.ts';
 import { DEFAULTS, PATHS } from './config.ts';
 import { Federation } from './federation.ts';
-import { createHttpHandler } from './http.ts';
+import { createHttpHandler, OperatorAuth } from './http.ts';
 import { consoleLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { ReceiveBufferPool } from './receivePool.ts';
-import { CheckpointStore } from './state.ts';
+import { CheckpointStore, prepareStateDir, type CheckpointWriter } from './state.ts';
 import { Transport } from './transport.ts';
 
 /** Composes HTTP, WebSocket transport, round state machine, persistence and metrics on one port. */
@@ -29,8 +29,21 @@ export interface FederationServerOptions {
   host?: string;
   staticDir?: string;
   log?: Logger;
+  /** Web origins allowed to open the WebSocket besides the server's own (ALLOWED_ORIGINS; server/admission.ts originAllowed). */
+  allowedOrigins?: string[];
+  /** PUBLIC_URL: its origin may open the WebSocket. */
+  publicUrl?: string;
+  /** OPERATOR_TOKEN: `Authorization: Bearer <it>` reads the full /api/status; without it only the public view is served (server/http.ts). */
+  operatorToken?: string;
   /** Overrides `fed.retry.initialDelaySeconds`, in ms: the first delay before repeating a failed round attempt or checkpoint write (tests). */
   retryDelayMs?: number;
+  /**
+   * When checkpoint files exist but none is valid: start from the initial weights, moving them aside (START_FRESH=1).
+   * Without it the server refuses to start (`ready` rejects with a StateDirError naming each file).
+   */
+  startFresh?: boolean;
+  /** Writes checkpoint files (default: atomically, server/atomicFile.ts); tests inject a failing one (a full disk). */
+  writeCheckpoint?: CheckpointWriter;
 }
 
 export interface RunningServer {
@@ -43,7 +56,7 @@ export interface RunningServer {
   readonly federation: Federation;
   readonly metrics: Metrics;
   readonly transport: Transport;
-  /** Resolves once the state is loaded and WebSockets are accepted (rejects if loading fails). */
+  /** Resolves once the state is loaded and WebSockets are accepted (rejects if loading fails: the server then closes itself). */
   readonly ready: Promise<void>;
   close(): Promise<void>;
 }
@@ -53,30 +66,47 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export async function startFederationServer(opts: FederationServerOptions): Promise<RunningServer> {
   const log = opts.log ?? consoleLogger;
   const fed = opts.fed;
+  // Fails at once, with the system's reason, on a read-only or full STATE_DIR; removes orphaned temp files.
+  const swept = await prepareStateDir(opts.stateDir);
+  if (swept.files) {
+    log.warn(`removed ${swept.files} orphaned temp file(s), ${formatBytes(swept.bytes)}, left in ${opts.stateDir} by writes a crash interrupted`);
+  }
+  for (const f of swept.failed) log.warn(`could not remove the orphaned temp file ${f.file}: ${f.reason}`);
   const metrics = new Metrics();
   const store = new CheckpointStore({
     stateDir: opts.stateDir,
     keep: fed.keepCheckpoints,
     model: fed.model,
     batchNorm: fed.batchNorm,
+    startFresh: opts.startFresh,
+    writeFile: opts.writeCheckpoint,
     onCorrupt: (c) => {
       metrics.checkpointsCorrupt.inc();
       log.error(`corrupt checkpoint ${c.file} skipped: ${c.reason}`);
     },
+    warn: (m) => log.warn(m),
   });
   // One reused receive buffer for updates: the transport receives into it, the federation gives it back.
   const receivePool = new ReceiveBufferPool();
   const federation = new Federation({ fed, store, metrics, log, retryDelayMs: opts.retryDelayMs, receivePool, exampleCap: (h) => opts.tokens.maxExamples(h) });
   let isReady = false;
+  const operator = opts.operatorToken ? new OperatorAuth({ token: opts.operatorToken, log, metrics }) : undefined;
   const handler = createHttpHandler({
-    isReady: () => isReady,
+    operator,
+    // Ready once the state is loaded, and not while a completed round's checkpoint cannot be written.
+    isReady: () => isReady && federation.storageOk(),
+    notReadyReason: () => {
+      if (!isReady) return 'loading state';
+      const pending = federation.status().checkpoint.pending;
+      return `cannot write the checkpoint of round ${pending?.round ?? '?'} to ${store.dir}: ${pending?.lastError ?? 'unknown error'}`;
+    },
     metrics: () => metrics.render(),
     status: () => (isReady ? federation.status() : { phase: 'loading' }),
     staticDir: opts.staticDir ?? resolve(REPO_ROOT, DEFAULTS.staticDir),
   });
   const http = createServer(handler);
   http.keepAliveTimeout = 5000;
-  const transport = new Transport(http, opts.tokens, fed.limits, federation, metrics, log, receivePool);
+  const transport = new Transport(http, opts.tokens, fed.limits, federation, metrics, log, receivePool, { allowed: opts.allowedOrigins, publicUrl: opts.publicUrl });
 
   await new Promise<void>((res, rej) => {
     http.once('error', rej);
@@ -99,9 +129,20 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
     metrics.ready.set(1);
     log.info(`ready: model ${federation.fingerprint}, ${(federation.modelBytes / 1e6).toFixed(1)} MB encoded; ${fed.rounds} rounds, ${federation.state.round} completed`);
   })();
-  ready.catch(() => {});
 
   let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      federation.close();
+      operator?.close();
+      await transport.close();
+      http.closeAllConnections?.();
+      await new Promise<void>((r) => http.close(() => r()));
+    })();
+    return closing;
+  };
+  // A server whose state cannot be loaded (e.g. only corrupt checkpoints) serves nothing: it closes itself.
+  ready.catch(() => close().catch(() => {}));
   return {
     http,
     port: addr.port,
@@ -111,14 +152,10 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
     metrics,
     transport,
     ready,
-    close() {
-      closing ??= (async () => {
-        federation.close();
-        await transport.close();
-        http.closeAllConnections?.();
-        await new Promise<void>((r) => http.close(() => r()));
-      })();
-      return closing;
-    },
+    close,
   };
+}
+
+function formatBytes(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} bytes`;
 }
