@@ -170,8 +170,8 @@ export interface PublicStatus {
   rounds: number;
   phase: StatusJson['phase'];
   attempt: number | null;
-  /** Counts of the hospitals connected, sampled in the round in flight, and whose updates it accepted. */
-  hospitals: { connected: number; sampled: number; received: number };
+  /** Counts of the hospitals connected, sampled in the round in flight, whose updates it accepted, and sampled ones waiting to reconnect. */
+  hospitals: { connected: number; sampled: number; received: number; reconnecting: number };
   deadline: string | null;
   fingerprint: string;
   parameters: number;
@@ -190,7 +190,7 @@ export function publicStatus(s: StatusJson): PublicStatus {
     rounds: s.rounds,
     phase: s.phase,
     attempt: s.attempt,
-    hospitals: { connected: s.connected.length, sampled: s.sampled.length, received: s.received.length },
+    hospitals: { connected: s.connected.length, sampled: s.sampled.length, received: s.received.length, reconnecting: s.reconnecting?.length ?? 0 },
     deadline: s.deadline,
     fingerprint: s.fingerprint,
     parameters: s.parameters,

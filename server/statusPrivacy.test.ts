@@ -41,7 +41,7 @@ describe('/api/status', () => {
     const text = await r.text();
     for (const name of NAMES) expect(text).not.toContain(name);
     const s = JSON.parse(text);
-    expect(s).toMatchObject({ view: 'public', round: 0, rounds: 2, phase: 'training', attempt: 1, hospitals: { connected: 2, sampled: 2, received: 0 } });
+    expect(s).toMatchObject({ view: 'public', round: 0, rounds: 2, phase: 'training', attempt: 1, hospitals: { connected: 2, sampled: 2, received: 0, reconnecting: 0 } });
     expect(s).not.toHaveProperty('connected');
     expect(s).not.toHaveProperty('sampled');
     expect(s).not.toHaveProperty('progress');
