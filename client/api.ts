@@ -3,6 +3,7 @@
  * generation, networking), exposed with comlink. Events flow worker → page through one proxied callback.
  */
 import type { BackendName } from '../shared/backend.ts';
+import type { Verdict } from '../shared/metrics/verdict.ts';
 import type { RoundComplete } from '../shared/protocol/messages.ts';
 import type { MeasuredSpeed, TrainingProgress } from './localModel.ts';
 
@@ -136,6 +137,15 @@ export interface ExportResult {
   bytes: Uint8Array;
   counts: Record<string, number>;
   round: number;
+  /** The latent seed (recorded in the model card; typing it in again reproduces the images). */
+  seed: number;
+  /** Whether the images are usable (also in the model card). */
+  verdict: Verdict;
+}
+
+/** Options of an export: a seed reproduces an earlier export; without one each export draws new images. */
+export interface ExportOptions {
+  seed?: number;
 }
 
 /** Feature extractors the Quality panel offers (shared/features). */
@@ -157,6 +167,11 @@ export interface QualityReport {
   syntheticCount: number;
   fid: number;
   kid: { mean: number; std: number };
+  /**
+   * The real floor (shared/metrics/realFloor.ts): FID and KID of the held-out real tiles against the same
+   * real tiles, and of as many generated tiles (`n` on each side), so the two compare.
+   */
+  floor: { n: number; fid: number; kid: number; syntheticFid: number; syntheticKid: number };
   memorization: {
     /** Distance of each generated tile to its nearest real tile. */
     syntheticToReal: { p5: number; median: number };
@@ -184,7 +199,11 @@ export interface WorkerApi {
   importStaged(looseClass?: string): Promise<ImportReport>;
   join(token: string): Promise<void>;
   leave(): Promise<void>;
-  exportSynthetic(perClass: Record<string, number>): Promise<ExportResult>;
+  /** Progress arrives as `export-progress` events; cancelExport() makes it reject with a JobCancelled error (client/job.ts). */
+  exportSynthetic(perClass: Record<string, number>, opts?: ExportOptions): Promise<ExportResult>;
+  cancelExport(): void;
+  /** Whether the stored global model's images are usable (shared/metrics/verdict.ts); undefined before there is one. */
+  outputVerdict(): Promise<Verdict | undefined>;
   /**
    * The speed check: a few steps of the federation's model on this hospital's tiles, timed (nothing is
    * kept); `speed-progress` events while it runs, then a `speed` event. Also run on its own when the
@@ -193,5 +212,7 @@ export interface WorkerApi {
   measureSpeed(): Promise<MeasuredSpeed | undefined>;
   qualityInfo(): Promise<{ extractors: { id: QualityExtractor; label: string }[] }>;
   runQuality(opts: QualityOptions): Promise<QualityReport>;
+  /** Stop a running quality check: runQuality rejects with a JobCancelled error (client/job.ts). */
+  cancelQuality(): void;
   deleteAllData(): Promise<void>;
 }

@@ -37,8 +37,18 @@ const imports = new ImportPanel({
     if (navigator.storage?.persist) await navigator.storage.persist();
   },
 });
-const exporter = new ExportPanel((perClass) => api.exportSynthetic(perClass));
-const quality = new QualityPanel({ info: () => api.qualityInfo(), run: (opts) => api.runQuality(opts) });
+const exporter = new ExportPanel({ run: (perClass, opts) => api.exportSynthetic(perClass, opts), cancel: () => api.cancelExport(), verdict: () => api.outputVerdict() });
+const quality = new QualityPanel({
+  info: () => api.qualityInfo(),
+  run: async (opts) => {
+    const report = await api.runQuality(opts);
+    // The export's verdict takes the new check into account.
+    exporter.refreshVerdict();
+    return report;
+  },
+  cancel: () => api.cancelQuality(),
+  verdict: () => api.outputVerdict(),
+});
 
 let info: FederationInfo | undefined;
 let summary: TileSummary | undefined;
@@ -83,7 +93,7 @@ function onEvent(e: AppEvent): void {
       info = e.info;
       renderFederation();
       imports.setFederation(e.info);
-      exporter.setClasses(e.info.classes);
+      exporter.setFederation(e.info);
       training.setInfo(e.info);
       return;
     case 'federation-unreachable':

@@ -2,7 +2,7 @@
 import * as Comlink from 'comlink';
 import { speedCheckSteps } from '../shared/fed/eta.ts';
 import { newClientId } from '../shared/protocol/federationClient.ts';
-import type { AppEvent, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, InitResult, MeasuredSpeed, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi } from './api.ts';
+import type { AppEvent, ExportOptions, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, InitResult, MeasuredSpeed, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi } from './api.ts';
 import { chooseBackend } from './backendInfo.ts';
 import { fetchFederationInfo } from './federationInfo.ts';
 import { GlobalModel } from './globalModel.ts';
@@ -11,6 +11,8 @@ import { StoredLocalWeights } from './localWeights.ts';
 import { Participation } from './participation.ts';
 import { plural } from './plural.ts';
 import { EXTRACTORS, runQualityCheck, TEST_EXTRACTOR } from './qualityCheck.ts';
+import { isCancelled } from './job.ts';
+import { checkFiguresOf, judgeOutput, latestProbe, type CheckFigures, type ProbeFigure, type Verdict } from '../shared/metrics/verdict.ts';
 import { drawSamples } from './samplePreview.ts';
 import { exportSynthetic } from './syntheticExport.ts';
 import { importTiles } from './tileImport.ts';
@@ -44,6 +46,9 @@ class HospitalWorker implements WorkerApi {
   private staged: ImportItem[] = [];
   /** The latest measurement of this computer's speed (a speed check or a round), for the time estimates. */
   private speed?: MeasuredSpeed;
+  /** The export and the quality check in progress, for their Cancel buttons. */
+  private exportJob?: AbortController;
+  private qualityJob?: AbortController;
 
   subscribe(listener: (e: AppEvent) => void): void {
     this.listener = listener;
@@ -289,18 +294,53 @@ class HospitalWorker implements WorkerApi {
     this.log('info', 'Left the federation. Tiles and the model stay on this computer.');
   }
 
-  async exportSynthetic(perClass: Record<string, number>): Promise<ExportResult> {
+  /** What the verdict on the output is judged on (shared/metrics/verdict.ts), for the model of `round`. */
+  private async verdictEvidence(round: number): Promise<{ rounds?: number; localSteps?: number; probe?: ProbeFigure; check?: CheckFigures }> {
+    const info = this.info;
+    const probe = latestProbe((info?.history ?? []).map((h) => ({ quality: h.quality && h.quality.round <= round ? h.quality : undefined })));
+    const check = await this.db.getMeta<CheckFigures>('lastQualityCheck');
+    return { ...(info ? { rounds: info.rounds } : {}), ...(info?.localSteps !== undefined ? { localSteps: info.localSteps } : {}), ...(probe ? { probe } : {}), ...(check ? { check } : {}) };
+  }
+
+  async outputVerdict(): Promise<Verdict | undefined> {
+    const stored = await this.globalModel?.stored();
+    if (!stored) return undefined;
+    const e = await this.verdictEvidence(stored.round);
+    return judgeOutput({ model: { round: stored.round, rounds: e.rounds ?? stored.round, ...(e.localSteps !== undefined ? { localSteps: e.localSteps } : {}) }, ...(e.probe ? { probe: e.probe } : {}), ...(e.check ? { check: e.check } : {}) });
+  }
+
+  async exportSynthetic(perClass: Record<string, number>, opts: ExportOptions = {}): Promise<ExportResult> {
+    if (this.exportJob) throw new Error('an export is already running: wait for it or cancel it');
     const status = this.participation?.snapshot;
-    const res = await exportSynthetic(
-      this.globalModel!,
-      perClass,
-      { server: new URL(this.pageUrl).origin, ...(status?.hospital ? { hospital: status.hospital } : {}), ...(this.info ? { rounds: this.info.rounds } : {}), batchNorm: this.info?.batchNorm ?? 'average' },
-      (done, total, stage) => this.emit({ type: 'export-progress', done, total, stage }),
-    );
-    const date = res.card.date.slice(0, 10);
-    const fileName = `synthetic-tiles-round${res.round}-${date}.zip`;
-    this.log('info', `Exported ${plural(Object.values(res.counts).reduce((a, b) => a + b, 0), 'synthetic tile')} from the round-${res.round} model (${(res.bytes.byteLength / 1e3).toFixed(1)} kB).`);
-    return Comlink.transfer({ fileName, bytes: res.bytes, counts: res.counts, round: res.round }, [res.bytes.buffer]);
+    const stored = await this.globalModel?.stored();
+    const job = new AbortController();
+    this.exportJob = job;
+    try {
+      const res = await exportSynthetic(
+        this.globalModel!,
+        perClass,
+        { server: new URL(this.pageUrl).origin, ...(status?.hospital ? { hospital: status.hospital } : {}), batchNorm: this.info?.batchNorm ?? 'average', ...(await this.verdictEvidence(stored?.round ?? 0)) },
+        (done, total, stage) => this.emit({ type: 'export-progress', done, total, stage }),
+        { ...(opts.seed !== undefined ? { seed: opts.seed } : {}), signal: job.signal },
+      );
+      const date = res.card.date.slice(0, 10);
+      const fileName = `synthetic-tiles-round${res.round}-${date}-seed${res.card.seed}.zip`;
+      this.log('info', `Exported ${plural(Object.values(res.counts).reduce((a, b) => a + b, 0), 'synthetic tile')} from the round-${res.round} model (${(res.bytes.byteLength / 1e3).toFixed(1)} kB, seed ${res.card.seed}).`);
+      return Comlink.transfer({ fileName, bytes: res.bytes, counts: res.counts, round: res.round, seed: res.card.seed, verdict: res.verdict }, [res.bytes.buffer]);
+    } catch (e) {
+      if (isCancelled(e)) this.log('info', 'Export cancelled; nothing was saved.');
+      throw e;
+    } finally {
+      this.exportJob = undefined;
+    }
+  }
+
+  cancelExport(): void {
+    this.exportJob?.abort();
+  }
+
+  cancelQuality(): void {
+    this.qualityJob?.abort();
   }
 
   private extractors(): { id: QualityExtractor; label: string }[] {
@@ -316,15 +356,29 @@ class HospitalWorker implements WorkerApi {
     if (!this.extractors().some((e) => e.id === opts.extractor)) throw new Error(`unknown feature network "${opts.extractor}"`);
     const info = this.info;
     if (!info) throw new Error('the federation’s classes and image size are not known yet');
-    const report = await runQualityCheck({
-      store: this.db,
-      model: this.globalModel!,
-      classes: info.classes,
-      imageSize: info.imageSize,
-      batchNorm: info.batchNorm,
-      opts,
-      onProgress: (done, total, stage) => this.emit({ type: 'quality-progress', done, total, stage }),
-    });
+    if (this.qualityJob) throw new Error('a quality check is already running: wait for it or cancel it');
+    const job = new AbortController();
+    this.qualityJob = job;
+    let report: QualityReport;
+    try {
+      report = await runQualityCheck({
+        store: this.db,
+        model: this.globalModel!,
+        classes: info.classes,
+        imageSize: info.imageSize,
+        batchNorm: info.batchNorm,
+        opts,
+        onProgress: (done, total, stage) => this.emit({ type: 'quality-progress', done, total, stage }),
+        signal: job.signal,
+      });
+    } catch (e) {
+      if (isCancelled(e)) this.log('info', 'Quality check cancelled.');
+      throw e;
+    } finally {
+      this.qualityJob = undefined;
+    }
+    // The export's verdict and model card use the latest check of the model (kept across reloads).
+    await this.db.setMeta('lastQualityCheck', checkFiguresOf(report));
     this.log('info', `Quality check of the round-${report.round} model: FID ${report.fid.toFixed(2)}, KID ${report.kid.mean.toFixed(4)} (${report.extractor.name}, ${report.seconds.toFixed(0)} s).`);
     return report;
   }
