@@ -178,7 +178,7 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   for (let round = 1; round <= fed.rounds; round++) {
     const t0 = Date.now();
     // The round the server would run with these hospitals (D2): its sample, its config, its aggregation.
-    const { sampled: chosen, config } = configureRound(fed, { round, attempt: 1, available: names });
+    const { sampled: chosen, config } = configureRound(fed, { round, attempt: 1, available: names, global });
     const aggregation = new RoundAggregation(fed, global, config);
     const clients: ClientSummary[] = [];
     for (const [k, id] of chosen.entries()) {
