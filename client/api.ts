@@ -40,7 +40,12 @@ export interface BackendInfo {
   backend: BackendName;
   attempts: { backend: BackendName; ok: boolean; reason?: string }[];
   /** GPU adapter (navigator.gpu.requestAdapter().info), when WebGPU is available. */
-  adapter?: { vendor: string; architecture: string; device: string; description: string };
+  adapter?: { vendor: string; architecture: string; device: string; description: string; fallback?: boolean };
+  /**
+   * When WebGPU runs on a software renderer (the processor imitating a graphics card: SwiftShader,
+   * llvmpipe, WARP, or an adapter the browser marks as a fallback): its name, for the page's warning.
+   */
+  softwareRenderer?: string;
 }
 
 export interface TileSummary {
@@ -51,7 +56,35 @@ export interface TileSummary {
   /** Tiles stored at another size than the federation's image size (unusable until re-imported). */
   otherSize: number;
   total: number;
+  /** Images found under two or more classes, waiting for staff to choose (not trained on until then). */
+  conflicts: number;
   storage?: { usage: number; quota: number; persisted: boolean };
+}
+
+/** A stored tile as the tile list shows it: `pixels` are RGB bytes, `size × size × 3`. */
+export interface TileListItem {
+  hash: string;
+  label: string;
+  /** Path of the file as imported. */
+  name: string;
+  size: number;
+  pixels: Uint8Array;
+}
+
+/** One page of the tile list (see WorkerApi.listTiles). */
+export interface TileListPage {
+  /** Tiles matching the filter, on all pages. */
+  total: number;
+  offset: number;
+  tiles: TileListItem[];
+}
+
+/** An image found under two or more classes: every class folder it was found in, the first found first. */
+export interface TileConflict {
+  hash: string;
+  claims: { label: string; name: string }[];
+  size: number;
+  pixels: Uint8Array;
 }
 
 /** A file given to the importer: its path as dropped (folders included) and its bytes. */
@@ -66,12 +99,22 @@ export interface ImportReport {
   /** Files ignored silently (operating-system files such as .DS_Store, __MACOSX/). */
   ignored: number;
   rejected: { path: string; reason: string }[];
+  /**
+   * Files whose image is already stored (or was taken in this import) under another class: the image is
+   * kept aside as a conflict, out of training, until staff choose its class in the tile list.
+   */
+  conflicts: { path: string; label: string; otherLabels: string[] }[];
   /** Set when the import stopped early (e.g. storage full); what was added before stays. */
   stopped?: string;
   seconds: number;
 }
 
-export type Connection = 'offline' | 'connecting' | 'connected' | 'retrying' | 'refused' | 'finished';
+/**
+ * `token-in-use`: the server refused this page because another computer (another browser, another client
+ * id) is connected with this hospital's token; `retryAt` is set while this page still tries again, absent
+ * once it stopped trying (the page offers "Try again").
+ */
+export type Connection = 'offline' | 'connecting' | 'connected' | 'retrying' | 'token-in-use' | 'refused' | 'finished';
 export type Activity = 'idle' | 'waiting' | 'training' | 'uploading';
 
 /** A snapshot of this hospital's part in the federation, re-sent on every change. */
@@ -91,7 +134,7 @@ export interface FedStatus {
   /** The round this hospital is training: steps done of its localSteps, with the round's measured speed. */
   training?: TrainingProgress;
   uploadBytes?: number;
-  /** When connection is 'retrying': when the next attempt happens (ms since epoch). */
+  /** When connection is 'retrying' or 'token-in-use': when the next attempt happens (ms since epoch). */
   retryAt?: number;
   lastClose?: { code: number; reason: string };
   /** Why the server refused this client (connection 'refused'), or the last training error. */
@@ -115,7 +158,28 @@ export type AppEvent =
   | { type: 'speed'; speed: MeasuredSpeed }
   /** A speed check started (done 0), finished `done` of at most `total` steps, or ended (running false). */
   | { type: 'speed-progress'; running: boolean; done: number; total: number }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; at: number };
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; at: number }
+  /**
+   * What this browser kept from before the page was (re)opened (client/activityStore.ts): the activity
+   * log (oldest first) and this hospital's loss readings, so a reload or a reopened tab shows them again.
+   */
+  | { type: 'activity-history'; log: ActivityEntry[]; losses: LossPoint[] };
+
+/** One line of the activity log. */
+export interface ActivityEntry {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  /** ms since epoch. */
+  at: number;
+}
+
+/** One loss reading of this hospital's local training; x is the position in rounds (round − 1 + fraction). */
+export interface LossPoint {
+  round: number;
+  x: number;
+  dLoss: number;
+  gLoss: number;
+}
 
 export interface InitOptions {
   /** The page's URL: the server is its origin (/api/status, /ws). */
@@ -214,5 +278,16 @@ export interface WorkerApi {
   runQuality(opts: QualityOptions): Promise<QualityReport>;
   /** Stop a running quality check: runQuality rejects with a JobCancelled error (client/job.ts). */
   cancelQuality(): void;
-  deleteAllData(): Promise<void>;
+  /** Delete everything of this hospital in this browser; resolves with the new identity of the browser. */
+  deleteAllData(): Promise<{ clientId: string }>;
+  /** One page of the stored tiles, grouped by class; only `label`'s tiles when given. Works offline. */
+  listTiles(q: { label?: string; offset: number; limit: number }): Promise<TileListPage>;
+  /** Images found under two or more classes, waiting for staff's decision. */
+  listConflicts(): Promise<TileConflict[]>;
+  /** Give one tile another of the federation's classes. */
+  relabelTile(hash: string, label: string): Promise<void>;
+  /** Remove one tile (or an image waiting in a conflict) from this computer. */
+  removeTile(hash: string): Promise<void>;
+  /** Settle a conflict: the class the image belongs to, or null to drop the image. */
+  resolveConflict(hash: string, label: string | null): Promise<void>;
 }

@@ -11,9 +11,33 @@ interface GpuAdapterInfoLike {
   architecture?: string;
   device?: string;
   description?: string;
+  /** Newer browsers: the adapter is a fallback (software) adapter. */
+  isFallbackAdapter?: boolean;
 }
 interface GpuLike {
-  requestAdapter(opts?: { powerPreference?: string }): Promise<{ info?: GpuAdapterInfoLike; requestAdapterInfo?: () => Promise<GpuAdapterInfoLike> } | null>;
+  requestAdapter(opts?: { powerPreference?: string }): Promise<{ info?: GpuAdapterInfoLike; isFallbackAdapter?: boolean; requestAdapterInfo?: () => Promise<GpuAdapterInfoLike> } | null>;
+}
+
+/** Software renderers that imitate a graphics card on the processor, by the words their adapters report. */
+const SOFTWARE_RENDERERS: { name: string; pattern: RegExp }[] = [
+  { name: 'SwiftShader', pattern: /swiftshader|subzero/i },
+  { name: 'llvmpipe', pattern: /llvmpipe/i },
+  { name: 'lavapipe', pattern: /lavapipe/i },
+  { name: 'softpipe', pattern: /softpipe/i },
+  { name: 'WARP', pattern: /\bwarp\b|microsoft basic render/i },
+];
+
+/**
+ * The software renderer behind a WebGPU adapter, or undefined for a real graphics card: a known name in
+ * its vendor, architecture, device or description, else "a software renderer" when the browser marks the
+ * adapter as a fallback adapter. Pure.
+ */
+export function softwareRenderer(adapter: BackendInfo['adapter'] | undefined): string | undefined {
+  if (!adapter) return undefined;
+  const words = [adapter.vendor, adapter.architecture, adapter.device, adapter.description].join(' ');
+  const known = SOFTWARE_RENDERERS.find((r) => r.pattern.test(words));
+  if (known) return known.name;
+  return adapter.fallback ? 'a software renderer' : undefined;
 }
 
 export const DEFAULT_BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'cpu'];
@@ -25,8 +49,9 @@ export async function adapterInfo(): Promise<BackendInfo['adapter']> {
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) return undefined;
     const info = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : undefined);
-    if (!info) return undefined;
-    return { vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', description: info.description ?? '' };
+    const fallback = info?.isFallbackAdapter === true || adapter.isFallbackAdapter === true;
+    if (!info) return fallback ? { vendor: '', architecture: '', device: '', description: '', fallback } : undefined;
+    return { vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', description: info.description ?? '', ...(fallback ? { fallback } : {}) };
   } catch {
     return undefined;
   }
@@ -49,7 +74,8 @@ export async function chooseBackend(order: BackendName[] = DEFAULT_BACKEND_ORDER
   try {
     const choice = await initBackend(order);
     const attempts = choice.attempts.map((a) => (a.ok || !a.reason ? a : { ...a, reason: explainFailure(a.backend, a.reason, hasWebGpuApi, !!adapter) }));
-    return { backend: choice.backend, attempts, ...(adapter ? { adapter } : {}) };
+    const software = choice.backend === 'webgpu' ? softwareRenderer(adapter) : undefined;
+    return { backend: choice.backend, attempts, ...(adapter ? { adapter } : {}), ...(software ? { softwareRenderer: software } : {}) };
   } catch (e) {
     throw new Error(`no training engine could start in this browser: ${(e as Error).message}`);
   }

@@ -5,7 +5,8 @@ import { $, formatCount, h } from './ui/dom.ts';
 import { ExportPanel } from './ui/exportPanel.ts';
 import { ImportPanel } from './ui/importPanel.ts';
 import { QualityPanel } from './ui/qualityPanel.ts';
-import { backendOrderFromQuery } from './ui/query.ts';
+import { backendOrderFromQuery, tokenFromLink } from './ui/query.ts';
+import { accessAction, hardwareNote } from './ui/statusText.ts';
 import { TrainingPanel } from './ui/trainingPanel.ts';
 
 /**
@@ -33,6 +34,7 @@ const training = new TrainingPanel({
 const imports = new ImportPanel({
   stage: (items) => api.stageImport(items),
   importStaged: (loose) => api.importStaged(loose),
+  tiles: api,
   persistStorage: async () => {
     if (navigator.storage?.persist) await navigator.storage.persist();
   },
@@ -54,7 +56,14 @@ let info: FederationInfo | undefined;
 let summary: TileSummary | undefined;
 let status: FedStatus | undefined;
 let backendReady = false;
+/** The access step's own error (set by join()), cleared when its cause is gone. */
+let accessError: 'no-tiles' | 'no-token' | 'no-engine' | 'join-failed' | undefined;
+/** The user pressed Leave (or Stop trying): the next offline status says so. */
+let leaving = false;
 
+function usableTiles(): number {
+  return summary ? Object.values(summary.counts).reduce((a, b) => a + b, 0) : 0;
+}
 function setMessage(id: string, text: string, tone: 'ok' | 'warn' | 'error' | 'neutral' = 'neutral'): void {
   const el = $(id);
   el.textContent = text;
@@ -72,11 +81,47 @@ function renderFederation(unreachable?: { error: string; retryAt: number; cached
   el.replaceChildren(parts, unreachable ? h('div', { class: 'small tone-warn', text: `Server unreachable (${unreachable.error}); showing the last known settings. Retrying…` }) : '');
 }
 
+/** The access step's buttons: every state offers its way out (Join / Try again, or Leave / Stop trying). */
 function renderJoinButtons(): void {
-  const joined = !!status?.joined && status.connection !== 'refused' && status.connection !== 'offline';
-  $('#join').hidden = joined;
-  $('#leave').hidden = !joined || status?.connection === 'finished';
-  $<HTMLInputElement>('#token').disabled = joined;
+  const a = accessAction(status);
+  const join = $<HTMLButtonElement>('#join');
+  join.hidden = a.action !== 'join';
+  if (a.action === 'join') join.textContent = a.label;
+  const leave = $<HTMLButtonElement>('#leave');
+  leave.hidden = a.action !== 'stop';
+  if (a.action === 'stop') leave.textContent = a.label;
+  $<HTMLInputElement>('#token').disabled = a.action !== 'join';
+}
+
+/** The access step's message for the worker's status: what happened, never a stale "Connecting…". */
+function renderAccessMessage(s: FedStatus): void {
+  switch (s.connection) {
+    case 'refused':
+      if (s.error) setMessage('#access-msg', s.error, 'error');
+      return;
+    case 'connected':
+      accessError = undefined;
+      setMessage('#access-msg', `Joined as ${s.hospital}.`, 'ok');
+      return;
+    case 'finished':
+      accessError = undefined;
+      setMessage('#access-msg', `The federation is finished${s.hospital ? `; this hospital took part as ${s.hospital}` : ''}. Its final model is kept on this computer: check its quality (step 6) and export synthetic images (step 5).`);
+      return;
+    case 'token-in-use':
+      setMessage('#access-msg', s.retryAt === undefined ? 'This hospital’s token is in use on another computer or in another browser. This page stopped trying.' : 'This hospital’s token is in use on another computer or in another browser (see step 4).', s.retryAt === undefined ? 'error' : 'warn');
+      return;
+    case 'retrying':
+      setMessage('#access-msg', 'Waiting for the federation server to answer (see step 4). Press Leave to stop.', 'warn');
+      return;
+    case 'connecting':
+      setMessage('#access-msg', 'Connecting to the federation server… (Leave stops it)');
+      return;
+    case 'offline':
+      if (leaving) setMessage('#access-msg', 'You left the federation. Your tiles and the model stay on this computer; press “Join the federation” to take part again.');
+      else if (!accessError) setMessage('#access-msg', '');
+      leaving = false;
+      return;
+  }
 }
 
 function onEvent(e: AppEvent): void {
@@ -87,7 +132,13 @@ function onEvent(e: AppEvent): void {
     case 'tiles':
       summary = e.summary;
       imports.setSummary(e.summary, info);
+      training.setTiles(usableTiles() > 0);
       training.refreshEta();
+      // "Import the tiles first" is over once there are tiles.
+      if (accessError === 'no-tiles' && usableTiles() > 0) {
+        accessError = undefined;
+        setMessage('#access-msg', '');
+      }
       return;
     case 'federation':
       info = e.info;
@@ -103,8 +154,10 @@ function onEvent(e: AppEvent): void {
       status = e.status;
       training.setStatus(e.status);
       renderJoinButtons();
-      if (e.status.connection === 'refused' && e.status.error) setMessage('#access-msg', e.status.error, 'error');
-      else if (e.status.connection === 'connected') setMessage('#access-msg', `Joined as ${e.status.hospital}.`, 'ok');
+      renderAccessMessage(e.status);
+      return;
+    case 'activity-history':
+      training.restoreHistory(e.log, e.losses);
       return;
     case 'loss':
       training.addLoss(e.x, e.dLoss, e.gLoss);
@@ -114,6 +167,8 @@ function onEvent(e: AppEvent): void {
       return;
     case 'samples':
       training.samples(e);
+      // A global model is here: an export error from before it (e.g. before joining) is stale.
+      exporter.modelAvailable();
       return;
     case 'export-progress':
       exporter.progress(e.done, e.total, e.stage);
@@ -151,37 +206,43 @@ function renderBackend(b: BackendInfo | { error: string }): void {
   backendReady = true;
   label.textContent = BACKEND_LABELS[b.backend] ?? b.backend;
   label.dataset.backend = b.backend;
-  if (b.backend === 'webgpu') {
-    label.className = 'tone-ok';
-    note.textContent = 'uses the graphics card (fastest)';
-  } else if (b.backend === 'webgl') {
-    label.className = 'tone-warn';
-    note.textContent = 'slower than WebGPU: training rounds will take longer';
-  } else {
-    label.className = 'tone-error';
-    note.textContent = 'Warning: training runs on the processor, not the graphics card, and will be very slow';
-  }
-  if (forcedBackend) note.textContent += ' (chosen in the page address)';
+  // Truthful: WebGPU on a software renderer (SwiftShader, llvmpipe, WARP) is not the fast graphics card.
+  const hw = hardwareNote(b, forcedBackend);
+  label.className = `tone-${hw.tone}`;
+  note.textContent = hw.text;
+  note.className = `note tone-${hw.tone}`;
   const a = b.adapter;
-  $('#adapter').textContent = a ? [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' · ') || 'unnamed WebGPU adapter' : b.backend === 'webgpu' ? 'unnamed' : 'not available to WebGPU';
+  const adapterName = a ? [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' · ') || 'unnamed WebGPU adapter' : b.backend === 'webgpu' ? 'unnamed' : 'not available to WebGPU';
+  $('#adapter').textContent = b.softwareRenderer ? `none usable: ${adapterName} is a software renderer (the processor imitates a graphics card)` : adapterName;
   attempts.replaceChildren(
     ...b.attempts.map((t) => h('li', { class: t.ok ? 'tone-ok' : 'tone-warn', text: `${BACKEND_LABELS[t.backend] ?? t.backend}: ${t.ok ? 'in use' : `not available — ${t.reason}`}` })),
   );
-  if (b.backend !== 'webgpu') $('#backend-details').setAttribute('open', '');
+  if (b.backend !== 'webgpu' || b.softwareRenderer) $('#backend-details').setAttribute('open', '');
 }
 
+/** Join, checking what the first step needs in the order it is needed: an engine, tiles, then the token. */
 async function join(): Promise<void> {
+  const fail = (kind: NonNullable<typeof accessError>, text: string) => {
+    accessError = kind;
+    setMessage('#access-msg', text, 'error');
+  };
+  if (!backendReady) return fail('no-engine', 'This browser has no working training engine (see step 1), so it cannot take part.');
+  if (usableTiles() === 0) return fail('no-tiles', 'Import this hospital’s tiles first (step 3): training needs them.');
   const token = $<HTMLInputElement>('#token').value.trim();
-  if (!token) return setMessage('#access-msg', 'Enter the access token your federation coordinator gave you.', 'error');
-  if (!backendReady) return setMessage('#access-msg', 'This browser has no working training engine (see step 1), so it cannot take part.', 'error');
-  const usable = summary ? Object.values(summary.counts).reduce((a, b) => a + b, 0) : 0;
-  if (usable === 0) return setMessage('#access-msg', 'Import this hospital’s tiles first (step 3): training needs them.', 'error');
+  if (!token) return fail('no-token', 'Enter the access token your federation coordinator gave you.');
+  accessError = undefined;
+  leaving = false;
   setMessage('#access-msg', 'Connecting…');
   try {
     await api.join(token);
   } catch (e) {
-    setMessage('#access-msg', (e as Error).message, 'error');
+    fail('join-failed', (e as Error).message);
   }
+}
+
+function leave(): void {
+  leaving = true;
+  void api.leave();
 }
 
 async function deleteData(): Promise<void> {
@@ -192,11 +253,17 @@ async function deleteData(): Promise<void> {
   if (!ok) return setMessage('#delete-msg', 'Nothing was deleted.');
   $<HTMLButtonElement>('#delete').disabled = true;
   try {
-    await api.deleteAllData();
+    const { clientId } = await api.deleteAllData();
+    // The page of a new hospital: no name, no round, no loss lines, no history, a new identity.
+    status = undefined;
+    accessError = undefined;
+    leaving = false;
     training.reset();
+    renderJoinButtons();
     $<HTMLInputElement>('#token').value = '';
     setMessage('#access-msg', '');
     $('#import-report').replaceChildren();
+    renderFooter(clientId);
     setMessage('#delete-msg', 'All local data was deleted.', 'ok');
   } catch (e) {
     setMessage('#delete-msg', `Deleting failed: ${(e as Error).message}`, 'error');
@@ -205,12 +272,22 @@ async function deleteData(): Promise<void> {
   }
 }
 
+function renderFooter(clientId: string): void {
+  $('#footer').textContent = `Federation server: ${location.origin} · this browser’s identity: ${clientId}`;
+}
+
 async function start(): Promise<void> {
   $('#access-form').addEventListener('submit', (e) => {
     e.preventDefault();
     void join();
   });
-  $('#leave').addEventListener('click', () => void api.leave());
+  $('#leave').addEventListener('click', () => leave());
+  $('#token').addEventListener('input', () => {
+    if (accessError === 'no-token' && $<HTMLInputElement>('#token').value.trim()) {
+      accessError = undefined;
+      setMessage('#access-msg', '');
+    }
+  });
   $('#delete').addEventListener('click', () => void deleteData());
   const show = $('#show-token');
   show.addEventListener('click', () => {
@@ -221,15 +298,15 @@ async function start(): Promise<void> {
     show.setAttribute('aria-pressed', String(!visible));
   });
 
-  // A join link (?token=…) fills the token, then the token is removed from the address bar and history.
-  const query = new URLSearchParams(location.search);
-  const linkToken = query.get('token');
+  // A join link (#token=…, or an old link's ?token=…) fills the token, then the token is removed from the
+  // address bar and history (client/ui/query.ts tokenFromLink).
+  const link = tokenFromLink(location.href);
+  const linkToken = link.token ?? null;
   if (linkToken) {
     $<HTMLInputElement>('#token').value = linkToken;
-    query.delete('token');
-    const rest = query.toString();
-    history.replaceState(null, '', `${location.pathname}${rest ? `?${rest}` : ''}${location.hash}`);
+    history.replaceState(null, '', link.cleanUrl);
   }
+  const query = new URLSearchParams(location.search);
 
   await api.subscribe(Comlink.proxy(onEvent));
   let res: InitResult;
@@ -243,14 +320,16 @@ async function start(): Promise<void> {
   }
   renderBackend(res.backend);
   training.refreshEta();
-  $('#footer').textContent = `Federation server: ${location.origin} · this browser’s identity: ${res.clientId}`;
+  renderFooter(res.clientId);
   void quality.init();
   if (res.joined && res.savedToken && backendReady) {
-    // Joined before this reload: rejoin with the same identity.
+    // Joined before this reload: rejoin with the same identity (the status that follows replaces this
+    // message: joined, finished, unreachable, token in use…; Leave stops it meanwhile).
     if (!linkToken) $<HTMLInputElement>('#token').value = res.savedToken;
     setMessage('#access-msg', 'Rejoining the federation…');
     await api.join(linkToken ?? res.savedToken);
   }
+  renderJoinButtons();
   document.body.dataset.ready = 'true';
 }
 

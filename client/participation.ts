@@ -1,4 +1,5 @@
-import { FederationClient, FederationClientError, wsUrlFromPage, type ClientEvent, type WebSocketFactory } from '../shared/protocol/federationClient.ts';
+import { FederationClient, FederationClientError, wsUrlFromPage, type BackoffOptions, type ClientEvent, type WebSocketFactory } from '../shared/protocol/federationClient.ts';
+import { explainResume, explainRoundClosed, explainRoundFailed } from '../shared/protocol/explain.ts';
 import { CLOSE } from '../shared/protocol/messages.ts';
 import type { FedStatus, RoundRecord } from './api.ts';
 import type { LocalModel, TrainingProgress } from './localModel.ts';
@@ -26,7 +27,34 @@ export interface ParticipationDeps {
   /** The server refused this client for good (bad token…): forget the saved token. */
   onRefused(message: string, code: number): void;
   log(level: 'info' | 'warn' | 'error', message: string): void;
+  /**
+   * The round attempt this page was training when it was last closed or reloaded (client/activityStore.ts),
+   * if it never finished: the first round of this page tells staff that work was lost.
+   */
+  interrupted?: { round: number; attempt: number };
+  /** The attempt this page trains now (persist it), or undefined once its part in it is over. */
+  onTask?(task: { round: number; attempt: number } | undefined): void;
   createSocket?: WebSocketFactory;
+  /** Reconnection backoff (tests shorten it). Default: the client's. */
+  reconnect?: Partial<BackoffOptions>;
+}
+
+/**
+ * Consecutive refusals with "token in use" (close 4009) after which this page stops trying (about 30 s
+ * with the client's backoff): the other computer is not leaving, and trying for ever helps nobody.
+ */
+export const TOKEN_IN_USE_TRIES = 6;
+
+/**
+ * The page starts training round `round` (attempt `attempt`; `resumed`: the server sent that attempt again
+ * after this page reconnected), and a reload or a closed tab interrupted `interrupted` before: what was
+ * lost, in plain words, or undefined when nothing of this round was lost.
+ */
+export function reloadLossMessage(interrupted: { round: number; attempt: number } | undefined, round: number, attempt: number, resumed: boolean): string | undefined {
+  // The server sent the attempt again after a reconnection that was not this page's reload (a network break).
+  if (!interrupted || interrupted.round !== round) return resumed ? explainResume({ round, attempt }) : undefined;
+  if (interrupted.attempt === attempt) return `This page was reloaded or closed while it trained round ${round}: your work in this attempt was lost by the reload; training again.`;
+  return `This page was reloaded or closed while it trained round ${round} (attempt ${interrupted.attempt}): that work was lost, and that attempt ended without it. The round is now at attempt ${attempt}; training again.`;
 }
 
 /** Plain-language explanation of a fatal refusal. */
@@ -54,6 +82,10 @@ export class Participation {
   private fetchAgain = false;
   private stopped = false;
   private finishing = false;
+  /** Consecutive closes with "token in use". */
+  private tokenInUse = 0;
+  /** Whether a round started since this page opened (the reload message concerns the first one only). */
+  private startedRound = false;
 
   constructor(private readonly deps: ParticipationDeps) {
     this.status = { joined: true, connection: 'connecting', activity: 'idle', round: 0, rounds: 0 };
@@ -64,6 +96,7 @@ export class Participation {
       agent: deps.agent,
       train: deps.model.train,
       ...(deps.createSocket ? { createSocket: deps.createSocket } : {}),
+      ...(deps.reconnect ? { reconnect: deps.reconnect } : {}),
       // On `finished` the final global model is fetched first, then the connection is closed (see below).
       stopWhenFinished: false,
       onEvent: (e) => this.onEvent(e),
@@ -93,7 +126,8 @@ export class Participation {
   stop(): void {
     this.stopped = true;
     this.client.stop();
-    this.patch({ joined: false, connection: 'offline', activity: 'idle', training: undefined }, true);
+    this.deps.onTask?.(undefined);
+    this.patch({ joined: false, connection: 'offline', activity: 'idle', training: undefined, retryAt: undefined, note: undefined, error: undefined }, true);
   }
 
   /** Training progress from the local model (finer than the client's progress events). */
@@ -118,6 +152,26 @@ export class Participation {
     } else if (!this.emitTimer) {
       this.emitTimer = setTimeout(() => this.emit(true), 120 - (now - this.lastEmit));
     }
+  }
+
+  /**
+   * The server closed the connection because another computer (another client id) is connected with this
+   * hospital's token: its own state, not "server unreachable"; after TOKEN_IN_USE_TRIES in a row this
+   * page stops trying (the page offers "Try again").
+   */
+  private onTokenInUse(retryInMs: number, reason: string): void {
+    this.tokenInUse++;
+    const lastClose = { code: CLOSE.tokenInUse, reason };
+    if (this.tokenInUse >= TOKEN_IN_USE_TRIES) {
+      this.stopped = true;
+      // Not from inside the connection's close handler, which schedules the next attempt after this event.
+      queueMicrotask(() => this.client.stop());
+      this.patch({ connection: 'token-in-use', activity: 'idle', training: undefined, retryAt: undefined, lastClose }, true);
+      this.deps.log('error', `This hospital’s access token is in use on another computer or in another browser (refused ${this.tokenInUse} times in a row). This page stopped trying; press “Try again” once the other computer has left.`);
+      return;
+    }
+    this.patch({ connection: 'token-in-use', activity: 'idle', training: undefined, retryAt: Date.now() + retryInMs, lastClose }, true);
+    if (this.tokenInUse === 1) this.deps.log('warn', 'This hospital’s access token is in use on another computer or in another browser; only one may take part with it. Trying again in case it leaves.');
   }
 
   private fetchGlobal(): void {
@@ -150,10 +204,11 @@ export class Participation {
         if (e.state === 'waiting') this.patch({ activity: 'waiting', training: undefined, uploadBytes: undefined }, true);
         else if (e.state === 'training') this.patch({ activity: 'training' }, true);
         else if (e.state === 'uploading') this.patch({ activity: 'uploading' }, true);
-        else if (e.state === 'connecting' && this.status.connection !== 'retrying') this.patch({ connection: 'connecting', activity: 'idle' }, true);
+        else if (e.state === 'connecting' && this.status.connection !== 'retrying' && this.status.connection !== 'token-in-use') this.patch({ connection: 'connecting', activity: 'idle' }, true);
         return;
       case 'connected': {
         const w = e.welcome;
+        this.tokenInUse = 0;
         this.patch(
           { connection: w.phase === 'finished' ? 'finished' : 'connected', hospital: w.hospital, round: w.round, rounds: w.rounds, phase: w.phase, retryAt: undefined, lastClose: undefined, error: undefined },
           true,
@@ -169,25 +224,38 @@ export class Participation {
           if (!this.stopped && this.status.connection !== 'finished') this.patch({ lastClose: { code: e.code, reason: e.reason } }, true);
           return;
         }
+        if (e.code === CLOSE.tokenInUse) return this.onTokenInUse(e.retryInMs, e.reason);
+        this.tokenInUse = 0;
         this.patch({ connection: 'retrying', activity: 'idle', training: undefined, retryAt: Date.now() + e.retryInMs, lastClose: { code: e.code, reason: e.reason } }, true);
-        d.log('warn', e.code === CLOSE.tokenInUse ? `Another computer is connected with this hospital’s token; retrying in ${Math.ceil(e.retryInMs / 1000)} s.` : `Lost contact with the federation server (code ${e.code}${e.reason ? `: ${e.reason}` : ''}); retrying in ${Math.ceil(e.retryInMs / 1000)} s.`);
+        d.log('warn', `Lost contact with the federation server (code ${e.code}${e.reason ? `: ${e.reason}` : ''}); retrying in ${Math.ceil(e.retryInMs / 1000)} s.`);
         return;
       case 'status':
         this.patch({ phase: e.status.phase, round: e.status.round, rounds: e.status.rounds, connectedHospitals: e.status.connected, minAvailable: e.status.minAvailable, sampled: e.status.sampled });
         return;
-      case 'round-start':
-        this.patch({ activity: 'training', note: undefined, error: undefined, training: { round: e.config.round, attempt: e.config.attempt, done: 0, total: e.config.localSteps, fraction: 0 } }, true);
-        d.log('info', `Round ${e.config.round}${e.config.attempt > 1 ? ` (attempt ${e.config.attempt})` : ''} started: training on this computer.`);
+      case 'round-start': {
+        const { round, attempt } = e.config;
+        // A round sent again after this page reconnected (the server marks it resumed), or the first round
+        // after a reload that interrupted this round: staff are told the work before it was lost.
+        const resumed = (e as { resumed?: boolean }).resumed === true;
+        const lost = reloadLossMessage(this.startedRound ? undefined : d.interrupted, round, attempt, resumed);
+        this.startedRound = true;
+        d.onTask?.({ round, attempt });
+        this.patch({ activity: 'training', note: lost, error: undefined, training: { round, attempt, done: 0, total: e.config.localSteps, fraction: 0 } }, true);
+        if (lost) d.log('warn', lost);
+        d.log('info', `Round ${round}${attempt > 1 ? ` (attempt ${attempt})` : ''} started: training on this computer.`);
         return;
+      }
       case 'uploading':
         this.patch({ activity: 'uploading', uploadBytes: e.bytes }, true);
         return;
       case 'accepted':
+        d.onTask?.(undefined);
         this.patch({ note: `The server accepted this hospital’s update for round ${e.round}.` }, true);
         d.log('info', `Round ${e.round}: update accepted by the server.`);
         return;
       case 'round-complete': {
         const m = e.message;
+        d.onTask?.(undefined);
         this.patch({ round: m.round, note: `Round ${m.round} complete: ${plural(m.participants, 'hospital')}, ${plural(m.examples, 'tile')} in total.` }, true);
         d.onRoundComplete({
           round: m.round,
@@ -204,14 +272,20 @@ export class Participation {
         this.fetchGlobal();
         return;
       }
-      case 'round-failed':
-        this.patch({ note: `Round ${e.message.round} (attempt ${e.message.attempt}) got ${e.message.received} of the ${e.message.needed} updates it needs; it will be repeated.` }, true);
-        d.log('warn', `Round ${e.message.round} attempt ${e.message.attempt} failed: ${e.message.received}/${e.message.needed} updates.`);
+      case 'round-failed': {
+        const text = explainRoundFailed(e.message);
+        d.onTask?.(undefined);
+        this.patch({ note: text }, true);
+        d.log('warn', text);
         return;
-      case 'round-closed':
-        this.patch({ note: `Round ${e.message.round} closed before this hospital finished (${e.message.reason}).`, training: undefined }, true);
-        d.log('warn', `Round ${e.message.round} closed before this hospital finished (${e.message.reason}).`);
+      }
+      case 'round-closed': {
+        const text = explainRoundClosed(e.message);
+        d.onTask?.(undefined);
+        this.patch({ note: text, training: undefined }, true);
+        d.log('warn', text);
         return;
+      }
       case 'server-error':
         d.log('warn', `Server: ${e.error.code}: ${e.error.message}`);
         return;
@@ -227,6 +301,7 @@ export class Participation {
         d.log('warn', `Ignored an invalid message from the server: ${e.error}`);
         return;
       case 'finished':
+        d.onTask?.(undefined);
         this.patch({ connection: 'finished', activity: 'idle', training: undefined, round: e.rounds, rounds: e.rounds, phase: 'finished' }, true);
         d.log('info', `The federation is finished: ${e.rounds === 1 ? 'its round is' : `all ${e.rounds} rounds are`} complete.`);
         this.finishing = true;

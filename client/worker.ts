@@ -1,8 +1,9 @@
 /// <reference lib="webworker" />
 import * as Comlink from 'comlink';
+import { ActivityStore, type TrainingTask } from './activityStore.ts';
 import { speedCheckSteps } from '../shared/fed/eta.ts';
 import { newClientId } from '../shared/protocol/federationClient.ts';
-import type { AppEvent, ExportOptions, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, InitResult, MeasuredSpeed, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi } from './api.ts';
+import type { AppEvent, ExportOptions, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, TileConflict, TileListPage, InitResult, MeasuredSpeed, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi } from './api.ts';
 import { chooseBackend } from './backendInfo.ts';
 import { fetchFederationInfo } from './federationInfo.ts';
 import { GlobalModel } from './globalModel.ts';
@@ -49,6 +50,10 @@ class HospitalWorker implements WorkerApi {
   /** The export and the quality check in progress, for their Cancel buttons. */
   private exportJob?: AbortController;
   private qualityJob?: AbortController;
+  /** The activity log, loss readings and the attempt in training, kept across reloads. */
+  private activity?: ActivityStore;
+  /** The attempt a previous page was training when it was reloaded or closed (told on the next round). */
+  private interrupted?: TrainingTask;
 
   subscribe(listener: (e: AppEvent) => void): void {
     this.listener = listener;
@@ -66,7 +71,9 @@ class HospitalWorker implements WorkerApi {
   }
 
   private log(level: 'info' | 'warn' | 'error', message: string): void {
-    this.emit({ type: 'log', level, message, at: Date.now() });
+    const at = Date.now();
+    this.emit({ type: 'log', level, message, at });
+    void this.activity?.addLog({ level, message, at });
   }
 
   private get db(): TileStore {
@@ -76,6 +83,11 @@ class HospitalWorker implements WorkerApi {
 
   async init(opts: InitOptions): Promise<InitResult> {
     this.pageUrl = opts.pageUrl;
+    // What the page showed before this reload (or before the tab was closed): the log and the loss lines.
+    this.activity = await ActivityStore.open();
+    const kept = await this.activity.load();
+    this.interrupted = kept.task;
+    if (kept.log.length || kept.losses.length) this.emit({ type: 'activity-history', log: kept.log, losses: kept.losses });
     await this.openStore();
     let backend: InitResult['backend'];
     try {
@@ -119,7 +131,10 @@ class HospitalWorker implements WorkerApi {
       hospital: () => this.participation?.snapshot.hospital,
       events: {
         onTrainingProgress: (p) => this.participation?.trainingProgress(p),
-        onLoss: (round, x, dLoss, gLoss) => this.emit({ type: 'loss', round, x, dLoss, gLoss }),
+        onLoss: (round, x, dLoss, gLoss) => {
+          this.emit({ type: 'loss', round, x, dLoss, gLoss });
+          void this.activity?.addLoss({ round, x, dLoss, gLoss });
+        },
         onSpeed: (speed) => {
           this.speed = speed;
           this.emit({ type: 'speed', speed });
@@ -184,7 +199,42 @@ class HospitalWorker implements WorkerApi {
       const persisted = nav.storage.persisted ? await nav.storage.persisted() : false;
       storage = { usage: est.usage ?? 0, quota: est.quota ?? 0, persisted };
     }
-    return { counts, otherLabels, otherSize, total, ...(storage ? { storage } : {}) };
+    const conflicts = await this.db.conflictCount();
+    return { counts, otherLabels, otherSize, total, conflicts, ...(storage ? { storage } : {}) };
+  }
+
+  // ---- tile management (offline: IndexedDB only) -------------------------------------------------------
+
+  async listTiles(q: { label?: string; offset: number; limit: number }): Promise<TileListPage> {
+    const page = await this.db.listTiles({ ...q, limit: Math.min(200, q.limit) });
+    const tiles = page.tiles.map(({ hash, label, name, size, pixels }) => ({ hash, label, name, size, pixels }));
+    return Comlink.transfer({ total: page.total, offset: page.offset, tiles }, [...new Set(tiles.map((t) => t.pixels.buffer as ArrayBuffer))]);
+  }
+
+  async listConflicts(): Promise<TileConflict[]> {
+    return (await this.db.listConflicts()).map(({ hash, claims, size, pixels }) => ({ hash, claims, size, pixels }));
+  }
+
+  async relabelTile(hash: string, label: string): Promise<void> {
+    if (this.info && !this.info.classes.includes(label)) throw new Error(`"${label}" is not one of this federation’s classes (${this.info.classes.join(', ')})`);
+    await this.tilesEdited(() => this.db.relabelTile(hash, label));
+  }
+
+  async removeTile(hash: string): Promise<void> {
+    await this.tilesEdited(() => this.db.removeTile(hash));
+  }
+
+  async resolveConflict(hash: string, label: string | null): Promise<void> {
+    if (label !== null && this.info && !this.info.classes.includes(label)) throw new Error(`"${label}" is not one of this federation’s classes (${this.info.classes.join(', ')})`);
+    await this.tilesEdited(() => this.db.resolveConflict(hash, label));
+  }
+
+  /** A tile edit: the next round trains on the changed tiles; the page gets the new counts. */
+  private async tilesEdited(edit: () => Promise<void>): Promise<void> {
+    if (this.importing) throw new Error('an import is running: wait for it to finish, then change tiles');
+    await edit();
+    this.model?.tilesChanged();
+    this.emit({ type: 'tiles', summary: await this.tileSummary() });
   }
 
   stageImport(items: ImportItem[]): number {
@@ -251,7 +301,10 @@ class HospitalWorker implements WorkerApi {
         void this.db.deleteMeta('token');
       },
       log: (level, message) => this.log(level, message),
+      ...(this.interrupted ? { interrupted: this.interrupted } : {}),
+      onTask: (task) => void this.activity?.setTask(task),
     });
+    this.interrupted = undefined;
     this.participation = p;
     void p.run();
     // Before the first round: how long training will take here (a round that starts stops the check).
@@ -383,9 +436,12 @@ class HospitalWorker implements WorkerApi {
     return report;
   }
 
-  async deleteAllData(): Promise<void> {
+  async deleteAllData(): Promise<{ clientId: string }> {
     this.participation?.stop();
     this.participation = undefined;
+    // The page starts over as a new hospital: no name, no round, no history.
+    this.emit({ type: 'status', status: { joined: false, connection: 'offline', activity: 'idle', round: 0, rounds: 0 } });
+    this.interrupted = undefined;
     await this.model?.reset();
     this.speed = undefined;
     this.globalModel?.reset();
@@ -408,6 +464,7 @@ class HospitalWorker implements WorkerApi {
           },
           (err: unknown) => this.log('error', `Could not reopen the local store: ${(err as Error).message}`),
         );
+        await this.activity?.clear();
       }
       throw e;
     }
@@ -415,6 +472,9 @@ class HospitalWorker implements WorkerApi {
     this.log('info', 'All tiles, models, the saved token and this browser’s federation identity were deleted.');
     await this.refreshFederation();
     this.emit({ type: 'tiles', summary: await this.tileSummary() });
+    // Last: the activity log and loss lines of the old hospital (the page starts a new, empty one).
+    await this.activity?.clear();
+    return { clientId: this.clientId };
   }
 }
 

@@ -123,3 +123,24 @@ describe('etaLine during a round', () => {
     );
   });
 });
+
+describe('etaLine: the whole federation at its measured pace', () => {
+  // Rounds 1–3 took 60, 90 and 120 s (the server's round durations): 90 s a round on average.
+  const history = [90, 60, 120].map((seconds, i) => ({ round: [2, 1, 3][i], participants: 2, examples: 50, dLoss: 1, gLoss: 1, seconds }));
+  const info = { ...INFO, rounds: 10, round: 3, history };
+
+  it('adds the time the rounds left take at the pace of the completed ones, waits and transfers included', () => {
+    // 7 rounds left × 200 steps × 0.2 s = 280 s of this computer's training; 7 × 90 s = 630 s at the federation's pace.
+    expect(etaLine({ info, speed: CHECK, status: { ...WAITING, round: 3, rounds: 10 } }).text).toBe(
+      'Expected training time on this computer: about 4 min 40 s for the 7 remaining rounds of 200 steps — 200 ms a step, estimated from 10 measured steps of a speed check. ' +
+        'Waiting for the other hospitals and the transfers come on top. At the federation’s pace so far (about 1 min 30 s a round over its last 3 rounds, all hospitals and transfers included), the 7 rounds left take about 11 min.',
+    );
+  });
+
+  it('during a round counts that round among the rounds left', () => {
+    // Round 4 of 10: rounds 4–10 = 7 left, 630 s.
+    expect(etaLine({ info, status: training({ speed: { secondsPerStep: 0.25, steps: 47 } }, { round: 3, rounds: 10 }) }).text).toMatch(
+      /from 47 measured steps of this round\. At the federation’s pace so far \(about 1 min 30 s a round over its last 3 rounds, all hospitals and transfers included\), the 7 rounds left take about 11 min\.$/,
+    );
+  });
+});

@@ -1,4 +1,4 @@
-import { federationEstimate, roundEta } from '../../shared/fed/eta.ts';
+import { federationEstimate, federationPace, roundEta } from '../../shared/fed/eta.ts';
 import type { FederationInfo, FedStatus, MeasuredSpeed } from '../api.ts';
 import { plural } from '../plural.ts';
 
@@ -53,6 +53,21 @@ export interface EtaInput {
   measuring?: { done: number; total: number };
 }
 
+/**
+ * The whole federation at the pace of its completed rounds (their measured durations, every hospital and
+ * transfer included): a sentence to append, or '' without a measured round or a round left.
+ */
+function paceSentence(info: FederationInfo | undefined, roundsLeft: number): string {
+  if (!info) return '';
+  const seconds = [...info.history].sort((a, b) => a.round - b.round).map((r) => r.seconds);
+  const pace = federationPace({ roundSeconds: seconds, roundsLeft: Math.max(0, roundsLeft) });
+  if (!pace) return '';
+  return (
+    ` At the federation’s pace so far (about ${formatDuration(pace.secondsPerRound)} a round over its last ${plural(pace.measuredRounds, 'round')}, ` +
+    `all hospitals and transfers included), the ${plural(pace.roundsLeft, 'round')} left take about ${formatDuration(pace.seconds)}.`
+  );
+}
+
 function source(s: MeasuredSpeed, round?: number): string {
   const steps = plural(s.steps, 'measured step');
   if (s.source === 'check') return `${steps} of a speed check`;
@@ -78,7 +93,8 @@ export function etaLine({ status, info, speed, measuring }: EtaInput): EtaView {
     const after = eta.roundsAfter
       ? `, about ${formatDuration(eta.totalSeconds)} of training in the whole federation (${plural(eta.roundsAfter, 'more round')} of ${t.total.toLocaleString('en-US')} steps after this one)`
       : ', the federation’s last';
-    return { text: `About ${formatDuration(eta.roundSeconds)} left in this round${after} — ${formatStepTime(s.secondsPerStep)}, from ${source(s, t.round)}.`, canMeasure: false };
+    const pace = paceSentence(info, rounds - t.round + 1);
+    return { text: `About ${formatDuration(eta.roundSeconds)} left in this round${after} — ${formatStepTime(s.secondsPerStep)}, from ${source(s, t.round)}.${pace}`, canMeasure: false };
   }
   const canMeasure = !measuring;
   if (!info) return { text: '', canMeasure: false };
@@ -90,7 +106,7 @@ export function etaLine({ status, info, speed, measuring }: EtaInput): EtaView {
     text:
       `Expected training time on this computer: about ${formatDuration(est.seconds)} for the ${plural(est.rounds, 'remaining round')} of ` +
       `${info.localSteps.toLocaleString('en-US')} steps — ${formatStepTime(known.secondsPerStep)}, estimated from ${source(known)}. ` +
-      'Waiting for the other hospitals and the transfers come on top.',
+      `Waiting for the other hospitals and the transfers come on top.${paceSentence(info, est.rounds)}`,
     canMeasure,
   };
 }

@@ -4,7 +4,8 @@ import { CanvasChart } from './canvasChart.ts';
 /**
  * Live chart of the discriminator (D) and generator (G) losses on a canvas: thin lines for this
  * hospital's local training (read back a few times a second), dots joined by dashes for the
- * federation's example-weighted mean of each completed round. The x axis counts rounds.
+ * federation's example-weighted mean of each completed round. The x axis counts rounds. The canvas's
+ * `data-local-points` and `data-rounds` attributes say how many of each it holds (the e2e tests read them).
  */
 
 const COLORS = { d: '#1f5f99', g: '#c0561b', grid: '#e3e8ee', axis: '#5b6775', text: '#5b6775' };
@@ -17,17 +18,23 @@ export class LossChart extends CanvasChart {
   addLocal(x: number, d: number, g: number): void {
     this.local.push({ x, d, g });
     if (this.local.length > MAX_POINTS) this.local.splice(0, this.local.length - MAX_POINTS);
-    this.schedule();
+    this.changed();
   }
 
   setRound(r: RoundRecord): void {
     if (Number.isFinite(r.dLoss) && Number.isFinite(r.gLoss)) this.global.set(r.round, { d: r.dLoss, g: r.gLoss });
-    this.schedule();
+    this.changed();
   }
 
   clear(): void {
     this.local = [];
     this.global.clear();
+    this.changed();
+  }
+
+  private changed(): void {
+    this.canvas.dataset.localPoints = String(this.local.length);
+    this.canvas.dataset.rounds = String(this.global.size);
     this.schedule();
   }
 

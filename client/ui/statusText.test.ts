@@ -1,12 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import type { FedStatus } from '../api.ts';
-import { connectionBadge, statusLine } from './statusText.ts';
+import { accessAction, connectionBadge, hardwareNote, statusLine } from './statusText.ts';
 
 const base: FedStatus = { joined: true, connection: 'connected', activity: 'waiting', hospital: 'hospital-a', round: 3, rounds: 20, phase: 'waiting', connectedHospitals: 2, minAvailable: 2 };
 
 describe('statusLine', () => {
   it('says what to do before joining', () => {
     expect(statusLine(undefined).text).toBe('Not taking part yet. Enter the access token and press “Join the federation”.');
+  });
+
+  it('asks for what the first step needs first: tiles, then the token', () => {
+    expect(statusLine(undefined, 0, { hasTiles: false })).toEqual({
+      text: 'Not taking part yet. First import this hospital’s tiles (step 3), then enter the access token and press “Join the federation”.',
+      tone: 'neutral',
+    });
+    expect(statusLine(undefined, 0, { hasTiles: true }).text).toBe('Not taking part yet. Enter the access token and press “Join the federation”.');
+    // After Leave (not joined, offline) the same first step, not "Connecting…".
+    expect(statusLine({ ...base, joined: false, connection: 'offline', activity: 'idle' }, 0, { hasTiles: true }).text).toBe('Not taking part yet. Enter the access token and press “Join the federation”.');
   });
 
   it('walks through waiting → training round k → uploading → waiting', () => {
@@ -27,9 +37,49 @@ describe('statusLine', () => {
       text: 'The federation server cannot be reached. Retrying in 5 s… Your tiles and the last model are safe on this computer.',
       tone: 'warn',
     });
-    expect(statusLine({ ...base, connection: 'retrying', retryAt: now - 1, lastClose: { code: 4009, reason: '' } }, now).text).toMatch(/^Another computer is connected with this hospital’s token\. Retrying now…/);
     expect(statusLine({ ...base, connection: 'refused', joined: false, error: 'bad token' })).toEqual({ text: 'bad token', tone: 'error' });
-    expect(statusLine({ ...base, connection: 'finished', round: 20 }).tone).toBe('ok');
+  });
+
+  it('a token in use elsewhere is its own state, not "server unreachable", and says what to do', () => {
+    const now = 1_000_000;
+    expect(statusLine({ ...base, connection: 'token-in-use', retryAt: now + 7600 }, now)).toEqual({
+      text: 'This hospital’s access token is in use on another computer or in another browser, and only one may take part with it at a time. Trying again in 8 s, in case it has left; press “Stop trying” to give up here.',
+      tone: 'warn',
+    });
+    expect(statusLine({ ...base, connection: 'token-in-use' }, now)).toEqual({
+      text: 'This hospital’s access token is in use on another computer or in another browser, and only one may take part with it at a time. This page stopped trying. Leave the federation on the other computer, then press “Try again”.',
+      tone: 'error',
+    });
+    expect(connectionBadge({ ...base, connection: 'token-in-use' })).toEqual({ text: 'Token in use elsewhere', tone: 'error' });
+  });
+
+  it('never says in green that the finished federation’s images can be used without a measured verdict', () => {
+    const finished: FedStatus = { ...base, connection: 'finished', round: 20 };
+    expect(statusLine(finished)).toEqual({
+      text: 'The federation is finished: all 20 rounds are complete. Whether its images are usable is not known yet: run the quality check (step 6) before using an export.',
+      tone: 'neutral',
+    });
+    expect(statusLine(finished, 0, { verdict: { text: 'The images are not usable yet: noise.', level: 'not-yet' } })).toEqual({
+      text: 'The federation is finished: all 20 rounds are complete. The images are not usable yet: noise.',
+      tone: 'warn',
+    });
+    expect(statusLine(finished, 0, { verdict: { text: 'The images look usable.', level: 'usable' } }).tone).toBe('ok');
+    expect(statusLine(finished, 0, { verdict: { text: 'Not known yet.', level: 'unknown' } }).tone).toBe('neutral');
+    expect(statusLine({ ...finished, rounds: 1, round: 1 }).text).toMatch(/^The federation is finished: its round is complete\. /);
+  });
+});
+
+describe('accessAction', () => {
+  it('offers a way out of every state', () => {
+    expect(accessAction(undefined)).toEqual({ action: 'join', label: 'Join the federation' });
+    expect(accessAction({ ...base, joined: false, connection: 'offline' })).toEqual({ action: 'join', label: 'Join the federation' });
+    expect(accessAction({ ...base, joined: false, connection: 'refused' })).toEqual({ action: 'join', label: 'Join the federation' });
+    expect(accessAction({ ...base, connection: 'connecting' })).toEqual({ action: 'stop', label: 'Leave' });
+    expect(accessAction({ ...base, connection: 'retrying', retryAt: 5 })).toEqual({ action: 'stop', label: 'Leave' });
+    expect(accessAction(base)).toEqual({ action: 'stop', label: 'Leave' });
+    expect(accessAction({ ...base, connection: 'token-in-use', retryAt: 5 })).toEqual({ action: 'stop', label: 'Stop trying' });
+    expect(accessAction({ ...base, connection: 'token-in-use' })).toEqual({ action: 'join', label: 'Try again' });
+    expect(accessAction({ ...base, connection: 'finished' })).toEqual({ action: 'none', label: '' });
   });
 });
 
@@ -38,5 +88,15 @@ describe('connectionBadge', () => {
     expect(connectionBadge(base)).toEqual({ text: 'Connected as hospital-a', tone: 'ok' });
     expect(connectionBadge({ ...base, connection: 'retrying' })).toEqual({ text: 'Server unreachable', tone: 'warn' });
     expect(connectionBadge(undefined)).toEqual({ text: 'Not connected', tone: 'neutral' });
+  });
+});
+
+describe('hardwareNote', () => {
+  it('labels a software renderer as such, never as the fast graphics card', () => {
+    expect(hardwareNote({ backend: 'webgpu', softwareRenderer: 'SwiftShader' })).toEqual({ text: 'WebGPU on a software renderer (SwiftShader): training will be slow', tone: 'warn' });
+    expect(hardwareNote({ backend: 'webgpu', softwareRenderer: 'a software renderer' }).text).toBe('WebGPU on a software renderer: training will be slow');
+    expect(hardwareNote({ backend: 'webgpu' })).toEqual({ text: 'uses the graphics card (fastest)', tone: 'ok' });
+    expect(hardwareNote({ backend: 'webgl' }, true)).toEqual({ text: 'slower than WebGPU: training rounds will take longer (chosen in the page address)', tone: 'warn' });
+    expect(hardwareNote({ backend: 'cpu' }).tone).toBe('error');
   });
 });

@@ -1,10 +1,11 @@
-import type { FederationInfo, FedStatus, MeasuredSpeed, RoundRecord } from '../api.ts';
-import { $, formatCount, formatSeconds, formatTime, h } from './dom.ts';
+import { judgeOutput, latestProbe } from '../../shared/metrics/verdict.ts';
+import type { ActivityEntry, FederationInfo, FedStatus, LossPoint, MeasuredSpeed, RoundRecord } from '../api.ts';
+import { $, formatCount, formatSeconds, formatTime, h, setProgress } from './dom.ts';
 import { etaLine } from './etaText.ts';
 import { LossChart } from './lossChart.ts';
 import { QualityChart } from './qualityChart.ts';
 import { renderSamples, type SamplesMessage } from './sampleGrid.ts';
-import { connectionBadge, statusLine } from './statusText.ts';
+import { connectionBadge, statusLine, type StatusContext } from './statusText.ts';
 
 export interface TrainingPanelDeps {
   /** Run the speed check (the worker's measureSpeed); rejects with a message to show. */
@@ -29,6 +30,8 @@ export class TrainingPanel {
   private readonly qualityChart = new QualityChart($<HTMLCanvasElement>('#quality-chart'));
   private ticker?: ReturnType<typeof setInterval>;
   private historyDirty = false;
+  /** Whether this hospital has usable tiles (undefined until known): the first step asks for them first. */
+  private hasTiles?: boolean;
 
   constructor(private readonly deps?: TrainingPanelDeps) {
     $('#measure-speed').addEventListener('click', () => {
@@ -59,12 +62,21 @@ export class TrainingPanel {
     this.renderEta();
   }
 
-  setStatus(s: FedStatus): void {
+  /** Whether this hospital has tiles the federation can train on. */
+  setTiles(hasTiles: boolean): void {
+    if (this.hasTiles === hasTiles) return;
+    this.hasTiles = hasTiles;
+    this.renderLine();
+  }
+
+  /** The worker's status snapshot; undefined: not taking part (a new hospital after "Delete my data"). */
+  setStatus(s: FedStatus | undefined): void {
     this.status = s;
     this.render();
-    // Count down the reconnect delay while the server is away.
-    if (s.connection === 'retrying' && !this.ticker) this.ticker = setInterval(() => this.renderLine(), 1000);
-    if (s.connection !== 'retrying' && this.ticker) {
+    // Count down the reconnect delay while the server is away (or the token is in use elsewhere).
+    const countdown = s?.retryAt !== undefined && (s.connection === 'retrying' || s.connection === 'token-in-use');
+    if (countdown && !this.ticker) this.ticker = setInterval(() => this.renderLine(), 1000);
+    if (!countdown && this.ticker) {
       clearInterval(this.ticker);
       this.ticker = undefined;
     }
@@ -89,6 +101,12 @@ export class TrainingPanel {
     this.chart.addLocal(x, d, g);
   }
 
+  /** What this browser kept from before a reload: the activity log (oldest first) and the loss lines. */
+  restoreHistory(log: ActivityEntry[], losses: LossPoint[]): void {
+    for (const p of losses) this.chart.addLocal(p.x, p.dLoss, p.gLoss);
+    for (const e of log) this.log(e.level, e.message, e.at);
+  }
+
   samples(s: SamplesMessage): void {
     renderSamples($('#samples'), $('#samples-caption'), s);
   }
@@ -99,7 +117,9 @@ export class TrainingPanel {
     while (list.childElementCount > 200) list.lastElementChild!.remove();
   }
 
+  /** A new hospital ("Delete my data"): nothing of the old one stays on the page. */
   reset(): void {
+    this.status = undefined;
     this.speed = undefined;
     this.measuring = undefined;
     this.speedError = undefined;
@@ -108,18 +128,35 @@ export class TrainingPanel {
     this.qualityChart.clear();
     this.historyDirty = true;
     $('#samples').replaceChildren();
+    $('#activity').replaceChildren();
+    // The federation's public round history stays, as on a freshly opened page.
+    if (this.info) for (const r of this.info.history) this.addRound(r, false);
     $('#samples-caption').textContent = 'Samples from the global model appear after joining.';
     this.render();
   }
 
+  /** At the finish: the plain-language verdict on the final model's images (never green from rounds alone). */
+  private context(): StatusContext {
+    const ctx: StatusContext = this.hasTiles !== undefined ? { hasTiles: this.hasTiles } : {};
+    const s = this.status;
+    if (s?.connection !== 'finished') return ctx;
+    const info = this.info;
+    const history = [...this.history.values()];
+    const verdict = judgeOutput({
+      model: { round: s.round, rounds: s.rounds || info?.rounds || s.round, ...(info?.localSteps !== undefined ? { localSteps: info.localSteps } : {}) },
+      ...(latestProbe(history) ? { probe: latestProbe(history) } : {}),
+    });
+    return { ...ctx, verdict: { text: verdict.headline, level: verdict.level } };
+  }
+
   private renderLine(): void {
-    const line = statusLine(this.status);
+    const line = statusLine(this.status, Date.now(), this.context());
     const el = $('#round-status');
     el.textContent = line.text;
     el.className = `status tone-${line.tone}`;
     const bar = $('#train-progress');
     bar.hidden = line.progress === undefined;
-    if (line.progress !== undefined) $('.bar', bar).style.width = `${(line.progress * 100).toFixed(1)}%`;
+    if (line.progress !== undefined) setProgress(bar, line.progress);
   }
 
   private renderEta(): void {

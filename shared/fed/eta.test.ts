@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { federationEstimate, roundEta, SPEED_CHECK, speedCheckDone, speedCheckSteps, StepSpeedMeter } from './eta.ts';
+import { federationEstimate, federationPace, roundEta, SPEED_CHECK, speedCheckDone, speedCheckSteps, StepSpeedMeter } from './eta.ts';
 
 describe('StepSpeedMeter: seconds per step after the warm-up steps', () => {
   it('times the steps after the warm-up, from the reading that ended it to the latest', () => {
@@ -98,5 +98,22 @@ describe('roundEta: during a round', () => {
     expect(() => roundEta({ round: 1, rounds: 2, done: -1, total: 8, secondsPerStep: 1 })).toThrow('steps done must be a whole number ≥ 0, got -1');
     expect(() => roundEta({ round: 1, rounds: 2, done: 0, total: 0, secondsPerStep: 1 })).toThrow('steps of the round must be a whole number ≥ 1, got 0');
     expect(() => roundEta({ round: 1, rounds: 2, done: 0, total: 8, secondsPerStep: -0.1 })).toThrow('seconds per step must be finite and ≥ 0, got -0.1');
+  });
+});
+
+describe('federationPace: the whole federation at the pace of its completed rounds', () => {
+  it('is the mean of the last `window` rounds’ durations × the rounds left', () => {
+    // Last 5 of [100, 10, 20, 30, 40, 50] = 150 / 5 = 30 s a round; 7 rounds left = 210 s.
+    expect(federationPace({ roundSeconds: [100, 10, 20, 30, 40, 50], roundsLeft: 7 })).toEqual({ measuredRounds: 5, secondsPerRound: 30, roundsLeft: 7, seconds: 210 });
+    // Fewer rounds than the window: all of them. (12 + 18) / 2 = 15 s; × 3 = 45 s.
+    expect(federationPace({ roundSeconds: [12, 18], roundsLeft: 3, window: 4 })).toEqual({ measuredRounds: 2, secondsPerRound: 15, roundsLeft: 3, seconds: 45 });
+  });
+
+  it('says nothing without a measured round or a round left, and refuses bad input', () => {
+    expect(federationPace({ roundSeconds: [], roundsLeft: 3 })).toBeUndefined();
+    expect(federationPace({ roundSeconds: [10], roundsLeft: 0 })).toBeUndefined();
+    expect(() => federationPace({ roundSeconds: [10, -1], roundsLeft: 1 })).toThrow("a round's duration must be finite and ≥ 0 seconds, got -1");
+    expect(() => federationPace({ roundSeconds: [10], roundsLeft: 1.5 })).toThrow('rounds left must be a whole number ≥ 0, got 1.5');
+    expect(() => federationPace({ roundSeconds: [10], roundsLeft: 1, window: 0 })).toThrow('window must be a whole number ≥ 1, got 0');
   });
 });

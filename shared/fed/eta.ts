@@ -127,3 +127,30 @@ export function roundEta(p: { round: number; rounds: number; done: number; total
   const totalSteps = roundSteps + roundsAfter * p.total;
   return { roundSteps, roundSeconds: roundSteps * p.secondsPerStep, roundsAfter, totalSteps, totalSeconds: totalSteps * p.secondsPerStep };
 }
+
+/** The whole federation's pace: what its completed rounds took, every hospital, wait and transfer included. */
+export interface FederationPace {
+  /** Completed rounds the pace is measured over (the most recent ones, at most `window`). */
+  measuredRounds: number;
+  /** Their mean duration (the server's round `seconds`). */
+  secondsPerRound: number;
+  /** Rounds left and their expected time at that pace. */
+  roundsLeft: number;
+  seconds: number;
+}
+
+/**
+ * Time left for the whole federation at the pace of its last `window` completed rounds (their measured
+ * durations): unlike the per-step figures above, it includes waiting for the slowest sampled hospital and
+ * the transfers. Undefined without a measured round or with no round left.
+ */
+export function federationPace(p: { roundSeconds: readonly number[]; roundsLeft: number; window?: number }): FederationPace | undefined {
+  checkCount('rounds left', p.roundsLeft, 0);
+  const window = p.window ?? 5;
+  checkCount('window', window, 1);
+  for (const s of p.roundSeconds) if (!Number.isFinite(s) || s < 0) throw new RangeError(`a round's duration must be finite and ≥ 0 seconds, got ${s}`);
+  const recent = p.roundSeconds.slice(-window);
+  if (recent.length === 0 || p.roundsLeft === 0) return undefined;
+  const secondsPerRound = recent.reduce((a, b) => a + b, 0) / recent.length;
+  return { measuredRounds: recent.length, secondsPerRound, roundsLeft: p.roundsLeft, seconds: secondsPerRound * p.roundsLeft };
+}
