@@ -6,9 +6,12 @@ import { verdictBlock } from './exportPanel.ts';
 import { JobProgress } from './jobProgress.ts';
 
 /**
- * Step 6: the Quality panel. The worker computes FID, KID, the memorization check and diversity on this
- * hospital's own tiles; this renders the figures in plain words, with the closest generated/real pairs
- * as images so staff can see for themselves whether a tile was copied.
+ * Step 6: the Quality panel. The worker computes FID, KID (with the real floor of held-out tiles), the
+ * memorization check and diversity on this hospital's own tiles; this renders the plain-language verdict
+ * first (shared/metrics/verdict.ts; FID and KID are the details), then the figures, with the closest
+ * generated/real pairs as images so staff can see for themselves whether a tile was copied. "No sign of
+ * copying" is good news only for images that are otherwise close to real tissue: noise is never a copy.
+ * Progress shows the measured speed and time left; Cancel stops the check in the worker.
  */
 
 function rgbToCanvas(rgb: Uint8Array, size: number, label: string): HTMLCanvasElement {
