@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BARELY_TRAINED_STEPS, DIVERSITY_MIN_RATIO, FID_FLOOR_FACTOR, judgeOutput, latestProbe, PROBE_KID_FAR, type CheckFigures } from './verdict.ts';
+import { BARELY_TRAINED_STEPS, checkFiguresOf, DIVERSITY_MIN_RATIO, FID_FLOOR_FACTOR, judgeCheck, judgeOutput, latestProbe, PROBE_KID_FAR, type CheckFigures } from './verdict.ts';
 import * as goals from '../../eval/report/goals.ts';
 
 /** A quality check of the round-`round` model: FID `ratio`× a floor of 0.1, diversity `div` of real, p5 distances. */
@@ -50,7 +50,7 @@ describe('judgeOutput', () => {
   it('judges the probe KID against its threshold, inclusive, and only for the features it was measured with', () => {
     const model = { round: 40, rounds: 100, localSteps: 200 };
     expect(judgeOutput({ model, probe: probe(PROBE_KID_FAR) }).level).toBe('not-yet');
-    expect(judgeOutput({ model, probe: probe(PROBE_KID_FAR) }).headline).toBe('These images are not yet usable: its images are still far from real tissue.');
+    expect(judgeOutput({ model, probe: probe(PROBE_KID_FAR) }).headline).toBe('These images are not yet usable: they are still far from real tissue.');
     expect(judgeOutput({ model, probe: probe(0.0399) }).level).toBe('unknown');
     expect(judgeOutput({ model, probe: probe(0.5, 1, 'inception-v3') }).level).toBe('unknown');
   });
@@ -96,5 +96,28 @@ describe('judgeOutput', () => {
     expect(goals.FID_FLOOR_FACTOR).toBe(FID_FLOOR_FACTOR);
     expect(goals.DIVERSITY_MIN_RATIO).toBe(DIVERSITY_MIN_RATIO);
     expect(BARELY_TRAINED_STEPS).toBe(1000);
+  });
+
+  it('takes a Quality panel report’s figures: FID and KID at the floor’s sample size', () => {
+    const report = {
+      round: 3,
+      extractor: { name: 'mobilenet-v2', description: 'x' },
+      fid: 9,
+      floor: { n: 40, fid: 0.5, kid: 0.001, syntheticFid: 2, syntheticKid: 0.02 },
+      diversity: { A: { synthetic: 1, real: 2 } },
+      memorization: { syntheticToReal: { p5: 0.4, median: 1 }, realToReal: { p5: 0.3, median: 1 } },
+    };
+    expect(checkFiguresOf(report)).toEqual({
+      round: 3,
+      extractor: 'mobilenet-v2',
+      fid: 2,
+      floorFid: 0.5,
+      kid: 0.02,
+      floorKid: 0.001,
+      diversity: { A: { synthetic: 1, real: 2 } },
+      memorization: { syntheticToReal: { p5: 0.4 }, realToReal: { p5: 0.3 } },
+    });
+    // 4× the floor: not close, not far; diversity 0.5; no copies.
+    expect(judgeCheck(checkFiguresOf(report))).toMatchObject({ close: false, far: false, varied: false, copies: false, memorization: 'No sign of copying: generated tiles are not closer to your tiles than your tiles are to each other.' });
   });
 });

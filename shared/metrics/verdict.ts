@@ -220,7 +220,7 @@ export function judgeOutput(input: VerdictInput): Verdict {
     }
   }
   if (probeFar || barely) {
-    const why = probeFar ? joinWords([...(barely ? [stepsPhrase] : []), 'its images are still far from real tissue']) : `${stepsPhrase}, too few to draw tissue`;
+    const why = probeFar ? (barely ? `${stepsPhrase} and its images are still far from real tissue` : 'they are still far from real tissue') : `${stepsPhrase}, too few to draw tissue`;
     return { level: 'not-yet', headline: `These images are not yet usable: ${why}.`, reasons };
   }
   reasons.push('No quality check of this model has been run in this browser.');
