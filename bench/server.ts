@@ -126,7 +126,9 @@ async function round() {
     join(dir, 'fed.yaml'),
     // heartbeatSeconds: the 100 clients share this process and the 2 cores with the server; on a machine
     // loaded by other work they can miss the default 15 s pong while 2 GB of round frames go out.
-    `rounds: 1\nfraction: 1\nminFit: ${CLIENTS}\nminAvailable: ${CLIENTS}\nminCompletion: ${CLIENTS}\nroundDeadlineSeconds: 600\nlimits:\n  maxConnections: ${CLIENTS + 16}\n  heartbeatSeconds: 60\n`,
+    // maxUnauthenticated(PerAddress): all the clients connect at once from one address (127.0.0.1).
+    `rounds: 1\nfraction: 1\nminFit: ${CLIENTS}\nminAvailable: ${CLIENTS}\nminCompletion: ${CLIENTS}\nroundDeadlineSeconds: 600\nlimits:\n  maxConnections: ${CLIENTS + 16}\n` +
+      `  maxUnauthenticated: ${CLIENTS}\n  maxUnauthenticatedPerAddress: ${CLIENTS}\n  heartbeatSeconds: 60\n`,
   );
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/serverProcess.ts'], {
     cwd: ROOT,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from '../shared/config/configError.ts';
-import { parseAllowedOrigins } from './admission.ts';
+import { parseAllowedOrigins, parseTrustedProxies, type TrustedProxies } from './admission.ts';
 import { DEFAULT_LOCAL_STEPS, DEFAULT_ROUNDS, parseFedConfig, parseFedConfigText, type FedConfig, type FedConfigInput } from '../shared/config/fedConfig.ts';
 
 /**
@@ -32,6 +32,12 @@ export const ENV = {
    * Clients that send no Origin (the Node hospitals) are always let through to the hello.
    */
   ALLOWED_ORIGINS: 'ALLOWED_ORIGINS',
+  /**
+   * Reverse proxies (the ingress controller) in front of the server: comma-separated addresses or CIDR
+   * ranges, e.g. `10.0.0.0/8`. Through them the client's address is taken from X-Forwarded-For, so the
+   * per-address limits (limits.maxUnauthenticatedPerAddress, the sign-in backoff) count clients, not the proxy.
+   */
+  TRUSTED_PROXIES: 'TRUSTED_PROXIES',
   /**
    * `1`: when STATE_DIR holds checkpoint files but none is valid, start from the initial weights (the files
    * are renamed to *.corrupt and kept) instead of refusing to start. No effect while a valid checkpoint
@@ -104,6 +110,8 @@ export interface ServerSettings {
   publicUrl?: string;
   /** ALLOWED_ORIGINS, normalised (server/admission.ts parseAllowedOrigins); empty: only the server's own origin. */
   allowedOrigins: string[];
+  /** TRUSTED_PROXIES (server/admission.ts parseTrustedProxies); undefined when unset. */
+  trustedProxies?: TrustedProxies;
   /** START_FRESH=1 (server/state.ts CheckpointStore startFresh). */
   startFresh: boolean;
   /** OPERATOR_TOKEN: the bearer token of the full /api/status; undefined: only the public view is served. */
@@ -134,6 +142,9 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   const origins = parseAllowedOrigins(env[ENV.ALLOWED_ORIGINS] ?? '');
   for (const message of origins.problems) problems.push({ path: ENV.ALLOWED_ORIGINS, message });
   const allowedOrigins = origins.origins;
+  const proxies = parseTrustedProxies(env[ENV.TRUSTED_PROXIES] ?? '');
+  for (const message of proxies.problems) problems.push({ path: ENV.TRUSTED_PROXIES, message });
+  const trustedProxies = proxies.proxies.entries.length ? proxies.proxies : undefined;
   const rawFresh = (env[ENV.START_FRESH] ?? '').trim().toLowerCase();
   const startFresh = rawFresh === '1' || rawFresh === 'true';
   if (!startFresh && rawFresh !== '' && rawFresh !== '0' && rawFresh !== 'false') {
@@ -163,7 +174,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   } else {
     fed = parseFedConfig({}, 'default federation config');
   }
-  return { port, host, stateDir, tokensFile, fedConfigFile, publicUrl, allowedOrigins, startFresh, operatorToken, fed, demoFederation };
+  return { port, host, stateDir, tokensFile, fedConfigFile, publicUrl, allowedOrigins, trustedProxies, startFresh, operatorToken, fed, demoFederation };
 }
 
 /** The start-up log line saying which federation config the server runs, and its main figures. */

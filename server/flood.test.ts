@@ -56,15 +56,16 @@ async function tryJoin(s: TestServer, hospital: string, timeoutMs = 10_000): Pro
 describe('admission over real sockets', () => {
   it('a flood of 300 hello-less sockets from 10 addresses, refreshed as they drop, does not keep two hospitals from joining and finishing a round', async () => {
     server = await startTestServer({ rounds: 1, fraction: 1, minFit: 2, minAvailable: 2, minCompletion: 2 }, { hospitals: ['h1', 'h2', 'h3'] });
+    const t0 = Date.now();
     flood = startFlood(server.wsUrl, { sockets: 300, addresses: loopbackAddresses(10) });
     // The flood holds the unauthenticated budget (64) before anyone tries to join.
     await until(() => server!.transport.unauthenticatedCount >= 60 && flood!.opened >= 300, 10_000, 'the flood to fill the unauthenticated budget');
 
-    // Five joins one after another during the flood (a third hospital, so the round below is not affected).
+    // Joins one after another during the flood (a third hospital, so the round below is not affected).
     // Each waits behind the flood's queued handshakes: seconds on a loaded 2-core machine, but it gets in.
     let joined = 0;
-    for (let i = 0; i < 5; i++) if (await tryJoin(server, 'h3')) joined++;
-    expect(joined).toBe(5);
+    for (let i = 0; i < 3; i++) if (await tryJoin(server, 'h3')) joined++;
+    expect(joined).toBe(3);
     await until(() => server!.transport.peers().length === 0, 5000, 'the probes to leave');
 
     // Two hospitals join and finish a round while the flood goes on.
@@ -78,15 +79,18 @@ describe('admission over real sockets', () => {
     expect(server.federation.state.history[0]).toMatchObject({ round: 1, participants: 2 });
     // The flood was still on, and was being cut back to its budget.
     expect(server.transport.unauthenticatedCount).toBeLessThanOrEqual(64);
+    await flood.stop();
+    const seconds = (Date.now() - t0) / 1000;
     const m = await getMetrics(`${server.url}/metrics`);
     // Once 300 had opened, all but 64 of them had been closed to make room.
-    expect(m.get('fedgan_refusals_total{reason="unauthenticated-budget"}')).toBeGreaterThanOrEqual(300 - 64);
+    const evicted = m.get('fedgan_refusals_total{reason="unauthenticated-budget"}')!;
+    expect(evicted).toBeGreaterThanOrEqual(300 - 64);
     expect(m.get('fedgan_refusals_total{reason="server-full"}') ?? 0).toBe(0);
-    await flood.stop();
-    // Logged in summary: not one line per closed socket.
+    // Logged in summary: the first at once, then a line every 10 s, together counting every closed socket.
     server.transport.flushAdmissionLog(true);
     const lines = server.logLines.filter((l) => l.includes('unauthenticated connection'));
-    expect(lines.length).toBeLessThanOrEqual(3);
+    expect(lines.length).toBeLessThanOrEqual(2 + Math.ceil(seconds / 10));
+    expect(lines.reduce((n, l) => n + Number(/closed (\d+) unauthenticated/.exec(l)![1]), 0)).toBe(evicted);
     expect(lines.at(-1)).toMatch(/closed \d+ unauthenticated connections \(no hello yet\) to make room for new ones .* from 10 addresses in the last \d+ s/);
   }, 60_000);
 

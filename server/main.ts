@@ -86,6 +86,7 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
     startFresh,
     allowedOrigins: settings.allowedOrigins,
     publicUrl: settings.publicUrl,
+    trustedProxies: settings.trustedProxies,
     operatorToken: settings.operatorToken,
   });
   log.info(`listening on ${settings.host}:${server.port} (${server.url}, WebSocket ${server.wsUrl}); state in ${resolve(settings.stateDir)}`);

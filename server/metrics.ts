@@ -50,6 +50,7 @@ export class Metrics {
   readonly phase = this.family('fedgan_phase', 'gauge', 'Current phase of the round state machine (1 for the active phase).');
   readonly connected = this.family('fedgan_connected_hospitals', 'gauge', 'Authenticated hospitals connected.');
   readonly connections = this.family('fedgan_connections', 'gauge', 'Open WebSocket connections, authenticated or not.');
+  readonly unauthenticated = this.family('fedgan_unauthenticated_connections', 'gauge', 'Open WebSocket connections still waiting for a valid hello (limits.maxUnauthenticated).');
   readonly sampled = this.family('fedgan_sampled_hospitals', 'gauge', 'Hospitals sampled in the round in flight.');
   readonly bytesIn = this.family('fedgan_bytes_received_total', 'counter', 'Bytes received in WebSocket messages.');
   readonly bytesOut = this.family('fedgan_bytes_sent_total', 'counter', 'Bytes sent in WebSocket messages.');

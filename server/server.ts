@@ -6,6 +6,7 @@ import type { FedConfig } from '../shared/config/fedConfig.ts';
 import type { GanConfig } from '../shared/config/ganConfig.ts';
 import { FRAME_PREFIX_BYTES, MAX_HEADER_BYTES } from '../shared/protocol/frames.ts';
 import type { WeightSet } from '../shared/weights.ts';
+import type { TrustedProxies } from './admission.ts';
 import type { TokenStore } from './auth.ts';
 import { DEFAULTS, PATHS } from './config.ts';
 import { Federation } from './federation.ts';
@@ -33,6 +34,8 @@ export interface FederationServerOptions {
   allowedOrigins?: string[];
   /** PUBLIC_URL: its origin may open the WebSocket. */
   publicUrl?: string;
+  /** Reverse proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
+  trustedProxies?: TrustedProxies;
   /** OPERATOR_TOKEN: `Authorization: Bearer <it>` reads the full /api/status; without it only the public view is served (server/http.ts). */
   operatorToken?: string;
   /** Overrides `fed.retry.initialDelaySeconds`, in ms: the first delay before repeating a failed round attempt or checkpoint write (tests). */
@@ -106,7 +109,7 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
   });
   const http = createServer(handler);
   http.keepAliveTimeout = 5000;
-  const transport = new Transport(http, opts.tokens, fed.limits, federation, metrics, log, receivePool, { allowed: opts.allowedOrigins, publicUrl: opts.publicUrl });
+  const transport = new Transport(http, opts.tokens, fed.limits, federation, metrics, log, receivePool, { allowed: opts.allowedOrigins, publicUrl: opts.publicUrl, trustedProxies: opts.trustedProxies });
 
   await new Promise<void>((res, rej) => {
     http.once('error', rej);

@@ -61,7 +61,7 @@ const limitsSchema = z
     /** Server ping interval; a peer that has not answered the previous ping by the next one is dropped. */
     heartbeatSeconds: z.number().positive().max(3600).default(15),
     /** A connection must send a valid `hello` within this time. */
-    helloTimeoutSeconds: z.number().positive().max(3600).default(5),
+    helloTimeoutSeconds: z.number().positive().max(3600).default(10),
     /** Failed sign-ins (unknown tokens) a source address may make before it has to wait. */
     authFailuresBeforeBackoff: z.number().int().min(0).max(1000).default(5),
     /** The wait after the first failed sign-in beyond those; each further failure doubles it… */
@@ -163,7 +163,7 @@ export const fedConfigSchema = z
       maxUnauthenticated: 64,
       maxUnauthenticatedPerAddress: 8,
       heartbeatSeconds: 15,
-      helloTimeoutSeconds: 5,
+      helloTimeoutSeconds: 10,
       authFailuresBeforeBackoff: 5,
       authBackoffSeconds: 1,
       authBackoffMaxSeconds: 60,
