@@ -100,6 +100,8 @@ describe('one attacking hospital among four honest ones, through the real server
     // The honest updates are well inside it and all count.
     for (const k of HONEST.keys()) expect(dist(honestUpdate(global, k), global) / config.maxUpdateNorm!).toBeLessThan(0.3);
     expect(entry.hospitals).toEqual(HONEST);
+    // Each accepted update's norm is logged next to the bound, so an operator can see how close honest updates come.
+    expect(server!.logLines.filter((l) => / accepted \(.*, update norm [0-9.e-]+ of [0-9.e-]+ allowed, /.test(l))).toHaveLength(4);
   });
 
   for (const attack of ATTACKS) {

@@ -430,6 +430,7 @@ export class RoundMachine {
     const t0 = this.clock.now();
     const aggregation = r.aggregation!;
     let kept = false;
+    let normText = '';
     try {
       const weights = decodeUpdateWeights(payload, this.global);
       // decodeUpdateWeights checked the values (fused with the checksum pass): the strategy need not again.
@@ -439,6 +440,7 @@ export class RoundMachine {
         { finiteChecked: true },
       );
       kept = aggregation.retainsUpdates;
+      if (added.norm !== undefined) normText = `, update norm ${added.norm.toPrecision(3)} of ${aggregation.maxUpdateNorm!.toPrecision(3)} allowed`;
       if (added.probeIgnored) this.log.warn(`round ${r.round}: the quality probe of ${hospital} is not counted: ${added.probeIgnored}`);
       if (added.examplesClipped) {
         this.metrics.examplesClipped.inc();
@@ -466,7 +468,7 @@ export class RoundMachine {
     this.releaseSlot(r, hospital);
     peer.send({ type: 'accepted', round: r.round, attempt: r.attempt });
     this.log.info(
-      `round ${r.round}: update from ${hospital} accepted (${header.examples} examples, dLoss ${header.dLoss.toFixed(4)}, gLoss ${header.gLoss.toFixed(4)}, ${(dt * 1000).toFixed(0)} ms)`,
+      `round ${r.round}: update from ${hospital} accepted (${header.examples} examples, dLoss ${header.dLoss.toFixed(4)}, gLoss ${header.gLoss.toFixed(4)}${normText}, ${(dt * 1000).toFixed(0)} ms)`,
     );
     this.grantSlots(r);
     this.maybeFinish(r);

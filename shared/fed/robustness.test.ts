@@ -185,7 +185,7 @@ describe('one attacking hospital among four honest ones (FedAvg, the default upd
     const attack = ATTACKS.find((a) => a.dLoss === 1e308)!;
     const { stats, added } = runRound(fed, attack, CAP);
     expect(stats.participants).toBe(5);
-    expect(added).toEqual({ lossClamped: 'dLoss 1e+308, gLoss -1e+308 counted as dLoss 1000000, gLoss -1000000' });
+    expect(added).toEqual({ lossClamped: 'dLoss 1e+308, gLoss -1e+308 counted as dLoss 1000000, gLoss -1000000', norm: expect.any(Number) });
     // Example-weighted: honest losses 0.6…0.9 / 1.2…1.5, the attacker's at ±1e6 with 1000 of 5000 examples.
     const total = honestTotal + 1000;
     const dHonest = HONEST_EXAMPLES.reduce((s, n, k) => s + n * (0.6 + 0.1 * k), 0);

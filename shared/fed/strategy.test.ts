@@ -136,6 +136,30 @@ describe('RoundAggregation', () => {
     expect(() => new RoundAggregation(fedOf({ maxUpdateNorm: 1.2, batchNorm: 'local' }), previous).add('h', update)).toThrow(/update norm ‖w − global‖₂ = 1\.225 exceeds maxUpdateNorm 1\.2/);
   });
 
+  it("clips an example count above its hospital's cap (counted at the cap, said in the result) and reports the measured norm", () => {
+    const caps: Record<string, number> = { a: 10, b: 1000 };
+    const agg = new RoundAggregation(fedOf({ examples: { min: 1, max: 100 }, maxUpdateNorm: 50 }), previous, undefined, { exampleCap: (h) => caps[h] });
+    // a: cap 10 < its claim 40. b: its cap (1000) is above examples.max, which still refuses a claim above 100. c: no cap of its own.
+    expect(agg.add('a', { weights: w([1, 1, 1, 1], [1, 1], [1, 1]), examples: 40, dLoss: 1, gLoss: 1 })).toEqual({ examplesClipped: { claimed: 40, counted: 10 }, norm: Math.sqrt(6) });
+    expect(reasonOf(() => agg.add('b', { weights: w([4, 4, 4, 4], [4, 4], [1, 1]), examples: 101, dLoss: 1, gLoss: 1 }))).toBe('examples');
+    expect(agg.add('b', { weights: w([4, 4, 4, 4], [4, 4], [1, 1]), examples: 30, dLoss: 3, gLoss: 1 })).toEqual({ norm: Math.sqrt(6 * 16) });
+    expect(agg.add('c', { weights: w([7, 7, 7, 7], [7, 7], [1, 1]), examples: 60, dLoss: 5, gLoss: 1 })).toEqual({ norm: Math.sqrt(6 * 49) });
+    const { weights, stats } = agg.result();
+    // Weights 10, 30, 60 (a counted at its cap): (10·1 + 30·4 + 60·7) / 100 = 5.5.
+    expect(vals(weights)[0]).toEqual([5.5, 5.5, 5.5, 5.5]);
+    expect(stats.examples).toBe(100);
+    expect(stats.dLoss).toBeCloseTo((10 * 1 + 30 * 3 + 60 * 5) / 100, 14);
+  });
+
+  it('counts a loss beyond ±1e6 at the limit in the statistics and says so; the update still counts', () => {
+    const agg = new RoundAggregation(fedOf(), previous);
+    expect(agg.add('a', { weights: w([1, 1, 1, 1], [1, 1], [1, 1]), examples: 1, dLoss: 1e308, gLoss: -2e6 })).toEqual({ lossClamped: 'dLoss 1e+308, gLoss -2000000 counted as dLoss 1000000, gLoss -1000000' });
+    expect(agg.add('b', { weights: w([1, 1, 1, 1], [1, 1], [1, 1]), examples: 1, dLoss: 1, gLoss: 1e6 })).toEqual({});
+    const { stats } = agg.result();
+    expect(stats.dLoss).toBeCloseTo((1e6 + 1) / 2, 6);
+    expect(stats.gLoss).toBe(0);
+  });
+
   it('refuses bad updates with the AggregationError reasons, adding nothing', () => {
     const fed = fedOf({ examples: { min: 2, max: 100 } });
     const agg = new RoundAggregation(fed, previous);

@@ -178,6 +178,8 @@ export interface AddResult {
   examplesClipped?: { claimed: number; counted: number };
   /** Present when a loss was beyond ±LOSS_LIMIT: it counts as the limit in the round's statistics (a sentence saying which). */
   lossClamped?: string;
+  /** ‖update − global‖₂ as the bound measures it, when the round has a bound (for the logs: how close honest updates come). */
+  norm?: number;
 }
 
 export interface RoundAggregationOptions {
@@ -332,9 +334,10 @@ export class RoundAggregation {
     }
     const counted = this.local ? withoutBatchNorm(weights) : weights;
     const bound = this.maxUpdateNorm;
+    let norm: number | undefined;
     if (bound !== null) {
       const base = this.local ? withoutBatchNorm(this.previous) : this.previous;
-      const norm = l2Distance(counted, base);
+      norm = l2Distance(counted, base);
       if (!(norm <= bound)) {
         throw new AggregationError('norm', `update norm ‖w − global‖₂ = ${norm.toPrecision(4)} exceeds maxUpdateNorm ${bound.toPrecision(4)}`);
       }
@@ -343,7 +346,7 @@ export class RoundAggregation {
     const weight = Math.min(examples, cap);
     // Values were checked above (or by the caller): the aggregator need not scan them again.
     aggregator.add({ weights: counted, examples: weight, finiteChecked: true });
-    const result: AddResult = {};
+    const result: AddResult = norm === undefined ? {} : { norm };
     if (weight < examples) result.examplesClipped = { claimed: examples, counted: weight };
     const clamped = (Object.entries({ dLoss, gLoss }) as [string, number][]).filter(([, v]) => clampLoss(v) !== v);
     if (clamped.length > 0) result.lossClamped = `${clamped.map(([k, v]) => `${k} ${v}`).join(', ')} counted as ${clamped.map(([k, v]) => `${k} ${clampLoss(v)}`).join(', ')}`;
