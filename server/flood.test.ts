@@ -80,6 +80,8 @@ describe('admission over real sockets', () => {
     // The flood was still on, and was being cut back to its budget.
     expect(server.transport.unauthenticatedCount).toBeLessThanOrEqual(64);
     await flood.stop();
+    await new Promise((r) => setTimeout(r, 500)); // upgrades already under way when the flood stopped
+    server.transport.flushAdmissionLog(true);
     const seconds = (Date.now() - t0) / 1000;
     const m = await getMetrics(`${server.url}/metrics`);
     // Once 300 had opened, all but 64 of them had been closed to make room.
@@ -87,11 +89,11 @@ describe('admission over real sockets', () => {
     expect(evicted).toBeGreaterThanOrEqual(300 - 64);
     expect(m.get('fedgan_refusals_total{reason="server-full"}') ?? 0).toBe(0);
     // Logged in summary: the first at once, then a line every 10 s, together counting every closed socket.
-    server.transport.flushAdmissionLog(true);
     const lines = server.logLines.filter((l) => l.includes('unauthenticated connection'));
     expect(lines.length).toBeLessThanOrEqual(2 + Math.ceil(seconds / 10));
     expect(lines.reduce((n, l) => n + Number(/closed (\d+) unauthenticated/.exec(l)![1]), 0)).toBe(evicted);
-    expect(lines.at(-1)).toMatch(/closed \d+ unauthenticated connections \(no hello yet\) to make room for new ones .* from 10 addresses in the last \d+ s/);
+    expect(lines.some((l) => /closed \d+ unauthenticated connections \(no hello yet\) to make room for new ones .* from 10 addresses in the last \d+ s/.test(l))).toBe(true);
+    expect(lines[0]).toMatch(/^WARN closed 1 unauthenticated connection \(no hello yet\) to make room .* from 127\.0\.0\.\d+ \(more are summarised every 10 s\)$/);
   }, 60_000);
 
   it('keeps the unauthenticated budget per address and in all, and never closes an authenticated hospital for it', async () => {
@@ -126,42 +128,49 @@ describe('admission over real sockets', () => {
   });
 
   it('makes an address wait after repeated unknown tokens, refusing it at once with 1013, and logs it in summary', async () => {
-    server = await startTestServer({ rounds: 1, minAvailable: 2, limits: { authFailuresBeforeBackoff: 2, authBackoffSeconds: 1.5, authBackoffMaxSeconds: 10 } });
+    server = await startTestServer({ rounds: 1, minAvailable: 2, limits: { authFailuresBeforeBackoff: 2, authBackoffSeconds: 3, authBackoffMaxSeconds: 10 } });
     const wrong = async () => {
       const p = raw(server!, { localAddress: '127.0.0.5' });
       await p.opened;
       p.send({ type: 'hello', protocols: [2], token: 'not-a-valid-token-at-all', clientId: 'guesser' });
       return (await p.waitClose()).code;
     };
+    // Two sockets opened before the failures, waiting with their hello.
+    const early = [raw(server, { localAddress: '127.0.0.5' }), raw(server, { localAddress: '127.0.0.5' })];
+    for (const p of early) await p.opened;
     expect([await wrong(), await wrong(), await wrong()]).toEqual([CLOSE.unauthorized, CLOSE.unauthorized, CLOSE.unauthorized]);
-    // The address waits 1.5 s: even a valid token is not looked at meanwhile.
-    const t0 = Date.now();
+    const t0 = Date.now(); // the address waits 3 s from about now
+    // Their hellos are not looked at while the address waits (no parallel guessing on sockets opened earlier).
+    early[0].send({ type: 'hello', protocols: [2], token: tokenOf('h1'), clientId: 'raw-h1' });
+    early[1].send({ type: 'hello', protocols: [2], token: 'another-wrong-token-guess', clientId: 'guesser' });
+    for (const p of early) expect((await p.waitClose()).code).toBe(CLOSE.tryAgainLater);
+    // Even a valid token is not looked at meanwhile.
     const during: number[] = [];
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 10; i++) {
       const p = raw(server, { localAddress: '127.0.0.5' });
       p.ws.on('open', () => p.send({ type: 'hello', protocols: [2], token: tokenOf('h1'), clientId: 'raw-h1' }));
       const closed = await p.waitClose();
       during.push(closed.code);
-      if (i === 0) expect(closed.reason).toMatch(/^too many unknown tokens from this address: try again in [12] s$/);
+      if (i === 0) expect(closed.reason).toMatch(/^too many unknown tokens from this address: try again in [123] s$/);
     }
-    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(Date.now() - t0).toBeLessThan(2900); // (else the wait was over before the check: a machine far too slow for this test)
     expect(new Set(during)).toEqual(new Set([CLOSE.tryAgainLater]));
     // Another address is not affected.
     await raw(server, { localAddress: '127.0.0.6' }).hello('h2');
     // After the wait, the right token gets in from that address.
-    await new Promise((r) => setTimeout(r, 1600 - (Date.now() - t0)));
+    await new Promise((r) => setTimeout(r, 3100 - (Date.now() - t0)));
     await raw(server, { localAddress: '127.0.0.5' }).hello('h1');
 
     const m = await getMetrics(`${server.url}/metrics`);
     expect(m.get('fedgan_refusals_total{reason="unauthorized"}')).toBe(3);
-    expect(m.get('fedgan_refusals_total{reason="auth-backoff"}')).toBe(20);
+    expect(m.get('fedgan_refusals_total{reason="auth-backoff"}')).toBe(12);
     server.transport.flushAdmissionLog(true);
     const signIns = server.logLines.filter((l) => l.includes('unknown token'));
     expect(signIns).toEqual([
       expect.stringMatching(/^WARN refused 1 sign-in with an unknown token .* from 127\.0\.0\.5 \(more are summarised every 10 s\)$/),
       expect.stringMatching(/^WARN refused 1 connection during a sign-in backoff \(too many unknown tokens from the address\) from 127\.0\.0\.5 \(more are summarised every 10 s\)$/),
-      expect.stringMatching(/^WARN refused 2 sign-ins with an unknown token .* from 1 address in the last \d+ s \(127\.0\.0\.5\), e\.g\. "3 in a row; this address now waits 2 s"$/),
-      expect.stringMatching(/^WARN refused 19 connections during a sign-in backoff \(too many unknown tokens from the address\) from 1 address in the last \d+ s \(127\.0\.0\.5\)$/),
+      expect.stringMatching(/^WARN refused 2 sign-ins with an unknown token .* from 1 address in the last \d+ s \(127\.0\.0\.5\), e\.g\. "3 in a row; this address now waits 3 s"$/),
+      expect.stringMatching(/^WARN refused 11 connections during a sign-in backoff \(too many unknown tokens from the address\) from 1 address in the last \d+ s \(127\.0\.0\.5\)$/),
     ]);
   });
 

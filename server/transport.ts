@@ -355,6 +355,13 @@ export class Transport {
       );
     }
     const protocol = Math.max(...common);
+    // Sockets opened before the address had to wait do not get their tokens checked meanwhile either.
+    const waitMs = this.throttle.blockedFor(conn.address, this.now());
+    if (waitMs > 0) {
+      this.metrics.refuse('auth-backoff');
+      this.note('throttled', conn.address);
+      return this.closeConn(conn, CLOSE.tryAgainLater, `too many unknown tokens from this address: try again in ${Math.ceil(waitMs / 1000)} s`);
+    }
     const hospital = this.tokens.authenticate(hello.token);
     if (!hospital) {
       const { failures, waitMs } = this.throttle.failure(conn.address, this.now());
