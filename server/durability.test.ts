@@ -6,6 +6,8 @@ import { decodeCheckpoint } from '../shared/checkpoint.ts';
 import { parseGanConfig } from '../shared/config/ganConfig.ts';
 import type { FederationClient, TrainFn } from '../shared/protocol/federationClient.ts';
 import * as atomicFile from './atomicFile.ts';
+import { loadSettings } from './config.ts';
+import { main } from './main.ts';
 import * as state from './state.ts';
 import { CheckpointStore, type FederationState, type HistoryEntry } from './state.ts';
 import { getMetrics, nodeClient, startTestServer, tinyWeights, TINY_FINGERPRINT, until, type TestServer } from './testing/federation.ts';
@@ -165,6 +167,22 @@ describe('checkpoints ordered by content, corrupt files moved aside', () => {
     for (let r = 0; r <= 1; r++) await store.save(stateAt(r), tinyWeights(r));
     writeFileSync(join(store.dir, ckName(2)), 'garbage');
     expect((await storeIn(d, 3, { startFresh: true }).store.loadLatest(TINY_FINGERPRINT))!.state.round).toBe(1);
+  });
+});
+
+describe('START_FRESH and --start-fresh', () => {
+  it('START_FRESH is 1/true or 0/false/empty; anything else is a configuration error naming it', () => {
+    const stateDir = tmp();
+    expect(loadSettings({ STATE_DIR: stateDir, START_FRESH: '1' }).startFresh).toBe(true);
+    expect(loadSettings({ STATE_DIR: stateDir, START_FRESH: 'true' }).startFresh).toBe(true);
+    for (const v of ['0', 'false', '', undefined]) expect(loadSettings({ STATE_DIR: stateDir, START_FRESH: v }).startFresh).toBe(false);
+    expect(() => loadSettings({ STATE_DIR: stateDir, START_FRESH: 'yes please' })).toThrow('START_FRESH: must be 1 or 0 (true or false), got "yes please"');
+  });
+
+  it('main() knows --start-fresh and names any other argument', async () => {
+    const stateDir = tmp();
+    await expect(main({ env: { STATE_DIR: stateDir }, argv: ['--fresh'] })).rejects.toThrow('--fresh: unknown argument (known: --start-fresh)');
+    expect(readdirSync(stateDir)).toEqual([]); // refused before anything was written
   });
 });
 
