@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import type { FederationClient, TrainFn } from '../shared/protocol/federationClient.ts';
-import { getJson, nodeClient, tinyWeights, tokenOf, until } from '../server/testing/federation.ts';
+import { getJson, nodeClient, TEST_OPERATOR_TOKEN, tinyWeights, tokenOf, until } from '../server/testing/federation.ts';
 
 /**
  * The server as a process (server/main.ts via test/fixtures/tinyServer.ts), killed with SIGKILL in the
@@ -59,8 +59,9 @@ describe('a spawned server killed with SIGKILL mid-round', () => {
     const tokensFile = join(dir, 'tokens.yaml');
     writeFileSync(tokensFile, ['h1', 'h2'].map((h) => `- hospital: ${h}\n  token: ${tokenOf(h)}\n`).join(''));
     const fedFile = join(dir, 'fed.yaml');
-    writeFileSync(fedFile, 'rounds: 4\nminFit: 2\nminAvailable: 2\nminCompletion: 2\nroundDeadlineSeconds: 30\nmodel:\n  imageSize: 16\n');
-    const env = { PORT: String(port), HOST: '127.0.0.1', STATE_DIR: stateDir, TOKENS_FILE: tokensFile, FED_CONFIG: fedFile };
+    writeFileSync(fedFile, 'rounds: 4\nminFit: 2\nminAvailable: 2\nminCompletion: 2\nroundDeadlineSeconds: 30\nmaxUpdateNorm: null\nmodel:\n  imageSize: 16\n'); // hand-made weights jump by 1 a round: no model-derived norm bound
+    // OPERATOR_TOKEN: getJson reads the full /api/status (hospital names) as the operator.
+    const env = { PORT: String(port), HOST: '127.0.0.1', STATE_DIR: stateDir, TOKENS_FILE: tokensFile, FED_CONFIG: fedFile, OPERATOR_TOKEN: TEST_OPERATOR_TOKEN };
 
     const first = await startServer(env);
     const base = `http://127.0.0.1:${port}`;
