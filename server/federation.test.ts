@@ -406,7 +406,7 @@ describe('rounds that fail fast and explain themselves (real sockets)', () => {
     const r2 = await again.waitBinary('round');
     expect(r2.header).toMatchObject({ type: 'round', round: 1, attempt: 1, resumed: true });
     const left = (r2.header.config as { deadlineSeconds: number }).deadlineSeconds;
-    expect(left).toBeGreaterThan(50);
+    expect(left).toBeGreaterThan(30); // 60 s less the few moments since the round started
     expect(left).toBeLessThanOrEqual(60);
     expect(again.messages.some((m) => m.text?.type === 'round-failed')).toBe(false);
     expect(starts).toHaveLength(1); // h1 was not disturbed

@@ -795,7 +795,7 @@ export class RoundMachine {
         `round ${s.round}: checkpoint write failed (${s.failures} time(s)): ${s.lastError}; the aggregate is kept in memory, retrying in ${(delay / 1000).toFixed(delay < 1000 ? 2 : 0)}s`,
       );
       if (s.failures === 1) this.broadcastStatus();
-      this.broadcast(this.saveFailedMessage(s));
+      this.broadcast(this.saveFailedMessage(s, delay));
       s.timer = this.clock.setTimer(() => {
         s.timer = undefined;
         s.retryAt = null;
@@ -807,9 +807,9 @@ export class RoundMachine {
   }
 
   /** The `round-failed` (save-failed) of a pending save whose last write failed: the time to its next try. */
-  private saveFailedMessage(s: PendingSave): ServerTextMessage {
+  private saveFailedMessage(s: PendingSave, nextMs = s.retryAt === null ? 0 : Math.max(0, Math.round(s.retryAt - this.clock.now()))): ServerTextMessage {
     // retryAt is null while a write is under way: the next try is now.
-    const next = s.retryAt === null ? 0 : Math.max(0, s.retryAt - this.clock.now()) / 1000;
+    const next = nextMs / 1000;
     return { type: 'round-failed', round: s.round, attempt: s.attempt, received: s.received, needed: this.fed.minCompletion, reason: 'save-failed', nextAttemptInSeconds: next };
   }
 
