@@ -131,3 +131,13 @@ describe('one attacking hospital among four honest ones, through the real server
     expect(server!.logLines.some((l) => l.includes(`the losses of ${ATTACKER} are out of range: dLoss 1e+308, gLoss -1e+308 counted as dLoss 1000000, gLoss -1000000`))).toBe(true);
   });
 });
+
+describe('maxExamples in the tokens file', () => {
+  it('is read per hospital, optional, and a bad value names the entry', () => {
+    const store = TokenStore.parse(`- hospital: a\n  token: ${tokenOf('a')}\n  maxExamples: 4000\n- hospital: b\n  token: ${tokenOf('b')}\n`, 'tokens.yaml');
+    expect(store.maxExamples('a')).toBe(4000);
+    expect(store.maxExamples('b')).toBeUndefined();
+    expect(() => TokenStore.parse(`- hospital: a\n  token: ${tokenOf('a')}\n  maxExamples: 0\n`, 'tokens.yaml')).toThrow('invalid tokens.yaml: 0.maxExamples: must be at least 1');
+    expect(() => TokenStore.parse(`- hospital: a\n  token: ${tokenOf('a')}\n  maxExamples: 2.5\n`, 'tokens.yaml')).toThrow(/0\.maxExamples: must be a whole number/);
+  });
+});
