@@ -3,7 +3,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { ENV, PATHS } from './config.ts';
-import { AdmissionLog, addressKey, AuthThrottle, type AdmissionEvent, type AuthThrottleLimits } from './admission.ts';
+import { AdmissionLog, addressKey, AuthThrottle, clientAddress, type AdmissionEvent, type AuthThrottleLimits, type TrustedProxies } from './admission.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { StatusJson } from './roundMachine.ts';
@@ -214,7 +214,7 @@ function sendStatus(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): 
   const auth = req.headers.authorization;
   if (auth === undefined) return send(res, 200, json, JSON.stringify(publicStatus(status)), vary);
   const verdict: OperatorVerdict = deps.operator
-    ? deps.operator.check(auth, req.socket.remoteAddress ?? '?')
+    ? deps.operator.check(auth, req.socket.remoteAddress, req.headers['x-forwarded-for'])
     : { ok: false, code: 401, message: `this server has no operator token (${ENV.OPERATOR_TOKEN} is not set): only the public view, without Authorization` };
   if (verdict.ok) return send(res, 200, json, JSON.stringify({ view: 'operator', ...status }), vary);
   const extra: Record<string, string> = { 'WWW-Authenticate': 'Bearer realm="fedgan operator"' };
@@ -237,6 +237,8 @@ export interface OperatorAuthOptions {
   limits?: AuthThrottleLimits;
   /** Wrong tokens after the first of a window are logged as one summary line per window (AdmissionLog). */
   summaryWindowMs?: number;
+  /** TRUSTED_PROXIES: behind them, a request counts under the client address of `X-Forwarded-For` (admission.ts clientAddress). */
+  trustedProxies?: TrustedProxies;
 }
 
 /** Default backoff of wrong operator tokens: 3 free tries, then 1 s, 2 s, 4 s, … up to 5 min. */
@@ -275,11 +277,11 @@ export class OperatorAuth {
     this.summary = new AdmissionLog(phrases, opts.summaryWindowMs ?? 60_000);
   }
 
-  /** Check an `Authorization` header from `remote` (the socket's address). */
-  check(authorization: string, remote: string): OperatorVerdict {
+  /** Check an `Authorization` header from `peer` (the socket's address; with TRUSTED_PROXIES, the client named in `forwardedFor`). */
+  check(authorization: string, peer: string | undefined, forwardedFor?: string | string[]): OperatorVerdict {
     const now = this.now();
     this.flush(now);
-    const address = addressKey(remote);
+    const address = addressKey(clientAddress(peer, forwardedFor, this.opts.trustedProxies));
     const wait = this.throttle.blockedFor(address, now);
     if (wait > 0) {
       this.opts.metrics?.refuse('operator-throttled');

@@ -6,6 +6,7 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { federationInfoFromStatus } from '../client/federationInfo.ts';
+import { parseTrustedProxies } from './admission.ts';
 import { publicStatus, OperatorAuth } from './http.ts';
 import { memoryLogger } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -92,6 +93,16 @@ describe('/api/status', () => {
     for (const h of ['Bearer the-operator-secret-12', 'Bearer the-operator-secret-1234', 'Basic the-operator-secret-123', 'the-operator-secret-123', 'Bearer ']) {
       expect(auth.check(h, '10.0.0.1')).toMatchObject({ ok: false, code: 401 });
     }
+  });
+
+  it('behind TRUSTED_PROXIES, counts wrong tokens under the client address the proxy names, not the proxy', () => {
+    const { proxies } = parseTrustedProxies('10.1.0.0/16');
+    const auth = new OperatorAuth({ token: 'the-operator-secret-123', trustedProxies: proxies, limits: { authFailuresBeforeBackoff: 1, authBackoffSeconds: 60, authBackoffMaxSeconds: 60 } });
+    expect(auth.check('Bearer wrong-wrong-wrong-1', '10.1.2.3', '203.0.113.9')).toMatchObject({ code: 401 });
+    expect(auth.check('Bearer wrong-wrong-wrong-2', '10.1.2.3', '203.0.113.9')).toMatchObject({ code: 401 });
+    expect(auth.check('Bearer wrong-wrong-wrong-3', '10.1.2.3', '203.0.113.9')).toMatchObject({ code: 429 });
+    // The operator behind the same ingress is not locked out by the attacker.
+    expect(auth.check('Bearer the-operator-secret-123', '10.1.2.3', '198.51.100.7')).toEqual({ ok: true });
   });
 
   it('summarises a burst of wrong tokens in one line per window', () => {
