@@ -18,6 +18,9 @@ export function formatDuration(seconds: number): string {
 
 const updates = (n: number) => `${n} update${n === 1 ? '' : 's'}`;
 
+/** "in about 4 s", or "in a moment" under a second. */
+const inAbout = (seconds: number) => (seconds < 1 ? 'in a moment' : `in about ${formatDuration(seconds)}`);
+
 /** "Round 3" or "Round 3 (attempt 2)". */
 function roundName(round: number, attempt: number): string {
   return attempt > 1 ? `Round ${round} (attempt ${attempt})` : `Round ${round}`;
@@ -30,11 +33,11 @@ function roundName(round: number, attempt: number): string {
  */
 export function explainRoundFailed(msg: RoundFailed): string {
   const name = roundName(msg.round, msg.attempt);
-  const got = `${msg.received} of the ${updates(msg.needed)} it needed arrived`;
+  const got = msg.received === 0 ? `none of the ${updates(msg.needed)} it needed arrived` : `${msg.received} of the ${updates(msg.needed)} it needed arrived`;
   let what: string;
   switch (msg.reason) {
     case 'deadline':
-      what = `${name} ran out of time: only ${got} before the deadline.`;
+      what = `${name} ran out of time: ${msg.received === 0 ? '' : 'only '}${got} before the deadline.`;
       break;
     case 'unreachable':
       what = `${name} stopped early: it can no longer collect the ${updates(msg.needed)} it needs, because hospitals chosen for it declined, left or had their updates refused (${msg.received} arrived).`;
@@ -52,11 +55,11 @@ export function explainRoundFailed(msg: RoundFailed): string {
     next =
       wait === null
         ? 'The server is not retrying the save; its operator needs to free or fix the storage.'
-        : `The server tries to save it again in about ${formatDuration(wait)}; if this repeats, its operator needs to free or fix the storage.`;
+        : `The server tries to save it again ${inAbout(wait)}; if this repeats, its operator needs to free or fix the storage.`;
   } else if (wait === null) {
     next = 'Too many attempts in a row failed, so the server has paused this round; it tries again when a hospital (re)connects.';
   } else {
-    next = `The round starts again in about ${formatDuration(wait)}; the hospitals chosen for it train again.`;
+    next = `The round starts again ${inAbout(wait)}; the hospitals chosen for it train again.`;
   }
   return `${what} ${next}`;
 }
