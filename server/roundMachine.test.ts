@@ -61,7 +61,7 @@ const flush = () => new Promise<void>((r) => setImmediate(r));
 
 class FakePeer implements RoundPeer {
   texts: ServerTextMessage[] = [];
-  frames: { header: Record<string, unknown>; weights: WeightSet }[] = [];
+  frames: { header: Record<string, unknown>; weights: WeightSet; meta: Record<string, unknown> }[] = [];
   errors: { code: ErrorCode; message: string; round?: number; attempt?: number }[] = [];
   constructor(readonly hospital: string) {}
   send(msg: ServerTextMessage): void {
@@ -72,7 +72,8 @@ class FakePeer implements RoundPeer {
     let o = 0;
     for (const p of parts) (all.set(p, o), (o += p.length));
     const { header, payload } = decodeFrame(all);
-    this.frames.push({ header, weights: decodeWeights(payload).weights });
+    const d = decodeWeights(payload);
+    this.frames.push({ header, weights: d.weights, meta: d.meta });
   }
   error(code: ErrorCode, message: string, extra: { round?: number; attempt?: number } = {}): void {
     this.errors.push({ code, message, ...extra });
@@ -787,6 +788,9 @@ describe('round machine: attempts that fail fast and explain themselves', () => 
     expect(back.frames).toHaveLength(1);
     expect(back.frames[0].header).toEqual({ type: 'round', round: 1, attempt: 1, resumed: true, config: { ...first.config, deadlineSeconds: 80 } });
     expect(values(back.frames[0].weights)).toEqual(values(weights(0)));
+    // The same payload as every round frame: the checkpoint without the federation state (no hospital names).
+    expect(back.frames[0].meta).toEqual(a.frames[0].meta);
+    expect(back.frames[0].meta).not.toHaveProperty('state');
     expect(a.frames).toHaveLength(1); // the other hospital is not disturbed
     expect(clock.pending()).toEqual([80_000]); // the grace timer is gone, the deadline stays
     expect(m.status().reconnecting).toEqual([]);

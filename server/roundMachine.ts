@@ -380,7 +380,7 @@ export class RoundMachine {
     const leftSeconds = Math.max(0.001, (r.deadlineAt - this.clock.now()) / 1000);
     const config: RoundConfig = { ...r.config, deadlineSeconds: leftSeconds };
     this.log.info(`${h} reconnected during round ${r.round} (attempt ${r.attempt}): sending the round again (${Math.round(leftSeconds)}s to the deadline)`);
-    peer.sendBinary(encodeFrameHead({ type: 'round', round: r.round, attempt: r.attempt, config, resumed: true } as unknown as { type: string }), this.globalPayload);
+    peer.sendBinary(encodeFrameHead({ type: 'round', round: r.round, attempt: r.attempt, config, resumed: true } as unknown as { type: string }), ...this.hospitalPayload);
   }
 
   onText(peer: RoundPeer, msg: Exclude<ClientTextMessage, { type: 'hello' }>): void {
