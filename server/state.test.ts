@@ -7,7 +7,7 @@ import { encodeWeights } from '../shared/codec/weightsCodec.ts';
 import { parseGanConfig } from '../shared/config/ganConfig.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { writeFileAtomic } from './atomicFile.ts';
-import { CheckpointStore, type CorruptCheckpoint, type FederationState, type HistoryEntry } from './state.ts';
+import { CheckpointStore, StateDirError, type CorruptCheckpoint, type FederationState, type HistoryEntry } from './state.ts';
 import { getMetrics, startTestServer, tinyWeights, TINY_FINGERPRINT, type TestServer } from './testing/federation.ts';
 
 const dirs: string[] = [];
@@ -77,6 +77,8 @@ describe('CheckpointStore', () => {
     expect(corrupt[0]).toMatch(/^round-000004\.fgw: checksum/);
     expect(corrupt[1]).toMatch(/^round-000003\.fgw: truncated/);
     expect(corrupt[2]).toMatch(/^round-000002\.fgw: bad-magic/);
+    // Kept as evidence, out of the way of the rounds to come.
+    expect(readdirSync(store.dir).sort()).toEqual(['round-000000.fgw', 'round-000001.fgw', 'round-000002.fgw.corrupt', 'round-000003.fgw.corrupt', 'round-000004.fgw.corrupt']);
   });
 
   it('refuses checkpoints of another model instead of silently starting over', async () => {
@@ -84,6 +86,9 @@ describe('CheckpointStore', () => {
     const store = storeIn(d, 3);
     await store.save(stateAt(0), tinyWeights(0));
     await expect(store.loadLatest('0123456789abcdef')).rejects.toThrow(/another model .* STATE_DIR/);
+    // A refusal for the operator (server/main.ts prints it without a stack trace); the file stays where it is.
+    await expect(store.loadLatest('0123456789abcdef')).rejects.toBeInstanceOf(StateDirError);
+    expect(readdirSync(store.dir)).toEqual(['round-000000.fgw']);
   });
 
   it('writes the one checkpoint format: the configured model, the round, the batch-norm policy, source "server" and the state', async () => {

@@ -61,12 +61,14 @@ export interface CorruptCheckpoint {
 }
 
 /**
- * The server cannot start on this STATE_DIR: it is not writable, or it holds checkpoint files of which none
- * is valid. The message says what is wrong and what the operator can do; server/main.ts prints it as it is.
+ * The server cannot start on this STATE_DIR: it is not writable, it holds checkpoint files of which none is
+ * valid, or its newest intact checkpoint is of another model or a newer format. The message says what is
+ * wrong and what the operator can do; server/main.ts prints it as it is (no stack trace) and exits 1.
  */
 export class StateDirError extends Error {
   constructor(
-    readonly code: 'not-writable' | 'no-valid-checkpoint',
+    /** not-writable: cannot write; no-valid-checkpoint: only corrupt files; unusable-checkpoint: another model or a newer format. */
+    readonly code: 'not-writable' | 'no-valid-checkpoint' | 'unusable-checkpoint',
     message: string,
   ) {
     super(message);
@@ -302,7 +304,7 @@ export class CheckpointStore {
       const name = basename(file);
       const r = await this.inspect(file);
       if (r.kind === 'foreign') {
-        if (!best) throw new Error(`${r.reason}; move ${this.dir} away or use another STATE_DIR to start over`);
+        if (!best) throw new StateDirError('unusable-checkpoint', `${r.reason}; move ${this.dir} away or use another STATE_DIR to start over`);
         const st = await stat(file).catch(() => null);
         if (st) this.ignored.set(name, { size: st.size, mtimeMs: st.mtimeMs });
         this.warn(`checkpoint ${file} is left where it is and not counted among the kept checkpoints: ${r.reason}`);
