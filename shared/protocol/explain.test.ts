@@ -11,13 +11,13 @@ describe('plain-words explanations', () => {
 
   it('says why a round failed and what comes next, for every reason', () => {
     expect(explainRoundFailed(failed({}))).toBe(
-      'Round 2 ran out of time: only 1 of the 2 updates it needed arrived before the deadline. The round starts again in about 4 s; the hospitals chosen for it train again.',
+      'Round 2 ran out of time: only 1 of the 2 updates it needed arrived before the deadline. The server tries the round again in about 4 s (once enough hospitals are connected); the hospitals chosen for it then train again.',
     );
     expect(explainRoundFailed(failed({ reason: 'unreachable', attempt: 3, received: 0, nextAttemptInSeconds: 90 }))).toBe(
-      'Round 2 (attempt 3) stopped early: it can no longer collect the 2 updates it needs, because hospitals chosen for it declined, left or had their updates refused (0 arrived). The round starts again in about 2 min; the hospitals chosen for it train again.',
+      'Round 2 (attempt 3) stopped early: it can no longer collect the 2 updates it needs, because hospitals chosen for it declined, left or had their updates refused (0 arrived). The server tries the round again in about 2 min (once enough hospitals are connected); the hospitals chosen for it then train again.',
     );
     expect(explainRoundFailed(failed({ received: 0, nextAttemptInSeconds: 0.02 }))).toBe(
-      'Round 2 ran out of time: none of the 2 updates it needed arrived before the deadline. The round starts again in a moment; the hospitals chosen for it train again.',
+      'Round 2 ran out of time: none of the 2 updates it needed arrived before the deadline. The server tries the round again in a moment (once enough hospitals are connected); the hospitals chosen for it then train again.',
     );
     expect(explainRoundFailed(failed({ reason: 'unreachable', nextAttemptInSeconds: null }))).toMatch(/paused this round; it tries again when a hospital \(re\)connects\.$/);
     const save = explainRoundFailed(failed({ reason: 'save-failed', received: 2, nextAttemptInSeconds: 8 }));

@@ -28,8 +28,9 @@ function roundName(round: number, attempt: number): string {
 
 /**
  * What a `round-failed` means and what comes next, in two or three plain sentences, e.g.
- * "Round 2 stopped early: it needed 2 hospital updates and can no longer get them (a hospital declined,
- * left or had its update refused); 1 arrived. The round starts again in about 4 s."
+ * "Round 2 stopped early: it can no longer collect the 2 updates it needs, because hospitals chosen for it
+ * declined, left or had their updates refused (1 arrived). The server tries the round again in about 4 s
+ * (once enough hospitals are connected); the hospitals chosen for it then train again."
  */
 export function explainRoundFailed(msg: RoundFailed): string {
   const name = roundName(msg.round, msg.attempt);
@@ -59,7 +60,7 @@ export function explainRoundFailed(msg: RoundFailed): string {
   } else if (wait === null) {
     next = 'Too many attempts in a row failed, so the server has paused this round; it tries again when a hospital (re)connects.';
   } else {
-    next = `The round starts again ${inAbout(wait)}; the hospitals chosen for it train again.`;
+    next = `The server tries the round again ${inAbout(wait)} (once enough hospitals are connected); the hospitals chosen for it then train again.`;
   }
   return `${what} ${next}`;
 }
