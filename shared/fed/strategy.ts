@@ -118,8 +118,9 @@ export function isMovingStatistic(name: string): boolean {
  *   by 1 + its global value (a hospital recomputes them on its own tiles within a few steps).
  * - under FedBN (`batchNorm: 'local'`) batch-norm tensors are left out, as they are of the measured norm.
  *
- * It does not grow with what an update claims or sends, only with the global model's moving statistics,
- * which honest hospitals recompute from their tiles every round.
+ * Nothing an update claims changes it. Only the global model's moving statistics do (under 'average'):
+ * one hospital can move them, like any weight, by at most its share of B in a round, and honest hospitals
+ * recompute them from their tiles every round, so the bound cannot be ratcheted up round after round.
  */
 export function autoMaxUpdateNorm(fed: FedConfig, global: WeightSet): number {
   const m = fed.model;
