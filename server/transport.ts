@@ -227,7 +227,11 @@ export class Transport {
     const client = this.clientOf(req);
     const remote = client === req.socket.remoteAddress ? peerAddress : `${client} via ${peerAddress}`;
     const conn: Conn = { ws, alive: true, remote, address: addressKey(client) };
-    ws.on('error', (e) => this.log.warn(`connection ${conn.remote}${conn.peer ? ` (${conn.peer.hospital})` : ''}: ${e.message}`));
+    ws.on('error', (e) => {
+      // Before the hello, protocol errors (a frame over 64 KiB, a bad frame) are anyone's: summarised, not one line each.
+      if (conn.peer) this.log.warn(`connection ${conn.remote} (${conn.peer.hospital}): ${e.message}`);
+      else this.note('bad-hello', conn.address, e.message);
+    });
     const waitMs = this.throttle.blockedFor(conn.address, this.now());
     if (waitMs > 0) {
       this.metrics.refuse('auth-backoff');
