@@ -44,6 +44,11 @@ export class TileList {
   private conflictCount = -1;
   /** Bumped on every reload, so a slow answer does not overwrite a newer one. */
   private generation = 0;
+  /**
+   * Where the keyboard focus goes once the list is redrawn after an edit (the edited item is gone or
+   * rebuilt): the item at this position in the tile list or the conflict list, or the message.
+   */
+  private refocus?: { list: 'tiles' | 'conflicts'; index: number };
 
   constructor(private readonly api: TileListApi) {
     const filter = $<HTMLSelectElement>('#tile-filter');
@@ -98,14 +103,30 @@ export class TileList {
     el.className = `msg tone-${tone}`;
   }
 
-  /** Run an edit; the worker then sends new counts, which refresh the views. */
-  private async edit(what: () => Promise<void>, done: string): Promise<void> {
+  /**
+   * Run an edit; the worker then sends new counts, which refresh the views. `from` is the edited item, so
+   * that the keyboard focus stays at its place in the list instead of falling back to the page.
+   */
+  private async edit(what: () => Promise<void>, done: string, from?: { list: 'tiles' | 'conflicts'; item: HTMLElement }): Promise<void> {
+    const hadFocus = from?.item.contains(document.activeElement) ?? false;
     try {
+      if (from && hadFocus) this.refocus = { list: from.list, index: [...(from.item.parentElement?.children ?? [])].indexOf(from.item) };
       await what();
       this.say(done, 'ok');
     } catch (e) {
+      this.refocus = undefined;
       this.say(`Nothing was changed: ${(e as Error).message}`, 'error');
     }
+  }
+
+  /** After a redraw: focus the first control of the item now at the remembered place, else the message. */
+  private restoreFocus(list: 'tiles' | 'conflicts'): void {
+    if (this.refocus?.list !== list) return;
+    const items = [...$(list === 'tiles' ? '#tile-grid' : '#conflict-list').querySelectorAll<HTMLElement>(list === 'tiles' ? '[data-testid=tile-item]' : '[data-testid=tile-conflict]')];
+    const item = items[Math.min(this.refocus.index, items.length - 1)];
+    this.refocus = undefined;
+    const control = item?.querySelector<HTMLElement>('select, button');
+    (control ?? $('#tile-list-msg')).focus();
   }
 
   // ---- images in two classes ----------------------------------------------------------------------------
@@ -115,6 +136,7 @@ export class TileList {
     if (n === 0) {
       box.hidden = true;
       $('#conflict-list').replaceChildren();
+      this.restoreFocus('conflicts');
       return;
     }
     let conflicts: TileConflict[];
@@ -127,6 +149,7 @@ export class TileList {
     box.hidden = conflicts.length === 0;
     $('#conflict-title').textContent = `${plural(conflicts.length, 'image')} found in more than one class`;
     $('#conflict-list').replaceChildren(...conflicts.map((c) => this.conflictItem(c)));
+    this.restoreFocus('conflicts');
   }
 
   private conflictItem(c: TileConflict): HTMLElement {
@@ -135,10 +158,8 @@ export class TileList {
     const actions = labels.map((l) =>
       h('button', { class: 'btn compact', type: 'button', 'data-testid': `resolve-${l}`, text: `It is ${l}` }),
     );
-    actions.forEach((b, i) => b.addEventListener('click', () => void this.edit(() => this.api.resolveConflict(c.hash, labels[i]), `${name} is now a ${labels[i]} tile.`)));
     const drop = h('button', { class: 'btn compact danger', type: 'button', 'data-testid': 'resolve-remove', text: 'Remove it' });
-    drop.addEventListener('click', () => void this.edit(() => this.api.resolveConflict(c.hash, null), `${name} was removed from this computer.`));
-    return h(
+    const item = h(
       'li',
       { class: 'conflict', 'data-testid': 'tile-conflict', 'data-hash': c.hash },
       thumbnail(c.pixels, c.size, `The image ${name}`),
@@ -149,6 +170,10 @@ export class TileList {
         h('div', { class: 'row' }, ...actions, drop),
       ),
     );
+    const from = { list: 'conflicts' as const, item };
+    actions.forEach((b, i) => b.addEventListener('click', () => void this.edit(() => this.api.resolveConflict(c.hash, labels[i]), `${name} is now a ${labels[i]} tile.`, from)));
+    drop.addEventListener('click', () => void this.edit(() => this.api.resolveConflict(c.hash, null), `${name} was removed from this computer.`, from));
+    return item;
   }
 
   // ---- the tile list ------------------------------------------------------------------------------------
@@ -177,6 +202,7 @@ export class TileList {
     const next = $<HTMLButtonElement>('#tile-next');
     prev.disabled = page.offset === 0;
     next.disabled = page.offset + page.tiles.length >= page.total;
+    this.restoreFocus('tiles');
     // Keep keyboard focus on the pager; when its button became disabled, on the other one.
     if (focusAfter) {
       const target = (focusAfter as HTMLButtonElement).disabled ? (focusAfter === prev ? next : prev) : focusAfter;
@@ -193,13 +219,8 @@ export class TileList {
       ...others.map((c) => h('option', { value: c, text: c })),
     );
     const move = h('button', { class: 'btn compact', type: 'button', 'data-testid': 'tile-move', 'aria-label': `Move ${name} to the chosen class`, text: 'Move' });
-    move.addEventListener('click', () => {
-      const to = select.value;
-      void this.edit(() => this.api.relabelTile(t.hash, to), `${name} moved from ${t.label} to ${to}.`);
-    });
     const remove = h('button', { class: 'btn compact danger', type: 'button', 'data-testid': 'tile-remove', 'aria-label': `Remove ${name}`, text: 'Remove' });
-    remove.addEventListener('click', () => void this.edit(() => this.api.removeTile(t.hash), `${name} was removed from this computer (import the file again to bring it back).`));
-    return h(
+    const item = h(
       'li',
       { class: 'tile-item', 'data-testid': 'tile-item', 'data-hash': t.hash, 'data-label': t.label },
       thumbnail(t.pixels, t.size, `Tile ${name}`),
@@ -211,5 +232,12 @@ export class TileList {
         h('div', { class: 'row' }, others.length ? select : null, others.length ? move : null, remove),
       ),
     );
+    const from = { list: 'tiles' as const, item };
+    move.addEventListener('click', () => {
+      const to = select.value;
+      void this.edit(() => this.api.relabelTile(t.hash, to), `${name} moved from ${t.label} to ${to}.`, from);
+    });
+    remove.addEventListener('click', () => void this.edit(() => this.api.removeTile(t.hash), `${name} was removed from this computer (import the file again to bring it back).`, from));
+    return item;
   }
 }

@@ -108,14 +108,17 @@ describe.skipIf(!!skip)('tile management in the web app (offline)', () => {
     await waitForText(page, 'tile-range', /^Tiles 1–11 of 11$/);
     expect(await page.locator(`[data-testid=tile-item][data-hash="${moved}"]`).count()).toBe(0);
 
-    // Remove one nonMSIH tile.
+    // Remove one nonMSIH tile, with the keyboard: the focus then moves to the tile now in its place.
     const gone = await items.first().getAttribute('data-hash');
-    await items.first().getByTestId('tile-remove').click();
+    await items.first().getByTestId('tile-remove').focus();
+    await page.keyboard.press('Enter');
     await waitForText(page, 'tile-count-nonMSIH', /^10$/);
     expect(await counts(page)).toEqual(['13', '10']);
     expect(await text(page, 'tile-list-msg')).toMatch(/was removed from this computer \(import the file again to bring it back\)\.$/);
     await waitForText(page, 'tile-range', /^Tiles 1–10 of 10$/);
     expect(await page.locator(`[data-testid=tile-item][data-hash="${gone}"]`).count()).toBe(0);
+    await page.waitForFunction(() => document.activeElement?.closest('[data-testid=tile-item]') === document.querySelector('[data-testid=tile-item]'), null, { timeout: 10_000 });
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('tile-move-class');
 
     // The moved tile is listed under its new class.
     await page.getByTestId('tile-filter').selectOption('MSIH');
