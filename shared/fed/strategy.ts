@@ -119,8 +119,10 @@ export function isMovingStatistic(name: string): boolean {
  * - under FedBN (`batchNorm: 'local'`) batch-norm tensors are left out, as they are of the measured norm.
  *
  * Nothing an update claims changes it. Only the global model's moving statistics do (under 'average'):
- * one hospital can move them, like any weight, by at most its share of B in a round, and honest hospitals
- * recompute them from their tiles every round, so the bound cannot be ratcheted up round after round.
+ * one hospital can move them, like any weight, by at most its share s of B in a round, and honest hospitals
+ * recompute them from their tiles every round. Pushing one statistic as far as it can, round after round,
+ * a hospital with s < 1/3 leaves it bounded (each round multiplies its excess by at most 3s); a larger
+ * share could grow it, and the bound with it: cap examples (tokens-file maxExamples) or set a number.
  */
 export function autoMaxUpdateNorm(fed: FedConfig, global: WeightSet): number {
   const m = fed.model;
