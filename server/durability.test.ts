@@ -184,6 +184,17 @@ describe('START_FRESH and --start-fresh', () => {
     await expect(main({ env: { STATE_DIR: stateDir }, argv: ['--fresh'] })).rejects.toThrow('--fresh: unknown argument (known: --start-fresh)');
     expect(readdirSync(stateDir)).toEqual([]); // refused before anything was written
   });
+
+  it('a bad TOKENS_FILE is named (a configuration error) before STATE_DIR is checked', async () => {
+    const d = tmp();
+    const stateDir = join(d, 'a-file');
+    writeFileSync(stateDir, 'not a directory');
+    const tokens = join(d, 'tokens.yaml');
+    writeFileSync(tokens, '- hospital: a\n  token: short\n');
+    await expect(main({ env: { STATE_DIR: stateDir, TOKENS_FILE: tokens }, log: { info() {}, warn() {}, error() {} } })).rejects.toThrow('0.token: must be at least 16 characters');
+    writeFileSync(tokens, '- hospital: a\n  token: a-token-long-enough-0123\n');
+    await expect(main({ env: { STATE_DIR: stateDir, TOKENS_FILE: tokens }, log: { info() {}, warn() {}, error() {} } })).rejects.toThrow(`STATE_DIR ${stateDir} is not writable`);
+  });
 });
 
 describe('a server on a STATE_DIR whose checkpoints are all corrupt (17 rounds lost)', () => {

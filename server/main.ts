@@ -56,12 +56,14 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
   const startFresh = settings.startFresh || argv.includes(FLAGS.startFresh);
   if (settings.demoFederation) log.warn(demoFederationNotice(settings.fed));
   log.info(fedConfigNotice(settings));
+  // A bad tokens file is a configuration error (exit 2), reported before STATE_DIR is touched.
+  const fileTokens = settings.tokensFile ? TokenStore.fromFile(settings.tokensFile) : undefined;
   // Before anything is written there (demo tokens, checkpoints): a read-only or full volume fails here, with its reason.
   await prepareStateDir(settings.stateDir);
   let tokens: TokenStore;
   let demo: { hospital: string; token: string }[] = [];
-  if (settings.tokensFile) {
-    tokens = TokenStore.fromFile(settings.tokensFile);
+  if (settings.tokensFile && fileTokens) {
+    tokens = fileTokens;
     log.info(`${tokens.hospitals.length} hospital(s) from ${ENV.TOKENS_FILE} ${settings.tokensFile}: ${tokens.hospitals.join(', ')}`);
   } else {
     const d = await loadOrCreateDemoTokens(settings.stateDir);
