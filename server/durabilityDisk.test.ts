@@ -15,7 +15,7 @@ const ROOT = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'fedgan-disk-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const canMount = process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=64k none /mnt'], { encoding: 'utf8' }).status === 0;
+const canMount = process.getuid?.() === 0 && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=64k none "$0"', dir], { encoding: 'utf8' }).status === 0;
 
 const SCRIPT = `
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

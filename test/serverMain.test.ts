@@ -162,7 +162,7 @@ describe('server/main.ts and its STATE_DIR', () => {
   // test machine allows it; as another user, a read-only directory (chmod) is enough. Otherwise these are skipped
   // (server/durability.test.ts covers the same messages with an injected failing writer).
   const isRoot = process.getuid?.() === 0;
-  const canMount = isRoot && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=64k none /mnt'], { encoding: 'utf8' }).status === 0;
+  const canMount = isRoot && spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs -o size=64k none "$0"', dir], { encoding: 'utf8' }).status === 0;
   const inMount = (mountPoint: string, options: string, fill = false) => [
     'unshare',
     '-m',
