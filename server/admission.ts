@@ -4,8 +4,9 @@
  *
  * - PreAuthBudget: sockets that have not yet said a valid hello get a small budget of their own, in total
  *   and per source address. When it is full, the oldest unauthenticated socket of the address holding the
- *   most is closed to make room, so idle sockets can never lock a hospital out: a hospital sends its hello
- *   right after connecting and is authenticated long before its socket would be the oldest. Authenticated
+ *   most is closed to make room, so idle sockets from other addresses can never lock a hospital out: a
+ *   hospital sends its hello right after connecting and is authenticated long before its socket would be
+ *   the oldest. (Sockets from the hospital's own address compete with it; see docs/protocol.md §5.1.) Authenticated
  *   connections are bounded by the number of tokens (one live connection per token) and never evicted.
  * - AuthThrottle: failed sign-ins (unknown tokens) per source address, with exponential backoff.
  * - originAllowed: the WebSocket Origin allow-list.

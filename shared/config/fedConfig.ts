@@ -53,7 +53,7 @@ const limitsSchema = z
     maxConnections: z.number().int().min(1).max(100_000).default(256),
     /**
      * Connections that have not yet sent a valid hello, in all. When full, the oldest of the address holding
-     * the most is closed with 1013 to make room: idle sockets cannot lock hospitals out.
+     * the most is closed with 1013 to make room: idle sockets from other addresses cannot lock hospitals out.
      */
     maxUnauthenticated: z.number().int().min(1).max(100_000).default(64),
     /** Connections that have not yet sent a valid hello, per source address (IPv6: per /64); over it, that address's oldest is closed. */
