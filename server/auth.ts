@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ConfigError, parseWith } from '../shared/config/configError.ts';
 import { DEFAULTS, ENV, TOKENS_FILE_FORMAT } from './config.ts';
 import { writeFileAtomic } from './atomicFile.ts';
+import { upgradeKeyFromTokenHash } from '../shared/protocol/upgradeAuth.ts';
 
 /** Hospital authentication: tokens are kept only as SHA-256 hashes. */
 
@@ -15,7 +16,9 @@ export function sha256Hex(s: string): string {
 
 const entrySchema = z
   .object({
-    hospital: z.string().regex(TOKENS_FILE_FORMAT.hospitalPattern, 'must be 1–64 of A–Z a–z 0–9 . _ -'),
+    hospital: z.string().regex(TOKENS_FILE_FORMAT.hospitalPattern, 'must be 1–64 of A–Z a–z 0–9 . _ -').optional(),
+    /** Instead of `hospital`: the operator's token, for the full /api/status (server/http.ts); never a hospital's. */
+    operator: z.string().regex(TOKENS_FILE_FORMAT.hospitalPattern, 'must be 1–64 of A–Z a–z 0–9 . _ -').optional(),
     token: z.string().min(TOKENS_FILE_FORMAT.minTokenLength, `must be at least ${TOKENS_FILE_FORMAT.minTokenLength} characters`).optional(),
     sha256: z
       .string()
@@ -25,7 +28,9 @@ const entrySchema = z
     maxExamples: z.number().int('must be a whole number').min(1, 'must be at least 1').optional(),
   })
   .strict()
-  .refine((e) => (e.token === undefined) !== (e.sha256 === undefined), 'needs exactly one of "token" or "sha256"');
+  .refine((e) => (e.token === undefined) !== (e.sha256 === undefined), 'needs exactly one of "token" or "sha256"')
+  .refine((e) => (e.hospital === undefined) !== (e.operator === undefined), 'needs exactly one of "hospital" or "operator"')
+  .refine((e) => e.operator === undefined || e.maxExamples === undefined, '"maxExamples" is for hospitals, not the operator');
 
 export const tokensFileSchema = z.array(entrySchema).min(1, 'must list at least one hospital (the server never runs open)');
 export type TokensFileEntry = z.infer<typeof entrySchema>;
@@ -33,14 +38,20 @@ export type TokensFileEntry = z.infer<typeof entrySchema>;
 export class TokenStore {
   /** sha256(token) → hospital. */
   private readonly byHash = new Map<string, string>();
+  /** upgrade key (shared/protocol/upgradeAuth.ts) → hospital. */
+  private readonly byUpgradeKey = new Map<string, string>();
   /** hospital → its `maxExamples`, for the hospitals that have one. */
   private readonly exampleCaps = new Map<string, number>();
+  /** SHA-256 (hex) of the operator tokens of `operator` entries: they read the full /api/status and never sign in as a hospital. */
+  readonly operatorSha256: readonly string[];
 
-  constructor(entries: { hospital: string; sha256: string; maxExamples?: number }[]) {
+  constructor(entries: { hospital: string; sha256: string; maxExamples?: number }[], operatorSha256: readonly string[] = []) {
     for (const e of entries) {
       this.byHash.set(e.sha256.toLowerCase(), e.hospital);
+      this.byUpgradeKey.set(upgradeKeyFromTokenHash(e.sha256), e.hospital);
       if (e.maxExamples !== undefined) this.exampleCaps.set(e.hospital, e.maxExamples);
     }
+    this.operatorSha256 = operatorSha256.map((h) => h.toLowerCase());
   }
 
   /** The `maxExamples` of `hospital`'s entry: the most examples its updates count with; undefined when it has none. */
@@ -60,16 +71,21 @@ export class TokenStore {
     const problems: { path: string; message: string }[] = [];
     const names = new Set<string>();
     const hashes = new Set<string>();
-    const out = entries.map((e, i) => {
+    const out: { hospital: string; sha256: string; maxExamples?: number }[] = [];
+    const operators: string[] = [];
+    entries.forEach((e, i) => {
       const sha256 = (e.sha256 ?? sha256Hex(e.token!)).toLowerCase();
-      if (names.has(e.hospital)) problems.push({ path: `${i}.hospital`, message: `duplicate hospital "${e.hospital}"` });
       if (hashes.has(sha256)) problems.push({ path: `${i}`, message: 'duplicate token' });
-      names.add(e.hospital);
       hashes.add(sha256);
-      return { hospital: e.hospital, sha256, ...(e.maxExamples !== undefined ? { maxExamples: e.maxExamples } : {}) };
+      if (e.operator !== undefined) return void operators.push(sha256);
+      const hospital = e.hospital!;
+      if (names.has(hospital)) problems.push({ path: `${i}.hospital`, message: `duplicate hospital "${hospital}"` });
+      names.add(hospital);
+      out.push({ hospital, sha256, ...(e.maxExamples !== undefined ? { maxExamples: e.maxExamples } : {}) });
     });
+    if (!out.length) problems.push({ path: '', message: 'must list at least one hospital (the server never runs open)' });
     if (problems.length) throw new ConfigError(source, problems);
-    return new TokenStore(out);
+    return new TokenStore(out, operators);
   }
 
   static fromFile(path: string): TokenStore {
@@ -85,6 +101,11 @@ export class TokenStore {
   /** The hospital a token belongs to, or undefined. The lookup is by SHA-256, so its timing reveals nothing about tokens. */
   authenticate(token: string): string | undefined {
     return this.byHash.get(sha256Hex(token));
+  }
+
+  /** The hospital whose upgrade key (the `fedgan.auth.` subprotocol, docs/protocol.md §5.1) this is, or undefined. */
+  hospitalOfUpgradeKey(key: string): string | undefined {
+    return this.byUpgradeKey.get(key);
   }
 
   get hospitals(): string[] {
@@ -112,7 +133,7 @@ export async function loadOrCreateDemoTokens(stateDir: string): Promise<{ store:
   }
   const text = readFileSync(path, 'utf8');
   const store = TokenStore.parse(text, path);
-  const raw = (parseYaml(text) ?? []) as { hospital: string; token?: string }[];
-  const tokens = raw.filter((e) => typeof e.token === 'string').map((e) => ({ hospital: e.hospital, token: e.token! }));
+  const raw = (parseYaml(text) ?? []) as { hospital?: string; token?: string }[];
+  const tokens = raw.filter((e) => typeof e.token === 'string' && typeof e.hospital === 'string').map((e) => ({ hospital: e.hospital!, token: e.token! }));
   return { store, path, created, tokens };
 }

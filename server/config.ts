@@ -91,6 +91,9 @@ export const PATHS = {
  *       token: 6f1c…                  # secret, at least 16 characters
  *     - hospital: hospital-b
  *       sha256: 9b74…                 # …or its SHA-256 in hex, so the Secret need not hold the token
+ *       maxExamples: 4000             # optional: the most examples its updates count with (the FedAvg weight)
+ *     - operator: ops                 # optional: the operator's token (token or sha256) for the full /api/status
+ *       sha256: 51c0…
  *
  * Hospital names and tokens must be unique. The server keeps only SHA-256 hashes in memory.
  */

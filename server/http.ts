@@ -215,7 +215,7 @@ function sendStatus(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): 
   if (auth === undefined) return send(res, 200, json, JSON.stringify(publicStatus(status)), vary);
   const verdict: OperatorVerdict = deps.operator
     ? deps.operator.check(auth, req.socket.remoteAddress, req.headers['x-forwarded-for'])
-    : { ok: false, code: 401, message: `this server has no operator token (${ENV.OPERATOR_TOKEN} is not set): only the public view, without Authorization` };
+    : { ok: false, code: 401, message: `this server has no operator token (neither ${ENV.OPERATOR_TOKEN} nor an operator entry in ${ENV.TOKENS_FILE}): only the public view, without Authorization` };
   if (verdict.ok) return send(res, 200, json, JSON.stringify({ view: 'operator', ...status }), vary);
   const extra: Record<string, string> = { 'WWW-Authenticate': 'Bearer realm="fedgan operator"' };
   if (verdict.code === 429) extra['Retry-After'] = String(verdict.retryAfterSeconds);
@@ -227,8 +227,10 @@ const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 export type OperatorVerdict = { ok: true } | { ok: false; code: 401; message: string } | { ok: false; code: 429; message: string; retryAfterSeconds: number };
 
 export interface OperatorAuthOptions {
-  /** The operator's secret (OPERATOR_TOKEN). */
-  token: string;
+  /** The operator's secret (OPERATOR_TOKEN)… */
+  token?: string;
+  /** …and/or the SHA-256 (hex) of operator tokens (`operator` entries of the tokens file). At least one token in all. */
+  sha256?: readonly string[];
   log?: Logger;
   metrics?: Metrics;
   /** Milliseconds since the epoch (tests inject a clock). */
@@ -245,8 +247,9 @@ export interface OperatorAuthOptions {
 export const OPERATOR_THROTTLE: AuthThrottleLimits = { authFailuresBeforeBackoff: 3, authBackoffSeconds: 1, authBackoffMaxSeconds: 300 };
 
 /**
- * The operator's bearer token for the full /api/status. The presented token is compared with the
- * configured one in constant time (SHA-256 of both, then timingSafeEqual). A wrong token gets 401 and
+ * The operator's bearer token for the full /api/status: OPERATOR_TOKEN and/or the `operator` entries of
+ * the tokens file. The presented token's SHA-256 is compared with each configured one in constant time
+ * (timingSafeEqual). A wrong token gets 401 and
  * counts against its source address like a hospital's unknown token (server/admission.ts AuthThrottle):
  * after OPERATOR_THROTTLE's free tries the address waits a backoff that doubles with each further wrong
  * token, answered 429 with Retry-After meanwhile (even with the right token). Refusals are counted in
@@ -254,7 +257,7 @@ export const OPERATOR_THROTTLE: AuthThrottleLimits = { authFailuresBeforeBackoff
  * (server/admission.ts AdmissionLog): the first of a quiet window at once, the rest as one line a window.
  */
 export class OperatorAuth {
-  private readonly digest: Buffer;
+  private readonly digests: Buffer[];
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly throttle: AuthThrottle;
@@ -262,7 +265,8 @@ export class OperatorAuth {
   private flushTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: OperatorAuthOptions) {
-    this.digest = sha256(opts.token);
+    this.digests = [...(opts.token !== undefined ? [sha256(opts.token)] : []), ...(opts.sha256 ?? []).map((h) => Buffer.from(h, 'hex'))];
+    if (!this.digests.length || this.digests.some((d) => d.length !== 32)) throw new Error('OperatorAuth needs an operator token or its SHA-256 (64 hex digits)');
     this.log = opts.log ?? silentLogger;
     this.now = opts.now ?? Date.now;
     const limits = opts.limits ?? OPERATOR_THROTTLE;
@@ -289,7 +293,13 @@ export class OperatorAuth {
       return { ok: false, code: 429, message: 'too many wrong operator tokens from this address: try again later', retryAfterSeconds: Math.ceil(wait / 1000) };
     }
     const m = /^Bearer +(\S+) *$/i.exec(authorization);
-    if (m && timingSafeEqual(sha256(m[1]), this.digest)) return { ok: true };
+    if (m) {
+      const presented = sha256(m[1]);
+      // Every digest is compared (constant time each), so the timing says nothing about which matched.
+      let match = false;
+      for (const d of this.digests) match = timingSafeEqual(presented, d) || match;
+      if (match) return { ok: true };
+    }
     this.throttle.failure(address, now);
     this.opts.metrics?.refuse('operator-unauthorized');
     this.note('unauthorized', address, now);

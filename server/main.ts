@@ -73,9 +73,10 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
   }
   checkFederationFitsTokens(settings.fed, tokens.hospitals.length, settings.tokensFile ? `${ENV.TOKENS_FILE} ${settings.tokensFile}` : 'the demo tokens');
   log.info(
-    settings.operatorToken
-      ? `${ENV.OPERATOR_TOKEN} is set: /api/status shows everything to requests with "Authorization: Bearer <${ENV.OPERATOR_TOKEN}>", aggregate progress to others`
-      : `${ENV.OPERATOR_TOKEN} is not set: /api/status shows only aggregate progress (no hospital names) to everyone`,
+    settings.operatorToken || tokens.operatorSha256.length
+      ? `operator token(s): ${[settings.operatorToken ? ENV.OPERATOR_TOKEN : '', tokens.operatorSha256.length ? `${tokens.operatorSha256.length} operator entr${tokens.operatorSha256.length === 1 ? 'y' : 'ies'} of ${ENV.TOKENS_FILE}` : ''].filter(Boolean).join(' and ')}: ` +
+        `/api/status shows everything with "Authorization: Bearer <operator token>", aggregate progress without`
+      : `no operator token (${ENV.OPERATOR_TOKEN}, or an operator entry in ${ENV.TOKENS_FILE}): /api/status shows only aggregate progress (no hospital names) to everyone`,
   );
   const server = await startFederationServer({
     fed: settings.fed,

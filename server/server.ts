@@ -36,7 +36,7 @@ export interface FederationServerOptions {
   publicUrl?: string;
   /** Reverse proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
   trustedProxies?: TrustedProxies;
-  /** OPERATOR_TOKEN: `Authorization: Bearer <it>` reads the full /api/status; without it only the public view is served (server/http.ts). */
+  /** OPERATOR_TOKEN: `Authorization: Bearer <it>` reads the full /api/status, as do the tokens of `operator` entries of the tokens file; without either only the public view is served (server/http.ts). */
   operatorToken?: string;
   /** Overrides `fed.retry.initialDelaySeconds`, in ms: the first delay before repeating a failed round attempt or checkpoint write (tests). */
   retryDelayMs?: number;
@@ -93,7 +93,11 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
   const receivePool = new ReceiveBufferPool();
   const federation = new Federation({ fed, store, metrics, log, retryDelayMs: opts.retryDelayMs, receivePool, exampleCap: (h) => opts.tokens.maxExamples(h) });
   let isReady = false;
-  const operator = opts.operatorToken ? new OperatorAuth({ token: opts.operatorToken, log, metrics }) : undefined;
+  const operatorSha256 = opts.tokens.operatorSha256 ?? [];
+  const operator =
+    opts.operatorToken || operatorSha256.length
+      ? new OperatorAuth({ token: opts.operatorToken, sha256: operatorSha256, log, metrics, trustedProxies: opts.trustedProxies })
+      : undefined;
   const handler = createHttpHandler({
     operator,
     // Ready once the state is loaded, and not while a completed round's checkpoint cannot be written.

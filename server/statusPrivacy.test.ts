@@ -10,7 +10,8 @@ import { parseTrustedProxies } from './admission.ts';
 import { publicStatus, OperatorAuth } from './http.ts';
 import { memoryLogger } from './log.ts';
 import { Metrics } from './metrics.ts';
-import { getMetrics, RawPeer, startTestServer, TEST_OPERATOR_TOKEN, type TestServer } from './testing/federation.ts';
+import { sha256Hex, TokenStore } from './auth.ts';
+import { getMetrics, RawPeer, startTestServer, TEST_OPERATOR_TOKEN, tokenOf, type TestServer } from './testing/federation.ts';
 
 const NAMES = ['northside-general', 'st-lucia-clinic', 'idle-hospital'];
 let server: TestServer | undefined;
@@ -139,6 +140,28 @@ describe('/api/status', () => {
     expect(JSON.stringify(p)).not.toContain('a-hospital');
     expect(p.history[0]).toEqual({ round: 1, participants: 1, examples: 4, dLoss: 1, gLoss: 1, seconds: 1, attempts: 1, completedAt: 'x' });
     expect(p.checkpoint).toEqual({ writeFailures: 1, pending: { round: 2, failures: 1, nextRetryAt: null } });
+  });
+});
+
+describe('operator entries of the tokens file', () => {
+  const OPS = 'the-operators-own-token-42';
+  it('parse apart from hospitals: an operator token never signs in as a hospital, and a file needs a hospital', () => {
+    const store = TokenStore.parse(`- hospital: north\n  token: north-token-0123456789\n- operator: ops\n  sha256: ${sha256Hex(OPS)}\n`, 'tokens.yaml');
+    expect(store.hospitals).toEqual(['north']);
+    expect(store.authenticate(OPS)).toBeUndefined();
+    expect(store.operatorSha256).toEqual([sha256Hex(OPS)]);
+    expect(() => TokenStore.parse(`- operator: ops\n  token: ${OPS}\n`, 'only-ops.yaml')).toThrow('invalid only-ops.yaml: (root): must list at least one hospital');
+    expect(() => TokenStore.parse(`- operator: ops\n  hospital: x\n  token: ${OPS}\n`, 't.yaml')).toThrow('needs exactly one of "hospital" or "operator"');
+    expect(() => TokenStore.parse(`- hospital: x\n  token: ${OPS}\n- operator: ops\n  token: ${OPS}\n`, 't.yaml')).toThrow('1: duplicate token');
+  });
+
+  it('open the full /api/status like OPERATOR_TOKEN', async () => {
+    const tokens = new TokenStore(NAMES.map((h) => ({ hospital: h, sha256: sha256Hex(tokenOf(h)) })), [sha256Hex(OPS)]);
+    server = await startTestServer({}, { hospitals: NAMES, tokens, operatorToken: undefined });
+    await join(server, NAMES[0]);
+    expect(await (await statusOf(server, { Authorization: `Bearer ${OPS}` })).json()).toMatchObject({ view: 'operator', connected: [NAMES[0]] });
+    expect((await statusOf(server, { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` })).status).toBe(401);
+    expect(await (await statusOf(server)).json()).toMatchObject({ view: 'public', hospitals: { connected: 1 } });
   });
 });
 
