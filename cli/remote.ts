@@ -71,7 +71,7 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
       clientId: `sim-${tokens[i].hospital}`,
       agent: 'fedgan-simulate',
       stopWhenFinished: i !== 0,
-      createSocket: (url) => new WebSocket(url) as unknown as WebSocketLike,
+      createSocket: (url, protocols) => new WebSocket(url, protocols) as unknown as WebSocketLike,
       // The shared hospital round (shared/fed/hospitalTraining.ts), fed exactly what the server sent.
       train: async (global, cfg, progress, signal) => {
         if (cfg.imageSize !== opts.imageSize) throw new Error(`the server trains at ${cfg.imageSize} px; run with --image-size ${cfg.imageSize}`);

@@ -7,6 +7,7 @@ import {
   AUTH_FAILURES_FORGOTTEN_AFTER_MS,
   AuthThrottle,
   clientAddress,
+  CredentialedWaiting,
   originAllowed,
   parseAllowedOrigins,
   parseTrustedProxies,
@@ -90,6 +91,40 @@ describe('PreAuthBudget', () => {
     const full = new PreAuthBudget<string>({ maxConnections: 3, maxUnauthenticated: 10, maxUnauthenticatedPerAddress: 10 });
     expect(full.admit('a', 'a1', 3)).toEqual({ admit: false, reason: 'server-full' });
     expect(full.size).toBe(0);
+  });
+});
+
+describe('PreAuthBudget.makeRoom (a credentialed socket admitted outside the budget)', () => {
+  it('releases the oldest socket of the busiest address only while the connections exceed maxConnections', () => {
+    const b = new PreAuthBudget<string>({ maxConnections: 4, maxUnauthenticated: 10, maxUnauthenticatedPerAddress: 10 });
+    b.admit('a', 'a1', 0);
+    b.admit('b', 'b1', 0);
+    b.admit('b', 'b2', 0);
+    expect(b.makeRoom(1)).toBeUndefined(); // 1 + 3 = 4: room
+    expect(b.makeRoom(2)).toBe('b1'); // 2 + 3 > 4: b holds the most, its oldest goes
+    expect(b.size).toBe(2);
+    expect(b.has('b1')).toBe(false);
+    expect(b.makeRoom(2)).toBeUndefined();
+    expect(new PreAuthBudget<string>({ maxConnections: 1, maxUnauthenticated: 1, maxUnauthenticatedPerAddress: 1 }).makeRoom(5)).toBeUndefined(); // nothing to release
+  });
+});
+
+describe('CredentialedWaiting', () => {
+  it('keeps one waiting socket per hospital: a newer one replaces the older, which is returned', () => {
+    const w = new CredentialedWaiting<string>();
+    expect(w.admit('h1', 's1')).toEqual({});
+    expect(w.admit('h2', 't1')).toEqual({});
+    expect(w.size).toBe(2);
+    expect(w.admit('h1', 's2')).toEqual({ replaced: 's1' });
+    expect(w.size).toBe(2);
+    expect(w.claimOf('s1')).toBeUndefined();
+    expect(w.claimOf('s2')).toBe('h1');
+    w.release('s1'); // the replaced one closing later changes nothing
+    expect(w.claimOf('s2')).toBe('h1');
+    w.release('s2');
+    w.release('unknown');
+    expect(w.size).toBe(1);
+    expect(w.admit('h1', 's3')).toEqual({});
   });
 });
 

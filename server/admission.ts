@@ -6,9 +6,13 @@
  *   and per source address. When it is full, the oldest unauthenticated socket of the address holding the
  *   most is closed to make room, so idle sockets from other addresses can never lock a hospital out: a
  *   hospital sends its hello right after connecting and is authenticated long before its socket would be
- *   the oldest. (Sockets from the hospital's own address compete with it; see docs/protocol.md §5.1.) Authenticated
+ *   the oldest. (Sockets from the hospital's own address compete with it unless it presents its upgrade
+ *   credential; see CredentialedWaiting and docs/protocol.md §5.1.) Authenticated
  *   connections are bounded by the number of tokens (one live connection per token) and never evicted.
- * - AuthThrottle: failed sign-ins (unknown tokens) per source address, with exponential backoff.
+ * - CredentialedWaiting: sockets whose upgrade request carried a known hospital's key (the `fedgan.auth.`
+ *   subprotocol, shared/protocol/upgradeAuth.ts) wait for their hello outside that budget, one per hospital,
+ *   so even a flood from the hospital's own address cannot keep it out.
+ * - AuthThrottle: failed sign-ins (unknown tokens or upgrade keys) per source address, with exponential backoff.
  * - originAllowed: the WebSocket Origin allow-list.
  * - AdmissionLog: refusals logged in summary (the first at once, then one line per kind every window).
  * - clientAddress: the source address, through trusted reverse proxies (TRUSTED_PROXIES).
@@ -169,8 +173,21 @@ export class PreAuthBudget<T> {
     return evict === undefined ? { admit: true } : { admit: true, evict, because };
   }
 
+  /**
+   * Room for a socket admitted outside this budget (a hospital's upgrade credential): with `others`
+   * connections that do not count here (hospitals, and credentialed sockets waiting for their hello, the
+   * new one included), the oldest socket of the address holding the most is released and returned while
+   * `others` + this budget exceed maxConnections. Undefined when there is room (or nothing to release).
+   */
+  makeRoom(others: number): T | undefined {
+    if (!this.size || others + this.size <= this.limits.maxConnections) return undefined;
+    const evict = this.victim(undefined);
+    this.release(evict);
+    return evict;
+  }
+
   /** The oldest socket of the address with the most waiting (the newcomer counted; ties: the oldest socket). */
-  private victim(newcomer: string): T {
+  private victim(newcomer: string | undefined): T {
     let best: Pending<T>[] | undefined;
     let bestCount = -1;
     for (const [address, list] of this.byAddress) {
@@ -192,6 +209,47 @@ export class PreAuthBudget<T> {
     const i = list.findIndex((p) => p.item === item);
     if (i >= 0) list.splice(i, 1);
     if (!list.length) this.byAddress.delete(address);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sockets that presented a hospital's upgrade credential
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * Sockets whose upgrade request carried a known hospital's key (shared/protocol/upgradeAuth.ts) and that
+ * wait for their hello, outside the PreAuthBudget: at most one per hospital, so at most one per token
+ * (a newer one replaces the older, which is returned to be closed). Sockets without a credential can
+ * never take their place.
+ */
+export class CredentialedWaiting<T> {
+  private readonly byHospital = new Map<string, T>();
+  private readonly hospitalOf = new Map<T, string>();
+
+  get size(): number {
+    return this.hospitalOf.size;
+  }
+
+  /** The hospital whose key `item` presented, or undefined when it is not waiting here. */
+  claimOf(item: T): string | undefined {
+    return this.hospitalOf.get(item);
+  }
+
+  /** Count `item` as `hospital`'s waiting socket; returns the older one it replaces (no longer counted). */
+  admit(hospital: string, item: T): { replaced?: T } {
+    const replaced = this.byHospital.get(hospital);
+    if (replaced !== undefined) this.hospitalOf.delete(replaced);
+    this.byHospital.set(hospital, item);
+    this.hospitalOf.set(item, hospital);
+    return replaced === undefined ? {} : { replaced };
+  }
+
+  /** The socket said its hello, or is closing. Unknown items are ignored. */
+  release(item: T): void {
+    const hospital = this.hospitalOf.get(item);
+    if (hospital === undefined) return;
+    this.hospitalOf.delete(item);
+    if (this.byHospital.get(hospital) === item) this.byHospital.delete(hospital);
   }
 }
 
@@ -346,7 +404,7 @@ export function originAllowed(origin: string | undefined, host: string | undefin
 // Summary logging
 // ---------------------------------------------------------------------------------------------------------
 
-export type AdmissionEvent = 'evicted' | 'server-full' | 'throttled' | 'unauthorized' | 'origin' | 'hello-timeout' | 'bad-hello';
+export type AdmissionEvent = 'evicted' | 'server-full' | 'throttled' | 'unauthorized' | 'origin' | 'hello-timeout' | 'bad-hello' | 'replaced';
 
 /** How each kind of refusal reads in the log ("{n}": the count). */
 export function admissionPhrases(l: PreAuthLimits & AuthThrottleLimits & { helloTimeoutSeconds: number }): Record<AdmissionEvent, (n: number) => string> {
@@ -363,6 +421,8 @@ export function admissionPhrases(l: PreAuthLimits & AuthThrottleLimits & { hello
     origin: (n) => `refused ${n} WebSocket ${s(n, 'upgrade', 'upgrades')} from a web origin that is not allowed (ALLOWED_ORIGINS)`,
     'hello-timeout': (n) => `closed ${n} ${s(n, 'connection', 'connections')} that sent no hello within ${l.helloTimeoutSeconds} s`,
     'bad-hello': (n) => `closed ${n} ${s(n, 'connection', 'connections')} whose first message was not a valid hello`,
+    replaced: (n) =>
+      `closed ${n} ${s(n, 'connection', 'connections')} that presented a hospital's upgrade credential and ${s(n, 'was', 'were')} replaced by a newer one of that hospital before ${s(n, 'its', 'their')} hello`,
   };
 }
 

@@ -1,12 +1,15 @@
 /**
  * Admission over real sockets (server/admission.ts wired by server/transport.ts): a flood of hello-less
- * sockets cannot lock hospitals out, the unauthenticated budget per address and in all, the backoff after
+ * sockets cannot lock hospitals out (from other addresses, and, for hospitals that present their upgrade
+ * credential, from their own), the unauthenticated budget per address and in all, the upgrade credential
+ * (outside that budget, one per hospital, wrong ones throttled, the hello must match it), the backoff after
  * failed sign-ins, and the WebSocket Origin allow-list.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { FederationClient } from '../shared/protocol/federationClient.ts';
 import { CLOSE } from '../shared/protocol/messages.ts';
+import { upgradeKey, upgradeProtocols } from '../shared/protocol/upgradeAuth.ts';
 import { parseTrustedProxies } from './admission.ts';
 import { startFlood, loopbackAddresses, type Flood } from './testing/flood.ts';
 import { constantTrainer, getMetrics, nodeClient, RawPeer, startTestServer, tokenOf, until, type TestServer } from './testing/federation.ts';
@@ -25,11 +28,23 @@ afterEach(async () => {
   server = undefined;
 });
 
-/** A raw socket from `localAddress` (127.0.0.x), optionally with an Origin header or other headers. */
-function raw(s: TestServer, opts: { localAddress?: string; origin?: string; headers?: Record<string, string> } = {}): RawPeer {
+/** A raw socket from `localAddress` (127.0.0.x), optionally with an Origin header, other headers or subprotocols. */
+function raw(s: TestServer, opts: { localAddress?: string; origin?: string; headers?: Record<string, string>; protocols?: string[] } = {}): RawPeer {
   const r = new RawPeer(s.wsUrl, opts);
   raws.push(r);
   return r;
+}
+
+/** `ws` with its first message (the hello) sent `ms` later: a client one round trip of `ms` away. */
+function helloAfter(ms: number, ws: WebSocket): WebSocket {
+  const send = ws.send.bind(ws) as (data: unknown) => void;
+  let first = true;
+  (ws as { send: (data: unknown) => void }).send = (data) => {
+    if (!first) return send(data);
+    first = false;
+    setTimeout(() => ws.readyState === ws.OPEN && send(data), ms);
+  };
+  return ws;
 }
 
 /** Fail with `what` instead of hanging when `p` does not settle in time. */
@@ -97,6 +112,127 @@ describe('admission over real sockets', () => {
     expect(lines.some((l) => /closed \d+ unauthenticated connections \(no hello yet\) to make room for new ones .* from 10 addresses in the last \d+ s/.test(l))).toBe(true);
     expect(lines[0]).toMatch(/^WARN closed 1 unauthenticated connection \(no hello yet\) to make room .* from 127\.0\.0\.\d+ \(more are summarised every 10 s\)$/);
   }, 60_000);
+
+  it("a flood of hello-less sockets from the hospitals' own address: two hospitals with their upgrade credential join at the first attempt and finish a round", async () => {
+    server = await startTestServer({ rounds: 1, fraction: 1, minFit: 2, minAvailable: 2, minCompletion: 2 }, { hospitals: ['h1', 'h2'] });
+    // Every flood socket comes from 127.0.0.1, as the hospitals do (one NAT, or an ingress without TRUSTED_PROXIES).
+    flood = startFlood(server.wsUrl, { sockets: 100, addresses: ['127.0.0.1'], reopenMs: 20 });
+    await until(() => server!.transport.unauthenticatedCount >= 8 && flood!.opened >= 100, 20_000, 'the flood to fill the address budget');
+    const evictedBefore = (await getMetrics(`${server.url}/metrics`)).get('fedgan_refusals_total{reason="unauthenticated-budget"}')!;
+    const seen: Record<string, string[]> = { h1: [], h2: [] };
+    const runs = ['h1', 'h2'].map((h, k) => {
+      const c = nodeClient(server!, h, constantTrainer(k + 1, 10), {
+        onEvent: (e) => seen[h].push(e.type === 'disconnected' ? `disconnected ${e.code}` : e.type),
+        // Hospitals 100 ms away: the hello arrives 100 ms after the upgrade, long enough for the flood to
+        // open more than the address's budget of sockets meanwhile (without the credential, they are closed).
+        createSocket: (url, protocols) => helloAfter(100, new WebSocket(url, protocols)),
+      });
+      clients.push(c);
+      return c.run();
+    });
+    const results = await within(20_000, 'the round during the flood', Promise.all(runs));
+    expect(results.map((r) => r.rounds)).toEqual([1, 1]);
+    expect(server.federation.state.history[0]).toMatchObject({ round: 1, participants: 2 });
+    // At the first attempt: no connection of theirs was closed before their welcome.
+    for (const h of ['h1', 'h2']) expect(seen[h].slice(0, seen[h].indexOf('connected'))).not.toContainEqual(expect.stringMatching(/^disconnected/));
+    // The flood went on meanwhile, cut back to the address's budget.
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_refusals_total{reason="unauthenticated-budget"}')! - evictedBefore).toBeGreaterThan(20);
+    expect(server.transport.unauthenticatedCount).toBeLessThanOrEqual(8);
+    expect(m.get('fedgan_refusals_total{reason="credential-replaced"}') ?? 0).toBe(0);
+  }, 60_000);
+
+  it('lets a socket with a hospital\'s upgrade credential wait for its hello outside the budget, one per hospital', async () => {
+    server = await startTestServer({ rounds: 1, minAvailable: 3, limits: { maxConnections: 3, maxUnauthenticated: 2, maxUnauthenticatedPerAddress: 2 } });
+    const waiting = [raw(server), raw(server)];
+    for (const p of waiting) await p.opened;
+    await until(() => server!.transport.unauthenticatedCount === 2, 2000, 'two waiting sockets');
+    // The server selects "fedgan", never the credential.
+    const h1 = raw(server, { protocols: upgradeProtocols(tokenOf('h1')) });
+    await h1.opened;
+    expect(h1.ws.protocol).toBe('fedgan');
+    expect(server.transport.unauthenticatedCount).toBe(2); // not counted in the budget, and nobody was closed for it
+    // More sockets without a credential close each other, never the credentialed one.
+    const more = [raw(server), raw(server)];
+    for (const p of more) await p.opened;
+    for (const p of waiting) expect((await p.waitClose()).code).toBe(CLOSE.tryAgainLater);
+    expect(h1.closed).toBeUndefined();
+    // maxConnections (3): h1 + h2 waiting + 2 without a credential is 4: the older of those is closed to make room.
+    const h2 = raw(server, { protocols: [`fedgan.auth.${upgradeKey(tokenOf('h2'))}`, 'fedgan'] });
+    await h2.opened;
+    expect(h2.ws.protocol).toBe('fedgan');
+    expect((await more[0].waitClose()).code).toBe(CLOSE.tryAgainLater);
+    expect(more[1].closed).toBeUndefined();
+    // A newer socket with h2's credential replaces the older one, which had not said hello.
+    const h2b = raw(server, { protocols: upgradeProtocols(tokenOf('h2')) });
+    await h2b.opened;
+    expect(await h2.waitClose()).toEqual({ code: CLOSE.tryAgainLater, reason: 'replaced by a newer connection with the same credential before its hello' });
+    await h1.hello('h1');
+    await h2b.hello('h2');
+    expect(server.transport.peers().map((p) => p.hospital).sort()).toEqual(['h1', 'h2']);
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_refusals_total{reason="credential-replaced"}')).toBe(1);
+    expect(m.get('fedgan_refusals_total{reason="unauthenticated-budget"}')).toBe(3);
+  });
+
+  it('refuses a wrong upgrade credential with 4001 and counts it as a failed sign-in; the right one still gets in from that address', async () => {
+    server = await startTestServer({ rounds: 1, minAvailable: 3, limits: { authFailuresBeforeBackoff: 2, authBackoffSeconds: 30, authBackoffMaxSeconds: 60 } });
+    const attempt = async (protocols: string[]) => {
+      const p = raw(server!, { protocols });
+      await p.opened;
+      const closed = await p.waitClose();
+      return { ...closed, error: p.messages[0]?.text };
+    };
+    const wrong = upgradeProtocols('not-the-token-of-any-hospital');
+    const first = await attempt(wrong);
+    expect(first).toEqual({
+      code: CLOSE.unauthorized,
+      reason: 'unknown token',
+      error: { type: 'error', code: 'unauthorized', message: "unknown token: the upgrade request's fedgan.auth.… key matches no hospital's token" },
+    });
+    expect((await attempt(['fedgan', 'fedgan.auth.not-a-key'])).code).toBe(CLOSE.unauthorized); // malformed: a failure too
+    expect((await attempt(wrong)).code).toBe(CLOSE.unauthorized); // the third: the address now waits 30 s
+    const during = await attempt(wrong);
+    expect({ code: during.code, reason: during.reason }).toEqual({ code: CLOSE.tryAgainLater, reason: 'too many unknown tokens from this address: try again in 30 s' });
+    // A socket without a credential from the address is refused during the wait…
+    expect((await attempt([])).code).toBe(CLOSE.tryAgainLater);
+    // …but a hospital that presents its credential is not held back by the failures of others at its address.
+    const welcome = await raw(server, { protocols: upgradeProtocols(tokenOf('h1')) }).hello('h1');
+    expect(welcome).toMatchObject({ type: 'welcome', hospital: 'h1' });
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_refusals_total{reason="unauthorized"}')).toBe(3);
+    expect(m.get('fedgan_refusals_total{reason="auth-backoff"}')).toBe(2);
+    server.transport.flushAdmissionLog(true);
+    expect(server.logLines.filter((l) => l.includes('unknown token'))).toEqual([
+      expect.stringMatching(/^WARN refused 1 sign-in with an unknown token .* from 127\.0\.0\.1: "a key in the upgrade request that matches no token" \(more are summarised every 10 s\)$/),
+      expect.stringMatching(/^WARN refused 1 connection during a sign-in backoff .* from 127\.0\.0\.1 \(more are summarised/),
+      expect.stringMatching(/^WARN refused 2 sign-ins with an unknown token .* from 1 address in the last \d+ s \(127\.0\.0\.1\), e\.g\. "fedgan\.auth\.… is not followed by a key of 43 base64url characters"$/),
+      expect.stringMatching(/^WARN refused 1 connection during a sign-in backoff .* from 1 address in the last \d+ s \(127\.0\.0\.1\)$/),
+    ]);
+  });
+
+  it("refuses a hello whose token is not the one the upgrade credential was made from (4001, a failed sign-in)", async () => {
+    server = await startTestServer({ rounds: 1, minAvailable: 3 });
+    const p = raw(server, { protocols: upgradeProtocols(tokenOf('h1')) });
+    await p.opened;
+    p.send({ type: 'hello', protocols: [3], token: tokenOf('h2'), clientId: 'mixed' });
+    expect(await p.waitClose()).toEqual({ code: CLOSE.unauthorized, reason: "unknown token: the hello's token is not the one the upgrade request's key was made from" });
+    expect(p.messages[0]?.text).toMatchObject({ type: 'error', code: 'unauthorized' });
+    // An unknown token in the hello of a credentialed socket is refused as ever.
+    const q = raw(server, { protocols: upgradeProtocols(tokenOf('h1')) });
+    await q.opened;
+    q.send({ type: 'hello', protocols: [3], token: 'an-unknown-token-0123456789', clientId: 'guess' });
+    expect((await q.waitClose()).code).toBe(CLOSE.unauthorized);
+    expect(server.transport.peers()).toEqual([]);
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_refusals_total{reason="unauthorized"}')).toBe(2);
+    server.transport.flushAdmissionLog(true);
+    expect(server.logLines.filter((l) => l.includes('unknown token'))[0]).toMatch(
+      /^WARN refused 1 sign-in with an unknown token .* from 127\.0\.0\.1: "a hello whose token is not the one of the upgrade request's key \(h1\)"/,
+    );
+    // The same socket's hospital gets in with its own token.
+    await raw(server, { protocols: upgradeProtocols(tokenOf('h1')) }).hello('h1');
+  });
 
   it('keeps the unauthenticated budget per address and in all, and never closes an authenticated hospital for it', async () => {
     server = await startTestServer({ rounds: 1, minAvailable: 3, limits: { maxUnauthenticated: 5, maxUnauthenticatedPerAddress: 3 } });

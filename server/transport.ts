@@ -14,8 +14,21 @@ import {
   type ServerTextMessage,
   type UpdateHeader,
 } from '../shared/protocol/messages.ts';
+import { AUTH_SUBPROTOCOL_PREFIX, upgradeCredential } from '../shared/protocol/upgradeAuth.ts';
 import { describeIssues } from '../shared/protocol/validation.ts';
-import { addressKey, AdmissionLog, admissionPhrases, AuthThrottle, clientAddress, originAllowed, PreAuthBudget, type AdmissionEvent, type OriginPolicy, type TrustedProxies } from './admission.ts';
+import {
+  addressKey,
+  AdmissionLog,
+  admissionPhrases,
+  AuthThrottle,
+  clientAddress,
+  CredentialedWaiting,
+  originAllowed,
+  PreAuthBudget,
+  type AdmissionEvent,
+  type OriginPolicy,
+  type TrustedProxies,
+} from './admission.ts';
 import type { TokenStore } from './auth.ts';
 import { PATHS } from './config.ts';
 import { rawHttpResponse } from './http.ts';
@@ -30,10 +43,13 @@ import type { ReceiveBufferPool } from './receivePool.ts';
  * per token, connection and frame-size limits, heartbeats, and parsing every frame into a typed message.
  * It knows nothing of rounds: it hands authenticated peers and well-formed messages to the handlers.
  *
- * Admission (the decisions are in admission.ts): the Origin allow-list at the upgrade; an address in a
- * sign-in backoff is closed at once; sockets waiting for their hello have a budget of their own (in all
- * and per address) and the oldest are closed to make room, so they never take a hospital's place;
- * refusals are logged in summary.
+ * Admission (the decisions are in admission.ts): the Origin allow-list at the upgrade; a socket whose
+ * upgrade request carries a hospital's key (the `fedgan.auth.` subprotocol, shared/protocol/upgradeAuth.ts)
+ * waits for its hello outside the budget below, one per hospital, and its hello must carry that
+ * hospital's token; a wrong key is a failed sign-in. Without a key: an address in a sign-in backoff is
+ * closed at once; sockets waiting for their hello have a budget of their own (in all and per address) and
+ * the oldest are closed to make room, so they never take a hospital's place. Refusals are logged in summary.
+ * The server selects (echoes) the first offered subprotocol that is not a `fedgan.auth.` entry.
  */
 
 /** Before a valid hello, no message may exceed this (a hello is a few hundred bytes). */
@@ -109,6 +125,8 @@ interface Conn {
   remote: string;
   /** The source address its budget and sign-in failures count under (addressKey). */
   address: string;
+  /** The hospital whose upgrade key it presented (it waits outside the unauthenticated budget; its hello must be that hospital's). */
+  claim?: string;
   /** Set once we started closing it: later messages are ignored. */
   closing?: boolean;
 }
@@ -151,6 +169,8 @@ export class Transport {
   private warnedNoInPlace = false;
   /** Sockets waiting for their hello. */
   private readonly preAuth: PreAuthBudget<Conn>;
+  /** Sockets that presented a hospital's upgrade key, waiting for their hello (one per hospital). */
+  private readonly credentialed = new CredentialedWaiting<Conn>();
   private readonly throttle: AuthThrottle;
   private readonly admissionLog: AdmissionLog;
   private readonly summaryTimer: NodeJS.Timeout;
@@ -177,7 +197,17 @@ export class Transport {
     if (limits.maxConnections < hospitals) {
       log.warn(`limits.maxConnections (${limits.maxConnections}) is below the number of hospitals (${hospitals}): once ${limits.maxConnections} are connected the others are refused`);
     }
-    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024, clientTracking: false });
+    this.wss = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      maxPayload: 64 * 1024 * 1024,
+      clientTracking: false,
+      // Echo the first offered subprotocol (a client that offers some needs one back), never a credential.
+      handleProtocols: (offered: Set<string>) => {
+        for (const p of offered) if (!p.toLowerCase().startsWith(AUTH_SUBPROTOCOL_PREFIX)) return p;
+        return false;
+      },
+    });
     http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.heartbeat = setInterval(() => this.beat(), limits.heartbeatSeconds * 1000);
     this.heartbeat.unref();
@@ -232,23 +262,72 @@ export class Transport {
       if (conn.peer) this.log.warn(`connection ${conn.remote} (${conn.peer.hospital}): ${e.message}`);
       else this.note('bad-hello', conn.address, e.message);
     });
+    const credential = upgradeCredential(req.headers['sec-websocket-protocol']);
+    if (credential.kind !== 'none') return this.admitCredentialed(conn, credential);
     const waitMs = this.throttle.blockedFor(conn.address, this.now());
     if (waitMs > 0) {
       this.metrics.refuse('auth-backoff');
       this.note('throttled', conn.address);
       return this.refuseEarly(ws, CLOSE.tryAgainLater, `too many unknown tokens from this address: try again in ${Math.ceil(waitMs / 1000)} s`);
     }
-    const admit = this.preAuth.admit(conn.address, conn, this.byHospital.size);
+    const admit = this.preAuth.admit(conn.address, conn, this.byHospital.size + this.credentialed.size);
     if (!admit.admit) {
       this.metrics.refuse('server-full');
       this.note('server-full', conn.address);
       return this.refuseEarly(ws, CLOSE.tryAgainLater, 'server full, try again later');
     }
-    if (admit.evict) {
-      this.metrics.refuse('unauthenticated-budget');
-      this.note('evicted', admit.evict.address);
-      this.closeConn(admit.evict, CLOSE.tryAgainLater, 'too many connections waiting for a hello: send it at once after connecting');
+    if (admit.evict) this.evictWaiting(admit.evict);
+    this.startWaiting(conn);
+  }
+
+  /**
+   * A socket whose upgrade request carried a `fedgan.auth.` credential. A known hospital's key: it waits
+   * for its hello outside the unauthenticated budget and the address's sign-in backoff (an older waiting
+   * socket with the same key is closed), refused only while maxConnections other hospitals are connected.
+   * Any other key is a failed sign-in: counted against the address (backoff) and closed with 4001.
+   */
+  private admitCredentialed(conn: Conn, credential: Exclude<ReturnType<typeof upgradeCredential>, { kind: 'none' }>): void {
+    const hospital = credential.kind === 'key' ? this.tokens.hospitalOfUpgradeKey(credential.key) : undefined;
+    if (hospital === undefined) {
+      const blocked = this.throttle.blockedFor(conn.address, this.now());
+      if (blocked > 0) {
+        this.metrics.refuse('auth-backoff');
+        this.note('throttled', conn.address);
+        return this.refuseEarly(conn.ws, CLOSE.tryAgainLater, `too many unknown tokens from this address: try again in ${Math.ceil(blocked / 1000)} s`);
+      }
+      const { failures, waitMs } = this.throttle.failure(conn.address, this.now());
+      const what = credential.kind === 'malformed' ? credential.problem : 'a key in the upgrade request that matches no token';
+      this.note('unauthorized', conn.address, waitMs > 0 ? `${what}; ${failures} in a row; this address now waits ${Math.ceil(waitMs / 1000)} s` : what);
+      this.sendError(conn, 'unauthorized', `unknown token: the upgrade request's ${AUTH_SUBPROTOCOL_PREFIX}… key matches no hospital's token`);
+      return this.refuseEarly(conn.ws, CLOSE.unauthorized, 'unknown token');
     }
+    if (!this.byHospital.has(hospital) && this.byHospital.size >= this.limits.maxConnections) {
+      this.metrics.refuse('server-full');
+      this.note('server-full', conn.address);
+      return this.refuseEarly(conn.ws, CLOSE.tryAgainLater, 'server full, try again later');
+    }
+    conn.claim = hospital;
+    const { replaced } = this.credentialed.admit(hospital, conn);
+    if (replaced) {
+      this.metrics.refuse('credential-replaced');
+      this.note('replaced', replaced.address);
+      this.closeConn(replaced, CLOSE.tryAgainLater, 'replaced by a newer connection with the same credential before its hello');
+    }
+    const evict = this.preAuth.makeRoom(this.byHospital.size + this.credentialed.size);
+    if (evict) this.evictWaiting(evict);
+    this.startWaiting(conn);
+  }
+
+  /** Close a socket without a credential that waited for its hello, to make room. */
+  private evictWaiting(evict: Conn): void {
+    this.metrics.refuse('unauthenticated-budget');
+    this.note('evicted', evict.address);
+    this.closeConn(evict, CLOSE.tryAgainLater, 'too many connections waiting for a hello: send it at once after connecting');
+  }
+
+  /** An admitted socket: count it, cap its messages until the hello, and give it helloTimeoutSeconds to send one. */
+  private startWaiting(conn: Conn): void {
+    const ws = conn.ws;
     this.metrics.unauthenticated.set(this.preAuth.size);
     this.conns.add(conn);
     this.metrics.connections.set(this.conns.size);
@@ -266,6 +345,7 @@ export class Transport {
   private onClose(conn: Conn, code: number, reason: string): void {
     clearTimeout(conn.helloTimer);
     this.preAuth.release(conn);
+    this.credentialed.release(conn);
     this.metrics.unauthenticated.set(this.preAuth.size);
     this.conns.delete(conn);
     this.metrics.connections.set(this.conns.size);
@@ -359,8 +439,9 @@ export class Transport {
       );
     }
     const protocol = Math.max(...common);
-    // Sockets opened before the address had to wait do not get their tokens checked meanwhile either.
-    const waitMs = this.throttle.blockedFor(conn.address, this.now());
+    // Sockets opened before the address had to wait do not get their tokens checked meanwhile either
+    // (unless they presented a hospital's key: failures of others at its address do not hold a hospital back).
+    const waitMs = conn.claim === undefined ? this.throttle.blockedFor(conn.address, this.now()) : 0;
     if (waitMs > 0) {
       this.metrics.refuse('auth-backoff');
       this.note('throttled', conn.address);
@@ -371,6 +452,12 @@ export class Transport {
       const { failures, waitMs } = this.throttle.failure(conn.address, this.now());
       this.note('unauthorized', conn.address, waitMs > 0 ? `${failures} in a row; this address now waits ${Math.ceil(waitMs / 1000)} s` : undefined);
       return refuse('unauthorized', CLOSE.unauthorized, 'unknown token');
+    }
+    if (conn.claim !== undefined && hospital !== conn.claim) {
+      const { failures, waitMs } = this.throttle.failure(conn.address, this.now());
+      const what = `a hello whose token is not the one of the upgrade request's key (${conn.claim})`;
+      this.note('unauthorized', conn.address, waitMs > 0 ? `${what}; ${failures} in a row; this address now waits ${Math.ceil(waitMs / 1000)} s` : what);
+      return refuse('unauthorized', CLOSE.unauthorized, "unknown token: the hello's token is not the one the upgrade request's key was made from");
     }
     const existing = this.byHospital.get(hospital);
     if (existing) {
@@ -387,6 +474,7 @@ export class Transport {
     }
     clearTimeout(conn.helloTimer);
     this.preAuth.release(conn);
+    this.credentialed.release(conn);
     this.metrics.unauthenticated.set(this.preAuth.size);
     setConnectionMaxPayload(conn.ws, (this.wss.options as { maxPayload: number }).maxPayload);
     // Updates are received into one buffer as they arrive (1× the update in memory, not 2×).
@@ -442,6 +530,7 @@ export class Transport {
     // A closing socket no longer waits for its hello: it leaves the unauthenticated budget now.
     const unauthenticated = !conn.peer;
     this.preAuth.release(conn);
+    this.credentialed.release(conn);
     this.metrics.unauthenticated.set(this.preAuth.size);
     const r = Buffer.from(reason).length > 123 ? reason.slice(0, 100) : reason;
     if (conn.ws.readyState === conn.ws.OPEN || conn.ws.readyState === conn.ws.CONNECTING) conn.ws.close(code, r);

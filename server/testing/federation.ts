@@ -86,7 +86,7 @@ export function nodeClient(server: { wsUrl: string }, hospital: string, train: T
     token: tokenOf(hospital),
     clientId: `client-${hospital}`,
     train,
-    createSocket: (url) => new WebSocket(url),
+    createSocket: (url, protocols) => new WebSocket(url, protocols),
     reconnect: { initialMs: 20, maxMs: 200 },
     ...opts,
   });
@@ -110,9 +110,10 @@ export class RawPeer {
   private waiters: (() => void)[] = [];
   readonly opened: Promise<void>;
 
-  /** `opts`: e.g. `localAddress` (a 127.0.0.x source address) or an `origin` header. */
-  constructor(url: string, opts: ClientOptions = {}) {
-    this.ws = new WebSocket(url, opts);
+  /** `opts`: e.g. `localAddress` (a 127.0.0.x source address), an `origin` header, or the subprotocols to offer. */
+  constructor(url: string, opts: ClientOptions & { protocols?: string[] } = {}) {
+    const { protocols = [], ...options } = opts;
+    this.ws = new WebSocket(url, protocols, options);
     this.opened = new Promise((res, rej) => {
       this.ws.once('open', () => res());
       this.ws.once('error', rej);

@@ -60,6 +60,41 @@ describe('FederationConnection', () => {
     expect(s.json().at(-1)).toEqual({ type: 'get-global' });
   });
 
+  it('offers the subprotocols fedgan and fedgan.auth.<key of the token> on every socket, never the token itself', () => {
+    const offered: string[][] = [];
+    const sockets: FakeSocket[] = [];
+    const timers = new ManualTimers();
+    const conn = new FederationConnection(
+      { url: 'ws://x/ws', token: 'tok', clientId: 'c1', timers, random: () => 0.5, createSocket: (u, protocols) => (offered.push(protocols), sockets.push(new FakeSocket(u)), sockets.at(-1)!) },
+      () => {},
+    );
+    conn.start();
+    sockets[0].drop(1006);
+    timers.advance(DEFAULT_BACKOFF.initialMs);
+    // The key: base64url(SHA-256("fedgan.auth:" + hex SHA-256("tok"))), computed with sha256sum and openssl.
+    const expected = ['fedgan', 'fedgan.auth.gIsMb_AcGQ3nETw5OyEQe7LztkGTsyaB_rKhMJLIJyU'];
+    expect(offered).toEqual([expected, expected]);
+    expect(sockets.map((s) => s.url)).toEqual(['ws://x/ws', 'ws://x/ws']); // nothing in the URL
+  });
+
+  it('opens the default socket (the global WebSocket, as in browsers) with the subprotocols', () => {
+    const made: { url: string; protocols: unknown }[] = [];
+    const g = globalThis as { WebSocket?: unknown };
+    const saved = g.WebSocket;
+    g.WebSocket = class extends FakeSocket {
+      constructor(url: string, protocols?: unknown) {
+        super(url);
+        made.push({ url, protocols });
+      }
+    };
+    try {
+      new FederationConnection({ url: 'wss://h/ws', token: 'tok', clientId: 'c1', timers: new ManualTimers() }, () => {}).start();
+    } finally {
+      g.WebSocket = saved;
+    }
+    expect(made).toEqual([{ url: 'wss://h/ws', protocols: ['fedgan', 'fedgan.auth.gIsMb_AcGQ3nETw5OyEQe7LztkGTsyaB_rKhMJLIJyU'] }]);
+  });
+
   it('keeps a random client id stable across reconnects when none is given', () => {
     const { conn, sockets, timers } = harness({ clientId: undefined });
     expect(conn.clientId).toMatch(/^[A-Za-z0-9._:-]{1,128}$/);

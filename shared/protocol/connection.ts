@@ -1,6 +1,8 @@
 /**
- * The connection half of the federation client (docs/protocol.md §1, §2.1–2.2, §6): one WebSocket at a
- * time, hello with this client's protocol versions, token and stable client id, the welcome (version
+ * The connection half of the federation client (docs/protocol.md §1, §2.1–2.2, §5.1, §6): one WebSocket at a
+ * time, opened with the subprotocols `fedgan` and `fedgan.auth.<key>` (the hospital's upgrade credential,
+ * upgradeAuth.ts: the server lets it in before sockets without a token), hello with this client's protocol
+ * versions, token and stable client id, the welcome (version
  * negotiation), reconnection with exponential backoff, and the close codes after which it must not
  * reconnect. Every message received is validated (validation.ts) before it is handed on; the connection
  * knows nothing of rounds: participation.ts does, and federationClient.ts composes the two.
@@ -9,6 +11,7 @@
  * randomness are inputs, so tests can drive reconnection without waiting. No DOM and no Node imports.
  */
 import { CLIENT_PROTOCOL_VERSIONS, CLOSE, FATAL_CLOSE_CODES, helloSchema, type ClientTextMessage, type Hello, type ServerTextMessage, type Welcome } from './messages.ts';
+import { upgradeProtocols } from './upgradeAuth.ts';
 import { describeIssues, parseServerData, type InvalidServerMessage, type ServerFrame } from './validation.ts';
 
 /** The part of the WebSocket API the client uses (satisfied by the browser's WebSocket and by `ws`). */
@@ -26,7 +29,12 @@ export interface WebSocketLike {
   /* eslint-enable @typescript-eslint/no-explicit-any */
 }
 
-export type WebSocketFactory = (url: string) => WebSocketLike;
+/**
+ * Opens a socket to `url` offering the subprotocols `protocols` (pass them on: they carry the hospital's
+ * upgrade credential; a factory that drops them still works, but its socket then competes with sockets
+ * that have no token, docs/protocol.md §5.1).
+ */
+export type WebSocketFactory = (url: string, protocols: string[]) => WebSocketLike;
 
 export interface BackoffOptions {
   /** First reconnect delay (ms). */
@@ -99,7 +107,10 @@ export interface ConnectionOptions {
   token: string;
   /** Stable identity of this installation; persist it and pass it on every start. Default: a random id (per instance). */
   clientId?: string;
-  /** Default: `new globalThis.WebSocket(url)` (browsers). In Node pass `(url) => new WebSocket(url)` from `ws`. */
+  /**
+   * Default: `new globalThis.WebSocket(url, protocols)` (browsers). In Node pass
+   * `(url, protocols) => new WebSocket(url, protocols)` from `ws`.
+   */
   createSocket?: WebSocketFactory;
   /** Free text for server logs, e.g. `fedgan-web/0.1 (webgpu)`. */
   agent?: string;
@@ -151,9 +162,12 @@ export class FederationConnection {
   /** Consecutive connection attempts that did not get a welcome. */
   private failures = 0;
   private reconnectTimer?: unknown;
+  /** `fedgan` and this token's `fedgan.auth.<key>`, offered on every socket. */
+  private readonly protocols: string[];
 
   constructor(opts: ConnectionOptions, listener: (e: ConnectionEvent) => void) {
     this.opts = opts;
+    this.protocols = upgradeProtocols(opts.token);
     this.clientId = opts.clientId ?? newClientId();
     this.backoff = { ...DEFAULT_BACKOFF, ...opts.reconnect };
     this.timers = opts.timers ?? SYSTEM_TIMERS;
@@ -232,14 +246,14 @@ export class FederationConnection {
     this.setState('connecting');
     const factory =
       this.opts.createSocket ??
-      ((url: string) => {
-        const W = (globalThis as { WebSocket?: new (u: string) => WebSocketLike }).WebSocket;
-        if (!W) throw new Error('no global WebSocket: pass createSocket (in Node: (url) => new WebSocket(url) from "ws")');
-        return new W(url);
+      ((url: string, protocols: string[]) => {
+        const W = (globalThis as { WebSocket?: new (u: string, p: string[]) => WebSocketLike }).WebSocket;
+        if (!W) throw new Error('no global WebSocket: pass createSocket (in Node: (url, protocols) => new WebSocket(url, protocols) from "ws")');
+        return new W(url, protocols);
       });
     let ws: WebSocketLike;
     try {
-      ws = factory(this.opts.url);
+      ws = factory(this.opts.url, [...this.protocols]);
     } catch (e) {
       this.fail(new FederationClientError(0, `cannot open a WebSocket: ${(e as Error).message}`));
       return;

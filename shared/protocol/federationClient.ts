@@ -10,7 +10,7 @@
  *
  *     const client = new FederationClient({
  *       url: 'ws://localhost:8080/ws', token, clientId,           // clientId: persist it (IndexedDB, file)
- *       createSocket: (url) => new WebSocket(url),                // Node: import { WebSocket } from 'ws'
+ *       createSocket: (url, protocols) => new WebSocket(url, protocols), // Node: import { WebSocket } from 'ws'
  *       train: async (global, config, progress, signal) => {     // your local training
  *         …; progress(0.5); …
  *         return { weights, examples, dLoss, gLoss };
@@ -50,7 +50,7 @@ export interface FederationClientOptions {
   /** Stable identity of this installation; persist it and pass it on every start. Default: a random id (per instance). */
   clientId?: string;
   train: TrainFn;
-  /** Default: `new globalThis.WebSocket(url)` (browsers). In Node pass `(url) => new WebSocket(url)` from `ws`. */
+  /** Default: `new globalThis.WebSocket(url, protocols)` (browsers). In Node pass `(url, protocols) => new WebSocket(url, protocols)` from `ws`. */
   createSocket?: WebSocketFactory;
   /** Free text for server logs, e.g. `fedgan-web/0.1 (webgpu)`. */
   agent?: string;
