@@ -155,10 +155,12 @@ export class TileList {
   private conflictItem(c: TileConflict): HTMLElement {
     const labels = [...new Set(c.claims.map((x) => x.label))];
     const name = fileName(c.claims[0].name);
+    // The buttons are described by the paths, so a screen reader says which image they settle.
+    const claimsId = `conflict-${c.hash.slice(0, 16)}`;
     const actions = labels.map((l) =>
-      h('button', { class: 'btn compact', type: 'button', 'data-testid': `resolve-${l}`, text: `It is ${l}` }),
+      h('button', { class: 'btn compact', type: 'button', 'data-testid': `resolve-${l}`, 'aria-describedby': claimsId, text: `It is ${l}` }),
     );
-    const drop = h('button', { class: 'btn compact danger', type: 'button', 'data-testid': 'resolve-remove', text: 'Remove it' });
+    const drop = h('button', { class: 'btn compact danger', type: 'button', 'data-testid': 'resolve-remove', 'aria-describedby': claimsId, text: 'Remove it' });
     const item = h(
       'li',
       { class: 'conflict', 'data-testid': 'tile-conflict', 'data-hash': c.hash },
@@ -166,7 +168,7 @@ export class TileList {
       h(
         'div',
         { class: 'conflict-body' },
-        h('ul', { class: 'claims' }, ...c.claims.map((x) => h('li', {}, h('span', { class: 'path', text: x.name }), ` — in ${x.label}`))),
+        h('ul', { class: 'claims', id: claimsId }, ...c.claims.map((x) => h('li', {}, h('span', { class: 'path', text: x.name }), ` — in ${x.label}`))),
         h('div', { class: 'row' }, ...actions, drop),
       ),
     );
@@ -218,7 +220,9 @@ export class TileList {
       { 'aria-label': `New class for ${name}`, 'data-testid': 'tile-move-class' },
       ...others.map((c) => h('option', { value: c, text: c })),
     );
-    const move = h('button', { class: 'btn compact', type: 'button', 'data-testid': 'tile-move', 'aria-label': `Move ${name} to the chosen class`, text: 'Move' });
+    // With one other class, one button says where the tile goes; with more, choose the class, then Move.
+    const single = others.length === 1;
+    const move = h('button', { class: 'btn compact', type: 'button', 'data-testid': 'tile-move', 'aria-label': single ? `Move to ${others[0]}: ${name}` : `Move ${name} to the chosen class`, text: single ? `Move to ${others[0]}` : 'Move' });
     const remove = h('button', { class: 'btn compact danger', type: 'button', 'data-testid': 'tile-remove', 'aria-label': `Remove ${name}`, text: 'Remove' });
     const item = h(
       'li',
@@ -229,12 +233,12 @@ export class TileList {
         { class: 'tile-body' },
         h('span', { class: 'path', title: t.name, text: t.name }),
         h('span', { class: 'tile-class', text: t.label }),
-        h('div', { class: 'row' }, others.length ? select : null, others.length ? move : null, remove),
+        h('div', { class: 'row' }, others.length > 1 ? select : null, others.length ? move : null, remove),
       ),
     );
     const from = { list: 'tiles' as const, item };
     move.addEventListener('click', () => {
-      const to = select.value;
+      const to = single ? others[0] : select.value;
       void this.edit(() => this.api.relabelTile(t.hash, to), `${name} moved from ${t.label} to ${to}.`, from);
     });
     remove.addEventListener('click', () => void this.edit(() => this.api.removeTile(t.hash), `${name} was removed from this computer (import the file again to bring it back).`, from));

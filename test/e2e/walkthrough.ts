@@ -46,7 +46,8 @@ async function waitFor(page: Page, selector: string, pattern: RegExp, timeout = 
 
 async function openApp(page: Page, url: string): Promise<void> {
   await page.goto(url);
-  await page.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
+  // Long: on SwiftShader a page that starts while another one compiles its GPU programs waits for them.
+  await page.waitForSelector('body[data-ready=true]', { timeout: 300_000 });
 }
 
 async function main(): Promise<void> {
@@ -57,16 +58,20 @@ async function main(): Promise<void> {
   try {
     server = await startServer({
       hospitals: HOSPITALS,
-      fed: { rounds: 2, minAvailable: 2, minFit: 2, minCompletion: 2, roundDeadlineSeconds: 300, localSteps: 24, model: TINY_MODEL },
+      // No reconnect grace: a hospital that drops out of a round makes that attempt fail at once (state 8).
+      fed: { rounds: 2, minAvailable: 2, minFit: 2, minCompletion: 2, roundDeadlineSeconds: 300, localSteps: 24, model: TINY_MODEL, limits: { reconnectGraceSeconds: 0 } },
     });
     const url = `${server.url}/?qualityExtractors=all`;
     browser = await launchChromium();
     const newPage = async () => (await browser!.newContext({ viewport: VIEWPORT, acceptDownloads: true })).newPage();
     const a = await newPage();
     const b = await newPage();
+    const other = await newPage();
 
-    // 1. First open.
+    // 1. First open (all three pages open before anyone trains: see openApp).
     await openApp(a, url);
+    await openApp(b, url);
+    await openApp(other, url);
     await a.waitForFunction(() => !/contacting/.test(document.querySelector('#fed-summary')?.textContent ?? ''));
     await shot(a, '01-first-open');
 
@@ -94,13 +99,11 @@ async function main(): Promise<void> {
     await a.getByTestId('access-token').fill(HOSPITALS[0].token);
     await a.getByTestId('join-federation').click();
     await waitFor(a, '#round-status', /^Waiting for hospitals to connect/, 60_000);
-    await waitFor(a, '[data-testid=training-eta]', /^Expected training time/, 180_000);
+    await waitFor(a, '[data-testid=training-eta]', /^Expected training time on this computer: about/, 400_000);
     await a.evaluate(() => window.scrollTo(0, 0));
     await shot(a, '04-joined-waiting');
 
     // 5. Token in use: another computer tries A's token.
-    const other = await newPage();
-    await openApp(other, url);
     await other.getByTestId('tile-input').setInputFiles({ name: 'o.zip', mimeType: 'application/zip', buffer: Buffer.from(tilesZip(2, CLASSES, 4)) });
     await waitFor(other, '[data-testid=import-summary]', /tiles added/);
     await other.getByTestId('access-token').fill(HOSPITALS[0].token);
@@ -119,18 +122,23 @@ async function main(): Promise<void> {
     await waitFor(a, '#round-status', /^Waiting for hospitals to connect/, 120_000);
 
     // 7. Training: hospital B joins; round 1 trains with the time left.
-    await openApp(b, url);
     await b.getByTestId('tile-input').setInputFiles({ name: 'hospital-b.zip', mimeType: 'application/zip', buffer: Buffer.from(tilesZip(1, CLASSES, 12)) });
     await waitFor(b, '[data-testid=import-summary]', /tiles added/);
     await b.getByTestId('access-token').fill(HOSPITALS[1].token);
     await b.getByTestId('join-federation').click();
-    await waitFor(b, '#round-status', /^Training round 1 on this computer — step \d+/, 180_000);
-    await waitFor(b, '[data-testid=training-eta]', /left in this round/, 120_000).catch(() => '');
+    // Mid-round, once the round's own steps are timed: the status with its step and the time left.
+    await b.waitForFunction(
+      () => /^Training round 1 on this computer — step \d+/.test(document.querySelector('#round-status')?.textContent ?? '') && /left in this round/.test(document.querySelector('#eta')?.textContent ?? ''),
+      null,
+      { timeout: 300_000, polling: 100 },
+    );
     await shot(card(b, 'h-training'), '07-training-eta');
 
-    // 8. A round attempt that failed: B reloads in the middle of the round, so its work in that attempt is lost.
+    // 8. A round attempt that failed: B reloads in the middle of the round, so its work in that attempt is
+    // lost and, without a reconnect grace, the attempt can no longer reach its minimum of 2 updates.
     await openApp(b, url);
     await waitFor(b, '#status-note', /was lost/, 180_000).catch(() => '');
+    await waitFor(a, '#activity', /failed|ended/i, 120_000).catch(() => '');
     await shot(card(b, 'h-training'), '08-attempt-lost-reload');
     await shot(card(a, 'h-training'), '08b-attempt-failed-other-hospital');
 
@@ -167,7 +175,12 @@ async function main(): Promise<void> {
     await waitFor(b, '[data-testid=delete-msg]', /deleted/i, 60_000);
     await b.evaluate(() => window.scrollTo(0, 0));
     await shot(b, '13-deleted');
-    await shot(card(b, 'h-delete'), '13b-deleted-message');
+    // The delete card down to its message (the card itself is as tall as its row).
+    const del = card(b, 'h-delete');
+    await del.scrollIntoViewIfNeeded();
+    const box = (await del.boundingBox())!;
+    const msg = (await b.getByTestId('delete-msg').boundingBox())!;
+    await b.screenshot({ path: join(OUT, 'web-13b-deleted-message.png'), clip: { x: box.x, y: box.y, width: box.width, height: msg.y + msg.height + 16 - box.y } });
   } finally {
     await browser?.close();
     await server?.cleanup();
