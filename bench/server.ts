@@ -12,8 +12,9 @@
  * 3. A flood (server/flood.test.ts at bench scale): the real server, spawned, with a small model; 300
  *    WebSockets that never say hello, reopened as soon as they drop, first from 10 other addresses
  *    (127.0.0.2–11), then from the hospitals' own address (127.0.0.1). During each: join attempts one after
- *    another (accepted x of y, with their latency), and in the first a round of two hospitals. Reports the
- *    server's RSS before, during (peak, sampled every 50 ms) and after the flood.
+ *    another with the upgrade credential (accepted x of y, with their latency), in the second also without
+ *    it (older clients), then a round of two hospitals. Reports the server's RSS before, during (peak,
+ *    sampled every 50 ms) and after the flood.
  *
  *     npm run bench:server -- [--clients 100] [--params 5000000] [--json bench.json] [--aggregation-only] [--flood-only]
  *       [--flood-sockets 300] [--flood-joins 20]
@@ -29,6 +30,7 @@ import { parseFedConfig } from '../shared/config/fedConfig.ts';
 import { RoundAggregation } from '../shared/fed/strategy.ts';
 import { FederationClient } from '../shared/protocol/federationClient.ts';
 import { decodeFrame, encodeFrame } from '../shared/protocol/frames.ts';
+import { upgradeProtocols } from '../shared/protocol/upgradeAuth.ts';
 import { serverCrc32 } from '../server/nativeCrc32.ts';
 import { decodeUpdateWeights } from '../server/updateDecode.ts';
 import { loopbackAddresses, startFlood } from '../server/testing/flood.ts';
@@ -167,7 +169,7 @@ async function round() {
           url: `ws://127.0.0.1:${port}/ws`,
           token: token(h),
           clientId: h,
-          createSocket: (u) => new WebSocket(u, { perMessageDeflate: false, maxPayload: 1 << 30 }),
+          createSocket: (u, protocols) => new WebSocket(u, protocols, { perMessageDeflate: false, maxPayload: 1 << 30 }),
           crc32: serverCrc32, // Node clients use the native CRC-32 too (as a Node host of the client should)
           train: async (global, cfg) => {
             tRoundStart ||= performance.now();
@@ -221,26 +223,33 @@ async function round() {
 const FLOOD_SOCKETS = Number(arg('flood-sockets', '300'));
 const FLOOD_JOINS = Number(arg('flood-joins', '20'));
 
+interface JoinFigures {
+  accepted: number;
+  tried: number;
+  /** Seconds from opening the socket to the welcome, of the accepted joins. */
+  secondsMedian: number;
+  secondsMax: number;
+  /** Refusals seen by the join attempts, by close code. */
+  refusals: Record<string, number>;
+}
+
 interface FloodPhase {
   from: string;
-  joinsAccepted: number;
-  joinsTried: number;
-  /** Seconds from opening the socket to the welcome, of the accepted joins. */
-  joinSecondsMedian: number;
-  joinSecondsMax: number;
-  /** Refusals seen by the join attempts, by close code. */
-  joinRefusals: Record<string, number>;
-  /** The round of two hospitals during the flood (first phase only). */
-  roundSeconds?: number;
+  /** Joins that present the upgrade credential (this project's clients). */
+  joins: JoinFigures;
+  /** Joins without it (older clients), measured in the phase from the hospitals' own address. */
+  joinsWithoutCredential?: JoinFigures;
+  /** The round of two hospitals (with their credential) during the flood. */
+  roundSeconds: number;
   floodSocketsOpened: number;
   rssPeakDuring: number;
 }
 
-/** One join attempt: open, hello, welcome (accepted) or a close (refused) within 15 s. */
-function tryJoin(wsUrl: string, token: string, clientId: string): Promise<{ ok: boolean; seconds: number; code?: string }> {
+/** One join attempt: open (offering `protocols`), hello, welcome (accepted) or a close (refused) within 15 s. */
+function tryJoin(wsUrl: string, token: string, clientId: string, protocols: string[]): Promise<{ ok: boolean; seconds: number; code?: string }> {
   const t0 = performance.now();
   return new Promise((res) => {
-    const ws = new WebSocket(wsUrl, { perMessageDeflate: false });
+    const ws = new WebSocket(wsUrl, protocols, { perMessageDeflate: false });
     const done = (ok: boolean, code?: string) => {
       clearTimeout(timer);
       ws.removeAllListeners();
@@ -258,6 +267,21 @@ function tryJoin(wsUrl: string, token: string, clientId: string): Promise<{ ok: 
   });
 }
 
+async function joinFigures(n: number, join: (i: number) => Promise<{ ok: boolean; seconds: number; code?: string }>): Promise<JoinFigures> {
+  const joins = [];
+  for (let i = 0; i < n; i++) joins.push(await join(i));
+  const ok = joins.filter((j) => j.ok).map((j) => j.seconds).sort((a, b) => a - b);
+  const refusals: Record<string, number> = {};
+  for (const j of joins) if (!j.ok) refusals[j.code!] = (refusals[j.code!] ?? 0) + 1;
+  return {
+    accepted: ok.length,
+    tried: joins.length,
+    secondsMedian: ok.length ? ok[Math.floor(ok.length / 2)] : NaN,
+    secondsMax: ok.length ? ok[ok.length - 1] : NaN,
+    refusals,
+  };
+}
+
 async function floodBench() {
   const dir = mkdtempSync(join(tmpdir(), 'fedgan-bench-flood-'));
   const port = await freePort();
@@ -266,8 +290,8 @@ async function floodBench() {
   const token = (h: string) => `${h}-token-0123456789abcdef`;
   const hospitals = ['h1', 'h2', 'probe'];
   writeFileSync(join(dir, 'tokens.yaml'), hospitals.map((h) => `- hospital: ${h}\n  token: ${token(h)}\n`).join(''));
-  // The defaults of limits (64 waiting sockets in all, 8 per address, hello within 5 s).
-  writeFileSync(join(dir, 'fed.yaml'), 'rounds: 1\nfraction: 1\nminFit: 2\nminAvailable: 2\nminCompletion: 2\nroundDeadlineSeconds: 300\nmaxUpdateNorm: null\n');
+  // The defaults of limits (64 waiting sockets in all, 8 per address, hello within 10 s). Two rounds: one per phase.
+  writeFileSync(join(dir, 'fed.yaml'), 'rounds: 2\nfraction: 1\nminFit: 2\nminAvailable: 2\nminCompletion: 2\nroundDeadlineSeconds: 300\nmaxUpdateNorm: null\n');
   const params = 100_000;
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/serverProcess.ts'], {
     cwd: ROOT,
@@ -287,6 +311,35 @@ async function floodBench() {
     const before = rssBytes(child.pid!);
     const update = benchWeights(params, 1);
 
+    /** Two hospitals (the client library, with their credential) join and finish round `round`; resolves with its seconds. */
+    const roundOfTwo = async (round: number): Promise<number> => {
+      const tr = performance.now();
+      const clients: FederationClient[] = [];
+      await Promise.all(
+        ['h1', 'h2'].map(
+          (h) =>
+            new Promise<void>((res, rej) => {
+              const c = new FederationClient({
+                url: wsUrl,
+                token: token(h),
+                clientId: h,
+                createSocket: (u, protocols) => new WebSocket(u, protocols, { perMessageDeflate: false }),
+                reconnect: { initialMs: 100, maxMs: 1000 },
+                train: async () => ({ weights: update, examples: 10, dLoss: 0.5, gLoss: 1.5 }),
+                onEvent: (e) => {
+                  if (e.type === 'round-complete' && e.message.round === round) res();
+                  if (e.type === 'state' && e.state === 'failed') rej(new Error(`${h} failed during the flood`));
+                },
+              });
+              clients.push(c);
+              c.run().catch(rej);
+            }),
+        ),
+      );
+      for (const c of clients) c.stop();
+      return (performance.now() - tr) / 1000;
+    };
+
     for (const [from, addresses] of [
       ['10 other addresses (127.0.0.2–11)', loopbackAddresses(10)],
       ["the hospitals' own address (127.0.0.1)", ['127.0.0.1']],
@@ -296,45 +349,15 @@ async function floodBench() {
       const flood = startFlood(wsUrl, { sockets: FLOOD_SOCKETS, addresses });
       const t0 = performance.now();
       while (flood.opened < FLOOD_SOCKETS && performance.now() - t0 < 30_000) await new Promise((r) => setTimeout(r, 20));
-      const joins = [];
-      for (let i = 0; i < FLOOD_JOINS; i++) joins.push(await tryJoin(wsUrl, token('probe'), `probe-${i}`));
-      let roundSeconds: number | undefined;
-      if (!phases.length) {
-        // The join attempts have left (else the round could sample one of them).
-        while ((await metrics(url)).get('fedgan_connected_hospitals') !== 0) await new Promise((r) => setTimeout(r, 50));
-        const tr = performance.now();
-        const results = await Promise.all(
-          ['h1', 'h2'].map((h) =>
-            new FederationClient({
-              url: wsUrl,
-              token: token(h),
-              clientId: h,
-              createSocket: (u) => new WebSocket(u, { perMessageDeflate: false }),
-              reconnect: { initialMs: 100, maxMs: 1000 },
-              train: async () => ({ weights: update, examples: 10, dLoss: 0.5, gLoss: 1.5 }),
-            }).run(),
-          ),
-        );
-        if (!results.every((r) => r.rounds === 1)) throw new Error('the round during the flood did not complete');
-        roundSeconds = (performance.now() - tr) / 1000;
-      }
+      const joins = await joinFigures(FLOOD_JOINS, (i) => tryJoin(wsUrl, token('probe'), `probe-${i}`, upgradeProtocols(token('probe'))));
+      const joinsWithoutCredential = addresses.includes('127.0.0.1') ? await joinFigures(FLOOD_JOINS, (i) => tryJoin(wsUrl, token('probe'), `old-${i}`, [])) : undefined;
+      // The join attempts have left (else the round could sample one of them).
+      while ((await metrics(url)).get('fedgan_connected_hospitals') !== 0) await new Promise((r) => setTimeout(r, 50));
+      const roundSeconds = await roundOfTwo(phases.length + 1);
       const opened = flood.opened;
       await flood.stop();
       clearInterval(sampler);
-      const ok = joins.filter((j) => j.ok).map((j) => j.seconds).sort((a, b) => a - b);
-      const refusals: Record<string, number> = {};
-      for (const j of joins) if (!j.ok) refusals[j.code!] = (refusals[j.code!] ?? 0) + 1;
-      phases.push({
-        from,
-        joinsAccepted: ok.length,
-        joinsTried: joins.length,
-        joinSecondsMedian: ok.length ? ok[Math.floor(ok.length / 2)] : NaN,
-        joinSecondsMax: ok.length ? ok[ok.length - 1] : NaN,
-        joinRefusals: refusals,
-        roundSeconds,
-        floodSocketsOpened: opened,
-        rssPeakDuring: peak,
-      });
+      phases.push({ from, joins, ...(joinsWithoutCredential ? { joinsWithoutCredential } : {}), roundSeconds, floodSocketsOpened: opened, rssPeakDuring: peak });
       await new Promise((r) => setTimeout(r, 2000)); // the server cuts off what is left of the flood
     }
     const after = rssBytes(child.pid!);
@@ -353,14 +376,22 @@ async function floodBench() {
   }
 }
 
+function joinText(what: string, j: JoinFigures): string {
+  const refused = Object.entries(j.refusals).map(([k, n]) => `${n}× ${k}`).join(', ');
+  return (
+    `${what} accepted ${j.accepted} of ${j.tried}` +
+    (j.accepted ? ` (open → welcome median ${j.secondsMedian.toFixed(2)} s, max ${j.secondsMax.toFixed(2)} s)` : '') +
+    (refused ? `; refused: ${refused}` : '')
+  );
+}
+
 function reportFlood(f: Awaited<ReturnType<typeof floodBench>>): void {
   for (const p of f.phases) {
-    const refused = Object.entries(p.joinRefusals).map(([k, n]) => `${n}× ${k}`).join(', ');
     console.log(
-      `flood of ${f.sockets} hello-less sockets from ${p.from} (${p.floodSocketsOpened} opened in all): joins accepted ${p.joinsAccepted} of ${p.joinsTried}` +
-        (p.joinsAccepted ? ` (open → welcome median ${p.joinSecondsMedian.toFixed(2)} s, max ${p.joinSecondsMax.toFixed(2)} s)` : '') +
-        (refused ? `; refused: ${refused}` : '') +
-        (p.roundSeconds !== undefined ? `; a round of 2 hospitals during it: ${p.roundSeconds.toFixed(2)} s` : ''),
+      `flood of ${f.sockets} hello-less sockets from ${p.from} (${p.floodSocketsOpened} opened in all): ` +
+        joinText('joins with the upgrade credential', p.joins) +
+        (p.joinsWithoutCredential ? `; ${joinText('joins without it (older clients)', p.joinsWithoutCredential)}` : '') +
+        `; a round of 2 hospitals during it: ${p.roundSeconds.toFixed(2)} s`,
     );
   }
   console.log(
