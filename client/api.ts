@@ -274,6 +274,8 @@ export interface WorkerApi {
    * hospital joins without a speed measured for the federation's model. Refused while a round trains.
    */
   measureSpeed(): Promise<MeasuredSpeed | undefined>;
+  /** Stop the speed check in progress (its Stop button); nothing is measured. */
+  stopSpeedCheck(): Promise<void>;
   qualityInfo(): Promise<{ extractors: { id: QualityExtractor; label: string }[] }>;
   runQuality(opts: QualityOptions): Promise<QualityReport>;
   /** Stop a running quality check: runQuality rejects with a JobCancelled error (client/job.ts). */

@@ -231,8 +231,8 @@ export class LocalModel {
     return this.check !== undefined;
   }
 
-  /** Stop a speed check in progress (between two steps) and wait for it. */
-  private async stopSpeedCheck(): Promise<void> {
+  /** Stop a speed check in progress (between two steps) and wait for it (the page's Stop button). */
+  async stopSpeedCheck(): Promise<void> {
     const c = this.check;
     if (!c) return;
     c.abort.abort();

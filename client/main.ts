@@ -29,6 +29,7 @@ const api = Comlink.wrap<WorkerApi>(worker);
 
 const training = new TrainingPanel({
   measureSpeed: () => api.measureSpeed(),
+  stopSpeedCheck: () => api.stopSpeedCheck(),
   canTrain: () => backendReady && !!summary && Object.values(summary.counts).some((n) => n > 0),
 });
 const imports = new ImportPanel({

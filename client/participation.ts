@@ -236,7 +236,7 @@ export class Participation {
         const { round, attempt } = e.config;
         // A round sent again after this page reconnected (the server marks it resumed), or the first round
         // after a reload that interrupted this round: staff are told the work before it was lost.
-        const resumed = (e as { resumed?: boolean }).resumed === true;
+        const resumed = e.resumed === true;
         const lost = reloadLossMessage(this.startedRound ? undefined : d.interrupted, round, attempt, resumed);
         this.startedRound = true;
         d.onTask?.({ round, attempt });

@@ -311,10 +311,12 @@ class HospitalWorker implements WorkerApi {
     void this.autoSpeedCheck();
   }
 
-  /** The speed check on joining, unless this computer's speed with the federation's model is known. */
+  /** The speed check on joining, unless this computer's speed with the federation's model is known or it is finished. */
   private async autoSpeedCheck(): Promise<void> {
     const info = this.info;
     if (!info || this.backendName === 'unknown' || (this.speed && this.speed.fingerprint === info.fingerprint)) return;
+    // A finished federation trains no more: no estimate to make (a reload after the finish rejoins it).
+    if (info.phase === 'finished' || (info.rounds > 0 && info.round >= info.rounds)) return;
     try {
       await this.measureSpeed();
     } catch (e) {
@@ -338,6 +340,12 @@ class HospitalWorker implements WorkerApi {
     } finally {
       this.emit({ type: 'speed-progress', running: false, done: 0, total });
     }
+  }
+
+  async stopSpeedCheck(): Promise<void> {
+    if (!this.model?.measuring) return;
+    await this.model.stopSpeedCheck();
+    this.log('info', 'Speed check stopped; the training time stays unknown until it is measured.');
   }
 
   async leave(): Promise<void> {

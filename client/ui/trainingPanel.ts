@@ -10,6 +10,8 @@ import { connectionBadge, statusLine, type StatusContext } from './statusText.ts
 export interface TrainingPanelDeps {
   /** Run the speed check (the worker's measureSpeed); rejects with a message to show. */
   measureSpeed(): Promise<unknown>;
+  /** Stop the speed check in progress. */
+  stopSpeedCheck(): Promise<void>;
   /** Whether the speed check can run at all (a working engine, tiles imported). */
   canTrain(): boolean;
 }
@@ -36,6 +38,11 @@ export class TrainingPanel {
   constructor(private readonly deps?: TrainingPanelDeps) {
     $('#measure-speed').addEventListener('click', () => {
       if (!this.deps) return;
+      // While a check runs the button stops it: no progress without a way out.
+      if (this.measuring) {
+        void this.deps.stopSpeedCheck();
+        return;
+      }
       this.speedError = undefined;
       this.deps.measureSpeed().catch((e: unknown) => {
         this.speedError = `The speed check failed: ${(e as Error).message}`;
@@ -165,6 +172,13 @@ export class TrainingPanel {
     el.textContent = this.speedError ?? view.text;
     el.classList.toggle('tone-error', this.speedError !== undefined);
     const button = $<HTMLButtonElement>('#measure-speed');
+    if (this.measuring && this.deps) {
+      button.hidden = false;
+      button.disabled = false;
+      button.textContent = 'Stop the speed check';
+      button.title = 'Stop measuring; the training time stays unknown until it is measured';
+      return;
+    }
     button.hidden = !view.canMeasure || !this.deps;
     button.disabled = !(this.deps?.canTrain() ?? false);
     button.textContent = this.speed ? 'Measure again' : 'Measure speed';
