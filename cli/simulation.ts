@@ -175,11 +175,13 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   const fed = simulationFedConfig(opts, names.length);
   await quality.prepare(tiles);
   let completed = 0;
+  // The lower median of the counts of the last round, which caps the next round's (as on the server).
+  let previousExamplesMedian: number | undefined;
   for (let round = 1; round <= fed.rounds; round++) {
     const t0 = Date.now();
     // The round the server would run with these hospitals (D2): its sample, its config, its aggregation.
     const { sampled: chosen, config } = configureRound(fed, { round, attempt: 1, available: names, global });
-    const aggregation = new RoundAggregation(fed, global, config);
+    const aggregation = new RoundAggregation(fed, global, config, { previousExamplesMedian });
     const clients: ClientSummary[] = [];
     for (const [k, id] of chosen.entries()) {
       const h = hospitals[names.indexOf(id)];
@@ -205,6 +207,7 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     }
     const { weights, stats } = aggregation.result();
     global = weights;
+    previousExamplesMedian = stats.examplesMedian;
     summary.rounds.push({ round, clients, dLoss: stats.dLoss, gLoss: stats.gLoss, seconds: (Date.now() - t0) / 1000 });
     completed = round;
     if (quality.due(round, fed.rounds)) {

@@ -176,8 +176,11 @@ export interface PublicStatus {
   fingerprint: string;
   parameters: number;
   config: StatusJson['config'];
-  /** The history without the names of the hospitals of each round (`participants` counts them). */
-  history: Omit<StatusJson['history'][number], 'hospitals'>[];
+  /**
+   * The history without the names of the hospitals of each round (`participants` counts them) and without
+   * the median example count (a count one hospital sent).
+   */
+  history: Omit<StatusJson['history'][number], 'hospitals' | 'examplesMedian'>[];
   retry: StatusJson['retry'];
   checkpoint: { writeFailures: number; pending: { round: number; failures: number; nextRetryAt: string | null } | null };
   quality: StatusJson['quality'];
@@ -195,7 +198,7 @@ export function publicStatus(s: StatusJson): PublicStatus {
     fingerprint: s.fingerprint,
     parameters: s.parameters,
     config: s.config,
-    history: s.history.map(({ hospitals: _names, ...entry }) => entry),
+    history: s.history.map(({ hospitals: _names, examplesMedian: _median, ...entry }) => entry),
     retry: { failedAttempts: s.retry.failedAttempts, nextAttemptAt: s.retry.nextAttemptAt, stopped: s.retry.stopped },
     checkpoint: {
       writeFailures: s.checkpoint.writeFailures,

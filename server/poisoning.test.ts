@@ -11,6 +11,9 @@
  *
  * Here s ≤ 1000 / 5000 = 0.2: whatever it sends, the attacker moves the model at most a fifth of the way to
  * the edge of what one honest round may do. The round's loss means stay finite, within ±1e6.
+ *
+ * Without a tokens-file cap, the default median cap (examples.medianFactor 4) limits a claim from round 2
+ * on to 4 × the median count of the round before: with four honest hospitals of 1000, s ≤ 4000 / 8000.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseFedConfig } from '../shared/config/fedConfig.ts';
@@ -19,7 +22,7 @@ import type { FederationClient } from '../shared/protocol/federationClient.ts';
 import type { RoundConfig } from '../shared/protocol/messages.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { sha256Hex, TokenStore } from './auth.ts';
-import { getMetrics, nodeClient, startTestServer, tinyWeights, tokenOf, until, type TestServer } from './testing/federation.ts';
+import { getJson, getMetrics, nodeClient, startTestServer, tinyWeights, tokenOf, until, type TestServer } from './testing/federation.ts';
 
 const HONEST = ['h1', 'h2', 'h3', 'h4'];
 const ATTACKER = 'h5';
@@ -129,6 +132,50 @@ describe('one attacking hospital among four honest ones, through the real server
     const losses = await federationRound(ATTACKS.find((a) => a.name.startsWith('losses'))!);
     expect(losses.metrics.get('fedgan_losses_clamped_total')).toBe(1);
     expect(server!.logLines.some((l) => l.includes(`the losses of ${ATTACKER} are out of range: dLoss 1e+308, gLoss -1e+308 counted as dLoss 1000000, gLoss -1000000`))).toBe(true);
+  });
+});
+
+describe('without maxExamples in the tokens file: the median cap (examples.medianFactor, default 4)', () => {
+  it('from round 2 on, a claim of 1e7 examples counts as 4 × the median of round 1 (1000): the global within s·(B + d) of the honest mean, s = 0.5', async () => {
+    const hospitals = [...HONEST, ATTACKER];
+    // No maxExamples: nothing the operator declared limits the attacker's weight.
+    const tokens = new TokenStore(hospitals.map((h) => ({ hospital: h, sha256: sha256Hex(tokenOf(h)) })));
+    server = await startTestServer({ ...FED, rounds: 2 }, { hospitals, tokens });
+    const received: { global: WeightSet; config: RoundConfig }[] = [];
+    const claim = ATTACKS.find((a) => a.name.startsWith('claims'))!;
+    for (const [k, h] of HONEST.entries()) {
+      clients.push(nodeClient(server, h, async (global) => ({ weights: honestUpdate(global, k), examples: EXAMPLES, dLoss: 1, gLoss: 1 })));
+    }
+    clients.push(
+      nodeClient(server, ATTACKER, async (global, config) => {
+        received.push({ global, config });
+        return claim.update(global, config);
+      }),
+    );
+    for (const c of clients) void c.run().catch(() => {});
+    await until(() => server!.federation.state.round === 2, 15_000, 'round 2');
+    const [first, second] = server.federation.state.history;
+    // Round 1 has no previous median: the claim counts in full (only the norm bound limits that round).
+    expect(first.examples).toBe(4 * EXAMPLES + 10_000_000);
+    expect(first.examplesMedian).toBe(EXAMPLES);
+    // Round 2: clipped to 4 × 1000, logged and counted.
+    expect(second.hospitals).toEqual([...HONEST, ATTACKER]);
+    expect(second.examples).toBe(4 * EXAMPLES + 4 * EXAMPLES);
+    expect((await getMetrics(`${server.url}/metrics`)).get('fedgan_examples_clipped_total')).toBe(1);
+    expect(server.logLines.some((l) => l.includes(`round 2: ${ATTACKER} claimed 10000000 examples; its update counts with 4000, 4 × the median example count of round 1 (1000)`))).toBe(true);
+    const { global: previous, config } = received[1];
+    expect(config.round).toBe(2);
+    const mean = honestMean(previous);
+    const s = 4000 / (4000 + 4 * EXAMPLES);
+    expect(dist(server.federation.globalWeights, mean)).toBeLessThanOrEqual(s * (config.maxUpdateNorm! + dist(mean, previous)) + 1e-6);
+    // The median is one hospital's count: the public status leaves it out, as it leaves out their names.
+    const operator = await getJson(`${server.url}/api/status`);
+    expect(operator.history[1].examplesMedian).toBe(EXAMPLES);
+    const pub = await (await fetch(`${server.url}/api/status`)).json();
+    expect(pub.view).toBe('public');
+    expect(pub.history).toHaveLength(2);
+    expect(pub.history[1]).not.toHaveProperty('examplesMedian');
+    expect(pub.history[1].examples).toBe(8000);
   });
 });
 

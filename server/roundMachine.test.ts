@@ -263,6 +263,7 @@ describe('round machine: upload slots', () => {
       participants: 3,
       hospitals: ['h1', 'h2', 'h3'],
       examples: 60,
+      examplesMedian: 20, // of 10, 20, 30: caps the next round's counts at 4 × 20
       dLoss: 1,
       gLoss: 1,
       seconds: 0,

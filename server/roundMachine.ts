@@ -3,7 +3,7 @@ import { checkpointForHospitals } from '../shared/checkpoint.ts';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import type { FedConfig } from '../shared/config/fedConfig.ts';
 import { bestQuality, latestQuality, type BestQuality } from '../shared/fed/qualitySchedule.ts';
-import { configureRound, RoundAggregation } from '../shared/fed/strategy.ts';
+import { configureRound, previousExamplesMedian, RoundAggregation } from '../shared/fed/strategy.ts';
 import { encodeFrameHead } from '../shared/protocol/frames.ts';
 import type { ClientTextMessage, ErrorCode, Phase, RoundConfig, RoundFailedReason, ServerTextMessage, UpdateHeader, Welcome } from '../shared/protocol/messages.ts';
 import type { WeightSet } from '../shared/weights.ts';
@@ -444,7 +444,9 @@ export class RoundMachine {
       if (added.probeIgnored) this.log.warn(`round ${r.round}: the quality probe of ${hospital} is not counted: ${added.probeIgnored}`);
       if (added.examplesClipped) {
         this.metrics.examplesClipped.inc();
-        this.log.warn(`round ${r.round}: ${hospital} claimed ${added.examplesClipped.claimed} examples; its update counts with its cap, ${added.examplesClipped.counted}`);
+        const { claimed, counted, by } = added.examplesClipped;
+        const why = by === 'hospital' ? `its cap, ${counted}` : `${counted}, ${this.fed.examples.medianFactor} × the median example count of round ${r.round - 1} (${previousExamplesMedian(this.state.history)})`;
+        this.log.warn(`round ${r.round}: ${hospital} claimed ${claimed} examples; its update counts with ${why}`);
       }
       if (added.lossClamped) {
         this.metrics.lossesClamped.inc();
@@ -625,7 +627,8 @@ export class RoundMachine {
       accepted: new Set(),
       failed: new Map(),
       progress: new Map(),
-      aggregation: new RoundAggregation(this.fed, this.global, config, { exampleCap: this.exampleCap }),
+      // Counts are capped by the tokens file and by the last completed round's median (shared/fed/strategy.ts).
+      aggregation: new RoundAggregation(this.fed, this.global, config, { exampleCap: this.exampleCap, previousExamplesMedian: previousExamplesMedian(this.state.history) }),
       startedAt: now,
       deadlineAt: now + deadlineMs,
       deadlineTimer: undefined,

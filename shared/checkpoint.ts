@@ -46,6 +46,12 @@ export interface HistoryEntry {
   hospitals: string[];
   /** Sum of the example counts of the aggregated updates. */
   examples: number;
+  /**
+   * The lower median of their counted example counts: it caps the next round's counts (FedConfig
+   * examples.medianFactor, shared/fed/strategy.ts medianExampleCap). Absent in entries written before it
+   * was recorded: the round after such an entry has no median cap.
+   */
+  examplesMedian?: number;
   /** Example-weighted means of the losses the hospitals reported. */
   dLoss: number;
   gLoss: number;

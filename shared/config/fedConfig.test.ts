@@ -24,6 +24,17 @@ describe('federation config', () => {
     expect(() => parseFedConfig({ maxUpdateNorm: 'off' })).toThrow('maxUpdateNorm: must be "auto", a positive number or null (no bound)');
   });
 
+  it('caps example counts at 4 × the previous round\'s median by default (examples.medianFactor): a number ≥ 1 or null, a bad one named', () => {
+    expect(parseFedConfig({}).examples).toEqual({ min: 1, max: 10_000_000, medianFactor: 4 });
+    // Setting min or max keeps the default factor.
+    expect(parseFedConfig({ examples: { max: 5000 } }).examples).toEqual({ min: 1, max: 5000, medianFactor: 4 });
+    expect(parseFedConfig({ examples: { medianFactor: 2.5 } }).examples.medianFactor).toBe(2.5);
+    expect(parseFedConfigText('examples: { medianFactor: null }\n', 'f.yaml').examples.medianFactor).toBeNull();
+    for (const bad of [0.5, 0, -1, Infinity, 'off', '4']) {
+      expect(() => parseFedConfig({ examples: { medianFactor: bad } })).toThrow('examples.medianFactor: must be a number of at least 1, or null (no median cap)');
+    }
+  });
+
   it('names every bad field, including the model and cross-field rules', () => {
     try {
       parseFedConfig({ rounds: 0, fraction: 2, minFit: 5, minAvailable: 3, aggregator: { type: 'trimmed-mean', beta: 0.5 }, model: { imageSize: 20 }, extra: 1 });

@@ -36,10 +36,22 @@ const aggregatorSchema = z
   })
   .strict();
 
+/** The default of `examples.medianFactor` (see examplesSchema). */
+export const DEFAULT_EXAMPLES_MEDIAN_FACTOR = 4;
+const MEDIAN_FACTOR_MESSAGE = 'must be a number of at least 1, or null (no median cap)';
+
 const examplesSchema = z
   .object({
     min: z.number().int().min(1, 'must be at least 1').default(1),
     max: z.number().int().min(1, 'must be at least 1').default(10_000_000),
+    /**
+     * From the second completed round on, a hospital's example count is clipped to ⌊medianFactor × m⌋, m the
+     * lower median of the counts counted in the previous completed round (shared/fed/strategy.ts
+     * medianExampleCap). null: no such cap (only `max` and the tokens-file `maxExamples` apply).
+     */
+    medianFactor: z
+      .union([z.number().min(1, MEDIAN_FACTOR_MESSAGE).max(1_000_000, 'must be at most 1000000 (or null: no median cap)'), z.null()], { error: MEDIAN_FACTOR_MESSAGE })
+      .default(DEFAULT_EXAMPLES_MEDIAN_FACTOR),
   })
   .strict();
 
@@ -144,10 +156,12 @@ export const fedConfigSchema = z
       .union([z.literal('auto'), z.number().positive().finite(), z.null()], { error: 'must be "auto", a positive number or null (no bound)' })
       .default('auto'),
     /**
-     * Allowed example count per update (it is the FedAvg weight); a count outside min…max is refused. Each
-     * hospital's count is also clipped to its tokens-file `maxExamples` when it has one.
+     * Allowed example count per update (it is the FedAvg weight); a count outside min…max is refused. A
+     * larger count than the hospital's cap is clipped to it (counted at the cap): its tokens-file
+     * `maxExamples` when it has one, and from the second round on ⌊medianFactor × the previous round's
+     * median count⌋; the smaller wins.
      */
-    examples: examplesSchema.default({ min: 1, max: 10_000_000 }),
+    examples: examplesSchema.default({ min: 1, max: 10_000_000, medianFactor: DEFAULT_EXAMPLES_MEDIAN_FACTOR }),
     /**
      * Generator steps each sampled hospital trains per round, whatever its number of tiles (more steps than
      * one pass over its tiles reshuffle and go on; shared/gan/localTraining.ts). One step is one mini-batch

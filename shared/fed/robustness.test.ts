@@ -14,7 +14,18 @@ import { AggregationError } from '../aggregate/types.ts';
 import { parseFedConfig, type FedConfig, type FedConfigInput } from '../config/fedConfig.ts';
 import { Rng } from '../rng.ts';
 import type { WeightSet } from '../weights.ts';
-import { AUTO_NORM_FACTOR, autoMaxUpdateNorm, LOSS_LIMIT, RoundAggregation, roundConfig, updateNormBound, withoutBatchNorm } from './strategy.ts';
+import {
+  AUTO_NORM_FACTOR,
+  autoMaxUpdateNorm,
+  LOSS_LIMIT,
+  lowerMedian,
+  medianExampleCap,
+  previousExamplesMedian,
+  RoundAggregation,
+  roundConfig,
+  updateNormBound,
+  withoutBatchNorm,
+} from './strategy.ts';
 
 const FP = '0123456789abcdef';
 /** A small model with the names of the real one: generator, its batch norm, discriminator, generator average. */
@@ -120,8 +131,11 @@ const ATTACKS: Attack[] = [
   { name: 'scaled honest update ×100', weights: (m) => lerp(PREVIOUS, m, 100), examples: 1000, refused: true },
 ];
 
-function runRound(fed: FedConfig, attack: Attack | null, cap: number | undefined) {
-  const agg = new RoundAggregation(fed, PREVIOUS, roundConfig(fed, 1, 1, PREVIOUS), { exampleCap: (h) => (h === 'attacker' ? cap : undefined) });
+function runRound(fed: FedConfig, attack: Attack | null, cap: number | undefined, previousMedian?: number) {
+  const agg = new RoundAggregation(fed, PREVIOUS, roundConfig(fed, 1, 1, PREVIOUS), {
+    exampleCap: (h) => (h === 'attacker' ? cap : undefined),
+    previousExamplesMedian: previousMedian,
+  });
   const honestUpdates = HONEST.map((seed, k) => ({ w: honest(seed, fed), n: HONEST_EXAMPLES[k] }));
   honestUpdates.forEach((u, k) => agg.add(`hospital-${k}`, { weights: u.w, examples: u.n, dLoss: 0.6 + 0.1 * k, gLoss: 1.2 + 0.1 * k }));
   const honestMean = mean(honestUpdates);
@@ -211,6 +225,91 @@ describe('one attacking hospital among four honest ones (FedAvg, the default upd
     const largest = Math.max(...runRound(fed, null, CAP).honestUpdates.map((u) => dist(u.w, PREVIOUS)));
     const tight = fedOf({ maxUpdateNorm: largest * 1.01 });
     expect(runRound(tight, null, CAP).stats.participants).toBe(4);
+  });
+});
+
+describe('the median cap (examples.medianFactor, default 4): a cap no operator has to declare', () => {
+  const fed = fedOf();
+  const B = updateNormBound(fed, PREVIOUS)!;
+  const honestTotal = HONEST_EXAMPLES.reduce((a, b) => a + b, 0);
+  const claim = ATTACKS.find((a) => a.examples === 10_000_000)!;
+
+  it('previous-round median 600: a claim of 1e7 without a tokens-file cap counts as 4 × 600 = 2400, and the global stays within s·(B + d) of the honest mean', () => {
+    expect(fed.examples.medianFactor).toBe(4);
+    const { weights: global, honestMean, refusedWith, stats, added } = runRound(fed, claim, undefined, 600);
+    expect(refusedWith).toBeNull();
+    expect(added).toMatchObject({ examplesClipped: { claimed: 10_000_000, counted: 2400, by: 'median' } });
+    // The honest counts (800…1200) are below the cap and count in full.
+    expect(stats.examples).toBe(honestTotal + 2400);
+    // Counted counts 800, 1000, 1000, 1200, 2400: the median the next round is capped by.
+    expect(stats.examplesMedian).toBe(1000);
+    const s = 2400 / (2400 + honestTotal); // 0.375
+    const d = dist(honestMean, PREVIOUS);
+    const rounding = 1e-6 * Math.sqrt(global.tensors.reduce((n, t) => n + t.data.length, 0));
+    expect(dist(global, honestMean)).toBeLessThanOrEqual(s * (B + d) + rounding);
+    // Without the median cap (the claim counted in full) the same update takes the global almost all the way.
+    const uncapped = runRound(fedOf({ examples: { medianFactor: null } }), claim, undefined, 600);
+    expect(uncapped.added).not.toHaveProperty('examplesClipped');
+    expect(dist(uncapped.weights, uncapped.honestMean)).toBeGreaterThan(0.98 * (B + d));
+    expect(dist(uncapped.weights, uncapped.honestMean)).toBeGreaterThan(2 * s * (B + d));
+  });
+
+  it('the smaller of the tokens-file cap and the median cap wins', () => {
+    expect(runRound(fed, claim, 1000, 600).added).toMatchObject({ examplesClipped: { claimed: 10_000_000, counted: 1000, by: 'hospital' } });
+    expect(runRound(fed, claim, 5000, 600).added).toMatchObject({ examplesClipped: { claimed: 10_000_000, counted: 2400, by: 'median' } });
+    // A factor that is not whole: ⌊2.5 × 601⌋ = 1502.
+    const r = runRound(fedOf({ examples: { medianFactor: 2.5 } }), claim, undefined, 601);
+    expect(r.added).toMatchObject({ examplesClipped: { counted: 1502, by: 'median' } });
+    // An honest hospital above the cap is clipped too (1200 > 2 × 500): the price of the default.
+    const tight = new RoundAggregation(fedOf({ examples: { medianFactor: 2 } }), PREVIOUS, undefined, { previousExamplesMedian: 500 });
+    expect(tight.add('big', { weights: honest(101, fed), examples: 1200, dLoss: 1, gLoss: 1 }).examplesClipped).toEqual({ claimed: 1200, counted: 1000, by: 'median' });
+  });
+
+  it('the first round has no previous median: only examples.max and the tokens file cap a claim there', () => {
+    const { added, stats } = runRound(fed, claim, undefined, undefined);
+    expect(added).not.toHaveProperty('examplesClipped');
+    expect(stats.examples).toBe(honestTotal + 10_000_000);
+    expect(new RoundAggregation(fed, PREVIOUS).medianCap).toBeNull();
+    expect(new RoundAggregation(fed, PREVIOUS, undefined, { previousExamplesMedian: 600 }).medianCap).toBe(2400);
+  });
+
+  it('one hospital of two cannot raise its cap round after round (the LOWER median of an even number of counts)', () => {
+    // An honest hospital with 600 tiles and an attacker claiming 1e7 every round, each round capped by the last.
+    let median: number | undefined;
+    const counted: number[] = [];
+    for (let round = 1; round <= 5; round++) {
+      const agg = new RoundAggregation(fed, PREVIOUS, undefined, { previousExamplesMedian: median });
+      agg.add('honest', { weights: honest(101, fed), examples: 600, dLoss: 1, gLoss: 1 });
+      agg.add('attacker', { weights: honest(102, fed), examples: 10_000_000, dLoss: 1, gLoss: 1 });
+      const { stats } = agg.result();
+      counted.push(stats.examples - 600);
+      median = stats.examplesMedian;
+    }
+    // Round 1: no cap; then 4 × 600 every round. (With the mean of the two middle counts the median would be
+    // (600 + 1e7)/2 after round 1, and the cap 2·10⁷: no cap at all.)
+    expect(counted).toEqual([10_000_000, 2400, 2400, 2400, 2400]);
+    expect(median).toBe(600);
+  });
+
+  it('lowerMedian: the middle count; of an even number, the lower of the two middle ones', () => {
+    expect(lowerMedian([600])).toBe(600);
+    expect(lowerMedian([1000, 600])).toBe(600);
+    expect(lowerMedian([5, 1, 3])).toBe(3);
+    expect(lowerMedian([4, 1, 3, 2])).toBe(2);
+    expect(lowerMedian([10, 10, 1e7, 1e7])).toBe(10);
+    expect(() => lowerMedian([])).toThrow(RangeError);
+  });
+
+  it('medianExampleCap and previousExamplesMedian (what the server reads from its history)', () => {
+    expect(medianExampleCap(fed, 600)).toBe(2400);
+    expect(medianExampleCap(fed, undefined)).toBeNull();
+    expect(medianExampleCap(fedOf({ examples: { medianFactor: null } }), 600)).toBeNull();
+    expect(() => medianExampleCap(fed, 0)).toThrow(/previous median must be a positive number, got 0/);
+    expect(previousExamplesMedian([])).toBeUndefined();
+    expect(previousExamplesMedian([{ examplesMedian: 1 }, { examplesMedian: 600 }])).toBe(600);
+    // An entry written before the median was recorded, or a value no round could have written: no median cap.
+    expect(previousExamplesMedian([{ examplesMedian: 600 }, {}])).toBeUndefined();
+    for (const bad of [0, -5, Number.NaN, Infinity, '600', null]) expect(previousExamplesMedian([{ examplesMedian: bad }])).toBeUndefined();
   });
 });
 

@@ -111,7 +111,8 @@ describe('RoundAggregation', () => {
       [mean(2, 6), mean(4, 8)],
     ]);
     expect(weights.fingerprint).toBe(FP);
-    expect(stats).toEqual({ participants: 2, hospitals: ['h1', 'h2'], examples: 40, dLoss: expect.any(Number), gLoss: expect.any(Number) });
+    // examplesMedian: the lower of the two middle counts, 10 (not their mean, 20).
+    expect(stats).toEqual({ participants: 2, hospitals: ['h1', 'h2'], examples: 40, examplesMedian: 10, dLoss: expect.any(Number), gLoss: expect.any(Number) });
     expect(stats.dLoss).toBeCloseTo((10 * 0.5 + 30 * 0.7) / 40, 14);
     expect(stats.gLoss).toBeCloseTo((10 * 1.5 + 30 * 1.1) / 40, 14);
   });
@@ -140,7 +141,7 @@ describe('RoundAggregation', () => {
     const caps: Record<string, number> = { a: 10, b: 1000 };
     const agg = new RoundAggregation(fedOf({ examples: { min: 1, max: 100 }, maxUpdateNorm: 50 }), previous, undefined, { exampleCap: (h) => caps[h] });
     // a: cap 10 < its claim 40. b: its cap (1000) is above examples.max, which still refuses a claim above 100. c: no cap of its own.
-    expect(agg.add('a', { weights: w([1, 1, 1, 1], [1, 1], [1, 1]), examples: 40, dLoss: 1, gLoss: 1 })).toEqual({ examplesClipped: { claimed: 40, counted: 10 }, norm: Math.sqrt(6) });
+    expect(agg.add('a', { weights: w([1, 1, 1, 1], [1, 1], [1, 1]), examples: 40, dLoss: 1, gLoss: 1 })).toEqual({ examplesClipped: { claimed: 40, counted: 10, by: 'hospital' }, norm: Math.sqrt(6) });
     expect(reasonOf(() => agg.add('b', { weights: w([4, 4, 4, 4], [4, 4], [1, 1]), examples: 101, dLoss: 1, gLoss: 1 }))).toBe('examples');
     expect(agg.add('b', { weights: w([4, 4, 4, 4], [4, 4], [1, 1]), examples: 30, dLoss: 3, gLoss: 1 })).toEqual({ norm: Math.sqrt(6 * 16) });
     expect(agg.add('c', { weights: w([7, 7, 7, 7], [7, 7], [1, 1]), examples: 60, dLoss: 5, gLoss: 1 })).toEqual({ norm: Math.sqrt(6 * 49) });

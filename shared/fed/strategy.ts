@@ -13,8 +13,12 @@
  * No single hospital can take over the global model (docs/protocol.md §2.4, docs/configuration.md):
  * - an update may move the model at most `maxUpdateNorm` from the global (by default a bound derived from
  *   the model and the round's training budget, `autoMaxUpdateNorm`); further and it is refused ('norm');
- * - its FedAvg weight, the example count it claims, is clipped to its hospital's cap (`maxExamples` of its
- *   tokens-file entry, given to RoundAggregation as `exampleCap`): a larger claim still counts, at the cap;
+ * - its FedAvg weight, the example count it claims, is clipped to its hospital's cap: the smaller of its
+ *   tokens-file `maxExamples` (given to RoundAggregation as `exampleCap`) and, from the second completed
+ *   round on, ⌊examples.medianFactor × the lower median of the counts counted in the previous completed
+ *   round⌋ (`medianExampleCap`; the median given as `previousExamplesMedian`). A larger claim still counts,
+ *   at the cap. The first round has no previous median: there only `examples.max` and the tokens file cap
+ *   the weight, and the norm bound limits how far the update moves the model;
  * - its losses count in the round's statistics clamped to ±LOSS_LIMIT, so they stay finite and in range.
  */
 import { createAggregator, type AggregatorConfig } from '../aggregate/index.ts';
@@ -64,7 +68,8 @@ export function roundConfig(fed: FedConfig, round: number, attempt: number, glob
     learningRate: { generator: m.optimizerG.learningRate, discriminator: m.optimizerD.learningRate },
     imageSize: m.imageSize,
     batchNorm: fed.batchNorm,
-    examples: { ...fed.examples },
+    // The hospitals' bounds (the median cap is applied on the server's side, not announced).
+    examples: { min: fed.examples.min, max: fed.examples.max },
     ...(bound !== null ? { maxUpdateNorm: bound } : {}),
     deadlineSeconds: fed.roundDeadlineSeconds,
     // Only on the rounds that probe quality (qualitySchedule.ts).
@@ -149,6 +154,46 @@ export function updateNormBound(fed: FedConfig, global: WeightSet): number | nul
   return fed.maxUpdateNorm;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// How much one hospital's update may weigh
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * The lower median of `counts`: the middle value of the sorted counts, and for an even number of counts
+ * the LOWER of the two middle ones (index ⌊(n − 1)/2⌋ of the sorted list), so always a count one hospital
+ * sent. Not the mean of the two middle ones: with two hospitals that mean is half the larger claim, and a
+ * hospital alone against one other could then double its cap round after round. With the lower median, as
+ * long as at most half the counts (fewer than half for an odd number) come from hospitals that inflate
+ * theirs, the median is at most the largest honest count. Throws a RangeError for an empty list.
+ */
+export function lowerMedian(counts: readonly number[]): number {
+  if (counts.length === 0) throw new RangeError('lowerMedian: no counts');
+  const sorted = [...counts].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/**
+ * The cap the previous completed round sets on every hospital's example count: ⌊fed.examples.medianFactor ×
+ * previousMedian⌋, or null when there is none (the first round: no previous median; `medianFactor: null`).
+ * previousMedian is that round's RoundStatistics.examplesMedian (the lower median of its counted counts).
+ */
+export function medianExampleCap(fed: FedConfig, previousMedian: number | undefined): number | null {
+  const factor = fed.examples.medianFactor;
+  if (factor === null || previousMedian === undefined) return null;
+  if (!(Number.isFinite(previousMedian) && previousMedian > 0)) throw new RangeError(`medianExampleCap: the previous median must be a positive number, got ${previousMedian}`);
+  return Math.floor(factor * previousMedian);
+}
+
+/**
+ * The examples median the last completed round recorded (its history entry's `examplesMedian`), or
+ * undefined before the first round and for entries written before the median was recorded (then the next
+ * round has no median cap, as a first round).
+ */
+export function previousExamplesMedian(history: readonly { examplesMedian?: unknown }[]): number | undefined {
+  const m = history.at(-1)?.examplesMedian;
+  return typeof m === 'number' && Number.isFinite(m) && m > 0 ? m : undefined;
+}
+
 /** |loss| above this counts as ±LOSS_LIMIT in a round's statistics (no GAN loss of a working model comes near it). */
 export const LOSS_LIMIT = 1e6;
 
@@ -177,8 +222,12 @@ export interface HospitalUpdate {
 export interface AddResult {
   /** Why the update's probe does not count in the round's quality figure (it was sent but not asked for, or on other features). */
   probeIgnored?: string;
-  /** Present when the update claimed more examples than its hospital's cap: it counts with `counted` (the cap). */
-  examplesClipped?: { claimed: number; counted: number };
+  /**
+   * Present when the update claimed more examples than its cap: it counts with `counted` (the cap), which
+   * is its hospital's tokens-file cap (`by: 'hospital'`) or the previous round's median cap (`by: 'median'`;
+   * when both are equal, 'hospital').
+   */
+  examplesClipped?: { claimed: number; counted: number; by: 'hospital' | 'median' };
   /** Present when a loss was beyond ±LOSS_LIMIT: it counts as the limit in the round's statistics (a sentence saying which). */
   lossClamped?: string;
   /** ‖update − global‖₂ as the bound measures it, when the round has a bound (for the logs: how close honest updates come). */
@@ -191,6 +240,13 @@ export interface RoundAggregationOptions {
    * its own (then `fed.examples.max` is the cap). A larger claim is clipped, not refused.
    */
   exampleCap?: (hospital: string) => number | undefined;
+  /**
+   * The lower median of the example counts counted in the previous completed round (its
+   * RoundStatistics.examplesMedian; the server takes it from its history, previousExamplesMedian). With
+   * `fed.examples.medianFactor` it caps every hospital's count (medianExampleCap). Undefined: no median
+   * cap (the first round).
+   */
+  previousExamplesMedian?: number;
 }
 
 export interface AddOptions {
@@ -207,8 +263,13 @@ export interface RoundStatistics {
   participants: number;
   /** Their hospitals, sorted. */
   hospitals: string[];
-  /** Sum of their example counts (as counted: each clipped to its hospital's cap). */
+  /** Sum of their example counts (as counted: each clipped to its cap). */
   examples: number;
+  /**
+   * The lower median of their counted example counts (lowerMedian): with `examples.medianFactor` it caps
+   * the counts of the next round (medianExampleCap).
+   */
+  examplesMedian: number;
   /** Example-weighted means of the losses the hospitals reported, each clamped to ±LOSS_LIMIT (exampleWeightedMean). */
   dLoss: number;
   gLoss: number;
@@ -280,6 +341,8 @@ export class RoundAggregation {
   private readonly local: boolean;
   /** The round's update-norm bound (null: none). */
   readonly maxUpdateNorm: number | null;
+  /** The cap the previous round's median sets on every count (null: none; see medianExampleCap). */
+  readonly medianCap: number | null;
   private readonly contributions = new Map<string, { examples: number; dLoss: number; gLoss: number; probe?: ProbeReport }>();
 
   constructor(
@@ -292,6 +355,7 @@ export class RoundAggregation {
     this.layout = layoutOf(previous);
     this.local = fed.batchNorm === 'local';
     this.maxUpdateNorm = updateNormBound(fed, previous);
+    this.medianCap = medianExampleCap(fed, opts.previousExamplesMedian);
     // Under FedBN the aggregator sees only the non-batch-norm tensors.
     this.aggregator = createAggregator(aggregatorConfig(fed), this.local ? withoutBatchNorm(this.layout) : this.layout);
   }
@@ -317,7 +381,8 @@ export class RoundAggregation {
    * the previous global ('fingerprint', 'shape'), a weight or a loss is not finite ('non-finite'), or the
    * update moves the model further than the round's bound `maxUpdateNorm` ('norm'; batch-norm tensors left
    * out under FedBN). Throws an Error when `hospital` already contributed or after result(). What is only
-   * adjusted, the result says: an example count above the hospital's cap counts as the cap
+   * adjusted, the result says: an example count above its cap (the smaller of the hospital's own cap and
+   * the median cap, medianCap) counts as the cap
    * (`examplesClipped`), a loss beyond ±LOSS_LIMIT as the limit (`lossClamped`), and a quality probe that
    * the round did not ask for, on other features or out of bounds is left out of the round's figure
    * (`probeIgnored`); the update still counts.
@@ -345,12 +410,13 @@ export class RoundAggregation {
         throw new AggregationError('norm', `update norm ‖w − global‖₂ = ${norm.toPrecision(4)} exceeds maxUpdateNorm ${bound.toPrecision(4)}`);
       }
     }
-    const cap = Math.min(this.opts.exampleCap?.(hospital) ?? ex.max, ex.max);
+    const own = this.opts.exampleCap?.(hospital) ?? ex.max;
+    const cap = Math.min(own, ex.max, this.medianCap ?? ex.max);
     const weight = Math.min(examples, cap);
     // Values were checked above (or by the caller): the aggregator need not scan them again.
     aggregator.add({ weights: counted, examples: weight, finiteChecked: true });
     const result: AddResult = norm === undefined ? {} : { norm };
-    if (weight < examples) result.examplesClipped = { claimed: examples, counted: weight };
+    if (weight < examples) result.examplesClipped = { claimed: examples, counted: weight, by: weight === own ? 'hospital' : 'median' };
     const clamped = (Object.entries({ dLoss, gLoss }) as [string, number][]).filter(([, v]) => clampLoss(v) !== v);
     if (clamped.length > 0) result.lossClamped = `${clamped.map(([k, v]) => `${k} ${v}`).join(', ')} counted as ${clamped.map(([k, v]) => `${k} ${clampLoss(v)}`).join(', ')}`;
     // The probe never decides whether the update counts: one that does not fit the round is left out of its figure.
@@ -378,6 +444,7 @@ export class RoundAggregation {
       participants: all.length,
       hospitals: this.hospitals(),
       examples: all.reduce((n, c) => n + c.examples, 0),
+      examplesMedian: lowerMedian(all.map((c) => c.examples)),
       dLoss: exampleWeightedMean(all.map((c) => ({ examples: c.examples, value: c.dLoss }))),
       gLoss: exampleWeightedMean(all.map((c) => ({ examples: c.examples, value: c.gLoss }))),
       ...this.quality(all),
