@@ -6,11 +6,13 @@
  *
  * Two hospitals (A, B) and a tiny 16 px model on the real server (server/main.ts), Debian's Chromium
  * (WebGPU on SwiftShader), synthetic tiles (harness.ts). Each picture is one part of the page (a card, or
- * the visible window), so the PNGs stay small. The files are named web-NN-<state>.png.
+ * the visible window), so the PNGs stay small. The files are named web-NN-<state>.png. axe-core runs on
+ * the page at every picture; violations are listed at the end (the walkthrough does not stop for them).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
+import { axeViolations, formatViolations } from './axe.ts';
 import { ensureBuilt, fakeTile, launchChromium, ROOT, startServer, tilesZip, TINY_MODEL, type ServerProcess } from './harness.ts';
 
 const OUT = process.argv[2] ?? join(ROOT, 'docs', 'img');
@@ -23,8 +25,13 @@ const VIEWPORT = { width: 1280, height: 860 };
 
 const card = (page: Page, heading: string): Locator => page.locator(`section[aria-labelledby="${heading}"]`);
 
+const a11y: string[] = [];
+
 async function shot(target: Page | Locator, name: string): Promise<void> {
   const path = join(OUT, `web-${name}.png`);
+  const page = 'goto' in target ? target : target.page();
+  const violations = await axeViolations(page);
+  if (violations.length) a11y.push(`${name}:\n${formatViolations(violations)}`);
   if ('goto' in target) await target.screenshot({ path });
   else {
     await target.scrollIntoViewIfNeeded();
@@ -184,6 +191,7 @@ async function main(): Promise<void> {
   } finally {
     await browser?.close();
     await server?.cleanup();
+    console.log(a11y.length ? `walkthrough: axe-core violations:\n${a11y.join('\n')}` : 'walkthrough: axe-core found no violation in any state pictured');
   }
 }
 
