@@ -249,6 +249,27 @@ describe('the same federation in process and through the real server', () => {
     expect(probed.losses).toEqual(local.remote.losses);
   });
 
+  it('caps example counts alike from the previous round\'s median (examples.medianFactor 1: the 8-tile hospital counts as 7 in round 2)', async () => {
+    const avg = results.get('average');
+    if (!avg) throw new Error('the runs of the first test are missing');
+    const over: Partial<SimulationOptions> = { fed: { minCompletion: 2, roundDeadlineSeconds: 120, examples: { medianFactor: 1 } } };
+    const sim = await inProcess('average', over);
+    const remote = await throughServer('average', HOSPITALS, over);
+    const history = remote.history as unknown as { examples: number; examplesMedian: number }[];
+    // Round 1: no previous median, 7 + 8; the lower median of 7 and 8 is 7; round 2: 7 + min(8, 1 × 7).
+    expect(history.map((h) => [h.examples, h.examplesMedian])).toEqual([
+      [15, 7],
+      [14, 7],
+    ]);
+    for (const [name, d] of differences(sim.global, remote.global)) expect(d, `${name} differs`).toBeLessThanOrEqual(TOLERANCE);
+    sim.losses.forEach(([d, g], r) => {
+      expect(relDiff(d, remote.losses[r][0]), `round ${r + 1} dLoss`).toBeLessThanOrEqual(TOLERANCE);
+      expect(relDiff(g, remote.losses[r][1]), `round ${r + 1} gLoss`).toBeLessThanOrEqual(TOLERANCE);
+    });
+    // The cap changed the model (on both paths): round 2's weights are 7:7, not 7:8.
+    expect(maxOf(differences(avg.sim.global, sim.global))).toBeGreaterThan(100 * TOLERANCE);
+  });
+
   it('samples the same hospitals each round (fraction 0.5 of two: one hospital a round)', async () => {
     // Sampling seed 11 (the model seed) picks hospital-2, hospital-2, hospital-1 in rounds 1–3.
     const over: Partial<SimulationOptions> = { rounds: 3, fraction: 0.5, minFit: 1, fed: { minCompletion: 1, roundDeadlineSeconds: 120 } };
