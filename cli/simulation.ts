@@ -9,7 +9,7 @@ import { datasetFromTiles, type Dataset } from '../shared/data/dataset.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
 import { partitionBySite, partitionIID, partitionNonIID, type PartitionSpec } from '../shared/fed/partition.ts';
-import { configureRound, RoundAggregation } from '../shared/fed/strategy.ts';
+import { configureRound, examplesMedianBase, RoundAggregation } from '../shared/fed/strategy.ts';
 import { createGan } from '../shared/gan/gan.ts';
 import { generateSampleGrid } from '../shared/gan/sampleGrid.ts';
 import { recalibrateGeneratorBatchNorm } from '../shared/gan/recalibrateBatchNorm.ts';
@@ -175,13 +175,13 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   const fed = simulationFedConfig(opts, names.length);
   await quality.prepare(tiles);
   let completed = 0;
-  // The lower median of the counts of the last round, which caps the next round's (as on the server).
-  let previousExamplesMedian: number | undefined;
+  // The rounds' medians of the counted example counts, which cap the next round's (as on the server).
+  const medians: { round: number; participants: number; examplesMedian: number }[] = [];
   for (let round = 1; round <= fed.rounds; round++) {
     const t0 = Date.now();
     // The round the server would run with these hospitals (D2): its sample, its config, its aggregation.
     const { sampled: chosen, config } = configureRound(fed, { round, attempt: 1, available: names, global });
-    const aggregation = new RoundAggregation(fed, global, config, { previousExamplesMedian });
+    const aggregation = new RoundAggregation(fed, global, config, { previousExamplesMedian: examplesMedianBase(medians)?.median });
     const clients: ClientSummary[] = [];
     for (const [k, id] of chosen.entries()) {
       const h = hospitals[names.indexOf(id)];
@@ -207,7 +207,7 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     }
     const { weights, stats } = aggregation.result();
     global = weights;
-    previousExamplesMedian = stats.examplesMedian;
+    medians.push({ round, participants: stats.participants, examplesMedian: stats.examplesMedian });
     summary.rounds.push({ round, clients, dLoss: stats.dLoss, gLoss: stats.gLoss, seconds: (Date.now() - t0) / 1000 });
     completed = round;
     if (quality.due(round, fed.rounds)) {

@@ -3,7 +3,7 @@ import { checkpointForHospitals } from '../shared/checkpoint.ts';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import type { FedConfig } from '../shared/config/fedConfig.ts';
 import { bestQuality, latestQuality, type BestQuality } from '../shared/fed/qualitySchedule.ts';
-import { configureRound, previousExamplesMedian, RoundAggregation } from '../shared/fed/strategy.ts';
+import { configureRound, examplesMedianBase, RoundAggregation } from '../shared/fed/strategy.ts';
 import { encodeFrameHead } from '../shared/protocol/frames.ts';
 import type { ClientTextMessage, ErrorCode, Phase, RoundConfig, RoundFailedReason, ServerTextMessage, UpdateHeader, Welcome } from '../shared/protocol/messages.ts';
 import type { WeightSet } from '../shared/weights.ts';
@@ -445,7 +445,8 @@ export class RoundMachine {
       if (added.examplesClipped) {
         this.metrics.examplesClipped.inc();
         const { claimed, counted, by } = added.examplesClipped;
-        const why = by === 'hospital' ? `its cap, ${counted}` : `${counted}, ${this.fed.examples.medianFactor} × the median example count of round ${r.round - 1} (${previousExamplesMedian(this.state.history)})`;
+        const base = examplesMedianBase(this.state.history);
+        const why = by === 'hospital' ? `its cap, ${counted}` : `${counted}, ${this.fed.examples.medianFactor} × the median example count of round ${base?.round} (${base?.median})`;
         this.log.warn(`round ${r.round}: ${hospital} claimed ${claimed} examples; its update counts with ${why}`);
       }
       if (added.lossClamped) {
@@ -628,7 +629,7 @@ export class RoundMachine {
       failed: new Map(),
       progress: new Map(),
       // Counts are capped by the tokens file and by the last completed round's median (shared/fed/strategy.ts).
-      aggregation: new RoundAggregation(this.fed, this.global, config, { exampleCap: this.exampleCap, previousExamplesMedian: previousExamplesMedian(this.state.history) }),
+      aggregation: new RoundAggregation(this.fed, this.global, config, { exampleCap: this.exampleCap, previousExamplesMedian: examplesMedianBase(this.state.history)?.median }),
       startedAt: now,
       deadlineAt: now + deadlineMs,
       deadlineTimer: undefined,

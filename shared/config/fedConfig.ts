@@ -46,8 +46,9 @@ const examplesSchema = z
     max: z.number().int().min(1, 'must be at least 1').default(10_000_000),
     /**
      * From the second completed round on, a hospital's example count is clipped to ⌊medianFactor × m⌋, m the
-     * lower median of the counts counted in the previous completed round (shared/fed/strategy.ts
-     * medianExampleCap). null: no such cap (only `max` and the tokens-file `maxExamples` apply).
+     * lower median of the counts counted in the last completed round with at least two updates
+     * (shared/fed/strategy.ts medianExampleCap, examplesMedianBase). null: no such cap (only `max` and the
+     * tokens-file `maxExamples` apply).
      */
     medianFactor: z
       .union([z.number().min(1, MEDIAN_FACTOR_MESSAGE).max(1_000_000, 'must be at most 1000000 (or null: no median cap)'), z.null()], { error: MEDIAN_FACTOR_MESSAGE })
@@ -158,8 +159,8 @@ export const fedConfigSchema = z
     /**
      * Allowed example count per update (it is the FedAvg weight); a count outside min…max is refused. A
      * larger count than the hospital's cap is clipped to it (counted at the cap): its tokens-file
-     * `maxExamples` when it has one, and from the second round on ⌊medianFactor × the previous round's
-     * median count⌋; the smaller wins.
+     * `maxExamples` when it has one, and from the second round on ⌊medianFactor × the median count of the
+     * last completed round with at least two updates⌋; the smaller wins.
      */
     examples: examplesSchema.default({ min: 1, max: 10_000_000, medianFactor: DEFAULT_EXAMPLES_MEDIAN_FACTOR }),
     /**

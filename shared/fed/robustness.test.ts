@@ -20,7 +20,7 @@ import {
   LOSS_LIMIT,
   lowerMedian,
   medianExampleCap,
-  previousExamplesMedian,
+  examplesMedianBase,
   RoundAggregation,
   roundConfig,
   updateNormBound,
@@ -300,16 +300,35 @@ describe('the median cap (examples.medianFactor, default 4): a cap no operator h
     expect(() => lowerMedian([])).toThrow(RangeError);
   });
 
-  it('medianExampleCap and previousExamplesMedian (what the server reads from its history)', () => {
+  it('medianExampleCap and examplesMedianBase (what the server reads from its history)', () => {
     expect(medianExampleCap(fed, 600)).toBe(2400);
     expect(medianExampleCap(fed, undefined)).toBeNull();
     expect(medianExampleCap(fedOf({ examples: { medianFactor: null } }), 600)).toBeNull();
     expect(() => medianExampleCap(fed, 0)).toThrow(/previous median must be a positive number, got 0/);
-    expect(previousExamplesMedian([])).toBeUndefined();
-    expect(previousExamplesMedian([{ examplesMedian: 1 }, { examplesMedian: 600 }])).toBe(600);
+    const entry = (round: number, participants: number, examplesMedian?: unknown) => ({ round, participants, ...(examplesMedian !== undefined ? { examplesMedian } : {}) });
+    expect(examplesMedianBase([])).toBeUndefined();
+    expect(examplesMedianBase([entry(1, 3, 1), entry(2, 5, 600)])).toEqual({ round: 2, median: 600 });
     // An entry written before the median was recorded, or a value no round could have written: no median cap.
-    expect(previousExamplesMedian([{ examplesMedian: 600 }, {}])).toBeUndefined();
-    for (const bad of [0, -5, Number.NaN, Infinity, '600', null]) expect(previousExamplesMedian([{ examplesMedian: bad }])).toBeUndefined();
+    expect(examplesMedianBase([entry(1, 2, 600), entry(2, 2)])).toBeUndefined();
+    for (const bad of [0, -5, Number.NaN, Infinity, '600', null]) expect(examplesMedianBase([entry(1, 2, bad)])).toBeUndefined();
+  });
+
+  it('a round of a single update does not set the median: a hospital alone in its rounds cannot raise its own cap', () => {
+    // fraction < 1 with minCompletion 1: round 1 had two hospitals (lower median 600), then the attacker trains
+    // alone. Were its own counted count the next median, its cap would grow 2400, 9600, 38400, …
+    const rounds: { round: number; participants: number; examplesMedian: number }[] = [];
+    const counted: number[] = [];
+    for (let round = 1; round <= 4; round++) {
+      const agg = new RoundAggregation(fed, PREVIOUS, undefined, { previousExamplesMedian: examplesMedianBase(rounds)?.median });
+      if (round === 1) agg.add('honest', { weights: honest(101, fed), examples: 600, dLoss: 1, gLoss: 1 });
+      agg.add('attacker', { weights: honest(102, fed), examples: 10_000_000, dLoss: 1, gLoss: 1 });
+      const { stats } = agg.result();
+      counted.push(round === 1 ? stats.examples - 600 : stats.examples);
+      rounds.push({ round, participants: stats.participants, examplesMedian: stats.examplesMedian });
+    }
+    expect(counted).toEqual([10_000_000, 2400, 2400, 2400]);
+    expect(rounds.map((r) => r.examplesMedian)).toEqual([600, 2400, 2400, 2400]);
+    expect(examplesMedianBase(rounds)).toEqual({ round: 1, median: 600 });
   });
 });
 

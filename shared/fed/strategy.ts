@@ -15,10 +15,11 @@
  *   the model and the round's training budget, `autoMaxUpdateNorm`); further and it is refused ('norm');
  * - its FedAvg weight, the example count it claims, is clipped to its hospital's cap: the smaller of its
  *   tokens-file `maxExamples` (given to RoundAggregation as `exampleCap`) and, from the second completed
- *   round on, ⌊examples.medianFactor × the lower median of the counts counted in the previous completed
- *   round⌋ (`medianExampleCap`; the median given as `previousExamplesMedian`). A larger claim still counts,
- *   at the cap. The first round has no previous median: there only `examples.max` and the tokens file cap
- *   the weight, and the norm bound limits how far the update moves the model;
+ *   round on, ⌊examples.medianFactor × the lower median of the counts counted in the last completed round
+ *   with at least two updates⌋ (`medianExampleCap`; the median given as `previousExamplesMedian`, found
+ *   by `examplesMedianBase`). A larger claim still counts, at the cap. The first round has no previous
+ *   median: there only `examples.max` and the tokens file cap the weight, and the norm bound limits how far
+ *   the update moves the model;
  * - its losses count in the round's statistics clamped to ±LOSS_LIMIT, so they stay finite and in range.
  */
 import { createAggregator, type AggregatorConfig } from '../aggregate/index.ts';
@@ -173,9 +174,10 @@ export function lowerMedian(counts: readonly number[]): number {
 }
 
 /**
- * The cap the previous completed round sets on every hospital's example count: ⌊fed.examples.medianFactor ×
- * previousMedian⌋, or null when there is none (the first round: no previous median; `medianFactor: null`).
- * previousMedian is that round's RoundStatistics.examplesMedian (the lower median of its counted counts).
+ * The cap earlier rounds set on every hospital's example count: ⌊fed.examples.medianFactor × previousMedian⌋,
+ * or null when there is none (no previous median: the first round; `medianFactor: null`). previousMedian
+ * is the RoundStatistics.examplesMedian of the last completed round with at least two updates
+ * (examplesMedianBase).
  */
 export function medianExampleCap(fed: FedConfig, previousMedian: number | undefined): number | null {
   const factor = fed.examples.medianFactor;
@@ -185,13 +187,22 @@ export function medianExampleCap(fed: FedConfig, previousMedian: number | undefi
 }
 
 /**
- * The examples median the last completed round recorded (its history entry's `examplesMedian`), or
- * undefined before the first round and for entries written before the median was recorded (then the next
- * round has no median cap, as a first round).
+ * The median the next round's counts are capped by (medianExampleCap), from the rounds completed so far
+ * (the server's history entries; the simulation's round statistics), and the round that recorded it: the
+ * `examplesMedian` of the LAST completed round with at least two updates. A round of a single update does
+ * not count: its median is that hospital's own count, and a hospital alone in its rounds (fraction < 1,
+ * minCompletion 1) could otherwise multiply its cap by medianFactor round after round. Undefined before
+ * such a round, and when the entries were written before the median was recorded (then the next round
+ * has no median cap, as a first round).
  */
-export function previousExamplesMedian(history: readonly { examplesMedian?: unknown }[]): number | undefined {
-  const m = history.at(-1)?.examplesMedian;
-  return typeof m === 'number' && Number.isFinite(m) && m > 0 ? m : undefined;
+export function examplesMedianBase(rounds: readonly { round?: unknown; participants?: unknown; examplesMedian?: unknown }[]): { round: number; median: number } | undefined {
+  for (let i = rounds.length - 1; i >= 0; i--) {
+    const { round, participants, examplesMedian: m } = rounds[i];
+    if (typeof participants !== 'number' || participants < 2) continue;
+    if (typeof m === 'number' && Number.isFinite(m) && m > 0) return { round: typeof round === 'number' ? round : i + 1, median: m };
+    return undefined;
+  }
+  return undefined;
 }
 
 /** |loss| above this counts as ±LOSS_LIMIT in a round's statistics (no GAN loss of a working model comes near it). */
@@ -241,10 +252,10 @@ export interface RoundAggregationOptions {
    */
   exampleCap?: (hospital: string) => number | undefined;
   /**
-   * The lower median of the example counts counted in the previous completed round (its
-   * RoundStatistics.examplesMedian; the server takes it from its history, previousExamplesMedian). With
-   * `fed.examples.medianFactor` it caps every hospital's count (medianExampleCap). Undefined: no median
-   * cap (the first round).
+   * The lower median of the example counts counted in the last completed round with at least two updates
+   * (its RoundStatistics.examplesMedian; examplesMedianBase finds it in the history or the simulation's
+   * rounds). With `fed.examples.medianFactor` it caps every hospital's count (medianExampleCap).
+   * Undefined: no median cap (the first round).
    */
   previousExamplesMedian?: number;
 }
