@@ -235,8 +235,8 @@ export interface AddResult {
   probeIgnored?: string;
   /**
    * Present when the update claimed more examples than its cap: it counts with `counted` (the cap), which
-   * is its hospital's tokens-file cap (`by: 'hospital'`) or the previous round's median cap (`by: 'median'`;
-   * when both are equal, 'hospital').
+   * is its hospital's tokens-file cap (`by: 'hospital'`) or the median cap of earlier rounds (`by: 'median'`,
+   * RoundAggregation.medianCap; when both are equal, 'hospital').
    */
   examplesClipped?: { claimed: number; counted: number; by: 'hospital' | 'median' };
   /** Present when a loss was beyond ±LOSS_LIMIT: it counts as the limit in the round's statistics (a sentence saying which). */
@@ -278,7 +278,8 @@ export interface RoundStatistics {
   examples: number;
   /**
    * The lower median of their counted example counts (lowerMedian): with `examples.medianFactor` it caps
-   * the counts of the next round (medianExampleCap).
+   * the counts of later rounds, when this round has at least two updates (examplesMedianBase,
+   * medianExampleCap).
    */
   examplesMedian: number;
   /** Example-weighted means of the losses the hospitals reported, each clamped to ±LOSS_LIMIT (exampleWeightedMean). */
@@ -352,7 +353,7 @@ export class RoundAggregation {
   private readonly local: boolean;
   /** The round's update-norm bound (null: none). */
   readonly maxUpdateNorm: number | null;
-  /** The cap the previous round's median sets on every count (null: none; see medianExampleCap). */
+  /** The cap the median of earlier rounds sets on every count (null: none; see medianExampleCap). */
   readonly medianCap: number | null;
   private readonly contributions = new Map<string, { examples: number; dLoss: number; gLoss: number; probe?: ProbeReport }>();
 
