@@ -177,14 +177,17 @@ export interface PublicStatus {
   parameters: number;
   config: StatusJson['config'];
   /**
-   * The history without the names of the hospitals of each round (`participants` counts them) and without
-   * the median example count (a count one hospital sent).
+   * The history, field by field too: no names of the hospitals of each round (`participants` counts them),
+   * no median example count (a count one hospital sent), nothing added to history entries later.
    */
-  history: Omit<StatusJson['history'][number], 'hospitals' | 'examplesMedian'>[];
+  history: PublicHistoryEntry[];
   retry: StatusJson['retry'];
   checkpoint: { writeFailures: number; pending: { round: number; failures: number; nextRetryAt: string | null } | null };
   quality: StatusJson['quality'];
 }
+
+/** A round of the public history: sums and means over its hospitals, never one hospital's figure. */
+export type PublicHistoryEntry = Pick<StatusJson['history'][number], 'round' | 'participants' | 'examples' | 'dLoss' | 'gLoss' | 'seconds' | 'attempts' | 'completedAt' | 'quality'>;
 
 export function publicStatus(s: StatusJson): PublicStatus {
   return {
@@ -198,7 +201,17 @@ export function publicStatus(s: StatusJson): PublicStatus {
     fingerprint: s.fingerprint,
     parameters: s.parameters,
     config: s.config,
-    history: s.history.map(({ hospitals: _names, examplesMedian: _median, ...entry }) => entry),
+    history: s.history.map((h) => ({
+      round: h.round,
+      participants: h.participants,
+      examples: h.examples,
+      dLoss: h.dLoss,
+      gLoss: h.gLoss,
+      seconds: h.seconds,
+      attempts: h.attempts,
+      completedAt: h.completedAt,
+      ...(h.quality ? { quality: h.quality } : {}),
+    })),
     retry: { failedAttempts: s.retry.failedAttempts, nextAttemptAt: s.retry.nextAttemptAt, stopped: s.retry.stopped },
     checkpoint: {
       writeFailures: s.checkpoint.writeFailures,

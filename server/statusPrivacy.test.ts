@@ -131,7 +131,9 @@ describe('/api/status', () => {
     const full = {
       round: 1, rounds: 2, phase: 'waiting', attempt: null, connected: ['a-hospital'], sampled: [], received: [], deadline: null,
       progress: { 'a-hospital': 0.5 }, fingerprint: 'f', parameters: 3, config: {}, retry: { failedAttempts: 0, nextAttemptAt: null, stopped: false },
-      history: [{ round: 1, participants: 1, hospitals: ['a-hospital'], examples: 4, dLoss: 1, gLoss: 1, seconds: 1, attempts: 1, completedAt: 'x' }],
+      history: [
+        { round: 1, participants: 1, hospitals: ['a-hospital'], examples: 4, examplesMedian: 4, dLoss: 1, gLoss: 1, seconds: 1, attempts: 1, completedAt: 'x', perHospital: { 'a-hospital': 4 } },
+      ],
       checkpoint: { writeFailures: 1, pending: { round: 2, failures: 1, lastError: 'EROFS: /state/a-hospital', nextRetryAt: null } },
       quality: { everyRounds: 5, features: 'tiny', best: null, latest: null },
       someNewField: { perHospital: { 'a-hospital': 1 } },
