@@ -1,3 +1,4 @@
+import { openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
 import { DeleteBlockedError, TileStore, type IdbFunctions, type TileRecord } from './tileStore.ts';
 
@@ -185,6 +186,26 @@ describe('TileStore tile management', () => {
     expect(await store.lookup('b')).toBeUndefined();
     expect(await store.conflictCount()).toBe(0);
     expect(await store.tileCount()).toBe(0);
+  });
+
+  it('opens a database of the previous version (1: no conflicts store) and keeps its tiles', async () => {
+    await realStore();
+    const name = `tiles-v1-${++dbCount}`;
+    const v1 = await openDB(name, 1, {
+      upgrade(d) {
+        d.createObjectStore('tiles', { keyPath: 'hash' }).createIndex('label', 'label');
+        d.createObjectStore('meta');
+        d.createObjectStore('models');
+      },
+    });
+    await v1.put('tiles', tile('a', 'MSIH'));
+    await v1.put('meta', 'client-1', 'clientId');
+    v1.close();
+    const store = await TileStore.open(name);
+    expect(await store.countsByLabel()).toEqual({ MSIH: 1 });
+    expect(await store.getMeta('clientId')).toBe('client-1');
+    expect(await store.addConflicts([{ hash: 'a', label: 'nonMSIH', name: 'b.png' }])).toEqual(['a']);
+    expect(await store.conflictCount()).toBe(1);
   });
 
   it('lists tiles a page at a time, grouped by class, optionally one class only', async () => {
