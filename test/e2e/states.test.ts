@@ -50,6 +50,19 @@ async function importTiles(page: Page, style: number): Promise<void> {
   await waitFor(page, '[data-testid=import-summary]', /tiles added/);
 }
 
+/** Each test sets up what it needs when an earlier one did not get there (so each fails on its own finding). */
+async function ensureTiles(page: Page, style: number): Promise<void> {
+  if ((await text(page, 'tile-count-MSIH')) === '0') await importTiles(page, style);
+}
+async function ensureJoined(page: Page, token: string, hospital: string): Promise<void> {
+  if ((await sel(page, '#access-msg')) === `Joined as ${hospital}.`) return;
+  if (await page.locator('#join').isVisible()) {
+    await page.getByTestId('access-token').fill(token);
+    await page.getByTestId('join-federation').click();
+  }
+  await waitFor(page, '#access-msg', new RegExp(`^Joined as ${hospital}\\.$`), 60_000);
+}
+
 async function state(page: Page, label: string): Promise<void> {
   if (SHOTS) {
     mkdirSync(SHOTS, { recursive: true });
@@ -117,6 +130,8 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
   }, 120_000);
 
   it('clears an export error from before joining once the federation’s model arrives', async () => {
+    await ensureTiles(a, 0);
+    await a.getByTestId('access-token').fill(HOSPITALS[0].token);
     await a.getByTestId('export-synthetic').click();
     const error = await waitFor(a, '#export-msg', /no federated model on this computer yet/, 30_000);
     expect(await a.locator('#export-msg').getAttribute('class')).toContain('tone-error');
@@ -131,6 +146,7 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
   }, 360_000);
 
   it('after Leave says so and offers Join, with no "Connecting…" left behind', async () => {
+    await ensureJoined(a, HOSPITALS[0].token, 'hospital-a');
     await a.locator('#leave').click();
     await waitFor(a, '#access-msg', /^You left the federation\./, 10_000);
     expect(await text(a, 'round-status')).toBe('Not taking part yet. Enter the access token and press “Join the federation”.');
@@ -143,6 +159,7 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
   }, 60_000);
 
   it('a token in use on another computer is its own state, with its words and a button, and stops trying', async () => {
+    await ensureJoined(a, HOSPITALS[0].token, 'hospital-a');
     const other = await newPage();
     await openApp(other, url);
     await importTiles(other, 1);
@@ -165,26 +182,25 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
     expect(await sel(a, '#access-msg')).toBe('Joined as hospital-a.');
   }, 400_000);
 
-  let activityBefore = 0;
-
   it('a reload mid-round keeps the loss chart and the activity, and says the work of that attempt was lost', async () => {
     await importTiles(b, 1);
     await b.getByTestId('access-token').fill(HOSPITALS[1].token);
     await b.getByTestId('join-federation').click();
-    await status(b, /^Training round 1 on this computer — step \d+ of 24/, 120_000);
-    await b.waitForFunction(() => Number(document.querySelector('#loss-chart')?.getAttribute('data-local-points') ?? 0) > 0, null, { timeout: 60_000 });
+    // A few steps into round 1 (their losses drawn), then a reload.
+    await status(b, /^Training round 1 on this computer — step ([3-9]|1\d|2[0-3]) of 24/, 120_000);
     await state(b, 'training');
     const before = await b.locator('#activity li').allTextContents();
     expect(before.some((l) => /Round 1 started/.test(l))).toBe(true);
+    const pointsBefore = Number((await b.locator('#loss-chart').getAttribute('data-local-points')) ?? 0);
     await openApp(b, url);
     // Right after the reload, before training again: the history and the loss lines are back.
     const after = await b.locator('#activity li').allTextContents();
     for (const l of before) expect(after).toContain(l);
-    expect(Number(await b.locator('#loss-chart').getAttribute('data-local-points'))).toBeGreaterThan(0);
+    expect(pointsBefore).toBeGreaterThan(0);
+    expect(Number(await b.locator('#loss-chart').getAttribute('data-local-points'))).toBeGreaterThanOrEqual(pointsBefore);
     const lost = await waitFor(b, '#status-note', /was lost/, 120_000);
     expect(lost).toMatch(/work in this attempt was lost by the reload; training again\.$|that work was lost, and that attempt ended without it\. The round is now at attempt \d+; training again\.$/);
     expect((await b.locator('#activity li').allTextContents()).some((l) => l.includes(lost))).toBe(true);
-    activityBefore = (await b.locator('#activity li').count());
     await state(b, 'reloaded mid-round');
   }, 600_000);
 
@@ -208,7 +224,6 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
   }, 600_000);
 
   it('Delete my data resets the page to a new hospital: no name, no round, no loss lines, no history', async () => {
-    expect(activityBefore).toBeGreaterThan(1);
     const idBefore = await sel(b, '#footer');
     b.once('dialog', (d) => void d.accept());
     await b.getByTestId('delete-data').click();
