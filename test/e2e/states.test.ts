@@ -55,7 +55,7 @@ async function ensureTiles(page: Page, style: number): Promise<void> {
   if ((await text(page, 'tile-count-MSIH')) === '0') await importTiles(page, style);
 }
 async function ensureJoined(page: Page, token: string, hospital: string): Promise<void> {
-  if ((await sel(page, '#access-msg')) === `Joined as ${hospital}.`) return;
+  if ((await sel(page, '#conn-badge')) === `Connected as ${hospital}`) return;
   if (await page.locator('#join').isVisible()) {
     await page.getByTestId('access-token').fill(token);
     await page.getByTestId('join-federation').click();
