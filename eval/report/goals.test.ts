@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RegimeResult } from '../downstream.ts';
 import type { ClassFidelity } from '../classFidelity.ts';
-import { GOAL_IDS, judgeGoals, type Goal, type GoalId, type GoalInputs } from './goals.ts';
+import { DIVERSITY_MIN_RATIO as VERDICT_DIVERSITY, FID_FLOOR_FACTOR as VERDICT_FID } from '../../shared/metrics/verdict.ts';
+import { DIVERSITY_MIN_RATIO, FID_FLOOR_FACTOR, GOAL_IDS, judgeGoals, type Goal, type GoalId, type GoalInputs } from './goals.ts';
 
 const ms = (mean: number, sd: number) => ({ mean, sd });
 
@@ -144,5 +145,12 @@ describe('judgeGoals', () => {
     expect(with_(0.1 + 0.2, 0.3)).toBe(true); // 0.30000000000000004 vs 0.3
     expect(with_(0.3, 0.1 + 0.2)).toBe(true);
     expect(with_(0.399, 0.4)).toBe(false);
+  });
+});
+
+describe('the goals and the web app’s verdict', () => {
+  it('judge by the same thresholds (one definition, shared/metrics/verdict.ts)', () => {
+    expect(FID_FLOOR_FACTOR).toBe(VERDICT_FID);
+    expect(DIVERSITY_MIN_RATIO).toBe(VERDICT_DIVERSITY);
   });
 });
