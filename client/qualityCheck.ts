@@ -3,7 +3,7 @@ import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
 import { generate } from '../shared/gan/gan.ts';
 import { toRgbBytes } from '../shared/image/grid.ts';
-import { features as featureSet, type Features } from '../shared/metrics/features.ts';
+import { concatRows, type Features } from '../shared/metrics/features.ts';
 import { computeQuality } from '../shared/metrics/quality.ts';
 import { realFloor } from '../shared/metrics/realFloor.ts';
 import type { QualityExtractor, QualityOptions, QualityReport } from './api.ts';
@@ -52,18 +52,6 @@ async function loadExtractor(id: QualityExtractor): Promise<FeatureExtractor> {
   if (id === 'tiny') return createTinyExtractor(64);
   const { loadNsfwjsExtractor } = await import('../shared/features/nsfwjsModels.ts');
   return loadNsfwjsExtractor(id);
-}
-
-/** Feature sets of the same dimension, one after the other. */
-function concatFeatures(parts: readonly Features[], dim: number): Features {
-  const rows = parts.reduce((a, p) => a + p.rows, 0);
-  const data = new Float64Array(rows * dim);
-  let at = 0;
-  for (const p of parts) {
-    data.set(p.data, at);
-    at += p.data.length;
-  }
-  return featureSet(data, rows, dim, 'quality-check features');
 }
 
 /** Every k-th tile so at most `max` remain, spread over the whole set (deterministic). */
@@ -128,7 +116,7 @@ export async function runQualityCheck(deps: QualityDeps): Promise<QualityReport>
         );
         await yieldToEvents();
       }
-      return concatFeatures(parts, extractor.dim);
+      return concatRows(parts, extractor.dim, 'quality-check features');
     };
     const realF = await features(reference.map((t) => t.pixels), 'Features of your tiles');
     const controlF = await features(control.map((t) => t.pixels), 'Features of your tiles');

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initNodeBackend } from '../node/nodeBackend.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { FeatureExtractor } from '../shared/features/types.ts';
-import { selectRows, type Features } from '../shared/metrics/features.ts';
+import { concatRows, selectRows, type Features } from '../shared/metrics/features.ts';
 import { computeQuality } from '../shared/metrics/quality.ts';
 import { tsne2d } from '../shared/metrics/tsne.ts';
 import { Rng } from '../shared/rng.ts';
@@ -247,16 +247,12 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       groups.push({ f: realF, rows: pick(train.tiles.map((t) => t.label), c), classIndex: c, synthetic: false });
       groups.push({ f: synthF, rows: pick(synthetic.labels, c), classIndex: c, synthetic: true });
     });
-    const parts = groups.map((g) => selectRows(g.f, g.rows));
-    const dim = realF.dim;
-    const rows = parts.reduce((s, p) => s + p.rows, 0);
-    const data = new Float64Array(rows * dim);
-    let o = 0;
-    for (const p of parts) {
-      data.set(p.data, o);
-      o += p.data.length;
-    }
-    const y = tsne2d({ rows, dim, data }, { seed: opts.seed, iterations: opts.tsneIterations });
+    const all = concatRows(
+      groups.map((g) => selectRows(g.f, g.rows)),
+      realF.dim,
+      't-SNE features',
+    );
+    const y = tsne2d(all, { seed: opts.seed, iterations: opts.tsneIterations });
     const meta = groups.flatMap((g) => g.rows.map(() => ({ classIndex: g.classIndex, synthetic: g.synthetic })));
     return y.map(([x, yy], i) => ({ x, y: yy, ...meta[i] }));
   });

@@ -48,6 +48,25 @@ export function selectRows(f: Features, indices: readonly number[]): Features {
   return { rows: indices.length, dim: f.dim, data: out };
 }
 
+/**
+ * The rows of `parts`, one set after the other, checked like {@link features} (every part must have
+ * dimension `dim`; every value finite). An empty list gives 0 rows.
+ */
+export function concatRows(parts: readonly Features[], dim: number, what = 'features'): Features {
+  let rows = 0;
+  for (const [i, p] of parts.entries()) {
+    if (p.dim !== dim) throw new FeatureError(`${what}: part ${i} has dimension ${p.dim}, expected ${dim}`);
+    rows += p.rows;
+  }
+  const data = new Float64Array(rows * dim);
+  let at = 0;
+  for (const p of parts) {
+    data.set(p.data, at);
+    at += p.data.length;
+  }
+  return features(data, rows, dim, what);
+}
+
 /** Row `i` as a view (no copy). */
 export function row(f: Features, i: number): Float32Array | Float64Array {
   return f.data.subarray(i * f.dim, (i + 1) * f.dim);
