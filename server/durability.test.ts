@@ -1,15 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../shared/checkpoint.ts';
-import { parseGanConfig } from '../shared/config/ganConfig.ts';
 import type { FederationClient, TrainFn } from '../shared/protocol/federationClient.ts';
 import * as atomicFile from './atomicFile.ts';
 import { loadSettings } from './config.ts';
 import { main } from './main.ts';
 import * as state from './state.ts';
-import { CheckpointStore, type FederationState, type HistoryEntry } from './state.ts';
+import { CheckpointStore } from './state.ts';
+import { CHECKPOINT_TEST_MODEL, stateAt, TempDirs } from './testing/checkpoints.ts';
 import { getMetrics, nodeClient, startTestServer, tinyWeights, TINY_FINGERPRINT, until, type TestServer } from './testing/federation.ts';
 
 /**
@@ -19,26 +18,16 @@ import { getMetrics, nodeClient, startTestServer, tinyWeights, TINY_FINGERPRINT,
  * at start with the system's reason, a failing checkpoint write visible on /readyz.
  */
 
-const dirs: string[] = [];
+const dirs = new TempDirs('fedgan-durability-');
 const servers: TestServer[] = [];
 const clients: FederationClient[] = [];
 afterEach(async () => {
   for (const c of clients.splice(0)) c.stop();
   for (const s of servers.splice(0)) await s.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  dirs.removeAll();
 });
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'fedgan-durability-'));
-  dirs.push(d);
-  return d;
-}
-function entry(round: number): HistoryEntry {
-  return { round, participants: 2, hospitals: ['h1', 'h2'], examples: 20, dLoss: 0.5, gLoss: 1.5, seconds: 1, attempts: 1, completedAt: '2025-01-01T00:00:00.000Z' };
-}
-function stateAt(round: number): FederationState {
-  return { round, history: Array.from({ length: round }, (_, i) => entry(i + 1)) };
-}
-const MODEL = parseGanConfig({ imageSize: 16, latentDim: 8, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 } });
+const tmp = () => dirs.make();
+const MODEL = CHECKPOINT_TEST_MODEL;
 function storeIn(stateDir: string, keep: number, extra: Partial<state.CheckpointStoreOptions> = {}) {
   const corrupt: string[] = [];
   const warnings: string[] = [];

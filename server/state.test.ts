@@ -1,35 +1,23 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../shared/checkpoint.ts';
 import { encodeWeights } from '../shared/codec/weightsCodec.ts';
-import { parseGanConfig } from '../shared/config/ganConfig.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { writeFileAtomic } from './atomicFile.ts';
-import { CheckpointStore, StateDirError, type CorruptCheckpoint, type FederationState, type HistoryEntry } from './state.ts';
+import { CheckpointStore, StateDirError, type CorruptCheckpoint } from './state.ts';
+import { CHECKPOINT_TEST_MODEL, stateAt, TempDirs } from './testing/checkpoints.ts';
 import { getMetrics, startTestServer, tinyWeights, TINY_FINGERPRINT, type TestServer } from './testing/federation.ts';
 
-const dirs: string[] = [];
+const dirs = new TempDirs('fedgan-state-');
 let server: TestServer | undefined;
 afterEach(async () => {
   await server?.cleanup();
   server = undefined;
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  dirs.removeAll();
 });
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), 'fedgan-state-'));
-  dirs.push(d);
-  return d;
-}
-function entry(round: number): HistoryEntry {
-  return { round, participants: 2, hospitals: ['h1', 'h2'], examples: 20, dLoss: 0.5, gLoss: 1.5, seconds: 1, attempts: 1, completedAt: '2025-01-01T00:00:00.000Z' };
-}
-function stateAt(round: number): FederationState {
-  return { round, history: Array.from({ length: round }, (_, i) => entry(i + 1)) };
-}
-/** The configured model the stores record (the tiny test weights do not depend on it). */
-const MODEL = parseGanConfig({ imageSize: 16, latentDim: 8, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 } });
+const tmp = () => dirs.make();
+const MODEL = CHECKPOINT_TEST_MODEL;
 function storeIn(stateDir: string, keep: number, onCorrupt?: (c: CorruptCheckpoint) => void, batchNorm: BatchNormPolicy = 'average'): CheckpointStore {
   return new CheckpointStore({ stateDir, keep, model: MODEL, batchNorm, onCorrupt });
 }
