@@ -10,25 +10,13 @@ import { strFromU8, unzipSync } from 'fflate';
 import { type Browser, type Download, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkA11y } from './axe.ts';
-import { e2eSkipReason, ensureBuilt, launchChromium, startServer, tilesZip, TINY_MODEL, type ServerProcess } from './harness.ts';
+import { e2eSkipReason, ensureBuilt, launchChromium, startServer, testIdText as text, tilesZip, TINY_MODEL, waitForTestIdText as waitForText, type ServerProcess } from './harness.ts';
 
 const skip = e2eSkipReason();
 const HOSPITAL = { hospital: 'hospital-x', token: 'token-x-0123456789abcdef' };
 const CLASSES = ['MSIH', 'nonMSIH'];
 const BARELY = 'These images are not yet usable: the model has trained only 2 steps, too few to draw tissue.';
 
-const text = async (page: Page, testid: string) => ((await page.getByTestId(testid).first().textContent()) ?? '').trim();
-
-async function waitForText(page: Page, testid: string, pattern: RegExp, timeout = 30_000): Promise<string> {
-  const end = Date.now() + timeout;
-  let last = '';
-  while (Date.now() < end) {
-    last = await text(page, testid).catch(() => '');
-    if (pattern.test(last)) return last;
-    await page.waitForTimeout(150);
-  }
-  throw new Error(`${testid} did not match ${pattern} within ${timeout} ms; it reads: "${last}"`);
-}
 
 interface Card {
   seed: number;

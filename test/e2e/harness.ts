@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { strToU8, zipSync, type Zippable } from 'fflate';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { encodePngRgb } from '../../client/png.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
@@ -209,3 +209,18 @@ export function tilesZip(style: number, classes: readonly string[], perClass: nu
 }
 
 export { strToU8 };
+
+/** The trimmed text of the first element with this `data-testid`. */
+export const testIdText = async (page: Page, testid: string): Promise<string> => ((await page.getByTestId(testid).first().textContent()) ?? '').trim();
+
+/** Poll the first element with this `data-testid` until its text matches; throws with the last text read. */
+export async function waitForTestIdText(page: Page, testid: string, pattern: RegExp, timeout = 30_000): Promise<string> {
+  const end = Date.now() + timeout;
+  let last = '';
+  while (Date.now() < end) {
+    last = await testIdText(page, testid).catch(() => '');
+    if (pattern.test(last)) return last;
+    await page.waitForTimeout(150);
+  }
+  throw new Error(`${testid} did not match ${pattern} within ${timeout} ms; it reads: "${last}"`);
+}

@@ -6,24 +6,12 @@
 import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkA11y } from './axe.ts';
-import { e2eSkipReason, ensureBuilt, fakeTile, launchChromium, startServer, tilesZip, TINY_MODEL, type ServerProcess } from './harness.ts';
+import { e2eSkipReason, ensureBuilt, fakeTile, launchChromium, startServer, testIdText as text, tilesZip, TINY_MODEL, waitForTestIdText as waitForText, type ServerProcess } from './harness.ts';
 
 const skip = e2eSkipReason();
 const HOSPITAL = { hospital: 'hospital-t', token: 'token-t-0123456789abcdef' };
 const CLASSES = ['MSIH', 'nonMSIH'];
 
-const text = async (page: Page, testid: string) => ((await page.getByTestId(testid).first().textContent()) ?? '').trim();
-
-async function waitForText(page: Page, testid: string, pattern: RegExp, timeout = 30_000): Promise<string> {
-  const end = Date.now() + timeout;
-  let last = '';
-  while (Date.now() < end) {
-    last = await text(page, testid).catch(() => '');
-    if (pattern.test(last)) return last;
-    await page.waitForTimeout(150);
-  }
-  throw new Error(`${testid} did not match ${pattern} within ${timeout} ms; it reads: "${last}"`);
-}
 
 const counts = async (page: Page) => [await text(page, 'tile-count-MSIH'), await text(page, 'tile-count-nonMSIH')];
 
