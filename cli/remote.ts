@@ -25,6 +25,12 @@ export interface RemoteOptions {
   classes: readonly string[];
   seed: number;
   out: string;
+  /**
+   * Run only this hospital (counted from 0) of the `clients` the tiles are split among, logging in with the
+   * tokens file's entry of the same index: one process (one pod of an Indexed Job) per hospital. Unset: all
+   * `clients` hospitals in this process.
+   */
+  hospitalIndex?: number;
   log: (line: string) => void;
 }
 
@@ -43,32 +49,56 @@ export function readTokens(path: string): { hospital: string; token: string }[] 
 }
 
 /**
+ * Which hospitals this process runs (indices into the partition and the tokens file) and their tokens:
+ * all `clients` of them, or only `hospitalIndex`. Every problem is a CliError that says what to fix.
+ */
+export function selectHospitals(tokens: readonly { hospital: string; token: string }[], clients: number, tokensFile: string, hospitalIndex?: number): { index: number; hospital: string; token: string }[] {
+  if (hospitalIndex === undefined) {
+    if (tokens.length < clients) throw new CliError(`--clients ${clients} needs ${clients} tokens, ${tokensFile} has ${tokens.length}`);
+    return tokens.slice(0, clients).map((t, index) => ({ index, ...t }));
+  }
+  if (!Number.isInteger(hospitalIndex) || hospitalIndex < 0 || hospitalIndex >= clients) {
+    throw new CliError(`--hospital-index must be an integer from 0 to ${clients - 1} (one of the --clients ${clients} hospitals), got ${hospitalIndex}`);
+  }
+  const t = tokens[hospitalIndex];
+  if (!t) {
+    throw new CliError(
+      `hospital index ${hospitalIndex} has no token: ${tokensFile} holds ${tokens.length} plain token(s) (indices 0 to ${tokens.length - 1}); ` +
+        `an experiment of ${clients} hospitals needs ${clients}, one per hospital, in the order of the indices`,
+    );
+  }
+  return [{ index: hospitalIndex, ...t }];
+}
+
+/**
  * Simulated hospitals that join a real federation server over WebSocket, each with its own share of the
  * tiles, using the same client library and training code as the browser.
  */
 export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: RemoteOptions): Promise<void> {
-  const tokens = readTokens(opts.tokensFile);
-  if (tokens.length < opts.clients) throw new CliError(`--clients ${opts.clients} needs ${opts.clients} tokens, ${opts.tokensFile} has ${tokens.length}`);
+  const selected = selectHospitals(readTokens(opts.tokensFile), opts.clients, opts.tokensFile, opts.hospitalIndex);
+  // Every process splits the tiles the same way (same seed), and takes the shares of its hospitals.
   const { indices } = partitionTiles(tiles, opts.partition, opts.clients, opts.seed);
   const completed: RoundComplete[] = [];
-  // Hospital 0 stays connected when the federation finishes, to download the final global model.
+  // This process's first hospital stays connected when the federation finishes, to download the final
+  // global model; it also reports each completed round.
   let finalGlobal: Promise<{ round: number; weights: WeightSet }> | null = null;
   // The federation's batch-norm policy, from its round config: recorded in the checkpoint, and FedBN's samples need recalibrating.
   let batchNorm: BatchNormPolicy = 'average';
-  const hospitals = indices.map((idx, i) => {
+  const hospitals = selected.map(({ index, hospital, token }, i) => {
+    const idx = indices[index];
     const data = datasetFromTiles(idx.map((j) => tiles[j]), opts.imageSize, opts.classes.length);
     // Each hospital trains under the name the server knows it by: its seed is keyed by that name (D3).
     // Rounds that ask for a quality probe (RoundConfig quality) get one, on the network they name (loaded once).
     const training = new HospitalTraining({
-      hospital: tokens[i].hospital,
+      hospital,
       data,
       probeFeatures: loadProbeExtractor,
-      onProbeError: (e, round) => opts.log(`${tokens[i].hospital}: no quality probe in round ${round}: ${e.message}`),
+      onProbeError: (e, round) => opts.log(`${hospital}: no quality probe in round ${round}: ${e.message}`),
     });
     const client: FederationClient = new FederationClient({
       url: opts.server,
-      token: tokens[i].token,
-      clientId: `sim-${tokens[i].hospital}`,
+      token,
+      clientId: `sim-${hospital}`,
       agent: 'fedgan-simulate',
       stopWhenFinished: i !== 0,
       createSocket: (url, protocols) => new WebSocket(url, protocols) as unknown as WebSocketLike,
@@ -79,7 +109,7 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
         return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss, ...(r.quality ? { quality: r.quality } : {}) };
       },
       onEvent: (e) => {
-        const who = tokens[i].hospital;
+        const who = hospital;
         if (e.type === 'round-start') batchNorm = e.config.batchNorm;
         if (e.type === 'round-start' && e.resumed) opts.log(`${who}: ${explainResume(e.config)}`);
         else if (e.type === 'round-start') opts.log(`${who}: training round ${e.config.round} (${idx.length} tiles)`);
@@ -117,7 +147,7 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
       writeFileSync(join(out, 'checkpoint.fgw'), encodeCheckpoint(weights, { config: model, round, batchNorm, source: opts.server }));
       writeFileSync(join(out, 'samples.png'), await samplesPng(weights, model, 8, { batchNorm }));
     }
-    writeFileSync(join(out, 'summary.json'), JSON.stringify({ config: { server: opts.server, clients: opts.clients, partition: opts.partition }, rounds: completed, checkpoint: join(out, 'checkpoint.fgw') }, null, 2) + '\n');
+    writeFileSync(join(out, 'summary.json'), JSON.stringify({ config: { server: opts.server, clients: opts.clients, partition: opts.partition, ...(opts.hospitalIndex !== undefined ? { hospitalIndex: opts.hospitalIndex } : {}) }, rounds: completed, checkpoint: join(out, 'checkpoint.fgw') }, null, 2) + '\n');
   } finally {
     for (const h of hospitals) {
       h.client.stop();

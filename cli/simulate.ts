@@ -57,6 +57,9 @@ Simulates N hospitals training a conditional GAN with federated averaging, in on
   --seed N              (default 42)
   --server URL          join a federation server (ws://host:port/ws) instead of simulating it
   --tokens FILE         with --server: tokens file (YAML list of {hospital, token}), one per hospital
+  --hospital-index I    with --server: run only hospital I (0 to N-1) of the --clients N, on its share of the
+                        tiles, logging in with entry I of --tokens: one process (one pod of an Indexed Job,
+                        deploy/k8s/overlays/simulate-scale) per hospital
 
 Trains on tfjs's wasm backend (SIMD, with this project's training kernels; TFJS_BACKEND=cpu forces the pure-JS backend),
 or on WebGPU through Dawn when DAWN_NODE points at dawn.node.`;
@@ -90,6 +93,7 @@ const OPTIONS = {
   seed: { type: 'string' },
   server: { type: 'string' },
   tokens: { type: 'string' },
+  'hospital-index': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -130,6 +134,8 @@ export interface SimulateArgs {
   quality: { everyRounds: number; perClass: number; features: QualityFeatures; untilFlat?: { patience: number; minImprovement: number } };
   server?: string;
   tokens?: string;
+  /** With --server: run only this hospital of `clients` (cli/remote.ts). */
+  hospitalIndex?: number;
 }
 
 function parseQualityArgs(v: Record<string, string | undefined>): SimulateArgs['quality'] {
@@ -197,10 +203,14 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
     throw e;
   }
   if (v.server && !v.tokens) throw new CliError('--server needs --tokens FILE (one token per simulated hospital)');
+  if (v['hospital-index'] !== undefined && !v.server) throw new CliError('--hospital-index needs --server (it picks one hospital of a federation run by a server)');
+  const clients = int('clients', v.clients!, 1);
+  const hospitalIndex = v['hospital-index'] !== undefined ? int('hospital-index', v['hospital-index'], 0) : undefined;
+  if (hospitalIndex !== undefined && hospitalIndex >= clients) throw new CliError(`--hospital-index must be below --clients ${clients} (hospitals count from 0), got "${v['hospital-index']}"`);
   return {
     data: v.data,
     out: v.out,
-    clients: int('clients', v.clients!, 1),
+    clients,
     rounds: int('rounds', v.rounds!, 1),
     localSteps: int('local-steps', v['local-steps']!, 1),
     fraction,
@@ -213,6 +223,7 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
     quality: parseQualityArgs(v),
     server: v.server,
     tokens: v.tokens,
+    ...(hospitalIndex !== undefined ? { hospitalIndex } : {}),
   };
 }
 
@@ -245,6 +256,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       classes: args.model.classes,
       seed: args.model.seed,
       out: args.out,
+      hospitalIndex: args.hospitalIndex,
       log: (l) => process.stderr.write(l + '\n'),
     });
     process.stderr.write(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s; wrote ${args.out}\n`);
