@@ -69,7 +69,7 @@ describe('npm run evaluate', () => {
   it('writes a complete report.json, report-details.json and a self-contained report.html end to end', async () => {
     const { report, details, files } = await evaluate(quick({}));
     const onDisk = JSON.parse(readFileSync(files.json, 'utf8'));
-    expect(Object.keys(onDisk)).toEqual(['fid', 'kid', 'floor', 'classification', 'classFidelity', 'memorization', 'diversity', 'goals', 'config']);
+    expect(Object.keys(onDisk)).toEqual(['fid', 'kid', 'floor', 'classification', 'classFidelity', 'memorization', 'diversity', 'membership', 'goals', 'config']);
     expect(onDisk).toEqual(JSON.parse(JSON.stringify(report)));
     expect(Number.isFinite(report.fid)).toBe(true);
     expect(report.fid).toBeGreaterThan(0);
@@ -102,6 +102,8 @@ describe('npm run evaluate', () => {
     expect(html.match(/<img src="data:image\/png;base64,/g)).toHaveLength(1 + 16); // grid + 8 pairs
     expect(html).toContain('<svg');
     expect(html).toContain('Memorization check');
+    expect(html).toContain('Membership-inference audit (privacy)');
+    expect(html).toContain(`<th scope="row">GAN-Leaks (distance to the nearest generated tile)</th><td>${report.membership.attacks.ganLeaks.auc.toFixed(3)}</td>`);
     expect(html).toContain('Real + synthetic tiles');
     expect(existsSync(files.samples)).toBe(true);
   });

@@ -13,8 +13,9 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
                          the generator's batch-norm statistics are recalibrated data-free before generating
   --fed-config FILE      the server's FED_CONFIG file, needed only for version-1 server checkpoints (written before
                          checkpoints recorded the GAN config): their model and batch-norm policy are taken from it
-  --real-train DIR       the real tiles the GAN was trained on, <label>/<tile>.jpg|png
-  --real-test DIR        real tiles it never saw, same layout (manifest.csv in DIR or its parent gives patients)
+  --real-train DIR       the real tiles the GAN was trained on, <label>/<tile>.jpg|png (the membership audit's members)
+  --real-test DIR        real tiles it never saw, same layout (manifest.csv in DIR or its parent gives patients and
+                         sites; the membership audit compares training and test tiles of the sites both have)
   --per-class N          synthetic tiles to generate per class
   --out DIR              where the report is written
   --features F           inception (InceptionV3 from nsfwjs, default) | tiny (random projection, for tests)
@@ -38,6 +39,7 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
   --kid-subsets N        (default ${DEFAULT_OPTIONS.kidSubsets})
   --tsne-per-group N     t-SNE points per class and source (default ${DEFAULT_OPTIONS.tsnePerGroup})
   --tsne-iterations N    (default ${DEFAULT_OPTIONS.tsneIterations})
+  --membership-bootstrap N  bootstrap resamples of the membership audit's AUC intervals (default ${DEFAULT_OPTIONS.membershipBootstrap})
   --seed N               generation and sampling seed (default ${DEFAULT_OPTIONS.seed})`;
 
 function featureEngine(value: string | undefined): FeatureEngine {
@@ -72,6 +74,7 @@ const OPTIONS = {
   'kid-subsets': { type: 'string' },
   'tsne-per-group': { type: 'string' },
   'tsne-iterations': { type: 'string' },
+  'membership-bootstrap': { type: 'string' },
   seed: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -127,6 +130,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
     kidSubsets: int('kid-subsets', v['kid-subsets'], 1, DEFAULT_OPTIONS.kidSubsets),
     tsnePerGroup: int('tsne-per-group', v['tsne-per-group'], 1, DEFAULT_OPTIONS.tsnePerGroup),
     tsneIterations: int('tsne-iterations', v['tsne-iterations'], 1, DEFAULT_OPTIONS.tsneIterations),
+    membershipBootstrap: int('membership-bootstrap', v['membership-bootstrap'], 0, DEFAULT_OPTIONS.membershipBootstrap),
     seed: int('seed', v.seed, 0, DEFAULT_OPTIONS.seed),
   };
 }
@@ -151,6 +155,7 @@ export async function main(argv: string[]): Promise<void> {
         (r) => `${r}: accuracy ${pm(c[r].accuracy)}, F1 ${pm(c[r].f1)}, balanced accuracy ${pm(c[r].balancedAccuracy)}, AUROC ${pm(c[r].auroc)}${c[r].patientLevel ? ` | patient AUROC ${pm(c[r].patientLevel!.auroc)}` : ''}`,
       ),
       `memorization: synthetic→train p5 ${report.memorization.syntheticToTrain.p5.toFixed(2)} median ${report.memorization.syntheticToTrain.median.toFixed(2)}; test→train p5 ${report.memorization.testToTrain.p5.toFixed(2)} median ${report.memorization.testToTrain.median.toFixed(2)}`,
+      `membership audit (${report.membership.members.tiles} training vs ${report.membership.nonMembers.tiles} held-out tiles): ${[report.membership.attacks.ganLeaks, report.membership.attacks.logan].map((a) => `${a.name} AUC ${a.auc.toFixed(3)}${a.ci ? ` [${a.ci.low.toFixed(3)}, ${a.ci.high.toFixed(3)}]` : ''} (${a.level})`).join('; ')}`,
       `diversity: ${Object.entries(report.diversity).map(([k, d]) => `${k} synthetic ${d.synthetic?.toFixed(2)} vs real ${d.real?.toFixed(2)}`).join('; ')}`,
       `goals met: ${report.goals.filter((g) => g.met).length} of ${report.goals.length}${report.goals.some((g) => !g.met) ? ` (not met: ${report.goals.filter((g) => !g.met).map((g) => g.id).join(', ')})` : ''}`,
       `wrote ${files.json}, ${files.html} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,

@@ -184,6 +184,33 @@ describe('quality report: references and goals', () => {
     expect(html).toMatch(/The class is (carried|not carried|reversed)\./);
   });
 
+  it('audits membership: both attacks\' AUCs recomputed from the per-tile scores, training tiles as members', () => {
+    const { report, details } = run;
+    const m = report.membership;
+    const rows = details.membershipScores;
+    // Every training tile is a member and every test tile a non-member (both folders have sites TCGA-AA and TCGA-CM).
+    expect(m.members).toEqual({ tiles: 24, perClass: { MSIH: 12, nonMSIH: 12 } });
+    expect(m.nonMembers).toEqual({ tiles: 12, perClass: { MSIH: 6, nonMSIH: 6 } });
+    expect(m.sites).toEqual([
+      { site: 'TCGA-AA', members: 12, nonMembers: 6 },
+      { site: 'TCGA-CM', members: 12, nonMembers: 6 },
+    ]);
+    expect(m.leftOut).toEqual({ members: 0, nonMembers: 0 });
+    expect(rows.filter((r) => r.member).map((r) => r.file).sort()).toEqual(readRealTiles(join(dir, 'train'), { classes, size: 16, flag: '--x', role: 'x' }).tiles.map((t) => t.file).sort());
+    expect(rows.filter((r) => !r.member).every((r) => r.file.startsWith(join(dir, 'test')))).toBe(true);
+    // Independently: GAN-Leaks scores a tile by minus its distance, LOGAN by the discriminator's output.
+    const labels = rows.map((r) => r.member);
+    expect(m.attacks.ganLeaks.auc).toBeCloseTo(pairAuroc(labels, rows.map((r) => -r.ganLeaksDistance)), 12);
+    expect(m.attacks.logan.auc).toBeCloseTo(pairAuroc(labels, rows.map((r) => r.loganScore)), 12);
+    for (const a of [m.attacks.ganLeaks, m.attacks.logan]) {
+      expect(a.ci).toMatchObject({ level: 0.95, resamples: 1000, seed: 7 });
+      expect(a.ci!.low).toBeLessThanOrEqual(a.auc);
+      expect(a.ci!.high).toBeGreaterThanOrEqual(a.auc);
+    }
+    expect(m.generatedTiles).toBe(20);
+    expect(m.interpretation).toMatch(/0\.5 means the attack does no better than a coin: no detectable leakage/);
+  });
+
   it('without patients in the test manifest, the patient goal is not met and says so', async () => {
     const noManifest = join(dir, 'test-anonymous');
     writeSyntheticTiles(noManifest, { perClass: 6, size: 24, seed: 2 });

@@ -1,7 +1,8 @@
 /**
  * The quality report, end to end: checkpoint → synthetic tiles → features → FID/KID next to the real
- * floor, memorization, diversity, t-SNE → downstream classification and class fidelity → the goals →
- * report.json, report-details.json, report.html.
+ * floor, memorization, diversity, t-SNE → downstream classification and class fidelity → the membership-
+ * inference audit (training vs held-out tiles, eval/membership.ts) → the goals → report.json,
+ * report-details.json, report.html.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
@@ -24,6 +25,8 @@ import { judgeGoals } from './report/goals.ts';
 import { renderReportHtml } from './report/html.ts';
 import { createNodeNsfwjsExtractor, type EngineExtractor, type FeatureEngine } from './features/nodeExtractor.ts';
 import { withFeatureCache } from './features/featureCache.ts';
+import { auditMembership } from './membership.ts';
+import { discriminatorScores } from '../shared/privacy/membershipDiscriminator.ts';
 import { createClassifierPool } from './classifier/classifierPool.ts';
 import { classGridPng, pngDataUrl, tilePng } from './report/images.ts';
 import { tsneSvg } from './report/tsnePlot.ts';
@@ -66,6 +69,8 @@ export interface EvaluateOptions {
   /** t-SNE points per (real|synthetic, class) group. */
   tsnePerGroup: number;
   tsneIterations: number;
+  /** Bootstrap resamples of the membership audit's AUC intervals. */
+  membershipBootstrap: number;
   seed: number;
   log?: (line: string) => void;
 }
@@ -85,6 +90,7 @@ export const DEFAULT_OPTIONS: Omit<EvaluateOptions, 'checkpoint' | 'realTrain' |
   kidSubsets: 100,
   tsnePerGroup: 150,
   tsneIterations: 500,
+  membershipBootstrap: 1000,
   seed: 7,
 };
 
@@ -184,7 +190,16 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
 
   // 3. Synthetic tiles.
   const synthetic = await timed('generate synthetic tiles', () => generateTiles(ckpt.gan, opts.perClass, { seed: opts.seed }));
-  ckpt.gan.dispose();
+  // 3b. The discriminator's output on every real tile (LOGAN, for the membership audit), while the model is loaded.
+  let logan: { train: Float64Array; test: Float64Array };
+  try {
+    logan = await timed('membership audit: discriminator scores of the real tiles', async () => ({
+      train: await discriminatorScores(ckpt.gan, train.tiles.map((t) => t.pixels), train.tiles.map((t) => t.label)),
+      test: await discriminatorScores(ckpt.gan, test.tiles.map((t) => t.pixels), test.tiles.map((t) => t.label)),
+    }));
+  } finally {
+    ckpt.gan.dispose();
+  }
 
   // 4. Features (InceptionV3 on ONNX Runtime or wasm, or the tiny projection).
   const nsfwjs = (network: 'inception-v3' | 'mobilenet-v2') =>
@@ -236,6 +251,24 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   // 5b. The real floor: real test vs real training tiles, and synthetic vs real training tiles, at one sample size.
   const floorRun = await timed('real floor: FID, KID of real test vs training tiles, same sample size', () =>
     realFloor(realF, testF, synthF, { seed: opts.seed, kidSubsets: opts.kidSubsets, full: { fid: quality.fid.fid, kid: { mean: quality.kid.mean, std: quality.kid.std } } }),
+  );
+
+  // 5c. Membership inference: training tiles (members) against held-out tiles of the same hospitals.
+  const membership = await timed('membership audit: GAN-Leaks and LOGAN AUCs with bootstrap intervals', () =>
+    auditMembership({
+      classes,
+      members: train.tiles,
+      memberFeatures: realF,
+      memberLogan: logan.train,
+      nonMembers: test.tiles,
+      nonMemberFeatures: testF,
+      nonMemberLogan: logan.test,
+      synthetic: synthF,
+      syntheticLabels: synthetic.labels,
+      featureSpace: extractor.description,
+      bootstrap: opts.membershipBootstrap,
+      seed: opts.seed,
+    }),
   );
 
   // 6. t-SNE of real training vs synthetic features.
@@ -351,6 +384,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     classFidelity: classFidelitySummary,
     memorization,
     diversity: quality.diversity,
+    membership: membership.section,
     goals,
     config: {
       checkpoint: resolve(opts.checkpoint),
@@ -404,6 +438,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     },
     ...(linearProbe ? { linearProbe } : {}),
     closestPairs: closest,
+    membershipScores: membership.rows,
     tsne: tsnePoints,
     timingsSeconds: timings,
     backends,

@@ -14,6 +14,8 @@ export interface RealTile {
   /** Path of the file. */
   file: string;
   patient?: string;
+  /** The hospital (tissue-source site) manifest.csv names for the tile, if any. */
+  site?: string;
 }
 
 export interface RealTileSet {
@@ -84,7 +86,8 @@ export function readRealTiles(dir: string, opts: ReadRealOptions): RealTileSet {
     }
     const pixels = resizeToRGB(img.rgba, img.width, img.height, 4, opts.size);
     opts.onProgress?.(i + 1, files.length);
-    return { pixels, label, className, file: path, patient: manifest?.get(basename(path))?.patient || undefined };
+    const row = manifest?.get(basename(path));
+    return { pixels, label, className, file: path, patient: row?.patient || undefined, site: row?.site || undefined };
   });
   return { dir, tiles, sourceSize, hasPatients: tiles.every((t) => t.patient) };
 }

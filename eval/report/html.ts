@@ -4,6 +4,7 @@ import type { ClassFidelity } from '../classFidelity.ts';
 import { DIVERSITY_MIN_RATIO, FID_FLOOR_FACTOR, type Goal, type GoalId } from './goals.ts';
 import { escapeXml } from './tsnePlot.ts';
 import type { QualityReport, ReportDetails } from './types.ts';
+import type { AttackResult } from '../membership.ts';
 
 export interface ReportImages {
   /** data: URL of the sample grid (one row per class). */
@@ -54,6 +55,21 @@ function downstreamTables(d: Pick<DownstreamResult, 'results'>, what: string, cf
       )
     : '<p class="note">No patient-level results: the test folder has no manifest.csv naming a patient for every tile.</p>';
   return tile + patient;
+}
+
+function membershipSection(m: QualityReport['membership']): string {
+  const ci = (a: AttackResult) => (a.ci ? `${f3(a.ci.low)} – ${f3(a.ci.high)}` : '–');
+  const verdict: Record<AttackResult['level'], string> = { 'none-detected': '<span class="ok">no detectable leakage</span>', weak: '<span class="warn">weak leakage</span>', clear: '<span class="warn">clear leakage</span>' };
+  const rows = [m.attacks.ganLeaks, m.attacks.logan].map((a) => `<tr><th scope="row">${escapeXml(a.name)}</th><td>${f3(a.auc)}</td><td>${ci(a)}</td><td>${verdict[a.level]}</td></tr>`).join('');
+  const level = m.attacks.ganLeaks.ci ? Math.round(m.attacks.ganLeaks.ci.level * 100) : 95;
+  const perClass = (p: Record<string, number>) => Object.entries(p).map(([k, v]) => `${escapeXml(k)} ${v}`).join(', ');
+  const sites = m.sites
+    ? `Only hospitals (sites) with both training and held-out tiles are compared: ${m.sites.map((s) => `${escapeXml(s.site)} (${s.members} training, ${s.nonMembers} held out)`).join(', ')}.${m.leftOut.members + m.leftOut.nonMembers > 0 ? ` Left out: ${m.leftOut.members} training and ${m.leftOut.nonMembers} held-out tiles of other sites.` : ''}`
+    : 'The manifests name no hospital site for every tile, so all training and held-out tiles are compared.';
+  return `<p class="note">Can an attacker tell which tiles the model was trained on? Members: ${m.members.tiles} training tiles (${perClass(m.members.perClass)}); non-members: ${m.nonMembers.tiles} held-out tiles of the same hospitals (${perClass(m.nonMembers.perClass)}). ${sites}
+GAN-Leaks (Chen et al. 2020, black box) scores a tile by its distance to the nearest of ${m.generatedTiles} generated tiles of its class (features: ${escapeXml(m.featureSpace)}); LOGAN (Hayes et al. 2019) by the discriminator's output on it. Which tiles were members, with both scores: report-details.json, <code>membershipScores</code>.</p>
+<table><thead><tr><th>Attack</th><th>AUC</th><th>${level} % interval (bootstrap)</th><th>Reading</th></tr></thead><tbody>${rows}</tbody></table>
+<p class="note">${escapeXml(m.interpretation)}</p>`;
 }
 
 function goalById(r: QualityReport, id: GoalId): Goal {
@@ -231,6 +247,9 @@ ${probe}
 </tbody></table>
 <p>The ${images.pairs.length} synthetic tiles closest to a training tile (left: synthetic, right: its nearest training tile):</p>
 <div class="pairs">${pairs}</div>
+
+<h2>Membership-inference audit (privacy)</h2>
+${membershipSection(report.membership)}
 
 <h2>Diversity (mode collapse)</h2>
 <p class="note">Mean pairwise feature distance within each class. A ratio well below 1 means the synthetic tiles of that class look alike (mode collapse).</p>

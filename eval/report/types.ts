@@ -2,6 +2,7 @@ import type { DownstreamResult, RegimeResult, Regime } from '../downstream.ts';
 import type { ClassFidelity, ClassFidelitySeed } from '../classFidelity.ts';
 import type { RealFloor } from '../floor.ts';
 import type { Goal } from './goals.ts';
+import type { MembershipScoreRow, MembershipSection } from '../membership.ts';
 
 /** report.json: exactly these keys (issues 6 and 13). */
 export interface QualityReport {
@@ -18,6 +19,8 @@ export interface QualityReport {
     testToTrain: { p5: number; median: number };
   };
   diversity: Record<string, { synthetic: number | null; real: number | null }>;
+  /** Membership-inference audit: GAN-Leaks and LOGAN AUCs of training vs held-out tiles (eval/membership.ts). */
+  membership: MembershipSection;
   /** The issue's goals, each with its figure, threshold and whether it is met (eval/report/goals.ts). */
   goals: Goal[];
   config: ReportConfig;
@@ -63,6 +66,8 @@ export interface ReportDetails {
   realOnlyScores: { syntheticLabels: number[]; testLabels: number[]; perSeed: { seed: number; synthetic: number[]; test: number[] }[] };
   linearProbe?: DownstreamResult;
   closestPairs: { synthetic: number; syntheticClass: string; realFile: string; distance: number }[];
+  /** Every tile the membership audit scored: its file, whether it was a training tile (member), and both attacks' scores. */
+  membershipScores: MembershipScoreRow[];
   tsne: { x: number; y: number; classIndex: number; synthetic: boolean }[];
   timingsSeconds: Record<string, number>;
   backends: Record<string, string>;
