@@ -13,13 +13,12 @@ import { sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepCont
  * the context's dropout stream (stepDropoutSeed).
  */
 export function acganStep(ctx: StepContext): GanStep {
-  const { gan, optG, optD, nextSeed } = ctx;
+  const { gan, optD, nextSeed } = ctx;
   const { G, D, cfg } = gan;
   const augment = stepAugment(ctx);
   const dropoutSeed = stepDropoutSeed(ctx);
   const loss = saturatingLoss(cfg.adversarialLoss);
   const dVars = D.params.trainableVariables();
-  const gVars = G.params.trainableVariables();
   return ({ images, labels }) =>
     tf.tidy(() => {
       const b = images.shape[0];
@@ -35,15 +34,25 @@ export function acganStep(ctx: StepContext): GanStep {
         true,
         dVars,
       )!;
-      const gLoss = optG.minimize(
-        () => {
-          // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-          const f = D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed);
-          return tf.add(generatorTerm(loss, f.score), softmaxCrossEntropy(f.classLogits!, fakeLabels)) as tf.Scalar;
-        },
-        true,
-        gVars,
-      )!;
+      const gLoss = acganGeneratorUpdate(ctx, z, fakeLabels);
       return { dLoss, gLoss };
     });
+}
+
+/** ACGAN's generator update on latents z with labels: BCE(fake→1) (or hinge) + CE(class|fake). Returns its loss. */
+export function acganGeneratorUpdate(ctx: StepContext, z: tf.Tensor2D, fakeLabels: tf.Tensor1D): tf.Scalar {
+  const { gan, optG } = ctx;
+  const { G, D, cfg } = gan;
+  const augment = stepAugment(ctx);
+  const dropoutSeed = stepDropoutSeed(ctx);
+  const loss = saturatingLoss(cfg.adversarialLoss);
+  return optG.minimize(
+    () => {
+      // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
+      const f = D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed);
+      return tf.add(generatorTerm(loss, f.score), softmaxCrossEntropy(f.classLogits!, fakeLabels)) as tf.Scalar;
+    },
+    true,
+    G.params.trainableVariables(),
+  )!;
 }

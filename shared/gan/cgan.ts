@@ -11,13 +11,12 @@ import { sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepCont
  * dropout mask takes its seed from the context's dropout stream (stepDropoutSeed).
  */
 export function cganStep(ctx: StepContext): GanStep {
-  const { gan, optG, optD, nextSeed } = ctx;
+  const { gan, optD, nextSeed } = ctx;
   const { G, D, cfg } = gan;
   const augment = stepAugment(ctx);
   const dropoutSeed = stepDropoutSeed(ctx);
   const loss = saturatingLoss(cfg.adversarialLoss);
   const dVars = D.params.trainableVariables();
-  const gVars = G.params.trainableVariables();
   return ({ images, labels }) =>
     tf.tidy(() => {
       const b = images.shape[0];
@@ -33,8 +32,21 @@ export function cganStep(ctx: StepContext): GanStep {
         true,
         dVars,
       )!;
-      // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-      const gLoss = optG.minimize(() => generatorTerm(loss, D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed).score), true, gVars)!;
+      const gLoss = cganGeneratorUpdate(ctx, z, fakeLabels);
       return { dLoss, gLoss };
     });
+}
+
+/** CGAN's generator update on latents z with labels: BCE(D(G(z,ỹ),ỹ)→1) (or hinge). Returns its loss. */
+export function cganGeneratorUpdate(ctx: StepContext, z: tf.Tensor2D, fakeLabels: tf.Tensor1D): tf.Scalar {
+  const { G, D, cfg } = ctx.gan;
+  const augment = stepAugment(ctx);
+  const dropoutSeed = stepDropoutSeed(ctx);
+  const loss = saturatingLoss(cfg.adversarialLoss);
+  // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
+  return ctx.optG.minimize(
+    () => generatorTerm(loss, D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed).score),
+    true,
+    G.params.trainableVariables(),
+  )!;
 }

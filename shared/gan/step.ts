@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { GanConfig } from '../config/ganConfig.ts';
+import type { DpOptions } from '../privacy/dpSgd.ts';
 import { randomOps, type SeedSource } from '../nn/random.ts';
 import { createAugment, type Augment } from './augment.ts';
 import type { Gan } from './gan.ts';
@@ -8,6 +9,12 @@ import type { Gan } from './gan.ts';
 export interface Batch {
   images: tf.Tensor4D;
   labels: tf.Tensor1D;
+  /**
+   * The batch size the sampling aims at, when it varies from step to step (Poisson sampling under
+   * differential privacy, localTraining.ts): the DP step divides its noisy gradient sum by it and generates
+   * this many fakes for the generator's update. Default: the batch's own size.
+   */
+  expectedSize?: number;
 }
 
 /** Losses of one step, as scalars that stay on the device; the caller disposes them. */
@@ -36,6 +43,11 @@ export interface StepContext {
    * (`createAugment(cfg.augment, nextSeed)`, no augmentation unless `cfg.augment.policy` names some).
    */
   augment?: Augment;
+  /**
+   * Differential privacy for the discriminator (DP-SGD, shared/privacy/dpSgd.ts): every discriminator
+   * update that reads real tiles clips each example's gradient and adds noise. Absent: ordinary training.
+   */
+  dp?: DpOptions;
 }
 
 /** The seeds of the step's dropout masks: the context's dropout stream, else `nextSeed`. */

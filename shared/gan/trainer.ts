@@ -1,10 +1,12 @@
 import type { GanType } from '../config/ganConfig.ts';
 import { acganStep } from './acgan.ts';
 import { cganStep } from './cgan.ts';
+import { dpStep } from './dpSteps.ts';
 import type { Gan } from './gan.ts';
 import type { GanStep, StepContext } from './step.ts';
 import { createAdam } from '../nn/optimizer.ts';
 import type { SeedSource } from '../nn/random.ts';
+import { checkDpOptions, type DpOptions } from '../privacy/dpSgd.ts';
 import { Rng } from '../rng.ts';
 import { wganGpStep } from './wgangp.ts';
 
@@ -20,7 +22,7 @@ const STEPS: Record<GanType, (ctx: StepContext) => GanStep> = {
  * generator step.
  */
 function configuredStep(ctx: StepContext): GanStep {
-  const step = STEPS[ctx.gan.cfg.gan](ctx);
+  const step = ctx.dp ? dpStep(ctx) : STEPS[ctx.gan.cfg.gan](ctx);
   const ema = ctx.gan.ema;
   if (!ema) return step;
   return (batch) => {
@@ -55,18 +57,29 @@ export function dropoutSeeds(seed: number): SeedSource {
  * penalty weights and augmentation from one counter, dropout masks from `dropoutSeeds(seed)`, each mask
  * with its seed passed explicitly down to the layer (StepContext.dropoutSeed → G.apply / D.apply →
  * shared/nn/layers.ts dropout). A training run is then reproducible from the weights, the batches and the
- * seed on every backend: tfjs's random ops and the WebGPU fast path's (which would otherwise answer an
+ * seed on every backend (the DP noise, `opts.dp`, from the same counter): tfjs's random ops and the WebGPU fast path's (which would otherwise answer an
  * unseeded mask from one stream per page, the same in every browser), and two trainers with different
  * seeds draw different masks.
  */
-export function createTrainer(gan: Gan, seed = gan.cfg.seed): GanTrainer {
+export interface TrainerOptions {
+  /**
+   * Differential privacy for the discriminator (DP-SGD: shared/privacy/dpSgd.ts, shared/gan/dpSteps.ts).
+   * Refused, with the reason, for a discriminator with batch norm. The DP noise is drawn from the same
+   * seeded counter as the latents.
+   */
+  dp?: DpOptions;
+}
+
+export function createTrainer(gan: Gan, seed = gan.cfg.seed, opts: TrainerOptions = {}): GanTrainer {
   const { optimizerG: og, optimizerD: od } = gan.cfg;
+  const dp = opts.dp;
+  if (dp) checkDpOptions(dp);
   let counter = seed * 1_000_003;
   const nextSeed = () => (counter = (counter + 1) % 2147483647);
   const dropoutSeed = dropoutSeeds(seed);
   let optG = createAdam(og.learningRate, og.beta1, og.beta2);
   let optD = createAdam(od.learningRate, od.beta1, od.beta2);
-  let step = configuredStep({ gan, optG, optD, nextSeed, dropoutSeed });
+  let step = configuredStep({ gan, optG, optD, nextSeed, dropoutSeed, dp });
   return {
     gan,
     get step() {
@@ -77,7 +90,7 @@ export function createTrainer(gan: Gan, seed = gan.cfg.seed): GanTrainer {
       optD.dispose();
       optG = createAdam(og.learningRate, og.beta1, og.beta2);
       optD = createAdam(od.learningRate, od.beta1, od.beta2);
-      step = configuredStep({ gan, optG, optD, nextSeed, dropoutSeed });
+      step = configuredStep({ gan, optG, optD, nextSeed, dropoutSeed, dp });
     },
     dispose() {
       optG.dispose();

@@ -16,12 +16,11 @@ import { randomOps } from '../nn/random.ts';
  * stream (stepDropoutSeed).
  */
 export function wganGpStep(ctx: StepContext): GanStep {
-  const { gan, optG, optD, nextSeed } = ctx;
+  const { gan, optD, nextSeed } = ctx;
   const { G, D, cfg } = gan;
   const augment = stepAugment(ctx);
   const dropoutSeed = stepDropoutSeed(ctx);
   const dVars = D.params.trainableVariables();
-  const gVars = G.params.trainableVariables();
   return ({ images, labels }) => {
     const b = images.shape[0];
     let dLoss: tf.Scalar | null = null;
@@ -42,11 +41,19 @@ export function wganGpStep(ctx: StepContext): GanStep {
       dLoss?.dispose();
       dLoss = loss;
     }
-    const gLoss = tf.tidy(() => {
-      const { z, labels: fakeLabels } = sampleLatent(cfg, b, nextSeed);
-      // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-      return optG.minimize(() => tf.neg(tf.mean(D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed).score)), true, gVars)!;
-    });
+    const gLoss = wganGpGeneratorUpdate(ctx, b);
     return { dLoss: dLoss!, gLoss };
   };
+}
+
+/** WGAN-GP's generator update on `b` fresh latents and labels: −E[D(G(z,ỹ),ỹ)]. Returns its loss. */
+export function wganGpGeneratorUpdate(ctx: StepContext, b: number): tf.Scalar {
+  const { G, D, cfg } = ctx.gan;
+  const augment = stepAugment(ctx);
+  const dropoutSeed = stepDropoutSeed(ctx);
+  return tf.tidy(() => {
+    const { z, labels: fakeLabels } = sampleLatent(cfg, b, ctx.nextSeed);
+    // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
+    return ctx.optG.minimize(() => tf.neg(tf.mean(D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed).score)), true, G.params.trainableVariables())!;
+  });
 }

@@ -14,9 +14,11 @@ import type { ParamStore } from './params.ts';
  */
 export interface AttentionOptions {
   /**
-   * Additive bias per head, [heads, N, N], e.g. Swin's relative position bias. Added to every item.
+   * Additive bias per head, [heads, N, N], e.g. Swin's relative position bias. Added to every item. Or one
+   * per example, [E, heads, N, N] (a per-example pass, perExample.ts): the batch is then E examples of
+   * B/E items each (example-major, as windowPartition lays out an image's windows).
    */
-  bias?: tf.Tensor3D;
+  bias?: tf.Tensor3D | tf.Tensor4D;
   /**
    * Additive mask [G, N, N] (0 to keep a pair, a large negative value to cut it), e.g. Swin's
    * shifted-window mask. The batch must be a multiple of G; item b uses mask b mod G.
@@ -53,7 +55,12 @@ export function multiHeadSelfAttention(p: ParamStore, name: string, dim: number,
       const k = split(key.apply(flat));
       const v = split(value.apply(flat));
       let scores = tf.matMul(q, k, false, true) as tf.Tensor3D; // [B·heads, N, N]
-      if (opts.bias) {
+      if (opts.bias?.rank === 4) {
+        const e = opts.bias.shape[0];
+        checkShape(opts.bias, [e, heads, n, n], `attention ${name}: per-example bias`);
+        if (b % e !== 0) throw new Error(`attention ${name}: batch ${b} is not a multiple of the bias's ${e} examples`);
+        scores = tf.reshape(tf.add(tf.reshape(scores, [e, b / e, heads * n, n]), tf.reshape(opts.bias, [e, 1, heads * n, n])), [b * heads, n, n]);
+      } else if (opts.bias) {
         checkShape(opts.bias, [heads, n, n], `attention ${name}: bias`);
         scores = tf.reshape(tf.add(tf.reshape(scores, [b, heads, n, n]), opts.bias), [b * heads, n, n]);
       }

@@ -5,8 +5,13 @@ import { batchNormTrain } from './batchNormTraining.ts';
 import { layerNormalize } from './layerNormalize.ts';
 import { fusedLayerOps } from './fusedLayerOps.ts';
 import { movingAverage } from './movingAverage.ts';
+import { perExampleConv, perExampleDense, perExampleGather, perExampleScaleShift, perExampleWeight } from './perExample.ts';
 
-/** Building blocks written with raw tfjs-core ops, so every weight is a named variable we own. */
+/**
+ * Building blocks written with raw tfjs-core ops, so every weight is a named variable we own. Dense, conv,
+ * layer-norm and embedding layers also run with per-example copies of their weights inside a per-example
+ * pass (perExample.ts: differentially private training's per-example gradients).
+ */
 
 export interface Dense {
   apply(x: tf.Tensor2D): tf.Tensor2D;
@@ -15,7 +20,11 @@ export function dense(p: ParamStore, name: string, inUnits: number, outUnits: nu
   const kernel = p.create(`${name}/kernel`, [inUnits, outUnits], 'glorot');
   const b = bias ? p.create(`${name}/bias`, [outUnits], 'zeros') : null;
   return {
-    apply: (x) => fusedLayerOps().dense(x, kernel as tf.Tensor2D, b as tf.Tensor1D | null),
+    apply: (x) => {
+      const k = perExampleWeight(kernel);
+      if (k) return perExampleDense(x, k, perExampleWeight(b) ?? b);
+      return fusedLayerOps().dense(x, kernel as tf.Tensor2D, b as tf.Tensor1D | null);
+    },
   };
 }
 
@@ -36,10 +45,16 @@ export function conv2d(
   const stride = opts.stride ?? 1;
   const kernel = p.create(`${name}/kernel`, [k, k, inChannels, outChannels], 'glorot');
   const b = opts.bias === false ? null : p.create(`${name}/bias`, [outChannels], 'zeros');
+  const apply = (x: tf.Tensor4D, alpha: number | null): tf.Tensor4D => {
+    const f = perExampleWeight(kernel);
+    if (!f) return fusedLayerOps().conv(x, kernel as tf.Tensor4D, b as tf.Tensor1D | null, stride, alpha);
+    const y = perExampleConv(x, f, perExampleWeight(b) ?? b, stride);
+    return alpha == null ? y : tf.leakyRelu(y, alpha);
+  };
   return {
     outChannels,
-    apply: (x) => fusedLayerOps().conv(x, kernel as tf.Tensor4D, b as tf.Tensor1D | null, stride, null),
-    applyLeaky: (x, alpha = LEAKY_ALPHA) => fusedLayerOps().conv(x, kernel as tf.Tensor4D, b as tf.Tensor1D | null, stride, alpha),
+    apply: (x) => apply(x, null),
+    applyLeaky: (x, alpha = LEAKY_ALPHA) => apply(x, alpha),
   };
 }
 
@@ -90,7 +105,11 @@ export function layerNorm(p: ParamStore, name: string, channels: number, epsilon
   const gamma = p.create(`${name}/gamma`, [channels], 'ones');
   const beta = p.create(`${name}/beta`, [channels], 'zeros');
   return {
-    apply: (x) => tf.add(tf.mul(layerNormalize(x, epsilon), gamma), beta),
+    apply: (x) => {
+      const g = perExampleWeight(gamma);
+      if (g) return perExampleScaleShift(layerNormalize(x, epsilon), g, perExampleWeight(beta) ?? beta);
+      return tf.add(tf.mul(layerNormalize(x, epsilon), gamma), beta);
+    },
   };
 }
 
@@ -99,7 +118,12 @@ export interface Embedding {
 }
 export function embedding(p: ParamStore, name: string, count: number, dim: number, init: { normal: number; mean?: number } | { uniform: number } = { uniform: 0.05 }): Embedding {
   const table = p.create(`${name}/table`, [count, dim], init);
-  return { apply: (labels) => tf.gather(table as tf.Tensor2D, labels) };
+  return {
+    apply: (labels) => {
+      const t = perExampleWeight(table);
+      return t ? perExampleGather(t, labels) : tf.gather(table as tf.Tensor2D, labels);
+    },
+  };
 }
 
 /** The LeakyReLU slope used throughout the models. */

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GanConfig } from '../../config/ganConfig.ts';
 import { multiHeadSelfAttention } from '../../nn/attention.ts';
 import { conv2d, dense, dropout, layerNorm } from '../../nn/layers.ts';
+import { perExampleWeight } from '../../nn/perExample.ts';
 import type { ParamStore } from '../../nn/params.ts';
 import { mlp } from '../../nn/transformer.ts';
 import { relativePositionIndex, roll, shiftedWindowMask, windowPartition, windowReverse } from '../../nn/windows.ts';
@@ -102,7 +103,12 @@ function swinBlock(p: ParamStore, name: string, st: SwinStage, shift: number): S
   return {
     apply(x) {
       // Constants are made per call (tiny uploads) so nothing outlives the caller's tidy.
-      const bias = tf.transpose(tf.reshape(tf.gather(table, tf.tensor1d(index, 'int32')), [mm, mm, heads]), [2, 0, 1]) as tf.Tensor3D;
+      const idx = tf.tensor1d(index, 'int32');
+      // Inside a per-example pass (DP training) each example gets its copy of the table: bias [B, heads, M², M²].
+      const own = perExampleWeight(table);
+      const bias = own
+        ? (tf.transpose(tf.reshape(tf.gather(own, idx, 1), [own.shape[0], mm, mm, heads]), [0, 3, 1, 2]) as tf.Tensor4D)
+        : (tf.transpose(tf.reshape(tf.gather(table, idx), [mm, mm, heads]), [2, 0, 1]) as tf.Tensor3D);
       let y = norm1.apply(x, true) as tf.Tensor4D;
       if (shift) y = roll(y, -shift);
       const attended = attention.apply(windowPartition(y, m), { bias, mask: mask && tf.tensor3d(mask, [windows, mm, mm]) });

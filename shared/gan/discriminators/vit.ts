@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2d, dropout, layerNorm } from '../../nn/layers.ts';
+import { perExampleParam } from '../../nn/perExample.ts';
 import { transformerBlock } from '../../nn/transformer.ts';
 import type { Backbone, BackboneOptions } from './types.ts';
 
@@ -31,10 +32,12 @@ export function vitBackbone({ cfg, params, critic }: BackboneOptions): Backbone 
       const b = x.shape[0];
       // 'same' padding with kernel = stride = patchSize and patchSize | imageSize pads nothing.
       const patches = tf.reshape(patchEmbed.apply(x), [b, tokens, dim]);
-      let h = tf.add(tf.concat([tf.tile(clsToken, [b, 1, 1]), patches], 1), posEmbed) as tf.Tensor3D;
+      // Inside a per-example pass (DP training) the token and position embeddings are example b's copies.
+      const cls = (perExampleParam(clsToken) as tf.Tensor3D | null) ?? tf.tile(clsToken, [b, 1, 1]);
+      let h = tf.add(tf.concat([cls, patches], 1), perExampleParam(posEmbed) ?? posEmbed) as tf.Tensor3D;
       for (const block of blocks) h = block.apply(h);
-      const cls = tf.reshape(tf.slice(norm.apply(h, training), [0, 0, 0], [b, 1, dim]), [b, dim]) as tf.Tensor2D;
-      return dropout(cls, rate, training, dropoutSeed);
+      const out = tf.reshape(tf.slice(norm.apply(h, training), [0, 0, 0], [b, 1, dim]), [b, dim]) as tf.Tensor2D;
+      return dropout(out, rate, training, dropoutSeed);
     },
   };
 }

@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Per-example weights, for per-example gradients in one backward pass (differential privacy:
+ * shared/privacy/dpSgd.ts).
+ *
+ * While `withPerExampleWeights` runs, every layer of shared/nn that finds its variable in the map uses the
+ * copy `[B, ...shape]` instead: example b of the batch is computed with copy b (dense and conv layers as
+ * batched matrix products, norms and embeddings by broadcasting). All copies hold the same values, so the
+ * forward pass is the model's own; but the gradient of Σ_b ℓ_b with respect to copy b is example b's
+ * gradient ∇ℓ_b, for every b at once. Because only ordinary differentiable tfjs ops are used (matMul,
+ * slice, pad, concat, reshape, gather), this holds for second-order losses too (WGAN-GP's gradient
+ * penalty, R1).
+ *
+ * Layout: a layer's input has the examples outermost. Its leading axis is B·r (r = 1 for images, r > 1 when
+ * a model folds windows or tokens into the batch axis, example-major, as windowPartition and patch merging
+ * do); the layer regroups it as [B, r·…]. Outside the context (the usual training step) layers take their
+ * ordinary path, fused kernels included: nothing here costs a non-DP step anything.
+ */
+interface Context {
+  readonly batch: number;
+  readonly weights: ReadonlyMap<tf.Variable, tf.Tensor>;
+}
+
+let active: Context | null = null;
+
+/** Run `fn` with per-example copies of the given variables (each `[batch, ...variable.shape]`). */
+export function withPerExampleWeights<T>(batch: number, weights: ReadonlyMap<tf.Variable, tf.Tensor>, fn: () => T): T {
+  if (active) throw new Error('per-example weights are already active (nested per-example passes are not supported)');
+  if (!Number.isInteger(batch) || batch < 1) throw new Error(`per-example weights need a batch of at least one example, got ${batch}`);
+  for (const [v, w] of weights) {
+    if (w.rank !== v.rank + 1 || w.shape[0] !== batch || v.shape.some((d, i) => d !== w.shape[i + 1])) {
+      throw new Error(`per-example copy of ${v.name} has shape [${w.shape}], expected [${batch},${v.shape}]`);
+    }
+  }
+  active = { batch, weights };
+  try {
+    return fn();
+  } finally {
+    active = null;
+  }
+}
+
+/** The per-example copy of `v` while a per-example pass runs, else null. */
+export function perExampleWeight(v: tf.Tensor | null): tf.Tensor | null {
+  if (!active || !v) return null;
+  return active.weights.get(v as tf.Variable) ?? null;
+}
+
+/** The number of examples of the running per-example pass (0 outside one). */
+export function perExampleBatch(): number {
+  return active?.batch ?? 0;
+}
+
+/** Examples of a layer input whose leading axis is `n` = B·r (example-major); throws when B does not divide n. */
+function groups(n: number, what: string): number {
+  const b = perExampleBatch();
+  if (n % b !== 0) throw new Error(`${what}: a per-example pass over ${b} examples got a leading axis of ${n}, not a multiple`);
+  return b;
+}
+
+/** A bias or shift: its per-example copy [B, C] as [B, 1, C], or a shared one [C] as it is (broadcast). */
+function perExampleRow(t: tf.Tensor, b: number): tf.Tensor {
+  return t.rank === 1 ? t : tf.reshape(t, [b, 1, t.shape[1]!]);
+}
+
+/** x [N, in] · kernel_b [in, out] (+ bias) with per-example kernels [B, in, out], the bias [B, out] or shared [out]. */
+export function perExampleDense(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor2D {
+  const [n, inUnits] = x.shape;
+  const b = groups(n, 'dense layer');
+  const out = kernel.shape[2]!;
+  let y = tf.matMul(tf.reshape(x, [b, n / b, inUnits]) as tf.Tensor3D, kernel as tf.Tensor3D) as tf.Tensor;
+  if (bias) y = tf.add(y, perExampleRow(bias, b));
+  return tf.reshape(y, [n, out]) as tf.Tensor2D;
+}
+
+/**
+ * The k×k patches of x as tfjs's 'same' convolution with `stride` sees them: [N, H', W', k·k·C], each
+ * patch ordered (row, column, channel) like a filter [k, k, C, O] reshaped to [k·k·C, O]. Built from pad,
+ * slice, reshape and concat, which tfjs differentiates to any order.
+ */
+export function unfoldPatches(x: tf.Tensor4D, k: number, stride: number): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const ho = Math.ceil(h / stride);
+  const wo = Math.ceil(w / stride);
+  const padH = Math.max((ho - 1) * stride + k - h, 0);
+  const padW = Math.max((wo - 1) * stride + k - w, 0);
+  const top = Math.floor(padH / 2);
+  const left = Math.floor(padW / 2);
+  // Room for every window start dy + ho·stride (the extra rows and columns are never read as patch entries).
+  const bottom = Math.max(k - 1 + ho * stride, h + padH) - h - top;
+  const right = Math.max(k - 1 + wo * stride, w + padW) - w - left;
+  const xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
+  const parts: tf.Tensor4D[] = [];
+  for (let dy = 0; dy < k; dy++) {
+    for (let dx = 0; dx < k; dx++) {
+      let p = tf.slice(xp, [0, dy, dx, 0], [n, ho * stride, wo * stride, c]) as tf.Tensor4D;
+      if (stride > 1) {
+        // Keep every stride-th row and column: [N·H', s, W'·s·C] → row 0 → [N, H', W', s·C] → first C.
+        const rows = tf.slice(tf.reshape(p, [n * ho, stride, wo * stride * c]), [0, 0, 0], [n * ho, 1, wo * stride * c]);
+        p = tf.slice(tf.reshape(rows, [n, ho, wo, stride * c]), [0, 0, 0, 0], [n, ho, wo, c]) as tf.Tensor4D;
+      }
+      parts.push(p);
+    }
+  }
+  return parts.length === 1 ? parts[0] : (tf.concat(parts, 3) as tf.Tensor4D);
+}
+
+/** 'same' conv2d of x [N, H, W, C] with per-example filters [B, k, k, C, O], the bias [B, O] or shared [O], N = B·r. */
+export function perExampleConv(x: tf.Tensor4D, filter: tf.Tensor, bias: tf.Tensor | null, stride: number): tf.Tensor4D {
+  const [n] = x.shape;
+  const [, k, , c, o] = filter.shape;
+  const b = groups(n, 'conv layer');
+  const patches = unfoldPatches(x, k, stride);
+  const [, ho, wo] = patches.shape;
+  let y = tf.matMul(tf.reshape(patches, [b, (n / b) * ho * wo, k * k * c]) as tf.Tensor3D, tf.reshape(filter, [b, k * k * c, o]) as tf.Tensor3D) as tf.Tensor;
+  if (bias) y = tf.add(y, perExampleRow(bias, b));
+  return tf.reshape(y, [n, ho, wo, o]) as tf.Tensor4D;
+}
+
+/** x [N, …, C] ⊙ γ_b + β_b with per-example γ [B, C] and β [B, C] or shared [C] (a layer norm's affine part), N = B·r. */
+export function perExampleScaleShift(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
+  const c = x.shape[x.rank - 1];
+  const b = groups(x.shape[0], 'layer norm');
+  const y = tf.add(tf.mul(tf.reshape(x, [b, -1, c]), tf.reshape(gamma, [b, 1, c])), perExampleRow(beta, b));
+  return tf.reshape(y, x.shape);
+}
+
+/** Row labels[b] of example b's copy of a table [B, K, D]: [B, D] (one label per example). */
+export function perExampleGather(table: tf.Tensor, labels: tf.Tensor1D): tf.Tensor2D {
+  const [b, k] = table.shape;
+  if (labels.shape[0] !== b) throw new Error(`embedding: a per-example pass over ${b} examples got ${labels.shape[0]} labels`);
+  return tf.sum(tf.mul(tf.expandDims(tf.oneHot(labels, k), 2), table), 1) as tf.Tensor2D;
+}
+
+/**
+ * A parameter that is added to (or tiled over) every example as it is, e.g. a class token or position
+ * embeddings [1, …]: its per-example copy [B, 1, …] reshaped to [B, …] without the leading 1, or null
+ * outside a per-example pass.
+ */
+export function perExampleParam(v: tf.Tensor): tf.Tensor | null {
+  const w = perExampleWeight(v);
+  if (!w) return null;
+  if (v.shape[0] !== 1) throw new Error(`per-example parameter ${v.shape} must have a leading axis of 1`);
+  return tf.reshape(w, [w.shape[0], ...v.shape.slice(1)]);
+}
