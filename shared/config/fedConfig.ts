@@ -2,7 +2,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, parseWith } from './configError.ts';
 import type { BatchNormPolicy } from '../fed/batchNormPolicy.ts';
-import { parseGanConfig, withRecipeDefaults, type GanConfig } from './ganConfig.ts';
+import { dpRefusal, parseGanConfig, withRecipeDefaults, type GanConfig } from './ganConfig.ts';
+import { secureAggregationProblems, secureAggregationSchema, SECURE_AGGREGATION_DEFAULTS } from '../secagg/config.ts';
 
 /**
  * The federation configuration: how rounds run (Flower-like), how updates are aggregated and checked,
@@ -132,6 +133,39 @@ const retrySchema = z
   })
   .strict();
 
+/**
+ * Example-level differential privacy at each hospital (docs/privacy.md, docs/configuration.md): DP-SGD on
+ * every discriminator step that touches real tiles (shared/privacy/dpSgd.ts) with Poisson-sampled batches,
+ * accounted by shared/privacy/accountant.ts. These are the federation's settings; each hospital may set a
+ * stricter budget of its own before joining (shared/privacy/budget.ts: more noise, a smaller ε, never less).
+ * Exactly one of `noiseMultiplier` (σ, fixed) and `targetEpsilon` (ε over all the planned rounds; each
+ * hospital solves for its σ) when enabled.
+ */
+const NOISE_OR_EPSILON = 'set one of privacy.dp.noiseMultiplier (σ, the noise) or privacy.dp.targetEpsilon (the ε to reach over the planned rounds)';
+const dpSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    /** σ: the Gaussian noise's standard deviation on the sum of clipped per-tile gradients, as a multiple of clipNorm. */
+    noiseMultiplier: z.number().positive('must be above 0 (σ = 0 adds no noise: no privacy)').max(1000, 'must be at most 1000').optional(),
+    /** ε the hospitals spend at most over all the planned rounds (at δ); each hospital derives its σ from it. */
+    targetEpsilon: z.number().positive('must be above 0').max(1000, 'must be at most 1000').optional(),
+    /** C: each tile's discriminator gradient is scaled down to at most this L2 norm. */
+    clipNorm: z.number().positive('must be above 0').max(1e6).default(1),
+    /** δ of the (ε, δ) guarantee; null: 1/(10·N) at each hospital, N its number of training tiles. */
+    delta: z.number().gt(0, 'must be above 0').max(1e-2, 'must be at most 0.01 (δ is a probability of failure: keep it well below 1/N)').nullable().default(null),
+  })
+  .strict();
+export type DpConfig = z.output<typeof dpSchema>;
+export const DP_DEFAULTS: DpConfig = dpSchema.parse({});
+
+const privacySchema = z
+  .object({
+    dp: dpSchema.default(DP_DEFAULTS),
+    /** Secure aggregation (shared/secagg/config.ts, its schema and its refusals). */
+    secureAggregation: secureAggregationSchema.default(SECURE_AGGREGATION_DEFAULTS),
+  })
+  .strict();
+
 export const fedConfigSchema = z
   .object({
     /** Rounds to run in total; then the server stays up serving the final model and status. */
@@ -191,6 +225,8 @@ export const fedConfigSchema = z
     retry: retrySchema.default({ initialDelaySeconds: 2, maxDelaySeconds: 60, maxFailedAttempts: 8 }),
     /** The fixed-sample quality probe the hospitals report every few rounds (see qualitySchema). */
     quality: qualitySchema.default({ everyRounds: 5, perClass: 32, features: 'mobilenet-v2', seed: 4242, subsets: 20 }),
+    /** Differential privacy at the hospitals and secure aggregation (see dpSchema, shared/secagg/config.ts). */
+    privacy: privacySchema.default({ dp: DP_DEFAULTS, secureAggregation: SECURE_AGGREGATION_DEFAULTS }),
     /** The GAN every hospital trains (see ganConfig.ts); validated by parseGanConfig. */
     model: z.unknown().optional(),
   })
@@ -233,8 +269,29 @@ export function parseFedConfig(input: unknown = {}, source = 'federation config'
       problems.push({ path: 'retry.initialDelaySeconds', message: `must be at most retry.maxDelaySeconds (${b.retry.maxDelaySeconds})` });
     }
   }
+  if (base) problems.push(...privacyProblems(base, model));
   if (problems.length || !base || !model) throw new ConfigError(source, problems);
   return { ...base, model };
+}
+
+/** The combinations the `privacy` section refuses, each with its reason (docs/configuration.md, "Privacy"). */
+function privacyProblems(base: z.output<typeof fedConfigSchema>, model: GanConfig | undefined): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  const dp = base.privacy.dp;
+  if (dp.enabled) {
+    if (dp.noiseMultiplier === undefined && dp.targetEpsilon === undefined) out.push({ path: 'privacy.dp', message: `DP is enabled but has no budget: ${NOISE_OR_EPSILON}` });
+    if (dp.noiseMultiplier !== undefined && dp.targetEpsilon !== undefined) out.push({ path: 'privacy.dp', message: `${NOISE_OR_EPSILON}, not both (with a target ε each hospital derives σ)` });
+    const refusal = model ? dpRefusal(model) : null;
+    if (refusal) out.push({ path: 'model.discriminator.type', message: refusal });
+    if (base.quality.everyRounds > 0) {
+      out.push({
+        path: 'quality.everyRounds',
+        message: 'must be 0 with privacy.dp: the quality probe scores the model against the hospital’s own tiles and sends the figure without noise, outside the ε the hospital is told (each hospital can still run the quality check in its web app, where the result stays)',
+      });
+    }
+  }
+  out.push(...secureAggregationProblems(base));
+  return out;
 }
 
 /** Parse the text of a FED_CONFIG file: JSON or YAML (YAML is a superset of JSON). */

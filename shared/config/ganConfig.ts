@@ -150,6 +150,20 @@ export function withRecipeDefaults(input: unknown): unknown {
   };
 }
 
+/**
+ * Why differential privacy (DP-SGD on the discriminator, the federation config's `privacy.dp`) cannot train
+ * this GAN config, or null when it can. Batch norm mixes the examples of a batch (each tile's output depends
+ * on every other tile's, and its running statistics average them all), so a tile's gradient is not its own:
+ * clipping it bounds nothing, and the running statistics leak. The ResNet discriminator has batch norm
+ * outside WGAN-GP's critic. The one text for the config check and the training step (shared/privacy/dpSgd.ts).
+ */
+export function dpRefusal(cfg: Pick<GanConfig, 'gan' | 'discriminator'>): string | null {
+  if (cfg.discriminator.type === 'resnet' && cfg.gan !== 'wgan-gp') {
+    return `differential privacy needs a discriminator without batch norm, and the resnet discriminator uses batch norm for ${cfg.gan}: batch norm mixes the tiles of a batch, so no tile's gradient is its own to clip (and its running statistics average every tile). Use cnn, vit or swin (or wgan-gp, whose resnet critic uses layer norm)`;
+  }
+  return null;
+}
+
 /** Validate and complete a GAN config; throws ConfigError naming every bad field. */
 export function parseGanConfig(input: unknown = {}, source = 'GAN config', prefix = ''): GanConfig {
   const c = parseWith(ganConfigSchema, input ?? {}, source, prefix);
