@@ -19,7 +19,7 @@ export function k8sDirs(dir = K8S): string[] {
 }
 
 /** The buildable kustomizations: the base and each overlay. */
-export const BUILDS = ['base', 'dev', 'prod', 'simulate'] as const;
+export const BUILDS = ['base', 'dev', 'prod', 'simulate', 'simulate-scale'] as const;
 export type Build = (typeof BUILDS)[number];
 
 /** The folder of a build, e.g. deploy/k8s/overlays/prod. */
@@ -46,7 +46,7 @@ export interface Container {
   command?: string[];
   args?: string[];
   ports?: { name?: string; containerPort: number }[];
-  env?: { name: string; value?: string }[];
+  env?: { name: string; value?: string; valueFrom?: any }[];
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   readinessProbe?: any;
   livenessProbe?: any;

@@ -91,8 +91,8 @@ describe('deploy/k8s files', () => {
       expect([...listed].sort(), `${dir}: files listed in kustomization.yaml`).toEqual(files.sort());
     }
     // The two grouping folders hold only kustomizations.
-    expect(readdirSync(join(K8S, 'overlays')).sort()).toEqual(['dev', 'prod', 'simulate']);
-    expect(readdirSync(join(K8S, 'components')).sort()).toEqual(['metrics-access', 'servicemonitor']);
+    expect(readdirSync(join(K8S, 'overlays')).sort()).toEqual(['dev', 'prod', 'simulate', 'simulate-scale']);
+    expect(readdirSync(join(K8S, 'components')).sort()).toEqual(['gpu-hospitals', 'metrics-access', 'servicemonitor', 'simulated-hospitals-access']);
     expect(readdirSync(K8S).sort()).toEqual(['base', 'components', 'overlays']);
   });
 

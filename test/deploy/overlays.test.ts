@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PATHS } from '../../server/config.ts';
+import { parseTrustedProxies } from '../../server/admission.ts';
+import { ENV, PATHS } from '../../server/config.ts';
 import type { K8sObject } from '../helpers/kustomize.ts';
 import { BUILDS, find, K8S, metadataOfTemplate, podSpec, rendered } from './k8sFiles.ts';
 
@@ -74,6 +75,20 @@ describe.each(BUILDS)('%s: the federation server Deployment', (build) => {
     // Readable by the server's group (fsGroup), by no one else: 0o440.
     expect(secVol.secret.defaultMode).toBe(0o440);
     expect(pod.securityContext.fsGroup).toBe(pod.securityContext.runAsGroup);
+  });
+
+  it('takes OPERATOR_TOKEN from the optional Secret fedgan-operator (unset without it), and TRUSTED_PROXIES only behind the prod Ingress', () => {
+    const op = c.env!.filter((e) => e.name === ENV.OPERATOR_TOKEN);
+    expect(op).toEqual([{ name: ENV.OPERATOR_TOKEN, valueFrom: { secretKeyRef: { name: 'fedgan-operator', key: 'token', optional: true } } }]);
+    const proxies = c.env!.filter((e) => e.name === ENV.TRUSTED_PROXIES);
+    if (build === 'prod') {
+      expect(proxies).toHaveLength(1);
+      const parsed = parseTrustedProxies(proxies[0].value!);
+      expect(parsed.problems).toEqual([]);
+      expect(proxies[0].value).toBe('10.0.0.0/8');
+    } else expect(proxies, 'no proxy in front of the server without the Ingress').toEqual([]);
+    // Each variable once.
+    expect(new Set(c.env!.map((e) => e.name)).size).toBe(c.env!.length);
   });
 
   it('carries Prometheus scrape annotations on the pod', () => {

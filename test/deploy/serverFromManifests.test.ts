@@ -92,7 +92,17 @@ describe('the server as the prod Deployment runs it', () => {
     const port = await freePort();
     const env: Record<string, string> = {};
     for (const ins of image.instructions) for (const [k, v] of ins.env ?? []) env[k] = onVolume(v);
-    for (const e of c.env!) env[e.name] = onVolume(e.value!);
+    // Secrets referenced by the env, as the operator creates them (docs/deploy.md): the operator's token.
+    const operatorToken = randomBytes(24).toString('hex');
+    const secrets: Record<string, Record<string, string>> = { 'fedgan-operator': { token: operatorToken } };
+    for (const e of c.env!) {
+      if (e.value !== undefined) env[e.name] = onVolume(e.value);
+      else if (e.valueFrom?.secretKeyRef) {
+        const ref = e.valueFrom.secretKeyRef;
+        expect(secrets[ref.name]?.[ref.key], `${e.name}: Secret ${ref.name} key ${ref.key}`).toBeDefined();
+        env[e.name] = secrets[ref.name][ref.key];
+      } else throw new Error(`env ${e.name}: only values and Secret keys are modelled here`);
+    }
     env[ENV.PORT] = String(port);
     env[ENV.HOST] = '127.0.0.1';
     env.TMPDIR = mountDir.get('/tmp')!;
@@ -114,7 +124,11 @@ describe('the server as the prod Deployment runs it', () => {
 
     // Each mount was used: the tokens and config files, the state volume, the /tmp volume.
     expect(out).toContain(`2 hospital(s) from ${ENV.TOKENS_FILE} ${env[ENV.TOKENS_FILE]}: hospital-a, hospital-b`);
-    const status = (await (await fetch(`${base}/api/status`)).json()) as { config: unknown };
+    const status = (await (await fetch(`${base}/api/status`)).json()) as { config: unknown; view?: string };
+    // OPERATOR_TOKEN from its Secret opens the operator's view; without it, the public one.
+    expect(status.view).not.toBe('operator');
+    const full = (await (await fetch(`${base}/api/status`, { headers: { Authorization: `Bearer ${operatorToken}` } })).json()) as { view: string };
+    expect(full.view).toBe('operator');
     expect(status.config).toEqual(JSON.parse(JSON.stringify(parseFedConfigText(readFileSync(env[ENV.FED_CONFIG], 'utf8'), 'federation.yaml'))));
     expect(readdirSync(join(env[ENV.STATE_DIR], 'checkpoints'))).toContain('round-000000.fgw');
     expect(readdirSync(env.TMPDIR).some((f) => f.startsWith('tsx'))).toBe(true);
