@@ -245,9 +245,39 @@ export interface QualityReport {
   diversity: Record<string, { synthetic: number | null; real: number | null }>;
   /** The generated tiles closest to a real tile, with that tile (RGB bytes at `size`). */
   closest: { distance: number; synthetic: Uint8Array; real: Uint8Array; realName: string }[];
+  /** The membership-inference audit against this hospital's held-out tiles (client/qualityCheck.ts). */
+  membership: QualityMembership;
   size: number;
   seconds: number;
 }
+
+/** The audit hold-out (shared/privacy/auditHoldout.ts) as the Quality panel shows it. */
+export interface AuditHoldoutState {
+  on: boolean;
+  fraction: number;
+  since?: number;
+  trainedBefore: boolean;
+  /** This hospital's tiles at the federation's size kept out of training, and trained on. */
+  heldOut: number;
+  training: number;
+}
+
+export interface MembershipAttackFigures {
+  name: string;
+  auc: number;
+  ci: { low: number; high: number; level: number } | null;
+  level: 'none-detected' | 'weak' | 'clear';
+  /** The result in plain words. */
+  text: string;
+}
+
+/**
+ * Not measured (the hold-out is off, or too few tiles on one side), with the reason in plain words; or both
+ * attacks' AUCs of the tiles trained on against the held-out ones.
+ */
+export type QualityMembership =
+  | { measured: false; reason: string; holdout: AuditHoldoutState }
+  | { measured: true; ganLeaks: MembershipAttackFigures; logan: MembershipAttackFigures; members: number; nonMembers: number; holdout: AuditHoldoutState };
 
 export interface WorkerApi {
   subscribe(listener: (e: AppEvent) => void): void;
@@ -276,7 +306,12 @@ export interface WorkerApi {
   measureSpeed(): Promise<MeasuredSpeed | undefined>;
   /** Stop the speed check in progress (its Stop button); nothing is measured. */
   stopSpeedCheck(): Promise<void>;
-  qualityInfo(): Promise<{ extractors: { id: QualityExtractor; label: string }[] }>;
+  qualityInfo(): Promise<{ extractors: { id: QualityExtractor; label: string }[]; holdout: AuditHoldoutState }>;
+  /**
+   * Keep 1 tile in 10 out of training (on) for the quality check's membership audit, or train on all tiles
+   * again (off); from the next round (shared/privacy/auditHoldout.ts).
+   */
+  setAuditHoldout(on: boolean): Promise<AuditHoldoutState>;
   runQuality(opts: QualityOptions): Promise<QualityReport>;
   /** Stop a running quality check: runQuality rejects with a JobCancelled error (client/job.ts). */
   cancelQuality(): void;

@@ -43,6 +43,7 @@ const imports = new ImportPanel({
 const exporter = new ExportPanel({ run: (perClass, opts) => api.exportSynthetic(perClass, opts), cancel: () => api.cancelExport(), verdict: () => api.outputVerdict() });
 const quality = new QualityPanel({
   info: () => api.qualityInfo(),
+  setHoldout: (on) => api.setAuditHoldout(on),
   run: async (opts) => {
     const report = await api.runQuality(opts);
     // The export's verdict takes the new check into account.

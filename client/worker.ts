@@ -3,7 +3,7 @@ import * as Comlink from 'comlink';
 import { ActivityStore, type TrainingTask } from './activityStore.ts';
 import { speedCheckSteps } from '../shared/fed/eta.ts';
 import { newClientId } from '../shared/protocol/federationClient.ts';
-import type { AppEvent, ExportOptions, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, TileConflict, TileListPage, InitResult, MeasuredSpeed, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi } from './api.ts';
+import type { AppEvent, ExportOptions, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, TileConflict, TileListPage, InitResult, MeasuredSpeed, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi, AuditHoldoutState } from './api.ts';
 import { chooseBackend } from './backendInfo.ts';
 import { fetchFederationInfo } from './federationInfo.ts';
 import { GlobalModel } from './globalModel.ts';
@@ -12,6 +12,7 @@ import { StoredLocalWeights } from './localWeights.ts';
 import { Participation } from './participation.ts';
 import { plural } from './plural.ts';
 import { EXTRACTORS, runQualityCheck, TEST_EXTRACTOR } from './qualityCheck.ts';
+import { auditHoldoutState, trainingTiles, writeAuditHoldout } from './auditHoldout.ts';
 import { isCancelled } from './job.ts';
 import { checkFiguresOf, judgeOutput, latestProbe, type CheckFigures, type ProbeFigure, type Verdict } from '../shared/metrics/verdict.ts';
 import { drawSamples } from './samplePreview.ts';
@@ -125,7 +126,8 @@ class HospitalWorker implements WorkerApi {
     this.localWeights = new StoredLocalWeights(this.store);
     this.globalModel = new GlobalModel(this.store, this.localWeights);
     this.model = new LocalModel({
-      store: this.store,
+      // Training leaves out the tiles held out for the membership audit while staff keep them back (auditHoldout.ts).
+      store: trainingTiles(this.store),
       localWeights: this.localWeights,
       // The hospital's name as the server knows it (from its welcome): it keys this hospital's seed.
       hospital: () => this.participation?.snapshot.hospital,
@@ -409,8 +411,17 @@ class HospitalWorker implements WorkerApi {
     return all ? [...EXTRACTORS, TEST_EXTRACTOR] : EXTRACTORS;
   }
 
-  async qualityInfo(): Promise<{ extractors: { id: QualityExtractor; label: string }[] }> {
-    return { extractors: this.extractors() };
+  async qualityInfo(): Promise<{ extractors: { id: QualityExtractor; label: string }[]; holdout: AuditHoldoutState }> {
+    return { extractors: this.extractors(), holdout: await auditHoldoutState(this.db, this.info?.classes, this.info?.imageSize) };
+  }
+
+  async setAuditHoldout(on: boolean): Promise<AuditHoldoutState> {
+    const setting = await writeAuditHoldout(this.db, on);
+    // The next round builds its training set afresh, with or without the held-out tiles.
+    this.model?.tilesChanged();
+    const state = await auditHoldoutState(this.db, this.info?.classes, this.info?.imageSize);
+    this.log('info', on ? `Privacy audit: ${state.heldOut} of your tiles are kept out of training from the next round${setting.trainedBefore ? ' (they were trained on in earlier rounds)' : ''}.` : 'Privacy audit: all your tiles are used in training again from the next round.');
+    return state;
   }
 
   async runQuality(opts: QualityOptions): Promise<QualityReport> {

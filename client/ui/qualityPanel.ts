@@ -1,5 +1,5 @@
 import { checkFiguresOf, judgeCheck, type Verdict } from '../../shared/metrics/verdict.ts';
-import type { QualityExtractor, QualityOptions, QualityReport } from '../api.ts';
+import type { AuditHoldoutState, QualityExtractor, QualityMembership, QualityOptions, QualityReport } from '../api.ts';
 import { isCancelled } from '../job.ts';
 import { $, formatCount, formatSeconds, h, progressBox } from './dom.ts';
 import { verdictBlock } from './exportPanel.ts';
@@ -12,7 +12,22 @@ import { JobProgress } from './jobProgress.ts';
  * generated/real pairs as images so staff can see for themselves whether a tile was copied. "No sign of
  * copying" is good news only for images that are otherwise close to real tissue: noise is never a copy.
  * Progress shows the measured speed and time left; Cancel stops the check in the worker.
+ *
+ * The privacy audit: staff may keep 1 tile in 10 out of training (shared/privacy/auditHoldout.ts); the check
+ * then asks whether two membership-inference attacks can tell the tiles trained on from the held-out ones,
+ * and says so in plain words (0.5 = no better than chance).
  */
+
+/** What the hold-out does right now, in plain words. */
+export function holdoutText(s: AuditHoldoutState): string {
+  const known = s.training + s.heldOut > 0;
+  if (!s.on) return known ? `Off: all ${formatCount(s.training)} of your tiles are used in training.` : 'Off: all your tiles are used in training.';
+  const share = `1 in ${Math.round(1 / s.fraction)}`;
+  const since = s.since !== undefined ? ` since ${new Date(s.since).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' })}` : '';
+  const before = s.trainedBefore ? ' They were trained on in rounds before you turned this on, so the audit will underestimate any leakage.' : '';
+  const counts = known ? `${formatCount(s.heldOut)} of your tiles (${share}` : `${share} of your tiles (`;
+  return `On${since}: ${counts}, chosen by each tile’s fingerprint, the same after every reload) are kept out of training${known ? `; ${formatCount(s.training)} are trained on` : ''}.${before}`;
+}
 
 function rgbToCanvas(rgb: Uint8Array, size: number, label: string): HTMLCanvasElement {
   const canvas = h('canvas', { width: size, height: size, class: size < 48 ? 'pixelated' : '', 'aria-label': label, title: label });
@@ -35,7 +50,9 @@ export class QualityPanel {
 
   constructor(
     private readonly deps: {
-      info(): Promise<{ extractors: { id: QualityExtractor; label: string }[] }>;
+      info(): Promise<{ extractors: { id: QualityExtractor; label: string }[]; holdout: AuditHoldoutState }>;
+      /** Keep 1 tile in 10 out of training for the privacy audit (on), or train on all tiles again. */
+      setHoldout(on: boolean): Promise<AuditHoldoutState>;
       run(opts: QualityOptions): Promise<QualityReport>;
       /** Stop the running check (its run() then rejects with JobCancelled). */
       cancel(): Promise<void> | void;
@@ -47,8 +64,9 @@ export class QualityPanel {
   async init(): Promise<void> {
     const body = $('#quality-body');
     let extractors: { id: QualityExtractor; label: string }[];
+    let holdout: AuditHoldoutState;
     try {
-      extractors = (await this.deps.info()).extractors;
+      ({ extractors, holdout } = await this.deps.info());
     } catch (e) {
       body.replaceChildren(h('p', { class: 'msg tone-warn', text: `The quality check is not available: ${(e as Error).message}` }));
       return;
@@ -59,12 +77,38 @@ export class QualityPanel {
     const cancel = h('button', { class: 'btn', type: 'button', 'data-testid': 'quality-cancel', text: 'Cancel', hidden: true });
     const progress = progressBox('Quality check progress');
     const out = h('div', { 'data-testid': 'quality-result', class: 'quality-result' });
+    const holdoutBox = h('input', { type: 'checkbox', 'data-testid': 'audit-holdout', checked: holdout.on });
+    const holdoutStatus = h('p', { class: 'small', 'data-testid': 'audit-holdout-status', 'aria-live': 'polite', text: holdoutText(holdout) });
     body.replaceChildren(
       h('div', { class: 'quality-form' }, h('label', { class: 'small' }, 'Generated tiles per class ', count), h('label', { class: 'small' }, 'Feature network ', select)),
       h('div', { class: 'actions' }, button, ' ', cancel),
       progress,
       out,
+      h(
+        'div',
+        { class: 'audit-holdout' },
+        h('h3', { text: 'Privacy audit: held-out tiles' }),
+        h('p', {
+          class: 'small muted',
+          text:
+            'The privacy audit checks whether the model gives away which tiles it was trained on (a membership-inference attack). It needs some of your tiles that the model never saw. ' +
+            'With this on, 1 in 10 of your tiles is kept out of training from the next round; your hospital then trains on slightly fewer tiles. The tiles stay on this computer either way.',
+        }),
+        h('label', { class: 'small' }, holdoutBox, ' Keep 1 tile in 10 out of training, for the privacy audit'),
+        holdoutStatus,
+      ),
     );
+    holdoutBox.addEventListener('change', async () => {
+      holdoutBox.disabled = true;
+      try {
+        holdoutStatus.textContent = holdoutText(await this.deps.setHoldout(holdoutBox.checked));
+      } catch (e) {
+        holdoutBox.checked = !holdoutBox.checked;
+        holdoutStatus.textContent = `Could not change the hold-out: ${(e as Error).message}`;
+      } finally {
+        holdoutBox.disabled = false;
+      }
+    });
     cancel.addEventListener('click', () => {
       if (!this.busy) return;
       cancel.disabled = true;
@@ -84,6 +128,7 @@ export class QualityPanel {
         const r = await this.deps.run({ perClass: Number(count.value), extractor: select.value as QualityExtractor });
         const verdict = await this.deps.verdict().catch(() => undefined);
         out.replaceChildren(...this.render(r, verdict));
+        holdoutStatus.textContent = holdoutText(r.membership.holdout);
       } catch (e) {
         out.replaceChildren(
           isCancelled(e)
@@ -136,6 +181,36 @@ export class QualityPanel {
       memorization,
       h('p', { class: 'small muted', text: `Closest generated (left) / real (right) pairs and their distance. Features: ${r.extractor.description}.` }),
       pairs,
+      ...this.renderMembership(r.membership),
+    ];
+  }
+
+  private renderMembership(m: QualityMembership): Node[] {
+    const heading = h('h3', { text: 'Privacy: can the model tell which tiles it was trained on?' });
+    if (!m.measured) return [heading, h('p', { class: 'small muted', 'data-testid': 'membership-result', text: m.reason })];
+    const attacks = [m.ganLeaks, m.logan];
+    const worst = attacks.some((a) => a.level === 'clear') ? 'clear' : attacks.some((a) => a.level === 'weak') ? 'weak' : 'none-detected';
+    const tone = worst === 'none-detected' ? 'tone-ok' : 'tone-warn';
+    const summary =
+      worst === 'none-detected'
+        ? `No detectable leakage: neither attack tells the ${formatCount(m.members)} tiles trained on from the ${formatCount(m.nonMembers)} held out better than chance.`
+        : worst === 'weak'
+          ? 'Weak leakage: an attack tells the tiles trained on from the held-out ones a little better than chance.'
+          : 'Clear leakage: the model gives away which of your tiles it was trained on. Ask the federation to turn on differential privacy before sharing the model or its images.';
+    const rows = attacks.map((a) =>
+      h('tr', {}, h('td', { text: a.name }), h('td', { class: 'num', text: `${fmt(a.auc)}${a.ci ? ` (${Math.round(a.ci.level * 100)} %: ${fmt(a.ci.low)}–${fmt(a.ci.high)})` : ''}` })),
+    );
+    return [
+      heading,
+      h('p', { class: `msg ${tone}`, 'data-testid': 'membership-result', text: summary }),
+      h('table', { class: 'quality-table' }, h('tbody', {}, h('tr', {}, h('th', { text: 'Attack' }), h('th', { text: 'AUC (0.5 = chance)' })), ...rows)),
+      h('p', {
+        class: 'small muted',
+        text:
+          'AUC: the chance that the attack rates a random tile trained on as “more likely trained on” than a random held-out tile. 0.5 is a coin toss; 1 means it always tells them apart. ' +
+          'The range is a 95 % bootstrap interval; one that contains 0.5 means no leakage was detected with this many tiles, not that there is none.',
+      }),
+      ...(m.holdout.trainedBefore ? [h('p', { class: 'small tone-warn', text: 'The held-out tiles were trained on before the hold-out was turned on: the audit underestimates leakage.' })] : []),
     ];
   }
 }
