@@ -24,6 +24,9 @@ describe('plain-words explanations', () => {
     expect(save).toMatch(/^Round 2 was combined from 2 updates, but the server could not save the result/);
     expect(save).toMatch(/nothing is lost and nobody needs to train again\. The server tries to save it again in about 8 s/);
     expect(explainRoundFailed(failed({ reason: 'internal', received: 1 }))).toMatch(/combining the 1 update went wrong \(a server error, not a problem at this hospital\)/);
+    expect(explainRoundFailed(failed({ reason: 'secure-aggregation', received: 2, detail: 'Only 2 of the 3 hospitals needed answered the unmasking request.' }))).toBe(
+      'Round 2 could not be completed under secure aggregation: too few of the hospitals chosen for it stayed to the end for the server to unmask the sum of their updates (nobody\'s update was revealed). Only 2 of the 3 hospitals needed answered the unmasking request. The server tries the round again in about 4 s (once enough hospitals are connected); the hospitals chosen for it then train again.',
+    );
   });
 
   it('explains round-closed and a resumed round', () => {

@@ -49,6 +49,9 @@ export function explainRoundFailed(msg: RoundFailed): string {
     case 'internal':
       what = `${name} failed on the server: combining the ${updates(msg.received)} went wrong (a server error, not a problem at this hospital).`;
       break;
+    case 'secure-aggregation':
+      what = `${name} could not be completed under secure aggregation: too few of the hospitals chosen for it stayed to the end for the server to unmask the sum of their updates (nobody's update was revealed).${msg.detail ? ` ${msg.detail}` : ''}`;
+      break;
   }
   const wait = msg.nextAttemptInSeconds;
   let next: string;

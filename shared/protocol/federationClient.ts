@@ -89,6 +89,8 @@ export type ClientEvent =
   | { type: 'train-error'; round: number; attempt: number; error: string }
   /** A round this client cannot train (unusable weights, invalid config or model): declined at once with `reason`. */
   | { type: 'round-declined'; round: number; attempt: number; reason: string }
+  /** A step of secure aggregation (participation.ts ParticipationEvent `secure-aggregation`). */
+  | { type: 'secure-aggregation'; round: number; attempt: number; step: 'masked' | 'unmasking' | 'refused'; clipped?: number; error?: string }
   /**
    * A server message that failed validation (`error` names its type and fields). It was not acted on
    * (an invalid round frame that names its round and attempt is declined: a `round-declined` follows).
@@ -131,7 +133,7 @@ export class FederationClient {
     const conn = this.connection;
     this.participation = new RoundParticipation(
       { train: opts.train, now: () => this.timers.now(), ...(opts.progressIntervalMs !== undefined ? { progressIntervalMs: opts.progressIntervalMs } : {}), ...(opts.crc32 ? { crc32: opts.crc32 } : {}) },
-      { send: (m) => conn.send(m), sendBinary: (f) => conn.sendBinary(f), fingerprint: () => conn.welcome?.fingerprint },
+      { send: (m) => conn.send(m), sendBinary: (f) => conn.sendBinary(f), fingerprint: () => conn.welcome?.fingerprint, hospital: () => conn.welcome?.hospital },
       (e) => this.onParticipationEvent(e),
     );
     if (opts.onEvent) this.listeners.push(opts.onEvent);
@@ -295,11 +297,22 @@ export class FederationClient {
         this.participation.onRoundClosed(m);
         this.emit({ type: 'round-closed', message: m });
         return;
+      case 'secagg-roster':
+        this.participation.onSecAggRoster(m);
+        return;
+      case 'secagg-relay':
+        this.participation.onSecAggRelay(m);
+        return;
+      case 'secagg-unmask':
+        this.participation.onSecAggUnmask(m);
+        return;
       case 'round-complete':
+        this.participation.endSecure(m.round);
         this.rounds = Math.max(this.rounds, m.round);
         this.emit({ type: 'round-complete', message: m });
         return;
       case 'round-failed':
+        this.participation.endSecure(m.round, m.attempt);
         this.emit({ type: 'round-failed', message: m });
         return;
       case 'finished':

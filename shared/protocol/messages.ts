@@ -131,9 +131,48 @@ export type Decline = z.infer<typeof declineSchema>;
 export const getGlobalSchema = z.object({ type: z.literal('get-global') }).strict();
 export type GetGlobal = z.infer<typeof getGlobalSchema>;
 
-export const clientTextSchema = z.discriminatedUnion('type', [helloSchema, uploadRequestSchema, progressSchema, declineSchema, getGlobalSchema]);
+// Secure aggregation (docs/protocol.md §2.11, shared/secagg/client.ts): only on rounds whose config carries
+// `secureAggregation`. Keys and shares are base64; a P-256 public key has 65 bytes (88 base64 characters).
+const hospitalName = z.string().min(1).max(200);
+const base64 = (max: number) => z.string().max(max).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
+const publicKey = base64(100);
+
+/** Phase 0: the hospital's two fresh public keys for this attempt. */
+export const secaggKeysSchema = z.object({ type: z.literal('secagg-keys'), round: nonNeg, attempt: nonNeg, cPk: publicKey, sPk: publicKey }).strict();
+export type SecAggKeys = z.infer<typeof secaggKeysSchema>;
+
+/** One sealed share pair: to `peer` (client → server) or from `peer` (server → client). */
+const sealedShareSchema = z.object({ peer: hospitalName, data: base64(2000) }).strict();
+
+/** Phase 1: the hospital's sealed shares, one for each other hospital of the roster. */
+export const secaggSharesSchema = z
+  .object({ type: z.literal('secagg-shares'), round: nonNeg, attempt: nonNeg, shares: z.array(sealedShareSchema).max(10_000) })
+  .strict();
+export type SecAggShares = z.infer<typeof secaggSharesSchema>;
+
+/** Phase 3: the hospital's shares that unmask the sum: of each survivor's seed, of each dropped hospital's key. */
+export const secaggRevealSchema = z
+  .object({
+    type: z.literal('secagg-reveal'),
+    round: nonNeg,
+    attempt: nonNeg,
+    shares: z.array(z.object({ of: hospitalName, kind: z.enum(['seed', 'key']), data: base64(400) }).strict()).max(10_000),
+  })
+  .strict();
+export type SecAggReveal = z.infer<typeof secaggRevealSchema>;
+
+export const clientTextSchema = z.discriminatedUnion('type', [
+  helloSchema,
+  uploadRequestSchema,
+  progressSchema,
+  declineSchema,
+  getGlobalSchema,
+  secaggKeysSchema,
+  secaggSharesSchema,
+  secaggRevealSchema,
+]);
 export type ClientTextMessage = z.infer<typeof clientTextSchema>;
-export const CLIENT_TEXT_TYPES = ['hello', 'upload-request', 'progress', 'decline', 'get-global'] as const;
+export const CLIENT_TEXT_TYPES = ['hello', 'upload-request', 'progress', 'decline', 'get-global', 'secagg-keys', 'secagg-shares', 'secagg-reveal'] as const;
 
 /** A feature network's name as the quality probe reports it (FeatureExtractor.name, e.g. `mobilenet-v2`). */
 const featuresName = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be 1–64 of a–z 0–9 . _ - (a feature network name)');
@@ -166,6 +205,17 @@ export const updateHeaderSchema = z
     trainSeconds: z.number().min(0).optional(),
     /** The quality probe the round asked for (`config.quality`), of the global model the hospital received. */
     quality: probeReportSchema.optional(),
+    /**
+     * Secure aggregation (the round's `config.secureAggregation`): the payload is not a weights file but the
+     * masked, fixed-point update, one little-endian u32 per aggregated weight (shared/secagg/quantize.ts), and
+     * `examples` is the count it is weighted by (at most `config.secureAggregation.maxExamples`).
+     */
+    masked: z.literal(true).optional(),
+    /**
+     * Present when the hospital trained with differential privacy (shared/privacy/budget.ts): the ε its tiles
+     * have spent after this round (this round included) at δ, by the RDP accountant (shared/privacy/accountant.ts).
+     */
+    privacy: z.object({ epsilon: z.number().min(0).max(1e9), delta: z.number().gt(0).lt(1) }).strict().optional(),
   })
   .strict();
 export type UpdateHeader = z.infer<typeof updateHeaderSchema>;
@@ -217,6 +267,21 @@ export const roundConfigSchema = z.object({
     .optional(),
   /** The full GAN config (shared/config/ganConfig.ts) to build the model; the client checks it with parseGanConfig. */
   model: z.record(z.string(), z.unknown()),
+  /**
+   * Present when the round uses secure aggregation (docs/protocol.md §2.11): the hospital advertises keys,
+   * shares them, and uploads its update masked and fixed-point encoded with these parameters
+   * (shared/secagg/quantize.ts): each coordinate of weights − global clipped to ±clip, the count capped at
+   * maxExamples, scaled by `scale`.
+   */
+  secureAggregation: z.object({ clip: positiveFinite, scale: positiveFinite, maxExamples: positive }).optional(),
+  /**
+   * Present when the federation trains with differential privacy (FedConfig `privacy.dp`): the clip norm and
+   * the noise multiplier σ or the target ε, and δ when the federation fixes one. Each hospital combines it with
+   * its own budget (shared/privacy/budget.ts) and trains with DP-SGD on Poisson-sampled batches.
+   */
+  dp: z
+    .object({ clipNorm: positiveFinite, noiseMultiplier: positiveFinite.optional(), targetEpsilon: positiveFinite.optional(), delta: z.number().gt(0).lt(1).optional() })
+    .optional(),
 });
 export type RoundConfig = z.infer<typeof roundConfigSchema>;
 
@@ -320,8 +385,11 @@ export type RoundComplete = z.infer<typeof roundCompleteSchema>;
  * - `save-failed`: the updates were combined but the server could not save the result (its storage failed);
  *   the result is kept in memory and the save is retried (`nextAttemptInSeconds`): the round is not repeated;
  * - `internal`: the server failed to combine the updates (a server error); the round is repeated.
+ * - `secure-aggregation`: fewer hospitals than the round's secure-aggregation threshold stayed for one of its
+ *   phases (keys, shares, masked updates, unmasking): the sum cannot be unmasked; `detail` says which phase.
+ *   The round is repeated.
  */
-export const ROUND_FAILED_REASONS = ['deadline', 'unreachable', 'save-failed', 'internal'] as const;
+export const ROUND_FAILED_REASONS = ['deadline', 'unreachable', 'save-failed', 'internal', 'secure-aggregation'] as const;
 export type RoundFailedReason = (typeof ROUND_FAILED_REASONS)[number];
 
 export const roundFailedSchema = z.object({
@@ -338,10 +406,36 @@ export const roundFailedSchema = z.object({
    * `retry.maxFailedAttempts` attempts in a row failed; the server tries again when a hospital joins.
    */
   nextAttemptInSeconds: z.number().min(0).nullable(),
+  /** A sentence for people: why, when the reason alone does not say it (e.g. the secure-aggregation phase). */
+  detail: z.string().max(500).optional(),
 });
 export type RoundFailed = z.infer<typeof roundFailedSchema>;
 
 export const finishedSchema = z.object({ type: z.literal('finished'), rounds: nonNeg });
+
+/** Secure aggregation phase 0 → 1: the hospitals that advertised keys (U1), each with its index, and the threshold. */
+export const secaggRosterSchema = z.object({
+  type: z.literal('secagg-roster'),
+  round: nonNeg,
+  attempt: nonNeg,
+  threshold: int.min(2),
+  members: z.array(z.object({ hospital: hospitalName, index: positive, cPk: publicKey, sPk: publicKey })).min(2).max(10_000),
+});
+export type SecAggRoster = z.infer<typeof secaggRosterSchema>;
+
+/** Phase 1 → 2: the hospitals that sent their shares (U2) and the shares they sealed for this hospital. */
+export const secaggRelaySchema = z.object({
+  type: z.literal('secagg-relay'),
+  round: nonNeg,
+  attempt: nonNeg,
+  members: z.array(hospitalName).max(10_000),
+  shares: z.array(sealedShareSchema).max(10_000),
+});
+export type SecAggRelay = z.infer<typeof secaggRelaySchema>;
+
+/** Phase 2 → 3: the hospitals whose masked updates arrived (U3); the others of U2 dropped out. */
+export const secaggUnmaskSchema = z.object({ type: z.literal('secagg-unmask'), round: nonNeg, attempt: nonNeg, survivors: z.array(hospitalName).max(10_000) });
+export type SecAggUnmask = z.infer<typeof secaggUnmaskSchema>;
 export type Finished = z.infer<typeof finishedSchema>;
 
 export const errorMessageSchema = z.object({
@@ -364,9 +458,25 @@ export const serverTextSchema = z.discriminatedUnion('type', [
   roundFailedSchema,
   finishedSchema,
   errorMessageSchema,
+  secaggRosterSchema,
+  secaggRelaySchema,
+  secaggUnmaskSchema,
 ]);
 export type ServerTextMessage = z.infer<typeof serverTextSchema>;
-export const SERVER_TEXT_TYPES = ['welcome', 'status', 'upload-grant', 'accepted', 'round-closed', 'round-complete', 'round-failed', 'finished', 'error'] as const;
+export const SERVER_TEXT_TYPES = [
+  'welcome',
+  'status',
+  'upload-grant',
+  'accepted',
+  'round-closed',
+  'round-complete',
+  'round-failed',
+  'finished',
+  'error',
+  'secagg-roster',
+  'secagg-relay',
+  'secagg-unmask',
+] as const;
 
 /** Header of the binary `round` frame (payload: the global weights to start from). */
 export const roundHeaderSchema = z

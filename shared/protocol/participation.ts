@@ -11,9 +11,29 @@
 import type { Crc32Fn } from '../codec/crc32.ts';
 import { decodeWeights, encodeWeights } from '../codec/weightsCodec.ts';
 import { parseGanConfig } from '../config/ganConfig.ts';
+import { SecAggClient } from '../secagg/client.ts';
+import { encodeUpdate } from '../secagg/quantize.ts';
 import type { WeightSet } from '../weights.ts';
 import { encodeFrame } from './frames.ts';
-import type { Accepted, Decline, ErrorMessage, ProbeReport, Progress, RoundClosed, RoundConfig, RoundHeader, UpdateHeader, UploadGrant, UploadRequest } from './messages.ts';
+import type {
+  Accepted,
+  Decline,
+  ErrorMessage,
+  ProbeReport,
+  Progress,
+  RoundClosed,
+  RoundConfig,
+  RoundHeader,
+  SecAggKeys,
+  SecAggRelay,
+  SecAggReveal,
+  SecAggRoster,
+  SecAggShares,
+  SecAggUnmask,
+  UpdateHeader,
+  UploadGrant,
+  UploadRequest,
+} from './messages.ts';
 
 /** What local training returns for one round. */
 export interface TrainResult {
@@ -25,6 +45,8 @@ export interface TrainResult {
   gLoss: number;
   /** The quality probe the round asked for (`config.quality`), sent in the update header when present. */
   quality?: ProbeReport;
+  /** Differential privacy: the ε this hospital has spent after this round, at δ (the update header's `privacy`). */
+  privacy?: { epsilon: number; delta: number };
 }
 
 /**
@@ -37,10 +59,12 @@ export type TrainFn = (global: WeightSet, config: RoundConfig, progress: (fracti
 /** How participation talks to the server. */
 export interface ParticipationLink {
   /** Send a control message; returns false when it could not be sent (not connected). */
-  send(msg: Progress | UploadRequest | Decline): boolean;
+  send(msg: Progress | UploadRequest | Decline | SecAggKeys | SecAggShares | SecAggReveal): boolean;
   sendBinary(frame: Uint8Array<ArrayBuffer>): boolean;
   /** The model fingerprint of the current connection's welcome (undefined before one). */
   fingerprint(): string | undefined;
+  /** The hospital name of the current connection's welcome (secure aggregation finds itself in the roster by it). */
+  hospital?(): string | undefined;
 }
 
 export interface ParticipationOptions {
@@ -69,7 +93,13 @@ export type ParticipationEvent =
   | { type: 'accepted'; round: number; attempt: number }
   | { type: 'train-error'; round: number; attempt: number; error: string }
   /** A round frame this client cannot use; it was declined at once (when it named its round and attempt). */
-  | { type: 'round-declined'; round: number; attempt: number; reason: string };
+  | { type: 'round-declined'; round: number; attempt: number; reason: string }
+  /**
+   * Secure aggregation of this attempt (docs/protocol.md §2.11): `masked` when the update left masked
+   * (`clipped`: coordinates beyond ±clip), `unmasking` when this hospital answered the unmasking request,
+   * `refused` when it refused a step an honest server never asks (`error` says which; the update is not sent).
+   */
+  | { type: 'secure-aggregation'; round: number; attempt: number; step: 'masked' | 'unmasking' | 'refused'; clipped?: number; error?: string };
 
 interface Task {
   round: number;
@@ -79,11 +109,27 @@ interface Task {
   frame?: Uint8Array<ArrayBuffer>;
 }
 
+/**
+ * The secure-aggregation state of the current attempt. It outlives the task: after `accepted` the server
+ * still asks this hospital to help unmask the sum.
+ */
+interface SecureRound {
+  round: number;
+  attempt: number;
+  client: Promise<SecAggClient>;
+  /** Resolves once the server relayed the shares (masking may start); rejects on a refused step. */
+  relayed: Promise<void>;
+  onRelayed: { resolve: () => void; reject: (e: Error) => void };
+  /** Steps run one after the other (the server's messages arrive in order; WebCrypto is async). */
+  chain: Promise<unknown>;
+}
+
 /** Longest decline reason the protocol allows (messages.ts declineSchema). */
 const MAX_REASON = 500;
 
 export class RoundParticipation {
   private task?: Task;
+  private secure?: SecureRound;
   private lastProgressAt = -Infinity;
   private readonly now: () => number;
 
@@ -125,7 +171,94 @@ export class RoundParticipation {
     } catch (e) {
       return this.decline(header.round, header.attempt, (e as Error).message);
     }
+    this.secure = undefined;
+    if (config.secureAggregation) this.startSecure(header.round, header.attempt);
     this.train(header, global);
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Secure aggregation (shared/secagg/client.ts runs the cryptography)
+  // ---------------------------------------------------------------------------------------------------
+
+  /** Phase 0: fresh keys for this attempt, advertised at once (training goes on meanwhile). */
+  private startSecure(round: number, attempt: number): void {
+    let onRelayed!: SecureRound['onRelayed'];
+    const relayed = new Promise<void>((resolve, reject) => (onRelayed = { resolve, reject }));
+    relayed.catch(() => undefined); // observed by the upload step; never an unhandled rejection
+    const client = SecAggClient.create(this.hospitalName(), round, attempt);
+    const s: SecureRound = { round, attempt, client, relayed, onRelayed, chain: Promise.resolve() };
+    this.secure = s;
+    this.secureStep(s, async () => {
+      const c = await client;
+      this.link.send({ type: 'secagg-keys', round, attempt, ...c.advertise() });
+    });
+  }
+
+  /** The hospital name the server knows this client by (the welcome's), which the roster lists. */
+  private hospitalName(): string {
+    return this.link.hospital?.() ?? '';
+  }
+
+  /** Run `fn` after the attempt's earlier steps; a failure refuses the attempt (declined while the task is on). */
+  private secureStep(s: SecureRound, fn: () => Promise<void>): void {
+    s.chain = s.chain.then(async () => {
+      if (this.secure !== s) return;
+      try {
+        await fn();
+      } catch (e) {
+        if (this.secure !== s) return;
+        const error = (e as Error).message;
+        this.secure = undefined;
+        s.onRelayed.reject(new Error(error));
+        this.emit({ type: 'secure-aggregation', round: s.round, attempt: s.attempt, step: 'refused', error });
+        const t = this.task;
+        if (t && t.round === s.round && t.attempt === s.attempt) {
+          this.abort(`secure aggregation: ${error}`);
+          this.decline(s.round, s.attempt, `secure aggregation: ${error}`);
+        }
+      }
+    });
+  }
+
+  private secureFor(m: { round: number; attempt: number }): SecureRound | undefined {
+    const s = this.secure;
+    return s && s.round === m.round && s.attempt === m.attempt ? s : undefined;
+  }
+
+  /** Phase 1: the roster; seal our shares for the others. */
+  onSecAggRoster(m: SecAggRoster): void {
+    const s = this.secureFor(m);
+    if (!s) return;
+    this.secureStep(s, async () => {
+      const shares = await (await s.client).shareKeys({ threshold: m.threshold, members: m.members });
+      this.link.send({ type: 'secagg-shares', round: m.round, attempt: m.attempt, shares });
+    });
+  }
+
+  /** Phase 1 → 2: the shares sent to us; masking may start. */
+  onSecAggRelay(m: SecAggRelay): void {
+    const s = this.secureFor(m);
+    if (!s) return;
+    this.secureStep(s, async () => {
+      await (await s.client).receiveShares(m.members, m.shares);
+      s.onRelayed.resolve();
+    });
+  }
+
+  /** Phase 3: answer the unmasking request (once). */
+  onSecAggUnmask(m: SecAggUnmask): void {
+    const s = this.secureFor(m);
+    if (!s) return;
+    this.secureStep(s, async () => {
+      const shares = (await s.client).reveal(m.survivors);
+      this.link.send({ type: 'secagg-reveal', round: m.round, attempt: m.attempt, shares });
+      this.emit({ type: 'secure-aggregation', round: m.round, attempt: m.attempt, step: 'unmasking' });
+    });
+  }
+
+  /** The round ended (complete, failed, finished): forget its secure-aggregation state. */
+  endSecure(round?: number, attempt?: number): void {
+    if (round === undefined || (this.secure && this.secure.round === round && (attempt === undefined || this.secure.attempt === attempt))) this.secure = undefined;
   }
 
   /** A `round` frame whose header is invalid but names its round and attempt: decline that task at once. */
@@ -214,8 +347,9 @@ export class RoundParticipation {
     } catch (e) {
       promise = Promise.reject(e);
     }
+    const secure = config.secureAggregation ? this.secure : undefined;
     promise
-      .then((res) => {
+      .then(async (res) => {
         if (this.task !== task || task.abort.signal.aborted) return;
         if (!Number.isFinite(res.dLoss) || !Number.isFinite(res.gLoss)) {
           throw new Error(`training returned non-finite losses (dLoss ${res.dLoss}, gLoss ${res.gLoss})`);
@@ -229,8 +363,19 @@ export class RoundParticipation {
           gLoss: res.gLoss,
           trainSeconds: Math.max(0, (this.now() - started) / 1000),
           ...(res.quality ? { quality: res.quality } : {}),
+          ...(res.privacy ? { privacy: res.privacy } : {}),
         };
-        task.frame = encodeFrame(header, encodeWeights(res.weights, {}, { crc32: this.opts.crc32 }));
+        if (secure && config.secureAggregation) {
+          // Masked: the weights never leave in the clear. Wait for the shares (phase 1), then encode and mask.
+          if (this.secure !== secure) throw new Error('secure aggregation of this round was refused');
+          await secure.relayed;
+          if (this.task !== task || task.abort.signal.aborted) return;
+          const enc = encodeUpdate(res.weights, global, config.batchNorm, res.examples, config.secureAggregation);
+          const words = await (await secure.client).mask(enc.words);
+          if (this.task !== task || task.abort.signal.aborted) return;
+          this.emit({ type: 'secure-aggregation', round: task.round, attempt: task.attempt, step: 'masked', clipped: enc.clipped });
+          task.frame = encodeFrame({ ...header, examples: enc.examples, masked: true }, new Uint8Array(words.buffer, words.byteOffset, words.byteLength));
+        } else task.frame = encodeFrame(header, encodeWeights(res.weights, {}, { crc32: this.opts.crc32 }));
         task.phase = 'requested';
         this.emitPhase();
         this.link.send({ type: 'upload-request', round: task.round, attempt: task.attempt });
