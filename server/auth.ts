@@ -98,6 +98,30 @@ export class TokenStore {
     return TokenStore.parse(text, `${ENV.TOKENS_FILE} ${path}`);
   }
 
+  /**
+   * Add a hospital, or give a known one a new token (SHA-256 hex): its old token and upgrade key stop
+   * working at once (the operator console: server/console/hospitals.ts).
+   */
+  set(hospital: string, sha256: string): void {
+    this.remove(hospital);
+    this.byHash.set(sha256.toLowerCase(), hospital);
+    this.byUpgradeKey.set(upgradeKeyFromTokenHash(sha256), hospital);
+  }
+
+  /** Forget a hospital's token (revoked): it no longer signs in. Returns whether it had one. */
+  remove(hospital: string): boolean {
+    let had = false;
+    for (const [h, name] of this.byHash) if (name === hospital) (this.byHash.delete(h), (had = true));
+    for (const [k, name] of this.byUpgradeKey) if (name === hospital) this.byUpgradeKey.delete(k);
+    return had;
+  }
+
+  /** The SHA-256 (hex) of a hospital's token, or undefined. */
+  sha256Of(hospital: string): string | undefined {
+    for (const [h, name] of this.byHash) if (name === hospital) return h;
+    return undefined;
+  }
+
   /** The hospital a token belongs to, or undefined. The lookup is by SHA-256, so its timing reveals nothing about tokens. */
   authenticate(token: string): string | undefined {
     return this.byHash.get(sha256Hex(token));

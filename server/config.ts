@@ -50,6 +50,13 @@ export const ENV = {
    * the aggregate view (server/http.ts publicStatus), to everyone.
    */
   OPERATOR_TOKEN: 'OPERATOR_TOKEN',
+  /**
+   * Sample grids the operator console keeps (STATE_DIR/console/samples/, one per new global model, the
+   * newest kept); 0 turns their rendering off.
+   */
+  CONSOLE_SAMPLE_GRIDS: 'CONSOLE_SAMPLE_GRIDS',
+  /** Tiles per class in each console sample grid (one row per class), 1–16. */
+  CONSOLE_SAMPLES_PER_CLASS: 'CONSOLE_SAMPLES_PER_CLASS',
 } as const;
 
 export const DEFAULTS = {
@@ -62,6 +69,8 @@ export const DEFAULTS = {
   demoTokensFile: 'demo-tokens.yaml',
   /** Names of the generated demo hospitals. */
   demoHospitals: ['hospital-a', 'hospital-b'],
+  /** The console's sample grids: the newest `keep` kept, `perClass` tiles per class (CONSOLE_SAMPLE_GRIDS, CONSOLE_SAMPLES_PER_CLASS). */
+  sampleGrids: { keep: 10, perClass: 4 },
 } as const;
 
 /**
@@ -117,8 +126,10 @@ export interface ServerSettings {
   trustedProxies?: TrustedProxies;
   /** START_FRESH=1 (server/state.ts CheckpointStore startFresh). */
   startFresh: boolean;
-  /** OPERATOR_TOKEN: the bearer token of the full /api/status; undefined: only the public view is served. */
+  /** OPERATOR_TOKEN: the operator's bearer token (console, full /api/status); undefined: the tokens file's, or the one created in STATE_DIR. */
   operatorToken?: string;
+  /** CONSOLE_SAMPLE_GRIDS and CONSOLE_SAMPLES_PER_CLASS. */
+  sampleGrids: { keep: number; perClass: number };
   fed: FedConfig;
   /** True when `fed` is DEMO_FED_CONFIG (no FED_CONFIG, no TOKENS_FILE). */
   demoFederation: boolean;
@@ -160,6 +171,19 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       message: `must be at least ${TOKENS_FILE_FORMAT.minTokenLength} characters without spaces (it has ${operatorToken.length})`,
     });
   }
+  const sampleGrids: { keep: number; perClass: number } = { ...DEFAULTS.sampleGrids };
+  const intEnv = (name: string, min: number, max: number): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push({ path: name, message: `must be a whole number from ${min} to ${max}, got "${raw}"` });
+      return undefined;
+    }
+    return n;
+  };
+  sampleGrids.keep = intEnv(ENV.CONSOLE_SAMPLE_GRIDS, 0, 1000) ?? sampleGrids.keep;
+  sampleGrids.perClass = intEnv(ENV.CONSOLE_SAMPLES_PER_CLASS, 1, 16) ?? sampleGrids.perClass;
   if (problems.length) throw new ConfigError('environment', problems);
 
   let fed: FedConfig;
@@ -177,7 +201,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
   } else {
     fed = parseFedConfig({}, 'default federation config');
   }
-  return { port, host, stateDir, tokensFile, fedConfigFile, publicUrl, allowedOrigins, trustedProxies, startFresh, operatorToken, fed, demoFederation };
+  return { port, host, stateDir, tokensFile, fedConfigFile, publicUrl, allowedOrigins, trustedProxies, startFresh, operatorToken, sampleGrids, fed, demoFederation };
 }
 
 /** The start-up log line saying which federation config the server runs, and its main figures. */

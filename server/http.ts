@@ -7,6 +7,7 @@ import { AdmissionLog, addressKey, AuthThrottle, clientAddress, type AdmissionEv
 import { silentLogger, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { StatusJson } from './roundMachine.ts';
+import { AUTH_SUBPROTOCOL_PREFIX, upgradeKeyFromTokenHash } from '../shared/protocol/upgradeAuth.ts';
 
 /** HTTP routes: probes, metrics, status JSON and the built web app. */
 
@@ -21,7 +22,13 @@ export interface HttpDeps {
   operator?: OperatorAuth;
   /** Directory of the built web app (`dist/`). */
   staticDir: string;
+  /** The operator console's API (server/console/console.ts): every path under /api/console/. */
+  console?(req: IncomingMessage, res: ServerResponse, pathname: string): void;
 }
+
+/** The operator console page: dist/console/index.html (the client/console/ entry of vite.config.ts), served at /console. */
+export const CONSOLE_PAGE = '/console';
+const CONSOLE_API_PREFIX = '/api/console/';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -90,6 +97,10 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     } catch {
       return send(res, 400, 'text/plain; charset=utf-8', 'bad request\n');
     }
+    if (pathname.startsWith(CONSOLE_API_PREFIX)) {
+      if (deps.console) return deps.console(req, res, pathname);
+      return send(res, 503, 'application/json; charset=utf-8', JSON.stringify({ error: 'the console is not ready yet (loading state)' }));
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n', { Allow: 'GET, HEAD' });
     }
@@ -110,6 +121,12 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
 }
 
 function serveStatic(root: string, pathname: string, req: IncomingMessage, res: ServerResponse): void {
+  // The console is its own page: never the hospital app in its place.
+  if ((pathname === CONSOLE_PAGE || pathname.startsWith(CONSOLE_PAGE + '/')) && extname(pathname) === '') {
+    const page = join(root, 'console', 'index.html');
+    if (!existsSync(page)) return send(res, 404, 'text/plain; charset=utf-8', 'not found (the operator console is not built: run npm run build)\n');
+    pathname = '/console/index.html';
+  }
   const index = join(root, 'index.html');
   if (!existsSync(index)) {
     if (pathname === '/' || pathname === '/index.html') return send(res, 200, 'text/html; charset=utf-8', PLACEHOLDER_HTML, ISOLATION_HEADERS);
@@ -240,7 +257,11 @@ function sendStatus(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): 
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
-export type OperatorVerdict = { ok: true } | { ok: false; code: 401; message: string } | { ok: false; code: 429; message: string; retryAfterSeconds: number };
+export type OperatorVerdict =
+  | { ok: true }
+  | { ok: false; code: 401; message: string }
+  | { ok: false; code: 403; message: string }
+  | { ok: false; code: 429; message: string; retryAfterSeconds: number };
 
 export interface OperatorAuthOptions {
   /** The operator's secret (OPERATOR_TOKEN)… */
@@ -257,6 +278,13 @@ export interface OperatorAuthOptions {
   summaryWindowMs?: number;
   /** TRUSTED_PROXIES: behind them, a request counts under the client address of `X-Forwarded-For` (admission.ts clientAddress). */
   trustedProxies?: TrustedProxies;
+  /**
+   * The hospital a token (or, for the console's WebSocket, an upgrade key) belongs to: such a token is
+   * refused with 403 and a message saying it is a hospital's, not the operator's (it still counts as a
+   * failed operator sign-in).
+   */
+  hospitalOf?: (token: string) => string | undefined;
+  hospitalOfUpgradeKey?: (key: string) => string | undefined;
 }
 
 /** Default backoff of wrong operator tokens: 3 free tries, then 1 s, 2 s, 4 s, … up to 5 min. */
@@ -316,11 +344,50 @@ export class OperatorAuth {
       for (const d of this.digests) match = timingSafeEqual(presented, d) || match;
       if (match) return { ok: true };
     }
+    const hospital = m ? this.opts.hospitalOf?.(m[1]) : undefined;
+    return this.refused(address, now, m ? 'wrong operator token' : 'the Authorization header must be "Bearer <operator token>"', hospital);
+  }
+
+  /**
+   * Check the credential of a console WebSocket upgrade: the `fedgan.auth.<key>` subprotocol made from the
+   * operator token (shared/protocol/upgradeAuth.ts upgradeKey), compared in constant time with the key of
+   * each operator token. Throttled and refused like check().
+   */
+  checkUpgradeKey(key: string | undefined, peer: string | undefined, forwardedFor?: string | string[]): OperatorVerdict {
+    const now = this.now();
+    this.flush(now);
+    const address = addressKey(clientAddress(peer, forwardedFor, this.opts.trustedProxies));
+    const wait = this.throttle.blockedFor(address, now);
+    if (wait > 0) {
+      this.opts.metrics?.refuse('operator-throttled');
+      this.note('throttled', address, now);
+      return { ok: false, code: 429, message: 'too many wrong operator tokens from this address: try again later', retryAfterSeconds: Math.ceil(wait / 1000) };
+    }
+    if (key !== undefined) {
+      const presented = Buffer.from(key, 'utf8');
+      let match = false;
+      for (const k of this.upgradeKeys) match = (k.length === presented.length && timingSafeEqual(presented, k)) || match;
+      if (match) return { ok: true };
+    }
+    const hospital = key !== undefined ? this.opts.hospitalOfUpgradeKey?.(key) : undefined;
+    return this.refused(address, now, key === undefined ? `no operator credential: offer the subprotocol ${AUTH_SUBPROTOCOL_PREFIX}<key of the operator token>` : 'wrong operator token', hospital);
+  }
+
+  private refused(address: string, now: number, message: string, hospital: string | undefined): OperatorVerdict {
     this.throttle.failure(address, now);
     this.opts.metrics?.refuse('operator-unauthorized');
     this.note('unauthorized', address, now);
-    return { ok: false, code: 401, message: m ? 'wrong operator token' : 'the Authorization header must be "Bearer <operator token>"' };
+    if (hospital !== undefined) {
+      return { ok: false, code: 403, message: `this is the token of the hospital ${JSON.stringify(hospital)}, not the operator's: the console and the full status need the operator token` };
+    }
+    return { ok: false, code: 401, message };
   }
+
+  /** The upgrade keys of the operator tokens (shared/protocol/upgradeAuth.ts), as bytes. */
+  private get upgradeKeys(): Buffer[] {
+    return (this.keys ??= this.digests.map((d) => Buffer.from(upgradeKeyFromTokenHash(d.toString('hex')), 'utf8')));
+  }
+  private keys?: Buffer[];
 
   private note(kind: 'unauthorized' | 'throttled', address: string, now: number): void {
     const line = this.summary.note(kind, address, now);

@@ -75,8 +75,8 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
   log.info(
     settings.operatorToken || tokens.operatorSha256.length
       ? `operator token(s): ${[settings.operatorToken ? ENV.OPERATOR_TOKEN : '', tokens.operatorSha256.length ? `${tokens.operatorSha256.length} operator entr${tokens.operatorSha256.length === 1 ? 'y' : 'ies'} of ${ENV.TOKENS_FILE}` : ''].filter(Boolean).join(' and ')}: ` +
-        `/api/status shows everything with "Authorization: Bearer <operator token>", aggregate progress without`
-      : `no operator token (${ENV.OPERATOR_TOKEN}, or an operator entry in ${ENV.TOKENS_FILE}): /api/status shows only aggregate progress (no hospital names) to everyone`,
+        `the console (/console) and the full /api/status take "Authorization: Bearer <operator token>"; /api/status shows aggregate progress without`
+      : `no operator token in ${ENV.OPERATOR_TOKEN} or ${ENV.TOKENS_FILE}: the console's own operator token (created on the first start, its SHA-256 in ${settings.stateDir}/console/console.json) opens the console (/console) and the full /api/status; /api/status shows aggregate progress without`,
   );
   const server = await startFederationServer({
     fed: settings.fed,
@@ -91,6 +91,8 @@ export async function main(opts: MainOptions = {}): Promise<RunningServer> {
     publicUrl: settings.publicUrl,
     trustedProxies: settings.trustedProxies,
     operatorToken: settings.operatorToken,
+    tokensSource: settings.tokensFile ? 'tokens-file' : 'demo',
+    sampleGrids: settings.sampleGrids,
   });
   log.info(`listening on ${settings.host}:${server.port} (${server.url}, WebSocket ${server.wsUrl}); state in ${resolve(settings.stateDir)}`);
   if (demo.length) {

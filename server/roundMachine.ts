@@ -136,10 +136,35 @@ export interface StatusJson {
   quality: { everyRounds: number; features: string; best: BestQuality | null; latest: NonNullable<HistoryEntry['quality']> | null };
 }
 
+/** What the operator console (server/console/) hears from the machine; see RoundMachine.onEvent. */
+export type MachineEvent =
+  | { type: 'joined'; hospital: string }
+  | { type: 'left'; hospital: string; revoked: boolean }
+  | { type: 'round-started'; round: number; attempt: number; sampled: string[] }
+  | { type: 'round-aggregated'; entry: HistoryEntry }
+  | { type: 'round-failed'; round: number; attempt: number; received: number; needed: number; reason: string; failures: Record<string, string> }
+  /** Something the overview shows changed (progress, an update accepted, a phase): coalesce before pushing. */
+  | { type: 'changed' };
+
+/** What the console shows of one hospital besides online/sampled (kept in memory since the server started). */
+export interface HospitalActivity {
+  /** When its last update was accepted (ms, clock time). */
+  lastUpdateAt: number | null;
+  /** The examples its last accepted update declared. */
+  examplesDeclared: number | null;
+  /** ε spent as its last accepted update reported it (privacy on), or null. */
+  epsilon: number | null;
+  /** Its failures in round attempts, newest first (at most HOSPITAL_FAILURES_KEPT). */
+  failures: { round: number; attempt: number; reason: string; at: number }[];
+}
+
+/** Failures kept per hospital for the console. */
+export const HOSPITAL_FAILURES_KEPT = 20;
+
 /** The upload-slot and reconnect limits a hospital is told in its `welcome` (messages.ts welcomeSchema limits). */
 export type WelcomeRoundLimits = Pick<Welcome['limits'], 'maxConcurrentUploads' | 'uploadGrantSeconds' | 'reconnectGraceSeconds'>;
 
-type Failure = 'deadline' | 'disconnected' | 'declined' | 'rejected' | 'grant-expired' | 'aborted';
+type Failure = 'deadline' | 'disconnected' | 'declined' | 'rejected' | 'grant-expired' | 'aborted' | 'revoked' | 'stopped';
 
 interface RoundInFlight {
   round: number;
@@ -220,7 +245,15 @@ export class RoundMachine {
   private saving?: PendingSave;
   private writeFailures = 0;
   private closed = false;
-  private readonly fed: FedConfig;
+  /** The config in force; round settings the operator changed wait in `nextFed` until no round is in flight. */
+  private fed: FedConfig;
+  private nextFed?: FedConfig;
+  /** Operator: no new round attempt starts (the one in flight runs to its end). */
+  private paused = false;
+  /** Operator: the round in flight was ended and no new one starts until resume(). */
+  private operatorStopped = false;
+  private readonly activity = new Map<string, HospitalActivity>();
+  private eventListeners: ((e: MachineEvent) => void)[] = [];
   private readonly store: CheckpointSink;
   private readonly metrics: Metrics;
   private readonly log: Logger;
@@ -284,6 +317,157 @@ export class RoundMachine {
     for (const q of PHASES) this.metrics.phase.set(q === p ? 1 : 0, { phase: q });
   }
 
+  /** Console events (joins, leaves, rounds started/aggregated/failed, changes). Returns a function that removes the listener. */
+  onEvent(fn: (e: MachineEvent) => void): () => void {
+    this.eventListeners.push(fn);
+    return () => (this.eventListeners = this.eventListeners.filter((f) => f !== fn));
+  }
+
+  private emit(e: MachineEvent): void {
+    for (const fn of this.eventListeners) {
+      try {
+        fn(e);
+      } catch (err) {
+        this.log.error(`console listener failed on ${e.type}: ${(err as Error).stack ?? err}`);
+      }
+    }
+  }
+
+  /** The current global checkpoint file (the bytes written to STATE_DIR; `npm run evaluate` reads it). */
+  get checkpointBytes(): Uint8Array {
+    return this.globalPayload;
+  }
+
+  /** The config in force, and the one waiting for the next round (operator changes), if any. */
+  get config(): { effective: FedConfig; pending: FedConfig | null } {
+    return { effective: this.fed, pending: this.nextFed ?? null };
+  }
+
+  /** What the console shows of each hospital seen since start (see HospitalActivity). */
+  hospitalActivity(hospital: string): HospitalActivity | undefined {
+    return this.activity.get(hospital);
+  }
+
+  /** Whether the operator paused or stopped the federation. */
+  get control(): { paused: boolean; stopped: boolean } {
+    return { paused: this.paused, stopped: this.operatorStopped };
+  }
+
+  // ---------------------------------------------------------------------------------------------------
+  // Operator control (server/console/)
+  // ---------------------------------------------------------------------------------------------------
+
+  /** No new round attempt starts; the round in flight (if any) runs to its end. */
+  pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.log.info(`operator paused the federation: no new round starts${this.current ? ` (round ${this.current.round} in flight runs to its end)` : ''}`);
+    this.changed();
+  }
+
+  /** Clear pause and stop: a round starts as soon as enough hospitals are connected. */
+  resume(): void {
+    if (!this.paused && !this.operatorStopped) return;
+    this.paused = false;
+    this.operatorStopped = false;
+    this.log.info('operator resumed the federation');
+    this.broadcastStatus();
+    this.maybeStartRound();
+  }
+
+  /**
+   * End the round attempt in flight now (those training get `round-closed` aborted; its updates are dropped;
+   * it does not count as a failed attempt) and start no round until resume(). A completed round whose
+   * checkpoint is being written is still written.
+   */
+  stop(): void {
+    this.operatorStopped = true;
+    this.paused = false;
+    const r = this.current;
+    if (r) {
+      this.log.warn(`operator stopped the federation: round ${r.round} attempt ${r.attempt} ended (${r.accepted.size} update(s) dropped)`);
+      for (const h of r.pending) {
+        r.failed.set(h, 'stopped');
+        this.peers.get(h)?.send({ type: 'round-closed', round: r.round, attempt: r.attempt, reason: 'aborted' });
+      }
+      r.pending.clear();
+      this.closeAttempt(r);
+      r.aggregation = null;
+      this.nextAttempt = r.attempt + 1;
+      this.setPhase('waiting');
+      this.emit({ type: 'round-failed', round: r.round, attempt: r.attempt, received: r.accepted.size, needed: this.fed.minCompletion, reason: 'stopped by the operator', failures: Object.fromEntries(r.failed) });
+    } else this.log.warn('operator stopped the federation: no round starts until it is resumed');
+    this.broadcastStatus();
+  }
+
+  /**
+   * Set the number of rounds in total (at least the rounds completed, and the round in flight). Takes effect
+   * at once; a finished federation given more rounds goes back to waiting (hospitals that stayed connected
+   * take part; those that left after `finished` must join again).
+   */
+  setTotalRounds(total: number): void {
+    const floor = this.current || this.saving ? this.state.round + 1 : this.state.round;
+    if (!Number.isInteger(total) || total < Math.max(1, floor)) throw new RangeError(`must be a whole number of at least ${Math.max(1, floor)} (rounds completed${floor > this.state.round ? ' and the round in flight' : ''})`);
+    this.fed = { ...this.fed, rounds: total };
+    if (this.nextFed) this.nextFed = { ...this.nextFed, rounds: total };
+    this.log.info(`operator set the number of rounds to ${total} (${this.state.round} completed)`);
+    if (this.phase === 'finished' && this.state.round < total) {
+      this.setPhase('waiting');
+      this.broadcastStatus();
+      this.maybeStartRound();
+    } else if (this.phase === 'waiting' && !this.current && this.state.round >= total) {
+      this.setPhase('finished');
+      this.broadcast({ type: 'finished', rounds: this.state.round });
+    } else this.broadcastStatus();
+  }
+
+  /**
+   * Round settings for the next round attempt on (a config parsed by the FED_CONFIG schema; the console
+   * checks that only round settings differ). Applied at once when no round is in flight, else when it ends.
+   */
+  setNextConfig(next: FedConfig): void {
+    this.nextFed = { ...next, rounds: this.fed.rounds };
+    if (!this.current && !this.saving) this.applyNextConfig();
+    this.changed();
+  }
+
+  private applyNextConfig(): void {
+    if (!this.nextFed) return;
+    this.fed = this.nextFed;
+    this.nextFed = undefined;
+    this.log.info(
+      `round settings in force from round ${this.state.round + 1}: fraction ${this.fed.fraction}, minAvailable ${this.fed.minAvailable}, minFit ${this.fed.minFit}, ` +
+        `minCompletion ${this.fed.minCompletion}, deadline ${this.fed.roundDeadlineSeconds}s, ${this.fed.localSteps} local steps, aggregator ${this.fed.aggregator.type}`,
+    );
+  }
+
+  /**
+   * A hospital's token was revoked (or rotated): its connection is being closed. It is out of the round in
+   * flight at once (no reconnect grace: it cannot come back), which may end the attempt as for any
+   * hospital that disappears (minCompletion still reachable or not).
+   */
+  revoke(hospital: string): void {
+    const peer = this.peers.get(hospital);
+    if (peer) this.peers.delete(hospital);
+    const r = this.current;
+    if (r && r.sampled.has(hospital)) {
+      const t = r.away.get(hospital);
+      if (t !== undefined) this.clock.clearTimer(t);
+      r.away.delete(hospital);
+      r.progress.delete(hospital);
+      if (r.pending.has(hospital)) {
+        this.log.warn(`${hospital} was revoked during round ${r.round}: counted as a failure`);
+        this.fail(r, hospital, 'revoked');
+      }
+    }
+    if (peer) this.emit({ type: 'left', hospital, revoked: true });
+    this.broadcastStatus();
+  }
+
+  private changed(): void {
+    this.emit({ type: 'changed' });
+  }
+
   /** Called after every completed (saved) round. Returns a function that removes the listener. */
   onRoundComplete(fn: (e: HistoryEntry) => void): () => void {
     this.roundListeners.push(fn);
@@ -308,6 +492,7 @@ export class RoundMachine {
 
   onJoin(peer: RoundPeer): void {
     this.peers.set(peer.hospital, peer);
+    this.emit({ type: 'joined', hospital: peer.hospital });
     if (this.phase === 'finished') {
       peer.send({ type: 'finished', rounds: this.state.round });
       return;
@@ -319,7 +504,7 @@ export class RoundMachine {
       this.log.info(`${peer.hospital} joined: retrying round ${this.state.round + 1}`);
     }
     const r = this.current;
-    if (r && r.away.has(peer.hospital)) this.resume(r, peer);
+    if (r && r.away.has(peer.hospital)) this.resumeAttempt(r, peer);
     // A hospital that joins while the last round's result cannot be saved hears why nothing moves.
     const s = this.saving;
     if (s && s.failures > 0) peer.send(this.saveFailedMessage(s));
@@ -330,6 +515,7 @@ export class RoundMachine {
   onLeave(peer: RoundPeer): void {
     if (this.peers.get(peer.hospital) !== peer) return;
     this.peers.delete(peer.hospital);
+    this.emit({ type: 'left', hospital: peer.hospital, revoked: false });
     const r = this.current;
     if (r && r.pending.has(peer.hospital)) this.leftDuringRound(r, peer.hospital);
     this.broadcastStatus();
@@ -372,7 +558,7 @@ export class RoundMachine {
   }
 
   /** A sampled hospital reconnected within its grace: send it the attempt again, with the time left. */
-  private resume(r: RoundInFlight, peer: RoundPeer): void {
+  private resumeAttempt(r: RoundInFlight, peer: RoundPeer): void {
     const h = peer.hospital;
     const t = r.away.get(h);
     if (t !== undefined) this.clock.clearTimer(t);
@@ -390,7 +576,10 @@ export class RoundMachine {
         return;
       case 'progress': {
         const r = this.current;
-        if (r && r.round === msg.round && r.attempt === msg.attempt && r.pending.has(peer.hospital)) r.progress.set(peer.hospital, msg.fraction);
+        if (r && r.round === msg.round && r.attempt === msg.attempt && r.pending.has(peer.hospital)) {
+          r.progress.set(peer.hospital, msg.fraction);
+          this.changed();
+        }
         return;
       }
       case 'decline': {
@@ -469,7 +658,12 @@ export class RoundMachine {
     r.accepted.add(hospital);
     r.pending.delete(hospital);
     this.releaseSlot(r, hospital);
+    const act = this.activityOf(hospital);
+    act.lastUpdateAt = this.clock.now();
+    act.examplesDeclared = header.examples;
+    act.epsilon = epsilonOf(header) ?? act.epsilon;
     peer.send({ type: 'accepted', round: r.round, attempt: r.attempt });
+    this.changed();
     this.log.info(
       `round ${r.round}: update from ${hospital} accepted (${header.examples} examples, dLoss ${header.dLoss.toFixed(4)}, gLoss ${header.gLoss.toFixed(4)}${normText}, ${(dt * 1000).toFixed(0)} ms)`,
     );
@@ -607,7 +801,8 @@ export class RoundMachine {
   // ---------------------------------------------------------------------------------------------------
 
   private maybeStartRound(): void {
-    if (this.closed || this.phase !== 'waiting' || this.current || this.retry || this.stopped) return;
+    if (this.closed || this.phase !== 'waiting' || this.current || this.retry || this.stopped || this.paused || this.operatorStopped) return;
+    this.applyNextConfig();
     if (this.state.round >= this.fed.rounds) return;
     if (this.peers.size < this.fed.minAvailable) return;
     this.startRound();
@@ -650,6 +845,7 @@ export class RoundMachine {
     );
     // One payload for all: each peer gets the head and the shared payload as fragments of one message.
     for (const h of chosen) this.peers.get(h)!.sendBinary(head, ...this.hospitalPayload);
+    this.emit({ type: 'round-started', round, attempt, sampled: chosen });
     this.broadcastStatus();
   }
 
@@ -687,6 +883,23 @@ export class RoundMachine {
         this.peers.get(h)?.send({ type: 'round-closed', round: r.round, attempt: r.attempt, reason: 'aborted' });
       }
     }
+    this.closeAttempt(r);
+    const received = r.accepted.size;
+    if (received < this.fed.minCompletion) {
+      r.aggregation = null;
+      const reason: RoundFailedReason = cause === 'deadline' ? 'deadline' : 'unreachable';
+      const next = this.attemptFailed(r, `${received} update(s), ${this.fed.minCompletion} needed`);
+      this.broadcast({ type: 'round-failed', round: r.round, attempt: r.attempt, received, needed: this.fed.minCompletion, reason, nextAttemptInSeconds: next });
+      this.emit({ type: 'round-failed', round: r.round, attempt: r.attempt, received, needed: this.fed.minCompletion, reason, failures: Object.fromEntries(r.failed) });
+      this.applyNextConfig();
+      return;
+    }
+    this.recordFailures(r);
+    void this.completeRound(r);
+  }
+
+  /** Stop the attempt's timers and close it: updates for it are late from now on. */
+  private closeAttempt(r: RoundInFlight): void {
     this.clock.clearTimer(r.deadlineTimer);
     for (const t of r.granted.values()) this.clock.clearTimer(t);
     for (const t of r.away.values()) if (t !== undefined) this.clock.clearTimer(t);
@@ -698,15 +911,24 @@ export class RoundMachine {
     this.memory.roundClosed?.();
     this.closedUpTo = { round: r.round, attempt: r.attempt };
     this.metrics.sampled.set(0);
-    const received = r.accepted.size;
-    if (received < this.fed.minCompletion) {
-      r.aggregation = null;
-      const reason: RoundFailedReason = cause === 'deadline' ? 'deadline' : 'unreachable';
-      const next = this.attemptFailed(r, `${received} update(s), ${this.fed.minCompletion} needed`);
-      this.broadcast({ type: 'round-failed', round: r.round, attempt: r.attempt, received, needed: this.fed.minCompletion, reason, nextAttemptInSeconds: next });
-      return;
+    if (r.accepted.size < this.fed.minCompletion || this.operatorStopped) this.recordFailures(r);
+  }
+
+  /** Each hospital that failed in the attempt, with why (for the console). */
+  private recordFailures(r: RoundInFlight): void {
+    const at = this.clock.now();
+    for (const [h, why] of r.failed) {
+      const a = this.activityOf(h);
+      if (a.failures[0]?.round === r.round && a.failures[0]?.attempt === r.attempt) continue;
+      a.failures.unshift({ round: r.round, attempt: r.attempt, reason: why, at });
+      a.failures.length = Math.min(a.failures.length, HOSPITAL_FAILURES_KEPT);
     }
-    void this.completeRound(r);
+  }
+
+  private activityOf(hospital: string): HospitalActivity {
+    let a = this.activity.get(hospital);
+    if (!a) this.activity.set(hospital, (a = { lastUpdateAt: null, examplesDeclared: null, epsilon: null, failures: [] }));
+    return a;
   }
 
   /**
@@ -767,6 +989,8 @@ export class RoundMachine {
       this.log.error(`round ${r.round}: aggregation failed: ${(e as Error).stack ?? e}`);
       const next = this.attemptFailed(r, 'aggregation failed');
       this.broadcast({ type: 'round-failed', round: r.round, attempt: r.attempt, received: r.accepted.size, needed: this.fed.minCompletion, reason: 'internal', nextAttemptInSeconds: next });
+      this.emit({ type: 'round-failed', round: r.round, attempt: r.attempt, received: r.accepted.size, needed: this.fed.minCompletion, reason: 'internal', failures: {} });
+      this.applyNextConfig();
       return;
     }
     this.saving = save;
@@ -853,7 +1077,9 @@ export class RoundMachine {
       ...(e.quality ? { quality: e.quality } : {}),
     });
     for (const fn of this.roundListeners) fn(e);
+    this.emit({ type: 'round-aggregated', entry: e });
     if (this.closed) return;
+    this.applyNextConfig();
     if (s.round >= this.fed.rounds) {
       this.setPhase('finished');
       this.log.info(`all ${this.fed.rounds} rounds complete`);
@@ -885,6 +1111,7 @@ export class RoundMachine {
   private broadcastStatus(): void {
     const base = { type: 'status' as const, phase: this.phase, round: this.state.round, rounds: this.fed.rounds, connected: this.peers.size, minAvailable: this.fed.minAvailable };
     for (const p of this.peers.values()) p.send({ ...base, sampled: !!this.current?.pending.has(p.hospital) });
+    this.changed();
   }
 
   status(): StatusJson {
@@ -941,4 +1168,14 @@ export class RoundMachine {
     }
     if (this.saving?.timer !== undefined) this.clock.clearTimer(this.saving.timer);
   }
+}
+
+/**
+ * ε spent as an update's header reports it (privacy on: shared/fed/hospitalTraining.ts adds it to the update
+ * metadata), or undefined. Read defensively: headers without privacy fields are the common case.
+ */
+function epsilonOf(header: UpdateHeader): number | undefined {
+  const h = header as UpdateHeader & { epsilon?: unknown; privacy?: { epsilon?: unknown } };
+  const v = h.privacy?.epsilon ?? h.epsilon;
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
 }

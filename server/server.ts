@@ -16,6 +16,11 @@ import { Metrics } from './metrics.ts';
 import { ReceiveBufferPool } from './receivePool.ts';
 import { CheckpointStore, prepareStateDir, type CheckpointWriter } from './state.ts';
 import { Transport } from './transport.ts';
+import { CONSOLE_PATHS, OperatorConsole } from './console/console.ts';
+import { SampleGrids, type GridRenderer } from './console/samples.ts';
+import { setupConsole } from './console/setup.ts';
+import type { AuditLog } from './console/auditLog.ts';
+import { rawHttpResponse } from './http.ts';
 
 /** Composes HTTP, WebSocket transport, round state machine, persistence and metrics on one port. */
 
@@ -47,6 +52,12 @@ export interface FederationServerOptions {
   startFresh?: boolean;
   /** Writes checkpoint files (default: atomically, server/atomicFile.ts); tests inject a failing one (a full disk). */
   writeCheckpoint?: CheckpointWriter;
+  /** Where the hospitals of `tokens` come from, as the console shows them (default: the tokens file). */
+  tokensSource?: 'tokens-file' | 'demo';
+  /** The console's sample grids: the last `keep` kept (0: none rendered), `perClass` tiles per class (default DEFAULTS.sampleGrids). */
+  sampleGrids?: { keep: number; perClass: number };
+  /** Renders a sample grid (default: tfjs, server/console/samples.ts renderWithTfjs); tests inject one. */
+  renderGrid?: GridRenderer;
 }
 
 export interface RunningServer {
@@ -59,6 +70,10 @@ export interface RunningServer {
   readonly federation: Federation;
   readonly metrics: Metrics;
   readonly transport: Transport;
+  /** The operator console (server/console/): its API, live socket, sample grids and audit log. */
+  readonly console: OperatorConsole;
+  readonly samples: SampleGrids;
+  readonly audit: AuditLog;
   /** Resolves once the state is loaded and WebSockets are accepted (rejects if loading fails: the server then closes itself). */
   readonly ready: Promise<void>;
   close(): Promise<void>;
@@ -68,13 +83,17 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 export async function startFederationServer(opts: FederationServerOptions): Promise<RunningServer> {
   const log = opts.log ?? consoleLogger;
-  const fed = opts.fed;
   // Fails at once, with the system's reason, on a read-only or full STATE_DIR; removes orphaned temp files.
   const swept = await prepareStateDir(opts.stateDir);
   if (swept.files) {
     log.warn(`removed ${swept.files} orphaned temp file(s), ${formatBytes(swept.bytes)}, left in ${opts.stateDir} by writes a crash interrupted`);
   }
   for (const f of swept.failed) log.warn(`could not remove the orphaned temp file ${f.file}: ${f.reason}`);
+  // The console's state and audit log (refuses to start on a tampered audit log), the operator token, the
+  // hospitals as the console changed them, and FED_CONFIG with the operator's round settings.
+  const tokensSource = opts.tokensSource ?? 'tokens-file';
+  const setup = await setupConsole({ stateDir: opts.stateDir, fed: opts.fed, tokens: opts.tokens, tokensSource, operatorToken: opts.operatorToken, log });
+  const fed = setup.fed;
   const metrics = new Metrics();
   const store = new CheckpointStore({
     stateDir: opts.stateDir,
@@ -93,13 +112,26 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
   const receivePool = new ReceiveBufferPool();
   const federation = new Federation({ fed, store, metrics, log, retryDelayMs: opts.retryDelayMs, receivePool, exampleCap: (h) => opts.tokens.maxExamples(h) });
   let isReady = false;
-  const operatorSha256 = opts.tokens.operatorSha256 ?? [];
-  const operator =
-    opts.operatorToken || operatorSha256.length
-      ? new OperatorAuth({ token: opts.operatorToken, sha256: operatorSha256, log, metrics, trustedProxies: opts.trustedProxies })
-      : undefined;
+  const operator = new OperatorAuth({
+    sha256: setup.operatorSha256,
+    log,
+    metrics,
+    trustedProxies: opts.trustedProxies,
+    hospitalOf: (t) => opts.tokens.authenticate(t),
+    hospitalOfUpgradeKey: (k) => opts.tokens.hospitalOfUpgradeKey(k),
+  });
+  const grids = opts.sampleGrids ?? DEFAULTS.sampleGrids;
+  const samples = new SampleGrids({ dir: setup.dir, keep: grids.keep, perClass: grids.perClass, model: fed.model, batchNorm: fed.batchNorm, log, render: opts.renderGrid });
+  let operatorConsole: OperatorConsole | undefined;
   const handler = createHttpHandler({
     operator,
+    console: (req, res, pathname) => {
+      if (!isReady || !operatorConsole) {
+        res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '2', 'Cache-Control': 'no-store' });
+        return void res.end(JSON.stringify({ error: 'the server is loading its state: try again in a moment' }));
+      }
+      operatorConsole.handle(req, res, pathname);
+    },
     // Ready once the state is loaded, and not while a completed round's checkpoint cannot be written.
     isReady: () => isReady && federation.storageOk(),
     notReadyReason: () => {
@@ -113,7 +145,30 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
   });
   const http = createServer(handler);
   http.keepAliveTimeout = 5000;
-  const transport = new Transport(http, opts.tokens, fed.limits, federation, metrics, log, receivePool, { allowed: opts.allowedOrigins, publicUrl: opts.publicUrl, trustedProxies: opts.trustedProxies });
+  const transport = new Transport(http, opts.tokens, fed.limits, federation, metrics, log, receivePool, {
+    allowed: opts.allowedOrigins,
+    publicUrl: opts.publicUrl,
+    trustedProxies: opts.trustedProxies,
+    upgrades: {
+      [CONSOLE_PATHS.live]: (req, socket, head) => {
+        if (!isReady || !operatorConsole) return void socket.end(rawHttpResponse('503 Service Unavailable', { 'Retry-After': '2' }));
+        operatorConsole.upgrade(req, socket, head);
+      },
+    },
+  });
+  operatorConsole = new OperatorConsole({
+    federation,
+    tokens: opts.tokens,
+    transport,
+    operator,
+    audit: setup.audit,
+    state: setup.state,
+    samples,
+    log,
+    tokensSource,
+    publicUrl: opts.publicUrl,
+    trustedProxies: opts.trustedProxies,
+  });
 
   await new Promise<void>((res, rej) => {
     http.once('error', rej);
@@ -125,6 +180,14 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
   const addr = http.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address;
   const url = `http://${host}:${addr.port}`;
+  if (setup.createdOperatorToken) {
+    const base = (opts.publicUrl ?? `http://localhost:${addr.port}`).replace(/\/+$/, '');
+    // Shown once: only its SHA-256 is stored (STATE_DIR/console/console.json).
+    log.warn(
+      `operator token created (shown this once; only its SHA-256 is kept in ${setup.state.file}): ${setup.createdOperatorToken} ; ` +
+        `open the operator console at ${base}${CONSOLE_PATHS.page}#token=${encodeURIComponent(setup.createdOperatorToken)}`,
+    );
+  }
 
   const ready = (async () => {
     const initial = await opts.initialWeights(fed.model);
@@ -134,6 +197,7 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
     transport.accepting = true;
     isReady = true;
     metrics.ready.set(1);
+    setup.audit.append({ type: 'server-started', actor: 'server', details: { round: federation.state.round, rounds: fed.rounds, fingerprint: federation.fingerprint } });
     log.info(`ready: model ${federation.fingerprint}, ${(federation.modelBytes / 1e6).toFixed(1)} MB encoded; ${fed.rounds} rounds, ${federation.state.round} completed`);
   })();
 
@@ -141,8 +205,10 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
   const close = () => {
     closing ??= (async () => {
       federation.close();
-      operator?.close();
+      operator.close();
+      operatorConsole?.close();
       await transport.close();
+      await setup.audit.flush();
       http.closeAllConnections?.();
       await new Promise<void>((r) => http.close(() => r()));
     })();
@@ -158,6 +224,9 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
     federation,
     metrics,
     transport,
+    console: operatorConsole,
+    samples,
+    audit: setup.audit,
     ready,
     close,
   };

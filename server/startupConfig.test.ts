@@ -3,11 +3,12 @@
  * counts exceed its hospitals is refused with a clear error; the log says which config file was loaded
  * (or that the demo or the defaults run); the demo still starts; join links carry the token in the fragment.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../shared/config/configError.ts';
+import { sha256Hex } from './auth.ts';
 import { checkFederationFitsTokens, ENV } from './config.ts';
 import { memoryLogger } from './log.ts';
 import { main } from './main.ts';
@@ -46,7 +47,15 @@ describe('server start-up', () => {
     expect(log.lines).toContain(
       `INFO federation config loaded from FED_CONFIG ${fed}: 3 rounds × 10 local steps, acgan 16 px, aggregator fedavg, minAvailable 2, minFit 2, minCompletion 2`,
     );
-    expect(log.lines.some((l) => l.startsWith('INFO no operator token (OPERATOR_TOKEN, or an operator entry in TOKENS_FILE)'))).toBe(true);
+    expect(log.lines.some((l) => l.startsWith('INFO no operator token in OPERATOR_TOKEN or TOKENS_FILE: the console\'s own operator token'))).toBe(true);
+    // Created on this first start and shown once, with the console's link; only its SHA-256 is stored.
+    const created = log.lines.filter((l) => l.includes('operator token created'));
+    expect(created).toHaveLength(1);
+    const token = /#token=([A-Za-z0-9_-]{32})$/.exec(created[0])?.[1];
+    expect(token).toBeDefined();
+    const stored = readFileSync(join(base('file')[ENV.STATE_DIR]!, 'console', 'console.json'), 'utf8');
+    expect(stored).not.toContain(token);
+    expect(stored).toContain(sha256Hex(token!));
   });
 
   it('the demo federation (no configuration) still starts, says it runs the demo, and prints join links with #token=', async () => {

@@ -67,8 +67,12 @@ export interface CorruptCheckpoint {
  */
 export class StateDirError extends Error {
   constructor(
-    /** not-writable: cannot write; no-valid-checkpoint: only corrupt files; unusable-checkpoint: another model or a newer format. */
-    readonly code: 'not-writable' | 'no-valid-checkpoint' | 'unusable-checkpoint',
+    /**
+     * not-writable: cannot write; no-valid-checkpoint: only corrupt files; unusable-checkpoint: another model or a
+     * newer format; audit-log-tampered: the console's audit log does not verify (server/console/auditLog.ts);
+     * console-state: a console file (operator token, hospitals, settings) cannot be read.
+     */
+    readonly code: 'not-writable' | 'no-valid-checkpoint' | 'unusable-checkpoint' | 'audit-log-tampered' | 'console-state',
     message: string,
   ) {
     super(message);

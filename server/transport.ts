@@ -115,6 +115,8 @@ export interface TransportAccess extends OriginPolicy {
   summaryWindowMs?: number;
   /** Reverse proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES); without, the socket's peer is the client. */
   trustedProxies?: TrustedProxies;
+  /** WebSocket upgrades on other paths, by path (the operator console's live socket, server/console/console.ts). */
+  upgrades?: Record<string, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>;
 }
 
 interface Conn {
@@ -233,6 +235,8 @@ export class Transport {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
     if (path !== PATHS.ws) {
+      const other = this.access.upgrades?.[path];
+      if (other) return other(req, socket, head);
       socket.end(rawHttpResponse('404 Not Found'));
       return;
     }

@@ -67,6 +67,8 @@ export async function startTestServer(
     retryDelayMs: 20,
     staticDir: join(stateDir, 'no-dist'),
     operatorToken: TEST_OPERATOR_TOKEN,
+    // No sample grids unless a test asks (the tiny hand-made weights are no GAN's).
+    sampleGrids: { keep: 0, perClass: 2 },
     ...extra,
   });
   await server.ready;
