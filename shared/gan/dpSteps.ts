@@ -97,6 +97,7 @@ export function saturatingDpStep(ctx: StepContext): GanStep {
   const augment = stepAugment(ctx);
   const dropoutSeed = stepDropoutSeed(ctx);
   const dVars = D.params.trainableVariables();
+  const noiseSeed = ctx.dpNoiseSeed ?? nextSeed;
   const generatorUpdate = cfg.gan === 'acgan' ? acganGeneratorUpdate : cganGeneratorUpdate;
   return (batch) =>
     tf.tidy(() => {
@@ -109,7 +110,7 @@ export function saturatingDpStep(ctx: StepContext): GanStep {
         const fakes = G.apply(z, fakeLabels, true, { dropoutSeed });
         loss = () => saturatingDpLoss(cfg, D, { reals: images, labels, fakes, fakeLabels }, augment, dropoutSeed);
       }
-      const dLoss = dpUpdate(optD, dVars, b, expected, loss, dp, nextSeed);
+      const dLoss = dpUpdate(optD, dVars, b, expected, loss, dp, noiseSeed);
       const { z, labels: fakeLabels } = sampleLatent(cfg, generatorBatch(batch), nextSeed);
       return { dLoss, gLoss: generatorUpdate(ctx, z, fakeLabels) };
     });
@@ -123,6 +124,7 @@ export function wganGpDpStep(ctx: StepContext): GanStep {
   const augment = stepAugment(ctx);
   const dropoutSeed = stepDropoutSeed(ctx);
   const dVars = D.params.trainableVariables();
+  const noiseSeed = ctx.dpNoiseSeed ?? nextSeed;
   return (batch) => {
     const { images, labels } = batch;
     const b = images.shape[0];
@@ -137,7 +139,7 @@ export function wganGpDpStep(ctx: StepContext): GanStep {
           const eps = randomOps().uniform([b, 1, 1, 1], 0, 1, nextSeed());
           loss = () => wganGpDpLoss(cfg, D, { reals: images, labels, fakes, fakeLabels: labels }, eps, augment, dropoutSeed);
         }
-        return dpUpdate(optD, dVars, b, expected, loss, dp, nextSeed);
+        return dpUpdate(optD, dVars, b, expected, loss, dp, noiseSeed);
       });
       dLoss?.dispose();
       dLoss = value;

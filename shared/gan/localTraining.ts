@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../data/dataset.ts';
+import { Rng } from '../rng.ts';
 import type { StepLosses } from './step.ts';
 import type { GanTrainer } from './trainer.ts';
 
 /**
- * A hospital's local training loop: shuffled mini-batches over its tiles, one GAN step each.
+ * A hospital's local training loop: shuffled mini-batches over its tiles (Poisson-sampled ones under
+ * differential privacy: LocalOptions.sampling), one GAN step each.
  *
  * A round's budget is a number of **steps** (RoundConfig.localSteps). One step is one mini-batch of real
  * tiles and ends with exactly one generator update: ACGAN and CGAN update the discriminator once and then
@@ -114,6 +116,34 @@ export interface LocalOptions {
    * work the device has really done.
    */
   beforeStep?: () => Promise<void> | void;
+  /**
+   * How each step's tiles are drawn. 'shuffle' (default): the passes above, full batches. 'poisson', for
+   * differentially private training (the privacy accountant assumes it, shared/privacy/accountant.ts):
+   * every step takes each tile independently with probability q = batch / examples (1 when there are
+   * fewer tiles than a batch), from a seeded stream (`poissonSample`), so a step's batch holds q·examples
+   * tiles on average, possibly none; the batch carries that expected size (Batch.expectedSize) for the DP
+   * step. Passes and progress count steps as with 'shuffle'.
+   */
+  sampling?: 'shuffle' | 'poisson';
+  /**
+   * Seed of the Poisson draws (default `seed`). Privacy amplification by sampling holds only if nobody
+   * outside the hospital can tell which tiles a step took, so a hospital passes a secret seed here (drawn
+   * from a cryptographic source, never sent), not the round's seed, which the server knows.
+   */
+  samplingSeed?: number;
+}
+
+/**
+ * The tiles of step `step` under Poisson sampling: each of `examples` indices independently with
+ * probability `rate`, from a stream seeded by (`seed`, `step`) alone, so a step's draw does not depend on
+ * the steps before it. In increasing order.
+ */
+export function poissonSample(examples: number, rate: number, seed: number, step: number): Int32Array {
+  if (!(rate >= 0 && rate <= 1)) throw new RangeError(`the sampling rate must be in [0, 1], got ${rate}`);
+  const rng = new Rng(seed).fork(`poisson:${step}`);
+  const picked: number[] = [];
+  for (let i = 0; i < examples; i++) if (rng.next() < rate) picked.push(i);
+  return Int32Array.from(picked);
 }
 
 /** Seeded permutation (xorshift32 Fisher–Yates); kept here so shuffling is reproducible everywhere. */
@@ -177,9 +207,11 @@ export async function trainLocal(trainer: GanTrainer, data: Dataset, opts: Local
         sums = { d: tf.scalar(0), g: tf.scalar(0), steps: 0, epoch };
       }
       const acc = sums!;
+      const poisson = opts.sampling === 'poisson';
+      const picked = poisson ? poissonSample(data.count, batch / data.count, opts.samplingSeed ?? opts.seed, k) : perm.subarray(s * batch, (s + 1) * batch);
       const batchTensors = tf.tidy(() => {
-        const idx = tf.tensor1d(perm.subarray(s * batch, (s + 1) * batch), 'int32');
-        return { images: tf.gather(data.images, idx) as tf.Tensor4D, labels: tf.gather(data.labels, idx) as tf.Tensor1D };
+        const idx = tf.tensor1d(picked, 'int32');
+        return { images: tf.gather(data.images, idx) as tf.Tensor4D, labels: tf.gather(data.labels, idx) as tf.Tensor1D, ...(poisson ? { expectedSize: batch } : {}) };
       });
       let losses: StepLosses;
       try {

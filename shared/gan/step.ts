@@ -48,6 +48,12 @@ export interface StepContext {
    * update that reads real tiles clips each example's gradient and adds noise. Absent: ordinary training.
    */
   dp?: DpOptions;
+  /**
+   * Seeds of the DP noise (one per variable per update). Default: `nextSeed`. A hospital passes a stream
+   * from a secret seed (TrainerOptions.dp.noiseSeed): noise that the server could replay from the round's
+   * seed would protect nothing.
+   */
+  dpNoiseSeed?: SeedSource;
 }
 
 /** The seeds of the step's dropout masks: the context's dropout stream, else `nextSeed`. */

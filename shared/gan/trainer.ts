@@ -6,7 +6,7 @@ import type { Gan } from './gan.ts';
 import type { GanStep, StepContext } from './step.ts';
 import { createAdam } from '../nn/optimizer.ts';
 import type { SeedSource } from '../nn/random.ts';
-import { checkDpOptions, type DpOptions } from '../privacy/dpSgd.ts';
+import { checkDpOptions, dpNoiseSeeds, type DpOptions } from '../privacy/dpSgd.ts';
 import { Rng } from '../rng.ts';
 import { wganGpStep } from './wgangp.ts';
 
@@ -64,8 +64,9 @@ export function dropoutSeeds(seed: number): SeedSource {
 export interface TrainerOptions {
   /**
    * Differential privacy for the discriminator (DP-SGD: shared/privacy/dpSgd.ts, shared/gan/dpSteps.ts).
-   * Refused, with the reason, for a discriminator with batch norm. The DP noise is drawn from the same
-   * seeded counter as the latents.
+   * Refused, with the reason, for a discriminator with batch norm. The DP noise is drawn from the stream of
+   * `dp.noiseSeed` (dpNoiseSeeds), which a hospital keeps secret; without one, from the same seeded counter
+   * as the latents (replayable from `seed`: tests and benchmarks only).
    */
   dp?: DpOptions;
 }
@@ -74,12 +75,13 @@ export function createTrainer(gan: Gan, seed = gan.cfg.seed, opts: TrainerOption
   const { optimizerG: og, optimizerD: od } = gan.cfg;
   const dp = opts.dp;
   if (dp) checkDpOptions(dp);
+  const dpNoiseSeed = dp?.noiseSeed !== undefined ? dpNoiseSeeds(dp.noiseSeed) : undefined;
   let counter = seed * 1_000_003;
   const nextSeed = () => (counter = (counter + 1) % 2147483647);
   const dropoutSeed = dropoutSeeds(seed);
   let optG = createAdam(og.learningRate, og.beta1, og.beta2);
   let optD = createAdam(od.learningRate, od.beta1, od.beta2);
-  let step = configuredStep({ gan, optG, optD, nextSeed, dropoutSeed, dp });
+  let step = configuredStep({ gan, optG, optD, nextSeed, dropoutSeed, dp, dpNoiseSeed });
   return {
     gan,
     get step() {
@@ -90,7 +92,7 @@ export function createTrainer(gan: Gan, seed = gan.cfg.seed, opts: TrainerOption
       optD.dispose();
       optG = createAdam(og.learningRate, og.beta1, og.beta2);
       optD = createAdam(od.learningRate, od.beta1, od.beta2);
-      step = configuredStep({ gan, optG, optD, nextSeed, dropoutSeed, dp });
+      step = configuredStep({ gan, optG, optD, nextSeed, dropoutSeed, dp, dpNoiseSeed });
     },
     dispose() {
       optG.dispose();

@@ -1,7 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { GanConfig } from '../config/ganConfig.ts';
+import { dpRefusal, type GanConfig } from '../config/ganConfig.ts';
 import { withPerExampleWeights } from '../nn/perExample.ts';
 import { randomOps, type SeedSource } from '../nn/random.ts';
+import { Rng } from '../rng.ts';
+
+/** A stream of 31-bit seeds for the DP noise from a (secret) seed, apart from every other stream. */
+export function dpNoiseSeeds(seed: number): SeedSource {
+  const rng = new Rng(seed).fork('dp-noise');
+  return () => rng.nextUint32() >>> 1;
+}
 
 /**
  * DP-SGD (Abadi et al. 2016) for the discriminator: each example's gradient is clipped to norm C, the
@@ -23,27 +30,26 @@ export interface DpOptions {
   noiseMultiplier: number;
   /** C: each example's gradient is scaled down to at most this L2 norm. */
   clipNorm: number;
+  /**
+   * Seed of the noise, which must stay at the hospital: noise that can be replayed can be subtracted. A
+   * hospital draws one per round from a cryptographic source (crypto.getRandomValues) and never sends it.
+   * Default (tests, benchmarks): the trainer's seed, i.e. replayable by whoever knows the round's seed.
+   */
+  noiseSeed?: number;
 }
 
 /** Throws a clear error when the DP options are unusable. */
 export function checkDpOptions(dp: DpOptions): void {
   if (!Number.isFinite(dp.noiseMultiplier) || dp.noiseMultiplier < 0) throw new RangeError(`privacy.dp.noiseMultiplier must be a number ≥ 0, got ${dp.noiseMultiplier}`);
   if (!Number.isFinite(dp.clipNorm) || !(dp.clipNorm > 0)) throw new RangeError(`privacy.dp.clipNorm must be a number > 0, got ${dp.clipNorm}`);
+  if (dp.noiseSeed !== undefined && !Number.isFinite(dp.noiseSeed)) throw new RangeError(`the DP noise seed must be a finite number, got ${dp.noiseSeed}`);
 }
 
 /**
- * Why differential privacy cannot train this GAN config, or null when it can. Batch norm mixes the
- * examples of a batch (each tile's output depends on every other tile's), so a tile's gradient is not its
- * own and clipping it bounds nothing: the ResNet discriminator has batch norm outside WGAN-GP's critic.
+ * The training step's guard: DP needs a discriminator without batch norm (`perSample`), refused with the
+ * config check's reason (dpRefusal, shared/config/ganConfig.ts) or, for a discriminator that check does not
+ * know, a generic one.
  */
-export function dpRefusal(cfg: GanConfig): string | null {
-  if (cfg.discriminator.type === 'resnet' && cfg.gan !== 'wgan-gp') {
-    return `differential privacy needs a discriminator without batch norm, and the resnet discriminator uses batch norm for ${cfg.gan}: batch norm mixes the tiles of a batch, so no tile's gradient is its own to clip. Use cnn, vit or swin (or wgan-gp, whose resnet critic uses layer norm)`;
-  }
-  return null;
-}
-
-/** The same refusal for a built discriminator, from its own description (no batch norm: `perSample`). */
 export function checkDpDiscriminator(perSample: boolean, cfg: GanConfig): void {
   if (perSample) return;
   throw new Error(dpRefusal(cfg) ?? `differential privacy needs a discriminator without batch norm: the ${cfg.discriminator.type} discriminator mixes the tiles of a batch, so no tile's gradient is its own to clip`);
