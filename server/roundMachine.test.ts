@@ -846,3 +846,120 @@ describe('round machine: round-complete losses are always finite numbers', () =>
     expect(m.state.history[0]).toMatchObject({ dLoss: 1e6, gLoss: -1e6 });
   });
 });
+
+describe('round machine: operator control (the console, fake clock)', () => {
+  it('pause lets the round in flight finish and starts no other; resume starts the next at once', async () => {
+    const { m, join, upload, clock } = await setup({ rounds: 3, minAvailable: 2, minFit: 2, minCompletion: 2 });
+    const a = join('h1');
+    const b = join('h2');
+    expect(m.phase).toBe('training');
+    m.pause();
+    expect(m.control).toEqual({ paused: true, stopped: false });
+    await upload(a, weights(1));
+    await upload(b, weights(3));
+    expect(m.state.round).toBe(1);
+    expect(m.phase).toBe('waiting');
+    await clock.advance(3600_000);
+    expect(a.rounds()).toEqual([{ round: 1, attempt: 1 }]);
+    expect(clock.pending()).toEqual([]);
+    m.resume();
+    expect(m.phase).toBe('training');
+    expect(a.rounds()).toEqual([
+      { round: 1, attempt: 1 },
+      { round: 2, attempt: 1 },
+    ]);
+  });
+
+  it('stop ends the attempt in flight now (round-closed aborted, its update dropped, not a failed attempt); resume repeats it as the next attempt', async () => {
+    const { m, join, upload, request, update, clock, metrics } = await setup({ rounds: 1, minAvailable: 2, minFit: 2, minCompletion: 2 });
+    const events: string[] = [];
+    m.onEvent((e) => e.type !== 'changed' && events.push(e.type === 'round-failed' ? `failed ${e.reason} ${JSON.stringify(e.failures)}` : e.type));
+    const a = join('h1');
+    const b = join('h2');
+    await upload(a, weights(1));
+    m.stop();
+    expect(m.phase).toBe('waiting');
+    expect(m.status().attempt).toBeNull();
+    expect(b.of('round-closed')).toEqual([{ type: 'round-closed', round: 1, attempt: 1, reason: 'aborted' }]);
+    expect(a.of('round-closed')).toEqual([]);
+    expect(clock.pending()).toEqual([]); // no deadline, no retry
+    expect(metrics.roundsFailed.get()).toBe(0);
+    expect(m.hospitalActivity('h2')?.failures).toEqual([{ round: 1, attempt: 1, reason: 'stopped', at: T0 }]);
+    // The update of h2 for the stopped attempt is late.
+    request(b);
+    update(b, weights(3));
+    expect(b.lastError()).toBe('late');
+    m.resume();
+    expect(a.rounds().at(-1)).toEqual({ round: 1, attempt: 2 });
+    await upload(a, weights(1), 10, 1, 2);
+    await upload(b, weights(3), 10, 1, 2);
+    expect(m.phase).toBe('finished');
+    expect(m.state.history[0]).toMatchObject({ attempts: 2, participants: 2 });
+    expect(events).toEqual(['joined', 'joined', 'round-started', 'failed stopped by the operator {"h2":"stopped"}', 'round-started', 'round-aggregated']);
+  });
+
+  it('round settings wait for the round in flight and apply from the next attempt; the number of rounds applies at once', async () => {
+    const { m, join, upload, fed } = await setup({ rounds: 2, minAvailable: 2, minFit: 2, minCompletion: 2, localSteps: 5 });
+    const a = join('h1');
+    const b = join('h2');
+    m.setNextConfig(parseFedConfig({ ...fed, localSteps: 9, minCompletion: 1 }));
+    expect(m.config.effective.localSteps).toBe(5);
+    expect(m.config.pending?.localSteps).toBe(9);
+    // The round in flight keeps minCompletion 2: one update does not complete it.
+    await upload(a, weights(1));
+    expect(m.state.round).toBe(0);
+    await upload(b, weights(3));
+    expect(m.state.round).toBe(1);
+    expect(m.config).toMatchObject({ effective: { localSteps: 9, minCompletion: 1, rounds: 2 }, pending: null });
+    const cfg = (p: typeof a) => (p.frames.at(-1)!.header as { config: { localSteps: number } }).config.localSteps;
+    expect(cfg(a)).toBe(9);
+    expect(() => m.setTotalRounds(1)).toThrow('must be a whole number of at least 2 (rounds completed and the round in flight)');
+    m.setTotalRounds(4);
+    expect(m.status().rounds).toBe(4);
+    await upload(a, weights(1), 10, 2, 1);
+    m.onText(b, { type: 'decline', round: 2, attempt: 1, reason: 'busy' });
+    await flush();
+    // minCompletion 1 now: one update completes round 2 (with 2 the attempt would have failed).
+    expect(m.state.history[1]).toMatchObject({ round: 2, participants: 1, hospitals: ['h1'] });
+    expect(m.phase).toBe('training');
+  });
+
+  it('extending a finished federation goes back to waiting and starts the next round with the hospitals still connected', async () => {
+    const { m, join, upload } = await setup({ rounds: 1, minAvailable: 1, minFit: 1, minCompletion: 1 });
+    const a = join('h1');
+    await upload(a, weights(1));
+    expect(m.phase).toBe('finished');
+    m.setTotalRounds(2);
+    expect(a.rounds().at(-1)).toEqual({ round: 2, attempt: 1 });
+    expect(m.phase).toBe('training');
+  });
+
+  it('a revoked hospital is out of the round at once (no reconnect grace): the round goes on, or fails when minCompletion is out of reach', async () => {
+    const { m, join, upload, clock } = await setup({ rounds: 2, minAvailable: 3, minFit: 3, minCompletion: 2, limits: { reconnectGraceSeconds: 60 } });
+    const a = join('h1');
+    const b = join('h2');
+    join('h3');
+    m.revoke('h3');
+    expect(m.status().connected).toEqual(['h1', 'h2']);
+    expect(clock.pending()).toEqual([100_000]); // only the deadline: no grace timer
+    await upload(a, weights(1));
+    await upload(b, weights(3));
+    expect(m.state.history[0]).toMatchObject({ round: 1, hospitals: ['h1', 'h2'] });
+    expect(m.hospitalActivity('h3')?.failures[0]).toMatchObject({ round: 1, attempt: 1, reason: 'revoked' });
+    // Round 2 needs 3 connected: h3 joins again (say, rotated), then h2 is revoked and h3 leaves: 1 < minCompletion.
+    const c = join('h3');
+    expect(c.rounds()).toEqual([{ round: 2, attempt: 1 }]);
+    m.revoke('h2');
+    m.revoke('h3');
+    expect(m.phase).toBe('waiting');
+    expect(a.of('round-failed').at(-1)).toMatchObject({ round: 2, attempt: 1, received: 0, needed: 2, reason: 'unreachable' });
+  });
+
+  it('records the last accepted update of each hospital (time, examples declared) for the console', async () => {
+    const { m, join, upload, clock } = await setup({ rounds: 2, minAvailable: 1, minFit: 1, minCompletion: 1 });
+    const a = join('h1');
+    await clock.advance(1500);
+    await upload(a, weights(1), 42);
+    expect(m.hospitalActivity('h1')).toEqual({ lastUpdateAt: T0 + 1500, examplesDeclared: 42, epsilon: null, failures: [] });
+  });
+});

@@ -294,7 +294,7 @@ export class OperatorConsole {
         const patch = await readJson(req);
         const cfg = this.o.federation.config;
         const v = validateSettingsPatch(cfg.pending ?? cfg.effective, patch, this.o.tokens.hospitals.length);
-        if (!v.ok) throw new HttpError(400, `settings refused: ${v.problems.map((p) => `${p.path || '(body)'}: ${p.message}`).join('; ')}`, { problems: v.problems });
+        if (!v.ok) throw new HttpError(400, `settings refused: ${v.problems.map((p) => `${p.path || '(body)'}: ${p.message}`).join('; ')}`, { field: v.problems[0]?.path || undefined, problems: v.problems });
         const applyNow = !['training', 'aggregating'].includes(this.o.federation.phase);
         this.o.federation.setNextConfig(v.fed);
         const saved = { ...(this.o.state.data.federation.settings ?? {}), ...(v.changed as Json) };
