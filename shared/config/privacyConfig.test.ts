@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './configError.ts';
 import { parseFedConfig, parseFedConfigText } from './fedConfig.ts';
+import { roundConfig } from '../fed/strategy.ts';
+import { roundConfigSchema } from '../protocol/messages.ts';
 
 /** Messages of a config that must fail, path: message each. */
 function problems(input: unknown): string[] {
@@ -71,5 +73,13 @@ describe('privacy section of the federation config', () => {
     // DP and secure aggregation together, with FedAvg and no numeric bound: accepted.
     const c = parseFedConfig({ ...DP_OK, maxUpdateNorm: null, privacy: { ...DP_OK.privacy, secureAggregation: { enabled: true, threshold: 2 } } });
     expect(c.privacy.secureAggregation).toMatchObject({ enabled: true, threshold: 2 });
+  });
+
+  it("reaches the hospitals in the round config's dp (and survives the client's parsing)", () => {
+    const on = roundConfig(parseFedConfig({ ...DP_OK, privacy: { dp: { enabled: true, targetEpsilon: 4, clipNorm: 0.7, delta: 1e-6 } } }), 1, 1);
+    expect(on.dp).toEqual({ clipNorm: 0.7, targetEpsilon: 4, delta: 1e-6 });
+    expect(roundConfigSchema.parse(on).dp).toEqual({ clipNorm: 0.7, targetEpsilon: 4, delta: 1e-6 });
+    expect(roundConfig(parseFedConfig(DP_OK), 1, 1).dp).toEqual({ clipNorm: 1, noiseMultiplier: 1.1 });
+    expect('dp' in roundConfig(parseFedConfig({}), 1, 1)).toBe(false);
   });
 });

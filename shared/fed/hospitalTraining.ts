@@ -6,6 +6,7 @@ import type { StepLosses } from '../gan/step.ts';
 import { createTrainer } from '../gan/trainer.ts';
 import type { ProbeReport, RoundConfig } from '../protocol/messages.ts';
 import type { WeightSet } from '../weights.ts';
+import { ledgerEntry, memoryLedger, planDpRound, type DpRoundPlan, type FederationDp, type HospitalDpBudget, type PrivacyLedgerStore } from '../privacy/budget.ts';
 import { applyGlobalWeights, isBatchNormPolicy, weightsToUpload } from './batchNormPolicy.ts';
 import { HospitalProbe, type ExtractorLoader } from './hospitalProbe.ts';
 import { hospitalSeed, roundSeed } from './seeds.ts';
@@ -28,6 +29,15 @@ import { hospitalSeed, roundSeed } from './seeds.ts';
  *    dropout masks and the shuffles alike);
  * 5. keeps the trained weights as this hospital's local weights (through `LocalWeightsStore`) and returns
  *    the update: under FedBN with the global model's batch-norm values in place of the local ones (D1).
+ *
+ * Differential privacy (docs/privacy.md): when the round config carries `dp` (the federation's
+ * `privacy.dp`) or the hospital set a budget of its own (`HospitalTrainingOptions.privacy`), the round is
+ * planned by shared/privacy/budget.ts before any work: declined with a "privacy budget: …" error when it
+ * would take the hospital past its ε, else trained with DP-SGD (the trainer's `dp`, Poisson-sampled batches)
+ * and recorded in the hospital's privacy ledger before the update is returned. Under DP the update carries
+ * `privacy` (ε spent after this round, at δ) and sends dLoss 0 (the mean discriminator loss is computed on
+ * real tiles without noise; the host still shows its own per-step losses locally), and the hospital does not
+ * run the quality probe (its KID is computed on the hospital's tiles and would be sent without noise).
  */
 
 /** Round config → the GAN config the hospital trains: the round's model with the round's learning rates. */
@@ -118,6 +128,22 @@ export interface HospitalRoundResult {
   seed: number;
   /** The quality probe of the received model, when the round asked for one and it succeeded. */
   quality?: ProbeReport;
+  /** Under DP: ε spent by this hospital after this round (this round included), at δ (the update header's `privacy`). */
+  privacy?: { epsilon: number; delta: number };
+  /** Under DP: the round's plan (σ, C, q, ε before/after, ε after the planned rounds). */
+  dp?: DpRoundPlan;
+  /** Under DP the mean discriminator loss is not sent (dLoss is then 0): this is the local one, for display. */
+  localDLoss?: number;
+}
+
+/** What a hospital's privacy needs: its own budget (read at each round) and where its ledger lives. */
+export interface HospitalPrivacyOptions {
+  /** The budget the hospital's staff set (null or all-null fields: none of its own). */
+  budget: () => Promise<HospitalDpBudget | null> | HospitalDpBudget | null;
+  /** Where the rounds trained with DP are recorded (default: in memory). */
+  ledger?: PrivacyLedgerStore;
+  /** The plan of each DP round once made, before training (the web app shows its ε figures). */
+  onPlan?: (plan: DpRoundPlan, round: number) => void;
 }
 
 export interface HospitalTrainingOptions {
@@ -139,6 +165,20 @@ export interface HospitalTrainingOptions {
   probeFeatures?: ExtractorLoader;
   /** A probe that failed (too few tiles, a network that did not load): the round goes on without it. */
   onProbeError?: (error: Error, round: number) => void;
+  /** This hospital's own privacy budget and ledger (see the top of this file). Without it: the federation's DP only, ledger in memory. */
+  privacy?: HospitalPrivacyOptions;
+}
+
+/** A round this hospital declines because of its privacy budget (the message says why, for the decline). */
+export class PrivacyBudgetError extends Error {
+  constructor(
+    message: string,
+    readonly epsilonSpent: number,
+    readonly delta: number,
+  ) {
+    super(message);
+    this.name = 'PrivacyBudgetError';
+  }
 }
 
 /** Thrown when a round is stopped through its signal. */
@@ -160,8 +200,10 @@ export class HospitalTraining {
   private readonly localWeights: LocalWeightsStore;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly probe: HospitalProbe | null;
+  private readonly ledger: PrivacyLedgerStore;
 
   constructor(private readonly opts: HospitalTrainingOptions) {
+    this.ledger = opts.privacy?.ledger ?? memoryLedger();
     this.localWeights = opts.localWeights ?? memoryLocalWeights();
     this.probe = opts.probeFeatures ? new HospitalProbe(opts.probeFeatures) : null;
   }
@@ -237,6 +279,8 @@ export class HospitalTraining {
     if (data.size !== cfg.imageSize) throw new Error(`round ${config.round} trains on ${cfg.imageSize} px tiles but this hospital's tiles are ${data.size} px`);
     const examples = examplesForRound(data.count, config.examples);
     if (signal?.aborted) throw new RoundAbortedError();
+    const dp = await this.planPrivacy(config, cfg, data.count);
+    if (signal?.aborted) throw new RoundAbortedError();
 
     const gan = this.ensureModel(cfg);
     if (global.fingerprint !== gan.fingerprint) {
@@ -247,7 +291,7 @@ export class HospitalTraining {
     // The received model (under FedBN with this hospital's batch norm), scored before training changes it.
     // Generating runs in inference mode from fixed latents: the weights and the round's draws stay as they were.
     let quality: ProbeReport | undefined;
-    if (config.quality && this.probe) {
+    if (config.quality && this.probe && !dp) {
       try {
         quality = await this.probe.probe(gan, data, cfg.classes.length, config.quality);
       } catch (e) {
@@ -257,7 +301,7 @@ export class HospitalTraining {
     }
     // A fresh trainer each round: fresh optimizer moments, and random draws (dropout masks included) from
     // this round's seed.
-    const trainer = createTrainer(gan, seed);
+    const trainer = createTrainer(gan, seed, dp ? { dp: { noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm } } : {});
     const plan = planLocalTraining(data.count, cfg.batchSize, { steps: config.localSteps });
     let r;
     try {
@@ -269,24 +313,60 @@ export class HospitalTraining {
         onStep: hooks.onStep,
         beforeStep: hooks.beforeStep,
         shouldStop: () => signal?.aborted === true,
+        ...(dp ? { sampling: 'poisson' as const } : {}),
       });
     } finally {
       trainer.dispose();
     }
     if (signal?.aborted) throw new RoundAbortedError();
+    // Recorded before the update leaves (an update that then fails to arrive still counts: the safe side).
+    if (dp) await this.ledger.append(ledgerEntry(dp, { round: config.round, attempt: config.attempt, steps: r.steps }));
     const trained = await gan.getWeightsAsync();
     await this.localWeights.save(trained, { round: config.round, model: config.model });
     return {
       weights: weightsToUpload(trained, global, config.batchNorm),
       examples,
       tiles: data.count,
-      dLoss: r.dLoss,
+      dLoss: dp ? 0 : r.dLoss,
       gLoss: r.gLoss,
       steps: r.steps,
       seconds: r.seconds,
       seed,
       ...(quality ? { quality } : {}),
+      ...(dp ? { privacy: { epsilon: dp.epsilonAfterRound, delta: dp.delta }, dp, localDLoss: r.dLoss } : {}),
     };
+  }
+
+  /**
+   * The round's DP plan (null: no DP this round), or a PrivacyBudgetError when the hospital's budget does
+   * not allow it. The federation's settings come with the round (`config.dp`); the hospital's own budget and
+   * ledger from its options.
+   */
+  private async planPrivacy(config: RoundConfig, cfg: GanConfig, tiles: number): Promise<DpRoundPlan | null> {
+    const federation: FederationDp | undefined = config.dp;
+    const own = this.opts.privacy ? await this.opts.privacy.budget() : null;
+    const ledger = await this.ledger.load();
+    const decision = planDpRound({
+      federation,
+      own,
+      ledger,
+      tiles,
+      batchSize: cfg.batchSize,
+      gan: cfg.gan,
+      nCritic: cfg.nCritic,
+      localSteps: config.localSteps,
+      round: config.round,
+      rounds: config.rounds,
+    });
+    if (!decision) return null;
+    if (!decision.train) throw new PrivacyBudgetError(decision.reason, decision.epsilonSpent, decision.delta);
+    this.opts.privacy?.onPlan?.(decision.plan, config.round);
+    return decision.plan;
+  }
+
+  /** The rounds this hospital has trained with DP (its privacy ledger). */
+  async privacyLedger() {
+    return this.ledger.load();
   }
 
   private ensureModel(cfg: GanConfig): Gan {

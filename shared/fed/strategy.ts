@@ -76,6 +76,18 @@ export function roundConfig(fed: FedConfig, round: number, attempt: number, glob
     // Only on the rounds that probe quality (qualitySchedule.ts).
     ...(quality ? { quality } : {}),
     model: m as unknown as Record<string, unknown>,
+    // Differential privacy at the hospitals (shared/privacy/budget.ts combines it with each hospital's own budget).
+    ...(fed.privacy.dp.enabled ? { dp: roundDp(fed.privacy.dp) } : {}),
+  };
+}
+
+/** The round config's `dp` from the federation's `privacy.dp` (its unset fields left out). */
+function roundDp(dp: FedConfig['privacy']['dp']): NonNullable<RoundConfig['dp']> {
+  return {
+    clipNorm: dp.clipNorm,
+    ...(dp.noiseMultiplier !== undefined ? { noiseMultiplier: dp.noiseMultiplier } : {}),
+    ...(dp.targetEpsilon !== undefined ? { targetEpsilon: dp.targetEpsilon } : {}),
+    ...(dp.delta !== null ? { delta: dp.delta } : {}),
   };
 }
 
