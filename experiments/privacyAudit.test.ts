@@ -22,7 +22,7 @@ describe('npm run privacy-audit', () => {
     expect(a).toMatchObject({ data: 'd', out: 'o', membersPerClass: 8, dp: { noiseMultiplier: 1.5, clipNorm: 1 }, features: 'inception', seeds: [1, 2, 3], epochs: 5 });
     expect(a.simulate).toMatchObject({ data: join('d', 'train'), clients: 2, rounds: 3, localSteps: 4, quality: { everyRounds: 0 } });
     expect(a.simulate.model.gan).toBe('cgan');
-    expect(dpFedSettings(a.dp)).toEqual({ privacy: { dp: { noiseMultiplier: 1.5, clipNorm: 1 } } });
+    expect(dpFedSettings(a.dp)).toEqual({ privacy: { dp: { enabled: true, noiseMultiplier: 1.5, clipNorm: 1 } } });
     expect(() => parsePrivacyAuditArgs(['--out', 'o'])).toThrow(/--data DIR is required/);
     expect(() => parsePrivacyAuditArgs(['--data', 'd', '--out', 'o', '--max-tiles', '9'])).toThrow(/--max-tiles is not used by the privacy audit/);
     expect(() => parsePrivacyAuditArgs(['--data', 'd', '--out', 'o', '--noise-multiplier', '0'])).toThrow(/--noise-multiplier must be a number above 0, got "0"/);

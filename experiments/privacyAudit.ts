@@ -112,7 +112,7 @@ export function parsePrivacyAuditArgs(argv: string[]): PrivacyAuditArgs | 'help'
 
 /** The federation settings of the DP side: the config's `privacy.dp` (shared/config/fedConfig.ts). */
 export function dpFedSettings(dp: PrivacyAuditArgs['dp']): Record<string, unknown> {
-  return { privacy: { dp: { noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm } } };
+  return { privacy: { dp: { enabled: true, noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm } } };
 }
 
 /**
