@@ -31,6 +31,8 @@ export const CONSOLE_PATHS = {
 
 /** The subprotocol the console page offers first (the server selects it); the credential comes second. */
 export const CONSOLE_SUBPROTOCOL = 'fedgan-console';
+/** The live socket is pinged this often; one that has not answered the previous ping is closed. */
+export const LIVE_PING_SECONDS = 20;
 /** Live pushes are coalesced to at most one per this many ms. */
 export const LIVE_PUSH_INTERVAL_MS = 250;
 const MAX_BODY_BYTES = 64 * 1024;
@@ -67,8 +69,10 @@ export class OperatorConsole {
   private readonly wss: WebSocketServer;
   private readonly live = new Set<WebSocket>();
   private pushTimer?: NodeJS.Timeout;
+  private readonly pingTimer: NodeJS.Timeout;
   private lastPush = 0;
   private closed = false;
+  private readonly alive: WeakSet<WebSocket>;
   private readonly off: (() => void)[] = [];
 
   constructor(private readonly o: OperatorConsoleOptions) {
@@ -81,6 +85,20 @@ export class OperatorConsole {
     });
     this.off.push(o.federation.onEvent((e) => this.onMachineEvent(e)));
     o.audit.onAppend(() => this.schedulePush());
+    // Pings keep an idle live socket open through proxies (an Ingress closes a quiet one after 60 s) and drop dead ones.
+    const alive = new WeakSet<WebSocket>();
+    this.pingTimer = setInterval(() => {
+      for (const ws of this.live) {
+        if (!alive.has(ws)) {
+          ws.terminate();
+          continue;
+        }
+        alive.delete(ws);
+        ws.ping();
+      }
+    }, LIVE_PING_SECONDS * 1000);
+    this.pingTimer.unref();
+    this.alive = alive;
     const f = o.state.data.federation;
     if (f.stopped) o.federation.stop();
     else if (f.paused) o.federation.pause();
@@ -163,6 +181,8 @@ export class OperatorConsole {
         checkpointPending: s.checkpoint.pending,
       },
       settings: { effective: roundSettingsOf(effective), pending: pending ? roundSettingsOf(pending) : null },
+      /** The model's classes, in the order of the sample grids' rows. */
+      classes: [...effective.model.classes],
       hospitals: this.hospitalRows(s),
       history,
       quality: {
@@ -458,6 +478,8 @@ export class OperatorConsole {
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       this.live.add(ws);
+      this.alive.add(ws);
+      ws.on('pong', () => this.alive.add(ws));
       ws.on('close', () => this.live.delete(ws));
       ws.on('error', () => ws.terminate());
       // The console only listens: anything it sends is ignored.
@@ -474,6 +496,7 @@ export class OperatorConsole {
   close(): void {
     this.closed = true;
     if (this.pushTimer) clearTimeout(this.pushTimer);
+    clearInterval(this.pingTimer);
     for (const f of this.off) f();
     this.o.samples.close();
     for (const ws of this.live) ws.close(CLOSE.goingAway, 'server shutting down');
