@@ -12,6 +12,7 @@ import type { Metrics } from './metrics.ts';
 import { serverCrc32 } from './nativeCrc32.ts';
 import type { FederationState, HistoryEntry } from './state.ts';
 import { decodeUpdateWeights, UpdatePayloadError } from './updateDecode.ts';
+import { isSecAggText, SecAggFailure, SecureAggregation, type SecureAggregationHost } from './secureAggregation.ts';
 
 /**
  * The server's round state machine, without sockets or real timers: time comes from an injected Clock,
@@ -233,6 +234,8 @@ export class RoundMachine {
   private hospitalPayload!: Uint8Array[];
   private readonly peers = new Map<string, RoundPeer>();
   private current?: RoundInFlight;
+  /** Secure aggregation of the attempt in flight or being unmasked (server/secureAggregation.ts), when the config asks for it. */
+  private secure?: SecureAggregation;
   /** Attempt number of the next round (1 + its attempts that failed). */
   private nextAttempt = 1;
   /** Consecutive failed attempts of the round to come (reset when a round completes or retrying resumes). */
@@ -570,6 +573,12 @@ export class RoundMachine {
   }
 
   onText(peer: RoundPeer, msg: Exclude<ClientTextMessage, { type: 'hello' }>): void {
+    if (isSecAggText(msg)) {
+      // Secure aggregation's keys, shares and unmasking answers (the last arrive after `accepted`).
+      if (this.secure) this.secure.onText(peer, msg);
+      else peer.error('wrong-round', `round ${msg.round} (attempt ${msg.attempt}) does not use secure aggregation`, { round: msg.round, attempt: msg.attempt });
+      return;
+    }
     switch (msg.type) {
       case 'get-global':
         peer.sendBinary(encodeFrameHead({ type: 'global', round: this.state.round }), ...this.hospitalPayload);
@@ -616,6 +625,7 @@ export class RoundMachine {
       this.reject(peer, 'no-upload-slot', 'send upload-request and wait for upload-grant before the update', r, false);
       return;
     }
+    if (header.masked || this.secure?.handles(r.round, r.attempt)) return this.onMaskedUpdate(r, peer, header, payload, frameBytes);
     const t0 = this.clock.now();
     const aggregation = r.aggregation!;
     let kept = false;
@@ -652,7 +662,28 @@ export class RoundMachine {
       // Nothing refers to the update's bytes any more (unless the aggregator keeps them): reuse its buffer.
       if (!kept) this.memory.recycle?.(payload);
     }
-    const dt = this.countAggregation(r, t0);
+    this.acceptUpdate(r, peer, header, frameBytes, this.countAggregation(r, t0), normText);
+  }
+
+  /**
+   * A masked update (secure aggregation): it joins the attempt's masked sum; nothing else of it is seen.
+   * Refused like any update (`bad-message` when the round does not use secure aggregation or it is not masked).
+   */
+  private onMaskedUpdate(r: RoundInFlight, peer: RoundPeer, header: UpdateHeader, payload: Uint8Array, frameBytes: number): void {
+    const t0 = this.clock.now();
+    const secure = this.secure?.handles(r.round, r.attempt) ? this.secure : undefined;
+    const refused = secure ? secure.addMasked(peer.hospital, header, payload) : { code: 'bad-message' as const, message: 'this round does not use secure aggregation: send the weights unmasked' };
+    this.memory.recycle?.(payload);
+    if (refused) {
+      this.countAggregation(r, t0);
+      return this.reject(peer, refused.code, refused.message, r, true);
+    }
+    this.acceptUpdate(r, peer, header, frameBytes, this.countAggregation(r, t0), ', masked');
+  }
+
+  /** The update of `peer` counts in the attempt: tell it, free its slot, and see whether the attempt is over. */
+  private acceptUpdate(r: RoundInFlight, peer: RoundPeer, header: UpdateHeader, frameBytes: number, dt: number, normText: string): void {
+    const hospital = peer.hospital;
     this.metrics.aggregationBytes.inc({}, frameBytes);
     this.metrics.updatesAccepted.inc();
     r.accepted.add(hospital);
@@ -733,7 +764,49 @@ export class RoundMachine {
     r.failed.set(hospital, why);
     this.releaseSlot(r, hospital);
     this.grantSlots(r);
+    this.secure?.recheck();
     this.maybeFinish(r);
+  }
+
+  /** What one attempt's secure aggregation may do to the attempt (server/secureAggregation.ts). */
+  private secureHost(round: number, attempt: number): SecureAggregationHost {
+    const current = () => (this.current && this.current.round === round && this.current.attempt === attempt ? this.current : undefined);
+    return {
+      clock: this.clock,
+      log: this.log,
+      send: (h, msg) => this.peers.get(h)?.send(msg),
+      pending: () => current()?.pending ?? [],
+      exclude: (h, why) => {
+        const r = current();
+        if (!r || !r.pending.has(h)) return;
+        this.log.warn(`round ${round}: ${h} ${why}: out of attempt ${attempt}`);
+        this.peers.get(h)?.send({ type: 'round-closed', round, attempt, reason: 'aborted' });
+        this.fail(r, h, 'aborted');
+      },
+      abort: (failure) => {
+        const r = current();
+        if (r) this.secureFailed(r, failure);
+      },
+    };
+  }
+
+  /** Secure aggregation cannot finish the attempt (too few hospitals for a phase): end it, `round-failed` secure-aggregation. */
+  private secureFailed(r: RoundInFlight, failure: SecAggFailure): void {
+    if (this.current === r) {
+      for (const h of r.pending) {
+        r.failed.set(h, 'aborted');
+        this.peers.get(h)?.send({ type: 'round-closed', round: r.round, attempt: r.attempt, reason: 'aborted' });
+      }
+      r.pending.clear();
+      this.closeAttempt(r);
+    }
+    r.aggregation = null;
+    const detail = failure.message.slice(0, 500);
+    const next = this.attemptFailed(r, failure.message);
+    const received = r.accepted.size;
+    this.broadcast({ type: 'round-failed', round: r.round, attempt: r.attempt, received, needed: this.fed.minCompletion, reason: 'secure-aggregation', nextAttemptInSeconds: next, detail });
+    this.emit({ type: 'round-failed', round: r.round, attempt: r.attempt, received, needed: this.fed.minCompletion, reason: 'secure-aggregation', failures: Object.fromEntries(r.failed) });
+    this.applyNextConfig();
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -812,7 +885,11 @@ export class RoundMachine {
     const round = this.state.round + 1;
     const attempt = this.nextAttempt;
     const ids = [...this.peers.keys()].sort();
-    const { sampled: chosen, config } = configureRound(this.fed, { round, attempt, available: ids, global: this.global });
+    const { sampled: chosen, config: planned } = configureRound(this.fed, { round, attempt, available: ids, global: this.global });
+    // Secure aggregation: the hospitals mask their updates; the round config says how (no norm bound then).
+    this.secure?.close();
+    this.secure = SecureAggregation.forRound(this.fed, this.secureHost(round, attempt), { round, attempt, sampled: chosen, global: this.global, quality: planned.quality });
+    const config = this.secure ? this.secure.roundConfig(planned) : planned;
     const now = this.clock.now();
     const deadlineMs = this.fed.roundDeadlineSeconds * 1000;
     const r: RoundInFlight = {
@@ -969,7 +1046,9 @@ export class RoundMachine {
       // Collect the last update's buffers before the result is allocated (memory stays O(model)).
       await this.memory.beforeAggregate?.();
       if (this.closed) return;
-      const { weights, stats } = r.aggregation!.result();
+      const secure = this.secure?.handles(r.round, r.attempt) ? this.secure : undefined;
+      const { weights, stats } = secure ? await secure.result() : r.aggregation!.result();
+      if (this.closed) return;
       r.aggregation = null;
       this.memory.release?.(); // the running sums
       const entry: HistoryEntry = {
@@ -985,6 +1064,10 @@ export class RoundMachine {
       this.metrics.aggregationSeconds.inc({}, dt);
       save = { round: r.round, attempt: r.attempt, received: r.accepted.size, state, entry, bytes, aggregationSeconds: r.aggregationSeconds + dt, failures: 0, lastError: '', retryAt: null };
     } catch (e) {
+      if (e instanceof SecAggFailure) {
+        this.log.warn(e.message);
+        return this.secureFailed(r, e);
+      }
       // A bug, not the hospitals' fault: repeat the round rather than stop the federation.
       this.log.error(`round ${r.round}: aggregation failed: ${(e as Error).stack ?? e}`);
       const next = this.attemptFailed(r, 'aggregation failed');
@@ -1158,6 +1241,7 @@ export class RoundMachine {
   /** Stop every timer (server shutdown). A round in flight or unsaved is not completed; it restarts after a restart. */
   close(): void {
     this.closed = true;
+    this.secure?.close();
     if (this.retry) this.clock.clearTimer(this.retry.timer);
     this.retry = undefined;
     const r = this.current;
