@@ -106,7 +106,7 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
       train: async (global, cfg, progress, signal) => {
         if (cfg.imageSize !== opts.imageSize) throw new Error(`the server trains at ${cfg.imageSize} px; run with --image-size ${cfg.imageSize}`);
         const r = await training.train(global, cfg, { signal, onProgress: (p) => progress(p.fraction) });
-        return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss, ...(r.quality ? { quality: r.quality } : {}) };
+        return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss, ...(r.quality ? { quality: r.quality } : {}), ...(r.privacy ? { privacy: r.privacy } : {}) };
       },
       onEvent: (e) => {
         const who = hospital;

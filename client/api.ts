@@ -4,6 +4,7 @@
  */
 import type { BackendName } from '../shared/backend.ts';
 import type { Verdict } from '../shared/metrics/verdict.ts';
+import type { HospitalDpBudget, PrivacyPreview } from '../shared/privacy/budget.ts';
 import type { RoundComplete } from '../shared/protocol/messages.ts';
 import type { MeasuredSpeed, TrainingProgress } from './localModel.ts';
 
@@ -26,6 +27,8 @@ export interface FederationInfo {
   fingerprint: string;
   /** The full GAN config (shared/config/ganConfig.ts), as the server sends it. */
   model: Record<string, unknown>;
+  /** The federation's differential privacy (FedConfig `privacy.dp`) when it is on; absent: off (or an older server). */
+  dp?: { clipNorm: number; noiseMultiplier?: number; targetEpsilon?: number; delta?: number };
   history: RoundRecord[];
   /** False when this is the copy saved in IndexedDB because the server could not be reached. */
   live: boolean;
@@ -163,7 +166,25 @@ export type AppEvent =
    * What this browser kept from before the page was (re)opened (client/activityStore.ts): the activity
    * log (oldest first) and this hospital's loss readings, so a reload or a reopened tab shows them again.
    */
-  | { type: 'activity-history'; log: ActivityEntry[]; losses: LossPoint[] };
+  | { type: 'activity-history'; log: ActivityEntry[]; losses: LossPoint[] }
+  /** This hospital's privacy budget and the ε spent and planned (client/ui/privacyPanel.ts). */
+  | { type: 'privacy'; state: PrivacyState };
+
+/**
+ * This hospital's differential privacy as the privacy panel shows it (shared/privacy/budget.ts
+ * previewPrivacy): its own budget, the federation's settings, ε spent so far and after the planned rounds.
+ */
+export interface PrivacyState extends PrivacyPreview {
+  /** The budget the staff set (all null: none of its own). */
+  budget: HospitalDpBudget;
+  /** The federation's DP settings (null: the federation does not ask for DP, or is not known yet). */
+  federation: FederationInfo['dp'] | null;
+  /** Rounds in the federation's plan and the next one, when known. */
+  rounds: number | null;
+  nextRound: number | null;
+  /** Training tiles the figures are for. */
+  tiles: number;
+}
 
 /** One line of the activity log. */
 export interface ActivityEntry {
@@ -281,6 +302,10 @@ export type QualityMembership =
 
 export interface WorkerApi {
   subscribe(listener: (e: AppEvent) => void): void;
+  /** This hospital's privacy budget and ε (also pushed as `privacy` events when it changes). */
+  privacyState(): Promise<PrivacyState>;
+  /** Set this hospital's own privacy budget (checked; kept in IndexedDB); refused while joined. */
+  setPrivacyBudget(budget: HospitalDpBudget): Promise<PrivacyState>;
   init(opts: InitOptions): Promise<InitResult>;
   refreshFederation(): Promise<FederationInfo | undefined>;
   tileSummary(): Promise<TileSummary>;

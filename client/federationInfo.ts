@@ -19,7 +19,7 @@ export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()):
     rounds?: number;
     fingerprint?: string;
     parameters?: number;
-    config?: { model?: unknown; localSteps?: number; batchNorm?: 'average' | 'local'; minAvailable?: number; rounds?: number };
+    config?: { model?: unknown; localSteps?: number; batchNorm?: 'average' | 'local'; minAvailable?: number; rounds?: number; privacy?: { dp?: Record<string, unknown> } };
     history?: RoundRecord[];
   };
   if (!s || typeof s !== 'object') throw new Error('the server status is not a JSON object');
@@ -39,6 +39,7 @@ export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()):
     parameters: s.parameters ?? 0,
     fingerprint: s.fingerprint ?? '',
     model: s.config.model as Record<string, unknown>,
+    ...dpOf(s.config.privacy?.dp),
     history: Array.isArray(s.history)
       ? s.history.map((h) => ({
           round: h.round,
@@ -54,6 +55,19 @@ export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()):
       : [],
     live: true,
     fetchedAt,
+  };
+}
+
+/** The federation's DP settings from its config's `privacy.dp` (shared/config/fedConfig.ts), when enabled. */
+function dpOf(dp: Record<string, unknown> | undefined): { dp?: NonNullable<FederationInfo['dp']> } {
+  if (!dp || dp.enabled !== true) return {};
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
+  const clipNorm = num(dp.clipNorm) ?? 1;
+  const noiseMultiplier = num(dp.noiseMultiplier);
+  const targetEpsilon = num(dp.targetEpsilon);
+  const delta = num(dp.delta);
+  return {
+    dp: { clipNorm, ...(noiseMultiplier !== undefined ? { noiseMultiplier } : {}), ...(targetEpsilon !== undefined ? { targetEpsilon } : {}), ...(delta !== undefined ? { delta } : {}) },
   };
 }
 

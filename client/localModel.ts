@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SPEED_CHECK, speedCheckDone, speedCheckSteps, StepSpeedMeter, type StepSpeed } from '../shared/fed/eta.ts';
 import { loadProbeExtractor, type ExtractorLoader } from '../shared/fed/hospitalProbe.ts';
-import { HospitalTraining, type LocalWeightsStore } from '../shared/fed/hospitalTraining.ts';
+import { HospitalTraining, type HospitalPrivacyOptions, type LocalWeightsStore } from '../shared/fed/hospitalTraining.ts';
 import { progressAt, type LocalPlan } from '../shared/gan/localTraining.ts';
 import type { StepLosses } from '../shared/gan/step.ts';
 import type { TrainFn, TrainResult } from '../shared/protocol/federationClient.ts';
@@ -70,6 +70,8 @@ export interface LocalModelDeps {
   now?: () => number;
   /** Loads the quality probe's feature network (default: shared/fed/hospitalProbe.ts loadProbeExtractor; tests pass the tiny one). */
   probeFeatures?: ExtractorLoader;
+  /** This hospital's own privacy budget and its privacy ledger (IndexedDB in the app; shared/privacy/budget.ts). */
+  privacy?: HospitalPrivacyOptions;
 }
 
 export class LocalModel {
@@ -88,6 +90,7 @@ export class LocalModel {
       // Rounds that ask for it probe the received model's quality (the network loaded once, kept in the worker).
       probeFeatures: deps.probeFeatures ?? loadProbeExtractor,
       onProbeError: (e, round) => deps.events.onProbe?.({ round, error: e.message }),
+      ...(deps.privacy ? { privacy: deps.privacy } : {}),
     });
     this.now = deps.now ?? (() => performance.now());
   }
@@ -175,7 +178,7 @@ export class LocalModel {
       const speed = timing.meter.speed;
       if (speed) events.onSpeed?.({ ...speed, source: 'round', round: rc.round, fingerprint: global.fingerprint, at: Date.now() });
       if (r.quality) this.deps.events.onProbe?.({ round: rc.round, quality: r.quality });
-      return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss, ...(r.quality ? { quality: r.quality } : {}) };
+      return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss, ...(r.quality ? { quality: r.quality } : {}), ...(r.privacy ? { privacy: r.privacy } : {}) };
     } finally {
       await pipe.drain();
     }

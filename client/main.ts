@@ -4,6 +4,7 @@ import { plural } from './plural.ts';
 import { $, formatCount, h } from './ui/dom.ts';
 import { ExportPanel } from './ui/exportPanel.ts';
 import { ImportPanel } from './ui/importPanel.ts';
+import { PrivacyPanel } from './ui/privacyPanel.ts';
 import { QualityPanel } from './ui/qualityPanel.ts';
 import { backendOrderFromQuery, tokenFromLink } from './ui/query.ts';
 import { accessAction, hardwareNote } from './ui/statusText.ts';
@@ -53,6 +54,9 @@ const quality = new QualityPanel({
   cancel: () => api.cancelQuality(),
   verdict: () => api.outputVerdict(),
 });
+
+// The hospital's differential-privacy budget and ε (client/ui/privacyPanel.ts; figures from the worker).
+const privacy = new PrivacyPanel({ save: (budget) => api.setPrivacyBudget(budget) });
 
 let info: FederationInfo | undefined;
 let summary: TileSummary | undefined;
@@ -155,6 +159,7 @@ function onEvent(e: AppEvent): void {
     case 'status':
       status = e.status;
       training.setStatus(e.status);
+      privacy.setJoined(e.status.joined);
       renderJoinButtons();
       renderAccessMessage(e.status);
       return;
@@ -186,6 +191,9 @@ function onEvent(e: AppEvent): void {
       return;
     case 'log':
       training.log(e.level, e.message, e.at);
+      return;
+    case 'privacy':
+      privacy.render(e.state);
       return;
   }
 }
@@ -266,6 +274,8 @@ async function deleteData(): Promise<void> {
     setMessage('#access-msg', '');
     $('#import-report').replaceChildren();
     renderFooter(clientId);
+    privacy.setJoined(false);
+    void api.privacyState().then((s) => privacy.render(s), () => {});
     setMessage('#delete-msg', 'All local data was deleted.', 'ok');
   } catch (e) {
     setMessage('#delete-msg', `Deleting failed: ${(e as Error).message}`, 'error');
@@ -324,6 +334,7 @@ async function start(): Promise<void> {
   training.refreshEta();
   renderFooter(res.clientId);
   void quality.init();
+  void api.privacyState().then((s) => privacy.render(s), () => {});
   if (res.joined && res.savedToken && backendReady) {
     // Joined before this reload: rejoin with the same identity (the status that follows replaces this
     // message: joined, finished, unreachable, token in use…; Leave stops it meanwhile).

@@ -45,6 +45,9 @@ export interface ParticipationDeps {
  */
 export const TOKEN_IN_USE_TRIES = 6;
 
+/** How a round declined by the hospital's privacy budget starts its reason (shared/privacy/budget.ts planDpRound). */
+export const PRIVACY_BUDGET_PREFIX = 'privacy budget:';
+
 /**
  * The page starts training round `round` (attempt `attempt`; `resumed`: the server sent that attempt again
  * after this page reconnected), and a reload or a closed tab interrupted `interrupted` before: what was
@@ -290,6 +293,13 @@ export class Participation {
         d.log('warn', `Server: ${e.error.code}: ${e.error.message}`);
         return;
       case 'train-error':
+        if (e.error.startsWith(PRIVACY_BUDGET_PREFIX)) {
+          // Not a failure: this hospital's own privacy budget says stop (shared/privacy/budget.ts).
+          const why = e.error.slice(PRIVACY_BUDGET_PREFIX.length).trim();
+          this.patch({ error: `This hospital declined round ${e.round} to stay within its privacy budget: ${why}.` }, true);
+          d.log('warn', `Declined round ${e.round} (privacy budget): ${why}.`);
+          return;
+        }
         this.patch({ error: `Training round ${e.round} failed on this computer: ${e.error}` }, true);
         d.log('error', `Training round ${e.round} failed: ${e.error}`);
         return;

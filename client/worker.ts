@@ -20,6 +20,14 @@ import { exportSynthetic } from './syntheticExport.ts';
 import { importTiles } from './tileImport.ts';
 import { DeleteBlockedError, TileStore, type StoredModel } from './tileStore.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
+import { parseGanConfig } from '../shared/config/ganConfig.ts';
+import { NO_HOSPITAL_BUDGET, parseHospitalDpBudget, previewPrivacy, type DpRoundPlan, type HospitalDpBudget, type LedgerEntry, type PrivacyLedgerStore } from '../shared/privacy/budget.ts';
+import type { PrivacyState } from './api.ts';
+import { readAuditHoldout } from './auditHoldout.ts';
+
+/** IndexedDB meta keys of this hospital's privacy budget and ledger (the rounds it trained with DP). */
+const PRIVACY_BUDGET_META = 'privacyBudget';
+const PRIVACY_LEDGER_META = 'privacyLedger';
 
 /**
  * The web app's worker: everything but rendering. It owns IndexedDB, the tfjs backend (WebGPU → WebGL →
@@ -55,6 +63,8 @@ class HospitalWorker implements WorkerApi {
   private activity?: ActivityStore;
   /** The attempt a previous page was training when it was reloaded or closed (told on the next round). */
   private interrupted?: TrainingTask;
+  /** The plan of the DP round in training (exact figures for the privacy panel), until it ends. */
+  private dpPlan?: { plan: DpRoundPlan; round: number };
 
   subscribe(listener: (e: AppEvent) => void): void {
     this.listener = listener;
@@ -105,6 +115,7 @@ class HospitalWorker implements WorkerApi {
     }
     await this.refreshFederation();
     this.emit({ type: 'tiles', summary: await this.tileSummary() });
+    void this.emitPrivacy();
     const stored = await this.db.getModel('global');
     if (stored && !('error' in backend)) {
       this.showSamples(stored, this.info?.batchNorm ?? 'average').catch((e: unknown) => this.log('warn', `Could not draw samples from the saved model: ${(e as Error).message}`));
@@ -131,6 +142,16 @@ class HospitalWorker implements WorkerApi {
       localWeights: this.localWeights,
       // The hospital's name as the server knows it (from its welcome): it keys this hospital's seed.
       hospital: () => this.participation?.snapshot.hospital,
+      // Differential privacy: the staff's budget and the privacy ledger, both in IndexedDB (they survive reloads).
+      privacy: {
+        budget: () => this.privacyBudget(),
+        ledger: this.privacyLedger(this.store),
+        onPlan: (plan, round) => {
+          this.dpPlan = { plan, round };
+          this.log('info', `Round ${round}: training with differential privacy (noise ${plan.noiseMultiplier.toFixed(2)}, clip ${plan.clipNorm}); ε will be ${plan.epsilonAfterRound.toFixed(2)} after this round.`);
+          void this.emitPrivacy();
+        },
+      },
       events: {
         onTrainingProgress: (p) => this.participation?.trainingProgress(p),
         onLoss: (round, x, dLoss, gLoss) => {
@@ -171,6 +192,7 @@ class HospitalWorker implements WorkerApi {
       this.info = info;
       await this.db.setMeta('federation', info);
       this.emit({ type: 'federation', info });
+      void this.emitPrivacy();
       if (changed) this.emit({ type: 'tiles', summary: await this.tileSummary() });
       return info;
     } catch (e) {
@@ -179,6 +201,81 @@ class HospitalWorker implements WorkerApi {
       this.infoRetry = setTimeout(() => void this.refreshFederation(), delay);
       return this.info;
     }
+  }
+
+  // ---- differential privacy (shared/privacy/budget.ts; the page's privacy panel) -----------------------
+
+  private async privacyBudget(): Promise<HospitalDpBudget> {
+    const b = await this.store?.getMeta<HospitalDpBudget>(PRIVACY_BUDGET_META);
+    return b ? { ...NO_HOSPITAL_BUDGET, ...b } : NO_HOSPITAL_BUDGET;
+  }
+
+  /** The privacy ledger in IndexedDB: every round trained with DP, appended before its update leaves. */
+  private privacyLedger(store: TileStore): PrivacyLedgerStore {
+    return {
+      load: async () => (await store.getMeta<LedgerEntry[]>(PRIVACY_LEDGER_META)) ?? [],
+      append: async (entry) => {
+        const entries = (await store.getMeta<LedgerEntry[]>(PRIVACY_LEDGER_META)) ?? [];
+        await store.setMeta(PRIVACY_LEDGER_META, [...entries, entry]);
+        this.dpPlan = undefined;
+        void this.emitPrivacy();
+      },
+    };
+  }
+
+  async privacyState(): Promise<PrivacyState> {
+    const store = this.db;
+    const budget = await this.privacyBudget();
+    const ledger = await this.privacyLedger(store).load();
+    const info = this.info;
+    const summary = await this.db.countsByLabel();
+    let tiles = info ? info.classes.reduce((n, c) => n + (summary[c] ?? 0), 0) : 0;
+    if (info && (await readAuditHoldout(store))?.on) tiles = (await auditHoldoutState(store, info.classes, info.imageSize)).training;
+    const federation = info?.dp ?? null;
+    let model: ReturnType<typeof parseGanConfig> | undefined;
+    try {
+      model = info ? parseGanConfig(info.model) : undefined;
+    } catch {
+      model = undefined;
+    }
+    const nextRound = info ? info.round + 1 : null;
+    const preview = previewPrivacy({
+      ...(federation ? { federation } : {}),
+      own: budget,
+      ledger,
+      tiles: model && info?.localSteps !== undefined ? tiles : 0,
+      batchSize: model?.batchSize ?? 1,
+      gan: model?.gan ?? 'acgan',
+      nCritic: model?.nCritic ?? 1,
+      localSteps: info?.localSteps ?? 1,
+      round: nextRound ?? 1,
+      rounds: info?.rounds ?? 1,
+    });
+    // While a DP round trains, its own plan has the exact figures (the tiles it trains on).
+    const p = this.dpPlan;
+    const live = p ? { spent: p.plan.epsilonSpent, delta: p.plan.delta, planned: p.plan.epsilonPlanned, budgetEpsilon: p.plan.budgetEpsilon, noiseMultiplier: p.plan.noiseMultiplier, clipNorm: p.plan.clipNorm } : {};
+    return { ...preview, ...live, budget, federation, rounds: info?.rounds ?? null, nextRound, tiles };
+  }
+
+  private async emitPrivacy(): Promise<void> {
+    if (!this.store) return;
+    try {
+      this.emit({ type: 'privacy', state: await this.privacyState() });
+    } catch (e) {
+      this.log('warn', `Could not work out this hospital’s privacy figures: ${(e as Error).message}`);
+    }
+  }
+
+  async setPrivacyBudget(budget: HospitalDpBudget): Promise<PrivacyState> {
+    if (this.participation) throw new Error('leave the federation first: the privacy budget is set before joining');
+    const checked = parseHospitalDpBudget(budget);
+    await this.db.setMeta(PRIVACY_BUDGET_META, checked);
+    const eps = checked.epsilon !== null ? `ε at most ${checked.epsilon}` : '';
+    const noise = checked.noiseMultiplier !== null ? `noise at least ${checked.noiseMultiplier}` : '';
+    this.log('info', eps || noise ? `Privacy budget set: ${[eps, noise].filter(Boolean).join(', ')}.` : 'Privacy budget cleared: this hospital follows the federation’s privacy settings.');
+    const state = await this.privacyState();
+    this.emit({ type: 'privacy', state });
+    return state;
   }
 
   async tileSummary(): Promise<TileSummary> {
@@ -237,6 +334,7 @@ class HospitalWorker implements WorkerApi {
     await edit();
     this.model?.tilesChanged();
     this.emit({ type: 'tiles', summary: await this.tileSummary() });
+    void this.emitPrivacy();
   }
 
   stageImport(items: ImportItem[]): number {

@@ -248,3 +248,39 @@ export function describeEpsilon(x: { spent: number; planned?: number | null; bud
 }
 
 export { fmt as formatEpsilon };
+
+/** What a hospital is shown before and between rounds (the web app's privacy panel). */
+export interface PrivacyPreview {
+  /** DP is on for this hospital: the federation asks for it or its staff set a budget. */
+  on: boolean;
+  /** Rounds trained with DP so far, and the ε they spent at δ (0 before any). */
+  roundsTrained: number;
+  spent: number;
+  /** δ of the figures (null: not known yet, no tiles). */
+  delta: number | null;
+  /** ε after all the planned rounds, if the hospital trains each with the noise the next one would use. */
+  planned: number | null;
+  /** The ε cap (null: none). */
+  budgetEpsilon: number | null;
+  /** σ and C the next round would train with. */
+  noiseMultiplier: number | null;
+  clipNorm: number | null;
+  /** Why the next round would be declined ("privacy budget: …"). */
+  stopped?: string;
+}
+
+/** The figures of the next round's plan, without training: `round` is the next round (rounds completed + 1). */
+export function previewPrivacy(p: DpRoundInput): PrivacyPreview {
+  const own = p.own ?? NO_HOSPITAL_BUDGET;
+  const on = !!p.federation || hasOwnBudget(own);
+  const base = { on, roundsTrained: p.ledger.length, spent: 0, delta: null, planned: null, budgetEpsilon: null, noiseMultiplier: null, clipNorm: null };
+  if (!Number.isSafeInteger(p.tiles) || p.tiles < 1) return base;
+  const d = on ? planDpRound({ ...p, round: Math.min(p.round, p.rounds) }) : null;
+  if (!d) {
+    const delta = own.delta ?? defaultDelta(p.tiles);
+    return { ...base, spent: epsilonSpent(p.ledger, delta), delta };
+  }
+  if (!d.train) return { ...base, spent: d.epsilonSpent, delta: d.delta, budgetEpsilon: d.budgetEpsilon, stopped: d.reason };
+  const x = d.plan;
+  return { ...base, spent: x.epsilonSpent, delta: x.delta, planned: x.epsilonPlanned, budgetEpsilon: x.budgetEpsilon, noiseMultiplier: x.noiseMultiplier, clipNorm: x.clipNorm };
+}
