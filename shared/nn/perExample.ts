@@ -47,14 +47,8 @@ export function perExampleWeight(v: tf.Tensor | null): tf.Tensor | null {
   return active.weights.get(v as tf.Variable) ?? null;
 }
 
-/** The number of examples of the running per-example pass (0 outside one). */
-export function perExampleBatch(): number {
-  return active?.batch ?? 0;
-}
-
-/** Examples of a layer input whose leading axis is `n` = B·r (example-major); throws when B does not divide n. */
-function groups(n: number, what: string): number {
-  const b = perExampleBatch();
+/** Examples of a layer input whose leading axis is `n` = B·r (example-major), B = the copies' count; throws when B does not divide n. */
+function groups(n: number, b: number, what: string): number {
   if (n % b !== 0) throw new Error(`${what}: a per-example pass over ${b} examples got a leading axis of ${n}, not a multiple`);
   return b;
 }
@@ -67,7 +61,7 @@ function perExampleRow(t: tf.Tensor, b: number): tf.Tensor {
 /** x [N, in] · kernel_b [in, out] (+ bias) with per-example kernels [B, in, out], the bias [B, out] or shared [out]. */
 export function perExampleDense(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor2D {
   const [n, inUnits] = x.shape;
-  const b = groups(n, 'dense layer');
+  const b = groups(n, kernel.shape[0], 'dense layer');
   const out = kernel.shape[2]!;
   let y = tf.matMul(tf.reshape(x, [b, n / b, inUnits]) as tf.Tensor3D, kernel as tf.Tensor3D) as tf.Tensor;
   if (bias) y = tf.add(y, perExampleRow(bias, b));
@@ -81,26 +75,31 @@ export function perExampleDense(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tens
  */
 export function unfoldPatches(x: tf.Tensor4D, k: number, stride: number): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
-  const ho = Math.ceil(h / stride);
-  const wo = Math.ceil(w / stride);
-  const padH = Math.max((ho - 1) * stride + k - h, 0);
-  const padW = Math.max((wo - 1) * stride + k - w, 0);
+  const s = stride;
+  const ho = Math.ceil(h / s);
+  const wo = Math.ceil(w / s);
+  const padH = Math.max((ho - 1) * s + k - h, 0);
+  const padW = Math.max((wo - 1) * s + k - w, 0);
   const top = Math.floor(padH / 2);
   const left = Math.floor(padW / 2);
-  // Room for every window start dy + ho·stride (the extra rows and columns are never read as patch entries).
-  const bottom = Math.max(k - 1 + ho * stride, h + padH) - h - top;
-  const right = Math.max(k - 1 + wo * stride, w + padW) - w - left;
-  const xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
+  // Rows and columns up to a multiple of the stride that covers every window (the extra ones are never read).
+  const hp = s * Math.max(Math.ceil((h + padH) / s), ho + Math.ceil((k - 1) / s));
+  const wp = s * Math.max(Math.ceil((w + padW) / s), wo + Math.ceil((k - 1) / s));
+  const bottom = hp - h - top;
+  const right = wp - w - left;
+  let xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
+  if (s > 1) {
+    // Space to depth: [N, Hp, Wp, C] → [N, Hp/s, Wp/s, s·s·C], channel block (ry·s + rx) holding the pixels
+    // at row ≡ ry, column ≡ rx (mod s). Then window offset (dy, dx) is block (dy mod s, dx mod s) shifted by
+    // (⌊dy/s⌋, ⌊dx/s⌋): one slice per offset, no strided reads.
+    const t = tf.transpose(tf.reshape(xp, [n * (hp / s), s, wp / s, s * c]), [0, 2, 1, 3]);
+    xp = tf.reshape(t, [n, hp / s, wp / s, s * s * c]);
+  }
   const parts: tf.Tensor4D[] = [];
   for (let dy = 0; dy < k; dy++) {
     for (let dx = 0; dx < k; dx++) {
-      let p = tf.slice(xp, [0, dy, dx, 0], [n, ho * stride, wo * stride, c]) as tf.Tensor4D;
-      if (stride > 1) {
-        // Keep every stride-th row and column: [N·H', s, W'·s·C] → row 0 → [N, H', W', s·C] → first C.
-        const rows = tf.slice(tf.reshape(p, [n * ho, stride, wo * stride * c]), [0, 0, 0], [n * ho, 1, wo * stride * c]);
-        p = tf.slice(tf.reshape(rows, [n, ho, wo, stride * c]), [0, 0, 0, 0], [n, ho, wo, c]) as tf.Tensor4D;
-      }
-      parts.push(p);
+      const block = ((dy % s) * s + (dx % s)) * c;
+      parts.push(tf.slice(xp, [0, Math.floor(dy / s), Math.floor(dx / s), block], [n, ho, wo, c]) as tf.Tensor4D);
     }
   }
   return parts.length === 1 ? parts[0] : (tf.concat(parts, 3) as tf.Tensor4D);
@@ -110,7 +109,7 @@ export function unfoldPatches(x: tf.Tensor4D, k: number, stride: number): tf.Ten
 export function perExampleConv(x: tf.Tensor4D, filter: tf.Tensor, bias: tf.Tensor | null, stride: number): tf.Tensor4D {
   const [n] = x.shape;
   const [, k, , c, o] = filter.shape;
-  const b = groups(n, 'conv layer');
+  const b = groups(n, filter.shape[0], 'conv layer');
   const patches = unfoldPatches(x, k, stride);
   const [, ho, wo] = patches.shape;
   let y = tf.matMul(tf.reshape(patches, [b, (n / b) * ho * wo, k * k * c]) as tf.Tensor3D, tf.reshape(filter, [b, k * k * c, o]) as tf.Tensor3D) as tf.Tensor;
@@ -121,7 +120,7 @@ export function perExampleConv(x: tf.Tensor4D, filter: tf.Tensor, bias: tf.Tenso
 /** x [N, …, C] ⊙ γ_b + β_b with per-example γ [B, C] and β [B, C] or shared [C] (a layer norm's affine part), N = B·r. */
 export function perExampleScaleShift(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
   const c = x.shape[x.rank - 1];
-  const b = groups(x.shape[0], 'layer norm');
+  const b = groups(x.shape[0], gamma.shape[0], 'layer norm');
   const y = tf.add(tf.mul(tf.reshape(x, [b, -1, c]), tf.reshape(gamma, [b, 1, c])), perExampleRow(beta, b));
   return tf.reshape(y, x.shape);
 }

@@ -67,7 +67,8 @@ export function effectiveNoiseMultiplier(cfg: GanConfig, dp: DpOptions): number 
 
 /** Per-example gradients [B, ...variable.shape] of the loss vector [B] that `loss` computes, and its sum. */
 export function perExampleGradients(vars: readonly tf.Variable[], batch: number, loss: () => tf.Tensor1D): { sum: tf.Scalar; grads: tf.Tensor[] } {
-  const copies = vars.map((v) => tf.tile(tf.expandDims(v, 0), [batch, ...v.shape.map(() => 1)]));
+  // Broadcast (one native add) rather than tile, which some backends run in plain JavaScript.
+  const copies = vars.map((v) => tf.add(tf.zeros([batch, ...v.shape.map(() => 1)]), v));
   const weights = new Map(vars.map((v, i) => [v, copies[i]]));
   const { value, grads } = tf.engine().gradients(
     () =>
