@@ -88,11 +88,14 @@ export class SecAggCoordinator {
     if (this.phase !== phase) throw new SecAggRefusal(`${what} arrived in the ${this.phase} phase of secure aggregation`);
   }
 
-  /** Phase 0: a sampled hospital's public keys. */
+  /**
+   * Phase 0: a sampled hospital's public keys. Keys sent again before the roster replace the earlier ones
+   * (a hospital that reconnected, e.g. after a reload, starts the attempt with fresh keys); after the roster
+   * a hospital cannot change its keys (it sits the attempt out).
+   */
   async addKeys(hospital: string, keys: { cPk: string; sPk: string }): Promise<void> {
     this.expect('keys', 'keys');
     if (!this.opts.sampled.includes(hospital)) throw new SecAggRefusal(`${hospital} is not sampled in this round`);
-    if (this.keys.has(hospital)) throw new SecAggRefusal(`${hospital} already advertised its keys`);
     for (const k of [keys.cPk, keys.sPk]) await importPublicKey(fromBase64(k, 'a public key')).catch((e: Error) => Promise.reject(new SecAggRefusal(e.message)));
     this.keys.set(hospital, { ...keys });
   }

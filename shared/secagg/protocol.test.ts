@@ -125,6 +125,19 @@ describe('secure aggregation rounds (in process, 5 hospitals, threshold 3)', () 
     expect(() => r.clients.get('hb')!.reveal(['ha', 'hb', 'hc', 'hd', 'he'])).toThrow(/asked twice/);
   });
 
+  it('keys sent again before the roster replace the earlier ones (a hospital that reconnected); after it they are refused', async () => {
+    const co = new SecAggCoordinator({ round: 1, attempt: 1, sampled: ['ha', 'hb'], threshold: () => 2, length: 4 });
+    const [old, fresh, b] = await Promise.all([SecAggClient.create('ha', 1, 1), SecAggClient.create('ha', 1, 1), SecAggClient.create('hb', 1, 1)]);
+    await co.addKeys('ha', old.advertise());
+    await co.addKeys('ha', fresh.advertise());
+    await co.addKeys('hb', b.advertise());
+    const roster = co.closeKeys();
+    expect(roster.members.find((m) => m.hospital === 'ha')).toMatchObject(fresh.advertise());
+    await expect(fresh.shareKeys(roster)).resolves.toHaveLength(1);
+    await expect(old.shareKeys(roster)).rejects.toThrow(/does not list ha with the keys it advertised/);
+    await expect(co.addKeys('ha', old.advertise())).rejects.toThrow(/keys arrived in the shares phase/);
+  });
+
   it('a client refuses what an honest server never sends', async () => {
     const [a, b, c] = await Promise.all(['ha', 'hb', 'hc'].map((h) => SecAggClient.create(h, 1, 1)));
     const roster = { threshold: 2, members: [a, b, c].map((x, i) => ({ hospital: x.hospital, index: i + 1, ...x.advertise() })) };
