@@ -27,7 +27,27 @@ export interface ModelCard {
   seedSource: 'random' | 'chosen';
   /** Whether the images are usable, in plain words, from what was measured (shared/metrics/verdict.ts). */
   verdict: Verdict;
+  /** This hospital's differential privacy (shared/privacy/budget.ts); absent in cards of older versions. */
+  privacy?: ModelCardPrivacy;
   intendedUse: string;
+}
+
+/**
+ * The privacy of the exporting hospital's tiles in the model that generated the images: whether it trained
+ * with differential privacy, and the ε its tiles spent over all the rounds it trained with it, at δ.
+ */
+export interface ModelCardPrivacy {
+  dp: boolean;
+  /** ε spent by this hospital's tiles (null: it never trained with DP). */
+  epsilon: number | null;
+  delta: number | null;
+  /** Rounds this hospital trained with DP. */
+  rounds: number;
+  /** σ and C of its last DP round. */
+  noiseMultiplier: number | null;
+  clipNorm: number | null;
+  accountant: string;
+  note: string;
 }
 
 /**

@@ -2,7 +2,8 @@ import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { generate } from '../shared/gan/gan.ts';
 import { toRgbBytes } from '../shared/image/grid.ts';
 import { judgeOutput, type CheckFigures, type ProbeFigure, type Verdict } from '../shared/metrics/verdict.ts';
-import { buildExportZip, MAX_EXPORT_PER_CLASS, MAX_EXPORT_SEED, type ModelCard, type SyntheticClass } from './exportZip.ts';
+import { buildExportZip, MAX_EXPORT_PER_CLASS, MAX_EXPORT_SEED, type ModelCard, type ModelCardPrivacy, type SyntheticClass } from './exportZip.ts';
+import { epsilonSpent, type LedgerEntry } from '../shared/privacy/budget.ts';
 import type { GlobalModel } from './globalModel.ts';
 import { throwIfCancelled, yieldToEvents } from './job.ts';
 import { encodePngRgb } from './png.ts';
@@ -26,6 +27,29 @@ export interface ExportFederation {
   probe?: ProbeFigure;
   /** The latest quality check in this browser, if any. */
   check?: CheckFigures;
+  /** This hospital's differential privacy for the card (modelCardPrivacy). */
+  privacy?: ModelCardPrivacy;
+}
+
+/**
+ * The model card's `privacy` from this hospital's privacy ledger (the rounds it trained with DP) at δ:
+ * ε composed over all of them by the RDP accountant (shared/privacy/accountant.ts).
+ */
+export function modelCardPrivacy(ledger: readonly LedgerEntry[], delta: number | null): ModelCardPrivacy {
+  const last = ledger.at(-1);
+  const dp = ledger.length > 0 && delta !== null;
+  return {
+    dp: ledger.length > 0,
+    epsilon: dp ? epsilonSpent(ledger, delta) : null,
+    delta: dp ? delta : null,
+    rounds: ledger.length,
+    noiseMultiplier: last?.noiseMultiplier ?? null,
+    clipNorm: last?.clipNorm ?? null,
+    accountant: 'Rényi DP of the Poisson-subsampled Gaussian mechanism (Mironov et al. 2019), composed over every DP round of this hospital, converted to (ε, δ) with Balle et al. 2020 (as Opacus and TensorFlow Privacy)',
+    note: dp
+      ? 'ε bounds what the model reveals about any one of this hospital’s tiles (example-level DP of everything this hospital sent); the other hospitals of the federation each have their own ε.'
+      : 'This hospital did not train with differential privacy: no ε applies to its tiles.',
+  };
 }
 
 export interface ExportOptions {
@@ -115,6 +139,7 @@ export function exportSynthetic(
       seed,
       seedSource: opts.seed === undefined ? 'random' : 'chosen',
       verdict,
+      ...(federation.privacy ? { privacy: federation.privacy } : {}),
       intendedUse: 'Synthetic images for research and for training classifiers. Not real patient data and not for diagnosis.',
     };
     return { bytes: buildExportZip(classes, card), counts, round: stored.round, card, verdict };

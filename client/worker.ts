@@ -16,7 +16,7 @@ import { auditHoldoutState, trainingTiles, writeAuditHoldout } from './auditHold
 import { isCancelled } from './job.ts';
 import { checkFiguresOf, judgeOutput, latestProbe, type CheckFigures, type ProbeFigure, type Verdict } from '../shared/metrics/verdict.ts';
 import { drawSamples } from './samplePreview.ts';
-import { exportSynthetic } from './syntheticExport.ts';
+import { exportSynthetic, modelCardPrivacy } from './syntheticExport.ts';
 import { importTiles } from './tileImport.ts';
 import { DeleteBlockedError, TileStore, type StoredModel } from './tileStore.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
@@ -480,7 +480,13 @@ class HospitalWorker implements WorkerApi {
       const res = await exportSynthetic(
         this.globalModel!,
         perClass,
-        { server: new URL(this.pageUrl).origin, ...(status?.hospital ? { hospital: status.hospital } : {}), batchNorm: this.info?.batchNorm ?? 'average', ...(await this.verdictEvidence(stored?.round ?? 0)) },
+        {
+          server: new URL(this.pageUrl).origin,
+          ...(status?.hospital ? { hospital: status.hospital } : {}),
+          batchNorm: this.info?.batchNorm ?? 'average',
+          ...(await this.verdictEvidence(stored?.round ?? 0)),
+          privacy: modelCardPrivacy(await this.privacyLedger(this.db).load(), (await this.privacyState()).delta),
+        },
         (done, total, stage) => this.emit({ type: 'export-progress', done, total, stage }),
         { ...(opts.seed !== undefined ? { seed: opts.seed } : {}), signal: job.signal },
       );
