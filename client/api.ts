@@ -5,6 +5,7 @@
 import type { BackendName } from '../shared/backend.ts';
 import type { Verdict } from '../shared/metrics/verdict.ts';
 import type { HospitalDpBudget, PrivacyPreview } from '../shared/privacy/budget.ts';
+import type { ModelCardPrivacy } from './exportZip.ts';
 import type { RoundComplete } from '../shared/protocol/messages.ts';
 import type { MeasuredSpeed, TrainingProgress } from './localModel.ts';
 
@@ -268,6 +269,8 @@ export interface QualityReport {
   closest: { distance: number; synthetic: Uint8Array; real: Uint8Array; realName: string }[];
   /** The membership-inference audit against this hospital's held-out tiles (client/qualityCheck.ts). */
   membership: QualityMembership;
+  /** This hospital's differential privacy (ε its tiles spent, at δ), as on the export's model card. */
+  privacy?: ModelCardPrivacy;
   size: number;
   seconds: number;
 }

@@ -556,7 +556,8 @@ class HospitalWorker implements WorkerApi {
     // The export's verdict and model card use the latest check of the model (kept across reloads).
     await this.db.setMeta('lastQualityCheck', checkFiguresOf(report));
     this.log('info', `Quality check of the round-${report.round} model: FID ${report.fid.toFixed(2)}, KID ${report.kid.mean.toFixed(4)} (${report.extractor.name}, ${report.seconds.toFixed(0)} s).`);
-    return report;
+    // ε of this hospital's tiles next to the audit (the same figure as the export's model card).
+    return { ...report, privacy: modelCardPrivacy(await this.privacyLedger(this.db).load(), (await this.privacyState()).delta) };
   }
 
   async deleteAllData(): Promise<{ clientId: string }> {
