@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { fedAvg } from '../aggregate/fedavg.ts';
 import type { WeightSet } from '../weights.ts';
-import { SecAggClient, SecAggError } from './client.ts';
+import { fromBase64 } from './bytes.ts';
+import { maskLabel, SecAggClient, SecAggError, type RevealedShare } from './client.ts';
+import { agreeKey, importPrivateScalar } from './keys.ts';
+import { applyMask } from './prg.ts';
+import { combineShares } from './shamir.ts';
 import { roundThreshold, secureAggregationOf } from './config.ts';
 import { SecAggCoordinator, SecAggFailure, SecAggRefusal, type SecAggPhase } from './coordinator.ts';
 import { decodeSum, encodeUpdate, quantError, quantScale, vectorLength } from './quantize.ts';
@@ -57,11 +61,16 @@ async function round(drop: Drop, opts: { threshold?: number; batchNorm?: 'averag
     } else lateMasked.set(h, y);
   }
   const { survivors } = co.closeMasked();
-  for (const h of survivors) if (active('unmask').includes(h)) co.addReveal(h, clients.get(h)!.reveal(survivors));
+  const reveals = new Map<string, RevealedShare[]>();
+  for (const h of survivors) {
+    if (!active('unmask').includes(h)) continue;
+    reveals.set(h, clients.get(h)!.reveal(survivors));
+    co.addReveal(h, reveals.get(h)!);
+  }
   const { sum } = await co.unmask();
   const N = survivors.reduce((n, h) => n + examples.get(h)!, 0);
   const got = decodeSum(sum, global, batchNorm, N, params.scale);
-  return { got, survivors, N, scale: params.scale, co, clients, lateMasked };
+  return { got, survivors, N, scale: params.scale, co, clients, lateMasked, reveals, roster, members, params };
 }
 
 function expectFedAvgOf(got: WeightSet, survivors: string[], N: number, scale: number, batchNorm: 'average' | 'local' = 'average') {
@@ -123,6 +132,22 @@ describe('secure aggregation rounds (in process, 5 hospitals, threshold 3)', () 
     expect(() => r.co.addMasked('ha', r.lateMasked.get('ha')!)).toThrow(SecAggRefusal);
     // A server that now claims ha survived gets nothing more: each client answers once.
     expect(() => r.clients.get('hb')!.reveal(['ha', 'hb', 'hc', 'hd', 'he'])).toThrow(/asked twice/);
+    // Everything the server learnt about ha (its mask key, rebuilt from the survivors' key shares) removes
+    // ha's pairwise masks from its late update, but its self mask stays: the words are still noise, not
+    // the fixed-point update (whose words are all near 0 mod 2^32).
+    const shares = [...r.reveals.values()].map((rs) => fromBase64(rs.find((x) => x.of === 'ha' && x.kind === 'key')!.data));
+    expect([...r.reveals.values()].every((rs) => !rs.some((x) => x.of === 'ha' && x.kind === 'seed'))).toBe(true);
+    const members = new Map(r.roster.members.map((m) => [m.hospital, m]));
+    const key = await importPrivateScalar(combineShares(shares), fromBase64(members.get('ha')!.sPk));
+    const y = r.lateMasked.get('ha')!.slice();
+    for (const v of r.members.filter((h) => h !== 'ha')) {
+      const seed = await agreeKey(key, fromBase64(members.get(v)!.sPk), maskLabel(3, 1));
+      await applyMask(y, seed, members.get('ha')!.index < members.get(v)!.index ? -1 : 1);
+    }
+    const plain = encodeUpdate(trained(0), global, 'average', EXAMPLES[0], r.params).words;
+    const nearZero = (w: Uint32Array) => w.reduce((n, x) => n + (x < 2 ** 24 || x > 2 ** 32 - 2 ** 24 ? 1 : 0), 0) / w.length;
+    expect(nearZero(plain)).toBe(1);
+    expect(nearZero(y)).toBeLessThan(0.05);
   });
 
   it('keys sent again before the roster replace the earlier ones (a hospital that reconnected); after it they are refused', async () => {
