@@ -54,4 +54,27 @@ describe('membership audit in the quality report', () => {
     ]);
     expect(section.attacks.logan.text).toMatch(/^LOGAN \(discriminator score\): AUC 0\.750 on 2 training vs 2 held-out tiles\./);
   });
+
+  it('resamples patients for the interval when every audited tile names its patient, else tiles', () => {
+    const withPatient = (t: RealTile, patient?: string): RealTile => ({ ...t, patient });
+    const base = {
+      classes: ['MSIH', 'nonMSIH'],
+      memberFeatures: featuresFromRows([[0], [1], [2], [3]]),
+      memberLogan: [4, 3, 2, 1],
+      nonMemberFeatures: featuresFromRows([[5], [6]]),
+      nonMemberLogan: [2.5, 0],
+      synthetic: featuresFromRows([[0], [10]]),
+      syntheticLabels: [0, 1],
+      featureSpace: 'test',
+      bootstrap: 50,
+      seed: 1,
+    };
+    const members = ['a', 'b', 'c', 'd'].map((f) => tile(f, 0, 'S1'));
+    const non = ['e', 'f'].map((f) => tile(f, 0, 'S1'));
+    const byPatient = auditMembership({ ...base, members: members.map((t, i) => withPatient(t, `P${i % 2}`)), nonMembers: non.map((t) => withPatient(t, 'Q')) });
+    expect(byPatient.section.attacks.logan.ci).toMatchObject({ unit: 'patient' });
+    expect(byPatient.section.attacks.logan.text).toContain(', resampling patients)');
+    const oneMissing = auditMembership({ ...base, members: members.map((t, i) => withPatient(t, i === 0 ? undefined : 'P')), nonMembers: non.map((t) => withPatient(t, 'Q')) });
+    expect(oneMissing.section.attacks.logan.ci).toMatchObject({ unit: 'tile' });
+  });
 });

@@ -11,15 +11,18 @@
  * and the report says so.
  */
 import { selectRows, type Features } from '../shared/metrics/features.ts';
-import { ATTACK_NAMES, describeMembership, ganLeaksScores, leakageLevel, membershipAuc, type LeakageLevel, type MembershipAttack } from '../shared/privacy/membership.ts';
+import { ATTACK_NAMES, describeMembership, ganLeaksScores, leakageLevel, membershipAuc, type LeakageLevel, type MembershipAttack, type MembershipAucOptions } from '../shared/privacy/membership.ts';
 import { EvalError } from './evalError.ts';
 import type { RealTile } from './realTiles.ts';
 
 export interface AttackResult {
   name: string;
   auc: number;
-  /** Bootstrap percentile interval (members and non-members resampled separately). */
-  ci: { low: number; high: number; level: number; resamples: number; seed: number } | null;
+  /**
+   * Bootstrap percentile interval (members and non-members resampled separately; by patient, `unit`
+   * 'patient', when the manifests name every audited tile's patient, else by tile).
+   */
+  ci: { low: number; high: number; level: number; resamples: number; seed: number; unit: 'tile' | 'patient' } | null;
   level: LeakageLevel;
   /** The result in plain words. */
   text: string;
@@ -55,7 +58,9 @@ export interface MembershipScoreRow {
 export const MEMBERSHIP_INTERPRETATION =
   'Each attack scores every tile; the AUC is the chance that a random training tile scores as "more likely trained on" than a random held-out tile. ' +
   '0.5 means the attack does no better than a coin: no detectable leakage. 1 means it always tells them apart. The interval is a bootstrap ' +
-  'over tiles; an interval containing 0.5 means no leakage was detected at this number of tiles, not that there is none.';
+  'over patients when the manifests name them (tiles of one patient are alike, so they are not independent), else over tiles; ' +
+  'an interval containing 0.5 means no leakage was detected at this number of tiles, not that there is none. ' +
+  'Training and held-out tiles come from different patients: a difference between patients (stain, tissue) can move the AUC away from 0.5 without any leakage, which the interval over patients takes into account as long as both sets of patients come from the same population.';
 
 /** The rows of members and non-members to compare: those of sites present on both sides (all rows without sites). */
 export function sameHospitalRows(members: readonly Pick<RealTile, 'site'>[], nonMembers: readonly Pick<RealTile, 'site'>[]): {
@@ -104,8 +109,8 @@ function perClass(tiles: readonly RealTile[], classes: readonly string[]): Recor
   return Object.fromEntries(classes.map((c, i) => [c, tiles.filter((t) => t.label === i).length]));
 }
 
-function attack(id: MembershipAttack, members: ArrayLike<number>, nonMembers: ArrayLike<number>, bootstrap: number, seed: number): AttackResult {
-  const r = membershipAuc(members, nonMembers, { bootstrap, seed });
+function attack(id: MembershipAttack, members: ArrayLike<number>, nonMembers: ArrayLike<number>, bootstrap: number, seed: number, groups: MembershipAucOptions['groups']): AttackResult {
+  const r = membershipAuc(members, nonMembers, { bootstrap, seed, groups });
   return { name: ATTACK_NAMES[id], auc: r.auc, ci: r.ci, level: leakageLevel(r), text: describeMembership(id, r) };
 }
 
@@ -122,10 +127,12 @@ export function auditMembership(input: MembershipAuditInput): { section: Members
   const nLeaks = leaks(nonMembers, input.nonMemberFeatures, pick.nonMembers);
   const mLogan = Float64Array.from(pick.members, (i) => input.memberLogan[i]);
   const nLogan = Float64Array.from(pick.nonMembers, (i) => input.nonMemberLogan[i]);
+  // Tiles of one patient are alike: with patients known, the interval resamples patients.
+  const groups = [...members, ...nonMembers].every((t) => t.patient) ? { members: members.map((t) => t.patient!), nonMembers: nonMembers.map((t) => t.patient!) } : undefined;
   const section: MembershipSection = {
     attacks: {
-      ganLeaks: attack('gan-leaks', mLeaks.scores, nLeaks.scores, input.bootstrap, input.seed),
-      logan: attack('logan', mLogan, nLogan, input.bootstrap, input.seed),
+      ganLeaks: attack('gan-leaks', mLeaks.scores, nLeaks.scores, input.bootstrap, input.seed, groups),
+      logan: attack('logan', mLogan, nLogan, input.bootstrap, input.seed, groups),
     },
     members: { tiles: members.length, perClass: perClass(members, input.classes) },
     nonMembers: { tiles: nonMembers.length, perClass: perClass(nonMembers, input.classes) },

@@ -68,7 +68,7 @@ function membershipSection(m: QualityReport['membership']): string {
     : 'The manifests name no hospital site for every tile, so all training and held-out tiles are compared.';
   return `<p class="note">Can an attacker tell which tiles the model was trained on? Members: ${m.members.tiles} training tiles (${perClass(m.members.perClass)}); non-members: ${m.nonMembers.tiles} held-out tiles of the same hospitals (${perClass(m.nonMembers.perClass)}). ${sites}
 GAN-Leaks (Chen et al. 2020, black box) scores a tile by its distance to the nearest of ${m.generatedTiles} generated tiles of its class (features: ${escapeXml(m.featureSpace)}); LOGAN (Hayes et al. 2019) by the discriminator's output on it. Which tiles were members, with both scores: report-details.json, <code>membershipScores</code>.</p>
-<table><thead><tr><th>Attack</th><th>AUC</th><th>${level} % interval (bootstrap)</th><th>Reading</th></tr></thead><tbody>${rows}</tbody></table>
+<table><thead><tr><th>Attack</th><th>AUC</th><th>${level} % interval (bootstrap over ${m.attacks.ganLeaks.ci?.unit === 'patient' ? 'patients' : 'tiles'})</th><th>Reading</th></tr></thead><tbody>${rows}</tbody></table>
 <p class="note">${escapeXml(m.interpretation)}</p>`;
 }
 

@@ -6,7 +6,7 @@ import { createGan, type Gan } from '../gan/gan.ts';
 import { tinyConfig } from '../gan/testConfig.ts';
 import { featuresFromRows } from '../metrics/features.ts';
 import { Rng } from '../rng.ts';
-import { bootstrapAucs, describeMembership, ganLeaksScores, leakageLevel, membershipAuc, MembershipError } from './membership.ts';
+import { bootstrapAucs, clusterBootstrapAucs, describeMembership, ganLeaksScores, leakageLevel, membershipAuc, MembershipError } from './membership.ts';
 import { discriminatorScores } from './membershipDiscriminator.ts';
 
 describe('membershipAuc', () => {
@@ -30,6 +30,47 @@ describe('membershipAuc', () => {
     expect(Math.abs(share(1) - 0.25)).toBeLessThan(0.025); // 4.6 binomial sd
     expect(Math.abs(share(0.5) - 0.5)).toBeLessThan(0.03);
     expect(share(1) + share(0.5) + share(0)).toBe(1);
+  });
+
+  it('with patients, resamples patients: the exact resampling distribution of a small case', () => {
+    // Member patients A (tiles 3, 3) and B (tile 1), non-member patient C (tile 2). Patient draws {A,A},
+    // {A,B}, {B,A}, {B,B} are equally likely: members [3,3,3,3] → AUC 1, [3,3,1] → 2/3 (twice), [1,1] → 0.
+    // (Resampling the three tiles instead would give AUC 1 with probability (2/3)³ = 0.30.)
+    const aucs = clusterBootstrapAucs([3, 3, 1], ['A', 'A', 'B'], [2], ['C'], 8000, 5);
+    const share = (v: number) => aucs.filter((a) => Math.abs(a - v) < 1e-12).length / aucs.length;
+    expect(Math.abs(share(1) - 0.25)).toBeLessThan(0.025);
+    expect(Math.abs(share(2 / 3) - 0.5)).toBeLessThan(0.03);
+    expect(Math.abs(share(0) - 0.25)).toBeLessThan(0.025);
+    expect(share(1) + share(2 / 3) + share(0)).toBe(1);
+    const r = membershipAuc([3, 3, 1], [2], { groups: { members: ['A', 'A', 'B'], nonMembers: ['C'] }, bootstrap: 500 });
+    expect(r.auc).toBeCloseTo(2 / 3, 12);
+    expect(r.ci).toMatchObject({ unit: 'patient', low: 0, high: 1 });
+    expect(membershipAuc([3, 3, 1], [2], { bootstrap: 50 }).ci!.unit).toBe('tile');
+    expect(() => membershipAuc([3, 3, 1], [2], { groups: { members: ['A', 'B'], nonMembers: ['C'] } })).toThrow(/2 member and 1 non-member groups for 3 and 1 scores/);
+    expect(() => membershipAuc([3], [2], { groups: { members: [''], nonMembers: ['C'] } })).toThrow(/every tile needs a patient/);
+  });
+
+  it('clustered tiles: resampling patients gives a wider interval than resampling tiles', () => {
+    // 6 member and 6 non-member patients of 10 near-identical tiles each, patients differing a lot.
+    const rng = new Rng(21);
+    const side = (prefix: string) => {
+      const scores: number[] = [];
+      const groups: string[] = [];
+      for (let p = 0; p < 6; p++) {
+        const centre = rng.normal();
+        for (let t = 0; t < 10; t++) {
+          scores.push(centre + 0.01 * rng.normal());
+          groups.push(`${prefix}${p}`);
+        }
+      }
+      return { scores, groups };
+    };
+    const m = side('m');
+    const n = side('n');
+    const byTile = membershipAuc(m.scores, n.scores, { bootstrap: 1000 });
+    const byPatient = membershipAuc(m.scores, n.scores, { bootstrap: 1000, groups: { members: m.groups, nonMembers: n.groups } });
+    expect(byPatient.auc).toBe(byTile.auc);
+    expect(byPatient.ci!.high - byPatient.ci!.low).toBeGreaterThan(2 * (byTile.ci!.high - byTile.ci!.low));
   });
 
   it('gives an interval whose width matches the Hanley–McNeil standard error', () => {
@@ -63,7 +104,7 @@ describe('membershipAuc', () => {
     const r3 = membershipAuc(a, b, { seed: 10, bootstrap: 200 });
     expect(r1.ci).toEqual(r2.ci);
     expect(r3.ci!.low).not.toBe(r1.ci!.low);
-    expect(r1.ci).toMatchObject({ level: 0.95, resamples: 200, seed: 9 });
+    expect(r1.ci).toMatchObject({ level: 0.95, resamples: 200, seed: 9, unit: 'tile' });
   });
 
   it('separable scores give AUC 1 with interval [1, 1]; identical scores give 0.5 with [0.5, 0.5]', () => {
@@ -81,7 +122,7 @@ describe('membershipAuc', () => {
 });
 
 describe('leakage in plain words', () => {
-  const r = (auc: number, low: number, high: number) => ({ auc, ci: { low, high, level: 0.95, resamples: 100, seed: 1 }, members: 50, nonMembers: 40 });
+  const r = (auc: number, low: number, high: number) => ({ auc, ci: { low, high, level: 0.95, resamples: 100, seed: 1, unit: 'tile' as const }, members: 50, nonMembers: 40 });
   it('calls an interval containing 0.5 "no detectable leakage", never "no leakage"', () => {
     expect(leakageLevel(r(0.52, 0.45, 0.6))).toBe('none-detected');
     const text = describeMembership('gan-leaks', r(0.52, 0.45, 0.6));

@@ -37,6 +37,12 @@ export interface MembershipAucOptions {
   level?: number;
   /** Seed of the resampling (default 1): the same scores and seed give the same interval. */
   seed?: number;
+  /**
+   * The patient (or any cluster) of each member and non-member tile. Tiles of one patient are alike, so
+   * they are not independent draws: with groups the bootstrap resamples patients (all of a drawn patient's
+   * tiles at once) instead of tiles, and the interval is honest about how few patients there are.
+   */
+  groups?: { members: readonly string[]; nonMembers: readonly string[] };
 }
 
 export interface MembershipAuc {
@@ -46,7 +52,7 @@ export interface MembershipAuc {
    * Percentile bootstrap interval of the AUC: members and non-members are each resampled with
    * replacement (their counts kept), `bootstrap` times. Null when `bootstrap` is 0.
    */
-  ci: { low: number; high: number; level: number; resamples: number; seed: number } | null;
+  ci: { low: number; high: number; level: number; resamples: number; seed: number; unit: 'tile' | 'patient' } | null;
   members: number;
   nonMembers: number;
 }
@@ -81,12 +87,20 @@ export function membershipAuc(memberScores: ArrayLike<number>, nonMemberScores: 
   const seed = opts.seed ?? 1;
   if (!Number.isInteger(resamples) || resamples < 0) throw new MembershipError(`bootstrap resamples must be a whole number ≥ 0, got ${resamples}`);
   if (!(level > 0 && level < 1)) throw new MembershipError(`the confidence level must be between 0 and 1, got ${level}`);
+  if (opts.groups) {
+    if (opts.groups.members.length !== memberScores.length || opts.groups.nonMembers.length !== nonMemberScores.length) {
+      throw new MembershipError(`groups: ${opts.groups.members.length} member and ${opts.groups.nonMembers.length} non-member groups for ${memberScores.length} and ${nonMemberScores.length} scores`);
+    }
+    if ([...opts.groups.members, ...opts.groups.nonMembers].some((g) => !g)) throw new MembershipError('groups: every tile needs a patient (a non-empty group name)');
+  }
   const auc = aucOf(memberScores, nonMemberScores);
   let ci: MembershipAuc['ci'] = null;
   if (resamples > 0) {
-    const aucs = bootstrapAucs(memberScores, nonMemberScores, resamples, seed);
+    const aucs = opts.groups
+      ? clusterBootstrapAucs(memberScores, opts.groups.members, nonMemberScores, opts.groups.nonMembers, resamples, seed)
+      : bootstrapAucs(memberScores, nonMemberScores, resamples, seed);
     const tail = ((1 - level) / 2) * 100;
-    ci = { low: percentile(aucs, tail), high: percentile(aucs, 100 - tail), level, resamples, seed };
+    ci = { low: percentile(aucs, tail), high: percentile(aucs, 100 - tail), level, resamples, seed, unit: opts.groups ? 'patient' : 'tile' };
   }
   return { auc, ci, members: memberScores.length, nonMembers: nonMemberScores.length };
 }
@@ -105,6 +119,42 @@ export function bootstrapAucs(memberScores: ArrayLike<number>, nonMemberScores: 
     for (let i = 0; i < n.length; i++) n[i] = nonMemberScores[rng.int(n.length)];
     aucs[b] = aucOf(m, n);
   }
+  return aucs;
+}
+
+function byGroup(scores: ArrayLike<number>, groups: readonly string[]): number[][] {
+  const m = new Map<string, number[]>();
+  groups.forEach((g, i) => {
+    const list = m.get(g);
+    if (list) list.push(scores[i]);
+    else m.set(g, [scores[i]]);
+  });
+  return [...m.keys()].sort().map((k) => m.get(k)!);
+}
+
+/**
+ * The cluster bootstrap: `resamples` times, as many member patients as there are are drawn with
+ * replacement (each bringing all its tiles), likewise the non-member patients, and the AUC of the tiles
+ * drawn computed.
+ */
+export function clusterBootstrapAucs(
+  memberScores: ArrayLike<number>,
+  memberGroups: readonly string[],
+  nonMemberScores: ArrayLike<number>,
+  nonMemberGroups: readonly string[],
+  resamples: number,
+  seed: number,
+): Float64Array {
+  const rng = new Rng(seed).fork('membership-cluster-bootstrap');
+  const m = byGroup(memberScores, memberGroups);
+  const n = byGroup(nonMemberScores, nonMemberGroups);
+  const draw = (clusters: number[][]) => {
+    const out: number[] = [];
+    for (let i = 0; i < clusters.length; i++) out.push(...clusters[rng.int(clusters.length)]);
+    return out;
+  };
+  const aucs = new Float64Array(resamples);
+  for (let b = 0; b < resamples; b++) aucs[b] = aucOf(draw(m), draw(n));
   return aucs;
 }
 
@@ -160,7 +210,7 @@ export function leakageLevel(r: MembershipAuc): LeakageLevel {
 }
 
 export function describeMembership(attack: MembershipAttack, r: MembershipAuc): string {
-  const ci = r.ci ? ` (${Math.round(r.ci.level * 100)} % interval ${r.ci.low.toFixed(3)}–${r.ci.high.toFixed(3)})` : '';
+  const ci = r.ci ? ` (${Math.round(r.ci.level * 100)} % interval ${r.ci.low.toFixed(3)}–${r.ci.high.toFixed(3)}${r.ci.unit === 'patient' ? ', resampling patients' : ''})` : '';
   const head = `${ATTACK_NAMES[attack]}: AUC ${r.auc.toFixed(3)}${ci} on ${r.members} training vs ${r.nonMembers} held-out tiles.`;
   switch (leakageLevel(r)) {
     case 'none-detected':
