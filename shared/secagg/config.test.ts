@@ -26,6 +26,12 @@ describe('privacy.secureAggregation config', () => {
     expect(secureAggregationProblems({ ...base, aggregator: { type: 'median' }, maxUpdateNorm: 10 })).toEqual([]);
   });
 
+  it('refuses clip × maxExamples beyond a 32-bit integer', () => {
+    const p = secureAggregationProblems({ ...base, privacy: { secureAggregation: { enabled: true, clip: 10, maxExamples: 300_000_000 } } });
+    expect(p).toEqual([{ path: 'privacy.secureAggregation.maxExamples', message: 'clip × maxExamples (10 × 300000000) must be at most 2147483647: updates are summed as 32-bit integers; lower maxExamples or clip' }]);
+    expect(secureAggregationProblems({ ...base, privacy: { secureAggregation: { enabled: true, clip: 1, maxExamples: 2_000_000_000 } } })).toEqual([]);
+  });
+
   it('refuses a threshold of 1 and one below minCompletion', () => {
     expect(() => secureAggregationSchema.parse({ threshold: 1 })).toThrow(/at least 2/);
     const p = secureAggregationProblems({ ...base, minCompletion: 3, privacy: { secureAggregation: { enabled: true, threshold: 2 } } });

@@ -62,6 +62,14 @@ export function secureAggregationProblems(fed: SecureAggregationContext): { path
       message: `a per-update norm bound cannot be checked with privacy.secureAggregation (the server never sees one update): set it to null or "auto" (off under secure aggregation); each hospital clips its own update instead (privacy.secureAggregation.clip, DP clipping)`,
     });
   }
+  const clip = sa.clip ?? SECURE_AGGREGATION_DEFAULTS.clip;
+  const maxExamples = sa.maxExamples ?? SECURE_AGGREGATION_DEFAULTS.maxExamples;
+  if (clip * maxExamples > 2 ** 31 - 1) {
+    out.push({
+      path: 'privacy.secureAggregation.maxExamples',
+      message: `clip × maxExamples (${clip} × ${maxExamples}) must be at most 2147483647: updates are summed as 32-bit integers; lower maxExamples or clip`,
+    });
+  }
   if (sa.threshold != null && sa.threshold < fed.minCompletion) {
     out.push({ path: 'privacy.secureAggregation.threshold', message: `must be at least minCompletion (${fed.minCompletion})` });
   }

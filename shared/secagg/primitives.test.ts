@@ -224,8 +224,10 @@ describe('fixed-point encoding of example-weighted updates', () => {
     expect(got.tensors[1].data[3]).toBeCloseTo(global.tensors[1].data[3] + 0.5, 5);
   });
 
-  it('refuses a scale below 1 (too many hospitals × examples × clip for 32 bits) and bad counts', () => {
-    expect(() => quantScale(1, 1e9, 10)).toThrow(/do not fit 32-bit sums/);
+  it('the scale keeps the sum of K updates within a signed 32-bit integer; bad inputs are refused', () => {
+    expect(quantScale(0.5, 100_000, 10)).toBeCloseTo((2 ** 31 - 1) / 500_000, 9);
+    expect(() => quantScale(0, 1, 1)).toThrow(/clip must be a positive number/);
+    expect(() => quantScale(1, 1.5, 1)).toThrow(/maxExamples must be a positive integer/);
     expect(() => encodeUpdate(global, global, 'average', 0, { clip: 1, maxExamples: 1, scale: 1 })).toThrow(/positive integer/);
   });
 });

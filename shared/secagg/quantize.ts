@@ -28,16 +28,16 @@ export interface QuantParams {
   maxExamples: number;
 }
 
-/** The largest scale that keeps the sum of `hospitals` updates inside a signed 32-bit integer. */
+/**
+ * The largest scale that keeps the sum of `hospitals` updates inside a signed 32-bit integer. Below 1 the
+ * sum is still exact mod 2^32, but coarse (quantError grows): the config refuses clip × maxExamples above
+ * 2^31 − 1 (shared/secagg/config.ts), where even one hospital's update would be coarser than one unit.
+ */
 export function quantScale(clip: number, maxExamples: number, hospitals: number): number {
   if (!(clip > 0) || !Number.isFinite(clip)) throw new Error(`secure aggregation: clip must be a positive number, got ${clip}`);
   if (!Number.isSafeInteger(maxExamples) || maxExamples < 1) throw new Error(`secure aggregation: maxExamples must be a positive integer, got ${maxExamples}`);
   if (!Number.isSafeInteger(hospitals) || hospitals < 1) throw new Error(`secure aggregation: the number of hospitals must be a positive integer, got ${hospitals}`);
-  const scale = (2 ** 31 - 1) / (hospitals * maxExamples * clip);
-  if (scale < 1) {
-    throw new Error(`secure aggregation: ${hospitals} hospitals × maxExamples ${maxExamples} × clip ${clip} do not fit 32-bit sums (scale ${scale.toPrecision(3)} < 1): lower maxExamples or clip`);
-  }
-  return scale;
+  return (2 ** 31 - 1) / (hospitals * maxExamples * clip);
 }
 
 /** Bound on |decoded − FedAvg| of each weight (before float32 rounding, updates within the clip). */
