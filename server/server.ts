@@ -56,7 +56,7 @@ export interface FederationServerOptions {
   tokensSource?: 'tokens-file' | 'demo';
   /** The console's sample grids: the last `keep` kept (0: none rendered), `perClass` tiles per class (default DEFAULTS.sampleGrids). */
   sampleGrids?: { keep: number; perClass: number };
-  /** Renders a sample grid (default: tfjs, server/console/samples.ts renderWithTfjs); tests inject one. */
+  /** Renders a sample grid (default: tfjs in a worker thread, server/console/samples.ts workerRenderer); tests may inject one. */
   renderGrid?: GridRenderer;
 }
 

@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../eval/checkpoint.ts';
@@ -23,6 +24,8 @@ const AUTH = { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` };
 let server: TestServer;
 let dir: string;
 const rendered: number[] = [];
+/** The longest the test's event loop (the server's) waited while the federation ran and its grids rendered. */
+let maxLoopDelayMs = 0;
 
 /** A "training" that moves every weight of the global model by `step` (a model that changes, without the cost of training). */
 const shifted = (g: WeightSet, step: number): WeightSet => ({ fingerprint: g.fingerprint, tensors: g.tensors.map((t) => ({ name: t.name, shape: [...t.shape], data: t.data.map((v) => v + step) })) });
@@ -49,8 +52,12 @@ beforeAll(async () => {
     rendered.push(...server.samples.list().filter((r) => !rendered.includes(r)));
     return { weights: shifted(global, 0.05 * cfg.round), examples: 8, dLoss: 1, gLoss: 1 };
   });
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
   await c.run();
   await server.samples.settled();
+  delay.disable();
+  maxLoopDelayMs = delay.max / 1e6;
 }, 120_000);
 
 afterAll(async () => {
@@ -67,6 +74,11 @@ async function png(url: string): Promise<PNG> {
 
 describe('the global model in the console', () => {
   it('renders a sample grid after each new global model and keeps the last N', async () => {
+    const lines = server.logLines.filter((l) => /sample grid/.test(l));
+    expect(lines.map((l) => l.replace(/in \d+ ms/, 'in … ms'))).toEqual([1, 2, 3].map((r) => `INFO sample grid of round ${r} rendered in … ms (3 per class, tfjs in a worker thread)`));
+    // Rendered off the event loop: the first grid (worker start, tfjs, building the GAN) takes seconds, the loop never waited that long.
+    expect(Math.max(...lines.map((l) => Number(/in (\d+) ms/.exec(l)![1])))).toBeGreaterThan(maxLoopDelayMs);
+    expect(maxLoopDelayMs).toBeLessThan(1000);
     expect(rendered).toEqual([1, 2]);
     const list = (await (await fetch(`${server.url}/api/console/samples`, { headers: AUTH })).json()).samples;
     expect(list).toEqual([
