@@ -16,6 +16,9 @@ import { parseEvaluateArgs } from './cli.ts';
 import { DEFAULT_OPTIONS, evaluate, type EvaluateOptions, type EvaluateResult } from './evaluate.ts';
 import { readRealTiles } from './realTiles.ts';
 import { GOAL_IDS } from './report/goals.ts';
+import { parseGanConfig } from '../shared/config/ganConfig.ts';
+import { createGan } from '../shared/gan/gan.ts';
+import { discriminatorScores } from '../shared/privacy/membershipDiscriminator.ts';
 import { writeTinyCheckpoint } from './test/tinyCheckpoint.ts';
 
 let dir: string;
@@ -184,7 +187,7 @@ describe('quality report: references and goals', () => {
     expect(html).toMatch(/The class is (carried|not carried|reversed)\./);
   });
 
-  it('audits membership: both attacks\' AUCs recomputed from the per-tile scores, training tiles as members', () => {
+  it('audits membership: both attacks\' AUCs recomputed from the per-tile scores, training tiles as members', async () => {
     const { report, details } = run;
     const m = report.membership;
     const rows = details.membershipScores;
@@ -209,6 +212,15 @@ describe('quality report: references and goals', () => {
       expect(a.ci!.high).toBeGreaterThanOrEqual(a.auc);
     }
     expect(m.generatedTiles).toBe(20);
+    // The control: an untrained model of the checkpoint's architecture, its discriminator on the same tiles.
+    const untrained = createGan(parseGanConfig(report.config.gan));
+    const ds = (d: string, seed: number) => readRealTiles(join(dir, d), { classes, size: 16, flag: '--x', role: 'x', seed });
+    const score = async (tiles: { pixels: Uint8Array; label: number }[]) => Array.from(await discriminatorScores(untrained, tiles.map((t) => t.pixels), tiles.map((t) => t.label)));
+    const controlScores = [...(await score(ds('train', 7).tiles)), ...(await score(ds('test', 8).tiles))];
+    untrained.dispose();
+    const controlLabels = [...Array(24).fill(true), ...Array(12).fill(false)];
+    expect(m.control!.logan.auc).toBeCloseTo(pairAuroc(controlLabels, controlScores), 6);
+    expect(m.control!.ganLeaks.auc).toBeGreaterThanOrEqual(0);
     expect(m.interpretation).toMatch(/0\.5 means the attack does no better than a coin: no detectable leakage/);
   });
 

@@ -16,6 +16,7 @@ import { computeQuality } from '../shared/metrics/quality.ts';
 import { tsne2d } from '../shared/metrics/tsne.ts';
 import { Rng } from '../shared/rng.ts';
 import { generateTiles, loadCheckpoint } from './checkpoint.ts';
+import { createGan, type Gan } from '../shared/gan/gan.ts';
 import { resizeTiles, runCnnDownstream, runLinearProbeDownstream, type DownstreamResult } from './downstream.ts';
 import { EvalError } from './evalError.ts';
 import { readRealTiles, type RealTileSet } from './realTiles.ts';
@@ -190,15 +191,27 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
 
   // 3. Synthetic tiles.
   const synthetic = await timed('generate synthetic tiles', () => generateTiles(ckpt.gan, opts.perClass, { seed: opts.seed }));
-  // 3b. The discriminator's output on every real tile (LOGAN, for the membership audit), while the model is loaded.
+  // 3b. The discriminator's output on every real tile (LOGAN, for the membership audit), while the model is
+  // loaded; and the same audit's inputs from an untrained model of the same architecture, the control.
+  const loganOf = async (gan: Gan) => ({
+    train: await discriminatorScores(gan, train.tiles.map((t) => t.pixels), train.tiles.map((t) => t.label)),
+    test: await discriminatorScores(gan, test.tiles.map((t) => t.pixels), test.tiles.map((t) => t.label)),
+  });
   let logan: { train: Float64Array; test: Float64Array };
   try {
-    logan = await timed('membership audit: discriminator scores of the real tiles', async () => ({
-      train: await discriminatorScores(ckpt.gan, train.tiles.map((t) => t.pixels), train.tiles.map((t) => t.label)),
-      test: await discriminatorScores(ckpt.gan, test.tiles.map((t) => t.pixels), test.tiles.map((t) => t.label)),
-    }));
+    logan = await timed('membership audit: discriminator scores of the real tiles', () => loganOf(ckpt.gan));
   } finally {
     ckpt.gan.dispose();
+  }
+  const untrained = createGan(config);
+  let control: { logan: { train: Float64Array; test: Float64Array }; synthetic: { pixels: Uint8Array[]; labels: number[] } };
+  try {
+    control = await timed('membership audit: the untrained control model', async () => ({
+      logan: await loganOf(untrained),
+      synthetic: await generateTiles(untrained, opts.perClass, { seed: opts.seed }),
+    }));
+  } finally {
+    untrained.dispose();
   }
 
   // 4. Features (InceptionV3 on ONNX Runtime or wasm, or the tiny projection).
@@ -226,14 +239,15 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       };
       const realF = await extract(train.tiles.map((t) => t.pixels), 'real training', true);
       const synthF = await extract(synthetic.pixels, 'synthetic', false);
+      const controlF = await extract(control.synthetic.pixels, 'untrained model (membership control)', false);
       const testF = await extract(test.tiles.map((t) => t.pixels), 'real test', true);
-      return { extractor: { name: extractor.name, description: extractor.description, dim: extractor.dim, fidLabel: fidLabelFor(extractor) }, realF, synthF, testF };
+      return { extractor: { name: extractor.name, description: extractor.description, dim: extractor.dim, fidLabel: fidLabelFor(extractor) }, realF, synthF, testF, controlF };
     } finally {
       extractor.dispose();
     }
   });
   backends.features = featureEngine;
-  const { realF, synthF, testF, extractor } = featureRun.value;
+  const { realF, synthF, testF, controlF, extractor } = featureRun.value;
 
   // 5. Feature-space metrics.
   const quality = await timed('FID, KID, memorization, diversity', () =>
@@ -266,6 +280,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       synthetic: synthF,
       syntheticLabels: synthetic.labels,
       featureSpace: extractor.description,
+      control: { memberLogan: control.logan.train, nonMemberLogan: control.logan.test, synthetic: controlF, syntheticLabels: control.synthetic.labels },
       bootstrap: opts.membershipBootstrap,
       seed: opts.seed,
     }),

@@ -30,6 +30,12 @@ export interface AttackResult {
 
 export interface MembershipSection {
   attacks: { ganLeaks: AttackResult; logan: AttackResult };
+  /**
+   * The same attacks with an untrained model of the same architecture: it has seen no tile, so whatever
+   * AUC it gets comes from the difference between the training and held-out tiles themselves (other
+   * patients), not from leakage. A trained model's AUC means leakage only as far as it exceeds this.
+   */
+  control: { ganLeaks: AttackResult; logan: AttackResult } | null;
   /** Members: tiles of --real-train the audit compared; non-members: tiles of --real-test. */
   members: { tiles: number; perClass: Record<string, number> };
   nonMembers: { tiles: number; perClass: Record<string, number> };
@@ -60,6 +66,7 @@ export const MEMBERSHIP_INTERPRETATION =
   '0.5 means the attack does no better than a coin: no detectable leakage. 1 means it always tells them apart. The interval is a bootstrap ' +
   'over patients when the manifests name them (tiles of one patient are alike, so they are not independent), else over tiles; ' +
   'an interval containing 0.5 means no leakage was detected at this number of tiles, not that there is none. ' +
+  'The untrained control (a model of the same architecture that has seen no tile) shows what the attacks get from the tiles alone. ' +
   'Training and held-out tiles come from different patients: a difference between patients (stain, tissue) can move the AUC away from 0.5 without any leakage, which the interval over patients takes into account as long as both sets of patients come from the same population.';
 
 /** The rows of members and non-members to compare: those of sites present on both sides (all rows without sites). */
@@ -101,6 +108,8 @@ export interface MembershipAuditInput {
   synthetic: Features;
   syntheticLabels: readonly number[];
   featureSpace: string;
+  /** The control: the untrained model's discriminator scores (same tiles, same order) and generated tiles' features. */
+  control?: { memberLogan: ArrayLike<number>; nonMemberLogan: ArrayLike<number>; synthetic: Features; syntheticLabels: readonly number[] };
   bootstrap: number;
   seed: number;
 }
@@ -115,14 +124,18 @@ function attack(id: MembershipAttack, members: ArrayLike<number>, nonMembers: Ar
 }
 
 export function auditMembership(input: MembershipAuditInput): { section: MembershipSection; rows: MembershipScoreRow[] } {
+  const c = input.control;
+  if (c && (c.memberLogan.length !== input.members.length || c.nonMemberLogan.length !== input.nonMembers.length)) {
+    throw new EvalError(`membership audit: control discriminator scores for ${c.memberLogan.length}/${c.nonMemberLogan.length} tiles but ${input.members.length}/${input.nonMembers.length} tiles`);
+  }
   if (input.memberLogan.length !== input.members.length || input.nonMemberLogan.length !== input.nonMembers.length) {
     throw new EvalError(`membership audit: discriminator scores for ${input.memberLogan.length}/${input.nonMemberLogan.length} tiles but ${input.members.length}/${input.nonMembers.length} tiles`);
   }
   const pick = sameHospitalRows(input.members, input.nonMembers);
   const members = pick.members.map((i) => input.members[i]);
   const nonMembers = pick.nonMembers.map((i) => input.nonMembers[i]);
-  const leaks = (tiles: readonly RealTile[], f: Features, rows: number[]) =>
-    ganLeaksScores(selectRows(f, rows), tiles.map((t) => t.label), input.synthetic, input.syntheticLabels);
+  const leaks = (tiles: readonly RealTile[], f: Features, rows: number[], synthetic = input.synthetic, syntheticLabels = input.syntheticLabels) =>
+    ganLeaksScores(selectRows(f, rows), tiles.map((t) => t.label), synthetic, syntheticLabels);
   const mLeaks = leaks(members, input.memberFeatures, pick.members);
   const nLeaks = leaks(nonMembers, input.nonMemberFeatures, pick.nonMembers);
   const mLogan = Float64Array.from(pick.members, (i) => input.memberLogan[i]);
@@ -134,6 +147,26 @@ export function auditMembership(input: MembershipAuditInput): { section: Members
       ganLeaks: attack('gan-leaks', mLeaks.scores, nLeaks.scores, input.bootstrap, input.seed, groups),
       logan: attack('logan', mLogan, nLogan, input.bootstrap, input.seed, groups),
     },
+    control: input.control
+      ? {
+          ganLeaks: attack(
+            'gan-leaks',
+            leaks(members, input.memberFeatures, pick.members, input.control.synthetic, input.control.syntheticLabels).scores,
+            leaks(nonMembers, input.nonMemberFeatures, pick.nonMembers, input.control.synthetic, input.control.syntheticLabels).scores,
+            input.bootstrap,
+            input.seed,
+            groups,
+          ),
+          logan: attack(
+            'logan',
+            Float64Array.from(pick.members, (i) => input.control!.memberLogan[i]),
+            Float64Array.from(pick.nonMembers, (i) => input.control!.nonMemberLogan[i]),
+            input.bootstrap,
+            input.seed,
+            groups,
+          ),
+        }
+      : null,
     members: { tiles: members.length, perClass: perClass(members, input.classes) },
     nonMembers: { tiles: nonMembers.length, perClass: perClass(nonMembers, input.classes) },
     sites: pick.sites,

@@ -60,7 +60,13 @@ function downstreamTables(d: Pick<DownstreamResult, 'results'>, what: string, cf
 function membershipSection(m: QualityReport['membership']): string {
   const ci = (a: AttackResult) => (a.ci ? `${f3(a.ci.low)} – ${f3(a.ci.high)}` : '–');
   const verdict: Record<AttackResult['level'], string> = { 'none-detected': '<span class="ok">no detectable leakage</span>', weak: '<span class="warn">weak leakage</span>', clear: '<span class="warn">clear leakage</span>' };
-  const rows = [m.attacks.ganLeaks, m.attacks.logan].map((a) => `<tr><th scope="row">${escapeXml(a.name)}</th><td>${f3(a.auc)}</td><td>${ci(a)}</td><td>${verdict[a.level]}</td></tr>`).join('');
+  const rows = (['ganLeaks', 'logan'] as const)
+    .map((k) => {
+      const a = m.attacks[k];
+      const c = m.control?.[k];
+      return `<tr><th scope="row">${escapeXml(a.name)}</th><td>${f3(a.auc)}</td><td>${ci(a)}</td><td>${verdict[a.level]}</td><td>${c ? `${f3(c.auc)} (${ci(c)})` : '–'}</td></tr>`;
+    })
+    .join('');
   const level = m.attacks.ganLeaks.ci ? Math.round(m.attacks.ganLeaks.ci.level * 100) : 95;
   const perClass = (p: Record<string, number>) => Object.entries(p).map(([k, v]) => `${escapeXml(k)} ${v}`).join(', ');
   const sites = m.sites
@@ -68,7 +74,7 @@ function membershipSection(m: QualityReport['membership']): string {
     : 'The manifests name no hospital site for every tile, so all training and held-out tiles are compared.';
   return `<p class="note">Can an attacker tell which tiles the model was trained on? Members: ${m.members.tiles} training tiles (${perClass(m.members.perClass)}); non-members: ${m.nonMembers.tiles} held-out tiles of the same hospitals (${perClass(m.nonMembers.perClass)}). ${sites}
 GAN-Leaks (Chen et al. 2020, black box) scores a tile by its distance to the nearest of ${m.generatedTiles} generated tiles of its class (features: ${escapeXml(m.featureSpace)}); LOGAN (Hayes et al. 2019) by the discriminator's output on it. Which tiles were members, with both scores: report-details.json, <code>membershipScores</code>.</p>
-<table><thead><tr><th>Attack</th><th>AUC</th><th>${level} % interval (bootstrap over ${m.attacks.ganLeaks.ci?.unit === 'patient' ? 'patients' : 'tiles'})</th><th>Reading</th></tr></thead><tbody>${rows}</tbody></table>
+<table><thead><tr><th>Attack</th><th>AUC</th><th>${level} % interval (bootstrap over ${m.attacks.ganLeaks.ci?.unit === 'patient' ? 'patients' : 'tiles'})</th><th>Reading</th><th>Untrained model (control): AUC (interval)</th></tr></thead><tbody>${rows}</tbody></table>
 <p class="note">${escapeXml(m.interpretation)}</p>`;
 }
 
