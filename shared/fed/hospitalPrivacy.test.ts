@@ -111,4 +111,34 @@ describe('a hospital training with differential privacy', () => {
       h.dispose();
     }
   });
+
+  it('draws the noise and the batches from a secret seed per DP round, not from the round seed the server knows', async () => {
+    const run = async (secret: number) => {
+      const calls: number[] = [];
+      const h = new HospitalTraining({ hospital: 'h1', data, secretSeed: () => (calls.push(secret), secret) });
+      try {
+        const r = await h.train(GLOBAL, roundConfig({ dp: { clipNorm: 1, noiseMultiplier: 1.5 } }));
+        return { calls, weights: r.weights };
+      } finally {
+        h.dispose();
+      }
+    };
+    const flat = (w: WeightSet) => w.tensors.flatMap((t) => Array.from(t.data));
+    const a = await run(12345);
+    const b = await run(12345);
+    const c = await run(777);
+    expect(a.calls).toEqual([12345]); // once per DP round
+    // Same round config (same round seed): the update changes with the secret alone.
+    expect(flat(a.weights)).toEqual(flat(b.weights));
+    expect(flat(a.weights)).not.toEqual(flat(c.weights));
+    // No DP: no secret drawn.
+    const none: number[] = [];
+    const h = new HospitalTraining({ hospital: 'h1', data, secretSeed: () => (none.push(1), 1) });
+    try {
+      await h.train(GLOBAL, roundConfig());
+    } finally {
+      h.dispose();
+    }
+    expect(none).toEqual([]);
+  });
 });

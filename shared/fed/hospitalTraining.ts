@@ -34,7 +34,8 @@ import { hospitalSeed, roundSeed } from './seeds.ts';
  * `privacy.dp`) or the hospital set a budget of its own (`HospitalTrainingOptions.privacy`), the round is
  * planned by shared/privacy/budget.ts before any work: declined with a "privacy budget: …" error when it
  * would take the hospital past its ε, else trained with DP-SGD (the trainer's `dp`, Poisson-sampled batches)
- * and recorded in the hospital's privacy ledger before the update is returned. Under DP the update carries
+ * with a secret seed for its noise and batches (`secretSeed`), and recorded in the hospital's privacy ledger
+ * before the update is returned. Under DP the update carries
  * `privacy` (ε spent after this round, at δ) and sends dLoss 0 (the mean discriminator loss is computed on
  * real tiles without noise; the host still shows its own per-step losses locally), and the hospital does not
  * run the quality probe (its KID is computed on the hospital's tiles and would be sent without noise).
@@ -167,6 +168,18 @@ export interface HospitalTrainingOptions {
   onProbeError?: (error: Error, round: number) => void;
   /** This hospital's own privacy budget and ledger (see the top of this file). Without it: the federation's DP only, ledger in memory. */
   privacy?: HospitalPrivacyOptions;
+  /**
+   * The secret seed of a DP round's noise and Poisson draws, drawn once per DP round and never sent: noise
+   * the server could replay (the round's seed is known to it) could be subtracted, and batches it could
+   * predict would void the amplification by sampling. Default: 31 bits from crypto.getRandomValues. Tests
+   * inject one to replay a round.
+   */
+  secretSeed?: () => number;
+}
+
+/** 31 random bits from the platform's cryptographic generator (browsers, workers, Node 20). */
+export function cryptoSeed(): number {
+  return globalThis.crypto.getRandomValues(new Uint32Array(1))[0] >>> 1;
 }
 
 /** A round this hospital declines because of its privacy budget (the message says why, for the decline). */
@@ -301,7 +314,9 @@ export class HospitalTraining {
     }
     // A fresh trainer each round: fresh optimizer moments, and random draws (dropout masks included) from
     // this round's seed.
-    const trainer = createTrainer(gan, seed, dp ? { dp: { noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm } } : {});
+    // Under DP the noise and the batches come from a secret seed (never the round's seed, which the server knows).
+    const secret = dp ? (this.opts.secretSeed ?? cryptoSeed)() : undefined;
+    const trainer = createTrainer(gan, seed, dp ? { dp: { noiseMultiplier: dp.noiseMultiplier, clipNorm: dp.clipNorm, noiseSeed: secret } } : {});
     const plan = planLocalTraining(data.count, cfg.batchSize, { steps: config.localSteps });
     let r;
     try {
@@ -313,7 +328,7 @@ export class HospitalTraining {
         onStep: hooks.onStep,
         beforeStep: hooks.beforeStep,
         shouldStop: () => signal?.aborted === true,
-        ...(dp ? { sampling: 'poisson' as const } : {}),
+        ...(dp ? { sampling: 'poisson' as const, samplingSeed: secret } : {}),
       });
     } finally {
       trainer.dispose();
