@@ -4,7 +4,7 @@
  * and its live socket, pause/resume/stop, more rounds, round settings, hospitals added/revoked/rotated, the
  * audit log (and its tamper detection at start-up), the checkpoint download.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -308,6 +308,37 @@ describe('hospitals', () => {
     const fresh = nodeClient(server, 'h1', constantTrainer(1, 1), { token: r.json.token });
     clients.push(fresh);
     expect((await fresh.run()).rounds).toBe(1);
+  });
+});
+
+describe('persistence and the page', () => {
+  it('a revocation of a tokens-file hospital survives a restart (the file still lists it)', async () => {
+    const stateDir = tempState();
+    server = await startTestServer({ rounds: 1, minAvailable: 1, minFit: 1, minCompletion: 1 }, { hospitals: ['h1', 'h2'], stateDir });
+    expect((await api(server, 'POST', 'hospitals/h2/revoke')).status).toBe(200);
+    await server.close();
+    server = await startTestServer({ rounds: 1, minAvailable: 1, minFit: 1, minCompletion: 1 }, { hospitals: ['h1', 'h2'], stateDir });
+    expect(server.logLines).toContain(`INFO h2: revoked in the console on ${JSON.parse(readFileSync(join(stateDir, 'console', 'console.json'), 'utf8')).hospitals.h2.revokedAt}; its token is refused`);
+    const h2 = nodeClient(server, 'h2', constantTrainer(1, 1));
+    clients.push(h2);
+    await expect(h2.run()).rejects.toThrow(/unknown token/);
+    const row = (await api(server, 'GET', 'hospitals')).json.hospitals.find((h: any) => h.name === 'h2');
+    expect(row).toMatchObject({ source: 'tokens-file', revoked: true });
+  });
+
+  it('serves the console page at /console from dist/console/index.html, and says so when it is not built', async () => {
+    const dist = tempState();
+    server = await startTestServer({ rounds: 1 }, { hospitals: ['h1', 'h2'], staticDir: dist });
+    writeFileSync(join(dist, 'index.html'), '<!doctype html><title>hospital app</title>');
+    const missing = await fetch(`${server.url}/console`);
+    expect([missing.status, await missing.text()]).toEqual([404, 'not found (the operator console is not built: run npm run build)\n']);
+    mkdirSync(join(dist, 'console'));
+    writeFileSync(join(dist, 'console', 'index.html'), '<!doctype html><title>operator console</title>');
+    for (const p of ['/console', '/console/', '/console/hospitals']) {
+      const r = await fetch(server.url + p);
+      expect([p, r.status, await r.text()]).toEqual([p, 200, '<!doctype html><title>operator console</title>']);
+    }
+    expect(await (await fetch(server.url + '/')).text()).toBe('<!doctype html><title>hospital app</title>');
   });
 });
 
