@@ -924,6 +924,17 @@ describe('round machine: operator control (the console, fake clock)', () => {
     expect(m.phase).toBe('training');
   });
 
+  it('a lower minAvailable set while waiting starts a round at once with the hospitals connected', async () => {
+    const { m, join, fed } = await setup({ rounds: 2, minAvailable: 3, minFit: 2, minCompletion: 2 });
+    const a = join('h1');
+    join('h2');
+    expect(m.phase).toBe('waiting');
+    m.setNextConfig(parseFedConfig({ ...fed, minAvailable: 2 }));
+    expect(m.phase).toBe('training');
+    expect(a.rounds()).toEqual([{ round: 1, attempt: 1 }]);
+    expect(a.of('status').at(-1)).toMatchObject({ minAvailable: 2 });
+  });
+
   it('extending a finished federation goes back to waiting and starts the next round with the hospitals still connected', async () => {
     const { m, join, upload } = await setup({ rounds: 1, minAvailable: 1, minFit: 1, minCompletion: 1 });
     const a = join('h1');

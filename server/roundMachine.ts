@@ -395,6 +395,8 @@ export class RoundMachine {
       }
       r.pending.clear();
       this.closeAttempt(r);
+      // Its secure aggregation (if any) ends with it: no phase timer outlives the attempt.
+      this.secure?.close();
       r.aggregation = null;
       this.nextAttempt = r.attempt + 1;
       this.setPhase('waiting');
@@ -430,8 +432,11 @@ export class RoundMachine {
    */
   setNextConfig(next: FedConfig): void {
     this.nextFed = { ...next, rounds: this.fed.rounds };
-    if (!this.current && !this.saving) this.applyNextConfig();
-    this.changed();
+    if (this.current || this.saving) return this.changed();
+    this.applyNextConfig();
+    // A lower minAvailable may let a round start now.
+    this.broadcastStatus();
+    this.maybeStartRound();
   }
 
   private applyNextConfig(): void {
