@@ -4,7 +4,7 @@ import { CLIENT_PROTOCOL_VERSIONS, CLOSE, type RoundFailed } from '../shared/pro
 import { FakeSocket } from '../shared/protocol/testDoubles.ts';
 import type { FedStatus } from './api.ts';
 import type { LocalModel } from './localModel.ts';
-import { Participation, reloadLossMessage, TOKEN_IN_USE_TRIES } from './participation.ts';
+import { Participation, reloadLossMessage, TOKEN_IN_USE_TRIES, trainErrorText } from './participation.ts';
 
 const welcome = {
   type: 'welcome',
@@ -128,5 +128,17 @@ describe('reloadLossMessage', () => {
     expect(reloadLossMessage({ round: 2, attempt: 1 }, 2, 1, true)).toBe('This page was reloaded or closed while it trained round 2: your work in this attempt was lost by the reload; training again.');
     // Resumed after a network break (no reload): the protocol's own explanation.
     expect(reloadLossMessage(undefined, 2, 1, true)).toBe(explainResume({ round: 2, attempt: 1 }));
+  });
+});
+
+describe('a round this computer did not train', () => {
+  it('is a failure, unless its own privacy budget declined it (then it says so, as a warning)', () => {
+    expect(trainErrorText(4, 'out of memory')).toEqual({ status: 'Training round 4 failed on this computer: out of memory', level: 'error', log: 'Training round 4 failed: out of memory' });
+    const why = 'privacy budget: this hospital has spent ε = 3.00 of its ε = 3.00, so it trains no more rounds';
+    expect(trainErrorText(7, why)).toEqual({
+      status: 'This hospital declined round 7 to stay within its privacy budget: this hospital has spent ε = 3.00 of its ε = 3.00, so it trains no more rounds.',
+      level: 'warn',
+      log: 'Declined round 7 (privacy budget): this hospital has spent ε = 3.00 of its ε = 3.00, so it trains no more rounds.',
+    });
   });
 });

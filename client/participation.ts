@@ -49,6 +49,18 @@ export const TOKEN_IN_USE_TRIES = 6;
 export const PRIVACY_BUDGET_PREFIX = 'privacy budget:';
 
 /**
+ * What the page says when this computer did not train round `round`: a failure, or (not a failure) a round
+ * this hospital's own privacy budget declined (shared/privacy/budget.ts).
+ */
+export function trainErrorText(round: number, error: string): { status: string; level: 'warn' | 'error'; log: string } {
+  if (error.startsWith(PRIVACY_BUDGET_PREFIX)) {
+    const why = error.slice(PRIVACY_BUDGET_PREFIX.length).trim();
+    return { status: `This hospital declined round ${round} to stay within its privacy budget: ${why}.`, level: 'warn', log: `Declined round ${round} (privacy budget): ${why}.` };
+  }
+  return { status: `Training round ${round} failed on this computer: ${error}`, level: 'error', log: `Training round ${round} failed: ${error}` };
+}
+
+/**
  * The page starts training round `round` (attempt `attempt`; `resumed`: the server sent that attempt again
  * after this page reconnected), and a reload or a closed tab interrupted `interrupted` before: what was
  * lost, in plain words, or undefined when nothing of this round was lost.
@@ -292,17 +304,12 @@ export class Participation {
       case 'server-error':
         d.log('warn', `Server: ${e.error.code}: ${e.error.message}`);
         return;
-      case 'train-error':
-        if (e.error.startsWith(PRIVACY_BUDGET_PREFIX)) {
-          // Not a failure: this hospital's own privacy budget says stop (shared/privacy/budget.ts).
-          const why = e.error.slice(PRIVACY_BUDGET_PREFIX.length).trim();
-          this.patch({ error: `This hospital declined round ${e.round} to stay within its privacy budget: ${why}.` }, true);
-          d.log('warn', `Declined round ${e.round} (privacy budget): ${why}.`);
-          return;
-        }
-        this.patch({ error: `Training round ${e.round} failed on this computer: ${e.error}` }, true);
-        d.log('error', `Training round ${e.round} failed: ${e.error}`);
+      case 'train-error': {
+        const told = trainErrorText(e.round, e.error);
+        this.patch({ error: told.status }, true);
+        d.log(told.level, told.log);
         return;
+      }
       case 'round-declined':
         this.patch({ error: `This computer could not take part in round ${e.round}: ${e.reason}` }, true);
         d.log('error', `Declined round ${e.round}: ${e.reason}`);
