@@ -1,5 +1,6 @@
 import { checkFiguresOf, judgeCheck, type Verdict } from '../../shared/metrics/verdict.ts';
 import type { AuditHoldoutState, QualityExtractor, QualityMembership, QualityOptions, QualityReport } from '../api.ts';
+import type { ModelCardPrivacy } from '../exportZip.ts';
 import { isCancelled } from '../job.ts';
 import { $, formatCount, formatSeconds, h, progressBox } from './dom.ts';
 import { verdictBlock } from './exportPanel.ts';
@@ -17,6 +18,16 @@ import { JobProgress } from './jobProgress.ts';
  * then asks whether two membership-inference attacks can tell the tiles trained on from the held-out ones,
  * and says so in plain words (0.5 = no better than chance).
  */
+
+/** This hospital's differential privacy next to the audit, in plain words (null: not known). */
+export function privacyLine(p: ModelCardPrivacy | undefined): string | null {
+  if (!p) return null;
+  if (p.dp && p.epsilon !== null) {
+    const delta = p.delta !== null ? ` at δ = ${p.delta.toExponential(1)}` : '';
+    return `Differential privacy: your tiles have spent ε = ${p.epsilon.toFixed(2)}${delta} over ${p.rounds} round${p.rounds === 1 ? '' : 's'} (the smaller ε, the stronger the protection of each tile).`;
+  }
+  return `Differential privacy: ${p.note}`;
+}
 
 /** What the hold-out does right now, in plain words. */
 export function holdoutText(s: AuditHoldoutState): string {
@@ -181,13 +192,14 @@ export class QualityPanel {
       memorization,
       h('p', { class: 'small muted', text: `Closest generated (left) / real (right) pairs and their distance. Features: ${r.extractor.description}.` }),
       pairs,
-      ...this.renderMembership(r.membership),
+      ...this.renderMembership(r.membership, privacyLine(r.privacy)),
     ];
   }
 
-  private renderMembership(m: QualityMembership): Node[] {
+  private renderMembership(m: QualityMembership, dp: string | null): Node[] {
     const heading = h('h3', { text: 'Privacy: can the model tell which tiles it was trained on?' });
-    if (!m.measured) return [heading, h('p', { class: 'small muted', 'data-testid': 'membership-result', text: m.reason })];
+    const dpLine = dp ? [h('p', { class: 'small', 'data-testid': 'quality-privacy', text: dp })] : [];
+    if (!m.measured) return [heading, ...dpLine, h('p', { class: 'small muted', 'data-testid': 'membership-result', text: m.reason })];
     const attacks = [m.ganLeaks, m.logan];
     const worst = attacks.some((a) => a.level === 'clear') ? 'clear' : attacks.some((a) => a.level === 'weak') ? 'weak' : 'none-detected';
     const tone = worst === 'none-detected' ? 'tone-ok' : 'tone-warn';
@@ -202,6 +214,7 @@ export class QualityPanel {
     );
     return [
       heading,
+      ...dpLine,
       h('p', { class: `msg ${tone}`, 'data-testid': 'membership-result', text: summary }),
       h('table', { class: 'quality-table' }, h('tbody', {}, h('tr', {}, h('th', { text: 'Attack' }), h('th', { text: 'AUC (0.5 = chance)' })), ...rows)),
       h('p', {
