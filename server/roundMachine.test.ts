@@ -972,5 +972,13 @@ describe('round machine: operator control (the console, fake clock)', () => {
     await clock.advance(1500);
     await upload(a, weights(1), 42);
     expect(m.hospitalActivity('h1')).toEqual({ lastUpdateAt: T0 + 1500, examplesDeclared: 42, epsilon: null, failures: [] });
+    expect(m.status().epsilon).toEqual({});
+    // With differential privacy the update reports the ε spent: the console and the operator's status show the last one.
+    m.onText(a, { type: 'upload-request', round: 2, attempt: 1 });
+    const payload = encodeWeights(weights(2));
+    m.onUpdate(a, { type: 'update', round: 2, attempt: 1, examples: 40, dLoss: 0, gLoss: 1, privacy: { epsilon: 1.75, delta: 1e-5 } }, payload, payload.length + 64);
+    await flush();
+    expect(m.hospitalActivity('h1')).toMatchObject({ examplesDeclared: 40, epsilon: 1.75 });
+    expect(m.status().epsilon).toEqual({ h1: 1.75 });
   });
 });

@@ -122,6 +122,11 @@ export interface StatusJson {
   reconnecting: string[];
   deadline: string | null;
   progress: Record<string, number>;
+  /**
+   * ε spent by each hospital that trains with differential privacy, as its last accepted update reported it
+   * (update header `privacy.epsilon`, at its δ); hospitals without a figure are left out. Operator view only.
+   */
+  epsilon: Record<string, number>;
   fingerprint: string;
   parameters: number;
   config: FedConfig;
@@ -1217,6 +1222,7 @@ export class RoundMachine {
       reconnecting: r ? [...r.away.keys()].sort() : [],
       deadline: r ? iso(r.deadlineAt) : null,
       progress: r ? Object.fromEntries(r.progress) : {},
+      epsilon: Object.fromEntries([...this.activity].filter(([, a]) => a.epsilon !== null).map(([h, a]) => [h, a.epsilon!])),
       fingerprint: this.global?.fingerprint ?? '',
       parameters: this.global ? this.global.tensors.reduce((n, t) => n + t.data.length, 0) : 0,
       config: this.fed,
@@ -1264,7 +1270,5 @@ export class RoundMachine {
  * metadata), or undefined. Read defensively: headers without privacy fields are the common case.
  */
 function epsilonOf(header: UpdateHeader): number | undefined {
-  const h = header as UpdateHeader & { epsilon?: unknown; privacy?: { epsilon?: unknown } };
-  const v = h.privacy?.epsilon ?? h.epsilon;
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+  return header.privacy?.epsilon;
 }
