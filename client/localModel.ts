@@ -192,7 +192,7 @@ export class LocalModel {
    * timed step finished; `onProgress` hears each finished step of at most `speedCheckSteps()`. While a
    * check runs, another call gets the same result.
    */
-  measureSpeed(model: Record<string, unknown>, onProgress?: (done: number, total: number) => void): Promise<MeasuredSpeed | undefined> {
+  measureSpeed(model: Record<string, unknown>, onProgress?: (done: number, total: number) => void, opts: { dp?: boolean } = {}): Promise<MeasuredSpeed | undefined> {
     if (this.check) return this.check.done;
     const abort = new AbortController();
     const total = speedCheckSteps();
@@ -204,7 +204,7 @@ export class LocalModel {
     });
     const run = (async (): Promise<MeasuredSpeed | undefined> => {
       try {
-        await this.hospital.rehearse(model, total, { signal: abort.signal, onStart: () => timing.record(0), onStep: pipe.onStep, beforeStep: pipe.beforeStep });
+        await this.hospital.rehearse(model, total, { signal: abort.signal, onStart: () => timing.record(0), onStep: pipe.onStep, beforeStep: pipe.beforeStep }, opts);
       } finally {
         await pipe.drain();
       }

@@ -21,7 +21,7 @@ import { importTiles } from './tileImport.ts';
 import { DeleteBlockedError, TileStore, type StoredModel } from './tileStore.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { parseGanConfig } from '../shared/config/ganConfig.ts';
-import { NO_HOSPITAL_BUDGET, parseHospitalDpBudget, previewPrivacy, type DpRoundPlan, type HospitalDpBudget, type LedgerEntry, type PrivacyLedgerStore } from '../shared/privacy/budget.ts';
+import { hasOwnBudget, NO_HOSPITAL_BUDGET, parseHospitalDpBudget, previewPrivacy, type DpRoundPlan, type HospitalDpBudget, type LedgerEntry, type PrivacyLedgerStore } from '../shared/privacy/budget.ts';
 import type { PrivacyState } from './api.ts';
 import { readAuditHoldout } from './auditHoldout.ts';
 
@@ -434,7 +434,9 @@ class HospitalWorker implements WorkerApi {
     const total = speedCheckSteps();
     this.emit({ type: 'speed-progress', running: true, done: 0, total });
     try {
-      const speed = await this.model!.measureSpeed(info.model, (done) => this.emit({ type: 'speed-progress', running: true, done, total }));
+      // With differential privacy the rounds run DP-SGD steps (slower): the check times those.
+      const dp = !!info.dp || hasOwnBudget(await this.privacyBudget());
+      const speed = await this.model!.measureSpeed(info.model, (done) => this.emit({ type: 'speed-progress', running: true, done, total }), { dp });
       if (speed) this.log('info', `Speed check: ${speed.secondsPerStep.toFixed(3)} s a step with the federation’s model (${plural(speed.steps, 'timed step')}).`);
       return speed;
     } finally {

@@ -141,4 +141,18 @@ describe('a hospital training with differential privacy', () => {
     }
     expect(none).toEqual([]);
   });
+
+  it('times DP-SGD steps in the speed check when the rounds will run them', async () => {
+    const drawn: number[] = [];
+    const h = new HospitalTraining({ hospital: 'h1', data, secretSeed: () => (drawn.push(1), 99) });
+    try {
+      expect((await h.rehearse(MODEL as unknown as Record<string, unknown>, 2, {}, { dp: true })).steps).toBe(2);
+      expect(drawn).toEqual([1]);
+      expect((await h.rehearse(MODEL as unknown as Record<string, unknown>, 2)).steps).toBe(2);
+      expect(drawn).toEqual([1]);
+    } finally {
+      h.dispose();
+    }
+  });
 });
+

@@ -252,22 +252,25 @@ export class HospitalTraining {
    * global model then). Stops between steps once `hooks.signal` aborts and resolves with the steps done.
    * Queued with the rounds: a round waits for a rehearsal in progress (abort it to let the round start).
    */
-  rehearse(model: Record<string, unknown>, steps: number, hooks: HospitalRoundHooks = {}): Promise<{ steps: number; seconds: number }> {
+  rehearse(model: Record<string, unknown>, steps: number, hooks: HospitalRoundHooks = {}, opts: { dp?: boolean } = {}): Promise<{ steps: number; seconds: number }> {
     const run = this.queue.then(
-      () => this.rehearsal(model, steps, hooks),
-      () => this.rehearsal(model, steps, hooks),
+      () => this.rehearsal(model, steps, hooks, opts.dp === true),
+      () => this.rehearsal(model, steps, hooks, opts.dp === true),
     );
     this.queue = run.catch(() => {});
     return run;
   }
 
-  private async rehearsal(model: Record<string, unknown>, steps: number, hooks: HospitalRoundHooks): Promise<{ steps: number; seconds: number }> {
+  /** `dp`: time DP-SGD steps (per-tile clipping, noise, Poisson batches), as the rounds will run them. */
+  private async rehearsal(model: Record<string, unknown>, steps: number, hooks: HospitalRoundHooks, dp: boolean): Promise<{ steps: number; seconds: number }> {
     const cfg = parseGanConfig(model, 'the speed check’s model config');
     const data = typeof this.opts.data === 'function' ? await this.opts.data(cfg) : this.opts.data;
     if (data.size !== cfg.imageSize) throw new Error(`the model trains on ${cfg.imageSize} px tiles but this hospital's tiles are ${data.size} px`);
     const plan = planLocalTraining(data.count, cfg.batchSize, { steps });
     if (hooks.signal?.aborted) return { steps: 0, seconds: 0 };
-    const trainer = createTrainer(this.ensureModel(cfg), cfg.seed);
+    // The noise level does not change the cost of a step: any σ times the same work.
+    const secret = dp ? (this.opts.secretSeed ?? cryptoSeed)() : undefined;
+    const trainer = createTrainer(this.ensureModel(cfg), cfg.seed, dp ? { dp: { noiseMultiplier: 1, clipNorm: 1, noiseSeed: secret } } : {});
     try {
       hooks.onStart?.(plan, cfg.seed);
       const r = await trainLocal(trainer, data, {
@@ -277,6 +280,7 @@ export class HospitalTraining {
         onStep: hooks.onStep,
         beforeStep: hooks.beforeStep,
         shouldStop: () => hooks.signal?.aborted === true,
+        ...(dp ? { sampling: 'poisson' as const, samplingSeed: secret } : {}),
       });
       return { steps: r.steps, seconds: r.seconds };
     } finally {
