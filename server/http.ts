@@ -318,9 +318,9 @@ export class OperatorAuth {
     // Only these two kinds are ever noted here.
     const phrases = {
       unauthorized: (n: number) =>
-        `${PATHS.status}: refused ${n} wrong operator ${n === 1 ? 'token' : 'tokens'} (after ${limits.authFailuresBeforeBackoff} an address waits ` +
+        `operator sign-in (${PATHS.status}, the console): refused ${n} wrong operator ${n === 1 ? 'token' : 'tokens'} (after ${limits.authFailuresBeforeBackoff} an address waits ` +
         `${limits.authBackoffSeconds} s, doubling up to ${limits.authBackoffMaxSeconds} s)`,
-      throttled: (n: number) => `${PATHS.status}: refused ${n} ${n === 1 ? 'request' : 'requests'} with an operator token during a backoff (too many wrong tokens from the address)`,
+      throttled: (n: number) => `operator sign-in (${PATHS.status}, the console): refused ${n} ${n === 1 ? 'request' : 'requests'} with an operator token during a backoff (too many wrong tokens from the address)`,
     } as Record<AdmissionEvent, (n: number) => string>;
     this.summary = new AdmissionLog(phrases, opts.summaryWindowMs ?? 60_000);
   }

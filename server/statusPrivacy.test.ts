@@ -82,8 +82,8 @@ describe('/api/status', () => {
     // One line for the first wrong token and one for the first throttled request, not one per attempt.
     const lines = server.logLines.filter((l) => l.includes('operator'));
     expect(lines).toEqual([
-      expect.stringMatching(/^WARN \/api\/status: refused 1 wrong operator token .* from 127\.0\.0\.1 \(more are summarised every 60 s\)$/),
-      expect.stringMatching(/^WARN \/api\/status: refused 1 request with an operator token during a backoff .* from 127\.0\.0\.1/),
+      expect.stringMatching(/^WARN operator sign-in \(\/api\/status, the console\): refused 1 wrong operator token .* from 127\.0\.0\.1 \(more are summarised every 60 s\)$/),
+      expect.stringMatching(/^WARN operator sign-in \(\/api\/status, the console\): refused 1 request with an operator token during a backoff .* from 127\.0\.0\.1/),
     ]);
   });
 

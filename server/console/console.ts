@@ -99,7 +99,9 @@ export class OperatorConsole {
     }, LIVE_PING_SECONDS * 1000);
     this.pingTimer.unref();
     this.alive = alive;
+    // Kept from before a restart (console.json): still paused or stopped until the operator resumes.
     const f = o.state.data.federation;
+    if (f.stopped || f.paused) o.log.warn(`the federation was ${f.stopped ? 'stopped' : 'paused'} in the console before this start: no round starts until it is resumed (console, or POST /api/console/resume)`);
     if (f.stopped) o.federation.stop();
     else if (f.paused) o.federation.pause();
   }
