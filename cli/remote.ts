@@ -13,6 +13,7 @@ import { FederationClient, type WebSocketLike } from '../shared/protocol/federat
 import { explainResume, explainRoundClosed, explainRoundFailed } from '../shared/protocol/explain.ts';
 import type { RoundComplete } from '../shared/protocol/messages.ts';
 import { CliError } from '../node/cliError.ts';
+import { fileLedger } from '../node/privacyLedger.ts';
 import { partitionTiles, samplesPng } from './simulation.ts';
 import type { FolderTile } from '../node/tileFolder.ts';
 
@@ -94,6 +95,8 @@ export async function runRemoteHospitals(tiles: readonly FolderTile[], opts: Rem
       data,
       probeFeatures: loadProbeExtractor,
       onProbeError: (e, round) => opts.log(`${hospital}: no quality probe in round ${round}: ${e.message}`),
+      // Under the federation's DP (privacy.dp) the rounds this hospital trained, hence its ε, survive a restart.
+      privacy: { budget: () => null, ledger: fileLedger(join(resolve(opts.out), `privacy-${hospital}.json`)) },
     });
     const client: FederationClient = new FederationClient({
       url: opts.server,
