@@ -61,6 +61,12 @@ describe('npm run evaluate', () => {
     expect(parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--feature-cache', '/x'])).toMatchObject({ featureCache: '/x' });
     expect(parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--no-feature-cache'])).toMatchObject({ featureCache: null });
     expect(() => parseEvaluateArgs(['--checkpoint', 'c.fgw'])).toThrow(/missing --real-train, --real-test, --per-class, --out/);
+    const base = ['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o'];
+    expect(parseEvaluateArgs([...base, '--epsilon', '2.5', '--delta', '1e-5'])).toMatchObject({ privacy: { epsilon: 2.5, delta: 1e-5, source: 'given with --epsilon' } });
+    expect(parseEvaluateArgs(base)).not.toHaveProperty('privacy');
+    expect(() => parseEvaluateArgs([...base, '--delta', '1e-5'])).toThrow('--delta needs --epsilon');
+    expect(() => parseEvaluateArgs([...base, '--epsilon=-1'])).toThrow('--epsilon must be a number ≥ 0, got "-1"');
+    expect(parseEvaluateArgs([...base, '--membership-bootstrap', '0'])).toMatchObject({ membershipBootstrap: 0 });
     expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', 'x', '--out', 'o'])).toThrow(/--per-class must be an integer ≥ 2, got "x"/);
     expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--features', 'vgg'])).toThrow(/--features must be inception or tiny/);
     expect(() => parseEvaluateArgs(['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o', '--seeds', '1,2'])).toThrow(/--seeds needs at least 3 seeds/);
@@ -103,6 +109,8 @@ describe('npm run evaluate', () => {
     expect(html).toContain('<svg');
     expect(html).toContain('Memorization check');
     expect(html).toContain('Membership-inference audit (privacy)');
+    expect(report.config.privacy).toBeNull();
+    expect(html).toContain('No ε was given for this checkpoint (--epsilon)');
     expect(html).toContain(`<th scope="row">GAN-Leaks (distance to the nearest generated tile)</th><td>${report.membership.attacks.ganLeaks.auc.toFixed(3)}</td>`);
     expect(html).toContain('Real + synthetic tiles');
     expect(existsSync(files.samples)).toBe(true);

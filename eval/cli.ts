@@ -39,6 +39,10 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
   --kid-subsets N        (default ${DEFAULT_OPTIONS.kidSubsets})
   --tsne-per-group N     t-SNE points per class and source (default ${DEFAULT_OPTIONS.tsnePerGroup})
   --tsne-iterations N    (default ${DEFAULT_OPTIONS.tsneIterations})
+  --epsilon E            the ε the checkpoint's training spent (the largest over the hospitals, e.g. from the operator's
+                         /api/status or console), shown in the report next to the membership audit; the checkpoint
+                         does not record it
+  --delta D              its δ
   --membership-bootstrap N  bootstrap resamples of the membership audit's AUC intervals (default ${DEFAULT_OPTIONS.membershipBootstrap})
   --seed N               generation and sampling seed (default ${DEFAULT_OPTIONS.seed})`;
 
@@ -67,6 +71,8 @@ const OPTIONS = {
   seeds: { type: 'string' },
   'linear-probe': { type: 'boolean' },
   'no-linear-probe': { type: 'boolean' },
+  epsilon: { type: 'string' },
+  delta: { type: 'string' },
   positive: { type: 'string' },
   'feature-cache': { type: 'string' },
   'no-feature-cache': { type: 'boolean' },
@@ -84,6 +90,18 @@ function int(flag: string, v: string | undefined, min: number, fallback: number)
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new CliError(`--${flag} must be an integer ≥ ${min}, got "${v}"`);
   return n;
+}
+
+function privacyOf(epsilon: string | undefined, delta: string | undefined): { privacy?: { epsilon: number; delta: number | null; source: string } } {
+  if (epsilon === undefined) {
+    if (delta !== undefined) throw new CliError('--delta needs --epsilon');
+    return {};
+  }
+  const e = Number(epsilon);
+  if (!(e >= 0) || !Number.isFinite(e)) throw new CliError(`--epsilon must be a number ≥ 0, got "${epsilon}"`);
+  const d = delta === undefined ? null : Number(delta);
+  if (d !== null && !(d > 0 && d < 1)) throw new CliError(`--delta must be in (0, 1), got "${delta}"`);
+  return { privacy: { epsilon: e, delta: d, source: 'given with --epsilon' } };
 }
 
 export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
@@ -125,6 +143,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
     seeds,
     linearProbe: v['no-linear-probe'] ? false : (v['linear-probe'] ?? DEFAULT_OPTIONS.linearProbe),
     positive: v.positive,
+    ...privacyOf(v.epsilon, v.delta),
     featureCache: v['no-feature-cache'] ? null : (v['feature-cache'] ?? DEFAULT_OPTIONS.featureCache),
     maxRealPerClass: v['max-real-per-class'] === undefined ? undefined : int('max-real-per-class', v['max-real-per-class'], 2, 0),
     kidSubsets: int('kid-subsets', v['kid-subsets'], 1, DEFAULT_OPTIONS.kidSubsets),

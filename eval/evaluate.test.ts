@@ -228,7 +228,13 @@ describe('quality report: references and goals', () => {
     const noManifest = join(dir, 'test-anonymous');
     writeSyntheticTiles(noManifest, { perClass: 6, size: 24, seed: 2 });
     rmSync(join(noManifest, 'manifest.csv'));
-    const { report, files } = await evaluate(quick({ realTest: noManifest, epochs: 1, out: join(dir, 'out-anon') }));
+    const privacy = { epsilon: 3.21, delta: 1e-5, source: 'test' };
+    const { report, files } = await evaluate(quick({ realTest: noManifest, epochs: 1, out: join(dir, 'out-anon'), privacy }));
+    // ε given to the evaluator is reported as given.
+    expect(report.config.privacy).toEqual(privacy);
+    expect(readFileSync(files.html, 'utf8')).toContain('<p>Differential privacy: ε = <b>3.21</b> at δ = 1.0e-5 (test).</p>');
+    // Without test patients the membership interval resamples tiles.
+    expect(report.membership.attacks.logan.ci!.unit).toBe('tile');
     expect(report.config.realTest).toMatchObject({ patients: null, patientsPerClass: null });
     expect(report.classification.realOnly.patientLevel).toBeUndefined();
     expect(report.goals.find((x) => x.id === 'realPlusSyntheticPatientAuroc')).toMatchObject({ figure: null, threshold: null, met: false });

@@ -35,6 +35,13 @@ import type { QualityReport, ReportDetails } from './report/types.ts';
 
 export type FeatureChoice = 'inception' | 'tiny';
 
+/** ε (the largest over the hospitals) at δ, and where the figure comes from. */
+export interface EvaluatePrivacy {
+  epsilon: number;
+  delta: number | null;
+  source: string;
+}
+
 export interface EvaluateOptions {
   checkpoint: string;
   /** The server's FED_CONFIG file: the model and batch-norm policy of a version-1 server checkpoint (eval/checkpoint.ts). */
@@ -60,6 +67,11 @@ export interface EvaluateOptions {
   /** Classifier seeds: every regime is trained once per seed; verdicts compare means against the sd over seeds. */
   seeds: number[];
   linearProbe: boolean;
+  /**
+   * The differential privacy the checkpoint was trained with, for the report: the checkpoint does not
+   * record it, so it is given (from the operator's /api/status or console, or by npm run privacy-audit).
+   */
+  privacy?: EvaluatePrivacy;
   /** Directory of cached real-tile features (InceptionV3, MobileNetV2); null = no cache. */
   featureCache: string | null;
   /** Positive class name (default MSIH when present, else the first class). */
@@ -431,6 +443,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
         augmentation: 'random crop (80–100 %), horizontal/vertical flips, rotation up to ±45°, reflected borders; real and synthetic alike',
       },
       linearProbe: opts.linearProbe,
+      privacy: opts.privacy ?? null,
       seed: opts.seed,
       createdAt: new Date().toISOString(),
     },

@@ -198,6 +198,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const summary = await runSimulation(tiles, opts);
     const trainSeconds = (performance.now() - t0) / 1000;
     log(`${side}: trained in ${trainSeconds.toFixed(0)} s; evaluating`);
+    const epsilon = fed ? hospitalEpsilons(summary, model, args.dp, sim.localSteps) : null;
+    const worst = epsilon?.reduce((a, b) => (b.epsilon > a.epsilon ? b : a));
     const { report, details } = await evaluate({
       ...DEFAULT_OPTIONS,
       checkpoint: summary.checkpoint,
@@ -212,13 +214,14 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
       linearProbe: false,
       classifierWorkers: 1,
       featureWorkers: 1,
+      ...(worst ? { privacy: { epsilon: worst.epsilon, delta: worst.delta, source: `npm run privacy-audit: the RDP accountant over ${worst.hospital}'s ${worst.rounds} rounds, the largest ε of the ${epsilon!.length} hospitals` } } : {}),
       log: (l) => log(`  ${l}`),
     });
     checkMembers(details, members.tiles.map((t) => t.file));
     const result: SideResult = {
       side,
       trainSeconds,
-      epsilon: fed ? hospitalEpsilons(summary, model, args.dp, sim.localSteps) : null,
+      epsilon,
       fid: report.fid,
       kid: report.kid,
       classification: report.classification,

@@ -57,7 +57,7 @@ function downstreamTables(d: Pick<DownstreamResult, 'results'>, what: string, cf
   return tile + patient;
 }
 
-function membershipSection(m: QualityReport['membership']): string {
+function membershipSection(m: QualityReport['membership'], privacy: QualityReport['config']['privacy']): string {
   const ci = (a: AttackResult) => (a.ci ? `${f3(a.ci.low)} – ${f3(a.ci.high)}` : '–');
   const verdict: Record<AttackResult['level'], string> = { 'none-detected': '<span class="ok">no detectable leakage</span>', weak: '<span class="warn">weak leakage</span>', clear: '<span class="warn">clear leakage</span>' };
   const rows = (['ganLeaks', 'logan'] as const)
@@ -72,7 +72,10 @@ function membershipSection(m: QualityReport['membership']): string {
   const sites = m.sites
     ? `Only hospitals (sites) with both training and held-out tiles are compared: ${m.sites.map((s) => `${escapeXml(s.site)} (${s.members} training, ${s.nonMembers} held out)`).join(', ')}.${m.leftOut.members + m.leftOut.nonMembers > 0 ? ` Left out: ${m.leftOut.members} training and ${m.leftOut.nonMembers} held-out tiles of other sites.` : ''}`
     : 'The manifests name no hospital site for every tile, so all training and held-out tiles are compared.';
-  return `<p class="note">Can an attacker tell which tiles the model was trained on? Members: ${m.members.tiles} training tiles (${perClass(m.members.perClass)}); non-members: ${m.nonMembers.tiles} held-out tiles of the same hospitals (${perClass(m.nonMembers.perClass)}). ${sites}
+  const dp = privacy
+    ? `<p>Differential privacy: ε = <b>${privacy.epsilon.toFixed(2)}</b>${privacy.delta !== null ? ` at δ = ${privacy.delta.toExponential(1)}` : ''} (${escapeXml(privacy.source)}).</p>`
+    : '<p class="note">No ε was given for this checkpoint (--epsilon): trained without differential privacy, or not stated.</p>';
+  return `${dp}<p class="note">Can an attacker tell which tiles the model was trained on? Members: ${m.members.tiles} training tiles (${perClass(m.members.perClass)}); non-members: ${m.nonMembers.tiles} held-out tiles of the same hospitals (${perClass(m.nonMembers.perClass)}). ${sites}
 GAN-Leaks (Chen et al. 2020, black box) scores a tile by its distance to the nearest of ${m.generatedTiles} generated tiles of its class (features: ${escapeXml(m.featureSpace)}); LOGAN (Hayes et al. 2019) by the discriminator's output on it. Which tiles were members, with both scores: report-details.json, <code>membershipScores</code>.</p>
 <table><thead><tr><th>Attack</th><th>AUC</th><th>${level} % interval (bootstrap over ${m.attacks.ganLeaks.ci?.unit === 'patient' ? 'patients' : 'tiles'})</th><th>Reading</th><th>Untrained model (control): AUC (interval)</th></tr></thead><tbody>${rows}</tbody></table>
 <p class="note">${escapeXml(m.interpretation)}</p>`;
@@ -255,7 +258,7 @@ ${probe}
 <div class="pairs">${pairs}</div>
 
 <h2>Membership-inference audit (privacy)</h2>
-${membershipSection(report.membership)}
+${membershipSection(report.membership, cfg.privacy)}
 
 <h2>Diversity (mode collapse)</h2>
 <p class="note">Mean pairwise feature distance within each class. A ratio well below 1 means the synthetic tiles of that class look alike (mode collapse).</p>

@@ -2,6 +2,7 @@ import type { DownstreamResult, RegimeResult, Regime } from '../downstream.ts';
 import type { ClassFidelity, ClassFidelitySeed } from '../classFidelity.ts';
 import type { RealFloor } from '../floor.ts';
 import type { Goal } from './goals.ts';
+import type { EvaluatePrivacy } from '../evaluate.ts';
 import type { MembershipScoreRow, MembershipSection } from '../membership.ts';
 
 /** report.json: exactly these keys (issues 6 and 13). */
@@ -51,6 +52,8 @@ export interface ReportConfig {
   kid: { subsets: number; subsetSize: number };
   classifier: { model: string; size: number; channels: number; epochs: number; batchSize: number; learningRate: number; seeds: number[]; augmentation: string };
   linearProbe: boolean;
+  /** The differential privacy the checkpoint was trained with, as given to the evaluator (null: not given). */
+  privacy: EvaluatePrivacy | null;
   seed: number;
   createdAt: string;
 }
