@@ -74,6 +74,9 @@ export class Metrics {
   readonly qualityBestRound = this.family('fedgan_quality_best_round', 'gauge', 'The round of the best-quality model (its checkpoint is kept).');
   readonly checkpointsCorrupt = this.family('fedgan_checkpoints_corrupt_total', 'counter', 'Corrupt checkpoint files found (at start, or before old checkpoints are rotated out) and moved aside to *.corrupt.');
   readonly ready = this.family('fedgan_ready', 'gauge', '1 once the state is loaded.');
+  readonly operatorActions = this.family('fedgan_operator_actions_total', 'counter', 'Operator console actions, by action (pause, resume, stop, rounds, settings, hospital-added, hospital-revoked, hospital-rotated).');
+  readonly sampleGridSeconds = this.family('fedgan_sample_grid_seconds', 'gauge', 'Seconds the last console sample grid took to render (in the render worker).');
+  readonly sampleGridRound = this.family('fedgan_sample_grid_round', 'gauge', 'The round of the global model of the last console sample grid.');
 
   /** Count a refusal (error message or refused connection). */
   refuse(reason: string): void {

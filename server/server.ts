@@ -168,6 +168,7 @@ export async function startFederationServer(opts: FederationServerOptions): Prom
     tokensSource,
     publicUrl: opts.publicUrl,
     trustedProxies: opts.trustedProxies,
+    metrics,
   });
 
   await new Promise<void>((res, rej) => {

@@ -16,7 +16,7 @@ import { initNodeBackend } from '../node/nodeBackend.ts';
 import type { GanConfig } from '../shared/config/ganConfig.ts';
 import { createGan } from '../shared/gan/gan.ts';
 import type { WeightSet } from '../shared/weights.ts';
-import { nodeClient, startTestServer, TEST_OPERATOR_TOKEN, type TestServer } from '../server/testing/federation.ts';
+import { getMetrics, nodeClient, startTestServer, TEST_OPERATOR_TOKEN, type TestServer } from '../server/testing/federation.ts';
 
 const MODEL = { gan: 'acgan', imageSize: 16, latentDim: 8, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, batchSize: 4 } as const;
 const AUTH = { Authorization: `Bearer ${TEST_OPERATOR_TOKEN}` };
@@ -94,6 +94,9 @@ describe('the global model in the console', () => {
     // Round 1's was pruned.
     expect((await fetch(`${server.url}/api/console/samples/1.png`, { headers: AUTH })).status).toBe(404);
     expect((await fetch(`${server.url}/api/console/samples/3.png`)).status).toBe(401);
+    const m = await getMetrics(`${server.url}/metrics`);
+    expect(m.get('fedgan_sample_grid_round')).toBe(3);
+    expect(m.get('fedgan_sample_grid_seconds')).toBeGreaterThan(0);
   });
 
   it('downloads a checkpoint the evaluator loads (FedBN: batch-norm recalibrated)', async () => {

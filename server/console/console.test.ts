@@ -13,7 +13,7 @@ import { decodeCheckpoint } from '../../shared/checkpoint.ts';
 import { upgradeProtocols } from '../../shared/protocol/upgradeAuth.ts';
 import type { TrainFn } from '../../shared/protocol/participation.ts';
 import { StateDirError } from '../state.ts';
-import { constantTrainer, nodeClient, startTestServer, TEST_OPERATOR_TOKEN, tinyWeights, tokenOf, until, type TestServer } from '../testing/federation.ts';
+import { constantTrainer, getMetrics, nodeClient, startTestServer, TEST_OPERATOR_TOKEN, tinyWeights, tokenOf, until, type TestServer } from '../testing/federation.ts';
 import { FederationClient } from '../../shared/protocol/federationClient.ts';
 import { verifyAuditLog, type AuditEvent } from './auditLog.ts';
 
@@ -144,6 +144,8 @@ describe('control', () => {
     expect(a.started).toEqual([1, 2, 3]);
     const types = (await api(server, 'GET', 'audit?type=operator-pause')).json.events.map((e: AuditEvent) => e.type);
     expect(types).toEqual(['operator-pause']);
+    const metrics = await getMetrics(`${server.url}/metrics`);
+    expect([metrics.get('fedgan_operator_actions_total{action="pause"}'), metrics.get('fedgan_operator_actions_total{action="resume"}')]).toEqual([1, 1]);
   });
 
   it('stop ends the round in flight at once; resume runs it again', async () => {

@@ -9,6 +9,7 @@ import { generateToken, sha256Hex, type TokenStore } from '../auth.ts';
 import { TOKENS_FILE_FORMAT } from '../config.ts';
 import { COMMON_HEADERS, rawHttpResponse, type OperatorAuth, type OperatorVerdict } from '../http.ts';
 import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
 import type { MachineEvent, RoundMachine } from '../roundMachine.ts';
 import type { Transport } from '../transport.ts';
 import type { AuditEvent, AuditLog } from './auditLog.ts';
@@ -51,6 +52,7 @@ export interface OperatorConsoleOptions {
   /** PUBLIC_URL: the base of join links (else the request's own origin). */
   publicUrl?: string;
   trustedProxies?: import('../admission.ts').TrustedProxies;
+  metrics?: Metrics;
 }
 
 type Json = Record<string, unknown>;
@@ -85,6 +87,12 @@ export class OperatorConsole {
     });
     this.off.push(o.federation.onEvent((e) => this.onMachineEvent(e)));
     o.audit.onAppend(() => this.schedulePush());
+    // A new grid: consoles showing the model hear of it at once.
+    o.samples.onRendered((round, ms) => {
+      o.metrics?.sampleGridSeconds.set(ms / 1000);
+      o.metrics?.sampleGridRound.set(round);
+      this.schedulePush();
+    });
     // Pings keep an idle live socket open through proxies (an Ingress closes a quiet one after 60 s) and drop dead ones.
     const alive = new WeakSet<WebSocket>();
     this.pingTimer = setInterval(() => {
@@ -274,7 +282,7 @@ export class OperatorConsole {
         this.o.federation.pause();
         this.o.state.data.federation.paused = true;
         await this.o.state.save();
-        this.o.audit.append({ type: 'operator-pause', ...actor });
+        this.act('operator-pause', actor.details);
         return this.ok(res);
       case 'resume':
         need('POST');
@@ -282,7 +290,7 @@ export class OperatorConsole {
         this.o.state.data.federation.paused = false;
         this.o.state.data.federation.stopped = false;
         await this.o.state.save();
-        this.o.audit.append({ type: 'operator-resume', ...actor });
+        this.act('operator-resume', actor.details);
         return this.ok(res);
       case 'stop':
         need('POST');
@@ -290,7 +298,7 @@ export class OperatorConsole {
         this.o.state.data.federation.stopped = true;
         this.o.state.data.federation.paused = false;
         await this.o.state.save();
-        this.o.audit.append({ type: 'operator-stop', ...actor });
+        this.act('operator-stop', actor.details);
         return this.ok(res);
       case 'rounds': {
         need('POST');
@@ -308,7 +316,7 @@ export class OperatorConsole {
         }
         this.o.state.data.federation.rounds = total;
         await this.o.state.save();
-        this.o.audit.append({ type: 'operator-rounds', actor: 'operator', details: { address, from: before, to: total } });
+        this.act('operator-rounds', { address, from: before, to: total });
         return this.ok(res);
       }
       case 'settings': {
@@ -322,7 +330,7 @@ export class OperatorConsole {
         const saved = { ...(this.o.state.data.federation.settings ?? {}), ...(v.changed as Json) };
         this.o.state.data.federation.settings = saved;
         await this.o.state.save();
-        this.o.audit.append({ type: 'operator-settings', actor: 'operator', details: { address, changed: v.changed } });
+        this.act('operator-settings', { address, changed: v.changed });
         const s = this.o.federation.status();
         return sendJson(res, 200, { ok: true, appliesFrom: applyNow ? s.round + 1 : s.round + 2, changed: v.changed, overview: this.overview() });
       }
@@ -386,6 +394,12 @@ export class OperatorConsole {
     throw new HttpError(404, `no console endpoint ${JSON.stringify('/api/console/' + path).slice(0, 100)} (docs/console-api.md)`);
   }
 
+  /** Record an operator action: the audit log and the metric. */
+  private act(type: string, details: Json, hospital?: string): void {
+    this.o.audit.append({ type, actor: 'operator', ...(hospital !== undefined ? { hospital } : {}), details });
+    this.o.metrics?.operatorActions.inc({ action: type.replace(/^operator-/, '') });
+  }
+
   private ok(res: ServerResponse): void {
     sendJson(res, 200, { ok: true, overview: this.overview() });
   }
@@ -414,7 +428,7 @@ export class OperatorConsole {
     this.o.state.data.hospitals[name] = { source: 'console', sha256, addedAt: new Date().toISOString() };
     await this.o.state.save();
     this.o.tokens.set(name, sha256);
-    this.o.audit.append({ type: 'hospital-added', actor: 'operator', hospital: name, details: { address } });
+    this.act('hospital-added', { address }, name);
     this.o.log.info(`operator added the hospital ${name} (its token is shown once, in the console; only its SHA-256 is stored)`);
     this.schedulePush();
     sendJson(res, 201, { name, token, joinLink: this.joinLink(req, token) });
@@ -432,7 +446,7 @@ export class OperatorConsole {
     this.o.state.data.hospitals[name] = { ...(e ?? { source: this.o.tokensSource }), sha256: undefined, revokedAt: new Date().toISOString() };
     await this.o.state.save();
     this.o.tokens.remove(name);
-    this.o.audit.append({ type: 'hospital-revoked', actor: 'operator', hospital: name, details: { address } });
+    this.act('hospital-revoked', { address }, name);
     // Out of the round at once (no reconnect grace), then its connection closes.
     this.o.federation.revoke(name);
     this.disconnect(name, 'your token was revoked by the operator');
@@ -447,7 +461,7 @@ export class OperatorConsole {
     this.o.state.data.hospitals[name] = { ...(e ?? { source: this.o.tokensSource }), sha256, rotatedAt: new Date().toISOString() };
     await this.o.state.save();
     this.o.tokens.set(name, sha256);
-    this.o.audit.append({ type: 'hospital-rotated', actor: 'operator', hospital: name, details: { address } });
+    this.act('hospital-rotated', { address }, name);
     // The old token no longer works: its connection closes (it may join again with the new link within its reconnect grace).
     this.disconnect(name, 'your token was replaced by the operator: join again with the new link');
     this.o.log.warn(`operator rotated the token of ${name}: the old token is refused from now on`);

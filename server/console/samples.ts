@@ -58,6 +58,12 @@ export class SampleGrids {
   private idle: Promise<void> = Promise.resolve();
   /** Skipped because a newer model came while one rendered (tests, status). */
   skipped = 0;
+  private listeners: ((round: number, ms: number) => void)[] = [];
+
+  /** Called after each grid is written (the console pushes the overview, the metrics record the time). */
+  onRendered(fn: (round: number, ms: number) => void): void {
+    this.listeners.push(fn);
+  }
 
   constructor(private readonly opts: SampleGridOptions) {
     this.dir = join(opts.dir, SAMPLES_DIR);
@@ -142,6 +148,7 @@ export class SampleGrids {
         const ms = performance.now() - t0;
         this.opts.log.info(`sample grid of round ${job.round} rendered in ${ms.toFixed(0)} ms (${this.opts.perClass} per class, ${this.where})`);
         this.opts.onRendered?.(job.round, ms);
+        for (const fn of this.listeners) fn(job.round, ms);
         // Let other work run between renders.
         await new Promise((r) => setImmediate(r));
       }
