@@ -108,7 +108,7 @@ describe('ConsoleApi', () => {
     const s = fakeServer({
       'GET /api/console/checkpoint': () => new Response(bytes, { headers: { 'Content-Disposition': 'attachment; filename="round-000003.fgw"' } }),
       'GET /api/console/audit.jsonl': () => new Response('{"type":"a"}\n'),
-      'GET /api/console/audit?type=hospital-added&hospital=h1': () => json([{ time: '2026-12-02T22:00:00Z', type: 'hospital-added', hospital: 'h1' }]),
+      'GET /api/console/audit?type=hospital-added&hospital=h1': () => json({ events: [{ at: '2026-12-02T22:00:00Z', type: 'hospital-added', hospital: 'h1' }] }),
       'GET /api/console/samples': () => json({ samples: [{ round: 1, url: '/api/console/samples/1.png' }] }),
     });
     const api = new ConsoleApi({ origin: 'http://x', token: TOKEN, fetch: s.fetchFn });

@@ -23,13 +23,24 @@ export interface FederationView {
   attempt: number | null;
   /** When the round in flight closes (ISO time), or null. */
   deadline: string | null;
-  /** Hospitals needed before a round starts (FED_CONFIG minAvailable), when the server says. */
+  /** The round in flight (round + 1 while training or aggregating), else null. */
+  roundInFlight?: number | null;
+  /** When a failed round is tried again (ISO time), or null. */
+  nextAttemptAt?: string | null;
+  /** Too many failed attempts in a row: the server waits for a hospital to join. */
+  retryStopped?: boolean;
+  /** Hospitals connected now, and needed before a round starts (FED_CONFIG minAvailable). */
+  connected?: number;
   minAvailable?: number;
+  /** A completed round whose checkpoint could not be written yet. */
+  checkpointPending?: { round: number; failures: number; lastError: string; nextRetryAt: string | null } | null;
 }
 
 export interface HospitalFailure {
   round: number;
   attempt: number;
+  /** When (ISO time). */
+  at?: string;
   /** A short code (deadline, disconnected, declined, rejected, grant-expired, aborted, revoked) or a sentence. */
   reason: string;
 }
@@ -49,6 +60,9 @@ export interface HospitalView {
   /** Privacy budget spent (ε) when differential privacy is on, else null. */
   epsilon: number | null;
   revoked: boolean;
+  revokedAt?: string | null;
+  /** Where its token comes from: the tokens file, the console, or the demo federation. */
+  source?: string;
 }
 
 /** A completed round as the history shows it (the hospital app's RoundRecord: the round-complete message, when it completed), and its attempts. */
@@ -64,13 +78,24 @@ export interface RoundSettings {
   aggregator: { type: string; beta?: number };
 }
 
+/** The settings in force, and those saved to apply from the next round (null: none waiting). */
+export interface SettingsView {
+  effective: RoundSettings;
+  pending: RoundSettings | null;
+}
+
 export interface Overview {
+  /** The server's clock when it sent this (ISO): the page counts time left on it. */
+  serverTime?: string;
   federation: FederationView;
   hospitals: HospitalView[];
   history: HistoryView[];
   quality?: unknown;
-  /** The current round settings, when the server sends them (else read from the operator /api/status). */
-  settings?: RoundSettings;
+  settings?: SettingsView;
+  /** The kept sample grids, newest first. */
+  samples?: SampleGrid[];
+  checkpoint?: { round: number; url: string } | null;
+  audit?: { entries: number; head: string };
   classes?: string[];
 }
 
@@ -86,12 +111,14 @@ export interface SampleGrid {
 }
 
 export interface AuditEntry {
+  seq?: number;
   /** ISO time. */
-  time: string;
+  at: string;
   type: string;
   /** Who did it: `operator`, a hospital's name, or `server`. */
   actor?: string;
   hospital?: string;
+  details?: Record<string, unknown>;
   [key: string]: unknown;
 }
 
@@ -136,11 +163,12 @@ interface ErrorBody {
   message?: unknown;
   field?: unknown;
   issues?: { path?: unknown; message?: unknown }[];
+  problems?: { path?: unknown; message?: unknown }[];
 }
 
 function fieldOf(body: ErrorBody): string | undefined {
   if (typeof body.field === 'string') return body.field;
-  const path = body.issues?.[0]?.path;
+  const path = (body.problems ?? body.issues)?.[0]?.path;
   if (Array.isArray(path) && path.length) return path.map(String).join('.');
   if (typeof path === 'string') return path;
   return undefined;
@@ -155,7 +183,7 @@ export function refusal(status: number, bodyText: string, retryAfter: string | n
   } catch {
     if (bodyText.trim()) body = { error: bodyText.trim() };
   }
-  const said = typeof body.error === 'string' ? body.error : typeof body.message === 'string' ? body.message : typeof body.issues?.[0]?.message === 'string' ? body.issues[0].message : '';
+  const said = typeof body.error === 'string' ? body.error : typeof body.message === 'string' ? body.message : typeof (body.problems ?? body.issues)?.[0]?.message === 'string' ? String((body.problems ?? body.issues)![0].message) : '';
   const retry = retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) : undefined;
   if (status === 401) return new ConsoleError(said && !/wrong operator token|Authorization header/i.test(said) ? `${WRONG_TOKEN} (The server says: ${said}.)` : WRONG_TOKEN, 401);
   if (status === 403) return new ConsoleError(/hospital/i.test(said) || !said ? HOSPITAL_TOKEN : `The server refused this operator: ${said}`, 403);
@@ -226,8 +254,8 @@ export class ConsoleApi {
     return this.json('GET', `${API}/overview`);
   }
 
-  /** The operator view of /api/status (its `config` holds the round settings when the overview does not). */
-  status(): Promise<{ config?: Partial<RoundSettings> & { rounds?: number; model?: { classes?: string[] } } }> {
+  /** /api/status (its `config.model` names the classes). */
+  status(): Promise<{ config?: { model?: { classes?: string[] } } }> {
     return this.json('GET', '/api/status');
   }
 
@@ -249,10 +277,6 @@ export class ConsoleApi {
 
   patchSettings(settings: Partial<RoundSettings>): Promise<unknown> {
     return this.json('PATCH', `${API}/settings`, settings);
-  }
-
-  hospitals(): Promise<HospitalView[]> {
-    return this.json<HospitalView[] | { hospitals: HospitalView[] }>('GET', `${API}/hospitals`).then((r) => (Array.isArray(r) ? r : r.hospitals));
   }
 
   addHospital(name: string): Promise<JoinLink> {
@@ -284,7 +308,7 @@ export class ConsoleApi {
     const q = new URLSearchParams();
     for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);
     const qs = q.toString();
-    return this.json<AuditEntry[] | { entries: AuditEntry[] }>('GET', `${API}/audit${qs ? `?${qs}` : ''}`).then((r) => (Array.isArray(r) ? r : r.entries));
+    return this.json<AuditEntry[] | { events: AuditEntry[] }>('GET', `${API}/audit${qs ? `?${qs}` : ''}`).then((r) => (Array.isArray(r) ? r : r.events));
   }
 
   auditExport(): Promise<Download> {

@@ -7,8 +7,8 @@ import { auditDetails, auditTypeLabel } from './wording.ts';
 /** Rows shown at most (the newest); the export holds everything. */
 const MAX_ROWS = 500;
 
-/** The time of an entry (`time`, or `at` in some servers' words). */
-const timeOf = (e: AuditEntry): string | undefined => (typeof e.time === 'string' ? e.time : typeof e.at === 'string' ? e.at : undefined);
+/** The time of an entry (`at`; `time` accepted too). */
+const timeOf = (e: AuditEntry): string | undefined => (typeof e.at === 'string' ? e.at : typeof e.time === 'string' ? e.time : undefined);
 const actorOf = (e: AuditEntry): string => (typeof e.actor === 'string' ? e.actor : typeof e.by === 'string' ? e.by : '–');
 
 /** The `since` filter as an ISO time, from a datetime-local value (the browser's local time); '' for none. */

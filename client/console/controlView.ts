@@ -4,7 +4,7 @@
  * refusal is shown next to the field it names.
  */
 import { $, h } from '../ui/dom.ts';
-import { ConsoleError, type ConsoleApi, type FederationView, type RoundSettings } from './api.ts';
+import { ConsoleError, type ConsoleApi, type FederationView, type RoundSettings, type SettingsView } from './api.ts';
 import { confirmAction, fieldError, say } from './ui.ts';
 import { federationHeadline } from './wording.ts';
 
@@ -36,6 +36,17 @@ export const SETTINGS_FIELDS: FieldSpec[] = [
 ];
 
 const inputId = (path: string) => `set-${path.replace(/\./g, '-')}`;
+
+/** `localSteps 20 → 40, aggregator.type fedavg → median`: the fields that differ. */
+export function describeChanges(from: RoundSettings, to: RoundSettings): string {
+  const parts: string[] = [];
+  for (const f of SETTINGS_FIELDS) {
+    const a = get(from, f.path);
+    const b = get(to, f.path);
+    if (a !== b && b !== undefined) parts.push(`${f.label.toLowerCase()} ${String(a)} → ${String(b)}`);
+  }
+  return parts.length ? parts.join(', ') : 'none of the fields shown here';
+}
 
 function get(settings: RoundSettings, path: string): unknown {
   return path.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), settings);
@@ -140,20 +151,28 @@ export class ControlView {
     });
   }
 
-  /** The federation's state (the live overview): which buttons make sense, the rounds field. */
-  update(fed: FederationView, settings: RoundSettings | undefined): void {
+  /** The federation's state (the live overview): which buttons make sense, the rounds field, the settings. */
+  update(fed: FederationView, settings: SettingsView | undefined): void {
     this.fed = fed;
-    if (settings) this.setSettings(settings);
     const head = federationHeadline(fed);
-    $('#control-state').textContent = head.text;
-    const over = fed.stopped || fed.phase === 'finished';
-    $<HTMLButtonElement>('#pause').disabled = fed.paused || over;
-    $<HTMLButtonElement>('#resume').disabled = !fed.paused || fed.stopped;
-    $<HTMLButtonElement>('#stop').disabled = fed.stopped;
+    const state = $('#control-state');
+    state.textContent = head.text;
+    state.className = `status tone-${head.tone}`;
+    const finished = fed.phase === 'finished';
+    $<HTMLButtonElement>('#pause').disabled = fed.paused || fed.stopped || finished;
+    $<HTMLButtonElement>('#resume').disabled = !(fed.paused || fed.stopped) || finished;
+    $<HTMLButtonElement>('#stop').disabled = fed.stopped || finished;
     const input = $<HTMLInputElement>('#total-rounds');
-    input.min = String(Math.max(1, fed.round));
+    const floor = Math.max(1, fed.roundInFlight ?? fed.round);
+    input.min = String(floor);
     if (!this.roundsDirty && document.activeElement !== input) input.value = String(fed.totalRounds);
-    $('#total-rounds-hint').textContent = `Now ${fed.totalRounds} in total, ${fed.round} complete. More rounds continue a finished federation; fewer end it sooner (not below the ${fed.round} already complete).`;
+    $('#total-rounds-hint').textContent =
+      `Now ${fed.totalRounds} in total, ${fed.round} complete. More rounds continue a finished federation; fewer end it sooner ` +
+      `(not below ${floor}: the rounds complete${fed.roundInFlight ? ' and the one in flight' : ''}).`;
+    if (settings) {
+      this.setSettings(settings.pending ?? settings.effective);
+      $('#settings-pending').textContent = settings.pending ? `Saved changes wait for the next round: ${describeChanges(settings.effective, settings.pending)}.` : '';
+    }
   }
 
   setSettings(s: RoundSettings): void {
@@ -180,7 +199,7 @@ export class ControlView {
     say(msg, action === 'pause' ? 'Pausing…' : 'Resuming…', 'busy');
     try {
       await this.api()[action]();
-      say(msg, action === 'pause' ? 'Paused. The round in flight (if any) finishes; no new round starts until you resume.' : 'Resumed. The next round starts as soon as enough hospitals are online.', 'ok');
+      say(msg, action === 'pause' ? 'Paused. The round in flight (if any) finishes; no new round starts until you press Resume.' : 'Resumed. The next round starts as soon as enough hospitals are online.', 'ok');
       await this.refresh();
     } catch (e) {
       this.refused(e, msg, action === 'pause' ? 'The federation could not be paused' : 'The federation could not be resumed');
@@ -189,16 +208,18 @@ export class ControlView {
 
   private async stop(): Promise<void> {
     const ok = await confirmAction({
-      title: 'Stop the federation?',
-      text: 'No further round will start, and this cannot be undone from the console: the hospitals are told the federation is over. The last global model is kept and can still be downloaded. To only hold the rounds for a while, use Pause instead.',
-      confirm: 'Stop the federation',
+      title: 'Stop the federation now?',
+      text:
+        'The round in flight ends at once: the hospitals are told, and the work they did in it is dropped. No new round starts until you press Resume. ' +
+        'The global model of the last completed round is kept and can be downloaded. To let the round in flight finish first, use Pause instead.',
+      confirm: 'Stop now',
     });
     const msg = $('#run-msg');
     if (!ok) return say(msg, 'Not stopped.', 'neutral');
     say(msg, 'Stopping…', 'busy');
     try {
       await this.api().stop();
-      say(msg, 'Stopped. No further round will start.', 'ok');
+      say(msg, 'Stopped. No round runs until you press Resume.', 'ok');
       await this.refresh();
     } catch (e) {
       this.refused(e, msg, 'The federation could not be stopped');
@@ -247,9 +268,10 @@ export class ControlView {
     if (Object.keys(patch).length === 0) return say(msg, 'Nothing changed.', 'neutral');
     say(msg, 'Saving…', 'busy');
     try {
-      await this.api().patchSettings(patch);
+      const result = await this.api().patchSettings(patch);
       this.dirty = false;
-      say(msg, 'Saved. The new settings apply from the next round.', 'ok');
+      const from = (result as { appliesFrom?: unknown } | undefined)?.appliesFrom;
+      say(msg, typeof from === 'number' ? `Saved. The new settings apply from round ${from}.` : 'Saved. The new settings apply from the next round.', 'ok');
       await this.refresh();
     } catch (e) {
       if (e instanceof ConsoleError && e.status === 400) {

@@ -77,8 +77,9 @@ export class HospitalsView {
   }
 
   private newRow(name: string): HTMLTableRowElement {
-    const rotate = h('button', { class: 'btn compact', type: 'button', 'data-testid': `rotate-${name}`, 'aria-label': `Rotate the token of ${name}`, text: 'Rotate token…' });
-    const revoke = h('button', { class: 'btn compact danger', type: 'button', 'data-testid': `revoke-${name}`, 'aria-label': `Revoke ${name}`, text: 'Revoke…' });
+    // The hospital's name completes each button's name for screen readers (its visible text comes first).
+    const rotate = h('button', { class: 'btn compact', type: 'button', 'data-testid': `rotate-${name}` }, 'Rotate token…', h('span', { class: 'visually-hidden', text: ` (${name})` }));
+    const revoke = h('button', { class: 'btn compact danger', type: 'button', 'data-testid': `revoke-${name}` }, 'Revoke…', h('span', { class: 'visually-hidden', text: ` (${name})` }));
     rotate.addEventListener('click', () => void this.rotate(name));
     revoke.addEventListener('click', () => void this.revoke(name));
     return h(

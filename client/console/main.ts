@@ -5,7 +5,7 @@
  */
 import { $ } from '../ui/dom.ts';
 import { tokenFromLink } from '../ui/query.ts';
-import { ConsoleApi, ConsoleError, LiveFeed, type LiveSocket, type LiveState, type Overview, type RoundSettings } from './api.ts';
+import { ConsoleApi, ConsoleError, LiveFeed, type LiveSocket, type LiveState, type Overview } from './api.ts';
 import { AuditView } from './auditView.ts';
 import { ControlView } from './controlView.ts';
 import { HospitalsView } from './hospitalsView.ts';
@@ -17,13 +17,17 @@ import { say } from './ui.ts';
 const TOKEN_KEY = 'fedgan-console-token';
 /** While the live socket is down, the overview is read this often. */
 const POLL_MS = 5000;
+/** While "The global model" is shown and the newest round has no grid yet (the server draws it after the round), its list is read this often. */
+const SAMPLES_POLL_MS = 3000;
 
 let api: ConsoleApi | null = null;
 let feed: LiveFeed | null = null;
 let live: LiveState = { kind: 'connecting' };
 let last: Overview | null = null;
 let pollTimer: ReturnType<typeof setInterval> | null = null;
-let settingsLoaded = false;
+let classesLoaded = false;
+/** Server clock minus this computer's (ms), from the overview's serverTime: time left is counted on the server's clock. */
+let skew = 0;
 
 const currentApi = (): ConsoleApi => {
   if (!api) throw new ConsoleError('Not signed in.', 401);
@@ -55,34 +59,31 @@ const tabs = new Tabs($('.tabs'), (id) => {
   if (id === 'audit') void auditView.refresh();
 });
 
+const now = () => Date.now() + skew;
+
 function show(o: Overview): void {
   const prev = last;
   last = o;
-  overviewView.render(o);
+  const t = o.serverTime ? Date.parse(o.serverTime) : NaN;
+  if (Number.isFinite(t)) skew = t - Date.now();
+  overviewView.render(o, now());
   controlView.update(o.federation, o.settings);
-  hospitalsView.render(o.hospitals);
+  hospitalsView.render(o.hospitals, now());
   auditView.addHospitals(o.hospitals.map((x) => x.name));
-  modelView.setClasses(o.classes);
-  if (o.settings) settingsLoaded = true;
-  else if (!settingsLoaded) void loadSettings();
-  const newRound = !prev || prev.federation.round !== o.federation.round || prev.history.length !== o.history.length;
-  if (newRound && tabs.current === 'model') void modelView.refresh();
+  if (!classesLoaded) void loadClasses();
+  const samplesKey = (x: Overview | null) => (x?.samples ? x.samples.map((g) => g.round).join(',') : `${x?.federation.round}:${x?.history.length}`);
+  if (samplesKey(prev) !== samplesKey(o) && tabs.current === 'model') void modelView.refresh();
   if (prev && tabs.current === 'audit' && JSON.stringify(prev.federation) !== JSON.stringify(o.federation)) void auditView.refresh();
   document.body.dataset.round = String(o.federation.round);
 }
 
-/** The round settings from the operator view of /api/status, for a server whose overview does not carry them. */
-async function loadSettings(): Promise<void> {
-  settingsLoaded = true;
+/** The federation's classes (from /api/status's model config), for the sample grids' descriptions. */
+async function loadClasses(): Promise<void> {
+  classesLoaded = true;
   try {
-    const s = await currentApi().status();
-    const c = s.config;
-    if (!c) return;
-    modelView.setClasses(c.model?.classes);
-    if (c.fraction !== undefined && c.localSteps !== undefined && c.roundDeadlineSeconds !== undefined && c.aggregator)
-      controlView.setSettings({ fraction: c.fraction, minFit: c.minFit ?? 1, minCompletion: c.minCompletion ?? 1, roundDeadlineSeconds: c.roundDeadlineSeconds, localSteps: c.localSteps, aggregator: c.aggregator } as RoundSettings);
+    modelView.setClasses((await currentApi().status()).config?.model?.classes);
   } catch {
-    settingsLoaded = false;
+    classesLoaded = false;
   }
 }
 
@@ -174,7 +175,7 @@ function signOut(message = ''): void {
   pollTimer = null;
   api = null;
   last = null;
-  settingsLoaded = false;
+  classesLoaded = false;
   sessionStorage.removeItem(TOKEN_KEY);
   showSignIn(message, true);
 }
@@ -197,13 +198,26 @@ function main(): void {
   });
   $('#sign-out').addEventListener('click', () => signOut(''));
   setInterval(() => {
-    overviewView.tick();
+    overviewView.tick(now());
     if (live.kind === 'retrying') badge();
+    if (api && last && tabs.current === 'model' && modelView.latestRound < last.federation.round && Date.now() - modelView.lastLoadAt > SAMPLES_POLL_MS) void modelView.refresh();
   }, 1000);
 
-  // A link `/console#token=…` signs in and leaves the address bar (and the history) without the token.
+  // A link `/console#token=…` signs in and leaves the address bar (and the history) without the token,
+  // also when it is opened in a tab that already shows the console (only the fragment changes: no reload).
   const link = tokenFromLink(location.href);
   if (link.token) history.replaceState(null, '', link.cleanUrl);
+  window.addEventListener('hashchange', () => {
+    const again = tokenFromLink(location.href);
+    if (again.token) {
+      history.replaceState(null, '', again.cleanUrl);
+      if (api) signOut('');
+      void signIn(again.token, { fromForm: false });
+      return;
+    }
+    const id = location.hash.replace(/^#/, '');
+    if (api && tabs.ids.includes(id) && tabs.current !== id) tabs.show(id);
+  });
   const token = link.token ?? sessionStorage.getItem(TOKEN_KEY);
   document.body.dataset.ready = 'true';
   if (token) void signIn(token, { fromForm: false });

@@ -13,6 +13,9 @@ export class ModelView {
   private classes: string[] = [];
   private loading: Promise<void> | null = null;
   private shownKey = '';
+  /** The newest round with a grid shown (-1: none), and when the list was last fetched. */
+  latestRound = -1;
+  lastLoadAt = 0;
 
   constructor(
     private readonly api: () => ConsoleApi,
@@ -37,6 +40,7 @@ export class ModelView {
   }
 
   private async load(): Promise<void> {
+    this.lastLoadAt = Date.now();
     let grids: SampleGrid[];
     try {
       grids = await this.api().samples();
@@ -74,10 +78,12 @@ export class ModelView {
       img.hidden = true;
       img.removeAttribute('src');
       caption.textContent = 'No sample grid yet: the first appears after round 1.';
+      this.latestRound = -1;
       $('#sample-history').replaceChildren();
       return;
     }
     const latest = grids[0];
+    this.latestRound = latest.round;
     img.src = this.images.get(latest.round)!;
     img.alt = this.alt(latest.round);
     img.dataset.round = String(latest.round);

@@ -18,7 +18,11 @@ export class OverviewView {
   render(o: Overview, now = Date.now()): void {
     this.last = o;
     const f = o.federation;
-    const head = federationHeadline(f, o.hospitals);
+    const head = federationHeadline(f, o.hospitals, now);
+    if (f.checkpointPending) {
+      head.text += ` The server could not save round ${f.checkpointPending.round} yet (${f.checkpointPending.failures} tries: ${f.checkpointPending.lastError}); it keeps trying.`;
+      head.tone = 'error';
+    }
     const el = $('#fed-headline');
     if (el.textContent !== head.text) el.textContent = head.text;
     el.className = `status tone-${head.tone}`;
@@ -60,7 +64,7 @@ export class OverviewView {
         progressCell = box;
       }
       const failures = x.failures.length
-        ? h('ul', { class: 'failures' }, ...x.failures.slice(-3).map((f) => h('li', { text: failureText(f) })), x.failures.length > 3 ? h('li', { text: `and ${x.failures.length - 3} earlier` }) : null)
+        ? h('ul', { class: 'failures' }, ...x.failures.slice(0, 3).map((f) => h('li', { text: failureText(f) })), x.failures.length > 3 ? h('li', { text: `and ${x.failures.length - 3} earlier` }) : null)
         : document.createTextNode('none');
       return h(
         'tr',

@@ -15,7 +15,10 @@ describe('console wording', () => {
     expect(federationHeadline(fed({ attempt: 2 })).text).toBe('Training round 3 of 5 (attempt 2).');
     expect(federationHeadline(fed({ paused: true })).text).toBe('Paused by the operator (2 of 5 rounds complete). The round in flight finishes; no new round starts until you resume.');
     expect(federationHeadline(fed({ paused: true, phase: 'waiting', attempt: null })).text).toBe('Paused by the operator (2 of 5 rounds complete). No new round starts until you resume.');
-    expect(federationHeadline(fed({ stopped: true, paused: true })).tone).toBe('error');
+    expect(federationHeadline(fed({ stopped: true, paused: true }))).toEqual({ text: 'Stopped by the operator (2 of 5 rounds complete). No round runs until you resume; the last global model is kept and can be downloaded.', tone: 'error' });
+    const now = Date.parse('2026-12-02T22:00:00Z');
+    expect(federationHeadline(fed({ phase: 'waiting', attempt: null, nextAttemptAt: '2026-12-02T22:00:12Z' }), [], now).text).toBe('The last attempt at round 3 of 5 failed; the next attempt starts in 12 s if enough hospitals are online.');
+    expect(federationHeadline(fed({ phase: 'waiting', attempt: null, retryStopped: true }), [], now).tone).toBe('error');
     expect(federationHeadline(fed({ phase: 'finished', round: 5 })).text).toBe('Finished: all 5 rounds are complete. Extend the rounds (Control) to train further.');
     expect(federationHeadline(fed({ phase: 'waiting', minAvailable: 2 }), [hospital('a', true), hospital('b', false), hospital('c', true, { revoked: true })]).text).toBe(
       'Waiting for hospitals to connect before round 3 of 5 starts (1 of the 2 needed are online).',
@@ -44,7 +47,7 @@ describe('console wording', () => {
     expect(failureText({ round: 4, attempt: 1, reason: 'its update was 3.2 times the allowed norm' })).toBe('Round 4: its update was 3.2 times the allowed norm');
     expect(epsilonText(1.23456)).toBe('1.23');
     expect(epsilonText(null)).toBe('–');
-    expect(auditDetails({ time: 't', type: 'x', actor: 'operator', hash: 'abc', totalRounds: 8, from: { a: 1 } })).toBe('totalRounds: 8, from: {"a":1}');
+    expect(auditDetails({ at: 't', type: 'x', actor: 'operator', hash: 'abc', prev: 'def', seq: 3, details: { totalRounds: 8, from: { a: 1 } } })).toBe('totalRounds: 8, from: {"a":1}');
   });
 });
 

@@ -14,9 +14,9 @@ export interface Headline {
 }
 
 /** One line on the federation as a whole: what it is doing, and what it waits for. */
-export function federationHeadline(f: FederationView, hospitals: readonly HospitalView[] = []): Headline {
+export function federationHeadline(f: FederationView, hospitals: readonly HospitalView[] = [], now = Date.now()): Headline {
   const done = `${f.round} of ${plural(f.totalRounds, 'round')} complete`;
-  if (f.stopped) return { text: `Stopped by the operator (${done}). No further round will start; the last global model is kept and can be downloaded.`, tone: 'error' };
+  if (f.stopped) return { text: `Stopped by the operator (${done}). No round runs until you resume; the last global model is kept and can be downloaded.`, tone: 'error' };
   if (f.phase === 'finished') return { text: `Finished: ${f.totalRounds === 1 ? 'its round is' : `all ${f.totalRounds} rounds are`} complete. Extend the rounds (Control) to train further.`, tone: 'ok' };
   if (f.paused) {
     const inFlight = f.phase === 'training' || f.phase === 'aggregating';
@@ -34,6 +34,13 @@ export function federationHeadline(f: FederationView, hospitals: readonly Hospit
     return { text: `Training round ${round} of ${f.totalRounds}${attempt}.`, tone: 'busy' };
   }
   if (f.phase === 'aggregating') return { text: `Combining the hospitals’ updates of round ${f.round + 1} of ${f.totalRounds}.`, tone: 'busy' };
+  if (f.phase === 'waiting' && f.retryStopped) {
+    return { text: `Round ${f.round + 1} of ${f.totalRounds} failed too many times in a row: the server tries again when a hospital joins.`, tone: 'error' };
+  }
+  if (f.phase === 'waiting' && f.nextAttemptAt) {
+    const s = Math.max(0, Math.round((Date.parse(f.nextAttemptAt) - now) / 1000));
+    return { text: `The last attempt at round ${f.round + 1} of ${f.totalRounds} failed; the next attempt starts ${s > 0 ? `in ${duration(s)}` : 'now'} if enough hospitals are online.`, tone: 'warn' };
+  }
   if (f.phase === 'waiting') {
     const online = hospitals.filter((h) => h.online && !h.revoked).length;
     const need = f.minAvailable !== undefined ? ` (${online} of the ${f.minAvailable} needed are online)` : ` (${plural(online, 'hospital')} online)`;
@@ -124,10 +131,12 @@ const AUDIT_TYPES: Record<string, string> = {
   'hospital-added': 'Hospital added',
   'hospital-revoked': 'Hospital revoked',
   'hospital-rotated': 'Hospital token rotated',
-  'hospital-join': 'Hospital joined',
-  'hospital-leave': 'Hospital left',
+  'hospital-joined': 'Hospital joined',
+  'hospital-left': 'Hospital left',
   'round-aggregated': 'Round aggregated',
   'round-failed': 'Round attempt failed',
+  'server-started': 'Server started',
+  'operator-token-created': 'Operator token created',
 };
 
 /** An audit event type in words (an unknown type is shown as it is). */
@@ -135,11 +144,12 @@ export function auditTypeLabel(type: string): string {
   return AUDIT_TYPES[type] ?? type;
 }
 
-/** The fields of an audit entry other than time, type, actor and hospital, as `key: value` pairs. */
+/** An audit entry's details (its `details` object and any other field besides time, type, who and the chain), as `key: value` pairs. */
 export function auditDetails(entry: Record<string, unknown>): string {
-  const skip = new Set(['time', 'at', 'type', 'actor', 'by', 'hospital', 'hash', 'prev', 'prevHash', 'seq']);
-  return Object.entries(entry)
-    .filter(([k, v]) => !skip.has(k) && v !== undefined && v !== null)
+  const skip = new Set(['time', 'at', 'type', 'actor', 'by', 'hospital', 'hash', 'prev', 'prevHash', 'seq', 'details']);
+  const details = entry.details && typeof entry.details === 'object' && !Array.isArray(entry.details) ? (entry.details as Record<string, unknown>) : {};
+  return [...Object.entries(details), ...Object.entries(entry).filter(([k]) => !skip.has(k))]
+    .filter(([, v]) => v !== undefined && v !== null)
     .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
     .join(', ');
 }

@@ -62,6 +62,8 @@ export interface ServerOptions {
   hospitals: { hospital: string; token: string }[];
   fed: Record<string, unknown>;
   port?: number;
+  /** More environment for the server process (e.g. OPERATOR_TOKEN). */
+  env?: Record<string, string>;
 }
 
 async function freePort(): Promise<number> {
@@ -87,7 +89,7 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
   const launch = async () => {
     const c = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
       cwd: ROOT,
-      env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), STATE_DIR: stateDir, TOKENS_FILE: join(dir, 'tokens.json'), FED_CONFIG: join(dir, 'fed.json') },
+      env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), STATE_DIR: stateDir, TOKENS_FILE: join(dir, 'tokens.json'), FED_CONFIG: join(dir, 'fed.json'), ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = c;
