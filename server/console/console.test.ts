@@ -93,6 +93,23 @@ describe('who may use the console', () => {
     expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
+  it('without OPERATOR_TOKEN or an operator entry: a token is created on the first start, logged once, only its hash kept', async () => {
+    const stateDir = tempState();
+    server = await startTestServer({ rounds: 1 }, { hospitals: ['h1', 'h2'], stateDir, operatorToken: undefined });
+    const created = server.logLines.filter((l) => l.includes('operator token created'));
+    expect(created).toHaveLength(1);
+    const token = /#token=([A-Za-z0-9_-]{32})$/.exec(created[0])![1];
+    expect(created[0]).toContain(`open the operator console at http://localhost:${server.port}/console#token=${token}`);
+    expect(readFileSync(join(stateDir, 'console', 'console.json'), 'utf8')).not.toContain(token);
+    expect((await api(server, 'GET', 'overview', undefined, { Authorization: `Bearer ${token}` })).status).toBe(200);
+    expect((await api(server, 'GET', 'overview')).status).toBe(401); // the test servers' usual OPERATOR_TOKEN is not set here
+    await server.close();
+    server = await startTestServer({ rounds: 1 }, { hospitals: ['h1', 'h2'], stateDir, operatorToken: undefined });
+    expect(server.logLines.filter((l) => l.includes('operator token'))).toEqual([]);
+    expect((await api(server, 'GET', 'overview', undefined, { Authorization: `Bearer ${token}` })).status).toBe(200);
+    expect((await api(server, 'GET', 'audit?type=operator-token-created', undefined, { Authorization: `Bearer ${token}` })).json.events).toHaveLength(1);
+  });
+
   it('the live socket: the operator key gets the overview; no key 401, a hospital key 403', async () => {
     server = await startTestServer({ rounds: 1 }, { hospitals: ['h1', 'h2'] });
     const liveUrl = server.url.replace(/^http/, 'ws') + '/api/console/live';
