@@ -32,6 +32,9 @@ import { installFusedLosses, webgpuFusedLosses } from '../../shared/kernels/webg
 import { bceWithLogits, setFusedLosses, softmaxCrossEntropy } from '../../shared/gan/losses.ts';
 import { tfjsMovingAverage } from '../../shared/nn/movingAverage.ts';
 import { randomOps, setRandomOps } from '../../shared/nn/random.ts';
+import { installConvKernels } from '../../shared/kernels/webgpu/convKernels.ts';
+import { forceTile } from '../../shared/kernels/webgpu/convTuner.ts';
+import { gradientPenalty } from '../../shared/gan/losses.ts';
 
 export interface Diff {
   /** ‖a − b‖ / ‖b‖ */
@@ -40,6 +43,8 @@ export interface Diff {
   maxRel: number;
   n: number;
   finite: boolean;
+  /** max |b|: a reference of zeros (e.g. a lost device reads back zeros) would make any comparison pass. */
+  maxRef: number;
 }
 
 function diff(a: ArrayLike<number>, b: ArrayLike<number>): Diff {
@@ -57,7 +62,7 @@ function diff(a: ArrayLike<number>, b: ArrayLike<number>): Diff {
     maxD = Math.max(maxD, Math.abs(d));
     maxB = Math.max(maxB, Math.abs(b[i]));
   }
-  return { rel: den > 0 ? Math.sqrt(num / den) : Math.sqrt(num), maxRel: maxB > 0 ? maxD / maxB : maxD, n: a.length, finite };
+  return { rel: den > 0 ? Math.sqrt(num / den) : Math.sqrt(num), maxRel: maxB > 0 ? maxD / maxB : maxD, n: a.length, finite, maxRef: maxB };
 }
 
 async function useWebGPU(): Promise<void> {
@@ -85,6 +90,229 @@ async function backpropFilter(c: { x: number[]; filter: number[]; stride: number
   const d = diff(await got.data(), await ref.data());
   tf.dispose([x, dy, ref, got]);
   return d;
+}
+
+export interface ConvDiff extends Diff {
+  /** Shader keys of the programs the replaced kernel ran. */
+  programs: string[];
+  /** Against direct loops on the host (null for the fused pass). */
+  host: Diff | null;
+}
+
+export interface ConvCase {
+  pass: 'forward' | 'fused' | 'inputGrad' | 'filterGrad';
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  stride: number;
+  pad: 'same' | 'valid';
+  /** Tile configuration to force (null: the heuristic's). */
+  tile: string | null;
+  activation?: string;
+  alpha?: number;
+  seed: number;
+}
+
+/**
+ * One convolution pass with this project's implicit-GEMM kernels (convKernels.ts) against stock
+ * tfjs-webgpu's kernel for the same op, on the same random inputs.
+ */
+async function convGemm(c: ConvCase): Promise<ConvDiff> {
+  await useWebGPU();
+  const x = tf.randomNormal(c.x, 0, 1, 'float32', c.seed) as tf.Tensor4D;
+  const filter = tf.randomNormal(c.filter, 0, 0.5, 'float32', c.seed + 1) as tf.Tensor4D;
+  const bias = tf.randomNormal([c.filter[3]], 0, 0.5, 'float32', c.seed + 2);
+  const yShape = tf.tidy(() => tf.conv2d(x, filter, c.stride, c.pad).shape);
+  const dy = tf.randomNormal(yShape, 0, 1, 'float32', c.seed + 3);
+  const base = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+  const run = () => {
+    if (c.pass === 'forward') return tf.engine().runKernel('Conv2D', { x, filter }, { ...base, dilations: [1, 1] } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    if (c.pass === 'fused') {
+      return tf.engine().runKernel('FusedConv2D', { x, filter, bias }, { ...base, dilations: [1, 1], activation: c.activation ?? 'linear', leakyreluAlpha: c.alpha ?? 0.2 } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    }
+    if (c.pass === 'inputGrad') return tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, { ...base, inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...base, filterShape: c.filter } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  };
+  const ref = run();
+  const restore = installConvKernels();
+  forceTile(c.tile);
+  const programs = recordPrograms();
+  let got: tf.Tensor;
+  try {
+    got = run();
+  } finally {
+    programs.stop();
+    forceTile(null);
+    restore();
+  }
+  const d = diff(await got.data(), await ref.data());
+  // The plain passes also against direct loops on the host: stock tfjs can be wrong too (a shader that
+  // fails to compile invalidates the whole command buffer, and both read back zeros).
+  const host = c.pass === 'fused' ? null : diff(await got.data(), hostConv(c.pass, await x.data(), await filter.data(), await dy.data(), c.x, c.filter, yShape, c.stride, c.pad));
+  tf.dispose([x, filter, bias, dy, ref, got]);
+  return { ...d, programs: programs.keys, host };
+}
+
+/**
+ * The three convolution passes by direct loops on the host (NHWC, TensorFlow's padding): an independent
+ * reference for small shapes.
+ */
+function hostConv(pass: ConvCase['pass'], x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>, xs: number[], fs: number[], ys: number[], stride: number, pad: 'same' | 'valid'): Float64Array {
+  const [B, H, W, C] = xs;
+  const [KH, KW, , O] = fs;
+  const [, OH, OW] = ys;
+  const padT = pad === 'valid' ? 0 : Math.floor(Math.max((OH - 1) * stride + KH - H, 0) / 2);
+  const padL = pad === 'valid' ? 0 : Math.floor(Math.max((OW - 1) * stride + KW - W, 0) / 2);
+  const out = new Float64Array(pass === 'inputGrad' ? B * H * W * C : pass === 'filterGrad' ? KH * KW * C * O : B * OH * OW * O);
+  for (let b = 0; b < B; b++)
+    for (let oy = 0; oy < OH; oy++)
+      for (let ox = 0; ox < OW; ox++)
+        for (let kh = 0; kh < KH; kh++)
+          for (let kw = 0; kw < KW; kw++) {
+            const iy = oy * stride + kh - padT;
+            const ix = ox * stride + kw - padL;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+            for (let ci = 0; ci < C; ci++)
+              for (let o = 0; o < O; o++) {
+                const xi = ((b * H + iy) * W + ix) * C + ci;
+                const wi = ((kh * KW + kw) * C + ci) * O + o;
+                const yi = ((b * OH + oy) * OW + ox) * O + o;
+                if (pass === 'inputGrad') out[xi] += dy[yi] * w[wi];
+                else if (pass === 'filterGrad') out[wi] += x[xi] * dy[yi];
+                else out[yi] += x[xi] * w[wi];
+              }
+          }
+  return out;
+}
+
+/** The shader keys of the programs run until `stop()`. */
+function recordPrograms(): { keys: string[]; stop(): void } {
+  const be = webgpu() as unknown as { runWebGPUProgram: (p: { shaderKey: string }, ...rest: unknown[]) => unknown };
+  const original = be.runWebGPUProgram;
+  const keys: string[] = [];
+  be.runWebGPUProgram = function (this: unknown, p: { shaderKey: string }, ...rest: unknown[]) {
+    keys.push(p.shaderKey);
+    return original.call(this, p, ...rest);
+  };
+  return { keys, stop: () => void (be.runWebGPUProgram = original) };
+}
+
+/** The forward pass, the input gradient and the filter gradient of one shape (one page call: SwiftShader compiles slowly). */
+async function convGemmPasses(c: Omit<ConvCase, 'pass'> & { passes: ConvCase['pass'][] }): Promise<Record<string, ConvDiff>> {
+  const out: Record<string, ConvDiff> = {};
+  for (const pass of c.passes) out[pass] = await convGemm({ ...c, pass, seed: c.seed + pass.length });
+  return out;
+}
+
+/**
+ * Second order through the convolution kernels, as WGAN-GP's penalty takes it: ‖∂/∂x Σ LeakyReLU(conv(x, W))·w‖²
+ * differentiated with respect to W (runs Conv2DBackpropInput forward, then its gradients: Conv2D and
+ * Conv2DBackpropFilter), and ‖∂/∂x Σ conv(x, W)²·w‖² with respect to x.
+ */
+async function convGemmSecondOrder(c: ConvCase): Promise<{ dW: Diff; dx: Diff }> {
+  await useWebGPU();
+  const x = tf.randomNormal(c.x, 0, 1, 'float32', c.seed) as tf.Tensor4D;
+  const filter = tf.randomNormal(c.filter, 0, 0.5, 'float32', c.seed + 1) as tf.Tensor4D;
+  const yShape = tf.tidy(() => tf.conv2d(x, filter, c.stride, c.pad).shape);
+  const w = tf.randomNormal(yShape, 0, 1, 'float32', c.seed + 3);
+  const run = () =>
+    tf.tidy(() => {
+      const inner = (a: tf.Tensor, f: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(tf.conv2d(t as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad), 0.2), w)))(a);
+      const dW = tf.grad((f: tf.Tensor) => tf.sum(tf.square(inner(x, f))))(filter);
+      // LeakyReLU's derivative is piecewise constant, so with respect to x take a squared conv instead.
+      const innerSq = (a: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.square(tf.conv2d(t as tf.Tensor4D, filter, c.stride, c.pad)), w)))(a);
+      const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.square(innerSq(a))))(x);
+      return [dW, dx];
+    });
+  const ref = run();
+  const restore = installConvKernels();
+  forceTile(c.tile);
+  let got: tf.Tensor[];
+  try {
+    got = run();
+  } finally {
+    forceTile(null);
+    restore();
+  }
+  const out = { dW: diff(await got[0].data(), await ref[0].data()), dx: diff(await got[1].data(), await ref[1].data()) };
+  tf.dispose([x, filter, w, ...ref, ...got]);
+  return out;
+}
+
+/**
+ * A tiny WGAN-GP critic's loss and its gradient with respect to every critic weight (Wasserstein term
+ * plus the gradient penalty, so second order through every convolution), with the fast path on, its
+ * convolution kernels on and off (everything else the same, penalty draws seeded alike).
+ */
+async function wganGpConvGrads(c: { imageSize: number; batch: number; discriminator?: string }): Promise<{ loss: Diff; grads: Diff; n: number }> {
+  await useWebGPU();
+  const run = async (convGemm: boolean) => {
+    const fast = enableFastWebGPU({ seed: 5, convGemm });
+    try {
+      const gan = createGan(parseGanConfig({ gan: 'wgan-gp', imageSize: c.imageSize, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 8, ...(c.discriminator ? { type: c.discriminator } : {}) }, seed: 11 } as GanConfigInput));
+      const images = tf.randomUniform([c.batch, c.imageSize, c.imageSize, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+      const fake = tf.randomUniform([c.batch, c.imageSize, c.imageSize, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
+      const labels = tf.tensor1d(Array.from({ length: c.batch }, (_, i) => i % 2), 'int32');
+      const dVars = gan.D.params.trainableVariables();
+      const { value, grads } = tf.variableGrads(() => {
+        const critic = (x: tf.Tensor4D) => gan.D.apply(x, labels, true).score;
+        const w = tf.sub(tf.mean(critic(fake)), tf.mean(critic(images)));
+        return tf.add(w, gradientPenalty(critic, images, fake, 10, 123)) as tf.Scalar;
+      }, dVars);
+      const loss = Array.from(await value.data());
+      const flat = (await Promise.all(Object.keys(grads).sort().map((k) => grads[k].data()))).flatMap((d) => Array.from(d));
+      tf.dispose([value, images, fake, labels, ...Object.values(grads)]);
+      gan.dispose();
+      return { loss, flat };
+    } finally {
+      fast.disable();
+    }
+  };
+  const ref = await run(false);
+  const got = await run(true);
+  return { loss: diff(got.loss, ref.loss), grads: diff(got.flat, ref.flat), n: ref.flat.length };
+}
+
+/**
+ * Wall time of one convolution pass, stock tfjs-webgpu against this project's kernels (heuristic tiles, or
+ * `tile`), after one warm-up run each: on SwiftShader these are CPU times, not a GPU's.
+ */
+async function convTiming(c: ConvCase & { reps: number }): Promise<{ stockMs: number; gemmMs: number }> {
+  await useWebGPU();
+  const x = tf.randomNormal(c.x, 0, 1, 'float32', c.seed) as tf.Tensor4D;
+  const filter = tf.randomNormal(c.filter, 0, 0.5, 'float32', c.seed + 1) as tf.Tensor4D;
+  const yShape = tf.tidy(() => tf.conv2d(x, filter, c.stride, c.pad).shape);
+  const dy = tf.randomNormal(yShape, 0, 1, 'float32', c.seed + 3);
+  const base = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+  const run = () =>
+    c.pass === 'inputGrad'
+      ? (tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, { ...base, inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor)
+      : c.pass === 'filterGrad'
+        ? (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...base, filterShape: c.filter } as unknown as tf.NamedAttrMap) as tf.Tensor)
+        : (tf.engine().runKernel('Conv2D', { x, filter }, { ...base, dilations: [1, 1] } as unknown as tf.NamedAttrMap) as tf.Tensor);
+  const time = async () => {
+    const w = run();
+    await w.data();
+    w.dispose();
+    const t0 = performance.now();
+    for (let i = 0; i < c.reps; i++) {
+      const r = run();
+      await r.data();
+      r.dispose();
+    }
+    return (performance.now() - t0) / c.reps;
+  };
+  const stockMs = await time();
+  const restore = installConvKernels();
+  forceTile(c.tile);
+  let gemmMs: number;
+  try {
+    gemmMs = await time();
+  } finally {
+    forceTile(null);
+    restore();
+  }
+  tf.dispose([x, filter, dy]);
+  return { stockMs, gemmMs };
 }
 
 /** Conv2DBackpropInput with tfjs's tiled kernel (the fast path's convTransposeMM option) against its default one. */
@@ -551,4 +779,4 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 
 tf.env().set('PROD', true);
 registerMissingGradients();
-Object.assign(globalThis, { __t: { backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, dropoutMasks, webglFallback }, __pageReady: true });
+Object.assign(globalThis, { __t: { convGemm, convGemmPasses, convTiming, convGemmSecondOrder, wganGpConvGrads, backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, dropoutMasks, webglFallback }, __pageReady: true });

@@ -21,6 +21,8 @@ import { installMovingAverage, movingAverageWebGPU } from './movingAverage.ts';
 import { setMovingAverage } from '../../nn/movingAverage.ts';
 import { installFusedLosses, webgpuFusedLosses } from './fusedLosses.ts';
 import { setFusedLosses } from '../../gan/losses.ts';
+import { installConvKernels } from './convKernels.ts';
+import { adapterKeyOf, setTunerAdapter } from './convTuner.ts';
 
 /**
  * The fast path for GAN training on tfjs's webgpu backend, from this project's code (no fork of tfjs):
@@ -32,7 +34,10 @@ import { setFusedLosses } from '../../gan/losses.ts';
  * - uploads: small constants uploaded once and shared; other uploads via writeBuffer into pooled buffers.
  * - gradients: Mean/Sum gradients without CPU-built arrays of ones; LeakyReLU's gradient in one dispatch.
  * - adam: one fused, in-place dispatch per variable, one submit per update.
- * - kernels: Conv2DBackpropFilter as a parallel split reduction.
+ * - kernels: Conv2DBackpropFilter as a parallel split reduction (used when convGemm is off).
+ * - convGemm: Conv2D, FusedConv2D (bias + activation epilogue), Conv2DBackpropInput and
+ *   Conv2DBackpropFilter as implicit GEMMs with shared tiles and register blocking (convGemm.ts), tile
+ *   configuration per shape from convTuner.ts.
  * - batchNorm: training-mode batch norm as fused forward/backward kernels (4 + 4 dispatches a layer).
  * - layerNorm: layer normalisation's core and its first and second derivatives, one dispatch each.
  * - fusedLayers: conv + bias (+ LeakyReLU) and dense + bias in one forward dispatch (fusedLayers.ts).
@@ -49,6 +54,8 @@ export interface FastWebGPUOptions {
   gradients?: boolean;
   adam?: boolean;
   kernels?: boolean;
+  /** This project's implicit-GEMM convolution kernels (forward, input and filter gradients). */
+  convGemm?: boolean;
   batchNorm?: boolean;
   layerNorm?: boolean;
   fusedLayers?: boolean;
@@ -90,6 +97,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     gradients: opts.gradients ?? true,
     adam: opts.adam ?? true,
     kernels: opts.kernels ?? true,
+    convGemm: opts.convGemm ?? false,
     batchNorm: opts.batchNorm ?? true,
     layerNorm: opts.layerNorm ?? true,
     fusedLayers: opts.fusedLayers ?? true,
@@ -129,6 +137,11 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
   if (options.kernels) {
     setBackpropFilterParallelism(swiftshader ? 1 << 11 : 1 << 17);
     undo.push(overrideKernel('Conv2DBackpropFilter', 'webgpu', makeConv2dBackpropFilterKernel(originalKernel('Conv2DBackpropFilter', 'webgpu'))));
+  }
+  if (options.convGemm) {
+    // The filter gradient's slices: a few workgroups per SwiftShader thread, about 8 per SM on a large GPU.
+    setTunerAdapter(adapterKeyOf(backend), swiftshader ? 16 : 1024, swiftshader);
+    undo.push(installConvKernels());
   }
   /** Register a part's kernels, then point its shared/nn (or shared/gan) hook at them; undone in reverse. */
   const hook = <T>(on: boolean, install: () => Restore, set: (impl: T | null) => void, impl: T) => {

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasChromium, openTestPage, type PageApi } from './harness.ts';
+import type { ConvCase, ConvDiff, Diff } from './page.ts';
+
+// This project's implicit-GEMM convolutions (shared/kernels/webgpu/convGemm.ts) against stock
+// tfjs-webgpu and against direct loops on the host, float32, random inputs, in headless Chromium on
+// SwiftShader WebGPU. Shapes are small (SwiftShader compiles and runs these kernels slowly) but cover
+// every tile configuration, partial tiles in M, N and K, channels on and off multiples of 4 (vec4 and
+// scalar loads), odd sizes, batch 1, strides 1, 2 and 4 (every stride phase of the input gradient),
+// 'same' and 'valid', 1×1 to 5×5 filters.
+describe.skipIf(!hasChromium)('implicit-GEMM convolution kernels match stock tfjs', () => {
+  let page: PageApi;
+  beforeAll(async () => {
+    page = await openTestPage();
+  });
+  afterAll(async () => {
+    await page?.close();
+  });
+
+  const close = (d: Diff, what: string) => {
+    expect(d.finite, what).toBe(true);
+    // A reference of zeros would let anything pass (an invalid command buffer reads back zeros).
+    expect(d.maxRef, what).toBeGreaterThan(0);
+    expect(d.rel, what).toBeLessThan(1e-4);
+    expect(d.maxRel, what).toBeLessThan(1e-4);
+  };
+  // Against stock tfjs and against the host's loops, computed by this project's program.
+  const checked = (d: ConvDiff, program: string, what: string) => {
+    close(d, `${what} vs stock`);
+    if (d.host) close(d.host, `${what} vs host loops`);
+    expect(d.programs.length, what).toBeGreaterThan(0);
+    expect(d.programs.every((k) => k.startsWith(`fedganConvGemm_${program}_`) || k.startsWith('fedganSumSlices')), `${what}: ${d.programs}`).toBe(true);
+  };
+
+  // [x, filter, stride, pad, tile (null: the heuristic's)]
+  type Shape = [ConvCase['x'], ConvCase['filter'], number, 'same' | 'valid', string | null];
+  const shapes: Shape[] = [
+    [[2, 8, 8, 4], [3, 3, 4, 8], 1, 'same', 't64x64'],
+    [[1, 9, 7, 3], [3, 3, 3, 5], 2, 'same', 't32x32'],
+    [[3, 6, 6, 8], [3, 3, 8, 4], 2, 'valid', 't128x16'],
+    [[2, 5, 5, 6], [1, 1, 6, 7], 1, 'same', 't64x32'],
+    [[1, 11, 13, 2], [5, 5, 2, 3], 1, 'same', 't128x64'],
+    [[2, 10, 10, 16], [3, 3, 16, 12], 2, 'same', 't128x128'],
+    [[2, 8, 8, 3], [4, 4, 3, 8], 4, 'valid', null],
+    [[1, 4, 4, 36], [3, 3, 36, 68], 1, 'same', null],
+  ];
+  const passes: ConvCase['pass'][] = ['forward'];
+
+  it.each(shapes)(`${passes.join(', ')}: x%j filter%j stride %i %s tile %s`, async (x, filter, stride, pad, tile) => {
+    const r = await page.call<Record<string, ConvDiff>>('convGemmPasses', { passes, x, filter, stride, pad, tile, seed: x[3] * 7 + filter[0] });
+    for (const p of passes) checked(r[p], p, p);
+  });
+
+  it('FusedConv2D: bias + linear, LeakyReLU, relu and sigmoid in the epilogue', async () => {
+    for (const [activation, alpha] of [['linear', 0], ['leakyrelu', 0.2], ['relu', 0], ['sigmoid', 0]] as const) {
+      const d = await page.call<ConvDiff>('convGemm', { pass: 'fused', x: [2, 7, 7, 4], filter: [3, 3, 4, 6], stride: 2, pad: 'same', tile: 't32x32', activation, alpha, seed: 3 });
+      checked(d, 'forward', activation);
+    }
+  });
+});
