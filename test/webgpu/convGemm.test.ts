@@ -44,7 +44,7 @@ describe.skipIf(!hasChromium)('implicit-GEMM convolution kernels match stock tfj
     [[2, 8, 8, 3], [4, 4, 3, 8], 4, 'valid', null],
     [[1, 4, 4, 36], [3, 3, 36, 68], 1, 'same', null],
   ];
-  const passes: ConvCase['pass'][] = ['forward'];
+  const passes: ConvCase['pass'][] = ['forward', 'inputGrad'];
 
   it.each(shapes)(`${passes.join(', ')}: x%j filter%j stride %i %s tile %s`, async (x, filter, stride, pad, tile) => {
     const r = await page.call<Record<string, ConvDiff>>('convGemmPasses', { passes, x, filter, stride, pad, tile, seed: x[3] * 7 + filter[0] });
