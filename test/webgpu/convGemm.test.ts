@@ -44,7 +44,7 @@ describe.skipIf(!hasChromium)('implicit-GEMM convolution kernels match stock tfj
     [[2, 8, 8, 3], [4, 4, 3, 8], 4, 'valid', null],
     [[1, 4, 4, 36], [3, 3, 36, 68], 1, 'same', null],
   ];
-  const passes: ConvCase['pass'][] = ['forward', 'inputGrad'];
+  const passes: ConvCase['pass'][] = ['forward', 'inputGrad', 'filterGrad'];
 
   it.each(shapes)(`${passes.join(', ')}: x%j filter%j stride %i %s tile %s`, async (x, filter, stride, pad, tile) => {
     const r = await page.call<Record<string, ConvDiff>>('convGemmPasses', { passes, x, filter, stride, pad, tile, seed: x[3] * 7 + filter[0] });
@@ -56,5 +56,23 @@ describe.skipIf(!hasChromium)('implicit-GEMM convolution kernels match stock tfj
       const d = await page.call<ConvDiff>('convGemm', { pass: 'fused', x: [2, 7, 7, 4], filter: [3, 3, 4, 6], stride: 2, pad: 'same', tile: 't32x32', activation, alpha, seed: 3 });
       checked(d, 'forward', activation);
     }
+  });
+
+  // WGAN-GP's penalty differentiates the input gradient again: Conv2DBackpropInput's own gradients are
+  // Conv2D and Conv2DBackpropFilter, so all three kernels run in the second-order pass.
+  it.each([
+    [[2, 8, 8, 4], [3, 3, 4, 8], 2, 'same', null],
+    [[1, 7, 5, 3], [3, 3, 3, 6], 1, 'same', 't32x32'],
+  ] as Shape[])('second order through the convolution (penalty-like, with respect to W and to x): x%j filter%j stride %i %s tile %s', async (x, filter, stride, pad, tile) => {
+    const r = await page.call<{ dW: Diff; dx: Diff }>('convGemmSecondOrder', { pass: 'forward', x, filter, stride, pad, tile, seed: 41 });
+    close(r.dW, 'dW');
+    close(r.dx, 'dx');
+  });
+
+  it('a tiny WGAN-GP critic: loss and every weight gradient (penalty included) equal with and without the new kernels on the fast path', async () => {
+    const r = await page.call<{ loss: Diff; grads: Diff; n: number }>('wganGpConvGrads', { imageSize: 16, batch: 2 });
+    expect(r.n).toBeGreaterThan(1000);
+    close(r.loss, 'loss');
+    close(r.grads, 'gradients');
   });
 });
