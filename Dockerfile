@@ -16,7 +16,11 @@ RUN npm run build
 
 # 2. deps: production dependencies only (tsx included: the server runs its TypeScript through it).
 #    onnxruntime-node (optional, ~290 MB of native binaries for every platform) only speeds up the quality
-#    report's feature networks (npm run evaluate), which the image does not run: it is removed.
+#    report's feature networks (npm run evaluate), which the image does not run: it is removed. The base
+#    image's npm 10 does not read package.json's allowScripts, so its install script runs in both stages
+#    and tries to fetch CUDA binaries from outside the npm registry; where it cannot (npm run test:container
+#    builds with the registry only) npm drops the optional package without a word. Either way the image
+#    holds none of it, and nothing in it needs it.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -7,7 +7,8 @@ import { parseSimulateArgs, type SimulateArgs } from '../../cli/simulate.ts';
 import { parseFedConfigText } from '../../shared/config/fedConfig.ts';
 import { schemaProblems, unknownFields } from '../helpers/k8sSchema.ts';
 import { kustomize, kustomizeWith, objectId, type K8sObject } from '../helpers/kustomize.ts';
-import { buildDir, find, K8S, podSpec, rendered, ROOT, type Container } from './k8sFiles.ts';
+import { buildDir, find, K8S, podSpec, rendered, ROOT } from './k8sFiles.ts';
+import { expand, INDEX_ANNOTATION, podEnv } from './kubelet.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 
@@ -18,28 +19,6 @@ import { buildDir, find, K8S, podSpec, rendered, ROOT, type Container } from './
  * (cli/remote.ts); the numbers that must agree (completions, parallelism, --clients, the federation's
  * minimums, the image size) agree; the GPU component adds a GPU and leaves the rest alone.
  */
-
-const INDEX_ANNOTATION = 'batch.kubernetes.io/job-completion-index';
-
-/** A container's environment in a pod with these annotations: `value`s and fieldRefs to annotations. */
-function podEnv(c: Container, annotations: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const e of c.env ?? []) {
-    if (e.value !== undefined) env[e.name] = expand(e.value, env);
-    else {
-      const m = /^metadata\.annotations\['(.+)'\]$/.exec(e.valueFrom?.fieldRef?.fieldPath ?? '');
-      if (!m) throw new Error(`env ${e.name}: only values and fieldRefs to annotations are modelled here`);
-      if (annotations[m[1]] === undefined) throw new Error(`env ${e.name}: the pod has no annotation ${m[1]}`);
-      env[e.name] = annotations[m[1]];
-    }
-  }
-  return env;
-}
-
-/** The kubelet's $(VAR) expansion in command, args and env values: defined variables only, $$ escapes. */
-function expand(s: string, env: Record<string, string>): string {
-  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (all, name: string | undefined) => (name === undefined ? '$' : (env[name] ?? all)));
-}
 
 /** The simulation's arguments of the Job's pod with this index (undefined: a Job that is not Indexed). */
 function podArgs(job: any, index?: number): string[] {
