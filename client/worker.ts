@@ -369,6 +369,8 @@ class HospitalWorker implements WorkerApi {
       });
       if (report.added > 0) this.model!.tilesChanged();
       this.emit({ type: 'tiles', summary: await this.tileSummary() });
+      // The privacy figures depend on the number of tiles (sampling rate, δ).
+      void this.emitPrivacy();
       this.log(report.stopped ? 'warn' : 'info', `Import: ${plural(report.added, 'tile')} added, ${plural(report.duplicates, 'duplicate')} skipped, ${plural(report.rejected.length, 'file')} not imported${report.stopped ? ` (${report.stopped})` : ''}.`);
       return report;
     } finally {
@@ -527,6 +529,7 @@ class HospitalWorker implements WorkerApi {
     this.model?.tilesChanged();
     const state = await auditHoldoutState(this.db, this.info?.classes, this.info?.imageSize);
     this.log('info', on ? `Privacy audit: ${state.heldOut} of your tiles are kept out of training from the next round${setting.trainedBefore ? ' (they were trained on in earlier rounds)' : ''}.` : 'Privacy audit: all your tiles are used in training again from the next round.');
+    void this.emitPrivacy();
     return state;
   }
 
