@@ -9,21 +9,33 @@
  *                                                      DAWN_NODE=… for WebGPU through Dawn, fast path on)
  *   npm run bench:dp -- --browser                      headless Chromium on WebGPU (SwiftShader without a
  *                                                      GPU), the project's fast path on
- *   --cases acgan:64:64,wgan-gp:64:64[:vit]  --steps 2  --warmup 1  --out dp-bench.json
+ *   --cases acgan:64:64,wgan-gp:64:64[:vit]  --steps 2  --warmup 1  --d-only  --out dp-bench.json
  *
- * Prints one line per case and writes the rows (with the backend and device) as JSON.
+ * Each case also times the discriminator update alone (`--d-only`: only that), since on a CPU the
+ * generator's update dominates the whole step. Prints one line per case and writes the rows (with the
+ * backend and device) as JSON.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GanType } from '../shared/config/ganConfig.ts';
 import { createGan } from '../shared/gan/gan.ts';
+import { noAugment } from '../shared/gan/augment.ts';
+import { saturatingDpLoss, wganGpDpLoss } from '../shared/gan/dpSteps.ts';
 import { createTrainer } from '../shared/gan/trainer.ts';
+import { dpUpdate } from '../shared/privacy/dpSgd.ts';
 import { ganConfigFor, type BenchCase } from './ganBench.ts';
 
 export interface DpBenchRow extends BenchCase {
-  /** ms per step without and with DP, and DP / plain. */
+  /** ms per whole training step (D and G updates) without and with DP, and DP / plain. */
   plainMs: number;
   dpMs: number;
   ratio: number;
+  /**
+   * ms per discriminator update alone, on the same per-example loss: its gradient as one mean (the layers'
+   * ordinary path, fast path included) against DP-SGD's per-example gradients, clipping and noise.
+   */
+  plainDMs: number;
+  dpDMs: number;
+  dRatio: number;
   steps: number;
 }
 
@@ -54,17 +66,66 @@ async function timeSteps(c: BenchCase, dp: boolean, steps: number, warmup: numbe
   }
 }
 
+/** The discriminator update alone, plain (gradient of the mean loss) or DP-SGD, on fixed reals and fakes. */
+async function timeDiscriminator(c: BenchCase, dp: boolean, steps: number, warmup: number): Promise<number> {
+  const gan = createGan(ganConfigFor(c));
+  const { cfg, D } = gan;
+  const vars = D.params.trainableVariables();
+  const opt = tf.train.adam(1e-4);
+  const s = c.size;
+  const x = {
+    reals: tf.randomUniform([c.batch, s, s, 3], -1, 1, 'float32', 3) as tf.Tensor4D,
+    labels: tf.tidy(() => tf.cast(tf.mod(tf.range(0, c.batch, 1, 'int32'), 2), 'int32')) as tf.Tensor1D,
+    fakes: tf.randomUniform([c.batch, s, s, 3], -1, 1, 'float32', 4) as tf.Tensor4D,
+    fakeLabels: tf.tidy(() => tf.cast(tf.mod(tf.range(1, c.batch + 1, 1, 'int32'), 2), 'int32')) as tf.Tensor1D,
+  };
+  const eps = tf.randomUniform([c.batch, 1, 1, 1], 0, 1, 'float32', 5);
+  const loss = () => (cfg.gan === 'wgan-gp' ? wganGpDpLoss(cfg, D, x, eps, noAugment) : saturatingDpLoss(cfg, D, x, noAugment));
+  let seed = 1;
+  const run = async (n: number) => {
+    for (let i = 0; i < n; i++) {
+      const value = dp
+        ? dpUpdate(opt, vars, c.batch, c.batch, loss, DP, () => seed++, cfg.gan !== 'wgan-gp')
+        : tf.tidy(() => {
+            const { value: v, grads } = tf.variableGrads(() => tf.mean(loss()) as tf.Scalar, vars);
+            opt.applyGradients(vars.map((v) => ({ name: v.name, tensor: grads[v.name] })));
+            return v;
+          });
+      const d = await value.data();
+      value.dispose();
+      if (!Number.isFinite(d[0])) throw new Error(`${c.gan} ${dp ? 'DP' : 'plain'} discriminator: loss is not finite`);
+    }
+  };
+  try {
+    await run(warmup);
+    const t0 = performance.now();
+    await run(steps);
+    return (performance.now() - t0) / steps;
+  } finally {
+    opt.dispose();
+    tf.dispose([x.reals, x.labels, x.fakes, x.fakeLabels, eps]);
+    gan.dispose();
+  }
+}
+
 /** Plain then DP, case by case (host-independent: Node or the browser page). */
-export async function runDpBench(cases: BenchCase[], opts: { steps: number; warmup: number; log?: (l: string) => void }): Promise<DpBenchRow[]> {
+export async function runDpBench(cases: BenchCase[], opts: { steps: number; warmup: number; dOnly?: boolean; log?: (l: string) => void }): Promise<DpBenchRow[]> {
   const rows: DpBenchRow[] = [];
   for (const c of cases) {
-    const plainMs = await timeSteps(c, false, opts.steps, opts.warmup);
-    const dpMs = await timeSteps(c, true, opts.steps, opts.warmup);
-    const row = { ...c, plainMs: round(plainMs), dpMs: round(dpMs), ratio: round(dpMs / plainMs), steps: opts.steps };
-    opts.log?.(`${c.gan}${c.disc ? `/${c.disc}` : ''} ${c.size}px batch ${c.batch}: plain ${row.plainMs} ms/step, DP ${row.dpMs} ms/step, DP/plain ${row.ratio}×`);
+    const plainDMs = await timeDiscriminator(c, false, opts.steps, opts.warmup);
+    const dpDMs = await timeDiscriminator(c, true, opts.steps, opts.warmup);
+    opts.log?.(`${label(c)}: discriminator update plain ${round(plainDMs)} ms, DP ${round(dpDMs)} ms`);
+    const plainMs = opts.dOnly ? NaN : await timeSteps(c, false, opts.steps, opts.warmup);
+    const dpMs = opts.dOnly ? NaN : await timeSteps(c, true, opts.steps, opts.warmup);
+    const row = { ...c, plainMs: round(plainMs), dpMs: round(dpMs), ratio: round(dpMs / plainMs), plainDMs: round(plainDMs), dpDMs: round(dpDMs), dRatio: round(dpDMs / plainDMs), steps: opts.steps };
+    opts.log?.(`${label(c)}: whole step plain ${row.plainMs} ms, DP ${row.dpMs} ms`);
     rows.push(row);
   }
   return rows;
+}
+
+function label(c: BenchCase): string {
+  return `${c.gan}${c.disc ? `/${c.disc}` : ''} ${c.size}px batch ${c.batch}`;
 }
 
 function round(x: number): number {
@@ -76,11 +137,13 @@ interface Args {
   steps: number;
   warmup: number;
   browser: boolean;
+  /** Time the discriminator update only (the whole step's generator dominates on a CPU). */
+  dOnly: boolean;
   out: string;
 }
 
 export function parseDpBenchArgs(argv: string[]): Args {
-  const args: Args = { cases: [{ gan: 'acgan', size: 64, batch: 64 }, { gan: 'wgan-gp', size: 64, batch: 64 }], steps: 2, warmup: 1, browser: false, out: 'dp-bench.json' };
+  const args: Args = { cases: [{ gan: 'acgan', size: 64, batch: 64 }, { gan: 'wgan-gp', size: 64, batch: 64 }], steps: 2, warmup: 1, browser: false, dOnly: false, out: 'dp-bench.json' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -89,11 +152,12 @@ export function parseDpBenchArgs(argv: string[]): Args {
       return v;
     };
     if (a === '--browser') args.browser = true;
+    else if (a === '--d-only') args.dOnly = true;
     else if (a === '--steps') args.steps = whole(a, value());
     else if (a === '--warmup') args.warmup = whole(a, value(), 0);
     else if (a === '--out') args.out = value();
     else if (a === '--cases') args.cases = value().split(',').map(parseCase);
-    else throw new Error(`unknown option ${a} (known: --cases gan:size:batch[:disc],… --steps n --warmup n --browser --out file)`);
+    else throw new Error(`unknown option ${a} (known: --cases gan:size:batch[:disc],… --steps n --warmup n --d-only --browser --out file)`);
   }
   return args;
 }
@@ -131,7 +195,7 @@ async function mainNode(): Promise<void> {
     try {
       ({ device, rows } = await p.evaluate(
         (a) => (globalThis as unknown as { __dpBench: { run(x: typeof a): Promise<{ device: string; rows: DpBenchRow[] }> } }).__dpBench.run(a),
-        { cases: args.cases, steps: args.steps, warmup: args.warmup },
+        { cases: args.cases, steps: args.steps, warmup: args.warmup, dOnly: args.dOnly },
       ));
     } finally {
       await close();
@@ -142,22 +206,25 @@ async function mainNode(): Promise<void> {
     const choice = await initNodeBackend();
     backend = `${choice.backend} (Node)`;
     device = process.env.DAWN_NODE ? 'Dawn adapter' : machine;
-    rows = await runDpBench(args.cases, { steps: args.steps, warmup: args.warmup, log: (l) => console.log(l) });
+    rows = await runDpBench(args.cases, { steps: args.steps, warmup: args.warmup, dOnly: args.dOnly, log: (l) => console.log(l) });
   }
   fs.writeFileSync(args.out, JSON.stringify({ backend, device, machine, date: new Date().toISOString(), dp: DP, rows }, null, 2));
-  console.log(`\nDP step cost on ${backend}, ${device} (machine: ${machine}):`);
-  for (const r of rows) console.log(`  ${r.gan}${r.disc ? `/${r.disc}` : ''} ${r.size}px b${r.batch}: ${r.plainMs} → ${r.dpMs} ms/step (${r.ratio}×)`);
+  console.log(`\nDP cost on ${backend}, ${device === machine ? machine : `${device} (machine: ${machine})`}, ${new Date().toISOString()}:`);
+  for (const r of rows) {
+    const step = args.dOnly ? '' : `; whole step ${r.plainMs} → ${r.dpMs} ms (${r.ratio}×)`;
+    console.log(`  ${label(r)}: discriminator update ${r.plainDMs} → ${r.dpDMs} ms (${r.dRatio}×)${step}`);
+  }
   console.log(`wrote ${args.out}`);
 }
 
-async function browserRun(a: { cases: BenchCase[]; steps: number; warmup: number }): Promise<{ device: string; rows: DpBenchRow[] }> {
+async function browserRun(a: { cases: BenchCase[]; steps: number; warmup: number; dOnly: boolean }): Promise<{ device: string; rows: DpBenchRow[] }> {
   await import('@tensorflow/tfjs-backend-webgpu');
   const { initBackend } = await import('../shared/backend.ts');
   const choice = await initBackend(['webgpu']);
   if (choice.backend !== 'webgpu') throw new Error(`the webgpu backend did not initialise: ${JSON.stringify(choice.attempts)}`);
   const adapter = await (navigator as unknown as { gpu: GPU }).gpu.requestAdapter();
   const device = adapter ? `${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`.trim() : 'unknown adapter';
-  const rows = await runDpBench(a.cases, { steps: a.steps, warmup: a.warmup, log: (l) => console.log(l) });
+  const rows = await runDpBench(a.cases, { steps: a.steps, warmup: a.warmup, dOnly: a.dOnly, log: (l) => console.log(l) });
   return { device, rows };
 }
 

@@ -110,7 +110,8 @@ export function saturatingDpStep(ctx: StepContext): GanStep {
         const fakes = G.apply(z, fakeLabels, true, { dropoutSeed });
         loss = () => saturatingDpLoss(cfg, D, { reals: images, labels, fakes, fakeLabels }, augment, dropoutSeed);
       }
-      const dLoss = dpUpdate(optD, dVars, b, expected, loss, dp, noiseSeed);
+      // First order unless R1 differentiates the discriminator itself (perExampleGradients).
+      const dLoss = dpUpdate(optD, dVars, b, expected, loss, dp, noiseSeed, !cfg.r1);
       const { z, labels: fakeLabels } = sampleLatent(cfg, generatorBatch(batch), nextSeed);
       return { dLoss, gLoss: generatorUpdate(ctx, z, fakeLabels) };
     });

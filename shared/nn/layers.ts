@@ -5,7 +5,7 @@ import { batchNormTrain } from './batchNormTraining.ts';
 import { layerNormalize } from './layerNormalize.ts';
 import { fusedLayerOps } from './fusedLayerOps.ts';
 import { movingAverage } from './movingAverage.ts';
-import { perExampleConv, perExampleDense, perExampleGather, perExampleScaleShift, perExampleWeight } from './perExample.ts';
+import { perExampleConvLayer, perExampleDenseLayer, perExampleGather, perExampleScaleShift, perExampleWeight } from './perExample.ts';
 
 /**
  * Building blocks written with raw tfjs-core ops, so every weight is a named variable we own. Dense, conv,
@@ -21,9 +21,7 @@ export function dense(p: ParamStore, name: string, inUnits: number, outUnits: nu
   const b = bias ? p.create(`${name}/bias`, [outUnits], 'zeros') : null;
   return {
     apply: (x) => {
-      const k = perExampleWeight(kernel);
-      if (k) return perExampleDense(x, k, perExampleWeight(b) ?? b);
-      return fusedLayerOps().dense(x, kernel as tf.Tensor2D, b as tf.Tensor1D | null);
+      return perExampleDenseLayer(x, kernel, b) ?? fusedLayerOps().dense(x, kernel as tf.Tensor2D, b as tf.Tensor1D | null);
     },
   };
 }
@@ -46,9 +44,8 @@ export function conv2d(
   const kernel = p.create(`${name}/kernel`, [k, k, inChannels, outChannels], 'glorot');
   const b = opts.bias === false ? null : p.create(`${name}/bias`, [outChannels], 'zeros');
   const apply = (x: tf.Tensor4D, alpha: number | null): tf.Tensor4D => {
-    const f = perExampleWeight(kernel);
-    if (!f) return fusedLayerOps().conv(x, kernel as tf.Tensor4D, b as tf.Tensor1D | null, stride, alpha);
-    const y = perExampleConv(x, f, perExampleWeight(b) ?? b, stride);
+    const y = perExampleConvLayer(x, kernel, b, stride);
+    if (!y) return fusedLayerOps().conv(x, kernel as tf.Tensor4D, b as tf.Tensor1D | null, stride, alpha);
     return alpha == null ? y : tf.leakyRelu(y, alpha);
   };
   return {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedLayerOps } from './fusedLayerOps.ts';
 
 /**
  * Per-example weights, for per-example gradients in one backward pass (differential privacy:
@@ -20,12 +21,23 @@ import * as tf from '@tensorflow/tfjs-core';
 interface Context {
   readonly batch: number;
   readonly weights: ReadonlyMap<tf.Variable, tf.Tensor>;
+  readonly firstOrder: boolean;
 }
 
 let active: Context | null = null;
 
-/** Run `fn` with per-example copies of the given variables (each `[batch, ...variable.shape]`). */
-export function withPerExampleWeights<T>(batch: number, weights: ReadonlyMap<tf.Variable, tf.Tensor>, fn: () => T): T {
+/**
+ * Run `fn` with per-example copies of the given variables (each `[batch, ...variable.shape]`).
+ *
+ * `firstOrder`: the loss is differentiated once only (no gradient penalty, no R1). Dense and conv layers
+ * then compute their forward pass with the shared weights through the backend's own (or the fast path's
+ * fused) kernels, and a custom gradient gives each example's weight gradient as one batched product of
+ * its inputs and output gradients (Σ over positions of input patch ⊗ output gradient): the same numbers,
+ * at about the cost of the ordinary weight gradient. Such a custom gradient cannot be differentiated
+ * again with respect to the copies, so a second-order loss must leave `firstOrder` false (the default):
+ * every op then runs on the copies themselves.
+ */
+export function withPerExampleWeights<T>(batch: number, weights: ReadonlyMap<tf.Variable, tf.Tensor>, fn: () => T, firstOrder = false): T {
   if (active) throw new Error('per-example weights are already active (nested per-example passes are not supported)');
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`per-example weights need a batch of at least one example, got ${batch}`);
   for (const [v, w] of weights) {
@@ -33,7 +45,7 @@ export function withPerExampleWeights<T>(batch: number, weights: ReadonlyMap<tf.
       throw new Error(`per-example copy of ${v.name} has shape [${w.shape}], expected [${batch},${v.shape}]`);
     }
   }
-  active = { batch, weights };
+  active = { batch, weights, firstOrder };
   try {
     return fn();
   } finally {
@@ -142,4 +154,73 @@ export function perExampleParam(v: tf.Tensor): tf.Tensor | null {
   if (!w) return null;
   if (v.shape[0] !== 1) throw new Error(`per-example parameter ${v.shape} must have a leading axis of 1`);
   return tf.reshape(w, [w.shape[0], ...v.shape.slice(1)]);
+}
+
+/**
+ * A dense layer inside a per-example pass: x [N, in] · kernel + bias with example b's copies, N = B·r.
+ * Null when the kernel has no copy (outside a pass).
+ */
+export function perExampleDenseLayer(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor | null): tf.Tensor2D | null {
+  const k = perExampleWeight(kernel);
+  if (!k) return null;
+  const bc = perExampleWeight(bias);
+  if (!active!.firstOrder) return perExampleDense(x, k, bc ?? bias);
+  const [n, inUnits] = x.shape;
+  const b = groups(n, k.shape[0], 'dense layer');
+  const out = kernel.shape[1]!;
+  const forward = (xx: tf.Tensor2D) => fusedLayerOps().dense(xx, kernel as tf.Tensor2D, bias as tf.Tensor1D | null);
+  const inputs = bc ? [x, k, bc] : [x, k];
+  const f = tf.customGrad((...args: (tf.Tensor | ((ts: tf.Tensor[]) => void))[]) => {
+    const [xx] = args as tf.Tensor[];
+    const save = args[args.length - 1] as (ts: tf.Tensor[]) => void;
+    save([xx]);
+    return {
+      value: forward(xx as tf.Tensor2D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs] = saved;
+        const dy3 = tf.reshape(dy, [b, n / b, out]) as tf.Tensor3D;
+        const grads = [tf.matMul(dy as tf.Tensor2D, kernel as tf.Tensor2D, false, true), tf.matMul(tf.reshape(xs, [b, n / b, inUnits]) as tf.Tensor3D, dy3, true, false)];
+        if (bc) grads.push(tf.sum(dy3, 1));
+        return grads;
+      },
+    };
+  });
+  return f(...inputs) as tf.Tensor2D;
+}
+
+/**
+ * A 'same' conv layer inside a per-example pass: conv(x, filter) + bias with example b's copies, x
+ * [N, H, W, C], N = B·r. Null when the filter has no copy (outside a pass).
+ */
+export function perExampleConvLayer(x: tf.Tensor4D, filter: tf.Tensor, bias: tf.Tensor | null, stride: number): tf.Tensor4D | null {
+  const f = perExampleWeight(filter);
+  if (!f) return null;
+  const bc = perExampleWeight(bias);
+  if (!active!.firstOrder) return perExampleConv(x, f, bc ?? bias, stride);
+  const [n] = x.shape;
+  const [k, , c, o] = filter.shape;
+  const b = groups(n, f.shape[0], 'conv layer');
+  const inputs = bc ? [x, f, bc] : [x, f];
+  const op = tf.customGrad((...args: (tf.Tensor | ((ts: tf.Tensor[]) => void))[]) => {
+    const [xx] = args as tf.Tensor[];
+    const save = args[args.length - 1] as (ts: tf.Tensor[]) => void;
+    save([xx]);
+    return {
+      value: fusedLayerOps().conv(xx as tf.Tensor4D, filter as tf.Tensor4D, bias as tf.Tensor1D | null, stride, null),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const xs = saved[0] as tf.Tensor4D;
+        const [, ho, wo] = dy.shape;
+        const rows = (n / b) * ho! * wo!;
+        const dy3 = tf.reshape(dy, [b, rows, o]) as tf.Tensor3D;
+        const patches = tf.reshape(unfoldPatches(xs, k, stride), [b, rows, k * k * c]) as tf.Tensor3D;
+        const grads = [
+          tf.conv2dTranspose(dy as tf.Tensor4D, filter as tf.Tensor4D, xs.shape, stride, 'same'),
+          tf.reshape(tf.matMul(patches, dy3, true, false), [b, k, k, c, o]),
+        ];
+        if (bc) grads.push(tf.sum(dy3, 1));
+        return grads;
+      },
+    };
+  });
+  return op(...inputs) as tf.Tensor4D;
 }

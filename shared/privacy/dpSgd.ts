@@ -65,10 +65,15 @@ export function effectiveNoiseMultiplier(cfg: GanConfig, dp: DpOptions): number 
   return cfg.gan === 'wgan-gp' ? dp.noiseMultiplier / Math.sqrt(cfg.nCritic) : dp.noiseMultiplier;
 }
 
-/** Per-example gradients [B, ...variable.shape] of the loss vector [B] that `loss` computes, and its sum. */
-export function perExampleGradients(vars: readonly tf.Variable[], batch: number, loss: () => tf.Tensor1D): { sum: tf.Scalar; grads: tf.Tensor[] } {
-  // Broadcast (one native add) rather than tile, which some backends run in plain JavaScript.
-  const copies = vars.map((v) => tf.add(tf.zeros([batch, ...v.shape.map(() => 1)]), v));
+/**
+ * Per-example gradients [B, ...variable.shape] of the loss vector [B] that `loss` computes, and its sum.
+ * `firstOrder`: the loss differentiates nothing itself (no gradient penalty, no R1), which allows the
+ * faster layer path (withPerExampleWeights); a second-order loss must pass false.
+ */
+export function perExampleGradients(vars: readonly tf.Variable[], batch: number, loss: () => tf.Tensor1D, firstOrder = false): { sum: tf.Scalar; grads: tf.Tensor[] } {
+  // A broadcast add of rank 2 (then a free reshape): cheaper than tile, which some backends run in plain
+  // JavaScript, and within every backend's rank limits (a conv filter's copies are rank 5).
+  const copies = vars.map((v) => tf.reshape(tf.add(tf.zeros([batch, 1]), tf.reshape(v, [1, -1])), [batch, ...v.shape]));
   const weights = new Map(vars.map((v, i) => [v, copies[i]]));
   const { value, grads } = tf.engine().gradients(
     () =>
@@ -76,7 +81,7 @@ export function perExampleGradients(vars: readonly tf.Variable[], batch: number,
         const l = loss();
         if (l.rank !== 1 || l.shape[0] !== batch) throw new Error(`a per-example loss must have shape [${batch}], got [${l.shape}]`);
         return tf.sum(l) as tf.Scalar;
-      }),
+      }, firstOrder),
     copies,
     undefined,
     true,
@@ -116,16 +121,25 @@ export function clippedSum(grads: readonly tf.Tensor[], factors: tf.Tensor1D): t
  * computed with the discriminator's per-example weights), each clipped to `clipNorm`, summed, plus noise
  * N(0, σ²C²) drawn from `nextSeed` (one seed per variable, from the trainer's seeded stream), divided by
  * `expectedBatch` and applied by `opt`. `b` may be 0 (an empty Poisson draw): the update is then noise
- * alone. Returns the mean per-example loss (0 for an empty batch).
+ * alone. `firstOrder` as for perExampleGradients. Returns the mean per-example loss (0 for an empty batch).
  */
-export function dpUpdate(opt: tf.Optimizer, vars: readonly tf.Variable[], b: number, expectedBatch: number, loss: () => tf.Tensor1D, dp: DpOptions, nextSeed: SeedSource): tf.Scalar {
+export function dpUpdate(
+  opt: tf.Optimizer,
+  vars: readonly tf.Variable[],
+  b: number,
+  expectedBatch: number,
+  loss: () => tf.Tensor1D,
+  dp: DpOptions,
+  nextSeed: SeedSource,
+  firstOrder = false,
+): tf.Scalar {
   checkDpOptions(dp);
   if (!(expectedBatch > 0)) throw new RangeError(`the expected batch size must be > 0, got ${expectedBatch}`);
   return tf.tidy(() => {
     let sums: tf.Tensor[];
     let mean: tf.Scalar;
     if (b > 0) {
-      const { sum, grads } = perExampleGradients(vars, b, loss);
+      const { sum, grads } = perExampleGradients(vars, b, loss, firstOrder);
       sums = clippedSum(grads, clipFactors(perExampleNorms(grads), dp.clipNorm));
       mean = tf.div(sum, b);
     } else {

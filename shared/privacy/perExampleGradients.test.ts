@@ -12,7 +12,8 @@ import { clipFactors, clippedSum, perExampleGradients, perExampleNorms } from '.
  * separate single-example gradients (tf.variableGrads of example b's loss, computed on that example
  * alone with the model's ordinary weights). For every GAN type and every discriminator without batch
  * norm, tiny models, the cpu backend: each example's gradient norm, and the clipped sum Σ_b min(1, C/‖g_b‖)·g_b
- * with C set so that some examples are clipped and some are not.
+ * with C set so that some examples are clipped and some are not. First-order losses are checked on both
+ * layer paths (shared/nn/perExample.ts `firstOrder`).
  */
 
 const B = 3;
@@ -90,7 +91,11 @@ describe('per-example gradients in one pass equal B single-example gradients', (
           return vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
         });
         const naiveNorms = naive.map((g) => Math.hypot(...flatten(g)));
-        const { sum, grads } = perExampleGradients(vars, B, () => lossOf(model, x));
+        // Both layer paths: the copies throughout (any loss), and for first-order losses the native forward
+        // pass with per-example weight gradients from a custom gradient.
+        const firstOrder = gan !== 'wgan-gp' && !extra.r1;
+        for (const fast of firstOrder ? [false, true] : [false]) {
+        const { sum, grads } = perExampleGradients(vars, B, () => lossOf(model, x), fast);
         const norms = perExampleNorms(grads).dataSync();
         naiveNorms.forEach((n, i) => {
           expect(n).toBeGreaterThan(0);
@@ -111,6 +116,7 @@ describe('per-example gradients in one pass equal B single-example gradients', (
         );
         const got = clippedSum(grads, clipFactors(perExampleNorms(grads), clip));
         expect(relativeError(flatten(got), flatten(expected))).toBeLessThan(1e-4);
+        }
       });
     } finally {
       model.dispose();
