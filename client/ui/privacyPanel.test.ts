@@ -59,6 +59,10 @@ describe('privacy panel text', () => {
     expect(budgetFromForm({ epsilon: '0', noise: '' })).toEqual({ error: 'The ε limit must be a number above 0 (or empty)' });
     expect(budgetFromForm({ epsilon: 'abc', noise: '' })).toEqual({ error: 'The ε limit must be a number above 0 (or empty)' });
     expect(budgetFromForm({ epsilon: '', noise: '5000' })).toEqual({ error: 'The noise multiplier must be at most 1000' });
+    // Noise and clip (the other way to set a budget).
+    expect(budgetFromForm({ epsilon: '', noise: '1.3', clip: '0.5' })).toEqual({ budget: { epsilon: null, noiseMultiplier: 1.3, clipNorm: 0.5, delta: null } });
+    expect(budgetFromForm({ epsilon: '', noise: '', clip: '' }, { ...NO_HOSPITAL_BUDGET, clipNorm: 0.5 })).toEqual({ budget: NO_HOSPITAL_BUDGET });
+    expect(budgetFromForm({ epsilon: '', noise: '1', clip: '-2' })).toEqual({ error: 'The clip norm must be a number above 0 (or empty)' });
   });
 
   it("reads the federation's DP from /api/status (on: its settings; off or absent: none)", () => {

@@ -9,7 +9,7 @@ import { $ } from './dom.ts';
  * worker computes the figures (shared/privacy/budget.ts previewPrivacy, the privacy ledger in IndexedDB);
  * this renders them and checks the form. Stable test ids (docs: /work/notes/privacy-api.md): privacy-panel,
  * privacy-status, privacy-epsilon-spent, privacy-epsilon-planned, privacy-budget, privacy-noise,
- * privacy-budget-epsilon, privacy-budget-noise, privacy-save, privacy-msg.
+ * privacy-budget-epsilon, privacy-budget-noise, privacy-budget-clip, privacy-save, privacy-msg.
  */
 
 export type Tone = 'ok' | 'warn' | 'error' | 'neutral';
@@ -64,10 +64,10 @@ export function deltaText(s: PrivacyState): string {
 }
 
 /**
- * The form's budget from its two fields (ε limit, noise multiplier; empty: not set), or the reason it is not
- * valid. Other settings (clip norm, δ) are kept from `previous`.
+ * The form's budget from its fields (ε limit, noise multiplier, clip norm; empty: not set), or the reason it
+ * is not valid. δ is kept from `previous`.
  */
-export function budgetFromForm(fields: { epsilon: string; noise: string }, previous: HospitalDpBudget = NO_HOSPITAL_BUDGET): { budget: HospitalDpBudget } | { error: string } {
+export function budgetFromForm(fields: { epsilon: string; noise: string; clip?: string }, previous: HospitalDpBudget = NO_HOSPITAL_BUDGET): { budget: HospitalDpBudget } | { error: string } {
   const read = (text: string, what: string, max: number): number | null | string => {
     const t = text.trim().replace(',', '.');
     if (t === '') return null;
@@ -80,7 +80,9 @@ export function budgetFromForm(fields: { epsilon: string; noise: string }, previ
   if (typeof epsilon === 'string') return { error: epsilon };
   const noise = read(fields.noise, 'The noise multiplier', 1000);
   if (typeof noise === 'string') return { error: noise };
-  return { budget: { ...previous, epsilon, noiseMultiplier: noise } };
+  const clip = fields.clip === undefined ? previous.clipNorm : read(fields.clip, 'The clip norm', 1e6);
+  if (typeof clip === 'string') return { error: clip };
+  return { budget: { ...previous, epsilon, noiseMultiplier: noise, clipNorm: clip } };
 }
 
 /** Renders the panel and runs its form. */
@@ -116,18 +118,22 @@ export class PrivacyPanel {
     if (first) {
       $<HTMLInputElement>('#privacy-budget-epsilon').value = s.budget.epsilon === null ? '' : String(s.budget.epsilon);
       $<HTMLInputElement>('#privacy-budget-noise').value = s.budget.noiseMultiplier === null ? '' : String(s.budget.noiseMultiplier);
+      $<HTMLInputElement>('#privacy-budget-clip').value = s.budget.clipNorm === null ? '' : String(s.budget.clipNorm);
     }
     this.renderForm();
   }
 
   private renderForm(): void {
-    for (const id of ['#privacy-budget-epsilon', '#privacy-budget-noise', '#privacy-save']) ($(id) as HTMLInputElement | HTMLButtonElement).disabled = this.joined;
+    for (const id of ['#privacy-budget-epsilon', '#privacy-budget-noise', '#privacy-budget-clip', '#privacy-save']) ($(id) as HTMLInputElement | HTMLButtonElement).disabled = this.joined;
     $('#privacy-form-note').textContent = this.joined ? 'The budget is fixed while this hospital takes part; leave the federation to change it.' : 'Set before joining. Empty fields follow the federation’s settings; a hospital can be stricter than the federation, never looser.';
   }
 
   private async save(): Promise<void> {
     const msg = $('#privacy-msg');
-    const r = budgetFromForm({ epsilon: $<HTMLInputElement>('#privacy-budget-epsilon').value, noise: $<HTMLInputElement>('#privacy-budget-noise').value }, this.state?.budget);
+    const r = budgetFromForm(
+      { epsilon: $<HTMLInputElement>('#privacy-budget-epsilon').value, noise: $<HTMLInputElement>('#privacy-budget-noise').value, clip: $<HTMLInputElement>('#privacy-budget-clip').value },
+      this.state?.budget,
+    );
     if ('error' in r) {
       msg.textContent = r.error;
       msg.className = 'msg tone-error';

@@ -60,6 +60,7 @@ describe.skipIf(!!skip)('the privacy panel of the web app', () => {
     await waitForText(page, 'privacy-msg', /^The ε limit must be a number above 0 \(or empty\)$/);
 
     await page.getByTestId('privacy-budget-epsilon').fill('0.5');
+    await page.getByTestId('privacy-budget-clip').fill('0.5');
     await page.getByTestId('privacy-save').click();
     await waitForText(page, 'privacy-msg', /^Saved\. It applies from the next round this hospital trains\.$/);
     expect(await text(page, 'privacy-budget')).toBe('ε at most 0.50 (set here)');
@@ -68,12 +69,14 @@ describe.skipIf(!!skip)('the privacy panel of the web app', () => {
     expect(planned).toBeGreaterThan(0.45);
     // More noise than the federation's 1.1, to fit ε 0.5 over the 3 rounds.
     expect(Number((await text(page, 'privacy-noise')).split(' ')[0])).toBeGreaterThan(1.1);
+    expect(await text(page, 'privacy-noise')).toMatch(/ × clip norm 0\.5$/);
     expect(await text(page, 'privacy-status')).toMatch(/^Differential privacy is on \(the federation asks for it and this hospital set its own budget\)/);
     // Kept across a reload (IndexedDB).
     await page.reload();
     await page.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
     await waitForText(page, 'privacy-budget', /^ε at most 0\.50 \(set here\)$/);
     expect(await page.getByTestId('privacy-budget-epsilon').inputValue()).toBe('0.5');
+    expect(await page.getByTestId('privacy-budget-clip').inputValue()).toBe('0.5');
     await checkA11y(page, 'privacy panel with a budget set here');
   }, 180_000);
 });
