@@ -24,6 +24,8 @@ import { StateDirError } from '../state.ts';
  */
 
 export const AUDIT_FILE = 'audit.jsonl';
+/** Events kept in memory for the console's queries (the newest); the export (the file) has them all. */
+export const AUDIT_EVENTS_IN_MEMORY = 50_000;
 export const AUDIT_HEAD_FILE = 'audit.head.json';
 const GENESIS = '0'.repeat(64);
 
@@ -114,8 +116,13 @@ export class AuditLog {
   readonly file: string;
   private readonly headFile: string;
   private events: AuditEvent[];
+  /** Lines in the file (events in memory are the newest of them). */
+  private count: number;
   private headHash: string;
   private headWrite: Promise<void> = Promise.resolve();
+  private headWriting = false;
+  private headAgain = false;
+  private readonly keep: number;
   private listeners: ((e: AuditEvent) => void)[] = [];
 
   private constructor(
@@ -123,10 +130,13 @@ export class AuditLog {
     events: AuditEvent[],
     head: string,
     private readonly now: () => number,
+    keep = AUDIT_EVENTS_IN_MEMORY,
   ) {
+    this.keep = keep;
     this.file = join(dir, AUDIT_FILE);
     this.headFile = join(dir, AUDIT_HEAD_FILE);
-    this.events = events;
+    this.count = events.length;
+    this.events = events.slice(-keep);
     this.headHash = head;
   }
 
@@ -134,7 +144,7 @@ export class AuditLog {
    * Open (and verify) the audit log in `dir` (STATE_DIR/console). Throws StateDirError 'audit-log-tampered'
    * naming the first bad line when the chain does not verify.
    */
-  static open(dir: string, opts: { now?: () => number } = {}): AuditLog {
+  static open(dir: string, opts: { now?: () => number; keepInMemory?: number } = {}): AuditLog {
     const file = join(dir, AUDIT_FILE);
     const headFile = join(dir, AUDIT_HEAD_FILE);
     const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
@@ -153,11 +163,12 @@ export class AuditLog {
     if (!v.ok) {
       throw new StateDirError('audit-log-tampered', `the audit log ${file} was tampered with: line ${v.line}: ${v.problem}. The server does not start on an audit log it cannot trust. ${AUDIT_REMEDY(file)}`);
     }
-    return new AuditLog(dir, v.events, v.head, opts.now ?? Date.now);
+    return new AuditLog(dir, v.events, v.head, opts.now ?? Date.now, opts.keepInMemory);
   }
 
+  /** Lines in the log. */
   get size(): number {
-    return this.events.length;
+    return this.count;
   }
 
   get head(): string {
@@ -167,7 +178,7 @@ export class AuditLog {
   /** Append one event (written and fsynced before this returns; the head record follows atomically). */
   append(input: AuditInput): AuditEvent {
     const base: Omit<AuditEvent, 'hash'> = {
-      seq: this.events.length + 1,
+      seq: this.count + 1,
       at: new Date(this.now()).toISOString(),
       type: input.type,
       actor: input.actor,
@@ -184,11 +195,28 @@ export class AuditLog {
       closeSync(fd);
     }
     this.events.push(e);
+    if (this.events.length > this.keep * 1.2) this.events = this.events.slice(-this.keep);
+    this.count++;
     this.headHash = e.hash;
-    const head = JSON.stringify({ seq: e.seq, hash: e.hash });
-    this.headWrite = this.headWrite.then(() => writeFileAtomic(this.headFile, head, 0o600)).catch(() => {});
+    this.writeHead();
     for (const fn of this.listeners) fn(e);
     return e;
+  }
+
+  /** Write the head record (the last line's seq and hash); appends meanwhile are coalesced into one more write. */
+  private writeHead(): void {
+    if (this.headWriting) {
+      this.headAgain = true;
+      return;
+    }
+    this.headWriting = true;
+    this.headWrite = (async () => {
+      do {
+        this.headAgain = false;
+        await writeFileAtomic(this.headFile, JSON.stringify({ seq: this.count, hash: this.headHash }), 0o600).catch(() => {});
+      } while (this.headAgain);
+      this.headWriting = false;
+    })();
   }
 
   /** Wait for the head record of the last append to be written (tests, shutdown). */
@@ -200,6 +228,7 @@ export class AuditLog {
     this.listeners.push(fn);
   }
 
+  /** Events matching the filter, oldest first, among the newest kept in memory (AUDIT_EVENTS_IN_MEMORY). */
   query(f: AuditFilter = {}): AuditEvent[] {
     const since = f.since !== undefined ? Date.parse(f.since) : undefined;
     const out = this.events.filter(

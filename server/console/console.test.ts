@@ -438,3 +438,25 @@ describe('audit log', () => {
     expect(v.ok && v.events.length).toBe(5);
   });
 });
+
+describe('audit log, unit', () => {
+  it('keeps the newest events in memory for queries, counts every line, and the chain continues across the cut', async () => {
+    const { AuditLog } = await import('./auditLog.ts');
+    const dir = tempState();
+    let t = Date.UTC(2026, 0, 1);
+    const log = AuditLog.open(dir, { now: () => (t += 1000), keepInMemory: 10 });
+    for (let i = 1; i <= 40; i++) log.append({ type: i % 2 ? 'hospital-joined' : 'hospital-left', actor: 'h1', hospital: 'h1' });
+    await log.flush();
+    expect(log.size).toBe(40);
+    const kept = log.query({});
+    expect(kept.length).toBeLessThanOrEqual(12);
+    expect(kept.at(-1)!.seq).toBe(40);
+    expect(log.query({ type: 'hospital-joined', limit: 3 }).map((e) => e.seq)).toEqual([35, 37, 39]);
+    // The head record follows the last append (writes coalesced), and the file verifies as a whole.
+    expect(JSON.parse(readFileSync(join(dir, 'audit.head.json'), 'utf8'))).toEqual({ seq: 40, hash: log.head });
+    const reopened = AuditLog.open(dir);
+    expect([reopened.size, reopened.head]).toEqual([40, log.head]);
+    expect(reopened.append({ type: 'server-started', actor: 'server' }).seq).toBe(41);
+    await reopened.flush();
+  });
+});
