@@ -27,11 +27,13 @@ interface Capture {
   received: Record<string, unknown>[];
 }
 
-function capturingSocket(capture: Capture) {
+/** `drop`: message types this hospital never sends (a hospital that misses a phase). */
+function capturingSocket(capture: Capture, drop: string[] = []) {
   return (url: string, protocols?: string | string[]) => {
     const ws = new WebSocket(url, protocols);
     const send = ws.send.bind(ws);
     (ws as unknown as { send: (d: unknown) => void }).send = (data: unknown) => {
+      if (typeof data === 'string' && drop.includes(JSON.parse(data).type)) return;
       if (typeof data === 'string') capture.sentText.push(JSON.parse(data));
       else {
         const bytes = data instanceof Uint8Array ? data : new Uint8Array(data as ArrayBuffer);
@@ -55,8 +57,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-function start(hospital: string, train: TrainFn, capture: Capture) {
-  const c = nodeClient(server!, hospital, train, { createSocket: capturingSocket(capture) as never });
+function start(hospital: string, train: TrainFn, capture: Capture, drop: string[] = []) {
+  const c = nodeClient(server!, hospital, train, { createSocket: capturingSocket(capture, drop) as never });
   clients.push(c);
   void c.run().catch(() => undefined);
   return c;
@@ -123,6 +125,23 @@ describe('secure aggregation through the server (Node hospitals, loopback)', () 
     const unmask = caps.h1.received.find((m) => m.type === 'secagg-unmask') as { survivors: string[] };
     expect(unmask.survivors).toEqual(['h1', 'h2']);
     const got = await globalAfterRound(server);
+    const want = fedAvg((['h1', 'h2'] as const).map((h) => ({ weights: tinyWeights(VALUES[h]), examples: EXAMPLES[h] })));
+    const bound = quantError((2 ** 31 - 1) / (3 * 100_000 * 0.5), 3, 400);
+    got.tensors.forEach((t, k) => t.data.forEach((v, i) => expect(Math.abs(v - want.tensors[k].data[i])).toBeLessThanOrEqual(bound + 1e-7)));
+  }, 30_000);
+
+  it('a hospital that never advertises its keys is out of the attempt after phaseSeconds; the others complete the round', async () => {
+    server = await startTestServer({ rounds: 1, minAvailable: 3, minFit: 3, minCompletion: 2, privacy: { secureAggregation: SECURE } } as never);
+    const caps = { h1: emptyCapture(), h2: emptyCapture(), h3: emptyCapture() };
+    start('h1', trainer('h1'), caps.h1);
+    start('h2', trainer('h2'), caps.h2);
+    start('h3', trainer('h3'), caps.h3, ['secagg-keys']);
+    await until(() => server!.logLines.some((l) => l.includes('round 1 complete')), 15000, 'round 1 complete');
+    expect(caps.h3.received).toContainEqual({ type: 'round-closed', round: 1, attempt: 1, reason: 'aborted' });
+    expect(caps.h3.received.some((m) => m.type === 'secagg-roster')).toBe(false);
+    expect(caps.h3.sentBinary).toHaveLength(0);
+    expect(server.logLines.some((l) => /h3 did not advertise its secure-aggregation keys within 2s: out of attempt 1/.test(l))).toBe(true);
+    const got = server.federation.globalWeights;
     const want = fedAvg((['h1', 'h2'] as const).map((h) => ({ weights: tinyWeights(VALUES[h]), examples: EXAMPLES[h] })));
     const bound = quantError((2 ** 31 - 1) / (3 * 100_000 * 0.5), 3, 400);
     got.tensors.forEach((t, k) => t.data.forEach((v, i) => expect(Math.abs(v - want.tensors[k].data[i])).toBeLessThanOrEqual(bound + 1e-7)));
