@@ -45,9 +45,12 @@ export const ENV = {
    */
   START_FRESH: 'START_FRESH',
   /**
-   * The operator's secret (at least 16 characters): `Authorization: Bearer <it>` on /api/status shows the
-   * full status (hospital names, who is online, per-hospital progress). Without it, /api/status shows only
-   * the aggregate view (server/http.ts publicStatus), to everyone.
+   * The operator's secret (at least 16 characters): `Authorization: Bearer <it>` opens the operator console
+   * (/console, /api/console/*) and, on /api/status, the full status (hospital names, who is online,
+   * per-hospital progress); without the header /api/status shows only the aggregate view (server/http.ts
+   * publicStatus). Without OPERATOR_TOKEN and without an `operator` entry in the tokens file, the server
+   * creates an operator token on its first start, logs it once and keeps its SHA-256 in STATE_DIR/console/
+   * (server/console/setup.ts).
    */
   OPERATOR_TOKEN: 'OPERATOR_TOKEN',
   /**

@@ -18,7 +18,7 @@ export interface HttpDeps {
   metrics(): string;
   /** The full status (server/roundMachine.ts StatusJson), or `{phase: 'loading'}` before the state is loaded. */
   status(): StatusJson | { phase: 'loading' };
-  /** Who may read the full status; without it, /api/status answers everyone with the public view only. */
+  /** Who may read the full status (the server always has one: server/console/setup.ts); without it, /api/status answers everyone with the public view only. */
   operator?: OperatorAuth;
   /** Directory of the built web app (`dist/`). */
   staticDir: string;
@@ -291,9 +291,10 @@ export interface OperatorAuthOptions {
 export const OPERATOR_THROTTLE: AuthThrottleLimits = { authFailuresBeforeBackoff: 3, authBackoffSeconds: 1, authBackoffMaxSeconds: 300 };
 
 /**
- * The operator's bearer token for the full /api/status: OPERATOR_TOKEN and/or the `operator` entries of
- * the tokens file. The presented token's SHA-256 is compared with each configured one in constant time
- * (timingSafeEqual). A wrong token gets 401 and
+ * The operator's bearer token for the console and the full /api/status: OPERATOR_TOKEN and/or the
+ * `operator` entries of the tokens file, else the one created on the first start (server/console/setup.ts).
+ * The presented token's SHA-256 is compared with each configured one in constant time (timingSafeEqual).
+ * A hospital's token gets 403 (saying so), any other wrong token 401; each
  * counts against its source address like a hospital's unknown token (server/admission.ts AuthThrottle):
  * after OPERATOR_THROTTLE's free tries the address waits a backoff that doubles with each further wrong
  * token, answered 429 with Retry-After meanwhile (even with the right token). Refusals are counted in

@@ -41,7 +41,10 @@ export interface FederationServerOptions {
   publicUrl?: string;
   /** Reverse proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
   trustedProxies?: TrustedProxies;
-  /** OPERATOR_TOKEN: `Authorization: Bearer <it>` reads the full /api/status, as do the tokens of `operator` entries of the tokens file; without either only the public view is served (server/http.ts). */
+  /**
+   * OPERATOR_TOKEN: `Authorization: Bearer <it>` opens the console and the full /api/status, as do the tokens of `operator`
+   * entries of the tokens file; without either, the operator token created on the first start (server/console/setup.ts).
+   */
   operatorToken?: string;
   /** Overrides `fed.retry.initialDelaySeconds`, in ms: the first delay before repeating a failed round attempt or checkpoint write (tests). */
   retryDelayMs?: number;
