@@ -142,6 +142,8 @@ export class ConsoleError extends Error {
     readonly status: number,
     readonly field?: string,
     readonly retryAfterSeconds?: number,
+    /** What the server said about `field` alone (its first problem's message), when it said it apart. */
+    readonly fieldMessage?: string,
   ) {
     super(message);
     this.name = 'ConsoleError';
@@ -190,7 +192,8 @@ export function refusal(status: number, bodyText: string, retryAfter: string | n
   if (status === 429) return new ConsoleError(`Too many wrong tokens were tried from this computer. Wait ${retry !== undefined ? `${retry} s` : 'a little'} and try again.`, 429, undefined, retry);
   if (status >= 500) return new ConsoleError(`The federation server failed to do this (${status})${said ? `: ${said}` : ''}. Try again; if it keeps failing, read the server's log.`, status);
   if (status === 404 && !said) return new ConsoleError('The federation server does not know this request (404): is it an older version without the operator console?', 404);
-  return new ConsoleError(said || `The federation server refused this (${status}).`, status, fieldOf(body));
+  const first = (body.problems ?? body.issues)?.[0]?.message;
+  return new ConsoleError(said || `The federation server refused this (${status}).`, status, fieldOf(body), undefined, typeof first === 'string' ? first : undefined);
 }
 
 function fileNameOf(disposition: string | null, fallback: string): string {

@@ -20,8 +20,8 @@ interface FieldSpec {
 }
 
 const AGGREGATORS: [string, string][] = [
-  ['fedavg', 'FedAvg (mean weighted by tiles)'],
-  ['median', 'Coordinate-wise median'],
+  ['fedavg', 'FedAvg'],
+  ['median', 'Median'],
   ['trimmed-mean', 'Trimmed mean'],
 ];
 
@@ -31,7 +31,7 @@ export const SETTINGS_FIELDS: FieldSpec[] = [
   { path: 'minCompletion', label: 'Updates needed to complete a round', hint: 'Fewer by the deadline: the round is tried again.', kind: 'integer', min: 1, step: 1 },
   { path: 'roundDeadlineSeconds', label: 'Round deadline (seconds)', hint: 'How long hospitals have to train and send their update.', kind: 'number', min: 1, step: 1 },
   { path: 'localSteps', label: 'Training steps per hospital per round', hint: 'Generator steps each sampled hospital trains.', kind: 'integer', min: 1, step: 1 },
-  { path: 'aggregator.type', label: 'How updates are combined', hint: 'The median and trimmed mean resist a bad update.', kind: 'aggregator' },
+  { path: 'aggregator.type', label: 'How updates are combined', hint: 'FedAvg: the mean weighted by tiles. The median and trimmed mean resist a bad update.', kind: 'aggregator' },
   { path: 'aggregator.beta', label: 'Trimmed share at each end', hint: 'Trimmed mean only: from 0 up to (not including) 0.5.', kind: 'number', min: 0, max: 0.49, step: 0.05 },
 ];
 
@@ -97,6 +97,21 @@ export function fieldOfRefusal(e: ConsoleError): string | undefined {
     if (at !== undefined && (!first || at < first.at)) first = { path: p, at };
   }
   return first?.path;
+}
+
+/**
+ * The refusal as it reads next to its field: the server's words for that field without the field's name in
+ * front (`settings refused: localSteps: must be at least 1` → `Must be at least 1.`).
+ */
+export function fieldSentence(e: ConsoleError, field: string): string {
+  const said = e.fieldMessage ?? e.message;
+  const at = said.lastIndexOf(`${field}:`);
+  // The server's whole sentence, when it did not say this field's part apart.
+  if (at < 0 && e.fieldMessage === undefined) return said;
+  let text = (at < 0 ? said : said.slice(at + field.length + 1)).trim();
+  if (!text) return e.message;
+  text = text[0].toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 export class ControlView {
@@ -278,7 +293,7 @@ export class ControlView {
         const field = fieldOfRefusal(e);
         if (field) {
           const el = $(`#${inputId(field)}`);
-          fieldError(el, $(`#${inputId(field)}-error`), e.message);
+          fieldError(el, $(`#${inputId(field)}-error`), fieldSentence(e, field));
           el.focus();
           say(msg, 'Nothing was saved: the server refused the marked field.', 'error');
           return;

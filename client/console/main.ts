@@ -70,14 +70,15 @@ function show(o: Overview): void {
   controlView.update(o.federation, o.settings);
   hospitalsView.render(o.hospitals, now());
   auditView.addHospitals(o.hospitals.map((x) => x.name));
-  if (!classesLoaded) void loadClasses();
+  if (o.classes?.length) modelView.setClasses(o.classes);
+  else if (!classesLoaded) void loadClasses();
   const samplesKey = (x: Overview | null) => (x?.samples ? x.samples.map((g) => g.round).join(',') : `${x?.federation.round}:${x?.history.length}`);
   if (samplesKey(prev) !== samplesKey(o) && tabs.current === 'model') void modelView.refresh();
   if (prev && tabs.current === 'audit' && JSON.stringify(prev.federation) !== JSON.stringify(o.federation)) void auditView.refresh();
   document.body.dataset.round = String(o.federation.round);
 }
 
-/** The federation's classes (from /api/status's model config), for the sample grids' descriptions. */
+/** The federation's classes from /api/status's model config, for a server whose overview does not name them (the sample grids' descriptions). */
 async function loadClasses(): Promise<void> {
   classesLoaded = true;
   try {

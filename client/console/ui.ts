@@ -66,11 +66,14 @@ export async function copyText(text: string, input: HTMLInputElement): Promise<b
   }
 }
 
+/** An ISO time as `2026-12-02 23:28:01` in this computer's time zone (year first: unambiguous everywhere). */
 export function dateTime(iso: string | null | undefined): string {
   if (!iso) return '–';
   const t = Date.parse(iso);
   if (!Number.isFinite(t)) return iso;
-  return new Date(t).toLocaleString('en-GB', { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  const d = new Date(t);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
 /** Mark a form field as wrong with the message next to it (and clear with ''). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FederationView, HospitalView } from './api.ts';
-import { changedSettings, fieldOfRefusal } from './controlView.ts';
+import { changedSettings, fieldOfRefusal, fieldSentence } from './controlView.ts';
 import { ConsoleError } from './api.ts';
 import { hospitalNameProblem } from './hospitalsView.ts';
 import { sinceIso } from './auditView.ts';
@@ -44,10 +44,12 @@ describe('console wording', () => {
   it('explains a hospital’s failures, and shows ε only as a number', () => {
     expect(failureText({ round: 3, attempt: 1, reason: 'deadline' })).toBe('Round 3: did not send its update before the deadline');
     expect(failureText({ round: 3, attempt: 2, reason: 'disconnected' })).toBe('Round 3, attempt 2: its connection dropped during the round and it did not come back in time');
+    expect(failureText({ round: 5, attempt: 1, reason: 'stopped' })).toBe('Round 5: the operator stopped the federation during the round');
     expect(failureText({ round: 4, attempt: 1, reason: 'its update was 3.2 times the allowed norm' })).toBe('Round 4: its update was 3.2 times the allowed norm');
     expect(epsilonText(1.23456)).toBe('1.23');
     expect(epsilonText(null)).toBe('–');
     expect(auditDetails({ at: 't', type: 'x', actor: 'operator', hash: 'abc', prev: 'def', seq: 3, details: { totalRounds: 8, from: { a: 1 } } })).toBe('totalRounds: 8, from: {"a":1}');
+    expect(auditDetails({ at: 't', type: 'round-aggregated', details: { round: 4, hospitals: ['h1', 'h2'], dLoss: 2.8168298403422036 } })).toBe('round: 4, hospitals: h1 + h2, dLoss: 2.817');
   });
 });
 
@@ -67,6 +69,10 @@ describe('console forms', () => {
     expect(fieldOfRefusal(new ConsoleError('roundDeadlineSeconds: must be positive', 400))).toBe('roundDeadlineSeconds');
     expect(fieldOfRefusal(new ConsoleError('minCompletion (3) cannot exceed minFit (2)', 400))).toBe('minCompletion');
     expect(fieldOfRefusal(new ConsoleError('model.imageSize cannot change during a federation', 400))).toBeUndefined();
+    expect(fieldSentence(new ConsoleError('settings refused: localSteps: must be at least 1', 400, 'localSteps'), 'localSteps')).toBe('Must be at least 1.');
+    expect(fieldSentence(new ConsoleError('settings refused', 400, 'fraction', undefined, 'fraction: must be at most 1'), 'fraction')).toBe('Must be at most 1.');
+    expect(fieldSentence(new ConsoleError('settings refused: localSteps: must be at least 1', 400, 'localSteps', undefined, 'must be at least 1'), 'localSteps')).toBe('Must be at least 1.');
+    expect(fieldSentence(new ConsoleError('minCompletion (3) cannot exceed minFit (2)', 400), 'minCompletion')).toBe('minCompletion (3) cannot exceed minFit (2)');
   });
 
   it('checks a new hospital’s name like the tokens file does', () => {

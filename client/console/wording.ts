@@ -98,6 +98,7 @@ const FAILURE_REASONS: Record<string, string> = {
   'grant-expired': 'did not finish uploading its update in the time it was given',
   aborted: 'the attempt ended before its update arrived (other hospitals failed, or the operator stopped it)',
   revoked: 'its access was revoked by the operator during the round',
+  stopped: 'the operator stopped the federation during the round',
 };
 
 /** A failure's reason in words (a code the server uses, or the server's own sentence as it is). */
@@ -150,6 +151,14 @@ export function auditDetails(entry: Record<string, unknown>): string {
   const details = entry.details && typeof entry.details === 'object' && !Array.isArray(entry.details) ? (entry.details as Record<string, unknown>) : {};
   return [...Object.entries(details), ...Object.entries(entry).filter(([k]) => !skip.has(k))]
     .filter(([, v]) => v !== undefined && v !== null)
-    .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .map(([k, v]) => `${k}: ${detailValue(v)}`)
     .join(', ');
+}
+
+/** A detail's value: numbers to 4 significant digits, lists of names joined, objects as JSON. */
+function detailValue(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string' || typeof x === 'number')) return v.join(' + ');
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
 }

@@ -6,6 +6,7 @@
 import WebSocket from 'ws';
 import type { Page } from 'playwright-core';
 import { datasetFromTiles, type Dataset, type Tile } from '../../shared/data/dataset.ts';
+import { loadProbeExtractor } from '../../shared/fed/hospitalProbe.ts';
 import { HospitalTraining } from '../../shared/fed/hospitalTraining.ts';
 import { FederationClient, type ClientEvent, type WebSocketLike } from '../../shared/protocol/federationClient.ts';
 
@@ -49,9 +50,10 @@ export interface NodeHospital {
   done: Promise<unknown>;
 }
 
-export function startNodeHospital(opts: { wsUrl: string; name: string; token: string; tiles: Tile[]; imageSize: number; numClasses: number; log?: (line: string) => void }): NodeHospital {
+/** `probe`: answer the rounds' quality probes (on the network the round names, e.g. the tiny one). */
+export function startNodeHospital(opts: { wsUrl: string; name: string; token: string; tiles: Tile[]; imageSize: number; numClasses: number; probe?: boolean; log?: (line: string) => void }): NodeHospital {
   const data: Dataset = datasetFromTiles(opts.tiles, opts.imageSize, opts.numClasses);
-  const training = new HospitalTraining({ hospital: opts.name, data });
+  const training = new HospitalTraining({ hospital: opts.name, data, ...(opts.probe ? { probeFeatures: loadProbeExtractor } : {}) });
   const events: ClientEvent[] = [];
   const accepted: number[] = [];
   let held = false;
@@ -88,7 +90,8 @@ export function startNodeHospital(opts: { wsUrl: string; name: string; token: st
         heldRound = null;
       }
       progress(1);
-      return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss };
+      // Under the federation's DP the update carries ε spent; with probes, the quality figure.
+      return { weights: r.weights, examples: r.examples, dLoss: r.dLoss, gLoss: r.gLoss, ...(r.quality ? { quality: r.quality } : {}), ...(r.privacy ? { privacy: r.privacy } : {}) };
     },
     onEvent: (e) => {
       events.push(e);
@@ -133,16 +136,25 @@ export function startNodeHospital(opts: { wsUrl: string; name: string; token: st
   };
 }
 
-/** Poll `fn` until it returns a truthy value; throws with `what` and the last value after `timeout` ms. */
+/**
+ * Poll `fn` until it returns a truthy value; throws with `what` and the last value (or error) after `timeout`
+ * ms. A call that throws counts as not yet (e.g. a request on a keep-alive socket the server just closed).
+ */
 export async function until<T>(what: string, fn: () => T | Promise<T>, timeout = 60_000, every = 100): Promise<NonNullable<T>> {
   const end = Date.now() + timeout;
   let last: T | undefined;
+  let error: unknown;
   while (Date.now() < end) {
-    last = await fn();
+    try {
+      last = await fn();
+      error = undefined;
+    } catch (e) {
+      error = e;
+    }
     if (last) return last as NonNullable<T>;
     await new Promise((r) => setTimeout(r, every));
   }
-  throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
+  throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${error ? String(error) : JSON.stringify(last)})`);
 }
 
 /** The overview as the server sends it to the console (GET /api/console/overview with the operator token). */
