@@ -95,9 +95,15 @@ export function perExampleGradients(vars: readonly tf.Variable[], batch: number,
   return { sum: value as tf.Scalar, grads };
 }
 
-/** Each example's gradient norm over all the variables: [B]. */
+/**
+ * Each example's gradient norm over all the variables: [B]. The squared norms are summed two at a time:
+ * one AddN over every variable would bind more storage buffers than WebGPU allows a shader (8 by default).
+ */
 export function perExampleNorms(grads: readonly tf.Tensor[]): tf.Tensor1D {
-  return tf.tidy(() => tf.sqrt(tf.addN(grads.map((g) => tf.sum(tf.square(tf.reshape(g, [g.shape[0], -1])), 1)))) as tf.Tensor1D);
+  return tf.tidy(() => {
+    const squares = grads.map((g) => tf.sum(tf.square(tf.reshape(g, [g.shape[0], -1])), 1));
+    return tf.sqrt(squares.reduce((a, b) => tf.add(a, b))) as tf.Tensor1D;
+  });
 }
 
 /** Clip factors min(1, C/‖g_b‖): [B]. */

@@ -123,3 +123,24 @@ describe('per-example gradients in one pass equal B single-example gradients', (
     }
   });
 });
+
+describe('per-example norms on WebGPU’s limits', () => {
+  it('never bind more than 8 tensors to one kernel, however many variables (WebGPU allows 8 storage buffers per shader)', async () => {
+    const grads = Array.from({ length: 20 }, (_, i) => tf.fill([3, 2, 2], i + 1));
+    try {
+      let norms: tf.Tensor1D | null = null;
+      const info = await tf.profile(() => {
+        norms = perExampleNorms(grads);
+        return norms;
+      });
+      const widest = Math.max(...info.kernels.map((k) => k.inputShapes.length));
+      expect(widest).toBeLessThanOrEqual(8);
+      // Σ_i 4·(i + 1)² for i < 20, per example.
+      const want = Math.sqrt(Array.from({ length: 20 }, (_, i) => 4 * (i + 1) ** 2).reduce((a, b) => a + b, 0));
+      expect(Array.from(norms!.dataSync()).map((x) => x / want)).toEqual([1, 1, 1].map((x) => expect.closeTo(x, 5)));
+      norms!.dispose();
+    } finally {
+      tf.dispose(grads);
+    }
+  });
+});
