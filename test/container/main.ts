@@ -10,7 +10,7 @@ import { buildDir, find, ROOT } from '../deploy/k8sFiles.ts';
 import { BASE_IMAGE, ensureBaseImage } from './base.ts';
 import { buildImage, imageSize } from './image.ts';
 import { indexedJobAsPods, serverForKubePlay, toYaml } from './kubePlay.ts';
-import { checkPodmanWorks, configurePodman, ContainerTestError, ensurePackages, podman, podmanTry, say } from './podman.ts';
+import { checkPodmanWorks, configurePodman, ContainerTestError, ensurePackages, lockMachine, podman, podmanTry, say } from './podman.ts';
 import { podmanRunSpec, quantity } from './podmanRun.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -226,7 +226,7 @@ async function runAsDeployment(check: Check, cleanup: Cleanup, work: string): Pr
   const hostPort = await freePort();
   const spec = podmanRunSpec(deployment, { files, named }, { 'fedgan-operator': { token: OPERATOR_TOKEN } }, hostPort);
   const base = `http://127.0.0.1:${hostPort}`;
-  say(`podman run ${spec.flags.join(' ')} ${IMAGE}`);
+  say(`podman run ${spec.flags.join(' ').split(OPERATOR_TOKEN).join('<the Secret fedgan-operator, key token>')} ${IMAGE}`);
 
   const start = async (name: string) => {
     const t = Date.now();
@@ -320,9 +320,13 @@ async function kubePlay(check: Check, cleanup: Cleanup, work: string): Promise<v
   writeFileSync(serverYaml, toYaml(server));
   // kube play makes named volumes of its own (ConfigMap and emptyDir volumes) that kube down leaves: removed
   // (those that were not there before) after every pod is down.
-  const volumesBefore = new Set((await podman(['volume', 'ls', '-q'])).split('\n').filter(Boolean));
-  cleanup.add('volumes made by kube play', async () => {
-    for (const v of (await podman(['volume', 'ls', '-q'])).split('\n').filter(Boolean)) if (!volumesBefore.has(v)) await podmanTry(['volume', 'rm', '-f', v]);
+  // Its bridge network (podman-default-kube-network), when this run made it, goes too.
+  const lines = async (args: string[]) => (await podman(args)).split('\n').filter(Boolean);
+  const volumesBefore = new Set(await lines(['volume', 'ls', '-q']));
+  const networksBefore = new Set(await lines(['network', 'ls', '--format', '{{.Name}}']));
+  cleanup.add('volumes and network made by kube play', async () => {
+    for (const v of await lines(['volume', 'ls', '-q'])) if (!volumesBefore.has(v)) await podmanTry(['volume', 'rm', '-f', v]);
+    for (const n of await lines(['network', 'ls', '--format', '{{.Name}}'])) if (!networksBefore.has(n)) await podmanTry(['network', 'rm', n]);
   });
   const t = Date.now();
   cleanup.add('kube down (server)', () => podmanTry(['kube', 'down', serverYaml]));
@@ -396,6 +400,8 @@ async function main(): Promise<void> {
   try {
     ensurePackages();
     configurePodman();
+    const release = await lockMachine();
+    cleanup.add('the machine lock', release);
     t('packages', t0);
     t0 = Date.now();
     const b = await ensureBaseImage();
@@ -410,6 +416,7 @@ async function main(): Promise<void> {
     say(`image ${IMAGE}: ${(size / 1e6).toFixed(0)} MB`);
     // FEDGAN_CONTAINER_PARTS=run or =kube runs one of the two parts (default: both).
     const parts = (process.env.FEDGAN_CONTAINER_PARTS ?? 'run,kube').split(',');
+    for (const p of parts) if (p !== 'run' && p !== 'kube') throw new ContainerTestError(`FEDGAN_CONTAINER_PARTS: "${p}" is neither run nor kube`);
     if (parts.includes('run')) {
       t0 = Date.now();
       await runAsDeployment(check, cleanup, join(work, 'run'));

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -124,5 +124,48 @@ export async function checkPodmanWorks(image: string): Promise<void> {
   const r = await podmanTry(['run', '--rm', '--network', 'none', image, 'node', '-e', 'console.log("ok")'], { timeoutMs: 120_000 });
   if (r.code !== 0 || r.stdout.trim() !== 'ok') {
     throw new ContainerTestError(`podman cannot run a container on this machine (exit ${r.code}):\n${r.stderr.trim()}\nSet FEDGAN_SKIP_CONTAINER_TEST=1 to skip this test on purpose.`);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One container test at a time on a machine: the kube-played pods and volumes have the manifests' names
+ * (fedgan-pod-0, fedgan-state…), so a second run would collide with the first. Waits for a running one
+ * (saying so), takes over from one that died; returns the release function.
+ */
+export async function lockMachine(): Promise<() => void> {
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const dir = join(CACHE_DIR, 'lock');
+  let said = false;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'pid'), String(process.pid));
+      return () => rmSync(dir, { recursive: true, force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let pid = NaN;
+      try {
+        pid = Number(readFileSync(join(dir, 'pid'), 'utf8'));
+      } catch {
+        // Being written: look again.
+      }
+      if (Number.isInteger(pid) && !alive(pid)) {
+        say(`the container test of process ${pid} ended without releasing ${dir}: taking over`);
+        rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
+      if (!said) say(`another container test runs on this machine (process ${pid}, ${dir}): waiting for it`);
+      said = true;
+      await new Promise((r) => setTimeout(r, 5000));
+    }
   }
 }
