@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,7 @@ import { selectHospitals } from '../../cli/remote.ts';
 import { parseSimulateArgs, type SimulateArgs } from '../../cli/simulate.ts';
 import { parseFedConfigText } from '../../shared/config/fedConfig.ts';
 import { schemaProblems, unknownFields } from '../helpers/k8sSchema.ts';
-import { kustomize, kustomizeWith, objectId, type K8sObject } from '../helpers/kustomize.ts';
+import { kustomize, kustomizeWith, objectId, parseK8sYaml, stripNameHash, type K8sObject } from '../helpers/kustomize.ts';
 import { buildDir, find, K8S, podSpec, rendered, ROOT } from './k8sFiles.ts';
 import { expand, INDEX_ANNOTATION, podEnv } from './kubelet.ts';
 
@@ -142,6 +143,16 @@ describe('simulate-scale overlay: one pod per hospital', () => {
       }
       expect(seen.size).toBe(32);
       for (const o of objs32) expect(await schemaProblems(o), objectId(o)).toEqual([]);
+      // kustomize itself, where kubectl is installed, renders the same (the generated ConfigMap's hash aside).
+      const r = spawnSync('kubectl', ['kustomize', join(tmp, 'my-experiment')], { encoding: 'utf8' });
+      if (!r.error) {
+        expect(r.status, r.stderr).toBe(0);
+        const real = parseK8sYaml(r.stdout, 'kubectl kustomize') as any[];
+        for (const o of real) if (o.kind === 'ConfigMap') o.metadata.name = stripNameHash(o.metadata.name);
+        const realJob = find(real, 'Job', 'fedgan-hospitals') as any;
+        expect(realJob).toEqual(j);
+        expect((find(real, 'ConfigMap', 'fedgan-config') as any).data).toEqual((find(objs32, 'ConfigMap', 'fedgan-config') as any).data);
+      }
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
