@@ -21,9 +21,11 @@ export function dpNoiseSeeds(seed: number): SeedSource {
  * Per-example gradients come from one backward pass, not B: the discriminator runs with a per-example
  * copy of every weight (shared/nn/perExample.ts), so the gradient of Σ_b ℓ_b with respect to copy b is
  * ∇ℓ_b. That is exact for any loss the layers can express, second-order ones included (WGAN-GP's penalty,
- * R1), at the price of memory for B copies of the discriminator's weights and their gradients, and of
- * convolutions computed as batched matrix products over unfolded patches instead of the backend's (or the
- * WebGPU fast path's fused) convolution kernel.
+ * R1), at the price of memory for B copies of the discriminator's weights and their gradients. For a
+ * first-order loss (ACGAN, CGAN without R1) dense and conv layers keep their own forward kernels (the
+ * WebGPU fast path's fused ones included) and only their weight gradients are formed per example; a
+ * second-order loss runs every layer on the copies (convolutions as batched matrix products over unfolded
+ * patches), which costs more time and memory.
  */
 export interface DpOptions {
   /** σ: the noise's standard deviation as a multiple of the clip norm. */
