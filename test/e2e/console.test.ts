@@ -74,8 +74,20 @@ describe.skipIf(!!skip)('operator console in Chromium', () => {
     if (build.built) console.log(`e2e: built dist/ in ${build.seconds.toFixed(1)} s`);
     server = await startServer({
       hospitals: HOSPITALS,
-      // No reconnect grace: a revoked hospital's place in the round ends at once. No quality probes (fast rounds).
-      fed: { rounds: 2, minAvailable: 2, minFit: 2, minCompletion: 2, roundDeadlineSeconds: 120, localSteps: 2, model: TINY_MODEL, quality: { everyRounds: 0 }, limits: { reconnectGraceSeconds: 0 } },
+      // No reconnect grace: a revoked hospital's place in the round ends at once. No quality probes (fast
+      // rounds; they cannot run with DP). Differential privacy on: the console shows each hospital's ε.
+      fed: {
+        rounds: 2,
+        minAvailable: 2,
+        minFit: 2,
+        minCompletion: 2,
+        roundDeadlineSeconds: 120,
+        localSteps: 2,
+        model: TINY_MODEL,
+        quality: { everyRounds: 0 },
+        privacy: { dp: { enabled: true, noiseMultiplier: 1.5, clipNorm: 1 } },
+        limits: { reconnectGraceSeconds: 0 },
+      },
       env: { OPERATOR_TOKEN },
     });
     browser = await launchChromium();
@@ -184,6 +196,11 @@ describe.skipIf(!!skip)('operator console in Chromium', () => {
     expect(paused).toMatchObject({ round: 1, paused: true, attempt: null });
     expect(paused.phase).not.toBe('training');
     await waitForText(page, '#control-state', /^Paused by the operator \(1 of 2 rounds complete\)\. No new round starts until you resume\.$/);
+    // Under DP each hospital's ε spent (from its update) is in the overview, in its own column.
+    const eps = new Map((await overview(server.url)).hospitals.map((x) => [x.name, x.epsilon]));
+    expect([...eps.values()].every((e) => typeof e === 'number' && e > 0)).toBe(true);
+    expect(await page.locator('#hospital-rows').evaluate((b) => b.closest('table')!.classList.contains('no-eps'))).toBe(false);
+    await waitForText(page, '[data-testid=epsilon-h1]', new RegExp(`^${eps.get('h1')!.toFixed(2).replace('.', '\\.')}$`));
 
     await page.getByTestId('resume').click();
     await waitForText(page, '#run-msg', /^Resumed\./);

@@ -160,7 +160,7 @@ export async function until<T>(what: string, fn: () => T | Promise<T>, timeout =
 /** The overview as the server sends it to the console (GET /api/console/overview with the operator token). */
 export async function overview(baseUrl: string): Promise<{
   federation: { phase: string; paused: boolean; stopped: boolean; round: number; totalRounds: number; attempt: number | null; roundInFlight?: number | null };
-  hospitals: { name: string; online: boolean; sampled: boolean; revoked: boolean; lastUpdateAt: string | null; failures: { round: number; reason: string }[] }[];
+  hospitals: { name: string; online: boolean; sampled: boolean; revoked: boolean; lastUpdateAt: string | null; epsilon: number | null; failures: { round: number; reason: string }[] }[];
   history: { round: number; participants: number; hospitals?: string[] }[];
   samples?: { round: number; url: string }[];
 }> {
