@@ -363,11 +363,38 @@ describe.skipIf(!!skip)('operator console in Chromium', () => {
     expect(await textOf(page, `[data-testid=failures-st-mary]`)).toMatch(new RegExp(`^Round ${round}: `));
   });
 
+  it('rotates a hospital’s token after asking: a new join link is shown once, and the old token is refused', async () => {
+    await tab('hospitals').click();
+    await page.getByTestId('new-hospital').fill('north-clinic');
+    await page.getByTestId('add-hospital').click();
+    await page.getByTestId('join-link-box').waitFor({ state: 'visible', timeout: 10_000 });
+    const first = await page.getByTestId('join-link').inputValue();
+    await page.getByTestId('hide-link').click();
+    await page.getByTestId('rotate-north-clinic').click();
+    expect(await textOf(page, '#confirm-title')).toBe('Make a new token for north-clinic?');
+    await page.getByTestId('confirm-ok').click();
+    await waitForText(page, '#manage-msg', /^north-clinic has a new token: send it the new link\.$/);
+    await page.getByTestId('join-link-box').waitFor({ state: 'visible', timeout: 10_000 });
+    expect(await textOf(page, '#join-link-title')).toBe('New join link for north-clinic');
+    const second = await page.getByTestId('join-link').inputValue();
+    expect(second).toMatch(/#token=[A-Za-z0-9_-]{16,}$/);
+    expect(second).not.toBe(first);
+    await page.getByTestId('hide-link').click();
+    // A hospital that still has the first link is refused for good.
+    const stale = startHospital('north-clinic-stale', new URL(first).hash.replace(/^#token=/, ''), 55);
+    const refusedWith = await stale.done.then(
+      () => 'stopped',
+      (e: Error) => e.message,
+    );
+    expect(refusedWith).toMatch(/token|unauthori[sz]ed|refused/i);
+    expect(stale.accepted).toEqual([]);
+  });
+
   it('shows the audit log, filters it by event and hospital, and exports it as JSON lines', async () => {
     await tab('audit').click();
     await until('audit rows', async () => (await page.locator('#audit-rows tr[data-type]').count()) > 0);
     const types = await page.locator('#audit-rows tr[data-type]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-type')));
-    for (const t of ['operator-pause', 'operator-resume', 'operator-rounds', 'operator-settings', 'hospital-added', 'hospital-revoked', 'round-aggregated']) expect(types, t).toContain(t);
+    for (const t of ['operator-pause', 'operator-resume', 'operator-rounds', 'operator-settings', 'hospital-added', 'hospital-revoked', 'hospital-rotated', 'round-aggregated']) expect(types, t).toContain(t);
     await checkA11y(page, 'audit log');
 
     await page.getByTestId('audit-type').selectOption('hospital-revoked');
