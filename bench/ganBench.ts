@@ -7,6 +7,7 @@ import { divideCounts, installGpuCounters, type GpuCounts } from '../shared/kern
 import { enableFastWebGPU, type FastWebGPU, type FastWebGPUOptions } from '../shared/kernels/webgpu/index.ts';
 import { installGpuTimeline, type KernelTime } from './gpuTimeline.ts';
 import { installKernelDispatches } from './kernelDispatches.ts';
+import { clearSeenShapes, clearTunings, seenShapes, tuneConvolutions, type TuneResult } from '../shared/kernels/webgpu/convTuner.ts';
 
 /**
  * The GAN training-step benchmark, host-independent: it runs in headless Chromium (bench/ganPage.ts)
@@ -18,7 +19,8 @@ import { installKernelDispatches } from './kernelDispatches.ts';
 /** 'stock' is tfjs as shipped; any other variant enables the fast path with its options. */
 export interface Variant {
   name: string;
-  fast?: FastWebGPUOptions;
+  /** Fast-path options; `tune` also times the convolution tile configurations after the warm-up (convTuner.ts). */
+  fast?: FastWebGPUOptions & { tune?: boolean };
 }
 export const STOCK: Variant = { name: 'stock' };
 export const FAST: Variant = { name: 'fast', fast: {} };
@@ -27,6 +29,8 @@ export interface BenchCase {
   gan: GanType;
   size: number;
   batch: number;
+  /** Discriminator backbone (default cnn; vit: patch 8, dim 96, depth 4, heads 4). */
+  disc?: 'cnn' | 'vit';
 }
 
 export interface BenchOptions {
@@ -57,6 +61,8 @@ export interface BenchRow extends BenchCase {
   gpuMsPerStep?: number;
   /** Dispatches per step by outermost tfjs kernel and program, `Kernel:Program` (profile mode). */
   kernelDispatches?: Record<string, number>;
+  /** Convolution tile configurations timed and chosen (variants with `tune`). */
+  tuned?: TuneResult[];
 }
 
 export function ganConfigFor(c: BenchCase) {
@@ -67,7 +73,7 @@ export function ganConfigFor(c: BenchCase) {
     batchSize: c.batch,
     nCritic: 1,
     generator: { baseChannels: 128 },
-    discriminator: { type: 'cnn', baseChannels: 32 },
+    discriminator: { type: c.disc ?? 'cnn', baseChannels: 32 },
     seed: 7,
   });
 }
@@ -81,7 +87,11 @@ function webgpu(): WebGPUBackend {
 export async function benchCase(c: BenchCase, variant: Variant, opts: BenchOptions): Promise<BenchRow> {
   const log = opts.log ?? (() => {});
   let fast: FastWebGPU | null = null;
-  if (variant.fast) fast = enableFastWebGPU({ seed: 1234, ...variant.fast });
+  const { tune, ...fastOptions } = variant.fast ?? {};
+  if (variant.fast) fast = enableFastWebGPU({ seed: 1234, ...fastOptions });
+  // Each variant starts from the heuristic's tiles; a tuning variant times the shapes of its own case only.
+  clearTunings();
+  clearSeenShapes();
   const gan = createGan(ganConfigFor(c));
   const trainer = createTrainer(gan);
   const images = tf.tidy(() => tf.sub(tf.mul(tf.randomUniform([c.batch, c.size, c.size, 3], 0, 1, 'float32', 3), 2), 1)) as tf.Tensor4D;
@@ -103,12 +113,19 @@ export async function benchCase(c: BenchCase, variant: Variant, opts: BenchOptio
   };
   try {
     await runSteps(opts.warmup);
+    let tuned: TuneResult[] | undefined;
+    if (tune) {
+      // The shapes the warm-up met, each timed with every tile configuration; then warm up again with the choices.
+      tuned = await tuneConvolutions(seenShapes());
+      for (const t of tuned) log(`tuned ${t.shape}: ${t.chosen} (${Object.entries(t.times).map(([k, v]) => `${k} ${v.toFixed(3)} ms`).join(', ')})`);
+      await runSteps(Math.max(1, opts.warmup));
+    }
     hostMs = 0;
     const t0 = performance.now();
     await runSteps(opts.steps);
     const ms = (performance.now() - t0) / opts.steps;
-    const row: BenchRow = { ...c, variant: variant.name, steps: opts.steps, msPerStep: round(ms, 2), hostMsPerStep: round(hostMs / opts.steps, 2), imgsPerSec: round((c.batch * 1000) / ms, 1) };
-    log(`${c.gan} ${c.size}px b${c.batch} ${variant.name}: ${row.msPerStep} ms/step (host ${row.hostMsPerStep} ms), ${row.imgsPerSec} img/s`);
+    const row: BenchRow = { ...c, variant: variant.name, steps: opts.steps, msPerStep: round(ms, 2), hostMsPerStep: round(hostMs / opts.steps, 2), imgsPerSec: round((c.batch * 1000) / ms, 1), ...(tuned ? { tuned } : {}) };
+    log(`${c.gan}${c.disc && c.disc !== 'cnn' ? `/${c.disc}` : ''} ${c.size}px b${c.batch} ${variant.name}: ${row.msPerStep} ms/step (host ${row.hostMsPerStep} ms), ${row.imgsPerSec} img/s`);
     if (opts.profile) {
       const n = opts.countSteps ?? 2;
       const counters = installGpuCounters(webgpu().device);

@@ -37,7 +37,7 @@ export async function runBrowserBench(argv: string[]): Promise<void> {
       { cases: args.cases, variants: args.variants, steps: args.steps, warmup: args.warmup, profile: args.profile },
     );
     writeFileSync(args.out, JSON.stringify({ host: 'chromium', device, date: new Date().toISOString(), args, rows }, null, 2));
-    console.log('\n' + formatReport(`headless Chromium, ${device}`, rows, profiles));
+    console.log('\n' + formatReport(`headless Chromium, ${device}`, rows, profiles, args.torch));
   } finally {
     await close();
   }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { GanType } from '../shared/config/ganConfig.ts';
 import { FAST, STOCK, type BenchCase, type BenchRow, type Variant } from './ganBench.ts';
 import { summarizeCpuProfile, type CpuProfile } from './cpuProfileSummary.ts';
@@ -12,6 +13,8 @@ export interface BenchArgs {
   profile: boolean;
   out: string;
   profileDir: string;
+  /** PyTorch results to compare with (bench/torch_gan.py RESULT lines, or a JSON array of them). */
+  torch: TorchRow[];
 }
 
 /** The issue's configurations: ACGAN and WGAN-GP at 64 px batch 64, 64 px batch 256, 128 px batch 64. */
@@ -29,16 +32,38 @@ export const SWIFTSHADER_CASES: BenchCase[] = (['acgan', 'wgan-gp'] as GanType[]
 
 export function parseCases(spec: string): BenchCase[] {
   return spec.split(',').map((s) => {
-    const [gan, size, batch] = s.split(':');
-    if ((gan !== 'acgan' && gan !== 'wgan-gp') || !(+size > 0) || !(+batch > 0)) {
-      throw new Error(`--cases entry "${s}" must be gan:size:batch with gan acgan or wgan-gp, e.g. acgan:64:64`);
+    const [gan, size, batch, disc, ...rest] = s.split(':');
+    if ((gan !== 'acgan' && gan !== 'wgan-gp') || !(+size > 0) || !(+batch > 0) || (disc !== undefined && disc !== 'cnn' && disc !== 'vit') || rest.length) {
+      throw new Error(`--cases entry "${s}" must be gan:size:batch[:disc] with gan acgan or wgan-gp and disc cnn or vit, e.g. acgan:64:64 or wgan-gp:64:64:vit`);
     }
-    return { gan, size: +size, batch: +batch };
+    return disc && disc !== 'cnn' ? { gan, size: +size, batch: +batch, disc } : { gan, size: +size, batch: +batch };
+  });
+}
+
+/** One PyTorch measurement (bench/torch_gan.py prints `RESULT torch-gan {json}`). */
+export interface TorchRow {
+  gan: string;
+  disc: string;
+  size: number;
+  batch: number;
+  msPerStep: number;
+}
+
+/** PyTorch results from a file's `RESULT torch-gan {…}` lines (other lines are ignored) or a JSON array. */
+export function parseTorchResults(text: string, file = 'the PyTorch results'): TorchRow[] {
+  const t = text.trim();
+  const rows: unknown[] = t.startsWith('[') ? JSON.parse(t) : t.split('\n').filter((l) => l.startsWith('RESULT torch-gan ')).map((l) => JSON.parse(l.slice('RESULT torch-gan '.length)));
+  return rows.map((r, i) => {
+    const o = r as Partial<TorchRow>;
+    if (typeof o.gan !== 'string' || typeof o.disc !== 'string' || !(Number(o.size) > 0) || !(Number(o.batch) > 0) || !(Number(o.msPerStep) > 0)) {
+      throw new Error(`${file}, result ${i + 1}: needs gan, disc, size, batch and a positive msPerStep, got ${JSON.stringify(r)}`);
+    }
+    return { gan: o.gan, disc: o.disc, size: Number(o.size), batch: Number(o.batch), msPerStep: Number(o.msPerStep) };
   });
 }
 
 export function parseBenchArgs(argv: string[], defaults: { cases: BenchCase[]; steps: number; warmup: number }): BenchArgs {
-  const a: BenchArgs = { cases: defaults.cases, variants: [STOCK, FAST], steps: defaults.steps, warmup: defaults.warmup, profile: false, out: 'bench.json', profileDir: 'out/bench-profiles' };
+  const a: BenchArgs = { cases: defaults.cases, variants: [STOCK, FAST], steps: defaults.steps, warmup: defaults.warmup, profile: false, out: 'bench.json', profileDir: 'out/bench-profiles', torch: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const val = () => {
@@ -53,7 +78,10 @@ export function parseBenchArgs(argv: string[], defaults: { cases: BenchCase[]; s
     else if (arg === '--warmup') a.warmup = positive(arg, val(), true);
     else if (arg === '--out') a.out = val();
     else if (arg === '--profile-dir') a.profileDir = val();
-    else throw new Error(`unknown option ${arg} (options: --profile --cases gan:size:batch,... --full --variants --steps --warmup --out --profile-dir)`);
+    else if (arg === '--torch') {
+      const file = val();
+      a.torch = parseTorchResults(readFileSync(file, 'utf8'), file);
+    } else throw new Error(`unknown option ${arg} (options: --profile --cases gan:size:batch[:disc],... --full --variants --steps --warmup --out --profile-dir --torch FILE)`);
   }
   return a;
 }
@@ -85,8 +113,8 @@ function positive(name: string, v: string, zeroOk = false): number {
 }
 
 /** The printed report: speed table, then (profile mode) counts, kernel and host tables. */
-export function formatReport(device: string, rows: BenchRow[], profiles: { label: string; profile: CpuProfile }[]): string {
-  const parts = [`GAN training step, ${device}`, speedTable(rows)];
+export function formatReport(device: string, rows: BenchRow[], profiles: { label: string; profile: CpuProfile }[], torch: TorchRow[] = []): string {
+  const parts = [`GAN training step, ${device}`, speedTable(rows, torch)];
   const counts = countsTable(rows);
   if (counts) parts.push('GPU calls per step:\n' + counts);
   for (const r of rows) {

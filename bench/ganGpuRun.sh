@@ -1,12 +1,13 @@
 #!/bin/bash
-# One device call for issue 8 (WebGPU training step): this project's fast path and stock tfjs-webgpu
-# (bench/ganNode.ts, bundled as .gpu-carry/gan-bench.mjs by bench/ganBundle.ts), the PyTorch baseline
-# and the stock layers-model baseline of ../shared/gpu/baseline, on the same card, in one run.
+# One device call for the WebGPU training step (issues 8 and 19): PyTorch eager on THIS project's models
+# (bench/torch_gan.py), then stock tfjs-webgpu and this project's fast path (bench/ganNode.ts, bundled as
+# .gpu-carry/gan-bench.mjs by bench/ganBundle.ts), with and without its own convolution kernels, and with
+# tuned tiles, on the same card in one run; every row of the speed table gets its share of PyTorch.
 # Prepare here: bash ../shared/gpu/prepare-carry.sh && node --import tsx bench/ganBundle.ts
-# Device call (carry [".gpu-carry"]): bash bench/ganGpuRun.sh
-# Writes into $OUT: run.log (everything printed), bench.json, bench-profile.json, prof.tar.gz.
-# Quick mode (QUICK=1): only 64 px batch 64 in step 1, the profile of the fast path only, PyTorch at 64/64,
-# and no layers-model baseline: about a minute and a half of device time after the machine starts.
+# Device call (carry [".gpu-carry"], timeout_s 600): bash bench/ganGpuRun.sh
+# Writes into $OUT: run.log (everything printed), torch.log, bench.json, bench-profile.json, prof.tar.gz.
+# QUICK=1: 64 px batch 64 only (ACGAN and WGAN-GP, CNN and ViT), about 2 minutes after the machine starts.
+# EXTRA=1: also the ablations of issue 8 and the stock layers-model baseline of ../shared/gpu/baseline.
 set -u
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
@@ -23,21 +24,29 @@ if [ -e "$egl" ]; then
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 | tee -a "$log"
 B=.gpu-carry/gan-bench.mjs
-step "1. speed: ACGAN and WGAN-GP at 64px b64, 64px b256, 128px b64; stock vs fast"
-if [ "${QUICK:-0}" = 1 ]; then cases=(--cases acgan:64:64,wgan-gp:64:64); pv='fast'; torch=("64 64"); else cases=(--full); pv='stock;fast;fast-tiled-dx={"convTransposeMM":true}'; torch=("64 64" "256 64" "64 128"); fi
-timeout "${T1:-180}" node "$B" "${cases[@]}" --variants "${VARIANTS:-stock;fast}" --steps "${STEPS:-5}" --warmup 2 --out "$OUT/bench.json" 2>&1 | tee -a "$log"
-step "2. profile at 64px b64: GPU calls per step, GPU time per program, host CPU profile"
-timeout "${T2:-100}" node "$B" --cases acgan:64:64,wgan-gp:64:64 --variants "${PVARIANTS:-$pv}" \
+if [ "${QUICK:-0}" = 1 ]; then
+  cases="acgan:64:64,wgan-gp:64:64,acgan:64:64:vit,wgan-gp:64:64:vit"
+else
+  cases="acgan:64:64,acgan:64:256,acgan:128:64,wgan-gp:64:64,wgan-gp:64:256,wgan-gp:128:64,acgan:64:64:vit,wgan-gp:64:64:vit"
+fi
+step "1. PyTorch eager, this project's models (bench/torch_gan.py), 20 steps each"
+for c in ${cases//,/ }; do
+  IFS=: read -r gan size batch disc <<<"$c"
+  timeout 60 python3 bench/torch_gan.py 20 "$gan" "${disc:-cnn}" "$batch" "$size"
+done 2>&1 | tee "$OUT/torch.log" | tee -a "$log"
+step "2. speed: stock tfjs-webgpu, the fast path (heuristic tiles), tuned tiles, and without the new convolution kernels"
+timeout "${T1:-300}" node "$B" --cases "$cases" --torch "$OUT/torch.log" --steps "${STEPS:-5}" --warmup 2 --out "$OUT/bench.json" \
+  --variants "${VARIANTS:-stock;fast;tuned={\"tune\":true};no-conv-gemm={\"convGemm\":false}}" 2>&1 | tee -a "$log"
+step "3. profile at 64px b64: GPU calls and GPU time per program, with and without the new convolution kernels"
+timeout "${T2:-150}" node "$B" --cases acgan:64:64,wgan-gp:64:64 --torch "$OUT/torch.log" --variants "${PVARIANTS:-fast;no-conv-gemm={\"convGemm\":false}}" \
   --steps 3 --warmup 2 --profile --profile-dir "$OUT/prof" --out "$OUT/bench-profile.json" 2>&1 | tee -a "$log"
 tar -czf "$OUT/prof.tar.gz" -C "$OUT" prof 2>/dev/null && rm -rf "$OUT/prof"
-if [ "${QUICK:-0}" != 1 ]; then
-  step "2b. ablations at 64px b64: the fast path with one part switched off at a time, and a larger submit batch"
+if [ "${EXTRA:-0}" = 1 ]; then
+  step "4. ablations at 64px b64: the fast path with one part switched off at a time, and a larger submit batch"
   timeout "${T2B:-120}" node "$B" --cases acgan:64:64,wgan-gp:64:64 --steps "${STEPS:-5}" --warmup 2 --out "$OUT/bench-ablation.json" --variants \
     'fast;no-dispatch-path={"dispatch":false};no-fused-layers={"fusedLayers":false,"movingAverage":false};no-fused-losses={"losses":false};no-layer-norm={"layerNorm":false};submit-256={"submitBatch":256}' 2>&1 | tee -a "$log"
+  step "5. PyTorch, the baseline's ACGAN (ganstep.js), and stock tfjs-webgpu with its tfjs-layers model, 64px b64"
+  (cd /tmp/gpu/baseline && timeout 30 python3 torch_bench.py 20 64 64 && timeout "${T4:-25}" /tmp/gpu/bin/node node_bench.cjs /tmp/gpu webgpu 5 64 64) 2>&1 | tee -a "$log"
 fi
-step "3. PyTorch eager baseline (same architecture as ganstep.js)"
-(cd /tmp/gpu/baseline && for c in "${torch[@]}"; do timeout 30 python3 torch_bench.py 20 $c; done) 2>&1 | tee -a "$log"
-[ "${QUICK:-0}" = 1 ] || step "4. stock tfjs-webgpu with the baseline's tfjs-layers model (README figure), 64px b64"
-[ "${QUICK:-0}" = 1 ] || (cd /tmp/gpu/baseline && timeout "${T4:-25}" node node_bench.cjs /tmp/gpu webgpu 5 64 64) 2>&1 | tee -a "$log"
 step "done"
-grep -E "^(adapter|\| |RESULT|===|NVIDIA)" "$log" | tail -80
+grep -E "^(adapter|\| |RESULT|===|NVIDIA|tuned)" "$log" | tail -120

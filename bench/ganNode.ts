@@ -62,5 +62,5 @@ export async function runNodeBench(argv: string[]): Promise<void> {
   });
   session.disconnect();
   save(rows);
-  console.log('\n' + formatReport(`Node + Dawn, ${device}`, rows, profiles));
+  console.log('\n' + formatReport(`Node + Dawn, ${device}`, rows, profiles, args.torch));
 }

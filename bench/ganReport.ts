@@ -11,13 +11,28 @@ function table(head: string[], rows: (string | number)[][]): string {
   return [line(head), '| ' + w.map((n) => '-'.repeat(n)).join(' | ') + ' |', ...cells.slice(1).map(line)].join('\n');
 }
 
-/** One line per case and variant: ms/step (host ms to record it), img/s, speed-up over stock. */
-export function speedTable(rows: BenchRow[]): string {
-  const keyOf = (r: BenchRow) => `${r.gan}|${r.size}|${r.batch}`;
+/** PyTorch's time for a case, where one was measured (same GAN, discriminator, size and batch). */
+export interface TorchTime {
+  gan: string;
+  disc: string;
+  size: number;
+  batch: number;
+  msPerStep: number;
+}
+
+/**
+ * One line per case and variant: ms/step (host ms to record it), img/s, speed-up over stock, and with
+ * PyTorch results, PyTorch's ms/step and this row's speed as a share of PyTorch's (100 % = as fast).
+ */
+export function speedTable(rows: BenchRow[], torch: TorchTime[] = []): string {
+  const keyOf = (r: BenchRow) => `${r.gan}|${r.disc ?? 'cnn'}|${r.size}|${r.batch}`;
+  const withTorch = torch.length > 0;
   const out = rows.map((r) => {
     const s = rows.find((x) => keyOf(x) === keyOf(r) && x.variant === 'stock');
-    return [
+    const t = torch.find((x) => `${x.gan}|${x.disc}|${x.size}|${x.batch}` === keyOf(r));
+    const cells: (string | number)[] = [
       r.gan,
+      r.disc ?? 'cnn',
       `${r.size} px`,
       r.batch,
       r.variant === 'stock' ? 'stock tfjs-webgpu' : r.variant === 'fast' ? 'this project' : `this project (${r.variant})`,
@@ -26,8 +41,11 @@ export function speedTable(rows: BenchRow[]): string {
       r.imgsPerSec,
       s && r !== s ? `${(s.msPerStep / r.msPerStep).toFixed(2)}×` : '',
     ];
+    if (withTorch) cells.push(t ? t.msPerStep : '–', t ? `${((t.msPerStep / r.msPerStep) * 100).toFixed(0)} %` : '–');
+    return cells;
   });
-  return table(['GAN', 'size', 'batch', 'variant', 'ms/step', 'host ms/step', 'img/s', 'vs stock'], out);
+  const head = ['GAN', 'disc', 'size', 'batch', 'variant', 'ms/step', 'host ms/step', 'img/s', 'vs stock'];
+  return table(withTorch ? [...head, 'PyTorch ms/step', 'share of PyTorch'] : head, out);
 }
 
 const COUNT_FIELDS: [keyof GpuCounts, string][] = [

@@ -534,6 +534,11 @@ export class ConvGemmProgram implements WebGPUProgram {
   }
 }
 
+/** One class per pass, so GPU timelines (pipelines are labelled by class name) tell the passes apart. */
+export class ConvForwardProgram extends ConvGemmProgram {}
+export class ConvInputGradProgram extends ConvGemmProgram {}
+export class ConvFilterGradProgram extends ConvGemmProgram {}
+
 /** out[i] = Σ_s partial[s, i]: the second pass of the filter gradient when the reduction is split. */
 export class SumSlicesProgram implements WebGPUProgram {
   variableNames = ['partial'];
@@ -595,7 +600,7 @@ function geometryUniforms(g: ConvGeometry, pdZ: number, pdW: number, ex: [number
 /** y = act(conv(x, W) + bias): one dispatch. */
 export function convForward(backend: WebGPUBackend, x: TensorInfo, w: TensorInfo, bias: TensorInfo | null, g: ConvGeometry, tile: TileConfig, activation: Activation = 'linear', alpha = 0): TensorInfo {
   const { m, n, k } = gemmDims('forward', g);
-  const program = new ConvGemmProgram(
+  const program = new ConvForwardProgram(
     { mode: 'forward', tile, vecX: g.inC % 4 === 0, vecOut: g.outC % 4 === 0, bias: bias != null, activation },
     [g.batch, g.outH, g.outW, g.outC],
     gemmDispatch(m, n, tile, 1),
@@ -607,7 +612,7 @@ export function convForward(backend: WebGPUBackend, x: TensorInfo, w: TensorInfo
 export function convInputGrad(backend: WebGPUBackend, dy: TensorInfo, w: TensorInfo, g: ConvGeometry, tile: TileConfig): TensorInfo {
   const { m, n } = gemmDims('inputGrad', g);
   const vec = g.outC % 4 === 0;
-  const program = new ConvGemmProgram({ mode: 'inputGrad', tile, vecX: false, vecOut: vec }, [g.batch, g.inH, g.inW, g.inC], gemmDispatch(m, n, tile, g.strideH * g.strideW));
+  const program = new ConvInputGradProgram({ mode: 'inputGrad', tile, vecX: false, vecOut: vec }, [g.batch, g.inH, g.inW, g.inC], gemmDispatch(m, n, tile, g.strideH * g.strideW));
   return backend.runWebGPUProgram(program, [dy, w], 'float32', geometryUniforms(g, 0, 0, [n, 0, 0, 0]));
 }
 
@@ -632,7 +637,7 @@ export function convFilterGrad(backend: WebGPUBackend, x: TensorInfo, dy: Tensor
   const { m, n, k: r } = gemmDims('filterGrad', g);
   const { slices, rowsPerSlice } = chooseSlices(g, tile, targetWorkgroups);
   const filterShape = [g.kH, g.kW, g.inC, g.outC];
-  const program = new ConvGemmProgram(
+  const program = new ConvFilterGradProgram(
     { mode: 'filterGrad', tile, vecX: g.inC % 4 === 0, vecOut: g.outC % 4 === 0, partial: slices > 1 },
     slices > 1 ? [slices, m, n] : filterShape,
     gemmDispatch(m, n, tile, slices),

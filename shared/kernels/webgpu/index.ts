@@ -97,7 +97,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     gradients: opts.gradients ?? true,
     adam: opts.adam ?? true,
     kernels: opts.kernels ?? true,
-    convGemm: opts.convGemm ?? false,
+    convGemm: opts.convGemm ?? true,
     batchNorm: opts.batchNorm ?? true,
     layerNorm: opts.layerNorm ?? true,
     fusedLayers: opts.fusedLayers ?? true,
