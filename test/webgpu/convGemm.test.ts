@@ -75,4 +75,24 @@ describe.skipIf(!hasChromium)('implicit-GEMM convolution kernels match stock tfj
     close(r.loss, 'loss');
     close(r.grads, 'gradients');
   });
+
+  it('the tuner times the tile configurations on each shape and the kernels then use the fastest', async () => {
+    // 'same', stride 2: 128 output rows, so every configuration but 128×128 (too wide for 8 channels) is timed.
+    const g = { batch: 2, inH: 16, inW: 16, inC: 4, outH: 8, outW: 8, outC: 8, kH: 3, kW: 3, strideH: 2, strideW: 2, padTop: 0, padLeft: 0 };
+    const r = await page.call<{ results: { shape: string; times: Record<string, number>; chosen: string }[]; chosenAfter: string[]; exported: Record<string, string> }>('tuneCheck', {
+      shapes: [
+        { mode: 'forward', g },
+        { mode: 'filterGrad', g },
+      ],
+    });
+    expect(r.results).toHaveLength(2);
+    for (const [i, res] of r.results.entries()) {
+      const timed = Object.entries(res.times);
+      expect(timed.length).toBeGreaterThanOrEqual(i === 0 ? 5 : 1);
+      expect(timed.every(([, ms]) => ms > 0)).toBe(true);
+      expect(res.chosen).toBe(timed.sort((a, b) => a[1] - b[1])[0][0]);
+      expect(r.chosenAfter[i]).toBe(res.chosen);
+      expect(r.exported[`test/adapter|${res.shape}`]).toBe(res.chosen);
+    }
+  });
 });

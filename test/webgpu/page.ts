@@ -33,7 +33,8 @@ import { bceWithLogits, setFusedLosses, softmaxCrossEntropy } from '../../shared
 import { tfjsMovingAverage } from '../../shared/nn/movingAverage.ts';
 import { randomOps, setRandomOps } from '../../shared/nn/random.ts';
 import { installConvKernels } from '../../shared/kernels/webgpu/convKernels.ts';
-import { forceTile } from '../../shared/kernels/webgpu/convTuner.ts';
+import { chooseTile, clearTunings, exportTunings, forceTile, setTunerAdapter, tuneConvolutions, type TuneResult } from '../../shared/kernels/webgpu/convTuner.ts';
+import type { ConvGeometry } from '../../shared/kernels/webgpu/convGemm.ts';
 import { gradientPenalty } from '../../shared/gan/losses.ts';
 
 export interface Diff {
@@ -194,6 +195,23 @@ function recordPrograms(): { keys: string[]; stop(): void } {
     return original.call(this, p, ...rest);
   };
   return { keys, stop: () => void (be.runWebGPUProgram = original) };
+}
+
+/**
+ * The tuner on given shapes (SwiftShader's times, not a GPU's): what it timed and chose, the choice the
+ * kernels then make, and the exported map; the choices are cleared afterwards.
+ */
+async function tuneCheck(c: { shapes: { mode: 'forward' | 'inputGrad' | 'filterGrad'; g: ConvGeometry }[] }): Promise<{ results: TuneResult[]; chosenAfter: string[]; exported: Record<string, string> }> {
+  await useWebGPU();
+  setTunerAdapter('test/adapter', 16, false);
+  try {
+    const results = await tuneConvolutions(c.shapes, 1);
+    const chosenAfter = c.shapes.map((s) => chooseTile(s.mode, s.g).name);
+    return { results, chosenAfter, exported: exportTunings() };
+  } finally {
+    clearTunings();
+    setTunerAdapter('unknown', 1024, false);
+  }
 }
 
 /** The forward pass, the input gradient and the filter gradient of one shape (one page call: SwiftShader compiles slowly). */
@@ -779,4 +797,4 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 
 tf.env().set('PROD', true);
 registerMissingGradients();
-Object.assign(globalThis, { __t: { convGemm, convGemmPasses, convTiming, convGemmSecondOrder, wganGpConvGrads, backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, dropoutMasks, webglFallback }, __pageReady: true });
+Object.assign(globalThis, { __t: { convGemm, convGemmPasses, tuneCheck, convTiming, convGemmSecondOrder, wganGpConvGrads, backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, dropoutMasks, webglFallback }, __pageReady: true });
