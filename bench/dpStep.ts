@@ -11,7 +11,8 @@
  *                                                      GPU), the project's fast path on
  *   --cases acgan:64:64,wgan-gp:64:64[:vit]  --steps 2  --warmup 1  --d-only  --out dp-bench.json
  *
- * Each case also times the discriminator update alone (`--d-only`: only that), since on a CPU the
+ * Each case first checks, on the backend in use, that the per-example gradient norms equal single-tile
+ * gradients (checkExactness). Each case also times the discriminator update alone (`--d-only`: only that), since on a CPU the
  * generator's update dominates the whole step. Prints one line per case and writes the rows (with the
  * backend and device) as JSON.
  */
@@ -21,7 +22,7 @@ import { createGan } from '../shared/gan/gan.ts';
 import { noAugment } from '../shared/gan/augment.ts';
 import { saturatingDpLoss, wganGpDpLoss } from '../shared/gan/dpSteps.ts';
 import { createTrainer } from '../shared/gan/trainer.ts';
-import { dpUpdate } from '../shared/privacy/dpSgd.ts';
+import { dpUpdate, perExampleGradients, perExampleNorms } from '../shared/privacy/dpSgd.ts';
 import { ganConfigFor, type BenchCase } from './ganBench.ts';
 
 export interface DpBenchRow extends BenchCase {
@@ -36,6 +37,8 @@ export interface DpBenchRow extends BenchCase {
   plainDMs: number;
   dpDMs: number;
   dRatio: number;
+  /** Largest relative error of the per-example gradient norms against single-tile gradients (checkExactness). */
+  exactness: number;
   steps: number;
 }
 
@@ -108,16 +111,63 @@ async function timeDiscriminator(c: BenchCase, dp: boolean, steps: number, warmu
   }
 }
 
+/**
+ * On the backend in use (WebGPU with its fast path, wasm, cpu): the one-pass per-example gradients of 4
+ * tiles at the case's size against 4 single-tile gradients. Returns the largest relative error of the
+ * per-example norms; throws above 1e-3 (float32 on a GPU), so a timing never hides wrong numbers.
+ */
+async function checkExactness(c: BenchCase): Promise<number> {
+  const b = 4;
+  // Without dropout: its masks would differ between the batch and the single tiles.
+  const base = ganConfigFor({ ...c, batch: b });
+  const gan = createGan({ ...base, discriminator: { ...base.discriminator, dropout: 0 } });
+  const { cfg, D } = gan;
+  const vars = D.params.trainableVariables();
+  const s = c.size;
+  const x = {
+    reals: tf.randomUniform([b, s, s, 3], -1, 1, 'float32', 6) as tf.Tensor4D,
+    labels: tf.tensor1d([0, 1, 1, 0], 'int32'),
+    fakes: tf.randomUniform([b, s, s, 3], -1, 1, 'float32', 7) as tf.Tensor4D,
+    fakeLabels: tf.tensor1d([1, 0, 1, 0], 'int32'),
+  };
+  const eps = tf.randomUniform([b, 1, 1, 1], 0, 1, 'float32', 8);
+  const lossOf = (y: typeof x, e: tf.Tensor) => (cfg.gan === 'wgan-gp' ? wganGpDpLoss(cfg, D, y, e, noAugment) : saturatingDpLoss(cfg, D, y, noAugment));
+  try {
+    const got = tf.tidy(() => perExampleNorms(perExampleGradients(vars, b, () => lossOf(x, eps), cfg.gan !== 'wgan-gp').grads));
+    const norms = await got.data();
+    got.dispose();
+    let worst = 0;
+    for (let i = 0; i < b; i++) {
+      const n = tf.tidy(() => {
+        const one = <T extends tf.Tensor>(t: T) => tf.slice(t, [i], [1]) as T;
+        const { grads } = tf.variableGrads(() => tf.sum(lossOf({ reals: one(x.reals), labels: one(x.labels), fakes: one(x.fakes), fakeLabels: one(x.fakeLabels) }, one(eps))) as tf.Scalar, vars);
+        // Summed two at a time (an AddN over every variable exceeds WebGPU's buffer limit).
+        return tf.sqrt(Object.values(grads).map((g) => tf.sum(tf.square(g))).reduce((a, g) => tf.add(a, g)));
+      });
+      const want = (await n.data())[0];
+      n.dispose();
+      worst = Math.max(worst, Math.abs(norms[i] - want) / want);
+    }
+    if (!(worst < 1e-3)) throw new Error(`${label(c)}: per-example gradient norms differ from single-tile gradients by ${worst} on ${tf.getBackend()}`);
+    return worst;
+  } finally {
+    tf.dispose([x.reals, x.labels, x.fakes, x.fakeLabels, eps]);
+    gan.dispose();
+  }
+}
+
 /** Plain then DP, case by case (host-independent: Node or the browser page). */
 export async function runDpBench(cases: BenchCase[], opts: { steps: number; warmup: number; dOnly?: boolean; log?: (l: string) => void }): Promise<DpBenchRow[]> {
   const rows: DpBenchRow[] = [];
   for (const c of cases) {
+    const exactness = await checkExactness(c);
+    opts.log?.(`${label(c)}: per-example gradient norms match single-tile gradients on ${tf.getBackend()} (largest relative error ${exactness.toExponential(1)})`);
     const plainDMs = await timeDiscriminator(c, false, opts.steps, opts.warmup);
     const dpDMs = await timeDiscriminator(c, true, opts.steps, opts.warmup);
     opts.log?.(`${label(c)}: discriminator update plain ${round(plainDMs)} ms, DP ${round(dpDMs)} ms`);
     const plainMs = opts.dOnly ? NaN : await timeSteps(c, false, opts.steps, opts.warmup);
     const dpMs = opts.dOnly ? NaN : await timeSteps(c, true, opts.steps, opts.warmup);
-    const row = { ...c, plainMs: round(plainMs), dpMs: round(dpMs), ratio: round(dpMs / plainMs), plainDMs: round(plainDMs), dpDMs: round(dpDMs), dRatio: round(dpDMs / plainDMs), steps: opts.steps };
+    const row = { ...c, plainMs: round(plainMs), dpMs: round(dpMs), ratio: round(dpMs / plainMs), plainDMs: round(plainDMs), dpDMs: round(dpDMs), dRatio: round(dpDMs / plainDMs), exactness, steps: opts.steps };
     opts.log?.(`${label(c)}: whole step plain ${row.plainMs} ms, DP ${row.dpMs} ms`);
     rows.push(row);
   }
