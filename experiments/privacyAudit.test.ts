@@ -97,6 +97,8 @@ describe('npm run privacy-audit', () => {
       }) as unknown as SideResult;
     const t = sideBySideTable([side('no-dp', 0.7), side('dp', 0.52)]);
     expect(t.split('\n')[0]).toBe('| | without DP | with DP |');
+    expect(t).toContain('| GAN-Leaks AUC, untrained control | – | – |');
+    expect(sideBySideTable([{ ...side('dp', 0.5), noiseMultiplier: 2.5 }]).split('\n')[0]).toBe('| | with DP (σ 2.5) |');
     expect(t).toContain('| ε (max over hospitals; δ = 1/(10·N)) | ∞ (no DP) | 7.89 |');
     expect(t).toContain('| GAN-Leaks AUC [95 % CI] | 0.700 [0.600, 0.800] | 0.520 [0.420, 0.620] |');
     expect(t).toContain('| LOGAN AUC [95 % CI] | 0.500 | 0.500 |');

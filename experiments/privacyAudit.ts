@@ -133,6 +133,8 @@ export function hospitalEpsilons(summary: Pick<SimulationSummary, 'partition' | 
 
 export interface SideResult {
   side: Side;
+  /** σ of the DP side. */
+  noiseMultiplier?: number;
   trainSeconds: number;
   epsilon: ReturnType<typeof hospitalEpsilons> | null;
   fid: number;
@@ -151,7 +153,9 @@ export function sideBySideTable(results: readonly SideResult[]): string {
   const rows: [string, (r: SideResult) => string][] = [
     ['ε (max over hospitals; δ = 1/(10·N))', (r) => (r.epsilon ? Math.max(...r.epsilon.map((e) => e.epsilon)).toFixed(2) : '∞ (no DP)')],
     ['GAN-Leaks AUC [95 % CI]', (r) => ci(r.membership.attacks.ganLeaks)],
+    ['GAN-Leaks AUC, untrained control', (r) => (r.membership.control ? ci(r.membership.control.ganLeaks) : '–')],
     ['LOGAN AUC [95 % CI]', (r) => ci(r.membership.attacks.logan)],
+    ['LOGAN AUC, untrained control', (r) => (r.membership.control ? ci(r.membership.control.logan) : '–')],
     ['members / held-out tiles audited', (r) => `${r.membership.members.tiles} / ${r.membership.nonMembers.tiles}`],
     ['FID', (r) => r.fid.toFixed(2)],
     ['KID', (r) => `${r.kid.mean.toExponential(2)} ± ${r.kid.std.toExponential(1)}`],
@@ -161,7 +165,7 @@ export function sideBySideTable(results: readonly SideResult[]): string {
     ['classifier, real only: AUROC (reference)', (r) => pm(r.classification.realOnly.auroc)],
     ['training time (s)', (r) => r.trainSeconds.toFixed(0)],
   ];
-  const head = `| | ${results.map((r) => (r.side === 'dp' ? 'with DP' : 'without DP')).join(' | ')} |\n| --- | ${results.map(() => '---').join(' | ')} |`;
+  const head = `| | ${results.map((r) => (r.side === 'dp' ? `with DP${r.noiseMultiplier !== undefined ? ` (σ ${r.noiseMultiplier})` : ''}` : 'without DP')).join(' | ')} |\n| --- | ${results.map(() => '---').join(' | ')} |`;
   return [head, ...rows.map(([k, f]) => `| ${k} | ${results.map(f).join(' | ')} |`)].join('\n');
 }
 
@@ -220,6 +224,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     checkMembers(details, members.tiles.map((t) => t.file));
     const result: SideResult = {
       side,
+      ...(fed ? { noiseMultiplier: args.dp.noiseMultiplier } : {}),
       trainSeconds,
       epsilon,
       fid: report.fid,
