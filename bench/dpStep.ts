@@ -9,7 +9,7 @@
  *                                                      DAWN_NODE=… for WebGPU through Dawn, fast path on)
  *   npm run bench:dp -- --browser                      headless Chromium on WebGPU (SwiftShader without a
  *                                                      GPU), the project's fast path on
- *   --cases acgan:64:64,wgan-gp:64:64[:vit]  --steps 2  --warmup 1  --d-only  --out dp-bench.json
+ *   --cases acgan:64:64,wgan-gp:64:64[:vit]  --steps 2  --warmup 1  --d-only  --out out/dp-bench.json
  *
  * Each case first checks, on the backend in use, that the per-example gradient norms equal single-tile
  * gradients (checkExactness). Each case also times the discriminator update alone (`--d-only`: only that), since on a CPU the
@@ -193,7 +193,7 @@ interface Args {
 }
 
 export function parseDpBenchArgs(argv: string[]): Args {
-  const args: Args = { cases: [{ gan: 'acgan', size: 64, batch: 64 }, { gan: 'wgan-gp', size: 64, batch: 64 }], steps: 2, warmup: 1, browser: false, dOnly: false, out: 'dp-bench.json' };
+  const args: Args = { cases: [{ gan: 'acgan', size: 64, batch: 64 }, { gan: 'wgan-gp', size: 64, batch: 64 }], steps: 2, warmup: 1, browser: false, dOnly: false, out: 'out/dp-bench.json' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -258,6 +258,8 @@ async function mainNode(): Promise<void> {
     device = process.env.DAWN_NODE ? 'Dawn adapter' : machine;
     rows = await runDpBench(args.cases, { steps: args.steps, warmup: args.warmup, dOnly: args.dOnly, log: (l) => console.log(l) });
   }
+  const path = (await nodeImport('node:path')) as typeof import('node:path');
+  fs.mkdirSync(path.dirname(args.out), { recursive: true });
   fs.writeFileSync(args.out, JSON.stringify({ backend, device, machine, date: new Date().toISOString(), dp: DP, rows }, null, 2));
   console.log(`\nDP cost on ${backend}, ${device === machine ? machine : `${device} (machine: ${machine})`}, ${new Date().toISOString()}:`);
   for (const r of rows) {
