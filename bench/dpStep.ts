@@ -258,7 +258,7 @@ async function mainNode(): Promise<void> {
     device = process.env.DAWN_NODE ? 'Dawn adapter' : machine;
     rows = await runDpBench(args.cases, { steps: args.steps, warmup: args.warmup, dOnly: args.dOnly, log: (l) => console.log(l) });
   }
-  const path = (await nodeImport('node:path')) as typeof import('node:path');
+  const path = (await nodeImport('node:path')) as unknown as typeof import('node:path');
   fs.mkdirSync(path.dirname(args.out), { recursive: true });
   fs.writeFileSync(args.out, JSON.stringify({ backend, device, machine, date: new Date().toISOString(), dp: DP, rows }, null, 2));
   console.log(`\nDP cost on ${backend}, ${device === machine ? machine : `${device} (machine: ${machine})`}, ${new Date().toISOString()}:`);
