@@ -53,6 +53,8 @@ Simulates N hospitals training a conditional GAN with federated averaging, in on
                         --flat-patience probes improved the best KID by less than --flat-min-improvement
   --flat-patience P     (default 3)
   --flat-min-improvement R  relative improvement, 0 ≤ R < 1 (default 0.05)
+  --time-budget-minutes M  train for at most M minutes (--rounds is then the cap): the run stops after the
+                        first round that ends past the budget, probes quality there, and writes its outputs
   --config FILE         GAN config JSON/YAML (shared/config/ganConfig.ts); flags override it
   --seed N              (default 42)
   --server URL          join a federation server (ws://host:port/ws) instead of simulating it
@@ -89,6 +91,7 @@ const OPTIONS = {
   'until-flat': { type: 'boolean' },
   'flat-patience': { type: 'string', default: '3' },
   'flat-min-improvement': { type: 'string', default: '0.05' },
+  'time-budget-minutes': { type: 'string' },
   config: { type: 'string' },
   seed: { type: 'string' },
   server: { type: 'string' },
@@ -136,6 +139,8 @@ export interface SimulateArgs {
   tokens?: string;
   /** With --server: run only this hospital of `clients` (cli/remote.ts). */
   hospitalIndex?: number;
+  /** Stop after the first round that ends past this many seconds of training (--rounds is then the cap). */
+  timeBudgetSeconds?: number;
 }
 
 function parseQualityArgs(v: Record<string, string | undefined>): SimulateArgs['quality'] {
@@ -207,6 +212,13 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
   const clients = int('clients', v.clients!, 1);
   const hospitalIndex = v['hospital-index'] !== undefined ? int('hospital-index', v['hospital-index'], 0) : undefined;
   if (hospitalIndex !== undefined && hospitalIndex >= clients) throw new CliError(`--hospital-index must be below --clients ${clients} (hospitals count from 0), got "${v['hospital-index']}"`);
+  let timeBudgetSeconds: number | undefined;
+  if (v['time-budget-minutes'] !== undefined) {
+    const m = Number(v['time-budget-minutes']);
+    if (!(Number.isFinite(m) && m > 0)) throw new CliError(`--time-budget-minutes must be a positive number of minutes, got "${v['time-budget-minutes']}"`);
+    if (v.server) throw new CliError('--time-budget-minutes applies to a simulation; with --server the federation server decides when training ends');
+    timeBudgetSeconds = m * 60;
+  }
   return {
     data: v.data,
     out: v.out,
@@ -224,6 +236,7 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
     server: v.server,
     tokens: v.tokens,
     ...(hospitalIndex !== undefined ? { hospitalIndex } : {}),
+    ...(timeBudgetSeconds !== undefined ? { timeBudgetSeconds } : {}),
   };
 }
 
@@ -289,6 +302,8 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
   const sq = summary.quality;
   if (sq?.best) process.stdout.write(`best quality: round ${sq.best.round}, KID ${sq.best.kid.toPrecision(4)}: ${sq.bestCheckpoint}\n`);
   if (sq?.stoppedEarly) process.stdout.write(`the quality curve flattened: stopped after round ${sq.stoppedEarly.round} of at most ${sq.stoppedEarly.rounds}\n`);
+  const tb = summary.timeBudget;
+  if (tb?.stoppedAfterRound) process.stdout.write(`the time budget (${(tb.seconds / 60).toFixed(1)} min) ran out: stopped after round ${tb.stoppedAfterRound} of at most ${tb.rounds}\n`);
   process.stdout.write(`wrote ${args.out}/summary.json, samples.png, checkpoint.fgw in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 

@@ -49,6 +49,14 @@ export interface SimulationOptions {
   /** After each quality probe: the point, whether it is the best so far, whether the run stops there. */
   onQuality?: (p: { point: QualityPoint; best: boolean; stop: boolean }) => void;
   onProgress?: (p: { round: number; rounds: number; client: number; clients: number; fraction: number; detail: string }) => void;
+  /**
+   * Train for at most this long (`rounds` is then the cap): after the first round that ends past the budget
+   * the run stops, probes quality once more if that round was not probed, and writes its outputs as if it
+   * had reached its last round. A round is never cut short, so a run overshoots by up to one round.
+   */
+  timeBudgetSeconds?: number;
+  /** The clock the time budget reads, in milliseconds (default Date.now): an input, so tests can drive it. */
+  now?: () => number;
 }
 
 export interface ClientSummary {
@@ -76,6 +84,8 @@ export interface SimulationSummary {
   backend: string;
   /** With quality tracking: the curve, the best round and checkpoint-best.fgw, an early stop. */
   quality?: QualitySummary;
+  /** With a time budget: the budget, and the round the run stopped after because it ran out (null: it did not). */
+  timeBudget?: { seconds: number; stoppedAfterRound: number | null; rounds: number };
 }
 
 /** Split tiles into hospitals as the partition spec says; each hospital gets at least one tile. */
@@ -160,7 +170,7 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   const quality = new SimulationQuality(opts.quality, model, opts.batchNorm);
   const qualityConfig = opts.quality ? { ...opts.quality, extractor: opts.quality.extractor.name } : undefined;
   const summary: SimulationSummary = {
-    config: { ...opts, onProgress: undefined, onQuality: undefined, quality: qualityConfig, clientsActual: hospitals.length, tiles: tiles.length },
+    config: { ...opts, onProgress: undefined, onQuality: undefined, now: undefined, quality: qualityConfig, clientsActual: hospitals.length, tiles: tiles.length },
     partition: indices.map((idx, i) => ({
       id: names[i],
       examples: idx.length,
@@ -173,6 +183,11 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     backend: tf.getBackend(),
   };
   const fed = simulationFedConfig(opts, names.length);
+  const now = opts.now ?? Date.now;
+  const budget = opts.timeBudgetSeconds;
+  if (budget !== undefined && !(budget > 0)) throw new Error(`timeBudgetSeconds must be positive, got ${budget}`);
+  if (budget !== undefined) summary.timeBudget = { seconds: budget, stoppedAfterRound: null, rounds: fed.rounds };
+  const started = now();
   await quality.prepare(tiles);
   let completed = 0;
   // The rounds' medians of the counted example counts, which cap the next round's (as on the server).
@@ -210,10 +225,16 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     medians.push({ round, participants: stats.participants, examplesMedian: stats.examplesMedian });
     summary.rounds.push({ round, clients, dLoss: stats.dLoss, gLoss: stats.gLoss, seconds: (Date.now() - t0) / 1000 });
     completed = round;
-    if (quality.due(round, fed.rounds)) {
+    const outOfTime = budget !== undefined && round < fed.rounds && (now() - started) / 1000 >= budget;
+    // The last round of a budget-stopped run is probed like a run's last round, so the curve ends where it stopped.
+    if (quality.due(round, fed.rounds) || (outOfTime && quality.enabled)) {
       const probed = await quality.probe(round, global, fed.rounds);
       opts.onQuality?.(probed);
       if (probed.stop) break;
+    }
+    if (outOfTime) {
+      summary.timeBudget!.stoppedAfterRound = round;
+      break;
     }
   }
   hospitals.forEach((h) => h.dispose());

@@ -150,6 +150,44 @@ describe('simulation: quality tracked during training', () => {
     expect(going.quality!.best!.round).toBe(4);
   });
 
+  it('a time budget stops the run after the first round that ends past it, probed there, outputs written', async () => {
+    // The clock is an input: each reading is 60 s later than the last (start 0, after round r: 60·r).
+    let t = 0;
+    const now = () => (t += 60_000) - 60_000;
+    const summary = await runSimulation(
+      tiles,
+      options('budget', { rounds: 10, timeBudgetSeconds: 150, now, quality: { everyRounds: 4, perClass: 4, extractor: createTinyExtractor(16) } }),
+    );
+    // 60 and 120 s are inside the budget; 180 s after round 3 is past it.
+    expect(summary.rounds.map((r) => r.round)).toEqual([1, 2, 3]);
+    expect(summary.timeBudget).toEqual({ seconds: 150, stoppedAfterRound: 3, rounds: 10 });
+    // Round 3 is not a probe round (every 4) but is probed as the run's last.
+    expect(summary.quality!.curve.map((p) => p.round)).toEqual([3]);
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(summary.checkpoint))).meta.round).toBe(3);
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(summary.quality!.bestCheckpoint!))).meta.round).toBe(3);
+    expect(JSON.parse(readFileSync(join(dir, 'budget', 'summary.json'), 'utf8')).timeBudget.stoppedAfterRound).toBe(3);
+
+    // A budget that lasts: every round runs, and the summary says the budget did not stop it.
+    t = 0;
+    const within = await runSimulation(tiles, options('within', { rounds: 2, timeBudgetSeconds: 1000, now }));
+    expect(within.rounds).toHaveLength(2);
+    expect(within.timeBudget).toEqual({ seconds: 1000, stoppedAfterRound: null, rounds: 2 });
+  });
+
+  it('--time-budget-minutes: minutes to seconds; refused when not positive or with --server', () => {
+    const base = ['--data', 'd', '--out', 'o'];
+    const args = parseSimulateArgs([...base, '--time-budget-minutes', '1.5']);
+    expect(args !== 'help' && args.timeBudgetSeconds).toBe(90);
+    const none = parseSimulateArgs(base);
+    expect(none !== 'help' && none.timeBudgetSeconds).toBeUndefined();
+    for (const bad of ['0', '-2', 'soon']) {
+      expect(() => parseSimulateArgs([...base, `--time-budget-minutes=${bad}`])).toThrow(`--time-budget-minutes must be a positive number of minutes, got "${bad}"`);
+    }
+    expect(() => parseSimulateArgs([...base, '--time-budget-minutes', '5', '--server', 'ws://x/ws', '--tokens', 't.yaml'])).toThrow(
+      '--time-budget-minutes applies to a simulation',
+    );
+  });
+
   it('off: no probe, no checkpoint-best.fgw, no quality in summary.json', async () => {
     const summary = await runSimulation(tiles, options('off', { rounds: 1 }));
     expect(summary.quality).toBeUndefined();
