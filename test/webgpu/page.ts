@@ -36,6 +36,7 @@ import { installConvKernels } from '../../shared/kernels/webgpu/convKernels.ts';
 import { chooseTile, clearTunings, exportTunings, forceTile, setTunerAdapter, tuneConvolutions, type TuneResult } from '../../shared/kernels/webgpu/convTuner.ts';
 import type { ConvGeometry } from '../../shared/kernels/webgpu/convGemm.ts';
 import { gradientPenalty } from '../../shared/gan/losses.ts';
+import { gpChainPageFunctions } from './gpChainPage.ts';
 
 export interface Diff {
   /** ‖a − b‖ / ‖b‖ */
@@ -798,3 +799,5 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 tf.env().set('PROD', true);
 registerMissingGradients();
 Object.assign(globalThis, { __t: { convGemm, convGemmPasses, tuneCheck, convTiming, convGemmSecondOrder, wganGpConvGrads, backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, dropoutMasks, webglFallback }, __pageReady: true });
+// WGAN-GP's fused penalty chain (issue 19; gpChainPage.ts).
+Object.assign((globalThis as unknown as { __t: object }).__t, gpChainPageFunctions);

@@ -4,6 +4,8 @@ import type { WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 /**
  * A one-thread-per-element webgpu program over same-shaped inputs: `value` is a WGSL expression of the
  * inputs indexed at `i` (e.g. `select(dy[i] * uniforms.alpha, dy[i], x[i] > 0.0)`) and of `uniforms`.
+ * Inputs that broadcast to `shape` (numpy rules) are read through tfjs's generated getters instead, e.g.
+ * `getDyByOutputIndex(i)` for an input named `dy` of shape [B, 1, 1, 1].
  */
 export class ElementwiseProgram implements WebGPUProgram {
   outputShape: number[];
@@ -30,3 +32,4 @@ export class ElementwiseProgram implements WebGPUProgram {
       }`;
   }
 }
+

@@ -23,6 +23,8 @@ import { installFusedLosses, webgpuFusedLosses } from './fusedLosses.ts';
 import { setFusedLosses } from '../../gan/losses.ts';
 import { installConvKernels } from './convKernels.ts';
 import { adapterKeyOf, setTunerAdapter } from './convTuner.ts';
+import { installGradientPenalty, webgpuFusedPenalty } from './gradientPenalty.ts';
+import { setFusedPenalty } from '../../gan/losses.ts';
 
 /**
  * The fast path for GAN training on tfjs's webgpu backend, from this project's code (no fork of tfjs):
@@ -43,6 +45,7 @@ import { adapterKeyOf, setTunerAdapter } from './convTuner.ts';
  * - fusedLayers: conv + bias (+ LeakyReLU) and dense + bias in one forward dispatch (fusedLayers.ts).
  * - movingAverage: the batch-norm moving statistics' update in one dispatch.
  * - losses: binary and softmax cross-entropy from logits, one dispatch forward and one backward.
+ * - penalty: WGAN-GP's interpolation, gradient norms and (‖g‖ − 1)² penalty in fused kernels (gradientPenalty.ts).
  * - submitBatch: dispatches recorded per submit (tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE, default 15).
  * - dispatch: uniforms uploaded once per distinct content, bind groups and layouts cached (dispatchPath.ts).
  */
@@ -61,6 +64,8 @@ export interface FastWebGPUOptions {
   fusedLayers?: boolean;
   movingAverage?: boolean;
   losses?: boolean;
+  /** WGAN-GP's gradient-penalty interpolation and norm penalty as fused kernels (gradientPenalty.ts). */
+  penalty?: boolean;
   /** tfjs's tiled (matmul-like) Conv2DBackpropInput instead of its default direct kernel (WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE false). */
   convTransposeMM?: boolean;
   submitBatch?: number;
@@ -103,6 +108,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     fusedLayers: opts.fusedLayers ?? true,
     movingAverage: opts.movingAverage ?? true,
     losses: opts.losses ?? true,
+    penalty: opts.penalty ?? true,
     convTransposeMM: opts.convTransposeMM ?? false,
     submitBatch: opts.submitBatch ?? DEFAULT_SUBMIT_BATCH,
     dispatch: opts.dispatch ?? true,
@@ -156,6 +162,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
   hook(options.fusedLayers, installFusedLayers, setFusedLayerOps, webgpuFusedLayerOps);
   hook(options.movingAverage, installMovingAverage, setMovingAverage, movingAverageWebGPU);
   hook(options.losses, installFusedLosses, setFusedLosses, webgpuFusedLosses);
+  hook(options.penalty, installGradientPenalty, setFusedPenalty, webgpuFusedPenalty);
   if (options.convTransposeMM) {
     const f = 'WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE';
     const old = tf.env().get(f);
