@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dense } from './layers.ts';
 import type { ParamStore } from './params.ts';
+import { attentionCore } from './attentionCore.ts';
 
 /**
  * Multi-head self-attention (Vaswani et al. 2017) from raw tfjs-core ops, because tfjs-layers has none:
@@ -9,7 +10,8 @@ import type { ParamStore } from './params.ts';
  *     MHSA(X)   = concat_h(head_h) W_o
  *
  * Every op used (matMul, softmax, transpose, reshape, add) has a tfjs gradient that is itself
- * differentiable, so critics built from it support the WGAN-GP gradient penalty.
+ * differentiable, so critics built from it support the WGAN-GP gradient penalty. The part between the
+ * projections is `attentionCore` (attentionCore.ts), which the WebGPU fast path replaces by fused kernels.
  * Weights: `<name>/{query,key,value,output}/{kernel,bias}`.
  */
 export interface AttentionOptions {
@@ -49,32 +51,25 @@ export function multiHeadSelfAttention(p: ParamStore, name: string, dim: number,
       const [b, n, d] = x.shape;
       if (d !== dim) throw new Error(`attention ${name}: expected ${dim} features per token, got ${d}`);
       const flat = tf.reshape(x, [b * n, dim]) as tf.Tensor2D;
-      // [B·N, dim] → [B·heads, N, headDim]
-      const split = (t: tf.Tensor2D) => tf.reshape(tf.transpose(tf.reshape(t, [b, n, heads, headDim]), [0, 2, 1, 3]), [b * heads, n, headDim]) as tf.Tensor3D;
-      const q = split(tf.mul(query.apply(flat), scale) as tf.Tensor2D);
-      const k = split(key.apply(flat));
-      const v = split(value.apply(flat));
-      let scores = tf.matMul(q, k, false, true) as tf.Tensor3D; // [B·heads, N, N]
+      const tokens = (t: tf.Tensor2D) => tf.reshape(t, [b, n, dim]) as tf.Tensor3D;
+      const q = tokens(tf.mul(query.apply(flat), scale) as tf.Tensor2D);
+      const k = tokens(key.apply(flat));
+      const v = tokens(value.apply(flat));
       if (opts.bias?.rank === 4) {
         const e = opts.bias.shape[0];
         checkShape(opts.bias, [e, heads, n, n], `attention ${name}: per-example bias`);
         if (b % e !== 0) throw new Error(`attention ${name}: batch ${b} is not a multiple of the bias's ${e} examples`);
-        scores = tf.reshape(tf.add(tf.reshape(scores, [e, b / e, heads * n, n]), tf.reshape(opts.bias, [e, 1, heads * n, n])), [b * heads, n, n]);
       } else if (opts.bias) {
         checkShape(opts.bias, [heads, n, n], `attention ${name}: bias`);
-        scores = tf.reshape(tf.add(tf.reshape(scores, [b, heads, n, n]), opts.bias), [b * heads, n, n]);
       }
       if (opts.mask) {
         const g = opts.mask.shape[0];
         checkShape(opts.mask, [g, n, n], `attention ${name}: mask`);
         if (b % g !== 0) throw new Error(`attention ${name}: batch ${b} is not a multiple of the mask's ${g} groups`);
-        // Item b·heads + h of the scores belongs to group (b mod G): repeat each group's mask per head.
-        const perHead = tf.reshape(tf.tile(tf.reshape(opts.mask, [g, 1, n, n]), [1, heads, 1, 1]), [g * heads, n, n]);
-        scores = tf.reshape(tf.add(tf.reshape(scores, [b / g, g * heads, n, n]), perHead), [b * heads, n, n]);
       }
-      const attn = tf.softmax(scores);
-      const heads3 = tf.matMul(attn, v); // [B·heads, N, headDim]
-      const merged = tf.reshape(tf.transpose(tf.reshape(heads3, [b, heads, n, headDim]), [0, 2, 1, 3]), [b * n, dim]) as tf.Tensor2D;
+      // Scores, bias, mask, softmax and the weighted sum of values per head: tfjs ops, or a fused kernel
+      // installed by a backend's fast path (attentionCore.ts).
+      const merged = tf.reshape(attentionCore(q, k, v, heads, opts), [b * n, dim]) as tf.Tensor2D;
       return tf.reshape(output.apply(merged), [b, n, dim]) as tf.Tensor3D;
     },
   };

@@ -37,6 +37,7 @@ import { chooseTile, clearTunings, exportTunings, forceTile, setTunerAdapter, tu
 import type { ConvGeometry } from '../../shared/kernels/webgpu/convGemm.ts';
 import { gradientPenalty } from '../../shared/gan/losses.ts';
 import { gpChainPageFunctions } from './gpChainPage.ts';
+import { attentionPageFunctions } from './attentionPage.ts';
 
 export interface Diff {
   /** ‖a − b‖ / ‖b‖ */
@@ -799,5 +800,7 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 tf.env().set('PROD', true);
 registerMissingGradients();
 Object.assign(globalThis, { __t: { convGemm, convGemmPasses, tuneCheck, convTiming, convGemmSecondOrder, wganGpConvGrads, backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, dropoutMasks, webglFallback }, __pageReady: true });
+// The fused attention's page functions (attentionPage.ts).
+Object.assign((globalThis as unknown as { __t: object }).__t, attentionPageFunctions);
 // WGAN-GP's fused penalty chain (issue 19; gpChainPage.ts).
 Object.assign((globalThis as unknown as { __t: object }).__t, gpChainPageFunctions);

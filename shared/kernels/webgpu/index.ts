@@ -25,6 +25,9 @@ import { installConvKernels } from './convKernels.ts';
 import { adapterKeyOf, setTunerAdapter } from './convTuner.ts';
 import { installGradientPenalty, webgpuFusedPenalty } from './gradientPenalty.ts';
 import { setFusedPenalty } from '../../gan/losses.ts';
+import { installColumnSum, setColumnSumParallelism } from './columnSum.ts';
+import { installFusedAttention, webgpuAttentionCore } from './fusedAttention.ts';
+import { setAttentionCore } from '../../nn/attentionCore.ts';
 
 /**
  * The fast path for GAN training on tfjs's webgpu backend, from this project's code (no fork of tfjs):
@@ -45,7 +48,10 @@ import { setFusedPenalty } from '../../gan/losses.ts';
  * - fusedLayers: conv + bias (+ LeakyReLU) and dense + bias in one forward dispatch (fusedLayers.ts).
  * - movingAverage: the batch-norm moving statistics' update in one dispatch.
  * - losses: binary and softmax cross-entropy from logits, one dispatch forward and one backward.
+ * - columnSum: sums over leading axes (bias and broadcast gradients) without a transpose (columnSum.ts).
  * - penalty: WGAN-GP's interpolation, gradient norms and (‖g‖ − 1)² penalty in fused kernels (gradientPenalty.ts).
+ * - attention: the ViT and Swin critics' softmax attention (scores, bias, mask, softmax, weighted sum,
+ *   head split and merge) in one dispatch forward and four backward (fusedAttention.ts).
  * - submitBatch: dispatches recorded per submit (tfjs's WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE, default 15).
  * - dispatch: uniforms uploaded once per distinct content, bind groups and layouts cached (dispatchPath.ts).
  */
@@ -64,8 +70,12 @@ export interface FastWebGPUOptions {
   fusedLayers?: boolean;
   movingAverage?: boolean;
   losses?: boolean;
+  /** Sums over leading axes, and Multiply's gradient for operands broadcast over them, without a transpose (columnSum.ts). */
+  columnSum?: boolean;
   /** WGAN-GP's gradient-penalty interpolation and norm penalty as fused kernels (gradientPenalty.ts). */
   penalty?: boolean;
+  /** Fused softmax attention for the transformer discriminators (fusedAttention.ts). */
+  attention?: boolean;
   /** tfjs's tiled (matmul-like) Conv2DBackpropInput instead of its default direct kernel (WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE false). */
   convTransposeMM?: boolean;
   submitBatch?: number;
@@ -108,7 +118,9 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     fusedLayers: opts.fusedLayers ?? true,
     movingAverage: opts.movingAverage ?? true,
     losses: opts.losses ?? true,
+    columnSum: opts.columnSum ?? true,
     penalty: opts.penalty ?? true,
+    attention: opts.attention ?? true,
     convTransposeMM: opts.convTransposeMM ?? false,
     submitBatch: opts.submitBatch ?? DEFAULT_SUBMIT_BATCH,
     dispatch: opts.dispatch ?? true,
@@ -163,6 +175,11 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
   hook(options.movingAverage, installMovingAverage, setMovingAverage, movingAverageWebGPU);
   hook(options.losses, installFusedLosses, setFusedLosses, webgpuFusedLosses);
   hook(options.penalty, installGradientPenalty, setFusedPenalty, webgpuFusedPenalty);
+  if (options.columnSum) {
+    setColumnSumParallelism(swiftshader ? 1 : 1 << 15);
+    undo.push(installColumnSum());
+  }
+  hook(options.attention, installFusedAttention, setAttentionCore, webgpuAttentionCore);
   if (options.convTransposeMM) {
     const f = 'WEBGPU_USE_NAIVE_CONV2D_TRANSPOSE';
     const old = tf.env().get(f);
