@@ -3,8 +3,9 @@ import { hasChromium, openTestPage, type PageApi } from './harness.ts';
 import type { Diff } from './gpChainPage.ts';
 
 // Issue 19: WGAN-GP's gradient-penalty chain in fewer dispatches (shared/kernels/webgpu/gradientPenalty.ts,
-// the one-dispatch Mean/Sum gradient broadcast of reductionGradients.ts), against stock tfjs in headless
-// Chromium on SwiftShader WebGPU, float32, random inputs.
+// the one-dispatch Mean/Sum gradient broadcast of reductionGradients.ts, the transpose-free sums over
+// leading axes of columnSum.ts), against stock tfjs in headless Chromium on SwiftShader WebGPU, float32,
+// random inputs.
 describe.skipIf(!hasChromium)('WGAN-GP penalty chain kernels match stock tfjs and take fewer dispatches', () => {
   let page: PageApi;
   beforeAll(async () => {
@@ -44,16 +45,36 @@ describe.skipIf(!hasChromium)('WGAN-GP penalty chain kernels match stock tfjs an
     expect(r.programs.some((p) => p.startsWith('Fill:'))).toBe(false);
   });
 
-  // Deterministic counts (one steady-state step of the tiny WGAN-GP of test/webgpu/gpChainPage.ts): 463
-  // dispatches before issue 19's penalty work, measured on SwiftShader; 433 with it.
+  it.each([
+    [[2, 5, 3, 4], [0, 1, 2], 1],
+    [[3, 4, 6], [0, 1], 1],
+    [[300, 5], [0], 1 << 15],
+    [[4, 33, 3, 2], [0, 1], 1 << 15],
+  ])('sums over leading axes and Multiply\'s broadcast gradient without a transpose, first and second order: shape %j over axes %j, %i threads', async (shape, axes, threads) => {
+    const r = await page.call<{ results: Record<string, Diff>; programs: string[]; slices: number }>('columnSumCheck', { shape, axes, threads, seed: shape[0] });
+    for (const [name, d] of Object.entries(r.results)) close(d, name);
+    // One dispatch, or row slices and their sum where many rows meet a large thread count.
+    expect(r.slices).toBe(threads === 1 ? 1 : shape[0] === 300 ? 4 : 2);
+    expect(r.programs).toContain('Sum:ColumnSum');
+    expect(r.programs).toContain('FedganColumnSum:ColumnSum');
+    expect(r.programs.filter((p) => p.startsWith('Sum:Transpose'))).toEqual([]);
+  });
+
+  // Deterministic counts (one steady-state step of the tiny WGAN-GP of test/webgpu/gpChainPage.ts, on
+  // SwiftShader): 463 dispatches before issue 19's penalty work; 395 with it. Of the 68 saved, the fused
+  // penalty takes 17 (412 with `penalty: false`), the column sums 38 (433 with `columnSum: false`), the
+  // Mean/Sum gradients' one-dispatch broadcast the other 13 (450 with neither option).
   it('a WGAN-GP step takes fewer dispatches with the fused penalty chain', async () => {
-    const on = await page.call<{ dispatches: number; kernels: Record<string, number> }>('wganGpStepDispatches', {});
-    const off = await page.call<{ dispatches: number; kernels: Record<string, number> }>('wganGpStepDispatches', { fast: { penalty: false } });
-    expect(on.dispatches).toBeLessThanOrEqual(433);
-    // 17 of the 30 are the penalty's (measured: 450 with `penalty: false`); the rest are the Mean/Sum gradients' fills.
-    expect(off.dispatches - on.dispatches).toBeGreaterThanOrEqual(17);
+    type Step = { dispatches: number; kernels: Record<string, number> };
+    const on = await page.call<Step>('wganGpStepDispatches', {});
+    const noPenalty = await page.call<Step>('wganGpStepDispatches', { fast: { penalty: false } });
+    const noColumnSum = await page.call<Step>('wganGpStepDispatches', { fast: { columnSum: false } });
+    expect(on.dispatches).toBeLessThanOrEqual(395);
+    expect(noPenalty.dispatches - on.dispatches).toBeGreaterThanOrEqual(17);
+    expect(noColumnSum.dispatches - on.dispatches).toBeGreaterThanOrEqual(38);
     expect(on.kernels['FedganGpNorms:Norms']).toBe(1);
     expect(on.kernels['Sqrt:UnaryOp'] ?? 0).toBe(0);
     expect(on.kernels['Fill:Fill'] ?? 0).toBe(0);
+    expect(on.kernels['Sum:Transpose'] ?? 0).toBe(0);
   });
 });

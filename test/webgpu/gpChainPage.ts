@@ -15,6 +15,7 @@ import { installKernelDispatches } from '../../bench/kernelDispatches.ts';
 import { installGradientPenalty, webgpuFusedPenalty } from '../../shared/kernels/webgpu/gradientPenalty.ts';
 import { installReductionGradients } from '../../shared/kernels/webgpu/reductionGradients.ts';
 import { setFusedPenalty } from '../../shared/gan/losses.ts';
+import { columnSumSlices, installColumnSum, setColumnSumParallelism } from '../../shared/kernels/webgpu/columnSum.ts';
 
 export interface Diff {
   rel: number;
@@ -254,4 +255,45 @@ export async function wganGpStepDispatches(c: { fast?: FastWebGPUOptions }): Pro
   }
 }
 
-export const gpChainPageFunctions = { gpDispatchPhases, gpPenaltyCheck, broadcastGradCheck, wganGpStepDispatches };
+/**
+ * Sums over leading axes and Multiply's gradient for an operand broadcast over them (columnSum.ts)
+ * against tfjs's Sum kernel and gradient: plain sums (keepDims and not), the gradients of Σ w·(x·γ + β)
+ * with respect to x, γ and β, and a penalty-like second order, ‖∂/∂x Σ w·LeakyReLU(x·γ + β)²‖²
+ * differentiated with respect to γ. `threads` is the parallelism asked of the column sums (1: one
+ * dispatch; more: row slices and a second dispatch).
+ */
+export async function columnSumCheck(c: { shape: number[]; axes: number[]; threads: number; seed: number }): Promise<{ results: Record<string, Diff>; programs: string[]; slices: number }> {
+  await useWebGPU();
+  const k = c.axes.length;
+  const rest = c.shape.slice(k);
+  const x = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed);
+  const w = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed + 1);
+  const gamma = tf.randomNormal(rest, 1, 0.3, 'float32', c.seed + 2);
+  const beta = tf.randomNormal(rest, 0, 0.3, 'float32', c.seed + 3);
+  const compute = () => {
+    const s = tf.sum(x, c.axes);
+    const sk = tf.sum(w, c.axes, true);
+    const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.add(tf.mul(a, g), b), w)))([x, gamma, beta]);
+    const layer = (a: tf.Tensor, g: tf.Tensor) => tf.mul(tf.square(tf.leakyRelu(tf.add(tf.mul(a, g), beta), 0.2)), w);
+    const second = tf.grad((g: tf.Tensor) => tf.sum(tf.square(tf.grad((a: tf.Tensor) => tf.sum(layer(a, g)))(x))))(gamma);
+    return [s, sk, dx, dg, db, second];
+  };
+  const ref = await valuesAndPrograms(compute);
+  const restore = installColumnSum();
+  setColumnSumParallelism(c.threads);
+  let got: { values: Float32Array[]; programs: string[] };
+  const rows = tf.util.sizeFromShape(c.shape.slice(0, k));
+  const slices = columnSumSlices(rows, tf.util.sizeFromShape(rest));
+  try {
+    got = await valuesAndPrograms(compute);
+  } finally {
+    setColumnSumParallelism(1 << 15);
+    restore();
+  }
+  tf.dispose([x, w, gamma, beta]);
+  const results: Record<string, Diff> = {};
+  ['sum', 'sumKeepDims', 'dx', 'dGamma', 'dBeta', 'second'].forEach((n, i) => (results[n] = diff(got.values[i], ref.values[i])));
+  return { results, programs: got.programs, slices };
+}
+
+export const gpChainPageFunctions = { gpDispatchPhases, gpPenaltyCheck, broadcastGradCheck, wganGpStepDispatches, columnSumCheck };
