@@ -23,8 +23,12 @@ import { installWebGPUKernels, type Restore } from './overrides.ts';
  * Scores are recomputed, never stored: no [B·heads, N, N] tensor exists on this path.
  *
  * Second order (WGAN-GP's penalty differentiates the critic's input gradient): the backward kernels'
- * own gradients are the exact vector–Jacobian products of the backward map, written with tfjs ops
- * (`attentionGradVjp`, derivation there), so the penalty's gradient is exact and differentiable in turn.
+ * gradients are the exact vector–Jacobian products of the backward map (derivation at `attentionGradVjp`,
+ * which writes them in tfjs ops and is the formula's tested reference), run as one more kernel,
+ * FedganAttentionVjp: two concats packing q, k, v and the cotangents, then a statistics pass and one
+ * dispatch per input gradient (dy, q, k, v, bias), seven or eight in all, where tfjs's second derivative of
+ * the composition takes about fifty. FedganAttentionVjp has no gradient: third order through the fused
+ * attention fails with tfjs's "gradient function not found" (as the layer norm's NGX).
  *
  * Used for float32 with head width d ≤ MAX_HEAD_DIM (the row lives in registers); anything else, and
  * every other backend, runs the tfjs composition (tfjsAttentionCore).
@@ -32,6 +36,8 @@ import { installWebGPUKernels, type Restore } from './overrides.ts';
 export const ATTENTION = 'FedganAttention';
 export const ATTENTION_GRAD = 'FedganAttentionGrad';
 export const ATTENTION_BIAS_GRAD = 'FedganAttentionBiasGrad';
+/** Second order: the backward kernels' vector–Jacobian product (no gradient of its own: third order is not supported). */
+export const ATTENTION_VJP = 'FedganAttentionVjp';
 export const MAX_HEAD_DIM = 128;
 
 /** Kernel-name suffix per optional input: tfjs saves inputs for the gradient by name, so each input set is its own kernel. */
@@ -223,6 +229,187 @@ function programInputs<T>(mode: Mode, all: T[]): T[] {
   return all.filter((_, i) => !drop.has(i));
 }
 
+type VjpMode = 'stats' | 'gq' | 'gdy' | 'gk' | 'gv' | 'gbias';
+
+/**
+ * The second-order kernels: the vector–Jacobian product of the backward map (attentionGradVjp's formulas)
+ * against cotangents abc = [a | bk | c] (of dq, dk, dv, packed along the features) and/or e (of dbias),
+ * with q, k, v packed as qkv = [q | k | v]: at most eight storage buffers. Per pair (i, j) of item b,
+ * head h the scalars P, dP = G_i·v_j, H = a_i·k_j + q_i·bk_j + e_ij and G_i·c_j are recomputed; per row
+ *
+ *   stats: L_i, δ_i, γ_i = Σ_j P H and ρ_i = Σ_j P gP = Σ_j P H dP − 2γ_iδ_i + Σ_j P (G_i·c_j)
+ *
+ * then gS = P (gP − ρ_i), gP = H (dP − δ_i) − γ_i dP + G_i·c_j, dS = P (dP − δ_i), gdP = P (H − γ_i) and
+ *
+ *   gq_i = Σ_j gS k_j + dS bk_j,  gdy_i = Σ_j gdP v_j + P c_j   (one thread per row)
+ *   gk_j = Σ_i gS q_i + dS a_i,   gv_j = Σ_i gdP G_i            (one thread per column)
+ *   gbias = Σ over the items sharing the bias of gS                 (one thread per bias element)
+ */
+class VjpProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  uniforms = 'threads : i32, n : i32, heads : i32, per : i32, groups : i32,';
+  variableNames: string[];
+  constructor(
+    private readonly mode: VjpMode,
+    outputShape: number[],
+    threads: number,
+    private readonly d: number,
+    private readonly abc: boolean,
+    private readonly e: boolean,
+    private readonly bias: boolean,
+    private readonly mask: boolean,
+  ) {
+    this.variableNames = ['dys', 'qkv', ...(abc ? ['abc'] : []), ...(e ? ['ecot'] : []), ...(mode === 'stats' ? [] : ['stats']), ...(bias ? ['biases'] : []), ...(mask ? ['masks'] : [])];
+    this.outputShape = outputShape;
+    this.shaderKey = `fedganAttentionVjp_${mode}_d${d}${abc ? '_abc' : ''}${e ? '_e' : ''}${bias ? '_bias' : ''}${mask ? '_mask' : ''}`;
+    this.dispatchLayout = { x: outputShape.map((_, i) => i) };
+    this.dispatch = [Math.ceil(threads / 64), 1, 1];
+  }
+
+  getUserCode(): string {
+    const { abc, e } = this;
+    const extra = [
+      this.bias ? '        s = s + biases[(((b / uniforms.per) * uniforms.heads + h) * uniforms.n + i) * uniforms.n + j];' : '',
+      this.mask ? '        s = s + masks[((b % uniforms.groups) * uniforms.n + i) * uniforms.n + j];' : '',
+    ].join('\n');
+    const helpers = `
+      const HD = ${this.d};
+      // Offsets: token t's head h in [B, N, heads·HD] (G) and part p (0 q/a, 1 k/bk, 2 v/c) in [B, N, 3·heads·HD].
+      fn vjpTok(b : i32, t : i32, h : i32) -> i32 { return (b * uniforms.n + t) * (uniforms.heads * HD) + h * HD; }
+      fn vjpPart(b : i32, t : i32, h : i32, p : i32) -> i32 { return (b * uniforms.n + t) * (3 * uniforms.heads * HD) + (p * uniforms.heads + h) * HD; }
+      struct VjpPair { s : f32, dp : f32, hh : f32, gc : f32 }
+      // Score s (with bias and mask), dP = G_i·v_j, H = a_i·k_j + q_i·bk_j + e_ij and G_i·c_j.
+      fn vjpPair(b : i32, h : i32, i : i32, j : i32) -> VjpPair {
+        var s = 0.0;
+${extra}
+        var dp = 0.0;
+        var hh = ${e ? 'ecot[(((b / uniforms.per) * uniforms.heads + h) * uniforms.n + i) * uniforms.n + j]' : '0.0'};
+        var gc = 0.0;
+        let gi = vjpTok(b, i, h);
+        let qi = vjpPart(b, i, h, 0);
+        let kj = vjpPart(b, j, h, 1);
+        let vj = vjpPart(b, j, h, 2);
+        for (var c = 0; c < HD; c = c + 1) {
+          let g = dys[gi + c];
+          s = s + qkv[qi + c] * qkv[kj + c];
+          dp = dp + g * qkv[vj + c];
+          ${abc ? 'hh = hh + abc[qi + c] * qkv[kj + c] + qkv[qi + c] * abc[kj + c];' : ''}
+          ${abc ? 'gc = gc + g * abc[vj + c];' : ''}
+        }
+        return VjpPair(s, dp, hh, gc);
+      }
+      ${this.mode === 'stats' ? '' : `// The pair's second-order coefficients from its row's statistics (L, δ, γ, ρ) at stats[4r].
+      struct VjpCoef { p : f32, gs : f32, ds : f32, gdp : f32 }
+      fn vjpCoef(x : VjpPair, r : i32) -> VjpCoef {
+        let p = exp(x.s - stats[4 * r]);
+        let delta = stats[4 * r + 1];
+        let gamma = stats[4 * r + 2];
+        let gp = x.hh * (x.dp - delta) - gamma * x.dp + x.gc;
+        return VjpCoef(p, p * (gp - stats[4 * r + 3]), p * (x.dp - delta), p * (x.hh - gamma));
+      }`}`;
+    const rowIds = `
+        let n = uniforms.n;
+        let i = t % n;
+        let bh = t / n;
+        let h = bh % uniforms.heads;
+        let b = bh / uniforms.heads;`;
+    const colIds = `
+        let n = uniforms.n;
+        let j = t % n;
+        let bh = t / n;
+        let h = bh % uniforms.heads;
+        let b = bh / uniforms.heads;`;
+    let body: string;
+    switch (this.mode) {
+      case 'stats':
+        body = `${rowIds}
+        var m = -3.402823e+38;
+        for (var j = 0; j < n; j = j + 1) { m = max(m, vjpPair(b, h, i, j).s); }
+        var l = 0.0;
+        var o : array<f32, HD>;
+        for (var j = 0; j < n; j = j + 1) {
+          let p = exp(vjpPair(b, h, i, j).s - m);
+          l = l + p;
+          let vj = vjpPart(b, j, h, 2);
+          for (var c = 0; c < HD; c = c + 1) { o[c] = o[c] + p * qkv[vj + c]; }
+        }
+        let lse = m + log(l);
+        var delta = 0.0;
+        let gi = vjpTok(b, i, h);
+        for (var c = 0; c < HD; c = c + 1) { delta = delta + dys[gi + c] * (o[c] / l); }
+        var gamma = 0.0;
+        var tau = 0.0;
+        var sigma = 0.0;
+        for (var j = 0; j < n; j = j + 1) {
+          let x = vjpPair(b, h, i, j);
+          let p = exp(x.s - lse);
+          gamma = gamma + p * x.hh;
+          tau = tau + p * x.hh * x.dp;
+          sigma = sigma + p * x.gc;
+        }
+        setOutputAtIndex(4 * t, lse);
+        setOutputAtIndex(4 * t + 1, delta);
+        setOutputAtIndex(4 * t + 2, gamma);
+        setOutputAtIndex(4 * t + 3, tau - 2.0 * gamma * delta + sigma);`;
+        break;
+      case 'gq':
+      case 'gdy': {
+        const gq = this.mode === 'gq';
+        body = `${rowIds}
+        var acc : array<f32, HD>;
+        for (var j = 0; j < n; j = j + 1) {
+          let w = vjpCoef(vjpPair(b, h, i, j), t);
+          let kj = vjpPart(b, j, h, ${gq ? 1 : 2});
+          for (var c = 0; c < HD; c = c + 1) {
+            acc[c] = acc[c] + ${gq ? 'w.gs * qkv[kj + c]' : 'w.gdp * qkv[kj + c]'}${abc ? (gq ? ' + w.ds * abc[kj + c]' : ' + w.p * abc[kj + c]') : ''};
+          }
+        }
+        let out = vjpTok(b, i, h);
+        for (var c = 0; c < HD; c = c + 1) { setOutputAtIndex(out + c, acc[c]); }`;
+        break;
+      }
+      case 'gk':
+      case 'gv': {
+        const gk = this.mode === 'gk';
+        body = `${colIds}
+        var acc : array<f32, HD>;
+        for (var i = 0; i < n; i = i + 1) {
+          let w = vjpCoef(vjpPair(b, h, i, j), bh * n + i);
+          ${gk ? 'let qi = vjpPart(b, i, h, 0);' : 'let gi = vjpTok(b, i, h);'}
+          for (var c = 0; c < HD; c = c + 1) {
+            acc[c] = acc[c] + ${gk ? `w.gs * qkv[qi + c]${abc ? ' + w.ds * abc[qi + c]' : ''}` : 'w.gdp * dys[gi + c]'};
+          }
+        }
+        let out = vjpTok(b, j, h);
+        for (var c = 0; c < HD; c = c + 1) { setOutputAtIndex(out + c, acc[c]); }`;
+        break;
+      }
+      case 'gbias':
+        body = `
+        let n = uniforms.n;
+        let j = t % n;
+        let i = (t / n) % n;
+        let h = (t / (n * n)) % uniforms.heads;
+        let e = t / (n * n * uniforms.heads);
+        var sum = 0.0;
+        for (var b = e * uniforms.per; b < (e + 1) * uniforms.per; b = b + 1) {
+          sum = sum + vjpCoef(vjpPair(b, h, i, j), (b * uniforms.heads + h) * n + i).gs;
+        }
+        setOutputAtIndex(t, sum);`;
+        break;
+    }
+    return `${helpers}
+      fn main(t : i32) {
+        if (t >= uniforms.threads) { return; }
+        ${body}
+      }`;
+  }
+}
+
 interface Geometry {
   b: number;
   n: number;
@@ -283,6 +470,30 @@ function biasGradKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const g = geometry(q, headsOf(attrs), bias, mask);
   const stats = statsOf(backend, g, inputs);
   const out = run(backend, 'dbias', g, [dy, q, k, v, stats, ...optional(inputs)], bias.shape, tf.util.sizeFromShape(bias.shape), true, mask != null);
+  (backend as WebGPUBackend).disposeData(stats.dataId);
+  return out;
+}
+
+/** The second-order kernel: inputs dy, qkv, abc?, e?, bias?, mask?; outputs [gdy, gq, gk, gv] and gbias with a bias. */
+function vjpKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
+  const { dy, qkv, abc, e, bias, mask } = inputs as Record<string, TensorInfo | undefined>;
+  const g = geometry(dy!, headsOf(attrs), bias, mask);
+  const rows = g.b * g.heads * g.n;
+  const flags = [abc != null, e != null, bias != null, mask != null] as const;
+  const base = [dy!, qkv!, ...(abc ? [abc] : []), ...(e ? [e] : [])];
+  const tail = optional(inputs);
+  const program = (mode: VjpMode, ins: TensorInfo[], shape: number[], threads: number) =>
+    (backend as WebGPUBackend).runWebGPUProgram(new VjpProgram(mode, shape, threads, g.d, ...flags), ins, 'float32', [
+      { type: 'int32', data: [threads] },
+      { type: 'int32', data: [g.n] },
+      { type: 'int32', data: [g.heads] },
+      { type: 'int32', data: [g.per] },
+      { type: 'int32', data: [g.groups] },
+    ]);
+  const stats = program('stats', [...base, ...tail], [rows, 4], rows);
+  const ins = [...base, stats, ...tail];
+  const out = (['gdy', 'gq', 'gk', 'gv'] as const).map((mode) => program(mode, ins, dy!.shape, rows));
+  if (bias) out.push(program('gbias', ins, bias.shape, tf.util.sizeFromShape(bias.shape)));
   (backend as WebGPUBackend).disposeData(stats.dataId);
   return out;
 }
@@ -413,19 +624,22 @@ function gradConfigs(): tf.GradConfig[] {
         return grads;
       },
     });
-    const second = (saved: tf.Tensor[], attrs: tf.NamedAttrMap | undefined, cot: Parameters<typeof attentionGradVjp>[6]) => {
+    // Second order: the fused VJP kernels (q, k, v and the cotangents packed: eight storage buffers at most).
+    const second = (saved: tf.Tensor[], attrs: tf.NamedAttrMap | undefined, cot: { abc?: tf.Tensor; e?: tf.Tensor }) => {
       const dy = saved[0] as tf.Tensor3D;
       const { q, k, v, opts } = unpack(saved, 1);
-      const g = attentionGradVjp(dy, q, k, v, headsOf(attrs), opts, cot);
-      const grads: Grads = { dy: () => g.dy, q: () => g.q, k: () => g.k, v: () => g.v, ...(hasBias ? { bias: () => g.bias! } : {}), ...maskGrad(opts) };
+      const base: Record<string, tf.Tensor> = { dy, qkv: tf.concat([q, k, v], 2) };
+      if (cot.abc) base.abc = cot.abc;
+      if (cot.e) base.e = cot.e;
+      const [gdy, gq, gk, gv, gbias] = tf.engine().runKernel(ATTENTION_VJP, named(base, opts), attrsOf(headsOf(attrs))) as tf.Tensor[];
+      const grads: Grads = { dy: () => gdy, q: () => gq, k: () => gk, v: () => gv, ...(hasBias ? { bias: () => gbias } : {}), ...maskGrad(opts) };
       return grads;
     };
     configs.push({
       kernelName: ATTENTION_GRAD + sfx,
       inputsToSave: ['dy', ...names],
       gradFunc: (dys, saved, attrs) => {
-        const [a, bk, c] = dys as tf.Tensor3D[];
-        return second(saved, attrs, { a, bk, c });
+        return second(saved, attrs, { abc: tf.concat(dys as tf.Tensor3D[], 2) });
       },
     });
     if (hasBias) {
@@ -464,5 +678,6 @@ export function installFusedAttention(): Restore {
     kernels[ATTENTION_GRAD + sfx] = gradKernel;
     if (hasBias) kernels[ATTENTION_BIAS_GRAD + sfx] = biasGradKernel;
   }
+  kernels[ATTENTION_VJP] = vjpKernel;
   return installWebGPUKernels(kernels, gradConfigs());
 }
