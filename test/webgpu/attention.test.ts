@@ -35,9 +35,9 @@ describe.skipIf(!hasChromium)('fused softmax attention matches the tfjs composit
     // Swin at 64 px (patch 8, window 4): 4 windows of 16 tokens per image, relative-position bias; the
     // shifted blocks add the wrap-around mask.
     ['Swin W-MSA: windows of 16 tokens, 4 heads of 24, bias', { b: 2, n: 16, heads: 4, d: 24, bias: 'shared' }],
-    ['Swin SW-MSA: 2 images × 4 windows, bias + shifted-window mask', { b: 8, n: 16, heads: 4, d: 24, bias: 'shared', maskGrid: 8 }],
-    // Differentially private training: one bias per example (2 examples of 4 windows), odd sizes.
-    ['per-example bias + mask, 3 heads of 5', { b: 8, n: 16, heads: 3, d: 5, bias: 'perExample', maskGrid: 8 }],
+    ['Swin SW-MSA: 4 windows, bias + shifted-window mask', { b: 4, n: 16, heads: 4, d: 24, bias: 'shared', maskGrid: 8 }],
+    // Differentially private training: one bias per example (2 examples), odd sizes.
+    ['per-example bias + mask, 3 heads of 5', { b: 4, n: 16, heads: 3, d: 5, bias: 'perExample', maskGrid: 8 }],
   ];
 
   it.each(cases)('%s: output, gradients and second order', async (_, c) => {
