@@ -16,6 +16,7 @@ import { installGradientPenalty, webgpuFusedPenalty } from '../../shared/kernels
 import { installReductionGradients } from '../../shared/kernels/webgpu/reductionGradients.ts';
 import { setFusedPenalty } from '../../shared/gan/losses.ts';
 import { columnSumSlices, installColumnSum, setColumnSumParallelism } from '../../shared/kernels/webgpu/columnSum.ts';
+import { installGatherGrad } from '../../shared/kernels/webgpu/gatherGrad.ts';
 
 export interface Diff {
   rel: number;
@@ -296,4 +297,33 @@ export async function columnSumCheck(c: { shape: number[]; axes: number[]; threa
   return { results, programs: got.programs, slices };
 }
 
-export const gpChainPageFunctions = { gpDispatchPhases, gpPenaltyCheck, broadcastGradCheck, wganGpStepDispatches, columnSumCheck };
+/**
+ * An embedding lookup's gradient (gatherGrad.ts) against tfjs's: Σ w·gather(E, idx) and a projection-like
+ * penalty ‖∂/∂x Σ gather(E, idx)·x²‖² differentiated with respect to E, for a table of `table` shape and
+ * `idx` with repeats (and rows never looked up).
+ */
+export async function gatherGradCheck(c: { table: number[]; idx: number[]; seed: number }): Promise<{ results: Record<string, Diff>; programs: string[] }> {
+  await useWebGPU();
+  const e = tf.randomNormal(c.table, 0, 1, 'float32', c.seed);
+  const idx = tf.tensor1d(c.idx, 'int32');
+  const outShape = [c.idx.length, ...c.table.slice(1)];
+  const w = tf.randomNormal(outShape, 0, 1, 'float32', c.seed + 1);
+  const x = tf.randomNormal(outShape, 0, 1, 'float32', c.seed + 2);
+  const compute = () => {
+    const first = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, idx), w)))(e);
+    const second = tf.grad((t: tf.Tensor) => tf.sum(tf.square(tf.grad((u: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, idx), tf.square(u))))(x))))(e);
+    return [first, second];
+  };
+  const ref = await valuesAndPrograms(compute);
+  const restore = installGatherGrad();
+  let got: { values: Float32Array[]; programs: string[] };
+  try {
+    got = await valuesAndPrograms(compute);
+  } finally {
+    restore();
+  }
+  tf.dispose([e, idx, w, x]);
+  return { results: { first: diff(got.values[0], ref.values[0]), second: diff(got.values[1], ref.values[1]) }, programs: got.programs };
+}
+
+export const gpChainPageFunctions = { gpDispatchPhases, gpPenaltyCheck, broadcastGradCheck, wganGpStepDispatches, columnSumCheck, gatherGradCheck };

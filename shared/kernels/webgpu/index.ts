@@ -26,6 +26,7 @@ import { adapterKeyOf, setTunerAdapter } from './convTuner.ts';
 import { installGradientPenalty, webgpuFusedPenalty } from './gradientPenalty.ts';
 import { setFusedPenalty } from '../../gan/losses.ts';
 import { installColumnSum, setColumnSumParallelism } from './columnSum.ts';
+import { installGatherGrad } from './gatherGrad.ts';
 import { installFusedAttention, webgpuAttentionCore } from './fusedAttention.ts';
 import { setAttentionCore } from '../../nn/attentionCore.ts';
 
@@ -37,7 +38,8 @@ import { setAttentionCore } from '../../nn/attentionCore.ts';
  *
  * - random: latent noise, fake labels, dropout masks and GP weights drawn on the GPU (Philox).
  * - uploads: small constants uploaded once and shared; other uploads via writeBuffer into pooled buffers.
- * - gradients: Mean/Sum gradients without CPU-built arrays of ones; LeakyReLU's gradient in one dispatch.
+ * - gradients: Mean/Sum gradients without CPU-built arrays of ones; LeakyReLU's gradient in one dispatch;
+ *   an embedding lookup's gradient in one dispatch (gatherGrad.ts).
  * - adam: one fused, in-place dispatch per variable, one submit per update.
  * - kernels: Conv2DBackpropFilter as a parallel split reduction (used when convGemm is off).
  * - convGemm: Conv2D, FusedConv2D (bias + activation epilogue), Conv2DBackpropInput and
@@ -147,7 +149,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     setRandomOps(createGpuRandomOps(options.seed));
     undo.push(() => setRandomOps(null), installFusedDropout());
   }
-  if (options.gradients) undo.push(installReductionGradients(), installLeakyReluGrad());
+  if (options.gradients) undo.push(installReductionGradients(), installLeakyReluGrad(), installGatherGrad());
   if (options.adam) {
     setAdamFactory((lr, b1, b2) => new FusedAdamOptimizer(lr, b1, b2));
     undo.push(() => setAdamFactory(null));
