@@ -5,7 +5,7 @@ import type { FusedPenalty } from '../../gan/losses.ts';
 import { installWebGPUKernels, type Restore } from './overrides.ts';
 
 /**
- * WGAN-GP's gradient penalty around the critic, in four webgpu dispatches instead of ~25 (issue 19):
+ * WGAN-GP's gradient penalty around the critic, in five webgpu dispatches instead of ~25 (issue 19):
  *
  *   FedganGpInterpolate(ε, real, fake) = ε_b·real + (1 − ε_b)·fake           one dispatch (tfjs: 4)
  *   FedganGpNorms(g)                   = ‖g_b‖ = √(Σ g_b² + 1e-12), [B]       one dispatch, a workgroup per sample
