@@ -4,6 +4,7 @@ import { randomOps, type SeedSource } from './random.ts';
 import { batchNormTrain } from './batchNormTraining.ts';
 import { layerNormalize } from './layerNormalize.ts';
 import { fusedLayerOps } from './fusedLayerOps.ts';
+import { affineLeaky } from './normLeaky.ts';
 import { movingAverage } from './movingAverage.ts';
 import { perExampleConvLayer, perExampleDenseLayer, perExampleGather, perExampleScaleShift, perExampleWeight } from './perExample.ts';
 
@@ -57,6 +58,8 @@ export function conv2d(
 
 export interface Norm<T extends tf.Tensor = tf.Tensor> {
   apply(x: T, training: boolean): T;
+  /** LeakyReLU(apply(x), alpha), as one operation where the norm and backend offer one (layer norm: normLeaky.ts). */
+  applyLeaky?(x: T, training: boolean, alpha?: number): T;
 }
 
 export interface BatchNorm extends Norm {
@@ -101,13 +104,18 @@ export function batchNorm(p: ParamStore, name: string, channels: number, momentu
 export function layerNorm(p: ParamStore, name: string, channels: number, epsilon = 1e-5): Norm {
   const gamma = p.create(`${name}/gamma`, [channels], 'ones');
   const beta = p.create(`${name}/beta`, [channels], 'zeros');
-  return {
+  const layer: Norm = {
     apply: (x) => {
       const g = perExampleWeight(gamma);
       if (g) return perExampleScaleShift(layerNormalize(x, epsilon), g, perExampleWeight(beta) ?? beta);
       return tf.add(tf.mul(layerNormalize(x, epsilon), gamma), beta);
     },
+    applyLeaky: (x, _training, alpha = LEAKY_ALPHA) => {
+      if (perExampleWeight(gamma)) return tf.leakyRelu(layer.apply(x, true), alpha);
+      return affineLeaky(layerNormalize(x, epsilon), gamma, beta, alpha);
+    },
   };
+  return layer;
 }
 
 export interface Embedding {

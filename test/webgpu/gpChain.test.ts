@@ -4,7 +4,8 @@ import type { Diff } from './gpChainPage.ts';
 
 // Issue 19: WGAN-GP's gradient-penalty chain in fewer dispatches (shared/kernels/webgpu/gradientPenalty.ts,
 // the one-dispatch Mean/Sum gradient broadcast of reductionGradients.ts, the transpose-free sums over
-// leading axes of columnSum.ts, the embedding gradient of gatherGrad.ts), against stock tfjs in headless Chromium on SwiftShader WebGPU, float32,
+// leading axes of columnSum.ts, the embedding gradient of gatherGrad.ts, the layer norm's affine part and
+// LeakyReLU of affineLeaky.ts), against stock tfjs in headless Chromium on SwiftShader WebGPU, float32,
 // random inputs.
 describe.skipIf(!hasChromium)('WGAN-GP penalty chain kernels match stock tfjs and take fewer dispatches', () => {
   let page: PageApi;
@@ -72,21 +73,40 @@ describe.skipIf(!hasChromium)('WGAN-GP penalty chain kernels match stock tfjs an
     expect(r.programs.filter((p) => p.startsWith('UnsortedSegmentSum:') || p.startsWith('Transpose:'))).toEqual([]);
   });
 
+  it.each([
+    [[2, 5, 3, 4], 0.2, 1],
+    [[4, 9, 7, 6], 0.01, 1 << 15],
+  ])('a layer norm\'s affine part and LeakyReLU as one op: output, gradients and second order (γ and x): shape %j, α %d, %i threads', async (shape, alpha, threads) => {
+    const r = await page.call<{ results: Record<string, Diff>; programs: string[] }>('affineLeakyCheck', { shape, alpha, threads, seed: shape[0] + 1 });
+    for (const [name, d] of Object.entries(r.results)) close(d, name);
+    expect(Object.keys(r.results)).toHaveLength(6);
+    for (const k of ['FedganAffineLeaky:', 'FedganAffineLeakyGrad:', 'FedganMaskedColumnSum:']) expect(r.programs.some((p) => p.startsWith(k)), `${k} in ${r.programs}`).toBe(true);
+    expect(r.programs.some((p) => p.startsWith('LeakyRelu:') || p.startsWith('Add:'))).toBe(false);
+  });
+
+  it('a tiny WGAN-GP critic: loss and every weight gradient (penalty included) equal with and without the penalty, column-sum and affine + LeakyReLU kernels', async () => {
+    const r = await page.call<{ loss: Diff; grads: Diff; n: number }>('wganGpOptionGrads', { off: { penalty: false, columnSum: false, affineLeaky: false } });
+    expect(r.n).toBeGreaterThan(1000);
+    close(r.loss, 'loss');
+    close(r.grads, 'gradients');
+  });
+
   // Deterministic counts (one steady-state step of the tiny WGAN-GP of test/webgpu/gpChainPage.ts, on
-  // SwiftShader): 463 dispatches before issue 19's penalty work; 380 with it. Of the 83 saved, the fused
-  // penalty takes 17 (397 with `penalty: false`), the column sums 38 (418 with `columnSum: false`), the
-  // embedding gradients 15 and the Mean/Sum gradients' one-dispatch broadcast 13.
+  // SwiftShader): 463 dispatches before issue 19's penalty work; 336 with it. 435 with `penalty`,
+  // `columnSum` and `affineLeaky` off (the Mean/Sum broadcast and the embedding gradient stay on under
+  // `gradients`), 353 with `penalty: false` alone.
   it('a WGAN-GP step takes fewer dispatches with the fused penalty chain', async () => {
     type Step = { dispatches: number; kernels: Record<string, number> };
     const on = await page.call<Step>('wganGpStepDispatches', {});
+    const off = await page.call<Step>('wganGpStepDispatches', { fast: { penalty: false, columnSum: false, affineLeaky: false } });
     const noPenalty = await page.call<Step>('wganGpStepDispatches', { fast: { penalty: false } });
-    const noColumnSum = await page.call<Step>('wganGpStepDispatches', { fast: { columnSum: false } });
-    expect(on.dispatches).toBeLessThanOrEqual(380);
+    expect(on.dispatches).toBeLessThanOrEqual(336);
+    expect(off.dispatches - on.dispatches).toBeGreaterThanOrEqual(99);
     expect(noPenalty.dispatches - on.dispatches).toBeGreaterThanOrEqual(17);
-    expect(noColumnSum.dispatches - on.dispatches).toBeGreaterThanOrEqual(38);
     expect(on.kernels['FedganGpNorms:Norms']).toBe(1);
     expect(on.kernels['FedganGatherRowsGrad:GatherRowsGrad']).toBe(3);
-    const gone = Object.keys(on.kernels).filter((k) => /^(Sqrt|Fill|UnsortedSegmentSum|Transpose):|^Sum:Transpose/.test(k));
+    expect(on.kernels['FedganAffineLeaky:Elementwise']).toBe(9);
+    const gone = Object.keys(on.kernels).filter((k) => /^(Sqrt|Fill|UnsortedSegmentSum|Transpose|ZerosLike):|^Sum:Transpose/.test(k));
     expect(gone).toEqual([]);
   });
 });

@@ -17,6 +17,8 @@ import { installReductionGradients } from '../../shared/kernels/webgpu/reduction
 import { setFusedPenalty } from '../../shared/gan/losses.ts';
 import { columnSumSlices, installColumnSum, setColumnSumParallelism } from '../../shared/kernels/webgpu/columnSum.ts';
 import { installGatherGrad } from '../../shared/kernels/webgpu/gatherGrad.ts';
+import { installAffineLeaky, webgpuAffineLeaky } from '../../shared/kernels/webgpu/affineLeaky.ts';
+import { affineLeaky, setAffineLeaky } from '../../shared/nn/normLeaky.ts';
 
 export interface Diff {
   rel: number;
@@ -326,4 +328,79 @@ export async function gatherGradCheck(c: { table: number[]; idx: number[]; seed:
   return { results: { first: diff(got.values[0], ref.values[0]), second: diff(got.values[1], ref.values[1]) }, programs: got.programs };
 }
 
-export const gpChainPageFunctions = { gpDispatchPhases, gpPenaltyCheck, broadcastGradCheck, wganGpStepDispatches, columnSumCheck, gatherGradCheck };
+/**
+ * The fused layer-norm affine + LeakyReLU (affineLeaky.ts) against tfjs's multiply, add and LeakyReLU:
+ * output, gradients with respect to x̂, γ and β, penalty-like second orders ‖∂/∂x Σ w·f(x)‖² with
+ * respect to γ (f = AL(x, γ, β)) and with respect to x (f = AL(x², γ, β), so that it is not zero).
+ * `threads` as in columnSumCheck.
+ */
+export async function affineLeakyCheck(c: { shape: number[]; alpha: number; threads: number; seed: number }): Promise<{ results: Record<string, Diff>; programs: string[] }> {
+  await useWebGPU();
+  const ch = c.shape[c.shape.length - 1];
+  const x = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed);
+  const w = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed + 1);
+  const gamma = tf.randomNormal([ch], 1, 0.5, 'float32', c.seed + 2);
+  const beta = tf.randomNormal([ch], 0, 0.5, 'float32', c.seed + 3);
+  const al = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => affineLeaky(a, g, b, c.alpha);
+  const compute = () => {
+    const y = al(x, gamma, beta);
+    const [dx, dg, db] = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(al(a, g, b), w)))([x, gamma, beta]);
+    const inner = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(al(t, g, b), w)))(a);
+    // With respect to β it is zero almost everywhere and tfjs finds no path (β reaches the inner gradient only through the mask).
+    const sg = tf.grad((g: tf.Tensor) => tf.sum(tf.square(inner(x, g, beta))))(gamma);
+    const innerSq = (a: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(al(tf.square(t), gamma, beta), w)))(a);
+    const sx = tf.grad((a: tf.Tensor) => tf.sum(tf.square(innerSq(a))))(x);
+    return [y, dx, dg, db, sg, sx];
+  };
+  const ref = await valuesAndPrograms(compute);
+  const restore = installAffineLeaky();
+  setAffineLeaky(webgpuAffineLeaky);
+  setColumnSumParallelism(c.threads);
+  let got: { values: Float32Array[]; programs: string[] };
+  try {
+    got = await valuesAndPrograms(compute);
+  } finally {
+    setColumnSumParallelism(1 << 15);
+    setAffineLeaky(null);
+    restore();
+  }
+  tf.dispose([x, w, gamma, beta]);
+  const results: Record<string, Diff> = {};
+  ['y', 'dx', 'dGamma', 'dBeta', 'secondGamma', 'secondX'].forEach((n, i) => (results[n] = diff(got.values[i], ref.values[i])));
+  return { results, programs: got.programs };
+}
+
+/**
+ * A tiny WGAN-GP critic's loss and every weight gradient (penalty included) on the fast path, with the
+ * options `off` switched off and with everything on (penalty draws seeded alike).
+ */
+export async function wganGpOptionGrads(c: { off: FastWebGPUOptions }): Promise<{ loss: Diff; grads: Diff; n: number }> {
+  await useWebGPU();
+  const run = async (opts: FastWebGPUOptions) => {
+    const fast = enableFastWebGPU({ seed: 5, ...opts });
+    try {
+      const gan = createGan(parseGanConfig({ gan: 'wgan-gp', imageSize: 16, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 8 }, seed: 11 } as GanConfigInput));
+      const images = tf.randomUniform([3, 16, 16, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+      const fake = tf.randomUniform([3, 16, 16, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
+      const labels = tf.tensor1d([0, 1, 1], 'int32');
+      const dVars = gan.D.params.trainableVariables();
+      const { value, grads } = tf.variableGrads(() => {
+        const critic = (x: tf.Tensor4D) => gan.D.apply(x, labels, true).score;
+        const w = tf.sub(tf.mean(critic(fake)), tf.mean(critic(images)));
+        return tf.add(w, gradientPenalty(critic, images, fake, 10, 123)) as tf.Scalar;
+      }, dVars);
+      const loss = Array.from(await value.data());
+      const flat = (await Promise.all(Object.keys(grads).sort().map((k) => grads[k].data()))).flatMap((d) => Array.from(d));
+      tf.dispose([value, images, fake, labels, ...Object.values(grads)]);
+      gan.dispose();
+      return { loss, flat };
+    } finally {
+      fast.disable();
+    }
+  };
+  const ref = await run(c.off);
+  const got = await run({});
+  return { loss: diff(got.loss, ref.loss), grads: diff(got.flat, ref.flat), n: ref.flat.length };
+}
+
+export const gpChainPageFunctions = { gpDispatchPhases, gpPenaltyCheck, broadcastGradCheck, wganGpStepDispatches, columnSumCheck, gatherGradCheck, affineLeakyCheck, wganGpOptionGrads };

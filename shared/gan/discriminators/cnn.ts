@@ -28,7 +28,7 @@ export function cnnBackbone({ cfg, params, critic }: BackboneOptions): Backbone 
       let y = x;
       convs.forEach((conv, i) => {
         const norm = norms[i];
-        y = norm ? leakyRelu(norm.apply(conv.apply(y), training) as tf.Tensor4D) : conv.applyLeaky(y);
+        y = norm ? ((norm.applyLeaky?.(conv.apply(y), training) ?? leakyRelu(norm.apply(conv.apply(y), training))) as tf.Tensor4D) : conv.applyLeaky(y);
         y = dropout(y, rate, training, dropoutSeed);
       });
       return tf.reshape(y, [x.shape[0], featureDim]);

@@ -46,20 +46,22 @@ class ColumnSumProgram implements WebGPUProgram {
   size = true;
   variableNames: string[];
   shaderKey: string;
-  uniforms = 'rows : i32, cols : i32, rowsPerSlice : i32,';
+  uniforms = 'rows : i32, cols : i32, rowsPerSlice : i32, alpha : f32,';
   constructor(
     outputShape: number[],
     private readonly product: boolean,
     private readonly partial: boolean,
+    private readonly masked = false,
   ) {
     this.outputShape = outputShape;
     this.dispatchLayout = { x: outputShape.map((_, i) => i) };
     this.dispatch = [Math.ceil(tf.util.sizeFromShape(outputShape) / 64), 1, 1];
-    this.variableNames = product ? ['x', 'y'] : ['x'];
-    this.shaderKey = `fedganColumnSum_${product ? 'xy' : 'x'}_${partial ? 'slices' : 'rows'}`;
+    this.variableNames = ['x', ...(product ? ['y'] : []), ...(masked ? ['m'] : [])];
+    this.shaderKey = `fedganColumnSum_${product ? 'xy' : 'x'}${masked ? 'm' : ''}_${partial ? 'slices' : 'rows'}`;
   }
   getUserCode(): string {
-    const term = this.product ? 'x[k] * y[k]' : 'x[k]';
+    let term = this.product ? 'x[k] * y[k]' : 'x[k]';
+    if (this.masked) term = `select(uniforms.alpha, 1.0, m[k] > 0.0) * ${term}`;
     return `
       fn main(i : i32) {
         if (i >= uniforms.size) { return; }
@@ -76,18 +78,21 @@ class ColumnSumProgram implements WebGPUProgram {
   }
 }
 
-/** Σ over the rows of x (· y) viewed as [rows, cols], written with `outShape` (size cols). */
-function columnSum(backend: WebGPUBackend, x: TensorInfo, y: TensorInfo | null, rows: number, cols: number, outShape: number[]): TensorInfo {
-  const inputs = y ? [x, y] : [x];
+/**
+ * Σ over the rows of x (· y) (· LeakyReLU'(m): 1 where m > 0, α elsewhere), all viewed as [rows, cols],
+ * written with `outShape` (size cols): one dispatch, or row slices and a second dispatch.
+ */
+export function columnSum(backend: WebGPUBackend, x: TensorInfo, y: TensorInfo | null, rows: number, cols: number, outShape: number[], mask: { m: TensorInfo; alpha: number } | null = null): TensorInfo {
+  const inputs = [x, ...(y ? [y] : []), ...(mask ? [mask.m] : [])];
   // One uniform entry per field: tfjs aligns a multi-value entry as a vector (16 bytes for three values),
-  // while the struct declares three scalars.
-  const u = (r: number, c: number, per: number) => [r, c, per].map((v) => ({ type: 'int32', data: [v] }));
+  // while the struct declares scalars.
+  const u = (r: number, c: number, per: number) => [...[r, c, per].map((v) => ({ type: 'int32', data: [v] })), { type: 'float32', data: [mask?.alpha ?? 1] }];
   const slices = columnSumSlices(rows, cols);
   if (slices === 1) {
-    return backend.runWebGPUProgram(new ColumnSumProgram(outShape, y != null, false), inputs, 'float32', u(rows, cols, rows));
+    return backend.runWebGPUProgram(new ColumnSumProgram(outShape, y != null, false, mask != null), inputs, 'float32', u(rows, cols, rows));
   }
   const per = Math.ceil(rows / slices);
-  const partial = backend.runWebGPUProgram(new ColumnSumProgram([slices, cols], y != null, true), inputs, 'float32', u(rows, cols, per));
+  const partial = backend.runWebGPUProgram(new ColumnSumProgram([slices, cols], y != null, true, mask != null), inputs, 'float32', u(rows, cols, per));
   const out = backend.runWebGPUProgram(new ColumnSumProgram(outShape, false, false), [partial], 'float32', u(slices, cols, slices));
   backend.disposeData(partial.dataId);
   return out;

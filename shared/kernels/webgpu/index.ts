@@ -27,6 +27,8 @@ import { installGradientPenalty, webgpuFusedPenalty } from './gradientPenalty.ts
 import { setFusedPenalty } from '../../gan/losses.ts';
 import { installColumnSum, setColumnSumParallelism } from './columnSum.ts';
 import { installGatherGrad } from './gatherGrad.ts';
+import { installAffineLeaky, webgpuAffineLeaky } from './affineLeaky.ts';
+import { setAffineLeaky } from '../../nn/normLeaky.ts';
 import { installFusedAttention, webgpuAttentionCore } from './fusedAttention.ts';
 import { setAttentionCore } from '../../nn/attentionCore.ts';
 
@@ -50,6 +52,7 @@ import { setAttentionCore } from '../../nn/attentionCore.ts';
  * - fusedLayers: conv + bias (+ LeakyReLU) and dense + bias in one forward dispatch (fusedLayers.ts).
  * - movingAverage: the batch-norm moving statistics' update in one dispatch.
  * - losses: binary and softmax cross-entropy from logits, one dispatch forward and one backward.
+ * - affineLeaky: a layer norm's γ·x̂ + β and the LeakyReLU after it in one dispatch, and its gradients (affineLeaky.ts).
  * - columnSum: sums over leading axes (bias and broadcast gradients) without a transpose (columnSum.ts).
  * - penalty: WGAN-GP's interpolation, gradient norms and (‖g‖ − 1)² penalty in fused kernels (gradientPenalty.ts).
  * - attention: the ViT and Swin critics' softmax attention (scores, bias, mask, softmax, weighted sum,
@@ -72,6 +75,8 @@ export interface FastWebGPUOptions {
   fusedLayers?: boolean;
   movingAverage?: boolean;
   losses?: boolean;
+  /** A layer norm's affine part and the LeakyReLU after it as fused kernels (affineLeaky.ts). */
+  affineLeaky?: boolean;
   /** Sums over leading axes, and Multiply's gradient for operands broadcast over them, without a transpose (columnSum.ts). */
   columnSum?: boolean;
   /** WGAN-GP's gradient-penalty interpolation and norm penalty as fused kernels (gradientPenalty.ts). */
@@ -121,6 +126,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     movingAverage: opts.movingAverage ?? true,
     losses: opts.losses ?? true,
     columnSum: opts.columnSum ?? true,
+    affineLeaky: opts.affineLeaky ?? true,
     penalty: opts.penalty ?? true,
     attention: opts.attention ?? true,
     convTransposeMM: opts.convTransposeMM ?? false,
@@ -177,6 +183,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
   hook(options.movingAverage, installMovingAverage, setMovingAverage, movingAverageWebGPU);
   hook(options.losses, installFusedLosses, setFusedLosses, webgpuFusedLosses);
   hook(options.penalty, installGradientPenalty, setFusedPenalty, webgpuFusedPenalty);
+  hook(options.affineLeaky, installAffineLeaky, setAffineLeaky, webgpuAffineLeaky);
   if (options.columnSum) {
     setColumnSumParallelism(swiftshader ? 1 : 1 << 15);
     undo.push(installColumnSum());
