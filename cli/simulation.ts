@@ -17,7 +17,7 @@ import type { WeightSet } from '../shared/weights.ts';
 import { CliError } from '../node/cliError.ts';
 import { encodePng } from '../node/png.ts';
 import type { FolderTile } from '../node/tileFolder.ts';
-import { SimulationQuality, type QualityPoint, type QualitySummary, type SimulationQualityOptions } from './simulationQuality.ts';
+import { emaWarmupRound, SimulationQuality, type QualityPoint, type QualitySummary, type SimulationQualityOptions } from './simulationQuality.ts';
 
 export interface SimulationOptions {
   clients: number;
@@ -167,7 +167,9 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   const init = createGan(model);
   let global = init.getWeights();
   init.dispose();
-  const quality = new SimulationQuality(opts.quality, model, opts.batchNorm);
+  // The flat rule waits for the generator EMA to forget the random initial generator (unless told otherwise).
+  const untilFlat = opts.quality?.untilFlat && { fromRound: emaWarmupRound(model.ema?.decay, opts.localSteps), ...opts.quality.untilFlat };
+  const quality = new SimulationQuality(opts.quality && { ...opts.quality, untilFlat }, model, opts.batchNorm);
   const qualityConfig = opts.quality ? { ...opts.quality, extractor: opts.quality.extractor.name } : undefined;
   const summary: SimulationSummary = {
     config: { ...opts, onProgress: undefined, onQuality: undefined, now: undefined, quality: qualityConfig, clientsActual: hospitals.length, tiles: tiles.length },

@@ -21,6 +21,7 @@ import { readTileFolder, type FolderTile } from '../node/tileFolder.ts';
 import { CliError } from '../node/cliError.ts';
 import { parseSimulateArgs } from './simulate.ts';
 import { runSimulation, type SimulationOptions } from './simulation.ts';
+import { emaWarmupRound } from './simulationQuality.ts';
 
 let dir: string;
 let tiles: FolderTile[];
@@ -150,7 +151,32 @@ describe('simulation: quality tracked during training', () => {
     expect(going.quality!.best!.round).toBe(4);
   });
 
-  it('a time budget stops the run after the first round that ends past it, probed there, outputs written', async () => {
+  it('emaWarmupRound: the round at which the EMA holds < e^-3 of the initial generator, 3/(1 − decay) steps', () => {
+    expect(emaWarmupRound(0.999, 25)).toBe(120); // 3,000 steps
+    expect(emaWarmupRound(0.995, 25)).toBe(24); // 600 steps
+    expect(emaWarmupRound(0.999, 200)).toBe(15);
+    expect(emaWarmupRound(0.9, 7)).toBe(5); // 30 steps → ceil(30 / 7)
+    expect(emaWarmupRound(null, 25)).toBe(0);
+    expect(0.999 ** 3000).toBeLessThan(Math.exp(-3) + 1e-4);
+  });
+
+  it('untilFlat waits for the generator EMA to warm up before it may stop the run', async () => {
+    // EMA 0.9: 30 steps of warm-up; 1 local step a round → judged from round 30, past this 6-round run.
+    const ema = tinyConfig('acgan', { batchSize: 4, ema: { decay: 0.9 } });
+    const untilFlat = { patience: 2, minImprovement: 0.05 };
+    const run = await runSimulation(tiles, options('warm', { model: ema, rounds: 6, quality: { everyRounds: 1, perClass: 4, extractor: scripted([1, 2, 3, 3, 3, 3]), untilFlat } }));
+    expect(run.rounds).toHaveLength(6);
+    expect(run.quality!.stoppedEarly).toBeNull();
+    expect(run.quality!.untilFlat).toEqual({ patience: 2, minImprovement: 0.05, fromRound: 30 });
+    // Told to judge from round 0, the same curve stops at its third probe.
+    const early = await runSimulation(
+      tiles,
+      options('warm0', { model: ema, rounds: 6, quality: { everyRounds: 1, perClass: 4, extractor: scripted([1, 2, 3, 3, 3, 3]), untilFlat: { ...untilFlat, fromRound: 0 } } }),
+    );
+    expect(early.quality!.stoppedEarly).toEqual({ round: 3, rounds: 6 });
+  });
+
+    it('a time budget stops the run after the first round that ends past it, probed there, outputs written', async () => {
     // The clock is an input: each reading is 60 s later than the last (start 0, after round r: 60·r).
     let t = 0;
     const now = () => (t += 60_000) - 60_000;

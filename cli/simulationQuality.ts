@@ -33,9 +33,21 @@ export interface SimulationQualityOptions {
   subsets?: number;
   /**
    * Stop before `rounds` once the curve has flattened (QualityTrack): the last `patience` probes improved
-   * the best KID by less than `minImprovement` (relative). `rounds` stays the cap.
+   * the best KID by less than `minImprovement` (relative), judged on the probes from round `fromRound` on
+   * (default 0; runSimulation sets it to the generator EMA's warm-up, emaWarmupRound). `rounds` stays the cap.
    */
-  untilFlat?: { patience: number; minImprovement: number };
+  untilFlat?: { patience: number; minImprovement: number; fromRound?: number };
+}
+
+/**
+ * The first round at which a generator EMA of `decay`, started from the random initial generator, holds less
+ * than e^-3 (5 %) of it: 3/(1 − decay) generator steps (3,000 at 0.999, 600 at 0.995). Before it the EMA's
+ * KID mixes in the initial generator, and an early low can make a still-improving curve look flat. 0 without EMA.
+ */
+export function emaWarmupRound(decay: number | null | undefined, localSteps: number): number {
+  if (!decay) return 0;
+  // (1 − decay is inexact in binary: 3 / (1 − 0.9) is 30.000000000000004, which is 30 steps.)
+  return Math.ceil(Math.ceil(3 / (1 - decay) - 1e-9) / localSteps);
 }
 
 export interface QualityPoint {
@@ -60,7 +72,7 @@ export interface QualitySummary {
   best: { round: number; kid: number } | null;
   /** checkpoint-best.fgw: the global model of the best round. */
   bestCheckpoint: string | null;
-  untilFlat: { patience: number; minImprovement: number } | null;
+  untilFlat: { patience: number; minImprovement: number; fromRound?: number } | null;
   /** Set when the run stopped before its last round because the curve flattened. */
   stoppedEarly: { round: number; rounds: number } | null;
 }
@@ -101,7 +113,7 @@ export class SimulationQuality {
     this.seed = opts.seed ?? 4242;
     this.subsets = opts.subsets ?? 20;
     try {
-      this.track = new QualityTrack(opts.untilFlat?.patience ?? 3, opts.untilFlat?.minImprovement ?? 0.05);
+      this.track = new QualityTrack(opts.untilFlat?.patience ?? 3, opts.untilFlat?.minImprovement ?? 0.05, opts.untilFlat?.fromRound ?? 0);
     } catch (e) {
       throw new CliError(`quality: untilFlat ${(e as Error).message}`);
     }

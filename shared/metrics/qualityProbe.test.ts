@@ -90,5 +90,33 @@ describe('QualityTrack', () => {
     expect(t.flattened).toBe(false);
     expect(() => new QualityTrack(0)).toThrow(/patience must be a positive integer, got 0/);
     expect(() => new QualityTrack(2, 1)).toThrow(/minImprovement must be in \[0, 1\), got 1/);
+    expect(() => new QualityTrack(2, 0.05, -1)).toThrow(/fromRound must be an integer ≥ 0, got -1/);
+  });
+
+  it('judges flatness only from fromRound on: an early low of a warming-up EMA does not end a falling curve', () => {
+    // The curve of the 2026-12-03 CPU run (EMA 0.999, 25 steps a round, probes every 4 rounds) that the rule
+    // without a warm-up stopped at round 32 while it was falling again: the best was round 8's early low.
+    const curve = [0.0824, 0.0775, 0.0823, 0.1064, 0.1148, 0.1084, 0.1015, 0.0975];
+    const plain = new QualityTrack(6, 0.05);
+    const warm = new QualityTrack(6, 0.05, 120);
+    curve.forEach((k, i) => {
+      plain.add(4 * (i + 1), k);
+      warm.add(4 * (i + 1), k);
+    });
+    // before: best of [0.0824, 0.0775] = 0.0775; recent best 0.0823: no improvement → flat.
+    expect(plain.flattened).toBe(true);
+    expect(warm.flattened).toBe(false);
+    // The early low is still the best so far (it is what checkpoint-best holds until beaten).
+    expect(warm.best).toEqual({ round: 8, kid: 0.0775 });
+
+    // From fromRound on the rule is the usual one, on the judged probes only.
+    const t = new QualityTrack(2, 0.05, 12);
+    for (const [r, k] of [[4, 0.07], [8, 0.08], [12, 0.1], [16, 0.1]]) t.add(r, k);
+    expect(t.flattened).toBe(false); // 2 judged probes: not more than the patience
+    t.add(20, 0.09); // before 0.1, recent best 0.09: 0.01 ≥ 0.005
+    expect(t.flattened).toBe(false);
+    t.add(24, 0.0899);
+    t.add(28, 0.0898); // before: best of [0.1, 0.1, 0.09] = 0.09; recent 0.0898: 0.0002 < 0.0045
+    expect(t.flattened).toBe(true);
   });
 });

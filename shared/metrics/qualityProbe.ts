@@ -89,12 +89,19 @@ export interface TrackPoint {
 export class QualityTrack {
   readonly points: TrackPoint[] = [];
 
+  /**
+   * @param fromRound flatness is judged only on probes of this round or later: probes taken while the model
+   *   is still warming up (a generator EMA that still carries much of the random initial generator scores
+   *   deceptively well early on) can neither be the "best before" nor end the run. They still count for `best`.
+   */
   constructor(
     private readonly patience = 3,
     private readonly minImprovement = 0.05,
+    private readonly fromRound = 0,
   ) {
     if (!Number.isInteger(patience) || patience < 1) throw new RangeError(`patience must be a positive integer, got ${patience}`);
     if (!(minImprovement >= 0 && minImprovement < 1)) throw new RangeError(`minImprovement must be in [0, 1), got ${minImprovement}`);
+    if (!Number.isInteger(fromRound) || fromRound < 0) throw new RangeError(`fromRound must be an integer ≥ 0, got ${fromRound}`);
   }
 
   /** Record a probe; returns true when it is the best so far. Non-finite KIDs are recorded but never best. */
@@ -111,10 +118,11 @@ export class QualityTrack {
   }
 
   get flattened(): boolean {
-    const n = this.points.length;
+    const judged = this.points.filter((p) => p.round >= this.fromRound);
+    const n = judged.length;
     if (n <= this.patience) return false;
-    const bestBefore = bestOf(this.points.slice(0, n - this.patience));
-    const bestRecent = bestOf(this.points.slice(n - this.patience));
+    const bestBefore = bestOf(judged.slice(0, n - this.patience));
+    const bestRecent = bestOf(judged.slice(n - this.patience));
     if (bestBefore === null) return false;
     if (bestRecent === null) return true;
     // Relative to the size of the best KID so far (KID is unbiased, so it can be slightly negative).
