@@ -14,38 +14,7 @@ import { multiHeadSelfAttention } from '../../shared/nn/attention.ts';
 import { tfjsAttentionCore, type AttentionCore, type AttentionCoreOptions } from '../../shared/nn/attentionCore.ts';
 import { ParamStore } from '../../shared/nn/params.ts';
 import { shiftedWindowMask } from '../../shared/nn/windows.ts';
-
-interface Diff {
-  rel: number;
-  maxRel: number;
-  n: number;
-  finite: boolean;
-  maxRef: number;
-}
-
-function diff(a: ArrayLike<number>, b: ArrayLike<number>): Diff {
-  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  let maxD = 0;
-  let maxB = 0;
-  let finite = true;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    if (!Number.isFinite(a[i])) finite = false;
-    num += d * d;
-    den += b[i] * b[i];
-    maxD = Math.max(maxD, Math.abs(d));
-    maxB = Math.max(maxB, Math.abs(b[i]));
-  }
-  return { rel: den > 0 ? Math.sqrt(num / den) : Math.sqrt(num), maxRel: maxB > 0 ? maxD / maxB : maxD, n: a.length, finite, maxRef: maxB };
-}
-
-async function useWebGPU(): Promise<WebGPUBackend> {
-  if (tf.getBackend() !== 'webgpu' && !(await tf.setBackend('webgpu'))) throw new Error('webgpu backend did not initialise');
-  await tf.ready();
-  return tf.backend() as WebGPUBackend;
-}
+import { diff, useWebGPU, type Diff } from './pageSupport.ts';
 
 /** Shader keys of the programs run until `stop()`. */
 function recordPrograms(be: WebGPUBackend): { keys: string[]; stop(): void } {

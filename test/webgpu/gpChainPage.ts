@@ -19,32 +19,8 @@ import { columnSumSlices, installColumnSum, setColumnSumParallelism } from '../.
 import { installGatherGrad } from '../../shared/kernels/webgpu/gatherGrad.ts';
 import { installAffineLeaky, webgpuAffineLeaky } from '../../shared/kernels/webgpu/affineLeaky.ts';
 import { affineLeaky, setAffineLeaky } from '../../shared/nn/normLeaky.ts';
-
-export interface Diff {
-  rel: number;
-  maxRel: number;
-  n: number;
-  finite: boolean;
-  maxRef: number;
-}
-
-function diff(a: ArrayLike<number>, b: ArrayLike<number>): Diff {
-  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  let maxD = 0;
-  let maxB = 0;
-  let finite = true;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    if (!Number.isFinite(a[i])) finite = false;
-    num += d * d;
-    den += b[i] * b[i];
-    maxD = Math.max(maxD, Math.abs(d));
-    maxB = Math.max(maxB, Math.abs(b[i]));
-  }
-  return { rel: den > 0 ? Math.sqrt(num / den) : Math.sqrt(num), maxRel: maxB > 0 ? maxD / maxB : maxD, n: a.length, finite, maxRef: maxB };
-}
+import { diff, type Diff } from './pageSupport.ts';
+export type { Diff } from './pageSupport.ts';
 
 /** Runs `f` and returns its tensors' values with the programs it dispatched (`Kernel:Program` keys). */
 async function valuesAndPrograms(f: () => tf.Tensor[]): Promise<{ values: Float32Array[]; programs: string[] }> {

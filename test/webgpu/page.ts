@@ -38,40 +38,8 @@ import type { ConvGeometry } from '../../shared/kernels/webgpu/convGemm.ts';
 import { gradientPenalty } from '../../shared/gan/losses.ts';
 import { gpChainPageFunctions } from './gpChainPage.ts';
 import { attentionPageFunctions } from './attentionPage.ts';
-
-export interface Diff {
-  /** ‖a − b‖ / ‖b‖ */
-  rel: number;
-  /** max |a − b| / max |b| */
-  maxRel: number;
-  n: number;
-  finite: boolean;
-  /** max |b|: a reference of zeros (e.g. a lost device reads back zeros) would make any comparison pass. */
-  maxRef: number;
-}
-
-function diff(a: ArrayLike<number>, b: ArrayLike<number>): Diff {
-  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  let maxD = 0;
-  let maxB = 0;
-  let finite = true;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    if (!Number.isFinite(a[i])) finite = false;
-    num += d * d;
-    den += b[i] * b[i];
-    maxD = Math.max(maxD, Math.abs(d));
-    maxB = Math.max(maxB, Math.abs(b[i]));
-  }
-  return { rel: den > 0 ? Math.sqrt(num / den) : Math.sqrt(num), maxRel: maxB > 0 ? maxD / maxB : maxD, n: a.length, finite, maxRef: maxB };
-}
-
-async function useWebGPU(): Promise<void> {
-  if (tf.getBackend() !== 'webgpu' && !(await tf.setBackend('webgpu'))) throw new Error('webgpu backend did not initialise');
-  await tf.ready();
-}
+import { diff, useWebGPU, type Diff } from './pageSupport.ts';
+export type { Diff } from './pageSupport.ts';
 
 function webgpu(): WebGPUBackend {
   return tf.backend() as WebGPUBackend;

@@ -24,11 +24,15 @@ export class ElementwiseProgram implements WebGPUProgram {
     this.dispatchLayout = { x: shape.map((_, i) => i) };
     this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / 64), 1, 1];
   }
+  /** The statements run for element `i` (in range): by default, store `value` there. */
+  protected body(): string {
+    return `setOutputAtIndex(i, ${this.value});`;
+  }
   getUserCode(): string {
     return `
       fn main(i : i32) {
         if (i >= uniforms.size) { return; }
-        setOutputAtIndex(i, ${this.value});
+        ${this.body()}
       }`;
   }
 }

@@ -3,6 +3,7 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { FusedPenalty } from '../../gan/losses.ts';
 import { installWebGPUKernels, type Restore } from './overrides.ts';
+import { ElementwiseProgram } from './elementwiseProgram.ts';
 
 /**
  * WGAN-GP's gradient penalty around the critic, in five webgpu dispatches instead of ~25 (issue 19):
@@ -33,31 +34,14 @@ const LANES = 64;
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
 
-/** One thread per element over `shape`, reading per-sample values `[i / uniforms.n]` where asked. */
-class PerSampleProgram implements WebGPUProgram {
-  outputShape: number[];
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  size = true;
-  constructor(
-    readonly variableNames: string[],
-    shape: number[],
-    readonly shaderKey: string,
-    readonly uniforms: string,
-    private readonly body: string,
-  ) {
-    this.outputShape = shape;
-    this.dispatchLayout = { x: shape.map((_, i) => i) };
-    this.dispatch = [Math.ceil(tf.util.sizeFromShape(shape) / 64), 1, 1];
+/** One thread per element over `shape`, reading per-sample values `[i / uniforms.n]` where asked (`b`). */
+class PerSampleProgram extends ElementwiseProgram {
+  constructor(variableNames: string[], shape: number[], shaderKey: string, uniforms: string, private readonly statements: string) {
+    super(variableNames, shape, shaderKey, uniforms, '');
   }
-  getUserCode(): string {
-    return `
-      fn main(i : i32) {
-        if (i >= uniforms.size) { return; }
-        let b = i / uniforms.n;
-        ${this.body}
-      }`;
+  protected override body(): string {
+    return `let b = i / uniforms.n;
+        ${this.statements}`;
   }
 }
 
