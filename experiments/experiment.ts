@@ -48,6 +48,27 @@ export interface Preset {
 
 const RECIPE = { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.999 } };
 
+const CPU: Preset = {
+  description: 'the same recipe at 32 px on a CPU: ACGAN, four hospitals split by site, sized for about 40 min of training on 2 cores',
+  imageSize: 32,
+  largeSize: null,
+  gans: ['acgan'],
+  partitions: ['site'],
+  gChannels: 32,
+  dChannels: 16,
+  batchSize: 32,
+  localSteps: 25,
+  rounds: 36,
+  qualityEvery: 4,
+  qualityPerClass: 32,
+  flatPatience: 4,
+  // A CPU run is ~1,000 steps along the federation: an EMA of decay 0.999 would still carry ~37 % of the
+  // random initial generator; 0.995 (half-life ~140 steps) suits that length.
+  recipe: { ...RECIPE, ema: { decay: 0.995 } },
+  compare: null,
+  evaluatePerClass: 200,
+};
+
 export const PRESETS: Record<string, Preset> = {
   paper: {
     description: 'the GPU runs: 64 px, the paper-size generator, ACGAN/CGAN/WGAN-GP × site and non-IID, the best at 128 px, compare full, every best checkpoint evaluated',
@@ -67,44 +88,14 @@ export const PRESETS: Record<string, Preset> = {
     compare: 'full',
     evaluatePerClass: 500,
   },
-  cpu: {
-    description: 'the same recipe at 32 px on a CPU: ACGAN, four hospitals split by site, sized for about 40 min of training on 2 cores',
-    imageSize: 32,
-    largeSize: null,
-    gans: ['acgan'],
-    partitions: ['site'],
-    gChannels: 32,
-    dChannels: 16,
-    batchSize: 32,
-    localSteps: 25,
-    rounds: 36,
-    qualityEvery: 4,
-    qualityPerClass: 32,
-    flatPatience: 4,
-    // A CPU run is ~1,000 steps along the federation: an EMA of decay 0.999 would still carry ~37 % of the
-    // random initial generator; 0.995 (half-life ~140 steps) suits that length.
-    recipe: { ...RECIPE, ema: { decay: 0.995 } },
-    compare: null,
-    evaluatePerClass: 200,
-  },
+  cpu: CPU,
   'cpu-long': {
+    ...CPU,
     description: 'the cpu preset run as long as a session allows: the same federation for at most 100 min of training (up to 10,000 steps), the recipe\'s own EMA decay (0.999), stopped when 6 probes in a row improve KID by < 5 %',
-    imageSize: 32,
-    largeSize: null,
-    gans: ['acgan'],
-    partitions: ['site'],
-    gChannels: 32,
-    dChannels: 16,
-    batchSize: 32,
-    localSteps: 25,
     rounds: 400,
-    qualityEvery: 4,
-    qualityPerClass: 32,
     flatPatience: 6,
     timeBudgetMinutes: 100,
     recipe: RECIPE,
-    compare: null,
-    evaluatePerClass: 200,
   },
 };
 

@@ -1,13 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, openTestPage, type PageApi } from './harness.ts';
+import { expectClose, hasChromium, openTestPage, type PageApi } from './harness.ts';
 import type { AttentionCase, BlockCounts } from './attentionPage.ts';
-
-interface Diff {
-  rel: number;
-  maxRel: number;
-  finite: boolean;
-  maxRef: number;
-}
+import type { Diff } from './pageSupport.ts';
 
 // The fused softmax attention (shared/kernels/webgpu/fusedAttention.ts) against the tfjs composition on
 // webgpu, float32, in headless Chromium on SwiftShader: output, first-order gradients (q, k, v, bias) and
@@ -22,12 +16,7 @@ describe.skipIf(!hasChromium)('fused softmax attention matches the tfjs composit
     await page?.close();
   });
 
-  const close = (d: Diff, what: string) => {
-    expect(d.finite, what).toBe(true);
-    expect(d.maxRef, what).toBeGreaterThan(0);
-    expect(d.rel, what).toBeLessThan(1e-4);
-    expect(d.maxRel, what).toBeLessThan(1e-4);
-  };
+  const close = expectClose;
 
   const cases: [string, Omit<AttentionCase, 'seed'>][] = [
     // ViT at 32 px (patch 8): 16 patches + the class token, 4 heads of 24.

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, openTestPage, type PageApi } from './harness.ts';
+import { expectClose, hasChromium, openTestPage, type PageApi } from './harness.ts';
 import type { ConvCase, ConvDiff, Diff } from './page.ts';
 
 // This project's implicit-GEMM convolutions (shared/kernels/webgpu/convGemm.ts) against stock
@@ -17,13 +17,7 @@ describe.skipIf(!hasChromium)('implicit-GEMM convolution kernels match stock tfj
     await page?.close();
   });
 
-  const close = (d: Diff, what: string) => {
-    expect(d.finite, what).toBe(true);
-    // A reference of zeros would let anything pass (an invalid command buffer reads back zeros).
-    expect(d.maxRef, what).toBeGreaterThan(0);
-    expect(d.rel, what).toBeLessThan(1e-4);
-    expect(d.maxRel, what).toBeLessThan(1e-4);
-  };
+  const close = expectClose;
   // Against stock tfjs and against the host's loops, computed by this project's program.
   const checked = (d: ConvDiff, program: string, what: string) => {
     close(d, `${what} vs stock`);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, openTestPage, type PageApi } from './harness.ts';
+import { expectClose, hasChromium, openTestPage, type PageApi } from './harness.ts';
 import type { Diff } from './gpChainPage.ts';
 
 // Issue 19: WGAN-GP's gradient-penalty chain in fewer dispatches (shared/kernels/webgpu/gradientPenalty.ts,
@@ -16,12 +16,7 @@ describe.skipIf(!hasChromium)('WGAN-GP penalty chain kernels match stock tfjs an
     await page?.close();
   });
 
-  const close = (d: Diff, what: string) => {
-    expect(d.finite, what).toBe(true);
-    expect(d.maxRef, what).toBeGreaterThan(0);
-    expect(d.rel, what).toBeLessThan(1e-4);
-    expect(d.maxRel, what).toBeLessThan(1e-4);
-  };
+  const close = expectClose;
 
   it.each([
     [3, 8, 4, 10],

@@ -19,7 +19,7 @@ import { columnSumSlices, installColumnSum, setColumnSumParallelism } from '../.
 import { installGatherGrad } from '../../shared/kernels/webgpu/gatherGrad.ts';
 import { installAffineLeaky, webgpuAffineLeaky } from '../../shared/kernels/webgpu/affineLeaky.ts';
 import { affineLeaky, setAffineLeaky } from '../../shared/nn/normLeaky.ts';
-import { diff, type Diff } from './pageSupport.ts';
+import { diff, wganGpCriticGrads, type Diff } from './pageSupport.ts';
 export type { Diff } from './pageSupport.ts';
 
 /** Runs `f` and returns its tensors' values with the programs it dispatched (`Kernel:Program` keys). */
@@ -351,32 +351,7 @@ export async function affineLeakyCheck(c: { shape: number[]; alpha: number; thre
  * options `off` switched off and with everything on (penalty draws seeded alike).
  */
 export async function wganGpOptionGrads(c: { off: FastWebGPUOptions }): Promise<{ loss: Diff; grads: Diff; n: number }> {
-  await useWebGPU();
-  const run = async (opts: FastWebGPUOptions) => {
-    const fast = enableFastWebGPU({ seed: 5, ...opts });
-    try {
-      const gan = createGan(parseGanConfig({ gan: 'wgan-gp', imageSize: 16, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 8 }, seed: 11 } as GanConfigInput));
-      const images = tf.randomUniform([3, 16, 16, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
-      const fake = tf.randomUniform([3, 16, 16, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
-      const labels = tf.tensor1d([0, 1, 1], 'int32');
-      const dVars = gan.D.params.trainableVariables();
-      const { value, grads } = tf.variableGrads(() => {
-        const critic = (x: tf.Tensor4D) => gan.D.apply(x, labels, true).score;
-        const w = tf.sub(tf.mean(critic(fake)), tf.mean(critic(images)));
-        return tf.add(w, gradientPenalty(critic, images, fake, 10, 123)) as tf.Scalar;
-      }, dVars);
-      const loss = Array.from(await value.data());
-      const flat = (await Promise.all(Object.keys(grads).sort().map((k) => grads[k].data()))).flatMap((d) => Array.from(d));
-      tf.dispose([value, images, fake, labels, ...Object.values(grads)]);
-      gan.dispose();
-      return { loss, flat };
-    } finally {
-      fast.disable();
-    }
-  };
-  const ref = await run(c.off);
-  const got = await run({});
-  return { loss: diff(got.loss, ref.loss), grads: diff(got.flat, ref.flat), n: ref.flat.length };
+  return wganGpCriticGrads({ imageSize: 16, batch: 3, labels: [0, 1, 1] }, c.off, {});
 }
 
 export const gpChainPageFunctions = { gpDispatchPhases, gpPenaltyCheck, broadcastGradCheck, wganGpStepDispatches, columnSumCheck, gatherGradCheck, affineLeakyCheck, wganGpOptionGrads };

@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import { bundleForBrowser, chromiumAvailable, openWebGPUPage, type WebGPUPage } from '../../bench/chromiumPage.ts';
+import type { Diff } from './pageSupport.ts';
 
 /**
  * One headless Chromium (WebGPU on SwiftShader) per test file, running test/webgpu/page.ts. The tests
@@ -29,4 +31,15 @@ export async function openTestPage(): Promise<PageApi> {
     },
     close: () => p.close(),
   };
+}
+
+/**
+ * The kernels' equality bound: finite, against a reference that is not all zeros (an invalid command
+ * buffer reads back zeros, which would let anything pass), within 1e-4 relative in norm and in max.
+ */
+export function expectClose(d: Diff, what: string): void {
+  expect(d.finite, what).toBe(true);
+  expect(d.maxRef, what).toBeGreaterThan(0);
+  expect(d.rel, what).toBeLessThan(1e-4);
+  expect(d.maxRel, what).toBeLessThan(1e-4);
 }

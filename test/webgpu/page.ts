@@ -38,7 +38,7 @@ import type { ConvGeometry } from '../../shared/kernels/webgpu/convGemm.ts';
 import { gradientPenalty } from '../../shared/gan/losses.ts';
 import { gpChainPageFunctions } from './gpChainPage.ts';
 import { attentionPageFunctions } from './attentionPage.ts';
-import { diff, useWebGPU, type Diff } from './pageSupport.ts';
+import { diff, wganGpCriticGrads, useWebGPU, type Diff } from './pageSupport.ts';
 export type { Diff } from './pageSupport.ts';
 
 function webgpu(): WebGPUBackend {
@@ -232,32 +232,7 @@ async function convGemmSecondOrder(c: ConvCase): Promise<{ dW: Diff; dx: Diff }>
  * convolution kernels on and off (everything else the same, penalty draws seeded alike).
  */
 async function wganGpConvGrads(c: { imageSize: number; batch: number; discriminator?: string }): Promise<{ loss: Diff; grads: Diff; n: number }> {
-  await useWebGPU();
-  const run = async (convGemm: boolean) => {
-    const fast = enableFastWebGPU({ seed: 5, convGemm });
-    try {
-      const gan = createGan(parseGanConfig({ gan: 'wgan-gp', imageSize: c.imageSize, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 8, ...(c.discriminator ? { type: c.discriminator } : {}) }, seed: 11 } as GanConfigInput));
-      const images = tf.randomUniform([c.batch, c.imageSize, c.imageSize, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
-      const fake = tf.randomUniform([c.batch, c.imageSize, c.imageSize, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
-      const labels = tf.tensor1d(Array.from({ length: c.batch }, (_, i) => i % 2), 'int32');
-      const dVars = gan.D.params.trainableVariables();
-      const { value, grads } = tf.variableGrads(() => {
-        const critic = (x: tf.Tensor4D) => gan.D.apply(x, labels, true).score;
-        const w = tf.sub(tf.mean(critic(fake)), tf.mean(critic(images)));
-        return tf.add(w, gradientPenalty(critic, images, fake, 10, 123)) as tf.Scalar;
-      }, dVars);
-      const loss = Array.from(await value.data());
-      const flat = (await Promise.all(Object.keys(grads).sort().map((k) => grads[k].data()))).flatMap((d) => Array.from(d));
-      tf.dispose([value, images, fake, labels, ...Object.values(grads)]);
-      gan.dispose();
-      return { loss, flat };
-    } finally {
-      fast.disable();
-    }
-  };
-  const ref = await run(false);
-  const got = await run(true);
-  return { loss: diff(got.loss, ref.loss), grads: diff(got.flat, ref.flat), n: ref.flat.length };
+  return wganGpCriticGrads(c, { convGemm: false }, { convGemm: true });
 }
 
 /**

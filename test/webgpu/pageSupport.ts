@@ -4,6 +4,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import { parseGanConfig, type GanConfigInput } from '../../shared/config/ganConfig.ts';
+import { createGan } from '../../shared/gan/gan.ts';
+import { gradientPenalty } from '../../shared/gan/losses.ts';
+import { enableFastWebGPU, type FastWebGPUOptions } from '../../shared/kernels/webgpu/index.ts';
 
 export interface Diff {
   /** ‖a − b‖ / ‖b‖ */
@@ -40,4 +44,46 @@ export async function useWebGPU(): Promise<WebGPUBackend> {
   if (tf.getBackend() !== 'webgpu' && !(await tf.setBackend('webgpu'))) throw new Error('webgpu backend did not initialise');
   await tf.ready();
   return tf.backend() as WebGPUBackend;
+}
+
+export interface CriticCase {
+  imageSize: number;
+  batch: number;
+  discriminator?: string;
+  /** Class of each item (default alternating 0, 1, …). */
+  labels?: number[];
+}
+
+/**
+ * A tiny WGAN-GP critic's loss and its gradient with respect to every critic weight (Wasserstein term plus
+ * the gradient penalty, so second order through every layer) on the fast path with options `got`, against
+ * the same with options `ref` (same weights, tiles and penalty draws).
+ */
+export async function wganGpCriticGrads(c: CriticCase, ref: FastWebGPUOptions, got: FastWebGPUOptions): Promise<{ loss: Diff; grads: Diff; n: number }> {
+  await useWebGPU();
+  const run = async (opts: FastWebGPUOptions) => {
+    const fast = enableFastWebGPU({ seed: 5, ...opts });
+    try {
+      const gan = createGan(parseGanConfig({ gan: 'wgan-gp', imageSize: c.imageSize, nCritic: 1, generator: { baseChannels: 8 }, discriminator: { baseChannels: 8, ...(c.discriminator ? { type: c.discriminator } : {}) }, seed: 11 } as GanConfigInput));
+      const images = tf.randomUniform([c.batch, c.imageSize, c.imageSize, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+      const fake = tf.randomUniform([c.batch, c.imageSize, c.imageSize, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
+      const labels = tf.tensor1d(c.labels ?? Array.from({ length: c.batch }, (_, i) => i % 2), 'int32');
+      const dVars = gan.D.params.trainableVariables();
+      const { value, grads } = tf.variableGrads(() => {
+        const critic = (x: tf.Tensor4D) => gan.D.apply(x, labels, true).score;
+        const w = tf.sub(tf.mean(critic(fake)), tf.mean(critic(images)));
+        return tf.add(w, gradientPenalty(critic, images, fake, 10, 123)) as tf.Scalar;
+      }, dVars);
+      const loss = Array.from(await value.data());
+      const flat = (await Promise.all(Object.keys(grads).sort().map((k) => grads[k].data()))).flatMap((d) => Array.from(d));
+      tf.dispose([value, images, fake, labels, ...Object.values(grads)]);
+      gan.dispose();
+      return { loss, flat };
+    } finally {
+      fast.disable();
+    }
+  };
+  const r = await run(ref);
+  const g = await run(got);
+  return { loss: diff(g.loss, r.loss), grads: diff(g.flat, r.flat), n: r.flat.length };
 }
