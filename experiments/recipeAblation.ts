@@ -35,6 +35,9 @@ export const VARIANTS: Record<string, GanConfigInput> = {
   'diffaug+ema': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 } },
   'diffaug+ema+hinge': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, adversarialLoss: 'hinge' },
   'diffaug+ema+r1': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, r1: { gamma: 1 }, discriminator: { dropout: 0 } },
+  'diffaug+ema+sn': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { spectralNorm: true } },
+  // As SNGAN trains it: spectral normalisation instead of dropout.
+  'diffaug+ema+sn-dropout': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { spectralNorm: true, dropout: 0 } },
 };
 
 export interface AblationOptions {

@@ -84,9 +84,15 @@ export const ganConfigSchema = z
         depth: z.number().int().min(1).max(24).default(4),
         heads: z.number().int().min(1).max(32).default(4),
         windowSize: z.number().int().min(1).max(32).default(4),
+        /**
+         * Spectral normalisation (Miyato et al. 2018) of every conv, dense and embedding weight of the
+         * discriminator: each computes with W / σ(W), σ estimated by one power iteration per training step
+         * (shared/nn/spectralNorm.ts). Off by default (docs/recipe.md says why).
+         */
+        spectralNorm: z.boolean().default(false),
       })
       .strict()
-      .default({ type: 'cnn', baseChannels: 32, dropout: 0.25, patchSize: 8, embedDim: 96, depth: 4, heads: 4, windowSize: 4 }),
+      .default({ type: 'cnn', baseChannels: 32, dropout: 0.25, patchSize: 8, embedDim: 96, depth: 4, heads: 4, windowSize: 4, spectralNorm: false }),
     /** Defaults depend on the GAN type (see resolveOptimizers). */
     optimizerG: optimizerSchema.partial().default({}),
     optimizerD: optimizerSchema.partial().default({}),
@@ -155,9 +161,13 @@ export function withRecipeDefaults(input: unknown): unknown {
  * this GAN config, or null when it can. Batch norm mixes the examples of a batch (each tile's output depends
  * on every other tile's, and its running statistics average them all), so a tile's gradient is not its own:
  * clipping it bounds nothing, and the running statistics leak. The ResNet discriminator has batch norm
- * outside WGAN-GP's critic. The one text for the config check and the training step (shared/privacy/dpSgd.ts).
+ * outside WGAN-GP's critic. Spectral normalisation is refused too: its σ(W) would have to be each tile's
+ * own. The one text for the config check and the training step (shared/privacy/dpSgd.ts).
  */
 export function dpRefusal(cfg: Pick<GanConfig, 'gan' | 'discriminator'>): string | null {
+  if (cfg.discriminator.spectralNorm) {
+    return 'differential privacy cannot train a spectrally normalised discriminator: each tile would need its own W / σ(W) and σ(W) through its own copy of the weights, which the per-example gradients do not compute. Turn discriminator.spectralNorm off';
+  }
   if (cfg.discriminator.type === 'resnet' && cfg.gan !== 'wgan-gp') {
     return `differential privacy needs a discriminator without batch norm, and the resnet discriminator uses batch norm for ${cfg.gan}: batch norm mixes the tiles of a batch, so no tile's gradient is its own to clip (and its running statistics average every tile). Use cnn, vit or swin (or wgan-gp, whose resnet critic uses layer norm)`;
   }

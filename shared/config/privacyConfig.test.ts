@@ -59,6 +59,13 @@ describe('privacy section of the federation config', () => {
     expect(parseFedConfig({ model: { discriminator: { type: 'resnet' } } }).model.discriminator.type).toBe('resnet');
   });
 
+  it('refuses DP with a spectrally normalised discriminator, naming the option', () => {
+    expect(problems({ ...DP_OK, model: { gan: 'wgan-gp', discriminator: { type: 'cnn', spectralNorm: true } } })).toEqual([
+      'model.discriminator.spectralNorm: differential privacy cannot train a spectrally normalised discriminator: each tile would need its own W / σ(W) and σ(W) through its own copy of the weights, which the per-example gradients do not compute. Turn discriminator.spectralNorm off',
+    ]);
+    expect(parseFedConfig({ model: { discriminator: { spectralNorm: true } } }).model.discriminator.spectralNorm).toBe(true);
+  });
+
   it('refuses DP with the quality probe (its figure is computed on tiles and sent without noise)', () => {
     const p = problems({ privacy: { dp: { enabled: true, noiseMultiplier: 1 } } });
     expect(p).toHaveLength(1);

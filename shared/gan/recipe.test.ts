@@ -248,6 +248,86 @@ describe('hinge loss and R1 (objectives.ts) against their formulas', () => {
   }
 });
 
+/** Largest singular value of a weight as a [fanIn, out] matrix, by 300 float64 power iterations (test-side reference). */
+function referenceSigma(data: Float32Array, shape: number[]): number {
+  const out = shape[shape.length - 1];
+  const rows = data.length / out;
+  let u = Array.from({ length: out }, (_, i) => 1 + 0.31 * i);
+  let s = 0;
+  for (let it = 0; it < 300; it++) {
+    const v = Array.from({ length: rows }, (_, r) => u.reduce((a, uj, j) => a + data[r * out + j] * uj, 0));
+    const nv = Math.hypot(...v);
+    const w = Array.from({ length: out }, (_, j) => v.reduce((a, vr, r) => a + data[r * out + j] * vr, 0) / nv);
+    s = Math.hypot(...w);
+    u = w.map((q) => q / s);
+  }
+  return s;
+}
+
+describe('spectral normalisation (discriminator.spectralNorm) in every GAN type and discriminator', () => {
+  const types: DiscriminatorType[] = ['cnn', 'resnet', 'vit', 'swin'];
+  for (const ganType of GAN_TYPES) {
+    for (const type of types) {
+      it(`${ganType} / ${type}: every conv, dense and embedding weight normalised, one power iteration per step before D's update`, () => {
+        const r1 = ganType !== 'wgan-gp' && type !== 'resnet' ? { gamma: 1 } : null;
+        const gan = model(config(ganType, type, { discriminator: { type, baseChannels: 4, patchSize: 4, embedDim: 16, depth: 1, heads: 2, windowSize: 2, dropout: 0, spectralNorm: true }, r1 }));
+        const sn = gan.D.spectralNorm!;
+        const names = gan.D.params.all().map((e) => e.name);
+        const matrices = names.filter((n) => /\/(kernel|table)$/.test(n));
+        expect(matrices.length).toBeGreaterThan(3);
+        expect(sn.size).toBe(matrices.length);
+        for (const m of matrices) expect(names).toEqual(expect.arrayContaining([`${m}/sn_u`, `${m}/sn_v`]));
+        // The generator is not normalised.
+        expect(gan.G.params.all().some((e) => e.name.includes('sn_'))).toBe(false);
+
+        // The order of events in two trainer steps: a power iteration, then the discriminator's passes.
+        const events: string[] = [];
+        const power = sn.powerIteration.bind(sn);
+        sn.powerIteration = () => {
+          events.push('power');
+          power();
+        };
+        const D = gan.D as { apply: Discriminator['apply'] };
+        const apply = D.apply;
+        D.apply = (...args) => {
+          if (events[events.length - 1] !== 'D') events.push('D');
+          return apply(...args);
+        };
+        const trainer = createTrainer(gan, 5);
+        disposables.push(trainer);
+        const { images, labels } = batch();
+        for (let i = 0; i < 2; i++) {
+          const l = trainer.step({ images, labels });
+          expect([l.dLoss.dataSync()[0], l.gLoss.dataSync()[0]].every(Number.isFinite)).toBe(true);
+          tf.dispose([l.dLoss, l.gLoss]);
+        }
+        expect(events).toEqual(['power', 'D', 'power', 'D']);
+
+        // Each estimate σ = vᵀWu is the weight's largest singular value (float64 reference), within 2 %.
+        const sigmas = sn.sigmas();
+        for (const m of matrices) {
+          const v = gan.D.params.all().find((e) => e.name === m)!.variable;
+          const ref = referenceSigma(v.dataSync() as Float32Array, v.shape);
+          expect(Math.abs(sigmas.get(m)! / ref - 1), m).toBeLessThan(0.02);
+        }
+      });
+    }
+  }
+
+  it('is off by default; on, it changes the fingerprint and the weight set, and round-trips through getWeights/setWeights', () => {
+    expect(parseGanConfig({}).discriminator.spectralNorm).toBe(false);
+    const plain = model(config('acgan', 'cnn'));
+    const a = model(config('acgan', 'cnn', { discriminator: { type: 'cnn', baseChannels: 4, dropout: 0, spectralNorm: true } }));
+    const b = model(config('acgan', 'cnn', { discriminator: { type: 'cnn', baseChannels: 4, dropout: 0, spectralNorm: true }, seed: 9 }));
+    expect(a.fingerprint).not.toBe(plain.fingerprint);
+    expect(b.fingerprint).toBe(a.fingerprint);
+    expect(a.spec.filter((s) => s.name.endsWith('/sn_u')).map((s) => s.name)).toEqual(['d/conv1/kernel/sn_u', 'd/conv2/kernel/sn_u', 'd/conv3/kernel/sn_u', 'd/conv4/kernel/sn_u', 'd/score/kernel/sn_u', 'd/classifier/kernel/sn_u']);
+    // The estimates travel with the weights: b takes a's, and then computes a's σ.
+    b.setWeights(a.getWeights());
+    expect([...b.D.spectralNorm!.sigmas().values()]).toEqual([...a.D.spectralNorm!.sigmas().values()]);
+  });
+});
+
 describe('recipe config', () => {
   it('defaults: no augmentation, no EMA, no R1; bce for ACGAN and CGAN, wasserstein for WGAN-GP', () => {
     for (const gan of ['acgan', 'cgan'] as const) {

@@ -17,17 +17,20 @@ const STEPS: Record<GanType, (ctx: StepContext) => GanStep> = {
 };
 
 /**
- * The config's step for this GAN, followed, when the GAN keeps an EMA of its generator (cfg.ema), by the
- * average's update: every step ends with exactly one generator update, so the EMA moves once per
- * generator step.
+ * The config's step for this GAN, preceded, when the discriminator is spectrally normalised
+ * (cfg.discriminator.spectralNorm), by one power iteration of its σ estimates, and followed, when the GAN
+ * keeps an EMA of its generator (cfg.ema), by the average's update: every step ends with exactly one
+ * generator update, so the EMA moves once per generator step.
  */
 function configuredStep(ctx: StepContext): GanStep {
   const step = ctx.dp ? dpStep(ctx) : STEPS[ctx.gan.cfg.gan](ctx);
   const ema = ctx.gan.ema;
-  if (!ema) return step;
+  const spectral = ctx.gan.D.spectralNorm;
+  if (!ema && !spectral) return step;
   return (batch) => {
+    spectral?.powerIteration();
     const losses = step(batch);
-    ema.update();
+    ema?.update();
     return losses;
   };
 }
@@ -35,7 +38,7 @@ function configuredStep(ctx: StepContext): GanStep {
 /** A GAN with its optimizers and its training step, as the config asks. */
 export interface GanTrainer {
   readonly gan: Gan;
-  /** One GAN step (GAN type, loss, augmentation and R1 from the config), then the EMA update if any. */
+  /** One GAN step (GAN type, loss, augmentation and R1 from the config), after the spectral norm's power iteration and before the EMA update, where the config has them. */
   readonly step: GanStep;
   /** Drop optimizer state (Adam moments), e.g. at the start of a federated round. */
   resetOptimizers(): void;

@@ -11,18 +11,23 @@ import { perExampleConvLayer, perExampleDenseLayer, perExampleGather, perExample
 /**
  * Building blocks written with raw tfjs-core ops, so every weight is a named variable we own. Dense, conv,
  * layer-norm and embedding layers also run with per-example copies of their weights inside a per-example
- * pass (perExample.ts: differentially private training's per-example gradients).
+ * pass (perExample.ts: differentially private training's per-example gradients). Dense, conv and embedding
+ * layers compute with their weight matrix as the ParamStore gives it (`ParamStore.matrix`): the variable
+ * itself, or W / σ(W) in a discriminator with spectral normalisation (spectralNorm.ts).
  */
 
 export interface Dense {
   apply(x: tf.Tensor2D): tf.Tensor2D;
 }
 export function dense(p: ParamStore, name: string, inUnits: number, outUnits: number, bias = true): Dense {
-  const kernel = p.create(`${name}/kernel`, [inUnits, outUnits], 'glorot');
+  const kernel = p.matrix(`${name}/kernel`, [inUnits, outUnits], 'glorot');
   const b = bias ? p.create(`${name}/bias`, [outUnits], 'zeros') : null;
   return {
     apply: (x) => {
-      return perExampleDenseLayer(x, kernel, b) ?? fusedLayerOps().dense(x, kernel as tf.Tensor2D, b as tf.Tensor1D | null);
+      // The kernel as the layer computes with it (the variable itself unless the store transforms it);
+      // taken first, so that a transform that cannot run in a per-example pass says so.
+      const w = kernel.value();
+      return perExampleDenseLayer(x, kernel.variable, b) ?? fusedLayerOps().dense(x, w as tf.Tensor2D, b as tf.Tensor1D | null);
     },
   };
 }
@@ -42,11 +47,12 @@ export function conv2d(
 ): Conv2D {
   const k = opts.kernel ?? 3;
   const stride = opts.stride ?? 1;
-  const kernel = p.create(`${name}/kernel`, [k, k, inChannels, outChannels], 'glorot');
+  const kernel = p.matrix(`${name}/kernel`, [k, k, inChannels, outChannels], 'glorot');
   const b = opts.bias === false ? null : p.create(`${name}/bias`, [outChannels], 'zeros');
   const apply = (x: tf.Tensor4D, alpha: number | null): tf.Tensor4D => {
-    const y = perExampleConvLayer(x, kernel, b, stride);
-    if (!y) return fusedLayerOps().conv(x, kernel as tf.Tensor4D, b as tf.Tensor1D | null, stride, alpha);
+    const w = kernel.value(); // as in dense
+    const y = perExampleConvLayer(x, kernel.variable, b, stride);
+    if (!y) return fusedLayerOps().conv(x, w as tf.Tensor4D, b as tf.Tensor1D | null, stride, alpha);
     return alpha == null ? y : tf.leakyRelu(y, alpha);
   };
   return {
@@ -122,11 +128,12 @@ export interface Embedding {
   apply(labels: tf.Tensor1D): tf.Tensor2D;
 }
 export function embedding(p: ParamStore, name: string, count: number, dim: number, init: { normal: number; mean?: number } | { uniform: number } = { uniform: 0.05 }): Embedding {
-  const table = p.create(`${name}/table`, [count, dim], init);
+  const table = p.matrix(`${name}/table`, [count, dim], init);
   return {
     apply: (labels) => {
-      const t = perExampleWeight(table);
-      return t ? perExampleGather(t, labels) : tf.gather(table as tf.Tensor2D, labels);
+      const w = table.value(); // as in dense
+      const t = perExampleWeight(table.variable);
+      return t ? perExampleGather(t, labels) : tf.gather(w as tf.Tensor2D, labels);
     },
   };
 }

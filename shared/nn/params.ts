@@ -3,6 +3,21 @@ import type { NamedTensor } from '../weights.ts';
 
 export type Init = 'glorot' | 'zeros' | 'ones' | { uniform: number } | { normal: number; mean?: number };
 
+/**
+ * What a layer computes with in place of a weight matrix (spectral normalisation: shared/nn/spectralNorm.ts).
+ * `wrap` may create state of its own in the store (after the weight, so creation order stays deterministic)
+ * and returns the tensor to use, recomputed on each call so that it follows the weight as it trains.
+ */
+export interface WeightTransform {
+  wrap(p: ParamStore, name: string, weight: tf.Variable): () => tf.Tensor;
+}
+
+/** A layer's weight matrix: the variable (what trains and travels) and the tensor the layer computes with. */
+export interface MatrixWeight {
+  readonly variable: tf.Variable;
+  value(): tf.Tensor;
+}
+
 interface Entry {
   name: string;
   variable: tf.Variable;
@@ -21,6 +36,8 @@ export class ParamStore {
   constructor(
     readonly prefix: string,
     private readonly seed: number,
+    /** Applied to every weight matrix made with `matrix` (dense, conv and embedding layers); none by default. */
+    readonly transform: WeightTransform | null = null,
   ) {}
 
   create(name: string, shape: number[], init: Init, trainable = true): tf.Variable {
@@ -32,6 +49,16 @@ export class ParamStore {
     value.dispose();
     this.entries.push({ name: full, variable, trainable });
     return variable;
+  }
+
+  /**
+   * A weight matrix (a dense or conv kernel, an embedding table): created like `create`, and computed with
+   * through the store's transform when it has one (its value is then W transformed, e.g. W / σ(W)).
+   */
+  matrix(name: string, shape: number[], init: Init): MatrixWeight {
+    const variable = this.create(name, shape, init);
+    const value = this.transform?.wrap(this, name, variable) ?? (() => variable);
+    return { variable, value };
   }
 
   trainableVariables(): tf.Variable[] {

@@ -48,13 +48,15 @@ export function checkDpOptions(dp: DpOptions): void {
 }
 
 /**
- * The training step's guard: DP needs a discriminator without batch norm (`perSample`), refused with the
- * config check's reason (dpRefusal, shared/config/ganConfig.ts) or, for a discriminator that check does not
- * know, a generic one.
+ * The training step's guard: DP needs a discriminator without batch norm (`perSample`) and without spectral
+ * normalisation, refused with the config check's reason (dpRefusal, shared/config/ganConfig.ts) or, for a
+ * discriminator that check does not know, a generic one.
  */
 export function checkDpDiscriminator(perSample: boolean, cfg: GanConfig): void {
+  const refusal = dpRefusal(cfg);
+  if (refusal) throw new Error(refusal);
   if (perSample) return;
-  throw new Error(dpRefusal(cfg) ?? `differential privacy needs a discriminator without batch norm: the ${cfg.discriminator.type} discriminator mixes the tiles of a batch, so no tile's gradient is its own to clip`);
+  throw new Error(`differential privacy needs a discriminator without batch norm: the ${cfg.discriminator.type} discriminator mixes the tiles of a batch, so no tile's gradient is its own to clip`);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { DiscriminatorType, GanConfig } from '../../config/ganConfig.ts';
 import { ParamStore } from '../../nn/params.ts';
+import { SpectralNorm } from '../../nn/spectralNorm.ts';
 import type { SeedSource } from '../../nn/random.ts';
 import { cnnBackbone } from './cnn.ts';
 import { createHead, type DiscriminatorOutput } from './heads.ts';
@@ -19,6 +20,11 @@ export interface Discriminator {
   /** See Backbone.perSample: reals and fakes may then be scored in one pass (realFakePass.ts). */
   readonly perSample: boolean;
   /**
+   * Spectral normalisation of the conv, dense and embedding weights (cfg.discriminator.spectralNorm), or
+   * null. The trainer advances its power iteration once per training step (shared/gan/trainer.ts).
+   */
+  readonly spectralNorm: SpectralNorm | null;
+  /**
    * Training mode draws the backbone's dropout masks (critics have none), each with a seed from
    * `dropoutSeed` (the GAN steps pass their trainer's dropout stream, step.ts); unseeded without it.
    */
@@ -28,12 +34,14 @@ export interface Discriminator {
 export function createDiscriminator(cfg: GanConfig): Discriminator {
   const factory = BACKBONES[cfg.discriminator.type];
   if (!factory) throw new Error(`discriminator "${cfg.discriminator.type}" is not available (known: ${Object.keys(BACKBONES).join(', ')})`);
-  const params = new ParamStore('d', cfg.seed + 1);
+  const spectralNorm = cfg.discriminator.spectralNorm ? new SpectralNorm() : null;
+  const params = new ParamStore('d', cfg.seed + 1, spectralNorm);
   const backbone = factory({ cfg, params, critic: cfg.gan === 'wgan-gp' });
   const head = createHead(cfg.gan, params, backbone.featureDim, cfg.classes.length);
   return {
     params,
     perSample: backbone.perSample,
+    spectralNorm,
     apply: (x, labels, training, dropoutSeed) => head.apply(backbone.features(x, training, dropoutSeed), labels),
   };
 }
