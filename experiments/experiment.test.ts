@@ -47,9 +47,12 @@ describe('npm run experiment', () => {
     expect(() => bestGan(p, () => ({}))).toThrow(/no run recorded a quality curve/);
   });
 
-  it('cpu: one 32 px ACGAN run by site and its report; nothing at a larger size', () => {
+  it('cpu: a 32 px ACGAN run by site and one non-IID, each with its report; nothing at a larger size', () => {
     const steps = firstSteps(plan('cpu'));
-    expect(steps.map((s) => s.name)).toEqual(['train acgan, site, 32 px', 'evaluate /o/acgan-site-32px']);
+    expect(steps.map((s) => s.name)).toEqual(['train acgan, site, 32 px', 'train acgan, noniid:0.7, 32 px', 'evaluate /o/acgan-site-32px', 'evaluate /o/acgan-noniid-0-7-32px']);
+    expect(steps[1].args.join(' ')).toBe(
+      '--data /d/train --out /o/acgan-noniid-0-7-32px --clients 4 --partition noniid:0.7 --gan acgan --image-size 32 --g-channels 32 --d-channels 16 --batch-size 32 --local-steps 25 --rounds 36 --config /o/recipe.json --quality-every 4 --quality-per-class 32 --until-flat --flat-patience 4 --seed 42',
+    );
     expect(largeSteps(plan('cpu'), 'acgan')).toEqual([]);
     expect(PRESETS.cpu.recipe).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 } });
   });

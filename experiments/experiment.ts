@@ -15,6 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { RECIPE_DEFAULTS } from '../shared/config/ganConfig.ts';
 import { CliError, runCli } from '../node/cliError.ts';
 import { parseFlags } from '../node/flags.ts';
 
@@ -46,14 +47,15 @@ export interface Preset {
   evaluatePerClass: number;
 }
 
-const RECIPE = { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.999 } };
+/** The product's recipe (shared/config/ganConfig.ts RECIPE_DEFAULTS), as the runs' GAN config file spells it out. */
+const RECIPE = { augment: { policy: [...RECIPE_DEFAULTS.augment.policy] }, ema: { ...RECIPE_DEFAULTS.ema } };
 
 const CPU: Preset = {
-  description: 'the same recipe at 32 px on a CPU: ACGAN, four hospitals split by site, sized for about 40 min of training on 2 cores',
+  description: 'the same recipe at 32 px on a CPU: ACGAN, four hospitals split by site and again non-IID (noniid:0.7), sized for about 25 min of training each on 2 cores',
   imageSize: 32,
   largeSize: null,
   gans: ['acgan'],
-  partitions: ['site'],
+  partitions: ['site', 'noniid:0.7'],
   gChannels: 32,
   dChannels: 16,
   batchSize: 32,
@@ -91,7 +93,8 @@ export const PRESETS: Record<string, Preset> = {
   cpu: CPU,
   'cpu-long': {
     ...CPU,
-    description: 'the cpu preset run as long as a session allows: the same federation for at most 100 min of training (up to 10,000 steps), the recipe\'s own EMA decay (0.999), stopped when 6 probes in a row improve KID by < 5 %',
+    description: 'the cpu preset\'s site-split run as long as a session allows: the same federation for at most 100 min of training (up to 10,000 steps), the recipe\'s own EMA decay (0.999), stopped when 6 probes in a row improve KID by < 5 %',
+    partitions: ['site'],
     rounds: 400,
     flatPatience: 6,
     timeBudgetMinutes: 100,
