@@ -20,6 +20,7 @@ const HOSPITALS = [
 ];
 const CLASSES = ['MSIH', 'nonMSIH'];
 const SHOTS = process.env.E2E_SCREENSHOTS;
+const LOCAL_STEPS = 10;
 
 const text = async (page: Page, testid: string) => ((await page.getByTestId(testid).textContent()) ?? '').trim();
 const sel = async (page: Page, selector: string) => ((await page.locator(selector).textContent()) ?? '').trim();
@@ -77,6 +78,8 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
   const contexts: BrowserContext[] = [];
   let a: Page;
   let b: Page;
+  /** The second computer that tries A's token (opened before anyone trains, see openApp). */
+  let other: Page;
   let url = '';
 
   const newPage = async (): Promise<Page> => {
@@ -89,15 +92,20 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
     ensureBuilt();
     server = await startServer({
       hospitals: HOSPITALS,
-      // Enough steps that a reload lands in the middle of a round.
-      fed: { rounds: 2, minAvailable: 2, minFit: 2, minCompletion: 2, roundDeadlineSeconds: 300, localSteps: 24, model: TINY_MODEL },
+      // Enough steps that a reload lands in the middle of a round: the reload below happens at step 3 to 5,
+      // at least 5 steps (each over a second on SwiftShader) before the round's end. Every step past those
+      // is paid three times (round 1 before and after the reload, round 2), so no more.
+      fed: { rounds: 2, minAvailable: 2, minFit: 2, minCompletion: 2, roundDeadlineSeconds: 300, localSteps: LOCAL_STEPS, model: TINY_MODEL },
     });
     url = `${server.url}/`;
     browser = await launchChromium();
     a = await newPage();
     b = await newPage();
-    // Both hospitals' pages open before anyone trains (see openApp).
+    other = await newPage();
+    // Hospital B's page and the second computer's open before anyone trains (see openApp): opened later,
+    // the second computer's WebGPU start would wait for hospital A's speed check.
     await openApp(b, url);
+    await openApp(other, url);
   }, 400_000);
 
   afterAll(async () => {
@@ -160,8 +168,6 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
 
   it('a token in use on another computer is its own state, with its words and a button, and stops trying', async () => {
     await ensureJoined(a, HOSPITALS[0].token, 'hospital-a');
-    const other = await newPage();
-    await openApp(other, url);
     await importTiles(other, 1);
     await other.getByTestId('access-token').fill(HOSPITALS[0].token);
     await other.getByTestId('join-federation').click();
@@ -187,7 +193,7 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
     await b.getByTestId('access-token').fill(HOSPITALS[1].token);
     await b.getByTestId('join-federation').click();
     // A few steps into round 1 (their losses drawn), then a reload.
-    await status(b, /^Training round 1 on this computer — step ([3-9]|1\d|2[0-3]) of 24/, 120_000);
+    await status(b, new RegExp(`^Training round 1 on this computer — step [3-5] of ${LOCAL_STEPS}`), 120_000);
     await state(b, 'training');
     const before = await b.locator('#activity li').allTextContents();
     expect(before.some((l) => /Round 1 started/.test(l))).toBe(true);
@@ -207,7 +213,7 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
   it('at the finish says whether the images are usable (never green from rounds alone); a reload shows it finished, not "Rejoining…"', async () => {
     for (const p of [a, b]) await status(p, /^The federation is finished: all 2 rounds are complete\./, 300_000);
     for (const p of [a, b]) {
-      // 2 rounds × 24 steps: barely trained, so not usable — in the page's warning colour, not green.
+      // 2 rounds × LOCAL_STEPS steps: barely trained, so not usable — in the page's warning colour, not green.
       expect(await text(p, 'round-status')).toMatch(/^The federation is finished: all 2 rounds are complete\. These images are not yet usable: /);
       expect(await p.locator('#round-status').getAttribute('class')).toBe('status tone-warn');
     }
