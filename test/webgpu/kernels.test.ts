@@ -1,17 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasChromium, openTestPage, type PageApi } from './harness.ts';
-import type { Diff } from './page.ts';
+import { expectClose, hasChromium, openTestPage, type PageApi } from './harness.ts';
+import type { ConvCase, ConvDiff, Diff } from './page.ts';
+
+// One page (one Chromium) for the kernel checks of three former files (kernels.test.ts, gpChain.test.ts,
+// convGemm.test.ts, in that order): each Chromium start, and each WebGPU pipeline SwiftShader compiles
+// again in a second browser (the stock convolutions, the tiny WGAN-GP critic's layers), cost seconds.
+// Every page function restores what it changes (fast path, flags, the tuner's choices), so the checks do
+// not depend on each other; the tuner's check stays the last.
+let page: PageApi;
+beforeAll(async () => {
+  if (hasChromium) page = await openTestPage();
+});
+afterAll(async () => {
+  await page?.close();
+});
 
 // Each replaced kernel or fused op against stock tfjs-webgpu, float32, random inputs, in headless
 // Chromium on SwiftShader WebGPU.
 describe.skipIf(!hasChromium)('WebGPU kernels match stock tfjs', () => {
-  let page: PageApi;
-  beforeAll(async () => {
-    page = await openTestPage();
-  });
-  afterAll(async () => {
-    await page?.close();
-  });
 
   const close = (d: Diff) => {
     expect(d.finite).toBe(true);
@@ -159,5 +165,184 @@ describe.skipIf(!hasChromium)('WebGPU kernels match stock tfjs', () => {
     const r = await page.call<{ ok: boolean; constantHits: number; details: string[] }>('uploads');
     expect(r.details).toEqual([]);
     expect(r.constantHits).toBeGreaterThan(0);
+  });
+});
+
+// Issue 19: WGAN-GP's gradient-penalty chain in fewer dispatches (shared/kernels/webgpu/gradientPenalty.ts,
+// the one-dispatch Mean/Sum gradient broadcast of reductionGradients.ts, the transpose-free sums over
+// leading axes of columnSum.ts, the embedding gradient of gatherGrad.ts, the layer norm's affine part and
+// LeakyReLU of affineLeaky.ts), against stock tfjs in headless Chromium on SwiftShader WebGPU, float32,
+// random inputs.
+describe.skipIf(!hasChromium)('WGAN-GP penalty chain kernels match stock tfjs and take fewer dispatches', () => {
+
+  const close = expectClose;
+
+  it.each([
+    [3, 8, 4, 10],
+    [5, 7, 6, 1],
+  ])('the fused penalty, its gradient (second order through a conv critic) and the interpolation: batch %i, %i px, %i channels, λ %i', async (batch, size, ch, lambda) => {
+    const r = await page.call<{ results: Record<string, Diff>; programs: string[] }>('gpPenaltyCheck', { batch, size, ch, lambda, seed: batch * 3 + size });
+    for (const [name, d] of Object.entries(r.results)) close(d, name);
+    expect(Object.keys(r.results).sort()).toEqual(['dEps', 'dFake', 'dReal', 'dW', 'dg', 'interpolate', 'penalty', 'penaltyOfG'].sort());
+    // This project's kernels ran, and none of tfjs's square roots did.
+    for (const k of ['FedganGpInterpolate', 'FedganGpNorms', 'FedganGpPenalty', 'FedganGpPenaltyGrad', 'FedganGpNormsGrad']) expect(r.programs.some((p) => p.startsWith(`${k}:`)), `${k} in ${r.programs}`).toBe(true);
+    expect(r.programs.some((p) => p.startsWith('Sqrt:'))).toBe(false);
+  });
+
+  it.each([
+    [[2, 5, 3, 4], [0, 1, 2]],
+    [[3, 4, 6], [1, 2]],
+    [[7, 9], [0]],
+  ])('Mean and Sum gradients as one broadcast dispatch, first and second order: shape %j over axes %j', async (shape, axes) => {
+    const r = await page.call<{ results: Record<string, Diff>; programs: string[] }>('broadcastGradCheck', { shape, axes, seed: shape.length });
+    for (const [name, d] of Object.entries(r.results)) close(d, name);
+    expect(r.programs.some((p) => p.startsWith('FedganBroadcastDiv:'))).toBe(true);
+    expect(r.programs.some((p) => p.startsWith('Fill:'))).toBe(false);
+  });
+
+  it.each([
+    [[2, 5, 3, 4], [0, 1, 2], 1],
+    [[3, 4, 6], [0, 1], 1],
+    [[300, 5], [0], 1 << 15],
+    [[4, 33, 3, 2], [0, 1], 1 << 15],
+  ])('sums over leading axes and Multiply\'s broadcast gradient without a transpose, first and second order: shape %j over axes %j, %i threads', async (shape, axes, threads) => {
+    const r = await page.call<{ results: Record<string, Diff>; programs: string[]; slices: number }>('columnSumCheck', { shape, axes, threads, seed: shape[0] });
+    for (const [name, d] of Object.entries(r.results)) close(d, name);
+    // One dispatch, or row slices and their sum where many rows meet a large thread count.
+    expect(r.slices).toBe(threads === 1 ? 1 : shape[0] === 300 ? 4 : 2);
+    expect(r.programs).toContain('Sum:ColumnSum');
+    expect(r.programs).toContain('FedganColumnSum:ColumnSum');
+    expect(r.programs.filter((p) => p.startsWith('Sum:Transpose'))).toEqual([]);
+  });
+
+  it.each([
+    [[2, 6], [1, 0, 1, 1]],
+    [[5, 3, 4], [4, 0, 4, 2, 2, 4, 0]],
+  ])('an embedding lookup\'s gradient in one dispatch, first order and through a penalty-like second order: table %j, indices %j', async (table, idx) => {
+    const r = await page.call<{ results: Record<string, Diff>; programs: string[] }>('gatherGradCheck', { table, idx, seed: table[0] });
+    close(r.results.first, 'first');
+    close(r.results.second, 'second');
+    expect(r.programs).toContain('GatherV2:Gather');
+    expect(r.programs).toContain('FedganGatherRowsGrad:GatherRowsGrad');
+    expect(r.programs.filter((p) => p.startsWith('UnsortedSegmentSum:') || p.startsWith('Transpose:'))).toEqual([]);
+  });
+
+  it.each([
+    [[2, 5, 3, 4], 0.2, 1],
+    [[4, 9, 7, 6], 0.01, 1 << 15],
+  ])('a layer norm\'s affine part and LeakyReLU as one op: output, gradients and second order (γ and x): shape %j, α %d, %i threads', async (shape, alpha, threads) => {
+    const r = await page.call<{ results: Record<string, Diff>; programs: string[] }>('affineLeakyCheck', { shape, alpha, threads, seed: shape[0] + 1 });
+    for (const [name, d] of Object.entries(r.results)) close(d, name);
+    expect(Object.keys(r.results)).toHaveLength(6);
+    for (const k of ['FedganAffineLeaky:', 'FedganAffineLeakyGrad:', 'FedganMaskedColumnSum:']) expect(r.programs.some((p) => p.startsWith(k)), `${k} in ${r.programs}`).toBe(true);
+    expect(r.programs.some((p) => p.startsWith('LeakyRelu:') || p.startsWith('Add:'))).toBe(false);
+  });
+
+  it('a tiny WGAN-GP critic: loss and every weight gradient (penalty included) equal with and without the penalty, column-sum and affine + LeakyReLU kernels', async () => {
+    const r = await page.call<{ loss: Diff; grads: Diff; n: number }>('wganGpOptionGrads', { off: { penalty: false, columnSum: false, affineLeaky: false } });
+    expect(r.n).toBeGreaterThan(1000);
+    close(r.loss, 'loss');
+    close(r.grads, 'gradients');
+  });
+
+  // Deterministic counts (one steady-state step of the tiny WGAN-GP of test/webgpu/gpChainPage.ts, on
+  // SwiftShader): 463 dispatches before issue 19's penalty work; 336 with it. 435 with `penalty`,
+  // `columnSum` and `affineLeaky` off (the Mean/Sum broadcast and the embedding gradient stay on under
+  // `gradients`), 353 with `penalty: false` alone.
+  it('a WGAN-GP step takes fewer dispatches with the fused penalty chain', async () => {
+    type Step = { dispatches: number; kernels: Record<string, number> };
+    const on = await page.call<Step>('wganGpStepDispatches', {});
+    const off = await page.call<Step>('wganGpStepDispatches', { fast: { penalty: false, columnSum: false, affineLeaky: false } });
+    const noPenalty = await page.call<Step>('wganGpStepDispatches', { fast: { penalty: false } });
+    expect(on.dispatches).toBeLessThanOrEqual(336);
+    expect(off.dispatches - on.dispatches).toBeGreaterThanOrEqual(99);
+    expect(noPenalty.dispatches - on.dispatches).toBeGreaterThanOrEqual(17);
+    expect(on.kernels['FedganGpNorms:Norms']).toBe(1);
+    expect(on.kernels['FedganGatherRowsGrad:GatherRowsGrad']).toBe(3);
+    expect(on.kernels['FedganAffineLeaky:Elementwise']).toBe(9);
+    const gone = Object.keys(on.kernels).filter((k) => /^(Sqrt|Fill|UnsortedSegmentSum|Transpose|ZerosLike):|^Sum:Transpose/.test(k));
+    expect(gone).toEqual([]);
+  });
+});
+
+// This project's implicit-GEMM convolutions (shared/kernels/webgpu/convGemm.ts) against stock
+// tfjs-webgpu and against direct loops on the host, float32, random inputs, in headless Chromium on
+// SwiftShader WebGPU. Shapes are small (SwiftShader compiles and runs these kernels slowly) but cover
+// every tile configuration, partial tiles in M, N and K, channels on and off multiples of 4 (vec4 and
+// scalar loads), odd sizes, batch 1, strides 1, 2 and 4 (every stride phase of the input gradient),
+// 'same' and 'valid', 1×1 to 5×5 filters.
+describe.skipIf(!hasChromium)('implicit-GEMM convolution kernels match stock tfjs', () => {
+
+  const close = expectClose;
+  // Against stock tfjs and against the host's loops, computed by this project's program.
+  const checked = (d: ConvDiff, program: string, what: string) => {
+    close(d, `${what} vs stock`);
+    if (d.host) close(d.host, `${what} vs host loops`);
+    expect(d.programs.length, what).toBeGreaterThan(0);
+    expect(d.programs.every((k) => k.startsWith(`fedganConvGemm_${program}_`) || k.startsWith('fedganSumSlices')), `${what}: ${d.programs}`).toBe(true);
+  };
+
+  // [x, filter, stride, pad, tile (null: the heuristic's)]
+  type Shape = [ConvCase['x'], ConvCase['filter'], number, 'same' | 'valid', string | null];
+  const shapes: Shape[] = [
+    [[2, 8, 8, 4], [3, 3, 4, 8], 1, 'same', 't64x64'],
+    [[1, 9, 7, 3], [3, 3, 3, 5], 2, 'same', 't32x32'],
+    [[3, 6, 6, 8], [3, 3, 8, 4], 2, 'valid', 't128x16'],
+    [[2, 5, 5, 6], [1, 1, 6, 7], 1, 'same', 't64x32'],
+    [[1, 11, 13, 2], [5, 5, 2, 3], 1, 'same', 't128x64'],
+    [[2, 10, 10, 16], [3, 3, 16, 12], 2, 'same', 't128x128'],
+    [[2, 8, 8, 3], [4, 4, 3, 8], 4, 'valid', null],
+    [[1, 4, 4, 36], [3, 3, 36, 68], 1, 'same', null],
+  ];
+  const passes: ConvCase['pass'][] = ['forward', 'inputGrad', 'filterGrad'];
+
+  it.each(shapes)(`${passes.join(', ')}: x%j filter%j stride %i %s tile %s`, async (x, filter, stride, pad, tile) => {
+    const r = await page.call<Record<string, ConvDiff>>('convGemmPasses', { passes, x, filter, stride, pad, tile, seed: x[3] * 7 + filter[0] });
+    for (const p of passes) checked(r[p], p, p);
+  });
+
+  it('FusedConv2D: bias + linear, LeakyReLU, relu and sigmoid in the epilogue', async () => {
+    for (const [activation, alpha] of [['linear', 0], ['leakyrelu', 0.2], ['relu', 0], ['sigmoid', 0]] as const) {
+      const d = await page.call<ConvDiff>('convGemm', { pass: 'fused', x: [2, 7, 7, 4], filter: [3, 3, 4, 6], stride: 2, pad: 'same', tile: 't32x32', activation, alpha, seed: 3 });
+      checked(d, 'forward', activation);
+    }
+  });
+
+  // WGAN-GP's penalty differentiates the input gradient again: Conv2DBackpropInput's own gradients are
+  // Conv2D and Conv2DBackpropFilter, so all three kernels run in the second-order pass.
+  it.each([
+    [[2, 8, 8, 4], [3, 3, 4, 8], 2, 'same', null],
+    [[1, 7, 5, 3], [3, 3, 3, 6], 1, 'same', 't32x32'],
+  ] as Shape[])('second order through the convolution (penalty-like, with respect to W and to x): x%j filter%j stride %i %s tile %s', async (x, filter, stride, pad, tile) => {
+    const r = await page.call<{ dW: Diff; dx: Diff }>('convGemmSecondOrder', { pass: 'forward', x, filter, stride, pad, tile, seed: 41 });
+    close(r.dW, 'dW');
+    close(r.dx, 'dx');
+  });
+
+  it('a tiny WGAN-GP critic: loss and every weight gradient (penalty included) equal with and without the new kernels on the fast path', async () => {
+    const r = await page.call<{ loss: Diff; grads: Diff; n: number }>('wganGpConvGrads', { imageSize: 16, batch: 2 });
+    expect(r.n).toBeGreaterThan(1000);
+    close(r.loss, 'loss');
+    close(r.grads, 'gradients');
+  });
+
+  it('the tuner times the tile configurations on each shape and the kernels then use the fastest', async () => {
+    // 'same', stride 2: 128 output rows, so every configuration but 128×128 (too wide for 8 channels) is timed.
+    const g = { batch: 2, inH: 16, inW: 16, inC: 4, outH: 8, outW: 8, outC: 8, kH: 3, kW: 3, strideH: 2, strideW: 2, padTop: 0, padLeft: 0 };
+    const r = await page.call<{ results: { shape: string; times: Record<string, number>; chosen: string }[]; chosenAfter: string[]; exported: Record<string, string> }>('tuneCheck', {
+      shapes: [
+        { mode: 'forward', g },
+        { mode: 'filterGrad', g },
+      ],
+    });
+    expect(r.results).toHaveLength(2);
+    for (const [i, res] of r.results.entries()) {
+      const timed = Object.entries(res.times);
+      expect(timed.length).toBeGreaterThanOrEqual(i === 0 ? 5 : 1);
+      expect(timed.every(([, ms]) => ms > 0)).toBe(true);
+      expect(res.chosen).toBe(timed.sort((a, b) => a[1] - b[1])[0][0]);
+      expect(r.chosenAfter[i]).toBe(res.chosen);
+      expect(r.exported[`test/adapter|${res.shape}`]).toBe(res.chosen);
+    }
   });
 });
