@@ -1,10 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { philoxHost, philoxKey, toUnit } from '../../shared/kernels/webgpu/philox.ts';
+import type { AttentionCase, BlockCounts } from './attentionPage.ts';
 import { expectClose, hasChromium, openTestPage, type PageApi } from './harness.ts';
 import type { ConvCase, ConvDiff, Diff } from './page.ts';
 
-// One page (one Chromium) for the kernel checks of three former files (kernels.test.ts, gpChain.test.ts,
-// convGemm.test.ts, in that order): each Chromium start, and each WebGPU pipeline SwiftShader compiles
-// again in a second browser (the stock convolutions, the tiny WGAN-GP critic's layers), cost seconds.
+// One page (one Chromium) for the kernel checks of five former files (kernels.test.ts, random.test.ts,
+// gpChain.test.ts, attention.test.ts, convGemm.test.ts, in that order): each Chromium start, and each
+// WebGPU pipeline SwiftShader compiles again in another browser (the stock convolutions, the tiny WGAN-GP
+// critics' layers and penalty), cost seconds.
 // Every page function restores what it changes (fast path, flags, the tuner's choices), so the checks do
 // not depend on each other; the tuner's check stays the last.
 let page: PageApi;
@@ -168,6 +171,111 @@ describe.skipIf(!hasChromium)('WebGPU kernels match stock tfjs', () => {
   });
 });
 
+/** Kolmogorov–Smirnov statistic of a sample against a CDF. */
+function ks(sample: number[], cdf: (x: number) => number): number {
+  const s = [...sample].sort((a, b) => a - b);
+  let d = 0;
+  for (let i = 0; i < s.length; i++) {
+    const f = cdf(s[i]);
+    d = Math.max(d, Math.abs(f - i / s.length), Math.abs((i + 1) / s.length - f));
+  }
+  return d;
+}
+/** Standard normal CDF (Abramowitz–Stegun 7.1.26 erf, |error| < 1.5e-7). */
+function normalCdf(x: number): number {
+  const z = Math.abs(x) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * z);
+  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-z * z);
+  return 0.5 * (1 + Math.sign(x) * erf);
+}
+const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
+const variance = (a: number[]) => {
+  const m = mean(a);
+  return a.reduce((s, x) => s + (x - m) ** 2, 0) / (a.length - 1);
+};
+// KS critical value at α = 0.001: 1.95/√n.
+const ksLimit = (n: number) => 1.95 / Math.sqrt(n);
+
+describe.skipIf(!hasChromium)('GPU Philox random numbers', () => {
+  const draw = (kind: string, n: number, a: number, b: number, seed: number, stream = 0) => page.call<number[]>('draw', { kind, n, a, b, seed, stream });
+
+  it('the WGSL generator matches the host reference bit for bit (top 24 bits of every word)', async () => {
+    const seed = 12345;
+    const stream = 7;
+    const n = 4 * 300 + 3; // a partial last block
+    const got = await draw('uniform', n, 0, 1, seed, stream);
+    const key = philoxKey(seed);
+    const want: number[] = [];
+    for (let block = 0; want.length < n; block++) want.push(...philoxHost([block, stream, 0, 0], key).map(toUnit));
+    expect(got).toEqual(want.slice(0, n));
+  });
+
+  it('the host reference reproduces the Philox4x32-10 known-answer vectors (Random123)', () => {
+    expect(philoxHost([0, 0, 0, 0], [0, 0])).toEqual([0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]);
+    expect(philoxHost([0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], [0xffffffff, 0xffffffff])).toEqual([0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]);
+    expect(philoxHost([0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344], [0xa4093822, 0x299f31d0])).toEqual([0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]);
+  });
+
+  it('uniform: range, mean, variance and KS against U(a, b)', async () => {
+    const n = 40000;
+    const u = await draw('uniform', n, -2, 3, 99);
+    expect(Math.min(...u)).toBeGreaterThanOrEqual(-2);
+    expect(Math.max(...u)).toBeLessThan(3);
+    expect(Math.abs(mean(u) - 0.5)).toBeLessThan(4 * Math.sqrt(25 / 12 / n));
+    expect(Math.abs(variance(u) / (25 / 12) - 1)).toBeLessThan(0.03);
+    expect(ks(u, (x) => (x + 2) / 5)).toBeLessThan(ksLimit(n));
+  });
+
+  it('normal: mean, standard deviation and KS against N(μ, σ²); no infinities', async () => {
+    const n = 40000;
+    const z = await draw('normal', n, 1.5, 2, 7);
+    expect(z.every(Number.isFinite)).toBe(true);
+    expect(Math.abs(mean(z) - 1.5)).toBeLessThan(4 * (2 / Math.sqrt(n)));
+    expect(Math.abs(Math.sqrt(variance(z)) / 2 - 1)).toBeLessThan(0.03);
+    expect(ks(z, (x) => normalCdf((x - 1.5) / 2))).toBeLessThan(ksLimit(n));
+  });
+
+  it('uniform integers: only values in [min, max), each about equally often (χ²)', async () => {
+    const n = 30000;
+    const k = 5;
+    const v = await draw('int', n, 0, k, 3);
+    const counts = new Array(k).fill(0);
+    for (const x of v) {
+      expect(Number.isInteger(x) && x >= 0 && x < k).toBe(true);
+      counts[x]++;
+    }
+    const chi2 = counts.reduce((s, c) => s + (c - n / k) ** 2 / (n / k), 0);
+    expect(chi2).toBeLessThan(18.47); // χ²(4 dof) at α = 0.001
+  });
+
+  it('dropout masks: values 0 or 1/(1 − rate), kept with probability 1 − rate', async () => {
+    const n = 40000;
+    const rate = 0.25;
+    const m = await draw('dropout', n, rate, 0, 21);
+    const kept = m.filter((x) => x !== 0);
+    expect(kept.every((x) => Math.abs(x - 1 / (1 - rate)) < 1e-6)).toBe(true);
+    const p = kept.length / n;
+    expect(Math.abs(p - 0.75)).toBeLessThan(4 * Math.sqrt((0.75 * 0.25) / n));
+  });
+
+  it('seeded and reproducible: same (seed, stream) gives the same numbers, other seeds or streams do not', async () => {
+    const a = await draw('normal', 1000, 0, 1, 5, 1);
+    const b = await draw('normal', 1000, 0, 1, 5, 1);
+    const c = await draw('normal', 1000, 0, 1, 6, 1);
+    const d = await draw('normal', 1000, 0, 1, 5, 2);
+    expect(a).toEqual(b);
+    expect(c).not.toEqual(a);
+    expect(d).not.toEqual(a);
+    // Different streams are uncorrelated.
+    const ma = mean(a);
+    const md = mean(d);
+    let cov = 0;
+    for (let i = 0; i < a.length; i++) cov += (a[i] - ma) * (d[i] - md);
+    const corr = cov / (a.length - 1) / Math.sqrt(variance(a) * variance(d));
+    expect(Math.abs(corr)).toBeLessThan(0.13);
+  });
+});
+
 // Issue 19: WGAN-GP's gradient-penalty chain in fewer dispatches (shared/kernels/webgpu/gradientPenalty.ts,
 // the one-dispatch Mean/Sum gradient broadcast of reductionGradients.ts, the transpose-free sums over
 // leading axes of columnSum.ts, the embedding gradient of gatherGrad.ts, the layer norm's affine part and
@@ -262,6 +370,65 @@ describe.skipIf(!hasChromium)('WGAN-GP penalty chain kernels match stock tfjs an
     expect(on.kernels['FedganAffineLeaky:Elementwise']).toBe(9);
     const gone = Object.keys(on.kernels).filter((k) => /^(Sqrt|Fill|UnsortedSegmentSum|Transpose|ZerosLike):|^Sum:Transpose/.test(k));
     expect(gone).toEqual([]);
+  });
+});
+
+// The fused softmax attention (shared/kernels/webgpu/fusedAttention.ts) against the tfjs composition on
+// webgpu, float32, in headless Chromium on SwiftShader: output, first-order gradients (q, k, v, bias) and
+// second order (a penalty on the first-order gradients, as WGAN-GP), at the ViT and Swin discriminators'
+// shapes (head width 24); a tiny WGAN-GP critic of each kind; and the dispatches of one attention layer.
+describe.skipIf(!hasChromium)('fused softmax attention matches the tfjs composition', () => {
+
+  const close = expectClose;
+
+  const cases: [string, Omit<AttentionCase, 'seed'>][] = [
+    // ViT at 32 px (patch 8): 16 patches + the class token, 4 heads of 24.
+    ['ViT 32 px: 17 tokens, 4 heads of 24', { b: 2, n: 17, heads: 4, d: 24, bias: 'none' }],
+    // Swin at 64 px (patch 8, window 4): 4 windows of 16 tokens per image, relative-position bias; the
+    // shifted blocks add the wrap-around mask.
+    ['Swin W-MSA: windows of 16 tokens, 4 heads of 24, bias', { b: 2, n: 16, heads: 4, d: 24, bias: 'shared' }],
+    ['Swin SW-MSA: 4 windows, bias + shifted-window mask', { b: 4, n: 16, heads: 4, d: 24, bias: 'shared', maskGrid: 8 }],
+    // Differentially private training: one bias per example (2 examples), odd sizes.
+    ['per-example bias + mask, 3 heads of 5', { b: 4, n: 16, heads: 3, d: 5, bias: 'perExample', maskGrid: 8 }],
+  ];
+
+  it.each(cases)('%s: output, gradients and second order', async (_, c) => {
+    const r = await page.call<{ diffs: Record<string, Diff>; programs: string[] }>('attentionFused', { ...c, seed: c.n + c.b });
+    const keys = ['y', 'dq', 'dk', 'dv', 'ddq', 'ddk', 'ddv', ...(c.bias !== 'none' ? ['dbias', 'ddbias'] : [])];
+    console.log(JSON.stringify(r.diffs));
+    expect(Object.keys(r.diffs).sort()).toEqual([...keys].sort());
+    for (const k of keys) close(r.diffs[k], k);
+    // The fused forward, statistics, dq, dk and dv programs ran (and the bias gradient's where there is a
+    // bias), and the second order ran in the fused VJP's programs.
+    const modes = ['forward', 'stats', 'dq', 'dk', 'dv', ...(c.bias !== 'none' ? ['dbias'] : [])];
+    for (const m of modes) expect(r.programs.some((p) => p.startsWith(`fedganAttention_${m}_d${c.d}`)), `${m}: ${r.programs}`).toBe(true);
+    const vjp = ['stats', 'gq', 'gdy', 'gk', 'gv', ...(c.bias !== 'none' ? ['gbias'] : [])];
+    for (const m of vjp) expect(r.programs.some((p) => p.startsWith(`fedganAttentionVjp_${m}_d${c.d}_abc`)), `vjp ${m}: ${r.programs}`).toBe(true);
+    if (c.bias !== 'none') expect(r.programs.some((p) => p.startsWith(`fedganAttentionVjp_gbias_d${c.d}_e`)), `vjp of the bias gradient: ${r.programs}`).toBe(true);
+  });
+
+  it.each([
+    ['vit', { type: 'vit', patchSize: 4, embedDim: 16, heads: 2, depth: 2 }, 16],
+    // 8×8 patch grid, windows of 4: stage 1 with shifted windows (mask), stage 2 one window.
+    ['swin', { type: 'swin', patchSize: 2, embedDim: 16, heads: 2, depth: 2, windowSize: 4 }, 16],
+  ] as const)('a tiny WGAN-GP %s critic: loss and every weight gradient (penalty included) equal with and without the fused attention', async (name, discriminator, imageSize) => {
+    const r = await page.call<{ loss: Diff; grads: Diff; n: number; programs: string[] }>('wganGpAttention', { discriminator, imageSize, batch: 2 });
+    expect(r.n).toBeGreaterThan(1000);
+    close(r.loss, `${name} loss`);
+    close(r.grads, `${name} gradients`);
+    expect(r.programs.some((p) => p.startsWith('fedganAttention_forward')), `${r.programs}`).toBe(true);
+    expect(r.programs.some((p) => p.startsWith('fedganAttention_dq')), `${r.programs}`).toBe(true);
+    expect(r.programs.some((p) => p.startsWith('fedganAttentionVjp_gq')), `${r.programs}`).toBe(true);
+  });
+
+  it('dispatches of one attention layer (ViT 32 px shape), fused against the tfjs composition', async () => {
+    const r = await page.call<{ on: BlockCounts; off: BlockCounts }>('attentionDispatches', { b: 2, n: 17, heads: 4, d: 24, bias: 'none', seed: 3 });
+    console.log(`attention layer dispatches (tfjs → fused): forward ${r.off.forward} → ${r.on.forward}, forward+backward ${r.off.backward} → ${r.on.backward}, second order ${r.off.secondOrder} → ${r.on.secondOrder}`);
+    // Forward: 3 head splits, 2 matMuls, softmax and the merge become one dispatch.
+    expect(r.off.forward - r.on.forward).toBeGreaterThanOrEqual(5);
+    expect(r.on.backward).toBeLessThan(r.off.backward);
+    // Second order: the VJP kernels (2 packing concats + 5 dispatches) instead of ~50 tfjs ops.
+    expect(r.off.secondOrder - r.on.secondOrder).toBeGreaterThanOrEqual(30);
   });
 });
 
