@@ -165,7 +165,7 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   // Each hospital trains under its partition name, which keys its seed (D3).
   const hospitals = names.map((name, i) => new HospitalTraining({ hospital: name, data: datasets[i] }));
   const init = createGan(model);
-  let global = init.getWeights();
+  let global = await init.getWeightsAsync(); // async: a GPU backend (WebGPU through Dawn) has no synchronous read in Node
   init.dispose();
   // The flat rule waits for the generator EMA to forget the random initial generator (unless told otherwise).
   const untilFlat = opts.quality?.untilFlat && { fromRound: emaWarmupRound(model.ema?.decay, opts.localSteps), ...opts.quality.untilFlat };
