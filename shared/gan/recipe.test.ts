@@ -10,6 +10,7 @@ import { createGan, type Gan } from './gan.ts';
 import { discriminatorTerms, generatorTerm, r1Penalty } from './objectives.ts';
 import type { GanStep, StepContext } from './step.ts';
 import { createTrainer } from './trainer.ts';
+import { topSingularValue } from '../testing/topSingularValue.ts';
 import { wganGpStep } from './wgangp.ts';
 
 /**
@@ -248,22 +249,6 @@ describe('hinge loss and R1 (objectives.ts) against their formulas', () => {
   }
 });
 
-/** Largest singular value of a weight as a [fanIn, out] matrix, by 300 float64 power iterations (test-side reference). */
-function referenceSigma(data: Float32Array, shape: number[]): number {
-  const out = shape[shape.length - 1];
-  const rows = data.length / out;
-  let u = Array.from({ length: out }, (_, i) => 1 + 0.31 * i);
-  let s = 0;
-  for (let it = 0; it < 300; it++) {
-    const v = Array.from({ length: rows }, (_, r) => u.reduce((a, uj, j) => a + data[r * out + j] * uj, 0));
-    const nv = Math.hypot(...v);
-    const w = Array.from({ length: out }, (_, j) => v.reduce((a, vr, r) => a + data[r * out + j] * vr, 0) / nv);
-    s = Math.hypot(...w);
-    u = w.map((q) => q / s);
-  }
-  return s;
-}
-
 describe('spectral normalisation (discriminator.spectralNorm) in every GAN type and discriminator', () => {
   const types: DiscriminatorType[] = ['cnn', 'resnet', 'vit', 'swin'];
   for (const ganType of GAN_TYPES) {
@@ -307,7 +292,8 @@ describe('spectral normalisation (discriminator.spectralNorm) in every GAN type 
         const sigmas = sn.sigmas();
         for (const m of matrices) {
           const v = gan.D.params.all().find((e) => e.name === m)!.variable;
-          const ref = referenceSigma(v.dataSync() as Float32Array, v.shape);
+          const out = v.shape[v.shape.length - 1];
+          const ref = topSingularValue(v.dataSync(), v.size / out, out, 300);
           expect(Math.abs(sigmas.get(m)! / ref - 1), m).toBeLessThan(0.02);
         }
       });

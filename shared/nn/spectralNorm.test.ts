@@ -4,23 +4,10 @@ import { dense, conv2d, embedding } from './layers.ts';
 import { ParamStore } from './params.ts';
 import { withPerExampleWeights } from './perExample.ts';
 import { SPECTRAL_INIT_ITERATIONS, SpectralNorm } from './spectralNorm.ts';
+import { topSingularValue } from '../testing/topSingularValue.ts';
 
 const entry = (p: ParamStore, suffix: string) => p.all().find((e) => e.name.endsWith(suffix))!.variable;
 const values = (t: tf.Tensor) => Array.from(t.dataSync());
-
-/** The largest singular value of a row-major [rows, cols] matrix, by 500 power iterations in float64 (test-side reference). */
-function topSingularValue(m: number[], rows: number, cols: number): number {
-  let u = Array.from({ length: cols }, (_, i) => 1 + i * 0.37);
-  let s = 0;
-  for (let it = 0; it < 500; it++) {
-    const v = Array.from({ length: rows }, (_, r) => u.reduce((a, uj, j) => a + m[r * cols + j] * uj, 0));
-    const nv = Math.hypot(...v);
-    const w = Array.from({ length: cols }, (_, j) => v.reduce((a, vr, r) => a + m[r * cols + j] * vr, 0) / nv);
-    s = Math.hypot(...w);
-    u = w.map((x) => x / s);
-  }
-  return s;
-}
 
 describe('spectral normalisation (shared/nn/spectralNorm.ts)', () => {
   it('estimates the largest singular value of a conv kernel as a [k·k·in, out] matrix', () => {
