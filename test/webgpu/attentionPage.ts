@@ -1,5 +1,5 @@
 /**
- * In-page side of test/webgpu/attention.test.ts (registered by page.ts): the fused softmax attention
+ * In-page side of the fused-attention checks in test/webgpu/kernels.test.ts (registered by page.ts): the fused softmax attention
  * (shared/kernels/webgpu/fusedAttention.ts) against the tfjs composition on webgpu, on the same inputs.
  */
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,5 +1,5 @@
 /**
- * In-page side of test/webgpu/gpChain.test.ts (issue 19: fewer dispatches in WGAN-GP's second-order
+ * In-page side of the penalty-chain checks in test/webgpu/kernels.test.ts (issue 19: fewer dispatches in WGAN-GP's second-order
  * chain). Registered into the test page's table by test/webgpu/page.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
