@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSimulateArgs, type SimulateArgs } from '../cli/simulate.ts';
 import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
 import { readTileFolder } from '../node/tileFolder.ts';
-import { deviceRecipe, prepareTiles } from './devicePrepare.ts';
+import { prepareTiles } from './devicePrepare.ts';
 import { firstSteps, PRESETS } from './experiment.ts';
 
 describe('the device run (experiments/devicePrepare.ts, experiments/deviceRun.sh)', () => {
@@ -27,7 +27,7 @@ describe('the device run (experiments/devicePrepare.ts, experiments/deviceRun.sh
     const dir = mkdtempSync(join(tmpdir(), 'device-'));
     mkdirSync(join(dir, 'carry'));
     mkdirSync(join(dir, 'paper'));
-    writeFileSync(join(dir, 'carry', 'recipe.json'), JSON.stringify(deviceRecipe()));
+    writeFileSync(join(dir, 'carry', 'recipe.json'), JSON.stringify(PRESETS.paper.recipe)); // as npm run device:prepare writes it
     writeFileSync(join(dir, 'paper', 'recipe.json'), JSON.stringify(PRESETS.paper.recipe));
     // The simulate command of the script, with each ${VAR:-default} at its default.
     const script = readFileSync('experiments/deviceRun.sh', 'utf8').replace(/\\\n\s*/g, ' ');

@@ -15,17 +15,17 @@
  *   reads them (node/tileFolder.ts resizeToRGB), stored as PNG with the manifest's patient and site
  *   columns: 39 MB of 512 px JPEGs become ~12 MB, and the run reads the same pixels (checked here: every
  *   prepared tile read back at that size is byte-identical to the original read at that size);
- * - recipe.json: the product's recipe (RECIPE_DEFAULTS), the GAN config file of the run.
+ * - recipe.json: the paper preset's recipe (the product's RECIPE_DEFAULTS), the GAN config file of the run.
  */
 import { build } from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RECIPE_DEFAULTS } from '../shared/config/ganConfig.ts';
 import { CliError, runCli } from '../node/cliError.ts';
 import { parseFlags } from '../node/flags.ts';
 import { encodeRgbPng } from '../node/png.ts';
 import { readManifest, readTileFolder } from '../node/tileFolder.ts';
+import { PRESETS } from './experiment.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLASSES = ['MSIH', 'nonMSIH'];
@@ -78,11 +78,6 @@ export function prepareTiles(data: string, size: number, out: string): PreparedT
     }
   });
   return { count: tiles.length, bytes };
-}
-
-/** The run's GAN config file: the product's recipe (RECIPE_DEFAULTS), as the paper preset spells it. */
-export function deviceRecipe(): Record<string, unknown> {
-  return { augment: { policy: [...RECIPE_DEFAULTS.augment.policy] }, ema: { ...RECIPE_DEFAULTS.ema } };
 }
 
 /** cli/simulate.ts and everything it imports as one ES module that runs with Node alone. */
@@ -142,7 +137,8 @@ async function main(argv: string[]): Promise<void> {
   console.log(`tiles: ${tiles.count} at ${size} px, ${(tiles.bytes / 1e6).toFixed(1)} MB, read back identical (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   const bundle = await bundleSimulate(join(out, 'simulate.mjs'));
   console.log(`simulate.mjs: ${(bundle / 1e6).toFixed(1)} MB`);
-  writeFileSync(join(out, 'recipe.json'), JSON.stringify(deviceRecipe(), null, 2) + '\n');
+  // The run is the paper preset's first: its GAN config file is the preset's.
+  writeFileSync(join(out, 'recipe.json'), JSON.stringify(PRESETS.paper.recipe, null, 2) + '\n');
   const total = sizeOf(out);
   console.log(`${out}: ${(total / 1e6).toFixed(1)} MB (with the working tree, at most ${DEVICE_TREE_LIMIT / 2 ** 20} MiB may travel)`);
 }

@@ -282,7 +282,7 @@ function privacyProblems(base: z.output<typeof fedConfigSchema>, model: GanConfi
     if (dp.noiseMultiplier === undefined && dp.targetEpsilon === undefined) out.push({ path: 'privacy.dp', message: `DP is enabled but has no budget: ${NOISE_OR_EPSILON}` });
     if (dp.noiseMultiplier !== undefined && dp.targetEpsilon !== undefined) out.push({ path: 'privacy.dp', message: `${NOISE_OR_EPSILON}, not both (with a target ε each hospital derives σ)` });
     const refusal = model ? dpRefusal(model) : null;
-    if (refusal) out.push({ path: model!.discriminator.spectralNorm ? 'model.discriminator.spectralNorm' : 'model.discriminator.type', message: refusal });
+    if (refusal) out.push({ path: `model.${refusal.field}`, message: refusal.message });
     if (base.quality.everyRounds > 0) {
       out.push({
         path: 'quality.everyRounds',

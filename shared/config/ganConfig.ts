@@ -162,14 +162,21 @@ export function withRecipeDefaults(input: unknown): unknown {
  * on every other tile's, and its running statistics average them all), so a tile's gradient is not its own:
  * clipping it bounds nothing, and the running statistics leak. The ResNet discriminator has batch norm
  * outside WGAN-GP's critic. Spectral normalisation is refused too: its σ(W) would have to be each tile's
- * own. The one text for the config check and the training step (shared/privacy/dpSgd.ts).
+ * own. The one text for the config check and the training step (shared/privacy/dpSgd.ts), with the field
+ * of the GAN config it is about.
  */
-export function dpRefusal(cfg: Pick<GanConfig, 'gan' | 'discriminator'>): string | null {
+export function dpRefusal(cfg: Pick<GanConfig, 'gan' | 'discriminator'>): { field: 'discriminator.spectralNorm' | 'discriminator.type'; message: string } | null {
   if (cfg.discriminator.spectralNorm) {
-    return 'differential privacy cannot train a spectrally normalised discriminator: each tile would need its own W / σ(W) and σ(W) through its own copy of the weights, which the per-example gradients do not compute. Turn discriminator.spectralNorm off';
+    return {
+      field: 'discriminator.spectralNorm',
+      message: 'differential privacy cannot train a spectrally normalised discriminator: each tile would need its own W / σ(W) and σ(W) through its own copy of the weights, which the per-example gradients do not compute. Turn discriminator.spectralNorm off',
+    };
   }
   if (cfg.discriminator.type === 'resnet' && cfg.gan !== 'wgan-gp') {
-    return `differential privacy needs a discriminator without batch norm, and the resnet discriminator uses batch norm for ${cfg.gan}: batch norm mixes the tiles of a batch, so no tile's gradient is its own to clip (and its running statistics average every tile). Use cnn, vit or swin (or wgan-gp, whose resnet critic uses layer norm)`;
+    return {
+      field: 'discriminator.type',
+      message: `differential privacy needs a discriminator without batch norm, and the resnet discriminator uses batch norm for ${cfg.gan}: batch norm mixes the tiles of a batch, so no tile's gradient is its own to clip (and its running statistics average every tile). Use cnn, vit or swin (or wgan-gp, whose resnet critic uses layer norm)`,
+    };
   }
   return null;
 }

@@ -54,7 +54,7 @@ export function checkDpOptions(dp: DpOptions): void {
  */
 export function checkDpDiscriminator(perSample: boolean, cfg: GanConfig): void {
   const refusal = dpRefusal(cfg);
-  if (refusal) throw new Error(refusal);
+  if (refusal) throw new Error(refusal.message);
   if (perSample) return;
   throw new Error(`differential privacy needs a discriminator without batch norm: the ${cfg.discriminator.type} discriminator mixes the tiles of a batch, so no tile's gradient is its own to clip`);
 }

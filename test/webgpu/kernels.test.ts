@@ -441,18 +441,23 @@ interface TrainingResult {
   leaked: number;
 }
 
+/** A tiny GAN's run on the fast path learned (finite losses, weights moved), leaked nothing, and its steady-state steps created no buffer and uploaded nothing. */
+function expectCleanTraining(r: TrainingResult): void {
+  expect(r.losses.flat().every(Number.isFinite)).toBe(true);
+  expect(r.moved).toBe(true);
+  expect(r.leaked).toBe(0);
+  expect(r.counts.buffersCreated).toBe(0);
+  expect(r.counts.bytesUploaded).toBe(0);
+  expect(r.counts.dispatches).toBeGreaterThan(0);
+}
+
 // A tiny GAN trained with the fast path on SwiftShader WebGPU: it learns (finite losses, weights move),
 // leaks no tensors, and a steady-state step creates no GPU buffer and uploads no tensor data.
 describe.skipIf(!hasChromium)('GAN training on the WebGPU fast path', () => {
 
   it.each(['acgan', 'wgan-gp'])('%s: trains; steady-state steps create no buffers and upload nothing', async (gan) => {
     const r = await page.call<TrainingResult>('training', { gan, steps: 2, countSteps: 2 });
-    expect(r.losses.flat().every(Number.isFinite)).toBe(true);
-    expect(r.moved).toBe(true);
-    expect(r.leaked).toBe(0);
-    expect(r.counts.buffersCreated).toBe(0);
-    expect(r.counts.bytesUploaded).toBe(0);
-    expect(r.counts.dispatches).toBeGreaterThan(0);
+    expectCleanTraining(r);
     // Submissions are batched: far fewer submits than dispatches.
     expect(r.counts.submits).toBeLessThan(r.counts.dispatches / 10);
     // The first call compiles every pipeline of a training step on SwiftShader: about 2 minutes on a busy
@@ -530,12 +535,7 @@ describe.skipIf(!hasChromium)('the small-data recipe on the WebGPU fast path', (
   ];
   it.each(cases)('%s with the recipe: trains; no leaks; steady-state steps create no buffers and upload nothing', async (_name, model) => {
     const r = await page.call<TrainingResult>('training', { gan: model.gan, steps: 2, countSteps: 2, model });
-    expect(r.losses.flat().every(Number.isFinite)).toBe(true);
-    expect(r.moved).toBe(true);
-    expect(r.leaked).toBe(0);
-    expect(r.counts.buffersCreated).toBe(0);
-    expect(r.counts.bytesUploaded).toBe(0);
-    expect(r.counts.dispatches).toBeGreaterThan(0);
+    expectCleanTraining(r);
   });
 });
 
