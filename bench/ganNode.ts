@@ -29,6 +29,8 @@ export async function runNodeBench(argv: string[]): Promise<void> {
   const tf = await import('@tensorflow/tfjs-core');
   tf.env().set('PROD', true);
   await import('@tensorflow/tfjs-backend-webgpu');
+  // The same device as tfjs's, plus `subgroups` where the adapter offers it (shared/kernels/webgpu/webgpuDevice.ts).
+  (await import('../shared/kernels/webgpu/webgpuDevice.ts')).registerWebGPUBackend();
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not initialise');
   await tf.ready();
   const { runBench } = await import('./ganBench.ts');

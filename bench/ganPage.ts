@@ -5,6 +5,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import { runBench, type BenchCase, type BenchRow, type Variant } from './ganBench.ts';
+import { registerWebGPUBackend } from '../shared/kernels/webgpu/webgpuDevice.ts';
+
+// The same device as tfjs's, plus `subgroups` where the adapter offers it.
+registerWebGPUBackend();
 
 interface HostHooks {
   __cpuProfile?: (action: 'start' | 'stop', label: string) => Promise<void>;

@@ -29,6 +29,8 @@ export async function initBackend(order: BackendName[] = ['webgpu', 'webgl', 'cp
         throw new Error('navigator.gpu is not available (no WebGPU in this environment)');
       }
       await load(name);
+      // tfjs's webgpu factory again, asking for `subgroups` too where the adapter offers it (webgpuDevice.ts).
+      if (name === 'webgpu') (await import('./kernels/webgpu/webgpuDevice.ts')).registerWebGPUBackend();
       if (!(await tf.setBackend(name))) throw new Error(`tf.setBackend('${name}') failed to initialise`);
       await tf.ready();
       // This project's WebGPU fast path (GPU-side random numbers, fused Adam, faster kernels): shared/kernels/webgpu.

@@ -3,6 +3,7 @@ import type { GanConfigInput } from '../../shared/config/ganConfig.ts';
 import type { GpuCounts } from '../../shared/kernels/webgpu/gpuCounters.ts';
 import { philoxHost, philoxKey, toUnit } from '../../shared/kernels/webgpu/philox.ts';
 import type { AttentionCase, BlockCounts } from './attentionPage.ts';
+import type { SubgroupCase, SubgroupDiff } from './subgroupPage.ts';
 import { expectClose, hasChromium, openTestPage, type PageApi } from './harness.ts';
 import type { ConvCase, ConvDiff, Diff } from './page.ts';
 
@@ -536,6 +537,111 @@ describe.skipIf(!hasChromium)('the small-data recipe on the WebGPU fast path', (
   it.each(cases)('%s with the recipe: trains; no leaks; steady-state steps create no buffers and upload nothing', async (_name, model) => {
     const r = await page.call<TrainingResult>('training', { gan: model.gan, steps: 2, countSteps: 2, model });
     expectCleanTraining(r);
+  });
+});
+
+// The implicit-GEMM convolutions' subgroup variant (shared/kernels/webgpu/convGemm.ts, subgroupCode), on
+// SwiftShader's `subgroups` (subgroup size 4, fixed): the page's device must have the feature, so these
+// cannot skip the variant; every pass against stock tfjs-webgpu and direct loops on the host, second order,
+// the program that ran, the modules' validation, the `enable` hoisting and both fallbacks.
+describe.skipIf(!hasChromium)('subgroup variant of the implicit-GEMM convolutions (SwiftShader subgroups)', () => {
+  // Against stock tfjs and the host's loops, computed by the subgroup program for the page's fixed
+  // subgroup size, which compiled cleanly.
+  const checked = (d: SubgroupDiff, program: string, tile: string, what: string) => {
+    const lanes = d.lanes;
+    expect(lanes, what).toBeGreaterThan(0);
+    expectClose(d, `${what} vs stock`);
+    expectClose(d.host, `${what} vs host loops`);
+    expect(d.validation, what).toBeNull();
+    expect(d.compileErrors, what).toEqual([]);
+    expect(d.programs.some((k) => k.startsWith(`fedganConvGemm_${program}_${tile}l${lanes}_`)), `${what}: ${d.programs}`).toBe(true);
+    expect(d.programs.every((k) => k.startsWith(`fedganConvGemm_${program}_${tile}l${lanes}_`) || k.startsWith('fedganSumSlices')), `${what}: ${d.programs}`).toBe(true);
+  };
+
+  it("the page's device has subgroups with a fixed size; the fast path offers the subgroup tiles and hoists directives only while enabled", async () => {
+    const r = await page.call<{ registered: boolean; adapterHas: boolean; deviceHas: boolean; minSize: number; maxSize: number; lanes: number; candidates: string[]; lanesWhileEnabled: number; lanesAfter: number; hoistingWhileEnabled: boolean; hoistingAfter: boolean }>('subgroupDevice');
+    expect(r.registered).toBe(true);
+    expect(r.adapterHas).toBe(true);
+    expect(r.deviceHas).toBe(true);
+    expect(r.minSize).toBeGreaterThan(0);
+    expect(r.maxSize).toBe(r.minSize);
+    expect(r.lanes).toBe(r.minSize);
+    const lanes = r.lanes;
+    expect(r.lanesWhileEnabled).toBe(lanes);
+    expect(r.candidates).toContain('t32x32');
+    const sg = r.candidates.filter((c) => c.startsWith('sg'));
+    expect(sg.map((c) => c.split(':')[0])).toEqual(['sg4x4', 'sg8x4']);
+    for (const c of sg) expect(c.split(':')[1].split('x').map(Number).reduce((a, b) => a * b), c).toBe(lanes);
+    expect(r.hoistingWhileEnabled).toBe(true);
+    expect(r.lanesAfter).toBe(0);
+    expect(r.hoistingAfter).toBe(false);
+  });
+
+  it('enable hoisting: a module with `enable subgroups;` after declarations fails as written and compiles hoisted', async () => {
+    const r = await page.call<{ raw: string[]; hoisted: string[]; pipeline: string | null }>('hoistedModule');
+    expect(r.raw.length).toBeGreaterThan(0);
+    expect(r.hoisted).toEqual([]);
+    expect(r.pipeline).toBeNull();
+  });
+
+  // [x, filter, stride, pad, subgroup tile]: partial tiles in M, N and K, channels on and off multiples of
+  // 4 (vec4 and scalar loads), strides 1 and 2, odd sizes, batch 1, a filter gradient in several slices.
+  type Shape = [SubgroupCase['x'], SubgroupCase['filter'], number, 'same' | 'valid', string];
+  const shapes: Shape[] = [
+    [[2, 8, 8, 4], [3, 3, 4, 8], 1, 'same', 'sg4x4'],
+    [[1, 9, 7, 3], [3, 3, 3, 5], 2, 'same', 'sg8x4'],
+    [[3, 6, 6, 8], [3, 3, 8, 4], 2, 'valid', 'sg4x4'],
+    [[1, 11, 13, 2], [5, 5, 2, 3], 1, 'same', 'sg4x4'],
+    [[2, 10, 10, 16], [3, 3, 16, 12], 2, 'same', 'sg8x4'],
+  ];
+  const passes: SubgroupCase['pass'][] = ['forward', 'inputGrad', 'filterGrad'];
+
+  it.each(shapes)(`${passes.join(', ')}: x%j filter%j stride %i %s tile %s`, async (x, filter, stride, pad, tile) => {
+    const r = await page.call<Record<string, SubgroupDiff>>('subgroupConvPasses', { passes, x, filter, stride, pad, tile, seed: x[3] * 5 + filter[0] });
+    for (const p of passes) checked(r[p], p, tile, p);
+  });
+
+  it('the filter gradient in several slices sums them (second dispatch)', async () => {
+    const d = await page.call<SubgroupDiff>('subgroupConv', { pass: 'filterGrad', x: [4, 16, 16, 3], filter: [3, 3, 3, 32], stride: 2, pad: 'same', tile: 'sg4x4', seed: 9 });
+    checked(d, 'filterGrad', 'sg4x4', 'filterGrad');
+    expect(d.programs.some((k) => k.startsWith('fedganSumSlices')), `${d.programs}`).toBe(true);
+  });
+
+  it('FusedConv2D: bias + linear, LeakyReLU, relu and sigmoid in the subgroup epilogue', async () => {
+    for (const [activation, alpha] of [['linear', 0], ['leakyrelu', 0.2], ['relu', 0], ['sigmoid', 0]] as const) {
+      const d = await page.call<SubgroupDiff>('subgroupConv', { pass: 'fused', x: [2, 7, 7, 4], filter: [3, 3, 4, 6], stride: 2, pad: 'same', tile: 'sg4x4', activation, alpha, seed: 3 });
+      checked(d, 'forward', 'sg4x4', activation);
+      expect(d.programs.every((k) => k.includes(`_b${activation}_`)), `${d.programs}`).toBe(true);
+    }
+  });
+
+  it.each([
+    [[2, 8, 8, 4], [3, 3, 4, 8], 2, 'same', 'sg4x4'],
+    [[1, 7, 5, 3], [3, 3, 3, 6], 1, 'same', 'sg8x4'],
+  ] as Shape[])('second order through the subgroup convolutions (with respect to W and to x): x%j filter%j stride %i %s tile %s', async (x, filter, stride, pad, tile) => {
+    const r = await page.call<{ dW: Diff; dx: Diff; programs: string[]; lanes: number; validation: string | null }>('subgroupSecondOrder', { pass: 'forward', x, filter, stride, pad, tile, seed: 41 });
+    const lanes = r.lanes;
+    expect(lanes).toBeGreaterThan(0);
+    expectClose(r.dW, 'dW');
+    expectClose(r.dx, 'dx');
+    expect(r.validation).toBeNull();
+    for (const p of passes) expect(r.programs.some((k) => k.startsWith(`fedganConvGemm_${p}_${tile}l${lanes}_`)), `${p}: ${r.programs}`).toBe(true);
+  });
+
+  it("the in-shader fallback (a workgroup that is not one whole subgroup: every lane reads its own operands) gives the same results", async () => {
+    const r = await page.call<Record<string, SubgroupDiff>>('subgroupConvPasses', { passes, x: [1, 9, 7, 3], filter: [3, 3, 3, 5], stride: 2, pad: 'same', tile: 'sg8x4', seed: 17, fallback: true });
+    for (const p of passes) checked(r[p], p, 'sg8x4', `${p} (fallback)`);
+  });
+
+  it('with the feature check failing, a forced subgroup tile runs the shared-memory kernels', async () => {
+    const r = await page.call<Record<string, SubgroupDiff>>('subgroupConvPasses', { passes, x: [2, 8, 8, 4], filter: [3, 3, 4, 8], stride: 1, pad: 'same', tile: 'sg4x4', seed: 23, subgroups: false });
+    for (const p of passes) {
+      expect(r[p].lanes, p).toBe(0);
+      expectClose(r[p], `${p} vs stock`);
+      expectClose(r[p].host, `${p} vs host loops`);
+      expect(r[p].programs.length, p).toBeGreaterThan(0);
+      expect(r[p].programs.every((k) => k.startsWith(`fedganConvGemm_${p}_t`) || k.startsWith('fedganSumSlices')), `${p}: ${r[p].programs}`).toBe(true);
+    }
   });
 });
 

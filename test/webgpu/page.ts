@@ -38,6 +38,7 @@ import type { ConvGeometry } from '../../shared/kernels/webgpu/convGemm.ts';
 import { gradientPenalty } from '../../shared/gan/losses.ts';
 import { gpChainPageFunctions } from './gpChainPage.ts';
 import { attentionPageFunctions } from './attentionPage.ts';
+import { subgroupPageFunctions } from './subgroupPage.ts';
 import { diff, wganGpCriticGrads, useWebGPU, type Diff } from './pageSupport.ts';
 export type { Diff } from './pageSupport.ts';
 
@@ -747,3 +748,4 @@ Object.assign(globalThis, { __t: { convGemm, convGemmPasses, tuneCheck, convTimi
 Object.assign((globalThis as unknown as { __t: object }).__t, attentionPageFunctions);
 // WGAN-GP's fused penalty chain (issue 19; gpChainPage.ts).
 Object.assign((globalThis as unknown as { __t: object }).__t, gpChainPageFunctions);
+Object.assign((globalThis as unknown as { __t: object }).__t, subgroupPageFunctions);

@@ -38,6 +38,11 @@ export interface TileConfig {
   tm: number;
   tn: number;
   bk: number;
+  /**
+   * Subgroup variant (subgroupGemmCode): the workgroup is `lanes` invocations, the adapter's fixed
+   * subgroup size (wx·wy = lanes), exchanging tile values by subgroupShuffle instead of workgroup memory.
+   */
+  lanes?: number;
 }
 
 /** The configurations the tuner chooses among (convTuner.ts). All keep bk, BM and BN multiples of 4. */
@@ -54,6 +59,35 @@ export function tileConfig(name: string): TileConfig {
   const c = TILE_CONFIGS.find((t) => t.name === name);
   if (!c) throw new Error(`unknown convolution tile configuration "${name}" (known: ${TILE_CONFIGS.map((t) => t.name).join(', ')})`);
   return c;
+}
+
+/** Names of the subgroup configurations (per-thread tile tm × tn); their lane grid follows the subgroup size. */
+export const SUBGROUP_TILE_NAMES: readonly string[] = ['sg4x4', 'sg8x4'];
+
+/**
+ * The subgroup configurations for a fixed subgroup size (a power of two from 4 to 128; none otherwise):
+ * lanes as a wx × wy grid (4: 2×2, 32: 8×4), each lane tm × tn outputs, bk = 4·max(wx, wy) so that every
+ * lane's share of a k step is a whole number of vec4 loads.
+ */
+export function subgroupTileConfigs(lanes: number): TileConfig[] {
+  if (!(Number.isInteger(lanes) && lanes >= 4 && lanes <= 128 && (lanes & (lanes - 1)) === 0)) return [];
+  const wy = 1 << Math.floor(Math.log2(lanes) / 2);
+  const wx = lanes / wy;
+  const bk = 4 * Math.max(wx, wy);
+  return [
+    { name: 'sg4x4', wx, wy, tm: 4, tn: 4, bk, lanes },
+    { name: 'sg8x4', wx, wy, tm: 8, tn: 4, bk, lanes },
+  ];
+}
+
+/**
+ * Tests only: make the subgroup programs take their in-shader fallback (each lane reads its own operands,
+ * no shuffles), the path a workgroup that is not one whole subgroup takes. Set through a uniform, so the
+ * same pipeline serves both.
+ */
+let subgroupFallbackForced = false;
+export function forceSubgroupFallback(on: boolean): void {
+  subgroupFallbackForced = on;
 }
 
 /** Shapes and strides of one convolution, as tfjs's Conv2DInfo (NHWC, dilation 1). */
@@ -136,7 +170,8 @@ export interface ConvProgramOptions {
 
 /**
  * Uniforms (after tfjs's shapes): xs = (B, IH, IW, IC), ys = (B, OH, OW, OC), kf = (KH, KW, SH, SW),
- * pd = (padTop, padLeft, M, K), ex = forward/input grad: (N, 0, 0, 0); filter grad: (N, rowsPerSlice, R, 0);
+ * pd = (padTop, padLeft, M, K), ex = forward/input grad: (N, 0, 0, f); filter grad: (N, rowsPerSlice, R, f)
+ * (f = 1: a subgroup program takes its in-shader fallback, forceSubgroupFallback);
  * alpha = LeakyReLU slope.
  */
 const UNIFORMS = 'xs : vec4<i32>, ys : vec4<i32>, kf : vec4<i32>, pd : vec4<i32>, ex : vec4<i32>, alpha : f32,';
@@ -169,10 +204,11 @@ export class ConvGemmProgram implements WebGPUProgram {
     this.workgroupSize = [tile.wx, tile.wy, 1];
     this.dispatchLayout = { x: outputShape.map((_, i) => i) };
     this.dispatch = dispatch;
-    this.shaderKey = `fedganConvGemm_${mode}_${tile.name}_${vecX ? 'x4' : 'x1'}${vecOut ? 'o4' : 'o1'}_${this.o.bias ? 'b' : ''}${this.o.activation}_${this.o.partial ? 'p' : ''}`;
+    this.shaderKey = `fedganConvGemm_${mode}_${tile.name}${tile.lanes ? `l${tile.lanes}` : ''}_${vecX ? 'x4' : 'x1'}${vecOut ? 'o4' : 'o1'}_${this.o.bias ? 'b' : ''}${this.o.activation}_${this.o.partial ? 'p' : ''}`;
   }
 
   getUserCode(): string {
+    if (this.o.tile.lanes) return this.subgroupCode();
     const { mode, tile } = this.o;
     const { wx, wy, tm, tn, bk } = tile;
     const bm = wy * tm;
@@ -257,6 +293,106 @@ export class ConvGemmProgram implements WebGPUProgram {
             ${inner}
           }
           workgroupBarrier();
+        }
+        ${stores}
+      }`;
+  }
+
+  /**
+   * The subgroup variant (`enable subgroups;`, hoisted to the top of the module by webgpuDevice.ts): one
+   * workgroup of `lanes` invocations, the adapter's fixed subgroup size, computes a BM × BN block
+   * (BM = wy·tm, BN = wx·tn) with tm × tn fp32 accumulators per lane. Lanes are numbered by their rank in
+   * the subgroup (subgroupExclusiveAdd(1), which is subgroup_invocation_id when all lanes are active), so
+   * nothing depends on how local invocation indices map to subgroup lanes; lane = ly·wx + lx.
+   *
+   * Per step of bk along k, the wx lanes of a row group split the A tile's k range (bk/wx each) and the wy
+   * lanes of a column group split the B tile's (bk/wy each), loading four consecutive elements per load as
+   * the shared-memory kernels do. Then for each k every lane takes its tm A values and tn B values from the
+   * lane that loaded them (subgroupShuffle: the register is fixed per k, the source lane per lane), and
+   * runs a rank-1 update: no workgroup memory, no barriers.
+   *
+   * If the workgroup is not one whole subgroup (subgroupAdd(1) != lanes: WebGPU does not promise it, even
+   * with a fixed subgroup size), every lane reads its own operands instead (same outputs, no exchange).
+   */
+  private subgroupCode(): string {
+    const { mode, tile } = this.o;
+    const { wx, wy, tm, tn, bk } = tile;
+    const lanes = tile.lanes!;
+    const bm = wy * tm;
+    const bn = wx * tn;
+    const kqA = bk / wx;
+    const kqB = bk / wy;
+    const aAlongK = mode !== 'filterGrad';
+    const bAlongN = mode !== 'inputGrad';
+    const xyzw = 'xyzw';
+    const rows = Array.from({ length: tm }, (_, i) => i);
+    const cols = Array.from({ length: tn }, (_, j) => j);
+    // Block row of a lane's output i, block column of its output j: strided where the operand is read
+    // along k, contiguous (whole vec4 loads) where it is read along m or n.
+    const rowOf = (i: number) => (aAlongK ? `ly + ${i * wy}` : `ly * ${tm} + ${i}`);
+    const colOf = (j: number) => (bAlongN ? `lx * ${tn} + ${j}` : `lx + ${j * wx}`);
+    const loadsA = aAlongK
+      ? rows.flatMap((i) => Array.from({ length: kqA / 4 }, (_, p) => `let va${i}_${p} = loadA4(m0 + ${rowOf(i)}, k0 + lx * ${kqA} + ${4 * p});`))
+      : Array.from({ length: tm / 4 }, (_, p) => Array.from({ length: kqA }, (_, q) => `let va${p}_${q} = loadA4(m0 + ly * ${tm} + ${4 * p}, k0 + lx * ${kqA} + ${q});`)).flat();
+    const regA = (i: number, q: number) => (aAlongK ? `va${i}_${q >> 2}.${xyzw[q & 3]}` : `va${i >> 2}_${q}.${xyzw[i & 3]}`);
+    const loadsB = bAlongN
+      ? Array.from({ length: kqB }, (_, q) => Array.from({ length: tn / 4 }, (_, p) => `let vb${p}_${q} = loadB4(k0 + ly * ${kqB} + ${q}, n0 + lx * ${tn} + ${4 * p});`)).flat()
+      : cols.flatMap((j) => Array.from({ length: kqB / 4 }, (_, p) => `let vb${j}_${p} = loadB4(k0 + ly * ${kqB} + ${4 * p}, n0 + ${colOf(j)});`));
+    const regB = (j: number, q: number) => (bAlongN ? `vb${j >> 2}_${q}.${xyzw[j & 3]}` : `vb${j}_${q >> 2}.${xyzw[q & 3]}`);
+    const fmas = rows.flatMap((i) => cols.map((j) => `c${i}_${j} = fma(a${i}, b${j}, c${i}_${j});`)).join(' ');
+    const exchange = Array.from({ length: bk }, (_, kk) =>
+      [
+        '{',
+        ...rows.map((i) => `let a${i} = subgroupShuffle(${regA(i, kk % kqA)}, sa${Math.floor(kk / kqA)});`),
+        ...cols.map((j) => `let b${j} = subgroupShuffle(${regB(j, kk % kqB)}, sb${Math.floor(kk / kqB)});`),
+        fmas,
+        '}',
+      ].join('\n            '),
+    ).join('\n          ');
+    const sources = [
+      ...Array.from({ length: wx }, (_, c) => `let sa${c} = u32(ly * ${wx} + ${c});`),
+      ...Array.from({ length: wy }, (_, d) => `let sb${d} = u32(${d * wx} + lx);`),
+    ].join('\n          ');
+    const accDecl = rows.flatMap((i) => cols.map((j) => `var c${i}_${j} = 0.0;`)).join(' ');
+    const stores = rows.flatMap((i) => cols.map((j) => `store(m0 + ${rowOf(i)}, n0 + ${colOf(j)}, c${i}_${j});`)).join('\n        ');
+    const aElem = aAlongK ? 'let v = loadA4(m, k - k % 4); return v[k % 4];' : 'let v = loadA4(m - m % 4, k); return v[m % 4];';
+    const bElem = bAlongN ? 'let v = loadB4(k, n - n % 4); return v[n % 4];' : 'let v = loadB4(k - k % 4, n); return v[k % 4];';
+    const { setup, loop } = this.loopRange(bk);
+    return `
+      enable subgroups;
+      var<workgroup> fgRange : vec2<i32>;
+      ${this.modeCode()}
+      fn aElem(m : i32, k : i32) -> f32 { ${aElem} }
+      fn bElem(k : i32, n : i32) -> f32 { ${bElem} }
+      fn main(_i : i32) {
+        let tid = i32(localIndex);
+        let nTiles = (uniforms.ex.x + ${bn - 1}) / ${bn};
+        let n0 = (i32(workgroupId.x) % nTiles) * ${bn};
+        let m0 = ((i32(workgroupId.x) / nTiles) * i32(numWorkgroups.y) + i32(workgroupId.y)) * ${bm};
+        ${setup}
+        ${accDecl}
+        var lx = tid % ${wx};
+        var ly = tid / ${wx};
+        let whole = subgroupAdd(1u) == ${lanes}u;
+        let lane = i32(subgroupExclusiveAdd(1u));
+        if (whole && uniforms.ex.w == 0) {
+          lx = lane % ${wx};
+          ly = lane / ${wx};
+          ${sources}
+          ${loop} {
+            ${loadsA.join('\n            ')}
+            ${loadsB.join('\n            ')}
+          ${exchange}
+          }
+        } else {
+          ${loop} {
+            for (var kk = 0; kk < ${bk}; kk = kk + 1) {
+              let k = k0 + kk;
+              ${rows.map((i) => `let a${i} = aElem(m0 + ${rowOf(i)}, k);`).join(' ')}
+              ${cols.map((j) => `let b${j} = bElem(k, n0 + ${colOf(j)});`).join(' ')}
+              ${fmas}
+            }
+          }
         }
         ${stores}
       }`;
@@ -586,6 +722,9 @@ export function gemmDispatch(m: number, n: number, tile: TileConfig, z: number):
   return [nTiles * fold, Math.ceil(mTiles / fold), z];
 }
 
+/** ex.w: 1 makes a subgroup program take its in-shader fallback (forceSubgroupFallback, tests). */
+const fallbackFlag = (tile: TileConfig) => (tile.lanes && subgroupFallbackForced ? 1 : 0);
+
 function geometryUniforms(g: ConvGeometry, pdZ: number, pdW: number, ex: [number, number, number, number], alpha = 0) {
   return [
     { type: 'int32', data: [g.batch, g.inH, g.inW, g.inC] },
@@ -605,7 +744,7 @@ export function convForward(backend: WebGPUBackend, x: TensorInfo, w: TensorInfo
     [g.batch, g.outH, g.outW, g.outC],
     gemmDispatch(m, n, tile, 1),
   );
-  return backend.runWebGPUProgram(program, bias ? [x, w, bias] : [x, w], 'float32', geometryUniforms(g, m, k, [n, 0, 0, 0], alpha));
+  return backend.runWebGPUProgram(program, bias ? [x, w, bias] : [x, w], 'float32', geometryUniforms(g, m, k, [n, 0, 0, fallbackFlag(tile)], alpha));
 }
 
 /** dx of a convolution from dy and W: one dispatch, the stride phases in its z dimension. */
@@ -613,7 +752,7 @@ export function convInputGrad(backend: WebGPUBackend, dy: TensorInfo, w: TensorI
   const { m, n } = gemmDims('inputGrad', g);
   const vec = g.outC % 4 === 0;
   const program = new ConvInputGradProgram({ mode: 'inputGrad', tile, vecX: false, vecOut: vec }, [g.batch, g.inH, g.inW, g.inC], gemmDispatch(m, n, tile, g.strideH * g.strideW));
-  return backend.runWebGPUProgram(program, [dy, w], 'float32', geometryUniforms(g, 0, 0, [n, 0, 0, 0]));
+  return backend.runWebGPUProgram(program, [dy, w], 'float32', geometryUniforms(g, 0, 0, [n, 0, 0, fallbackFlag(tile)]));
 }
 
 /** Partial sums kept at most: 8 M floats (32 MB). */
@@ -642,7 +781,7 @@ export function convFilterGrad(backend: WebGPUBackend, x: TensorInfo, dy: Tensor
     slices > 1 ? [slices, m, n] : filterShape,
     gemmDispatch(m, n, tile, slices),
   );
-  const uniforms = geometryUniforms(g, m, 0, [n, rowsPerSlice, r, 0]);
+  const uniforms = geometryUniforms(g, m, 0, [n, rowsPerSlice, r, fallbackFlag(tile)]);
   if (slices === 1) return backend.runWebGPUProgram(program, [x, dy], 'float32', uniforms);
   const partial = backend.runWebGPUProgram(program, [x, dy], 'float32', uniforms);
   const vec = (m * n) % 4 === 0;

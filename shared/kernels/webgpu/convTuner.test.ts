@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { chooseSlices, gemmDims, gemmDispatch, TILE_CONFIGS, tileConfig, type ConvGeometry } from './convGemm.ts';
-import { chooseTile, clearTunings, exportTunings, forceTile, heuristicTile, importTunings, setTunerAdapter, shapeKey } from './convTuner.ts';
+import { chooseSlices, gemmDims, gemmDispatch, subgroupTileConfigs, TILE_CONFIGS, tileConfig, type ConvGeometry } from './convGemm.ts';
+import { candidateTiles, chooseTile, clearTunings, exportTunings, forceTile, heuristicTile, importTunings, setSubgroupLanes, setTunerAdapter, shapeKey, subgroupLanes } from './convTuner.ts';
 
 // 3×3 'same' convolutions of the benchmark's models (64 px, batch 64).
 const conv = (batch: number, size: number, inC: number, outC: number, stride: number): ConvGeometry => {
@@ -14,6 +14,7 @@ describe('convolution tile choice', () => {
     clearTunings();
     forceTile(null);
     setTunerAdapter('unknown', 1024, false);
+    setSubgroupLanes(0);
   });
 
   it('sizes the GEMM of each pass (input gradient per stride phase)', () => {
@@ -70,5 +71,43 @@ describe('convolution tile choice', () => {
     expect(y).toBeLessThanOrEqual(65535);
     expect(x % 2).toBe(0);
     expect((x / 2) * y).toBeGreaterThanOrEqual(131072);
+  });
+
+  it('subgroup configurations: a lane grid of the subgroup size, bk a whole number of vec4 loads per lane; none for sizes the design does not take', () => {
+    for (const lanes of [4, 8, 16, 32, 64, 128]) {
+      const ts = subgroupTileConfigs(lanes);
+      expect(ts.map((t) => t.name)).toEqual(['sg4x4', 'sg8x4']);
+      for (const t of ts) {
+        expect(t.wx * t.wy).toBe(lanes);
+        expect(t.lanes).toBe(lanes);
+        expect((t.bk / t.wx) % 4).toBe(0);
+        expect((t.bk / t.wy) % 4).toBe(0);
+        expect(t.tm % 4 + t.tn % 4).toBe(0);
+      }
+    }
+    expect(subgroupTileConfigs(32)[0]).toMatchObject({ wx: 8, wy: 4, bk: 32 });
+    expect(subgroupTileConfigs(4)[0]).toMatchObject({ wx: 2, wy: 2, bk: 8 });
+    for (const lanes of [0, 1, 2, 24, 256, 3.5]) expect(subgroupTileConfigs(lanes)).toEqual([]);
+  });
+
+  it('subgroup tiles: candidates only while the feature check passes, never the heuristic, and a tuned, imported or forced one falls back without it', () => {
+    const g = conv(64, 16, 128, 128, 1);
+    expect(subgroupLanes()).toBe(0);
+    expect(candidateTiles().map((t) => t.name)).toEqual(TILE_CONFIGS.map((t) => t.name));
+    setSubgroupLanes(32);
+    expect(candidateTiles().filter((t) => t.lanes === 32).map((t) => t.name)).toEqual(['sg4x4', 'sg8x4']);
+    expect(chooseTile('forward', g).name).toBe(heuristicTile('forward', g).name);
+    expect(heuristicTile('forward', g).lanes).toBeUndefined();
+    setTunerAdapter('nvidia/hopper', 1024);
+    importTunings({ [`nvidia/hopper|${shapeKey('forward', g)}`]: 'sg8x4' });
+    expect(chooseTile('forward', g)).toMatchObject({ name: 'sg8x4', lanes: 32, wx: 8, wy: 4 });
+    forceTile('sg4x4');
+    expect(chooseTile('inputGrad', g)).toMatchObject({ name: 'sg4x4', lanes: 32 });
+    setSubgroupLanes(0);
+    expect(chooseTile('inputGrad', g).name).toBe(heuristicTile('inputGrad', g).name);
+    forceTile(null);
+    expect(chooseTile('forward', g).name).toBe(heuristicTile('forward', g).name);
+    expect(candidateTiles().some((t) => t.lanes)).toBe(false);
+    expect(() => importTunings({ y: 'sg7x7' })).toThrow(/tuning entry y: unknown tile configuration "sg7x7"/);
   });
 });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
-import { convFilterGrad, convForward, convInputGrad, gemmDims, TILE_CONFIGS, tileConfig, type ConvGeometry, type ConvMode, type TileConfig } from './convGemm.ts';
+import { convFilterGrad, convForward, convInputGrad, gemmDims, SUBGROUP_TILE_NAMES, subgroupTileConfigs, TILE_CONFIGS, tileConfig, type ConvGeometry, type ConvMode, type TileConfig } from './convGemm.ts';
 
 /**
  * Which tile configuration (convGemm.ts) each convolution shape runs with.
@@ -13,6 +13,10 @@ import { convFilterGrad, convForward, convInputGrad, gemmDims, TILE_CONFIGS, til
  *   wants to persist them (localStorage, a file): the kernels themselves never time anything, since a
  *   tfjs kernel runs synchronously.
  * - `forceTile` pins one configuration for every shape (tests, ablations).
+ * - Subgroup configurations (convGemm.ts, `sg…`) are candidates only while `setSubgroupLanes` holds a
+ *   fixed subgroup size (the fast path sets it when the device has `subgroups` and the adapter's
+ *   subgroup size is fixed). The heuristic never picks them (no GPU has timed them); a tuned, imported or
+ *   forced `sg…` choice falls back to the heuristic's configuration while the feature check fails.
  */
 
 export interface ConvShape {
@@ -22,10 +26,11 @@ export interface ConvShape {
 
 const choices = new Map<string, string>();
 const seen = new Map<string, ConvShape>();
-let forced: TileConfig | null = null;
+let forced: string | null = null;
 let adapter = 'unknown';
 let targetWorkgroups = 1024;
 let software = false;
+let lanes = 0;
 
 export function shapeKey(mode: ConvMode, g: ConvGeometry): string {
   return `${mode}:${g.batch}x${g.inH}x${g.inW}x${g.inC}>${g.outH}x${g.outW}x${g.outC}:k${g.kH}x${g.kW}:s${g.strideH}x${g.strideW}:p${g.padTop},${g.padLeft}`;
@@ -51,9 +56,38 @@ export function adapterKeyOf(backend: WebGPUBackend): string {
   return `${info.vendor ?? ''}/${info.architecture ?? ''}` || 'unknown';
 }
 
-/** Pin one configuration for every convolution (null: back to tuned choices and the heuristic). */
+/**
+ * The fixed subgroup size the subgroup configurations may use (0: the feature check failed, or the
+ * variant is switched off): enableFastWebGPU sets it from webgpuDevice.ts's fixedSubgroupSize.
+ */
+export function setSubgroupLanes(n: number): void {
+  lanes = Number.isInteger(n) && n > 0 ? n : 0;
+}
+
+export function subgroupLanes(): number {
+  return lanes;
+}
+
+/** The configurations that may run now: the shared-memory ones, and the subgroup ones when the feature check passed. */
+export function candidateTiles(): TileConfig[] {
+  return [...TILE_CONFIGS, ...subgroupTileConfigs(lanes)];
+}
+
+const knownName = (name: string) => TILE_CONFIGS.some((t) => t.name === name) || SUBGROUP_TILE_NAMES.includes(name);
+
+/** A configuration by name for now: a subgroup one resolves to the current lane count, or null without it. */
+function resolve(name: string): TileConfig | null {
+  if (!SUBGROUP_TILE_NAMES.includes(name)) return tileConfig(name);
+  return subgroupTileConfigs(lanes).find((t) => t.name === name) ?? null;
+}
+
+/**
+ * Pin one configuration for every convolution (null: back to tuned choices and the heuristic). A subgroup
+ * configuration is resolved when a convolution runs, so it applies only while the feature check passes.
+ */
 export function forceTile(name: string | null): void {
-  forced = name == null ? null : tileConfig(name);
+  if (name != null && !knownName(name)) tileConfig(name); // throws, naming the known configurations
+  forced = name;
 }
 
 /**
@@ -78,11 +112,11 @@ export function heuristicTile(mode: ConvMode, g: ConvGeometry): TileConfig {
 
 /** The configuration a convolution runs with; records the shape for `tuneConvolutions`. */
 export function chooseTile(mode: ConvMode, g: ConvGeometry): TileConfig {
-  if (forced) return forced;
+  if (forced) return resolve(forced) ?? heuristicTile(mode, g);
   const key = shapeKey(mode, g);
   if (!seen.has(key)) seen.set(key, { mode, g });
   const c = choices.get(`${adapter}|${key}`);
-  return c ? tileConfig(c) : heuristicTile(mode, g);
+  return (c ? resolve(c) : null) ?? heuristicTile(mode, g);
 }
 
 /** Shapes met since the start (or the last `clearSeenShapes`). */
@@ -102,7 +136,7 @@ export function exportTunings(): Record<string, string> {
 /** Load choices exported earlier; unknown configuration names are rejected with the entry named. */
 export function importTunings(map: Record<string, string>): void {
   for (const [k, v] of Object.entries(map)) {
-    if (!TILE_CONFIGS.some((t) => t.name === v)) throw new Error(`tuning entry ${k}: unknown tile configuration "${v}"`);
+    if (!knownName(v)) throw new Error(`tuning entry ${k}: unknown tile configuration "${v}"`);
   }
   for (const [k, v] of Object.entries(map)) choices.set(k, v);
 }
@@ -140,7 +174,7 @@ export async function tuneConvolutions(shapes: ConvShape[] = seenShapes(), reps 
           ? convInputGrad(backend, inputs.dy, inputs.w, g, t)
           : convFilterGrad(backend, inputs.x, inputs.dy, g, t, targetWorkgroups);
     const times: Record<string, number> = {};
-    for (const t of TILE_CONFIGS) {
+    for (const t of candidateTiles()) {
       const { m, n } = gemmDims(mode, g);
       if (t.wx * t.tn > 4 * Math.max(n, 16) || (m < t.wy * t.tm && t.name !== 't32x32')) continue; // tiles mostly empty
       const sync = async (info: tf.TensorInfo) => {

@@ -22,7 +22,8 @@ import { setMovingAverage } from '../../nn/movingAverage.ts';
 import { installFusedLosses, webgpuFusedLosses } from './fusedLosses.ts';
 import { setFusedLosses } from '../../gan/losses.ts';
 import { installConvKernels } from './convKernels.ts';
-import { adapterKeyOf, setTunerAdapter } from './convTuner.ts';
+import { adapterKeyOf, setSubgroupLanes, setTunerAdapter } from './convTuner.ts';
+import { fixedSubgroupSize, installDirectiveHoisting } from './webgpuDevice.ts';
 import { installGradientPenalty, webgpuFusedPenalty } from './gradientPenalty.ts';
 import { setFusedPenalty } from '../../gan/losses.ts';
 import { installColumnSum, setColumnSumParallelism } from './columnSum.ts';
@@ -47,6 +48,11 @@ import { setAttentionCore } from '../../nn/attentionCore.ts';
  * - convGemm: Conv2D, FusedConv2D (bias + activation epilogue), Conv2DBackpropInput and
  *   Conv2DBackpropFilter as implicit GEMMs with shared tiles and register blocking (convGemm.ts), tile
  *   configuration per shape from convTuner.ts.
+ * - subgroups: where the device has `subgroups` and the adapter's subgroup size is fixed, the convGemm
+ *   kernels' subgroup variant (shuffles instead of workgroup memory, fp32 accumulation) becomes a tuner
+ *   candidate, and shader modules get their `enable` directives hoisted (webgpuDevice.ts; the backend must
+ *   have been created by its registerWebGPUBackend). Not the untimed default: the tuner or forceTile
+ *   picks it. Off, or where the check fails: the shared-memory kernels only.
  * - batchNorm: training-mode batch norm as fused forward/backward kernels (4 + 4 dispatches a layer).
  * - layerNorm: layer normalisation's core and its first and second derivatives, one dispatch each.
  * - fusedLayers: conv + bias (+ LeakyReLU) and dense + bias in one forward dispatch (fusedLayers.ts).
@@ -70,6 +76,8 @@ export interface FastWebGPUOptions {
   kernels?: boolean;
   /** This project's implicit-GEMM convolution kernels (forward, input and filter gradients). */
   convGemm?: boolean;
+  /** The convGemm kernels' subgroup variant as a candidate, where the feature check passes (webgpuDevice.ts). */
+  subgroups?: boolean;
   batchNorm?: boolean;
   layerNorm?: boolean;
   fusedLayers?: boolean;
@@ -120,6 +128,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     adam: opts.adam ?? true,
     kernels: opts.kernels ?? true,
     convGemm: opts.convGemm ?? true,
+    subgroups: opts.subgroups ?? true,
     batchNorm: opts.batchNorm ?? true,
     layerNorm: opts.layerNorm ?? true,
     fusedLayers: opts.fusedLayers ?? true,
@@ -167,7 +176,10 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
   if (options.convGemm) {
     // The filter gradient's slices: a few workgroups per SwiftShader thread, about 8 per SM on a large GPU.
     setTunerAdapter(adapterKeyOf(backend), swiftshader ? 16 : 1024, swiftshader);
-    undo.push(installConvKernels());
+    const lanes = options.subgroups ? fixedSubgroupSize(backend.device) : 0;
+    if (lanes) undo.push(installDirectiveHoisting(backend.device));
+    setSubgroupLanes(lanes);
+    undo.push(() => setSubgroupLanes(0), installConvKernels());
   }
   /** Register a part's kernels, then point its shared/nn (or shared/gan) hook at them; undone in reverse. */
   const hook = <T>(on: boolean, install: () => Restore, set: (impl: T | null) => void, impl: T) => {
