@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GanConfig } from '../config/ganConfig.ts';
 import { ParamStore } from '../nn/params.ts';
 import type { SeedSource } from '../nn/random.ts';
-import { batchNorm, conv2d, dense, dropout, embedding, leakyRelu, upsample2x } from '../nn/layers.ts';
+import { batchNorm, conv2d, dense, dropout, embedding, LEAKY_ALPHA, upsample2x } from '../nn/layers.ts';
 
 /**
  * The paper's custom CNN generator.
@@ -63,7 +63,7 @@ export function createGenerator(cfg: GanConfig): Generator {
       x = tf.mul(x, tf.reshape(classMap.apply(labels), [b, s0, s0, c0]));
       for (const { conv, bn } of stages) {
         x = conv.apply(upsample2x(x));
-        x = leakyRelu(bn.apply(x, training, updateStats) as tf.Tensor4D);
+        x = bn.applyLeaky(x, training, LEAKY_ALPHA, updateStats) as tf.Tensor4D;
         x = dropout(x, rate, training, dropoutSeed);
       }
       return tf.tanh(toRgb.apply(x));

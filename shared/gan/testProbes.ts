@@ -47,9 +47,9 @@ export interface BatchNormCall {
 /** Records every training-mode batch normalisation's input (computed by tfjs ops, as before). */
 export function recordBatchNorms(): { calls: BatchNormCall[]; restore: () => void } {
   const calls: BatchNormCall[] = [];
-  setBatchNormTrain((x, gamma, beta, epsilon) => {
+  setBatchNormTrain((x, gamma, beta, epsilon, leakyAlpha) => {
     calls.push({ gamma, shape: x.shape.slice(), x: x.dataSync().slice() as Float32Array });
-    return tfjsBatchNormTrain(x, gamma, beta, epsilon);
+    return tfjsBatchNormTrain(x, gamma, beta, epsilon, leakyAlpha);
   });
   return { calls, restore: () => setBatchNormTrain(null) };
 }

@@ -76,6 +76,12 @@ export interface BatchNorm extends Norm {
    * them, or the effective momentum becomes momentum^passes (see shared/gan/generator.ts).
    */
   apply(x: tf.Tensor, training: boolean, updateStats?: boolean): tf.Tensor;
+  /**
+   * LeakyReLU(apply(x, training, updateStats), alpha): in training mode one fused operation where the
+   * backend offers one (the WebGPU fast path's batch-norm kernels apply the activation in their
+   * normalising pass and its gradient in their backward passes), tfjs ops otherwise.
+   */
+  applyLeaky(x: tf.Tensor, training: boolean, alpha?: number, updateStats?: boolean): tf.Tensor;
 }
 
 /**
@@ -89,20 +95,25 @@ export function batchNorm(p: ParamStore, name: string, channels: number, momentu
   const beta = p.create(`${name}/beta`, [channels], 'zeros');
   const movingMean = p.create(`${name}/movingMean`, [channels], 'zeros', false);
   const movingVar = p.create(`${name}/movingVariance`, [channels], 'ones', false);
+  const apply = (x: tf.Tensor, training: boolean, updateStats: boolean, leakyAlpha?: number): tf.Tensor => {
+    if (!training) {
+      const y = tf.batchNorm(x, movingMean, movingVar, beta, gamma, epsilon);
+      return leakyAlpha === undefined ? y : tf.leakyRelu(y, leakyAlpha);
+    }
+    const { y, mean, variance } = batchNormTrain(x, gamma, beta, epsilon, leakyAlpha);
+    if (!updateStats) return y;
+    // Moving statistics are state, not part of the gradient computation.
+    const m = tf.keep(movingAverage(movingMean, mean, momentum));
+    const v = tf.keep(movingAverage(movingVar, variance, momentum));
+    movingMean.assign(m);
+    movingVar.assign(v);
+    m.dispose();
+    v.dispose();
+    return y;
+  };
   return {
-    apply: (x, training, updateStats = true) => {
-      if (!training) return tf.batchNorm(x, movingMean, movingVar, beta, gamma, epsilon);
-      const { y, mean, variance } = batchNormTrain(x, gamma, beta, epsilon);
-      if (!updateStats) return y;
-      // Moving statistics are state, not part of the gradient computation.
-      const m = tf.keep(movingAverage(movingMean, mean, momentum));
-      const v = tf.keep(movingAverage(movingVar, variance, momentum));
-      movingMean.assign(m);
-      movingVar.assign(v);
-      m.dispose();
-      v.dispose();
-      return y;
-    },
+    apply: (x, training, updateStats = true) => apply(x, training, updateStats),
+    applyLeaky: (x, training, alpha = LEAKY_ALPHA, updateStats = true) => apply(x, training, updateStats, alpha),
   };
 }
 

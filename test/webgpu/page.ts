@@ -19,7 +19,7 @@ import { enableFastWebGPU, fastWebGPUEnabled, type FastWebGPUOptions } from '../
 import { originalKernel, overrideKernel } from '../../shared/kernels/webgpu/overrides.ts';
 import { installReductionGradients } from '../../shared/kernels/webgpu/reductionGradients.ts';
 import { installLeakyReluGrad } from '../../shared/kernels/webgpu/leakyReluGrad.ts';
-import { batchNormTrainWebGPU, installBatchNormTrain } from '../../shared/kernels/webgpu/batchNormTrain.ts';
+import { batchNormTrainWebGPU, installBatchNormTrain, setBatchNormStorageBufferLimit } from '../../shared/kernels/webgpu/batchNormTrain.ts';
 import { tfjsBatchNormTrain } from '../../shared/nn/batchNormTraining.ts';
 import { installUploadPath } from '../../shared/kernels/webgpu/uploadPath.ts';
 import { installLayerNorm, layerNormalizeWebGPU } from '../../shared/kernels/webgpu/layerNorm.ts';
@@ -351,30 +351,86 @@ async function leakyReluGrad(c: { shape: number[]; alpha: number; seed: number }
   return out;
 }
 
-/** Fused training-mode batch norm against tfjs ops: y, batch statistics, and gradients of Σ y·w. */
-async function batchNorm(c: { shape: number[]; seed: number; offset: number }): Promise<Record<'y' | 'mean' | 'variance' | 'dx' | 'dgamma' | 'dbeta', Diff>> {
-  await useWebGPU();
+/**
+ * Fused training-mode batch norm against tfjs ops: y, batch statistics, and gradients of Σ y·w; with
+ * `alpha`, the batch norm + LeakyReLU of the generator (tfjs: the same ops, then tf.leakyRelu). Also the
+ * shader keys the fused version ran, how many programs the same computation runs without the activation,
+ * and the device's storage buffers per shader stage (`storageBuffers`: a given one pretends the device
+ * allows that many).
+ */
+async function batchNorm(c: { shape: number[]; seed: number; offset: number; alpha?: number; storageBuffers?: number }): Promise<Record<'y' | 'mean' | 'variance' | 'dx' | 'dgamma' | 'dbeta', Diff> & { programs: string[]; programsWithoutActivation: number; storageBuffers: number }> {
+  const backend = await useWebGPU();
   const ch = c.shape[c.shape.length - 1];
   // An offset far from zero checks the variance does not cancel catastrophically.
   const x = tf.tidy(() => tf.add(tf.randomNormal(c.shape, 0, 2, 'float32', c.seed), c.offset));
   const w = tf.randomNormal(c.shape, 0, 1, 'float32', c.seed + 1);
   const gamma = tf.randomNormal([ch], 1, 0.3, 'float32', c.seed + 2);
   const beta = tf.randomNormal([ch], 0, 0.3, 'float32', c.seed + 3);
-  const run = (f: typeof tfjsBatchNormTrain) =>
+  const run = (f: typeof tfjsBatchNormTrain, withActivation = true) =>
     tf.tidy(() => {
-      const { y, mean, variance } = f(x, gamma, beta, 1e-3);
-      const g = tf.grads((a: tf.Tensor, gm: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(f(a, gm, bt, 1e-3).y, w)))([x, gamma, beta]);
+      const alpha = withActivation ? c.alpha : undefined;
+      const { y, mean, variance } = f(x, gamma, beta, 1e-3, alpha);
+      const g = tf.grads((a: tf.Tensor, gm: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(f(a, gm, bt, 1e-3, alpha).y, w)))([x, gamma, beta]);
       return [y, mean, variance, ...g];
     });
   const ref = run(tfjsBatchNormTrain);
   const restore = installBatchNormTrain();
-  const got = run(batchNormTrainWebGPU);
-  restore();
+  setBatchNormStorageBufferLimit(c.storageBuffers ?? null);
+  let got: tf.Tensor[];
+  const programs = recordPrograms();
+  try {
+    got = run(batchNormTrainWebGPU);
+  } finally {
+    programs.stop();
+  }
+  const plain = recordPrograms();
+  try {
+    tf.dispose(run(batchNormTrainWebGPU, false));
+  } finally {
+    plain.stop();
+    setBatchNormStorageBufferLimit(null);
+    restore();
+  }
   const names = ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'] as const;
   const out = {} as Record<(typeof names)[number], Diff>;
   for (let i = 0; i < names.length; i++) out[names[i]] = diff(await got[i].data(), await ref[i].data());
   tf.dispose([x, w, gamma, beta, ...ref, ...got]);
-  return out;
+  return { ...out, programs: programs.keys, programsWithoutActivation: plain.keys.length, storageBuffers: c.storageBuffers ?? backend.device.limits.maxStorageBuffersPerShaderStage };
+}
+
+/**
+ * A generator's output (training mode, so its batch norms use batch statistics) and the gradient of
+ * Σ G(z)·w with respect to every generator weight, on the fast path with its batch-norm kernels (batch
+ * norm + LeakyReLU fused) against the fast path with `batchNorm: false` (tfjs ops): same weights, latents,
+ * labels and w. Also the programs the fused run dispatched.
+ */
+async function generatorBatchNorm(c: { imageSize: number; batch: number; channels: number }): Promise<{ y: Diff; grads: Diff; n: number; programs: string[] }> {
+  await useWebGPU();
+  const run = async (opts: FastWebGPUOptions) => {
+    const fast = enableFastWebGPU({ seed: 5, ...opts });
+    const programs = recordPrograms();
+    try {
+      const gan = createGan(parseGanConfig({ gan: 'acgan', imageSize: c.imageSize, generator: { baseChannels: c.channels }, discriminator: { baseChannels: 8 }, seed: 17 } as GanConfigInput));
+      const z = tf.randomNormal([c.batch, gan.cfg.latentDim], 0, 1, 'float32', 3) as tf.Tensor2D;
+      const labels = tf.tensor1d(Array.from({ length: c.batch }, (_, i) => i % 2), 'int32');
+      const w = tf.randomNormal([c.batch, c.imageSize, c.imageSize, 3], 0, 1, 'float32', 4);
+      const y = tf.tidy(() => gan.G.apply(z, labels, true));
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(gan.G.apply(z, labels, true), w)) as tf.Scalar, gan.G.params.trainableVariables());
+      const out = Array.from(await y.data());
+      const flat = (await Promise.all(Object.keys(grads).sort().map((k) => grads[k].data()))).flatMap((d) => Array.from(d));
+      tf.dispose([y, value, z, labels, w, ...Object.values(grads)]);
+      gan.dispose();
+      return { out, flat };
+    } finally {
+      programs.stop();
+      fast.disable();
+      ran = programs.keys;
+    }
+  };
+  let ran: string[] = [];
+  const ref = await run({ batchNorm: false });
+  const got = await run({});
+  return { y: diff(got.out, ref.out), grads: diff(got.flat, ref.flat), n: ref.flat.length, programs: ran };
 }
 
 /**
@@ -743,7 +799,7 @@ async function webglFallback(): Promise<{ backend: string; losses: number[][]; m
 
 tf.env().set('PROD', true);
 registerMissingGradients();
-Object.assign(globalThis, { __t: { convGemm, convGemmPasses, tuneCheck, convTiming, convGemmSecondOrder, wganGpConvGrads, backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, dropoutMasks, webglFallback }, __pageReady: true });
+Object.assign(globalThis, { __t: { convGemm, convGemmPasses, tuneCheck, convTiming, convGemmSecondOrder, wganGpConvGrads, backpropFilter, backpropInputTiled, reductionGradients, leakyReluGrad, batchNorm, generatorBatchNorm, layerNorm, fusedLayers, movingAverageCheck, fusedDropoutCheck, fusedLossesCheck, adam, uploads, draw, training, dispatchPath, dropoutMasks, webglFallback }, __pageReady: true });
 // The fused attention's page functions (attentionPage.ts).
 Object.assign((globalThis as unknown as { __t: object }).__t, attentionPageFunctions);
 // WGAN-GP's fused penalty chain (issue 19; gpChainPage.ts).

@@ -4,10 +4,11 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { overrideGradient, type Restore } from './overrides.ts';
 
 /**
- * Training-mode batch normalisation over all axes but the last, as two webgpu kernels of this project:
+ * Training-mode batch normalisation over all axes but the last, optionally followed by a LeakyReLU, as
+ * two webgpu kernels of this project:
  *
  *   forward  FedganBatchNormTrain(x, γ, β) → y, mean, variance      (4 dispatches)
- *   backward FedganBatchNormTrainGrad(dy, x, mean, variance, γ) → dx, dγ, dβ   (4 dispatches)
+ *   backward FedganBatchNormTrainGrad(dy, x, mean, variance, γ[, y]) → dx, dγ, dβ   (4 dispatches)
  *
  * tfjs builds the same thing from moments (two means, each a transpose and a reduction, and a squared
  * difference) and a batchNorm kernel, and differentiates it op by op: about 10 dispatches forward and
@@ -17,6 +18,15 @@ import { overrideGradient, type Restore } from './overrides.ts';
  * and the normalisation and the input gradient are one elementwise pass each:
  *
  *   y = (x − μ)·γ/√(σ² + ε) + β,   dβ = Σdy,  dγ = Σdy·x̂,  dx = γ/√(σ² + ε)·(dy − dβ/N − x̂·dγ/N).
+ *
+ * With the attribute `alpha` (the generator's batch norm + LeakyReLU, shared/nn/layers.ts `applyLeaky`)
+ * the normalising pass stores LeakyReLU(y, α) and the backward passes read the incoming gradient as
+ * d = dy where the output is positive, α·dy elsewhere (the output's sign is the pre-activation's for
+ * α ≥ 0, so the saved output is the mask), exactly as tfjs's LeakyReLU gradient: the activation costs
+ * no dispatch and no pass over the tensor of its own (tfjs: one forward and one backward dispatch).
+ * The input gradient's pass then binds nine storage buffers; WebGPU's default is eight per shader stage,
+ * so on a device created with the default limit (tfjs's own factory) the masked gradient is one
+ * elementwise dispatch of its own, as tfjs's LeakyReLU gradient would be, and the forward saving stays.
  *
  * First-order only (the generator's batch norm is never differentiated twice); no barriers.
  */
@@ -42,7 +52,7 @@ abstract class ColumnProgram implements WebGPUProgram {
   dispatchLayout: { x: number[] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [64, 1, 1];
-  uniforms = 'rows : i32, channels : i32, rowsPerSplit : i32, splits : i32, threads : i32, epsilon : f32,';
+  uniforms = 'rows : i32, channels : i32, rowsPerSplit : i32, splits : i32, threads : i32, epsilon : f32, alpha : f32,';
   constructor(outputShape: number[], threads: number, key: string) {
     this.outputShape = outputShape;
     this.shaderKey = key;
@@ -108,24 +118,50 @@ class StatsFinalizeProgram extends ColumnProgram {
   }
 }
 
-/** y = (x − μ)·γ/√(σ² + ε) + β, in the same operation order as tfjs's batchNorm kernel. */
+/** y = (x − μ)·γ/√(σ² + ε) + β, in the same operation order as tfjs's batchNorm kernel; then LeakyReLU if `leaky`. */
 class NormalizeProgram extends ColumnProgram {
   variableNames = ['x', 'mean', 'variance', 'gamma', 'beta'];
   size = true;
+  constructor(outputShape: number[], threads: number, private readonly leaky: boolean) {
+    super(outputShape, threads, `fedganBnNormalize_${leaky}`);
+  }
   getUserCode(): string {
     return `
       fn main(i : i32) {
         if (i >= uniforms.size) { return; }
         let c = i % uniforms.channels;
         let inv = gamma[c] * inverseSqrt(variance[c] + uniforms.epsilon);
-        setOutputAtIndex(i, dot(vec3<f32>(x[i], -mean[c], beta[c]), vec3<f32>(inv, inv, 1.0)));
+        let v = dot(vec3<f32>(x[i], -mean[c], beta[c]), vec3<f32>(inv, inv, 1.0));
+        setOutputAtIndex(i, ${this.leaky ? 'select(v * uniforms.alpha, v, v > 0.0)' : 'v'});
+      }`;
+  }
+}
+
+/** The incoming gradient as the batch norm's own: through the LeakyReLU (its output y is the mask) when leaky. */
+function incoming(leaky: boolean): string {
+  return leaky ? 'select(dy[i] * uniforms.alpha, dy[i], y[i] > 0.0)' : 'dy[i]';
+}
+
+/** d = dy where y > 0, α·dy elsewhere: LeakyReLU's gradient from its output (the narrow-device path). */
+class LeakyMaskProgram extends ColumnProgram {
+  variableNames = ['dy', 'y'];
+  size = true;
+  getUserCode(): string {
+    return `
+      fn main(i : i32) {
+        if (i >= uniforms.size) { return; }
+        setOutputAtIndex(i, ${incoming(true)});
       }`;
   }
 }
 
 /** Per (split, channel): Σdy and Σdy·x̂ over the split's rows. */
 class GradPartialProgram extends ColumnProgram {
-  variableNames = ['dy', 'x', 'mean', 'variance'];
+  variableNames: string[];
+  constructor(outputShape: number[], threads: number, private readonly leaky: boolean) {
+    super(outputShape, threads, `fedganBnGradPartial_${leaky}`);
+    this.variableNames = leaky ? ['dy', 'x', 'mean', 'variance', 'y'] : ['dy', 'x', 'mean', 'variance'];
+  }
   getUserCode(): string {
     return `
       fn main(t : i32) {
@@ -140,7 +176,7 @@ class GradPartialProgram extends ColumnProgram {
         var sumDyXhat = 0.0;
         for (var r = r0; r < r1; r = r + 1) {
           let i = r * uniforms.channels + c;
-          let g = dy[i];
+          let g = ${incoming(this.leaky)};
           sumDy = sumDy + g;
           sumDyXhat = sumDyXhat + g * ((x[i] - mu) * inv);
         }
@@ -172,8 +208,12 @@ class SumPartialsProgram extends ColumnProgram {
 
 /** dx = γ/√(σ² + ε)·(dy − dβ/N − x̂·dγ/N). */
 class GradInputProgram extends ColumnProgram {
-  variableNames = ['dy', 'x', 'mean', 'variance', 'gamma', 'dgamma', 'dbeta'];
+  variableNames: string[];
   size = true;
+  constructor(outputShape: number[], threads: number, private readonly leaky: boolean) {
+    super(outputShape, threads, `fedganBnGradInput_${leaky}`);
+    this.variableNames = ['dy', 'x', 'mean', 'variance', 'gamma', 'dgamma', 'dbeta', ...(leaky ? ['y'] : [])];
+  }
   getUserCode(): string {
     return `
       fn main(i : i32) {
@@ -182,9 +222,18 @@ class GradInputProgram extends ColumnProgram {
         let inv = inverseSqrt(variance[c] + uniforms.epsilon);
         let n = f32(uniforms.rows);
         let xhat = (x[i] - mean[c]) * inv;
-        setOutputAtIndex(i, gamma[c] * inv * (dy[i] - dbeta[c] / n - xhat * (dgamma[c] / n)));
+        setOutputAtIndex(i, gamma[c] * inv * (${incoming(this.leaky)} - dbeta[c] / n - xhat * (dgamma[c] / n)));
       }`;
   }
+}
+
+let storageBufferLimit: number | null = null;
+/** Tests: pretend the device binds at most `n` storage buffers per stage (null: ask the device). */
+export function setBatchNormStorageBufferLimit(n: number | null): void {
+  storageBufferLimit = n;
+}
+function storageBuffersPerStage(b: WebGPUBackend): number {
+  return storageBufferLimit ?? b.device.limits.maxStorageBuffersPerShaderStage;
 }
 
 function geometry(x: TensorInfo): { rows: number; channels: number } {
@@ -192,7 +241,13 @@ function geometry(x: TensorInfo): { rows: number; channels: number } {
   return { rows: tf.util.sizeFromShape(x.shape) / channels, channels };
 }
 
-function uniformsFor(rows: number, channels: number, rowsPerSplit: number, splits: number, threads: number, epsilon: number) {
+/** The kernels' attributes: ε, and the LeakyReLU's α when the activation is fused (absent: none). */
+interface BatchNormAttrs {
+  epsilon: number;
+  alpha?: number;
+}
+
+function uniformsFor(rows: number, channels: number, rowsPerSplit: number, splits: number, threads: number, { epsilon, alpha }: BatchNormAttrs) {
   return [
     { type: 'int32', data: [rows] },
     { type: 'int32', data: [channels] },
@@ -200,47 +255,61 @@ function uniformsFor(rows: number, channels: number, rowsPerSplit: number, split
     { type: 'int32', data: [splits] },
     { type: 'int32', data: [threads] },
     { type: 'float32', data: [epsilon] },
+    { type: 'float32', data: [alpha ?? 1] },
   ];
 }
 
 function forwardKernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo[] {
   const b = backend as WebGPUBackend;
   const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
-  const epsilon = (attrs as { epsilon: number }).epsilon;
+  const a = attrs as unknown as BatchNormAttrs;
   const { rows, channels } = geometry(x);
   const { splits, rowsPerSplit } = splitsFor(rows, channels);
   const threads = splits * channels;
-  const u = uniformsFor(rows, channels, rowsPerSplit, splits, threads, epsilon);
+  const u = uniformsFor(rows, channels, rowsPerSplit, splits, threads, a);
   const partial = b.runWebGPUProgram(new StatsPartialProgram([splits, 2, channels], threads, 'fedganBnStatsPartial'), [x], 'float32', u);
   const mean = b.runWebGPUProgram(new StatsFinalizeProgram([channels], channels, 'mean'), [partial], 'float32', u);
   const variance = b.runWebGPUProgram(new StatsFinalizeProgram([channels], channels, 'variance'), [partial], 'float32', u);
   b.disposeData(partial.dataId);
-  const y = b.runWebGPUProgram(new NormalizeProgram(x.shape, rows * channels, 'fedganBnNormalize'), [x, mean, variance, gamma, beta], 'float32', u);
+  const y = b.runWebGPUProgram(new NormalizeProgram(x.shape, rows * channels, a.alpha !== undefined), [x, mean, variance, gamma, beta], 'float32', u);
   return [y, mean, variance];
 }
 
 function backwardKernel({ inputs, backend, attrs }: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): TensorInfo[] {
   const b = backend as WebGPUBackend;
-  const { dy, x, mean, variance, gamma } = inputs as Record<'dy' | 'x' | 'mean' | 'variance' | 'gamma', TensorInfo>;
-  const epsilon = (attrs as { epsilon: number }).epsilon;
+  const { dy, x, mean, variance, gamma, y } = inputs as Record<'dy' | 'x' | 'mean' | 'variance' | 'gamma' | 'y', TensorInfo>;
+  const a = attrs as unknown as BatchNormAttrs;
   const { rows, channels } = geometry(x);
   const { splits, rowsPerSplit } = splitsFor(rows, channels);
   const threads = splits * channels;
-  const u = uniformsFor(rows, channels, rowsPerSplit, splits, threads, epsilon);
-  const partial = b.runWebGPUProgram(new GradPartialProgram([splits, 2, channels], threads, 'fedganBnGradPartial'), [dy, x, mean, variance], 'float32', u);
+  const u = uniformsFor(rows, channels, rowsPerSplit, splits, threads, a);
+  // The fused input gradient binds 9 storage buffers: where the device allows fewer, mask dy first.
+  const leaky = a.alpha !== undefined && storageBuffersPerStage(b) >= 9;
+  const g = a.alpha !== undefined && !leaky ? b.runWebGPUProgram(new LeakyMaskProgram(x.shape, rows * channels, 'fedganBnLeakyMask'), [dy, y], 'float32', u) : dy;
+  const mask = leaky ? [y] : [];
+  const partial = b.runWebGPUProgram(new GradPartialProgram([splits, 2, channels], threads, leaky), [g, x, mean, variance, ...mask], 'float32', u);
   const dbeta = b.runWebGPUProgram(new SumPartialsProgram([channels], channels, 0), [partial], 'float32', u);
   const dgamma = b.runWebGPUProgram(new SumPartialsProgram([channels], channels, 1), [partial], 'float32', u);
   b.disposeData(partial.dataId);
-  const dx = b.runWebGPUProgram(new GradInputProgram(x.shape, rows * channels, 'fedganBnGradInput'), [dy, x, mean, variance, gamma, dgamma, dbeta], 'float32', u);
+  const dx = b.runWebGPUProgram(new GradInputProgram(x.shape, rows * channels, leaky), [g, x, mean, variance, gamma, dgamma, dbeta, ...mask], 'float32', u);
+  if (g !== dy) b.disposeData(g.dataId);
   return [dx, dgamma, dbeta];
 }
 
-/** y, mean, variance of training-mode batch norm (webgpu only: the kernel is registered for it alone). */
-export function batchNormTrainWebGPU(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+/**
+ * y, mean, variance of training-mode batch norm (webgpu only: the kernel is registered for it alone);
+ * with `leakyAlpha`, y is LeakyReLU(normalised, leakyAlpha).
+ */
+export function batchNormTrainWebGPU(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number, leakyAlpha?: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
   if (x.dtype !== 'float32' || gamma.shape[0] !== x.shape[x.rank - 1] || beta.shape[0] !== x.shape[x.rank - 1]) {
     throw new Error(`batchNormTrain: x must be float32 with ${gamma.shape[0]} channels last, got ${x.dtype} [${x.shape}]`);
   }
-  const [y, mean, variance] = tf.engine().runKernel(BN_TRAIN, { x, gamma, beta }, { epsilon } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  if (leakyAlpha !== undefined && !(leakyAlpha >= 0 && Number.isFinite(leakyAlpha))) {
+    // The backward pass takes the mask from the output's sign, which is the pre-activation's only for α ≥ 0.
+    throw new Error(`batchNormTrain: the fused LeakyReLU needs a finite α ≥ 0, got ${leakyAlpha}`);
+  }
+  const attrs: BatchNormAttrs = leakyAlpha === undefined ? { epsilon } : { epsilon, alpha: leakyAlpha };
+  const [y, mean, variance] = tf.engine().runKernel(BN_TRAIN, { x, gamma, beta }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
   return { y, mean, variance };
 }
 
@@ -255,11 +324,11 @@ export function installBatchNormTrain(): Restore {
   const restoreGrad = overrideGradient({
     kernelName: BN_TRAIN,
     inputsToSave: ['x', 'gamma'],
-    outputsToSave: [false, true, true],
+    outputsToSave: [true, true, true],
     gradFunc: (dys, saved, attrs) => {
-      const [x, gamma, mean, variance] = saved;
+      const [x, gamma, y, mean, variance] = saved;
       const dy = Array.isArray(dys) ? dys[0] : dys;
-      const [dx, dgamma, dbeta] = tf.engine().runKernel(BN_TRAIN_GRAD, { dy, x, mean, variance, gamma }, attrs as tf.NamedAttrMap) as tf.Tensor[];
+      const [dx, dgamma, dbeta] = tf.engine().runKernel(BN_TRAIN_GRAD, { dy, x, mean, variance, gamma, y }, attrs as tf.NamedAttrMap) as tf.Tensor[];
       return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
     },
   });

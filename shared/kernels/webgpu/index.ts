@@ -53,7 +53,8 @@ import { setAttentionCore } from '../../nn/attentionCore.ts';
  *   candidate, and shader modules get their `enable` directives hoisted (webgpuDevice.ts; the backend must
  *   have been created by its registerWebGPUBackend). Not the untimed default: the tuner or forceTile
  *   picks it. Off, or where the check fails: the shared-memory kernels only.
- * - batchNorm: training-mode batch norm as fused forward/backward kernels (4 + 4 dispatches a layer).
+ * - batchNorm: training-mode batch norm, and the generator's LeakyReLU after it, as fused forward/backward
+ *   kernels (4 + 4 dispatches a layer, the LeakyReLU included).
  * - layerNorm: layer normalisation's core and its first and second derivatives, one dispatch each.
  * - fusedLayers: conv + bias (+ LeakyReLU) and dense + bias in one forward dispatch (fusedLayers.ts).
  * - movingAverage: the batch-norm moving statistics' update in one dispatch.
@@ -189,7 +190,7 @@ export function enableFastWebGPU(opts: FastWebGPUOptions = {}): FastWebGPU {
     undo.push(() => set(null));
   };
   if (options.batchNorm) setBatchNormParallelism(swiftshader ? 1 << 8 : 1 << 15);
-  hook(options.batchNorm, installBatchNormTrain, setBatchNormTrain, (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number) => (tf.getBackend() === 'webgpu' ? batchNormTrainWebGPU(x, gamma, beta, eps) : tfjsBatchNormTrain(x, gamma, beta, eps)));
+  hook(options.batchNorm, installBatchNormTrain, setBatchNormTrain, (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number, alpha?: number) => (tf.getBackend() === 'webgpu' ? batchNormTrainWebGPU(x, gamma, beta, eps, alpha) : tfjsBatchNormTrain(x, gamma, beta, eps, alpha)));
   hook(options.layerNorm, installLayerNorm, setLayerNormalize, layerNormalizeWebGPU);
   hook(options.fusedLayers, installFusedLayers, setFusedLayerOps, webgpuFusedLayerOps);
   hook(options.movingAverage, installMovingAverage, setMovingAverage, movingAverageWebGPU);
