@@ -681,6 +681,17 @@ describe.skipIf(!hasChromium)('subgroup variant of the implicit-GEMM convolution
     for (const p of passes) checked(r[p], p, 'sg8x4', `${p} (fallback)`);
   });
 
+  it('the tuner times the subgroup configurations too where the feature check passes, and the kernels then use its choice', async () => {
+    const g = { batch: 2, inH: 16, inW: 16, inC: 4, outH: 8, outW: 8, outC: 8, kH: 3, kW: 3, strideH: 2, strideW: 2, padTop: 0, padLeft: 0 };
+    const r = await page.call<{ lanes: number; results: { shape: string; times: Record<string, number>; chosen: string }[]; chosenAfter: string[] }>('subgroupTune', { shapes: [{ mode: 'forward', g }], reps: 1 });
+    expect(r.lanes).toBeGreaterThan(0);
+    const timed = Object.entries(r.results[0].times);
+    expect(timed.map(([k]) => k)).toEqual(expect.arrayContaining(['t32x32', 'sg4x4', 'sg8x4']));
+    expect(timed.every(([, ms]) => ms > 0)).toBe(true);
+    expect(r.results[0].chosen).toBe(timed.sort((a, b) => a[1] - b[1])[0][0]);
+    expect(r.chosenAfter[0]).toBe(r.results[0].chosen);
+  });
+
   it('with the feature check failing, a forced subgroup tile runs the shared-memory kernels', async () => {
     const r = await page.call<Record<string, SubgroupDiff>>('subgroupConvPasses', { passes, x: [2, 8, 8, 4], filter: [3, 3, 4, 8], stride: 1, pad: 'same', tile: 'sg4x4', seed: 23, subgroups: false });
     for (const p of passes) {

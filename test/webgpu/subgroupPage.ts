@@ -9,7 +9,8 @@ import '@tensorflow/tfjs-backend-webgpu';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import { installConvKernels } from '../../shared/kernels/webgpu/convKernels.ts';
 import { forceSubgroupFallback } from '../../shared/kernels/webgpu/convGemm.ts';
-import { candidateTiles, forceTile, setSubgroupLanes, setTunerAdapter, subgroupLanes } from '../../shared/kernels/webgpu/convTuner.ts';
+import { candidateTiles, chooseTile, clearTunings, forceTile, setSubgroupLanes, setTunerAdapter, subgroupLanes, tuneConvolutions, type TuneResult } from '../../shared/kernels/webgpu/convTuner.ts';
+import type { ConvGeometry } from '../../shared/kernels/webgpu/convGemm.ts';
 import { enableFastWebGPU } from '../../shared/kernels/webgpu/index.ts';
 import { fixedSubgroupSize, installDirectiveHoisting, registerWebGPUBackend } from '../../shared/kernels/webgpu/webgpuDevice.ts';
 import { diff, useWebGPU, type Diff } from './pageSupport.ts';
@@ -259,4 +260,27 @@ async function hoistedModule(): Promise<{ raw: string[]; hoisted: string[]; pipe
   return { raw, hoisted: await errors(module), pipeline: err ? err.message : null };
 }
 
-export const subgroupPageFunctions = { subgroupDevice, subgroupConv, subgroupConvPasses, subgroupSecondOrder, hoistedModule };
+/**
+ * The tuner with the subgroup configurations among its candidates (the feature check's lanes, hoisting
+ * on): what it timed (SwiftShader's times, not a GPU's) and chose, and what the kernels then choose; the
+ * choices are cleared afterwards.
+ */
+async function subgroupTune(c: { shapes: { mode: 'forward' | 'inputGrad' | 'filterGrad'; g: ConvGeometry }[]; reps: number }): Promise<{ lanes: number; results: TuneResult[]; chosenAfter: string[] }> {
+  await useWebGPU();
+  const d = device();
+  const lanes = fixedSubgroupSize(d);
+  const undo = lanes ? installDirectiveHoisting(d) : null;
+  setTunerAdapter('test/subgroups', 16, false);
+  setSubgroupLanes(lanes);
+  try {
+    const results = await tuneConvolutions(c.shapes, c.reps);
+    return { lanes, results, chosenAfter: c.shapes.map((s) => chooseTile(s.mode, s.g).name) };
+  } finally {
+    clearTunings();
+    setSubgroupLanes(0);
+    setTunerAdapter('unknown', 1024, false);
+    undo?.();
+  }
+}
+
+export const subgroupPageFunctions = { subgroupTune, subgroupDevice, subgroupConv, subgroupConvPasses, subgroupSecondOrder, hoistedModule };
