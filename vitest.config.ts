@@ -1,6 +1,21 @@
 import { defineConfig } from 'vitest/config';
+import { tfjsGradientsBundle } from './test/setup/tfjsGradients.ts';
+
+const TFJS_UNION = new URL('./test/setup/tfjsUnion.ts', import.meta.url).pathname;
 
 export default defineConfig({
+  resolve: {
+    // tfjs-core's gradients without the rest of the @tensorflow/tfjs bundle (see test/setup/tfjsGradients.ts).
+    alias: [{ find: /^#tfjs-gradients$/, replacement: tfjsGradientsBundle() }],
+  },
+  plugins: [
+    {
+      // Where a test needs the bundle, it loads after this project's gradients (see test/setup/tfjsUnion.ts).
+      name: 'tfjs-after-project-gradients',
+      enforce: 'pre',
+      resolveId: (source, importer) => (source === '@tensorflow/tfjs' && importer !== TFJS_UNION ? TFJS_UNION : undefined),
+    },
+  ],
   test: {
     include: ['shared/**/*.test.ts', 'server/**/*.test.ts', 'client/**/*.test.ts', 'cli/**/*.test.ts', 'node/**/*.test.ts', 'eval/**/*.test.ts', 'experiments/**/*.test.ts', 'test/**/*.test.ts', 'deploy/**/*.test.ts'],
     testTimeout: 120_000,
