@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import type { Restore } from './overrides.ts';
 
 /**
@@ -54,7 +54,9 @@ async function createBackend(): Promise<WebGPUBackend> {
   });
   const info = 'info' in adapter ? adapter.info : undefined;
   if (info) adapterInfos.set(device, info as unknown as AdapterSubgroupInfo);
-  return new WebGPUBackend(device, info);
+  // Loaded here, not at the top: importing this file (the fast path does) must not load the backend.
+  const { WebGPUBackend: Backend } = await import('@tensorflow/tfjs-backend-webgpu');
+  return new Backend(device, info);
 }
 
 /**
