@@ -3,16 +3,12 @@ import { parse as parseYaml } from 'yaml';
 import type { AggregatorConfig } from '../shared/aggregate/index.ts';
 import { ConfigError } from '../shared/config/configError.ts';
 import { DEFAULT_LOCAL_STEPS, DEFAULT_ROUNDS, QUALITY_FEATURES, type QualityFeatures } from '../shared/config/fedConfig.ts';
-import { loadProbeExtractor } from '../shared/fed/hospitalProbe.ts';
 import { parseGanConfig, withRecipeDefaults, type GanConfigInput } from '../shared/config/ganConfig.ts';
 import { isBatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
 import { parsePartitionSpec, type PartitionSpec } from '../shared/fed/partition.ts';
 import { parseFlags } from '../node/flags.ts';
 import { CliError, runCli } from '../node/cliError.ts';
-import { initNodeBackend } from '../node/nodeBackend.ts';
 import { ProgressBar } from './progress.ts';
-import { runRemoteHospitals } from './remote.ts';
-import { runSimulation } from './simulation.ts';
 import { balancedSubset } from './subset.ts';
 import { readTileFolder } from '../node/tileFolder.ts';
 
@@ -246,6 +242,12 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     process.stdout.write(USAGE + '\n');
     return;
   }
+  // The training code (tfjs, the GAN, the federation client) is loaded once the arguments are valid, so
+  // a mistyped option or --help is answered at once (in the order the static imports had).
+  const { loadProbeExtractor } = await import('../shared/fed/hospitalProbe.ts');
+  const { initNodeBackend } = await import('../node/nodeBackend.ts');
+  const { runRemoteHospitals } = await import('./remote.ts');
+  const { runSimulation } = await import('./simulation.ts');
   const t0 = Date.now();
   const backend = await initNodeBackend();
   const readBar = new ProgressBar('reading tiles', 1);
