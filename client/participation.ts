@@ -40,8 +40,9 @@ export interface ParticipationDeps {
 }
 
 /**
- * Consecutive refusals with "token in use" (close 4009) after which this page stops trying (about 30 s
- * with the client's backoff): the other computer is not leaving, and trying for ever helps nobody.
+ * Consecutive refusals with "token in use" (close 4009) after which this page stops trying (about 16 s
+ * with the client's backoff, 0.5 + 1 + 2 + 4 + 8 s between the six; `?reconnectMaxMs=` caps the steps,
+ * client/ui/query.ts): the other computer is not leaving, and trying for ever helps nobody.
  */
 export const TOKEN_IN_USE_TRIES = 6;
 

@@ -10,6 +10,7 @@ import { GlobalModel } from './globalModel.ts';
 import { LocalModel } from './localModel.ts';
 import { StoredLocalWeights } from './localWeights.ts';
 import { Participation } from './participation.ts';
+import { reconnectFromQuery } from './ui/query.ts';
 import { plural } from './plural.ts';
 import { EXTRACTORS, runQualityCheck, TEST_EXTRACTOR } from './qualityCheck.ts';
 import { auditHoldoutState, trainingTiles, writeAuditHoldout } from './auditHoldout.ts';
@@ -384,6 +385,7 @@ class HospitalWorker implements WorkerApi {
     if (this.participation) this.participation.stop();
     await this.db.setMeta('token', token);
     await this.db.setMeta('joined', true);
+    const reconnect = reconnectFromQuery(new URL(this.pageUrl).searchParams.get('reconnectMaxMs'));
     const p = new Participation({
       pageUrl: this.pageUrl,
       clientId: this.clientId,
@@ -405,6 +407,7 @@ class HospitalWorker implements WorkerApi {
       log: (level, message) => this.log(level, message),
       ...(this.interrupted ? { interrupted: this.interrupted } : {}),
       onTask: (task) => void this.activity?.setTask(task),
+      ...(reconnect ? { reconnect } : {}),
     });
     this.interrupted = undefined;
     this.participation = p;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backendOrderFromQuery, tokenFromLink } from './query.ts';
+import { backendOrderFromQuery, reconnectFromQuery, tokenFromLink } from './query.ts';
 
 describe('join links', () => {
   it('read the token from the fragment (#token=…) and give the address without it', () => {
@@ -21,5 +21,11 @@ describe('join links', () => {
   it('backend order from ?backend=', () => {
     expect(backendOrderFromQuery('webgl, CPU, bogus')).toEqual(['webgl', 'cpu']);
     expect(backendOrderFromQuery(null)).toBeUndefined();
+  });
+
+  it('reconnection backoff cap from ?reconnectMaxMs= (whole milliseconds, at least 500; else the default)', () => {
+    expect(reconnectFromQuery('2000')).toEqual({ maxMs: 2000 });
+    expect(reconnectFromQuery('500')).toEqual({ maxMs: 500 });
+    for (const v of [null, '', '499', '0', '-2000', '2e3', '1.5', 'fast']) expect(reconnectFromQuery(v), String(v)).toBeUndefined();
   });
 });

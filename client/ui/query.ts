@@ -12,6 +12,17 @@ export function backendOrderFromQuery(value: string | null): BackendName[] | und
 }
 
 /**
+ * `?reconnectMaxMs=N`: the cap of this page's reconnection backoff (shared/protocol/connection.ts
+ * DEFAULT_BACKOFF: 0.5 s doubling up to 30 s), a whole number of milliseconds ≥ 500; anything else is
+ * ignored (the default). The end-to-end tests shorten the waits of a refused token with it.
+ */
+export function reconnectFromQuery(value: string | null): { maxMs: number } | undefined {
+  if (!value || !/^\d+$/.test(value)) return undefined;
+  const maxMs = Number(value);
+  return maxMs >= 500 ? { maxMs } : undefined;
+}
+
+/**
  * A join link's token and the page's address without it. Join links carry the token in the fragment
  * (`https://host/#token=…`), which browsers never send to a server: it stays out of access logs, proxies and
  * Referer headers. Links of older servers carried it in the query (`?token=…`); both are read, the fragment

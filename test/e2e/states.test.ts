@@ -105,7 +105,9 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
     // Hospital B's page and the second computer's open before anyone trains (see openApp): opened later,
     // the second computer's WebGPU start would wait for hospital A's speed check.
     await openApp(b, url);
-    await openApp(other, url);
+    // Its reconnection backoff capped at 2 s (client/ui/query.ts): its six refusals of A's token take about
+    // 7.5 s instead of 15.5 s, still time enough to check the "trying again" state in between.
+    await openApp(other, `${url}?reconnectMaxMs=2000`);
   }, 400_000);
 
   afterAll(async () => {
