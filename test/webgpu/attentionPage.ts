@@ -14,19 +14,7 @@ import { multiHeadSelfAttention } from '../../shared/nn/attention.ts';
 import { tfjsAttentionCore, type AttentionCore, type AttentionCoreOptions } from '../../shared/nn/attentionCore.ts';
 import { ParamStore } from '../../shared/nn/params.ts';
 import { shiftedWindowMask } from '../../shared/nn/windows.ts';
-import { diff, useWebGPU, type Diff } from './pageSupport.ts';
-
-/** Shader keys of the programs run until `stop()`. */
-function recordPrograms(be: WebGPUBackend): { keys: string[]; stop(): void } {
-  const b = be as unknown as { runWebGPUProgram: (p: { shaderKey: string }, ...rest: unknown[]) => unknown };
-  const original = b.runWebGPUProgram;
-  const keys: string[] = [];
-  b.runWebGPUProgram = function (this: unknown, p: { shaderKey: string }, ...rest: unknown[]) {
-    keys.push(p.shaderKey);
-    return original.call(this, p, ...rest);
-  };
-  return { keys, stop: () => void (b.runWebGPUProgram = original) };
-}
+import { diff, recordPrograms, useWebGPU, type Diff } from './pageSupport.ts';
 
 export interface AttentionCase {
   /** Items (images, or images × windows for Swin), tokens per item, heads, features per head. */

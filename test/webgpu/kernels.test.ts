@@ -716,7 +716,7 @@ describe.skipIf(!hasChromium)('implicit-GEMM convolution kernels match stock tfj
   // Against stock tfjs and against the host's loops, computed by this project's program.
   const checked = (d: ConvDiff, program: string, what: string) => {
     close(d, `${what} vs stock`);
-    if (d.host) close(d.host, `${what} vs host loops`);
+    close(d.host, `${what} vs host loops`);
     expect(d.programs.length, what).toBeGreaterThan(0);
     expect(d.programs.every((k) => k.startsWith(`fedganConvGemm_${program}_`) || k.startsWith('fedganSumSlices')), `${what}: ${d.programs}`).toBe(true);
   };

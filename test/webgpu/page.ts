@@ -39,7 +39,7 @@ import { gradientPenalty } from '../../shared/gan/losses.ts';
 import { gpChainPageFunctions } from './gpChainPage.ts';
 import { attentionPageFunctions } from './attentionPage.ts';
 import { subgroupPageFunctions } from './subgroupPage.ts';
-import { diff, wganGpCriticGrads, useWebGPU, type Diff } from './pageSupport.ts';
+import { convOperands, convSecondOrder, diff, hostConv, recordPrograms, wganGpCriticGrads, useWebGPU, type ConvPassCase, type Diff } from './pageSupport.ts';
 export type { Diff } from './pageSupport.ts';
 
 function webgpu(): WebGPUBackend {
@@ -67,21 +67,13 @@ async function backpropFilter(c: { x: number[]; filter: number[]; stride: number
 export interface ConvDiff extends Diff {
   /** Shader keys of the programs the replaced kernel ran. */
   programs: string[];
-  /** Against direct loops on the host (null for the fused pass). */
-  host: Diff | null;
+  /** Against direct loops on the host (the fused pass with its bias and activation). */
+  host: Diff;
 }
 
-export interface ConvCase {
-  pass: 'forward' | 'fused' | 'inputGrad' | 'filterGrad';
-  x: [number, number, number, number];
-  filter: [number, number, number, number];
-  stride: number;
-  pad: 'same' | 'valid';
+export interface ConvCase extends ConvPassCase {
   /** Tile configuration to force (null: the heuristic's). */
   tile: string | null;
-  activation?: string;
-  alpha?: number;
-  seed: number;
 }
 
 /**
@@ -90,82 +82,26 @@ export interface ConvCase {
  */
 async function convGemm(c: ConvCase): Promise<ConvDiff> {
   await useWebGPU();
-  const x = tf.randomNormal(c.x, 0, 1, 'float32', c.seed) as tf.Tensor4D;
-  const filter = tf.randomNormal(c.filter, 0, 0.5, 'float32', c.seed + 1) as tf.Tensor4D;
-  const bias = tf.randomNormal([c.filter[3]], 0, 0.5, 'float32', c.seed + 2);
-  const yShape = tf.tidy(() => tf.conv2d(x, filter, c.stride, c.pad).shape);
-  const dy = tf.randomNormal(yShape, 0, 1, 'float32', c.seed + 3);
-  const base = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
-  const run = () => {
-    if (c.pass === 'forward') return tf.engine().runKernel('Conv2D', { x, filter }, { ...base, dilations: [1, 1] } as unknown as tf.NamedAttrMap) as tf.Tensor;
-    if (c.pass === 'fused') {
-      return tf.engine().runKernel('FusedConv2D', { x, filter, bias }, { ...base, dilations: [1, 1], activation: c.activation ?? 'linear', leakyreluAlpha: c.alpha ?? 0.2 } as unknown as tf.NamedAttrMap) as tf.Tensor;
-    }
-    if (c.pass === 'inputGrad') return tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, { ...base, inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor;
-    return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...base, filterShape: c.filter } as unknown as tf.NamedAttrMap) as tf.Tensor;
-  };
-  const ref = run();
+  const ops = convOperands(c);
+  const ref = ops.run();
   const restore = installConvKernels();
   forceTile(c.tile);
   const programs = recordPrograms();
   let got: tf.Tensor;
   try {
-    got = run();
+    got = ops.run();
   } finally {
     programs.stop();
     forceTile(null);
     restore();
   }
   const d = diff(await got.data(), await ref.data());
-  // The plain passes also against direct loops on the host: stock tfjs can be wrong too (a shader that
-  // fails to compile invalidates the whole command buffer, and both read back zeros).
-  const host = c.pass === 'fused' ? null : diff(await got.data(), hostConv(c.pass, await x.data(), await filter.data(), await dy.data(), c.x, c.filter, yShape, c.stride, c.pad));
-  tf.dispose([x, filter, bias, dy, ref, got]);
+  // Also against direct loops on the host: stock tfjs can be wrong too (a shader that fails to compile
+  // invalidates the whole command buffer, and both read back zeros).
+  const host = diff(await got.data(), hostConv(c, await ops.x.data(), await ops.filter.data(), await ops.bias.data(), await ops.dy.data(), ops.yShape));
+  ops.dispose();
+  tf.dispose([ref, got]);
   return { ...d, programs: programs.keys, host };
-}
-
-/**
- * The three convolution passes by direct loops on the host (NHWC, TensorFlow's padding): an independent
- * reference for small shapes.
- */
-function hostConv(pass: ConvCase['pass'], x: ArrayLike<number>, w: ArrayLike<number>, dy: ArrayLike<number>, xs: number[], fs: number[], ys: number[], stride: number, pad: 'same' | 'valid'): Float64Array {
-  const [B, H, W, C] = xs;
-  const [KH, KW, , O] = fs;
-  const [, OH, OW] = ys;
-  const padT = pad === 'valid' ? 0 : Math.floor(Math.max((OH - 1) * stride + KH - H, 0) / 2);
-  const padL = pad === 'valid' ? 0 : Math.floor(Math.max((OW - 1) * stride + KW - W, 0) / 2);
-  const out = new Float64Array(pass === 'inputGrad' ? B * H * W * C : pass === 'filterGrad' ? KH * KW * C * O : B * OH * OW * O);
-  for (let b = 0; b < B; b++)
-    for (let oy = 0; oy < OH; oy++)
-      for (let ox = 0; ox < OW; ox++)
-        for (let kh = 0; kh < KH; kh++)
-          for (let kw = 0; kw < KW; kw++) {
-            const iy = oy * stride + kh - padT;
-            const ix = ox * stride + kw - padL;
-            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-            for (let ci = 0; ci < C; ci++)
-              for (let o = 0; o < O; o++) {
-                const xi = ((b * H + iy) * W + ix) * C + ci;
-                const wi = ((kh * KW + kw) * C + ci) * O + o;
-                const yi = ((b * OH + oy) * OW + ox) * O + o;
-                if (pass === 'inputGrad') out[xi] += dy[yi] * w[wi];
-                else if (pass === 'filterGrad') out[wi] += x[xi] * dy[yi];
-                else out[yi] += x[xi] * w[wi];
-              }
-          }
-  return out;
-}
-
-/** The shader keys of the programs run until `stop()`. */
-function recordPrograms(): { keys: string[]; stop(): void } {
-  const be = webgpu() as unknown as { runWebGPUProgram: (p: { shaderKey: string }, ...rest: unknown[]) => unknown };
-  const original = be.runWebGPUProgram;
-  const keys: string[] = [];
-  be.runWebGPUProgram = function (this: unknown, p: { shaderKey: string }, ...rest: unknown[]) {
-    keys.push(p.shaderKey);
-    return original.call(this, p, ...rest);
-  };
-  return { keys, stop: () => void (be.runWebGPUProgram = original) };
 }
 
 /**
@@ -192,38 +128,23 @@ async function convGemmPasses(c: Omit<ConvCase, 'pass'> & { passes: ConvCase['pa
   return out;
 }
 
-/**
- * Second order through the convolution kernels, as WGAN-GP's penalty takes it: ‖∂/∂x Σ LeakyReLU(conv(x, W))·w‖²
- * differentiated with respect to W (runs Conv2DBackpropInput forward, then its gradients: Conv2D and
- * Conv2DBackpropFilter), and ‖∂/∂x Σ conv(x, W)²·w‖² with respect to x.
- */
+/** Second order through the convolution kernels (pageSupport.ts convSecondOrder) with `tile` forced, against stock tfjs. */
 async function convGemmSecondOrder(c: ConvCase): Promise<{ dW: Diff; dx: Diff }> {
   await useWebGPU();
-  const x = tf.randomNormal(c.x, 0, 1, 'float32', c.seed) as tf.Tensor4D;
-  const filter = tf.randomNormal(c.filter, 0, 0.5, 'float32', c.seed + 1) as tf.Tensor4D;
-  const yShape = tf.tidy(() => tf.conv2d(x, filter, c.stride, c.pad).shape);
-  const w = tf.randomNormal(yShape, 0, 1, 'float32', c.seed + 3);
-  const run = () =>
-    tf.tidy(() => {
-      const inner = (a: tf.Tensor, f: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(tf.conv2d(t as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad), 0.2), w)))(a);
-      const dW = tf.grad((f: tf.Tensor) => tf.sum(tf.square(inner(x, f))))(filter);
-      // LeakyReLU's derivative is piecewise constant, so with respect to x take a squared conv instead.
-      const innerSq = (a: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.square(tf.conv2d(t as tf.Tensor4D, filter, c.stride, c.pad)), w)))(a);
-      const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.square(innerSq(a))))(x);
-      return [dW, dx];
-    });
-  const ref = run();
+  const ops = convSecondOrder(c);
+  const ref = ops.run();
   const restore = installConvKernels();
   forceTile(c.tile);
   let got: tf.Tensor[];
   try {
-    got = run();
+    got = ops.run();
   } finally {
     forceTile(null);
     restore();
   }
   const out = { dW: diff(await got[0].data(), await ref[0].data()), dx: diff(await got[1].data(), await ref[1].data()) };
-  tf.dispose([x, filter, w, ...ref, ...got]);
+  ops.dispose();
+  tf.dispose([...ref, ...got]);
   return out;
 }
 

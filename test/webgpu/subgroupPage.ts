@@ -13,22 +13,15 @@ import { candidateTiles, chooseTile, clearTunings, forceTile, setSubgroupLanes, 
 import type { ConvGeometry } from '../../shared/kernels/webgpu/convGemm.ts';
 import { enableFastWebGPU } from '../../shared/kernels/webgpu/index.ts';
 import { fixedSubgroupSize, installDirectiveHoisting, registerWebGPUBackend } from '../../shared/kernels/webgpu/webgpuDevice.ts';
-import { diff, useWebGPU, type Diff } from './pageSupport.ts';
+import { convOperands, convSecondOrder, diff, hostConv, useWebGPU, type ConvPassCase, type Diff } from './pageSupport.ts';
 
 // Before any page function initialises the backend: its device then asks for `subgroups` where offered.
 const registered = registerWebGPUBackend();
 
-export interface SubgroupCase {
-  pass: 'forward' | 'fused' | 'inputGrad' | 'filterGrad';
-  x: [number, number, number, number];
-  filter: [number, number, number, number];
-  stride: number;
-  pad: 'same' | 'valid';
+export interface SubgroupCase extends ConvPassCase {
   /** Tile configuration to force (a subgroup one, `sg…`, or a shared-memory one). */
   tile: string;
   activation?: 'linear' | 'relu' | 'leakyrelu' | 'sigmoid';
-  alpha?: number;
-  seed: number;
   /** The feature check's outcome: false runs as where it fails (no subgroup lanes). Default true. */
   subgroups?: boolean;
   /** The subgroup programs' in-shader fallback (no shuffles). */
@@ -76,45 +69,6 @@ async function subgroupDevice(): Promise<{ registered: boolean; adapterHas: bool
     hoistingWhileEnabled,
     hoistingAfter: own(),
   };
-}
-
-/** The three passes by direct loops on the host (NHWC, TensorFlow's padding), and the forward's epilogue. */
-function hostConv(c: SubgroupCase, x: ArrayLike<number>, w: ArrayLike<number>, bias: ArrayLike<number>, dy: ArrayLike<number>, ys: number[]): Float64Array {
-  const [B, H, W, C] = c.x;
-  const [KH, KW, , O] = c.filter;
-  const [, OH, OW] = ys;
-  const s = c.stride;
-  const padT = c.pad === 'valid' ? 0 : Math.floor(Math.max((OH - 1) * s + KH - H, 0) / 2);
-  const padL = c.pad === 'valid' ? 0 : Math.floor(Math.max((OW - 1) * s + KW - W, 0) / 2);
-  const out = new Float64Array(c.pass === 'inputGrad' ? B * H * W * C : c.pass === 'filterGrad' ? KH * KW * C * O : B * OH * OW * O);
-  for (let b = 0; b < B; b++)
-    for (let oy = 0; oy < OH; oy++)
-      for (let ox = 0; ox < OW; ox++)
-        for (let kh = 0; kh < KH; kh++)
-          for (let kw = 0; kw < KW; kw++) {
-            const iy = oy * s + kh - padT;
-            const ix = ox * s + kw - padL;
-            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
-            for (let ci = 0; ci < C; ci++) {
-              const xi = ((b * H + iy) * W + ix) * C + ci;
-              for (let o = 0; o < O; o++) {
-                const wi = ((kh * KW + kw) * C + ci) * O + o;
-                const yi = ((b * OH + oy) * OW + ox) * O + o;
-                if (c.pass === 'inputGrad') out[xi] += dy[yi] * w[wi];
-                else if (c.pass === 'filterGrad') out[wi] += x[xi] * dy[yi];
-                else out[yi] += x[xi] * w[wi];
-              }
-            }
-          }
-  if (c.pass === 'fused') {
-    const alpha = c.alpha ?? 0.2;
-    for (let i = 0; i < out.length; i++) {
-      const v = out[i] + bias[i % O];
-      const a = c.activation ?? 'linear';
-      out[i] = a === 'relu' ? Math.max(v, 0) : a === 'leakyrelu' ? (v >= 0 ? v : alpha * v) : a === 'sigmoid' ? 1 / (1 + Math.exp(-v)) : v;
-    }
-  }
-  return out;
 }
 
 /**
@@ -173,26 +127,14 @@ async function withConvKernels<T>(c: { tile: string; subgroups?: boolean; fallba
 /** One pass with the forced configuration against stock tfjs-webgpu's kernel and the host's loops. */
 async function subgroupConv(c: SubgroupCase): Promise<SubgroupDiff> {
   await useWebGPU();
-  const x = tf.randomNormal(c.x, 0, 1, 'float32', c.seed) as tf.Tensor4D;
-  const filter = tf.randomNormal(c.filter, 0, 0.5, 'float32', c.seed + 1) as tf.Tensor4D;
-  const bias = tf.randomNormal([c.filter[3]], 0, 0.5, 'float32', c.seed + 2);
-  const yShape = tf.tidy(() => tf.conv2d(x, filter, c.stride, c.pad).shape);
-  const dy = tf.randomNormal(yShape, 0, 1, 'float32', c.seed + 3);
-  const base = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
-  const run = () => {
-    if (c.pass === 'forward') return tf.engine().runKernel('Conv2D', { x, filter }, { ...base, dilations: [1, 1] } as unknown as tf.NamedAttrMap) as tf.Tensor;
-    if (c.pass === 'fused') {
-      return tf.engine().runKernel('FusedConv2D', { x, filter, bias }, { ...base, dilations: [1, 1], activation: c.activation ?? 'linear', leakyreluAlpha: c.alpha ?? 0.2 } as unknown as tf.NamedAttrMap) as tf.Tensor;
-    }
-    if (c.pass === 'inputGrad') return tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, { ...base, inputShape: c.x } as unknown as tf.NamedAttrMap) as tf.Tensor;
-    return tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...base, filterShape: c.filter } as unknown as tf.NamedAttrMap) as tf.Tensor;
-  };
-  const ref = run();
-  const r = await withConvKernels(c, run);
+  const ops = convOperands(c);
+  const ref = ops.run();
+  const r = await withConvKernels(c, ops.run);
   const got = await r.value.data();
   const d = diff(got, await ref.data());
-  const host = diff(got, hostConv(c, await x.data(), await filter.data(), await bias.data(), await dy.data(), yShape));
-  tf.dispose([x, filter, bias, dy, ref, r.value]);
+  const host = diff(got, hostConv(c, await ops.x.data(), await ops.filter.data(), await ops.bias.data(), await ops.dy.data(), ops.yShape));
+  ops.dispose();
+  tf.dispose([ref, r.value]);
   return { ...d, host, programs: r.programs, lanes: r.lanes, validation: r.validation, compileErrors: r.compileErrors };
 }
 
@@ -204,28 +146,17 @@ async function subgroupConvPasses(c: Omit<SubgroupCase, 'pass'> & { passes: Subg
 }
 
 /**
- * Second order through the convolutions with the forced configuration, as WGAN-GP's penalty takes it:
- * ‖∂/∂x Σ LeakyReLU(conv(x, W))·w‖² with respect to W and ‖∂/∂x Σ conv(x, W)²·w‖² with respect to x,
+ * Second order through the convolutions (pageSupport.ts convSecondOrder) with the forced configuration,
  * against stock tfjs.
  */
 async function subgroupSecondOrder(c: SubgroupCase): Promise<{ dW: Diff; dx: Diff; programs: string[]; lanes: number; validation: string | null }> {
   await useWebGPU();
-  const x = tf.randomNormal(c.x, 0, 1, 'float32', c.seed) as tf.Tensor4D;
-  const filter = tf.randomNormal(c.filter, 0, 0.5, 'float32', c.seed + 1) as tf.Tensor4D;
-  const yShape = tf.tidy(() => tf.conv2d(x, filter, c.stride, c.pad).shape);
-  const w = tf.randomNormal(yShape, 0, 1, 'float32', c.seed + 3);
-  const run = () =>
-    tf.tidy(() => {
-      const inner = (a: tf.Tensor, f: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(tf.conv2d(t as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad), 0.2), w)))(a);
-      const dW = tf.grad((f: tf.Tensor) => tf.sum(tf.square(inner(x, f))))(filter);
-      const innerSq = (a: tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.square(tf.conv2d(t as tf.Tensor4D, filter, c.stride, c.pad)), w)))(a);
-      const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.square(innerSq(a))))(x);
-      return [dW, dx];
-    });
-  const ref = run();
-  const r = await withConvKernels(c, run);
+  const ops = convSecondOrder(c);
+  const ref = ops.run();
+  const r = await withConvKernels(c, ops.run);
   const out = { dW: diff(await r.value[0].data(), await ref[0].data()), dx: diff(await r.value[1].data(), await ref[1].data()), programs: r.programs, lanes: r.lanes, validation: r.validation };
-  tf.dispose([x, filter, w, ...ref, ...r.value]);
+  ops.dispose();
+  tf.dispose([...ref, ...r.value]);
   return out;
 }
 
