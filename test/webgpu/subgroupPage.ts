@@ -13,7 +13,7 @@ import { candidateTiles, chooseTile, clearTunings, forceTile, setSubgroupLanes, 
 import type { ConvGeometry } from '../../shared/kernels/webgpu/convGemm.ts';
 import { enableFastWebGPU } from '../../shared/kernels/webgpu/index.ts';
 import { fixedSubgroupSize, installDirectiveHoisting, registerWebGPUBackend } from '../../shared/kernels/webgpu/webgpuDevice.ts';
-import { convOperands, convSecondOrder, diff, hostConv, useWebGPU, type ConvPassCase, type Diff } from './pageSupport.ts';
+import { convOperands, convSecondOrder, diff, hostConv, recordPrograms, useWebGPU, type ConvPassCase, type Diff } from './pageSupport.ts';
 
 // Before any page function initialises the backend: its device then asks for `subgroups` where offered.
 const registered = registerWebGPUBackend();
@@ -77,7 +77,6 @@ async function subgroupDevice(): Promise<{ registered: boolean; adapterHas: bool
  */
 async function withConvKernels<T>(c: { tile: string; subgroups?: boolean; fallback?: boolean }, fn: () => T): Promise<{ value: T; programs: string[]; validation: string | null; compileErrors: string[]; lanes: number }> {
   const d = device();
-  const be = tf.backend() as unknown as { runWebGPUProgram: (p: { shaderKey: string }, ...rest: unknown[]) => unknown };
   const lanes = c.subgroups === false ? 0 : fixedSubgroupSize(d);
   const undoHoist = lanes ? installDirectiveHoisting(d) : null;
   // Compilation messages of every module created during the run (after the hoisting, which wraps below).
@@ -89,12 +88,7 @@ async function withConvKernels<T>(c: { tile: string; subgroups?: boolean; fallba
     modules.push(m.getCompilationInfo());
     return m;
   };
-  const run = be.runWebGPUProgram;
-  const programs: string[] = [];
-  be.runWebGPUProgram = function (this: unknown, p: { shaderKey: string }, ...rest: unknown[]) {
-    programs.push(p.shaderKey);
-    return run.call(this, p, ...rest);
-  };
+  const programs = recordPrograms();
   setTunerAdapter('test/subgroups', 1024, false); // the filter gradient's slices as on a large GPU: several here
   setSubgroupLanes(lanes);
   forceSubgroupFallback(c.fallback ?? false);
@@ -110,7 +104,7 @@ async function withConvKernels<T>(c: { tile: string; subgroups?: boolean; fallba
     forceSubgroupFallback(false);
     setSubgroupLanes(0);
     setTunerAdapter('unknown', 1024, false);
-    be.runWebGPUProgram = run;
+    programs.stop();
     if (hadOwn) d.createShaderModule = create;
     else delete (d as Partial<GPUDevice>).createShaderModule;
     undoHoist?.();
@@ -121,7 +115,7 @@ async function withConvKernels<T>(c: { tile: string; subgroups?: boolean; fallba
   probe.dispose();
   const err = await d.popErrorScope();
   const compileErrors = (await Promise.all(modules)).flatMap((i) => i.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`));
-  return { value, programs, validation: err ? err.message : null, compileErrors, lanes };
+  return { value, programs: programs.keys, validation: err ? err.message : null, compileErrors, lanes };
 }
 
 /** One pass with the forced configuration against stock tfjs-webgpu's kernel and the host's loops. */

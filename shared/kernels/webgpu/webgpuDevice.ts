@@ -7,8 +7,9 @@ import type { Restore } from './overrides.ts';
  *
  * tfjs-backend-webgpu 4.22 registers 'webgpu' with a factory that creates its device with
  * `timestamp-query` and `bgra8unorm-storage` only, so no shader can `enable subgroups;`.
- * `registerWebGPUBackend()` registers the same factory again (same adapter request, same required limits),
- * adding `subgroups` to the required features when the adapter offers it. It must run after
+ * `registerWebGPUBackend()` registers the same factory again (same adapter request, tfjs's required limits
+ * plus the adapter's `maxStorageBuffersPerShaderStage`, which the fused batch norm + LeakyReLU's input
+ * gradient needs), adding `subgroups` to the required features when the adapter offers it. It must run after
  * tfjs-backend-webgpu is imported and before the backend is first initialised (tf.setBackend('webgpu'));
  * once a webgpu backend exists it changes nothing and says so.
  *
