@@ -38,6 +38,9 @@ export const VARIANTS: Record<string, GanConfigInput> = {
   'diffaug+ema+sn': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { spectralNorm: true } },
   // As SNGAN trains it: spectral normalisation instead of dropout.
   'diffaug+ema+sn-dropout': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { spectralNorm: true, dropout: 0 } },
+  // The generator's upsampling by interpolation instead of pixel copies (no 2 × 2 blocks to smooth out).
+  'diffaug+ema+mbstd': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { minibatchStd: true } },
+  'diffaug+ema+bilinear': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, generator: { upsample: 'bilinear' } },
 };
 
 export interface AblationOptions {

@@ -69,9 +69,14 @@ export const ganConfigSchema = z
         baseChannels: z.number().int().min(1).max(1024).default(128),
         momentum: z.number().min(0).max(1).default(0.8),
         dropout: z.number().min(0).max(0.9).default(0),
+        /**
+         * How each stage doubles the resolution before its convolution: `nearest` (the paper's) copies pixels
+         * into 2 × 2 blocks, `bilinear` interpolates (shared/nn/layers.ts upsample2x). No weights change.
+         */
+        upsample: z.enum(['nearest', 'bilinear']).default('nearest'),
       })
       .strict()
-      .default({ baseChannels: 128, momentum: 0.8, dropout: 0 }),
+      .default({ baseChannels: 128, momentum: 0.8, dropout: 0, upsample: 'nearest' }),
     discriminator: z
       .object({
         type: z.enum(DISCRIMINATOR_TYPES).default('cnn'),
@@ -90,9 +95,16 @@ export const ganConfigSchema = z
          * (shared/nn/spectralNorm.ts). Off by default (docs/recipe.md says why).
          */
         spectralNorm: z.boolean().default(false),
+        /**
+         * Minibatch standard deviation (Karras et al. 2018): the backbone's features get one more, the mean
+         * over features of their standard deviation across the batch, so the discriminator can tell a batch
+         * of too-similar fakes from a batch of reals (shared/gan/discriminators/minibatchStd.ts). Reals and
+         * fakes are then scored in separate passes; not with differential privacy.
+         */
+        minibatchStd: z.boolean().default(false),
       })
       .strict()
-      .default({ type: 'cnn', baseChannels: 32, dropout: 0.25, patchSize: 8, embedDim: 96, depth: 4, heads: 4, windowSize: 4, spectralNorm: false }),
+      .default({ type: 'cnn', baseChannels: 32, dropout: 0.25, patchSize: 8, embedDim: 96, depth: 4, heads: 4, windowSize: 4, spectralNorm: false, minibatchStd: false }),
     /** Defaults depend on the GAN type (see resolveOptimizers). */
     optimizerG: optimizerSchema.partial().default({}),
     optimizerD: optimizerSchema.partial().default({}),
@@ -165,7 +177,13 @@ export function withRecipeDefaults(input: unknown): unknown {
  * own. The one text for the config check and the training step (shared/privacy/dpSgd.ts), with the field
  * of the GAN config it is about.
  */
-export function dpRefusal(cfg: Pick<GanConfig, 'gan' | 'discriminator'>): { field: 'discriminator.spectralNorm' | 'discriminator.type'; message: string } | null {
+export function dpRefusal(cfg: Pick<GanConfig, 'gan' | 'discriminator'>): { field: 'discriminator.spectralNorm' | 'discriminator.minibatchStd' | 'discriminator.type'; message: string } | null {
+  if (cfg.discriminator.minibatchStd) {
+    return {
+      field: 'discriminator.minibatchStd',
+      message: "differential privacy cannot train a discriminator with minibatch standard deviation: its extra feature is a statistic of the whole batch, so every tile's score depends on the other tiles and no tile's gradient is its own to clip. Turn discriminator.minibatchStd off",
+    };
+  }
   if (cfg.discriminator.spectralNorm) {
     return {
       field: 'discriminator.spectralNorm',

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Augmentation, AugmentConfig } from '../config/ganConfig.ts';
 import { randomOps } from '../nn/random.ts';
+import { cachedConstant } from '../nn/constants.ts';
 
 /**
  * Differentiable augmentation (DiffAugment, Zhao et al. 2020): the discriminator only ever sees
@@ -42,26 +43,12 @@ export function contrast(x: tf.Tensor4D, factor: tf.Tensor1D): tf.Tensor4D {
   return tf.add(tf.mul(tf.sub(x, m), perSample(factor)), m);
 }
 
-/**
- * Index constants, made once per backend and size and kept: every step then reuses the same tensors
- * (on a GPU, uploaded once, rather than built on the host and uploaded at every step).
- */
-const constants = new Map<string, tf.Tensor>();
-function constant<T extends tf.Tensor>(key: string, make: () => T): T {
-  const k = `${tf.getBackend()}:${key}`;
-  const hit = constants.get(k);
-  if (hit && !hit.isDisposed) return hit as T;
-  const t = tf.keep(tf.tidy(make));
-  constants.set(k, t);
-  return t;
-}
-
 /** 0, 1, …, n − 1 as float32 [1, n]. */
-const iota = (n: number) => constant(`iota${n}`, () => tf.reshape(tf.range(0, n, 1, 'float32'), [1, n]) as tf.Tensor2D);
+const iota = (n: number) => cachedConstant(`iota${n}`, () => tf.reshape(tf.range(0, n, 1, 'float32'), [1, n]) as tf.Tensor2D);
 
 /** M[b, i, j] = 1 where j = i − shift_b, else 0: (M·v)_i = v_{i − shift}, zero where that is outside. */
 function shiftMatrix(shift: tf.Tensor1D, n: number): tf.Tensor3D {
-  const iMinusJ = constant(`diff${n}`, () => tf.reshape(tf.sub(tf.reshape(iota(n), [n, 1]), iota(n)), [1, n, n]));
+  const iMinusJ = cachedConstant(`diff${n}`, () => tf.reshape(tf.sub(tf.reshape(iota(n), [n, 1]), iota(n)), [1, n, n]));
   const s = tf.reshape(tf.cast(shift, 'float32'), [-1, 1, 1]);
   return tf.cast(tf.equal(iMinusJ, s), 'float32') as tf.Tensor3D;
 }

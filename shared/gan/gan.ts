@@ -37,8 +37,10 @@ export function architectureKey(cfg: GanConfig): string {
     latentDim: cfg.latentDim,
     g: cfg.generator.baseChannels,
     d: { type: d.type, base: d.baseChannels, patch: d.patchSize, dim: d.embedDim, depth: d.depth, heads: d.heads, window: d.windowSize },
-    // Only when on, so configs without an EMA keep their fingerprints.
+    // Only when on, so configs without them keep their fingerprints.
     ...(cfg.ema ? { ema: true } : {}),
+    ...(cfg.generator.upsample !== 'nearest' ? { upsample: cfg.generator.upsample } : {}),
+    ...(d.minibatchStd ? { minibatchStd: true } : {}),
   });
 }
 

@@ -7,7 +7,7 @@ import { batchNorm, conv2d, dense, dropout, embedding, LEAKY_ALPHA, upsample2x }
 /**
  * The paper's custom CNN generator.
  *
- * z ─dense→ (s/8 × s/8 × c) ⊙ E[y] → 3 × [upsample 2×, conv 3×3, batch norm, LeakyReLU(0.2), dropout?] → conv 3×3 → tanh
+ * z ─dense→ (s/8 × s/8 × c) ⊙ E[y] → 3 × [upsample 2× (nearest, or bilinear: `generator.upsample`), conv 3×3, batch norm, LeakyReLU(0.2), dropout?] → conv 3×3 → tanh
  *
  * Class conditioning: a learned class embedding E[y] shaped like the feature map (s/8 × s/8 × c) is
  * multiplied into every input channel of the convolution stack (the paper found this better than
@@ -62,7 +62,7 @@ export function createGenerator(cfg: GanConfig): Generator {
       let x = tf.reshape(project.apply(z), [b, s0, s0, c0]) as tf.Tensor4D;
       x = tf.mul(x, tf.reshape(classMap.apply(labels), [b, s0, s0, c0]));
       for (const { conv, bn } of stages) {
-        x = conv.apply(upsample2x(x));
+        x = conv.apply(upsample2x(x, cfg.generator.upsample));
         x = bn.applyLeaky(x, training, LEAKY_ALPHA, updateStats) as tf.Tensor4D;
         x = dropout(x, rate, training, dropoutSeed);
       }

@@ -6,6 +6,7 @@ import { layerNormalize } from './layerNormalize.ts';
 import { fusedLayerOps } from './fusedLayerOps.ts';
 import { affineLeaky } from './normLeaky.ts';
 import { movingAverage } from './movingAverage.ts';
+import { cachedConstant } from './constants.ts';
 import { perExampleConvLayer, perExampleDenseLayer, perExampleGather, perExampleScaleShift, perExampleWeight } from './perExample.ts';
 
 /**
@@ -167,7 +168,40 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, training: boole
   return randomOps().dropout(x, rate, typeof seed === 'function' ? seed() : seed) as T;
 }
 
-/** Nearest-neighbour 2× upsampling. */
-export function upsample2x(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
+export type UpsampleMode = 'nearest' | 'bilinear';
+
+/**
+ * 2× upsampling. `nearest` copies each pixel into a 2 × 2 block. `bilinear` interpolates with half-pixel
+ * centres and clamped edges, as `tf.image.resizeBilinear(x, [2h, 2w], false, true)` computes its values:
+ * output o along an axis of n reads source position (o + ½)/2 − ½, so every output is ¾ of its own source
+ * pixel and ¼ of the neighbour on its side (the edge pixel itself at the border). It is computed as two
+ * matrix products with the fixed interpolation matrices U_H (2h × h) and U_W (2w × w), out = U_H · x · U_Wᵀ
+ * per image and channel, because tfjs 4.22's ResizeBilinearGrad ignores `halfPixelCenters` on every
+ * backend (its gradient is the adjoint of a different resize). The matrix form's gradient is the exact
+ * adjoint, on every backend and to any order, in two dispatches each way on the GPU.
+ */
+export function upsample2x(x: tf.Tensor4D, mode: UpsampleMode = 'nearest'): tf.Tensor4D {
+  const [b, h, w, c] = x.shape;
+  if (mode === 'nearest') return tf.image.resizeNearestNeighbor(x, [h * 2, w * 2]);
+  return tf.tidy(() => {
+    const rows = tf.matMul(bilinearMatrix(h), tf.reshape(x, [b, h, w * c])); // [b, 2h, w·c]
+    const cols = tf.matMul(bilinearMatrix(w), tf.reshape(rows, [b * 2 * h, w, c])); // [b·2h, 2w, c]
+    return tf.reshape(cols, [b, 2 * h, 2 * w, c]);
+  });
 }
+
+/** U[1, 2n, n]: row o holds the bilinear weights of output o on the n source pixels (half-pixel centres, clamped). */
+export function bilinearWeights(n: number): Float32Array {
+  const u = new Float32Array(2 * n * n);
+  for (let o = 0; o < 2 * n; o++) {
+    const src = (o + 0.5) / 2 - 0.5;
+    const i0 = Math.floor(src);
+    const f = src - i0;
+    const clamp = (i: number) => Math.min(n - 1, Math.max(0, i));
+    u[o * n + clamp(i0)] += 1 - f;
+    u[o * n + clamp(i0 + 1)] += f;
+  }
+  return u;
+}
+
+const bilinearMatrix = (n: number) => cachedConstant(`bilinear2x:${n}`, () => tf.tensor3d(bilinearWeights(n), [1, 2 * n, n]));

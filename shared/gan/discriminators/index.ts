@@ -5,6 +5,7 @@ import { SpectralNorm } from '../../nn/spectralNorm.ts';
 import type { SeedSource } from '../../nn/random.ts';
 import { cnnBackbone } from './cnn.ts';
 import { createHead, type DiscriminatorOutput } from './heads.ts';
+import { withMinibatchStd } from './minibatchStd.ts';
 import { resnetBackbone } from './resnet.ts';
 import { swinBackbone } from './swin.ts';
 import type { BackboneFactory } from './types.ts';
@@ -36,7 +37,8 @@ export function createDiscriminator(cfg: GanConfig): Discriminator {
   if (!factory) throw new Error(`discriminator "${cfg.discriminator.type}" is not available (known: ${Object.keys(BACKBONES).join(', ')})`);
   const spectralNorm = cfg.discriminator.spectralNorm ? new SpectralNorm() : null;
   const params = new ParamStore('d', cfg.seed + 1, spectralNorm);
-  const backbone = factory({ cfg, params, critic: cfg.gan === 'wgan-gp' });
+  const own = factory({ cfg, params, critic: cfg.gan === 'wgan-gp' });
+  const backbone = cfg.discriminator.minibatchStd ? withMinibatchStd(own) : own;
   const head = createHead(cfg.gan, params, backbone.featureDim, cfg.classes.length);
   return {
     params,
