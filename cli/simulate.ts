@@ -297,7 +297,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     const q = probes.get(r.round);
     process.stdout.write(
       `round ${r.round}: ${r.clients.length} hospitals, ${r.clients.reduce((s, c) => s + c.examples, 0)} tiles, D ${r.dLoss.toFixed(4)} G ${r.gLoss.toFixed(4)}, ${r.seconds.toFixed(1)} s` +
-        (q ? `; KID ${q.kid.toPrecision(4)} ± ${q.kidStd.toPrecision(2)} (${summary.quality!.features})` : '') +
+        (q ? `; KID ${q.kid.toPrecision(4)} ± ${q.kidStd.toPrecision(2)}, diversity ${q.diversity.toFixed(2)} (${summary.quality!.features})` : '') +
         '\n',
     );
   }

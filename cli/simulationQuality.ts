@@ -55,6 +55,8 @@ export interface QualityPoint {
   round: number;
   kid: number;
   kidStd: number;
+  /** The probe's pooled diversity (synthetic over reference mean pairwise feature distance; qualityProbe.ts). */
+  diversity: number;
   /** Seconds the probe took. */
   seconds: number;
 }
@@ -157,7 +159,7 @@ export class SimulationQuality {
     this.gan.setWeights(global);
     if (this.batchNorm === 'local') recalibrateGeneratorBatchNorm(this.gan);
     const p = await probeQuality(this.gan, this.reference, this.opts.extractor, { perClass: this.perClass, seed: this.seed, subsets: this.subsets });
-    const point = { round, kid: p.kid, kidStd: p.kidStd, seconds: (performance.now() - t0) / 1000 };
+    const point = { round, kid: p.kid, kidStd: p.kidStd, diversity: p.diversity, seconds: (performance.now() - t0) / 1000 };
     this.curve.push(point);
     const best = this.track.add(round, p.kid);
     if (best) this.bestWeights = global;

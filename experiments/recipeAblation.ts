@@ -60,7 +60,7 @@ export interface AblationOptions {
 export interface VariantResult {
   variant: string;
   config: GanConfigInput;
-  probes: { step: number; kid: number; kidStd: number; seconds: number }[];
+  probes: { step: number; kid: number; kidStd: number; diversity: number; seconds: number }[];
   best: { step: number; kid: number };
   last: { step: number; kid: number };
   secondsPerStep: number;
@@ -97,8 +97,8 @@ export async function runAblation(opts: AblationOptions): Promise<VariantResult[
       trainSeconds += r.seconds;
       if (!Number.isFinite(r.dLoss) || !Number.isFinite(r.gLoss)) throw new Error(`${name} diverged by step ${done}: D ${r.dLoss}, G ${r.gLoss}`);
       const p = await probeQuality(gan, reference, opts.extractor, { perClass: opts.probePerClass });
-      probes.push({ step: done, kid: p.kid, kidStd: p.kidStd, seconds: (Date.now() - t0) / 1000 });
-      opts.log(`${name}: step ${done}/${opts.steps}, KID ${p.kid.toFixed(4)} ± ${p.kidStd.toFixed(4)}, D ${r.dLoss.toFixed(3)} G ${r.gLoss.toFixed(3)}`);
+      probes.push({ step: done, kid: p.kid, kidStd: p.kidStd, diversity: p.diversity, seconds: (Date.now() - t0) / 1000 });
+      opts.log(`${name}: step ${done}/${opts.steps}, KID ${p.kid.toFixed(4)} ± ${p.kidStd.toFixed(4)}, diversity ${p.diversity.toFixed(3)}, D ${r.dLoss.toFixed(3)} G ${r.gLoss.toFixed(3)}`);
     }
     const grid = await generateSampleGrid(gan, 8, 1234);
     writeFileSync(join(out, `samples-${name}.png`), encodePng(grid.width, grid.height, grid.rgba));
@@ -114,8 +114,8 @@ export async function runAblation(opts: AblationOptions): Promise<VariantResult[
 }
 
 export function ablationTable(results: readonly VariantResult[]): string {
-  const rows = results.map((r) => `| ${r.variant} | ${r.last.kid.toFixed(4)} | ${r.best.kid.toFixed(4)} (step ${r.best.step}) | ${r.probes.map((p) => p.kid.toFixed(3)).join(' → ')} | ${(r.secondsPerStep * 1000).toFixed(0)} ms |`);
-  return ['| variant | KID at the end | best KID | curve | time per step |', '|---|---|---|---|---|', ...rows].join('\n');
+  const rows = results.map((r) => `| ${r.variant} | ${r.last.kid.toFixed(4)} | ${r.best.kid.toFixed(4)} (step ${r.best.step}) | ${r.probes.map((p) => p.kid.toFixed(3)).join(' → ')} | ${r.probes.map((p) => p.diversity.toFixed(2)).join(' → ')} | ${(r.secondsPerStep * 1000).toFixed(0)} ms |`);
+  return ['| variant | KID at the end | best KID | curve | diversity | time per step |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 const USAGE = `Usage: npm run ablation -- --data DIR --out DIR [options]

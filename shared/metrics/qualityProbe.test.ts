@@ -36,6 +36,15 @@ describe('quality probe', () => {
     const expected = kid(await ex.extract(sample, 16), await ex.extract(realTiles, 16), { subsets: 20, seed: 1 });
     expect(a.kid).toBeCloseTo(expected.mean, 10);
     expect(a.kidStd).toBeCloseTo(expected.std, 10);
+    // Diversity: mean pairwise Euclidean distance of the sample's features over the reference's, by hand.
+    const spread = (f: { rows: number; dim: number; data: ArrayLike<number> }) => {
+      const d: number[] = [];
+      for (let i = 0; i < f.rows; i++)
+        for (let j = i + 1; j < f.rows; j++) d.push(Math.hypot(...Array.from({ length: f.dim }, (_, t) => f.data[i * f.dim + t] - f.data[j * f.dim + t])));
+      return d.reduce((x, y) => x + y, 0) / d.length;
+    };
+    expect(a.diversity).toBeCloseTo(spread(await ex.extract(sample, 16)) / spread(await ex.extract(realTiles, 16)), 8);
+    expect(a.diversity).toBeGreaterThan(0);
   });
 
   it('probes of another latent seed differ, and a reference made with another network is refused', async () => {

@@ -13,6 +13,7 @@ import type { FeatureExtractor } from '../features/types.ts';
 import { generate, type Gan } from '../gan/gan.ts';
 import { toRgbBytes } from '../image/grid.ts';
 import type { Features } from './features.ts';
+import { meanPairwiseDistance } from './diversity.ts';
 import { kid } from './kid.ts';
 
 export interface ProbeOptions {
@@ -35,6 +36,12 @@ export interface QualityProbe {
   reference: number;
   /** The feature network (FeatureExtractor.name). */
   features: string;
+  /**
+   * Diversity, pooled over classes: the mean pairwise feature distance of the synthetic sample over that
+   * of the reference tiles (shared/metrics/diversity.ts). Well below 1 is mode collapse; the quality report
+   * has the per-class figure.
+   */
+  diversity: number;
 }
 
 /** A fixed real reference: the features of a fixed set of real tiles, computed once per run. */
@@ -42,11 +49,14 @@ export interface ProbeReference {
   features: Features;
   /** The extractor that made them; probes must use the same one. */
   extractor: string;
+  /** Mean pairwise distance of the reference features, the denominator of `diversity`. */
+  spread: number;
 }
 
 export async function probeReference(extractor: FeatureExtractor, tiles: readonly Uint8Array[], size: number): Promise<ProbeReference> {
   if (tiles.length < 4) throw new Error(`the quality probe needs at least 4 reference tiles, got ${tiles.length}`);
-  return { features: await extractor.extract(tiles, size), extractor: extractor.name };
+  const features = await extractor.extract(tiles, size);
+  return { features, extractor: extractor.name, spread: meanPairwiseDistance(features) };
 }
 
 /** Generate the probe's fixed sample: `perClass` tiles of every class, as RGB bytes, always from the same latents. */
@@ -73,7 +83,8 @@ export async function probeQuality(gan: Gan, reference: ProbeReference, extracto
   const tiles = await probeSample(gan, perClass, opts.seed ?? 4242, opts.batchSize);
   const synthetic = await extractor.extract(tiles, gan.cfg.imageSize);
   const k = kid(synthetic, reference.features, { subsets: opts.subsets ?? 20, seed: 1 });
-  return { kid: k.mean, kidStd: k.std, synthetic: synthetic.rows, reference: reference.features.rows, features: extractor.name };
+  const diversity = meanPairwiseDistance(synthetic) / reference.spread;
+  return { kid: k.mean, kidStd: k.std, synthetic: synthetic.rows, reference: reference.features.rows, features: extractor.name, diversity };
 }
 
 export interface TrackPoint {
