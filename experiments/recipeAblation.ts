@@ -39,6 +39,8 @@ export const VARIANTS: Record<string, GanConfigInput> = {
   // As SNGAN trains it: spectral normalisation instead of dropout.
   'diffaug+ema+sn-dropout': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { spectralNorm: true, dropout: 0 } },
   // The generator's upsampling by interpolation instead of pixel copies (no 2 × 2 blocks to smooth out).
+  // DiffAugment alone regularising the discriminator (no dropout).
+  'diffaug+ema-dropout': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { dropout: 0 } },
   'diffaug+ema+mbstd': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { minibatchStd: true } },
   'diffaug+ema+bilinear': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, generator: { upsample: 'bilinear' } },
 };
