@@ -48,7 +48,7 @@ export interface Preset {
 }
 
 /** The product's recipe (shared/config/ganConfig.ts RECIPE_DEFAULTS), as the runs' GAN config file spells it out. */
-const RECIPE = { augment: { policy: [...RECIPE_DEFAULTS.augment.policy] }, ema: { ...RECIPE_DEFAULTS.ema } };
+const RECIPE = { augment: { policy: [...RECIPE_DEFAULTS.augment.policy] }, ema: { ...RECIPE_DEFAULTS.ema }, discriminator: { ...RECIPE_DEFAULTS.discriminator } };
 
 const CPU: Preset = {
   description: 'the same recipe at 32 px on a CPU: ACGAN, four hospitals split by site and again non-IID (noniid:0.7), sized for about 25 min of training each on 2 cores',
@@ -57,7 +57,9 @@ const CPU: Preset = {
   gans: ['acgan'],
   partitions: ['site', 'noniid:0.7'],
   gChannels: 32,
-  dChannels: 16,
+  // The product's discriminator width (the GAN config's default): at 16 channels the discriminator stayed
+  // near chance and the samples' diversity was 0.64 of the reals' at 1,000 steps, 0.84 at 32 (docs/recipe.md).
+  dChannels: 32,
   batchSize: 32,
   localSteps: 25,
   rounds: 36,

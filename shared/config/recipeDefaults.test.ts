@@ -10,6 +10,16 @@ describe('the recipe is the product default', () => {
     expect(parseFedConfig({ model: { gan: 'wgan-gp' } }).model.augment.policy).toEqual(['color', 'translation', 'cutout']);
   });
 
+  it("the discriminator trains without dropout (DiffAugment regularises it); its other fields keep their defaults, an explicit dropout wins", () => {
+    const m = parseFedConfig({}).model;
+    expect(m.discriminator.dropout).toBe(0);
+    expect(m.discriminator.type).toBe('cnn');
+    expect(m.discriminator.baseChannels).toBe(32);
+    const swin = parseFedConfig({ model: { discriminator: { type: 'swin', patchSize: 4 } } }).model.discriminator;
+    expect([swin.type, swin.patchSize, swin.dropout]).toEqual(['swin', 4, 0]);
+    expect(parseFedConfig({ model: { discriminator: { dropout: 0.25 } } }).model.discriminator.dropout).toBe(0.25);
+  });
+
   it('explicit values win: ema null and an empty policy turn the options off, another decay is kept', () => {
     const off = parseFedConfig({ model: { ema: null, augment: { policy: [] } } }).model;
     expect(off.ema).toBeNull();
@@ -22,7 +32,10 @@ describe('the recipe is the product default', () => {
     expect(plain.ema).toBeNull();
     expect(plain.augment.policy).toEqual([]);
     expect(withRecipeDefaults(null)).toBeNull();
-    expect(withRecipeDefaults({ gan: 'cgan' })).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.999 }, gan: 'cgan' });
+    expect(withRecipeDefaults({ gan: 'cgan' })).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.999 }, gan: 'cgan', discriminator: { dropout: 0 } });
+    expect(withRecipeDefaults({ discriminator: 'cnn' })).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.999 }, discriminator: 'cnn' });
+    expect(() => parseFedConfig({ model: { discriminator: 'cnn' } })).toThrow(/model\.discriminator/);
+    expect(parseGanConfig({}).discriminator.dropout).toBe(0.25);
     // The defaults object is not shared with the configs made from it.
     const a = withRecipeDefaults({}) as { augment: { policy: string[] } };
     a.augment.policy.push('x');
