@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { parseGanConfig } from '../config/ganConfig.ts';
+import { createGan } from '../gan/gan.ts';
 import { createGenerator } from '../gan/generator.ts';
 import { bilinearWeights, upsample2x } from './layers.ts';
 
@@ -102,6 +103,18 @@ describe('generator.upsample', () => {
     expect(parseGanConfig({}).generator.upsample).toBe('nearest');
     expect(parseGanConfig({ generator: { upsample: 'bilinear' } }).generator.upsample).toBe('bilinear');
     expect(() => parseGanConfig({ generator: { upsample: 'bicubic' as 'nearest' } })).toThrow(/generator\.upsample/);
+  });
+
+  it('bilinear changes the model fingerprint (a federation cannot mix the two); nearest spelled out does not', () => {
+    const base = { imageSize: 16, latentDim: 8, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 } };
+    const fp = (upsample?: 'nearest' | 'bilinear') => {
+      const gan = createGan(parseGanConfig({ ...base, generator: { baseChannels: 8, ...(upsample ? { upsample } : {}) } }));
+      const f = gan.fingerprint;
+      gan.dispose();
+      return f;
+    };
+    expect(fp('nearest')).toBe(fp());
+    expect(fp('bilinear')).not.toBe(fp());
   });
 
   it('a bilinear generator has the same weights as a nearest one and a different, smoother image', () => {
