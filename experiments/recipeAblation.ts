@@ -28,21 +28,24 @@ import { initNodeBackend } from '../node/nodeBackend.ts';
 import { encodePng } from '../node/png.ts';
 import { readTileFolder, type FolderTile } from '../node/tileFolder.ts';
 
+/** DiffAugment's whole policy and a generator EMA short enough for 1,000 steps: what the later variants add to. */
+const DIFFAUG_EMA: GanConfigInput = { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 } };
+
 /** The variants, each a change to the base config; cumulative where the literature stacks them. */
 export const VARIANTS: Record<string, GanConfigInput> = {
   baseline: {},
-  diffaug: { augment: { policy: ['color', 'translation', 'cutout'] } },
-  'diffaug+ema': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 } },
-  'diffaug+ema+hinge': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, adversarialLoss: 'hinge' },
-  'diffaug+ema+r1': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, r1: { gamma: 1 }, discriminator: { dropout: 0 } },
-  'diffaug+ema+sn': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { spectralNorm: true } },
+  diffaug: { augment: DIFFAUG_EMA.augment },
+  'diffaug+ema': DIFFAUG_EMA,
+  'diffaug+ema+hinge': { ...DIFFAUG_EMA, adversarialLoss: 'hinge' },
+  'diffaug+ema+r1': { ...DIFFAUG_EMA, r1: { gamma: 1 }, discriminator: { dropout: 0 } },
+  'diffaug+ema+sn': { ...DIFFAUG_EMA, discriminator: { spectralNorm: true } },
   // As SNGAN trains it: spectral normalisation instead of dropout.
-  'diffaug+ema+sn-dropout': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { spectralNorm: true, dropout: 0 } },
+  'diffaug+ema+sn-dropout': { ...DIFFAUG_EMA, discriminator: { spectralNorm: true, dropout: 0 } },
+  // DiffAugment alone regularising the discriminator (no dropout): the product's recipe since this ablation.
+  'diffaug+ema-dropout': { ...DIFFAUG_EMA, discriminator: { dropout: 0 } },
+  'diffaug+ema+mbstd': { ...DIFFAUG_EMA, discriminator: { minibatchStd: true } },
   // The generator's upsampling by interpolation instead of pixel copies (no 2 × 2 blocks to smooth out).
-  // DiffAugment alone regularising the discriminator (no dropout).
-  'diffaug+ema-dropout': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { dropout: 0 } },
-  'diffaug+ema+mbstd': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { minibatchStd: true } },
-  'diffaug+ema+bilinear': { augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, generator: { upsample: 'bilinear' } },
+  'diffaug+ema+bilinear': { ...DIFFAUG_EMA, generator: { upsample: 'bilinear' } },
 };
 
 export interface AblationOptions {

@@ -166,13 +166,13 @@ const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && ty
 export function withRecipeDefaults(input: unknown): unknown {
   if (!isMapping(input)) return input; // parseGanConfig says what is wrong
   const o = input;
-  const d = o.discriminator;
+  // The discriminator's other fields keep their own defaults; a value that is not a mapping is left to the parser.
+  const d = o.discriminator === undefined ? {} : isMapping(o.discriminator) ? o.discriminator : null;
   return {
     ...('augment' in o ? {} : { augment: { policy: [...RECIPE_DEFAULTS.augment.policy] } }),
     ...('ema' in o ? {} : { ema: { ...RECIPE_DEFAULTS.ema } }),
     ...o,
-    // The discriminator's other fields keep their own defaults; a value that is not a mapping is left to the parser.
-    ...(d === undefined ? { discriminator: { ...RECIPE_DEFAULTS.discriminator } } : isMapping(d) && !('dropout' in d) ? { discriminator: { ...d, ...RECIPE_DEFAULTS.discriminator } } : {}),
+    ...(d && !('dropout' in d) ? { discriminator: { ...d, ...RECIPE_DEFAULTS.discriminator } } : {}),
   };
 }
 

@@ -193,11 +193,11 @@ export function upsample2x(x: tf.Tensor4D, mode: UpsampleMode = 'nearest'): tf.T
 /** U[1, 2n, n]: row o holds the bilinear weights of output o on the n source pixels (half-pixel centres, clamped). */
 export function bilinearWeights(n: number): Float32Array {
   const u = new Float32Array(2 * n * n);
+  const clamp = (i: number) => Math.min(n - 1, Math.max(0, i));
   for (let o = 0; o < 2 * n; o++) {
     const src = (o + 0.5) / 2 - 0.5;
     const i0 = Math.floor(src);
     const f = src - i0;
-    const clamp = (i: number) => Math.min(n - 1, Math.max(0, i));
     u[o * n + clamp(i0)] += 1 - f;
     u[o * n + clamp(i0 + 1)] += f;
   }
