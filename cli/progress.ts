@@ -31,6 +31,12 @@ export class ProgressBar {
     }
   }
 
+  /** A line of its own above the bar (on a terminal the bar is cleared first and redrawn by the next update). */
+  note(line: string): void {
+    if (this.tty) this.out.write(`\r${' '.repeat(Math.min(this.out.columns || 120, 120) - 1)}\r`);
+    this.out.write(`${line}\n`);
+  }
+
   done(detail = ''): void {
     this.update(this.total, detail);
     if (this.tty) this.out.write('\n');

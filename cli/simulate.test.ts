@@ -62,6 +62,23 @@ describe('npm run simulate', () => {
     gan.dispose();
   });
 
+  it('prints each quality probe as it lands, with the figures summary.json records', async () => {
+    const out = join(dir, 'out-quality');
+    const r = await simulate(['--data', join(dir, 'tiles'), '--out', out, '--clients', '2', '--rounds', '2', '--local-steps', '1', '--image-size', '16', '--batch-size', '4', '--g-channels', '8', '--d-channels', '4', '--latent-dim', '8', '--quality-every', '1', '--quality-per-class', '2', '--quality-features', 'tiny']);
+    expect(r.code).toBe(0);
+    const curve = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')).quality.curve as { round: number; kid: number; kidStd: number; diversity: number }[];
+    expect(curve.map((p) => p.round)).toEqual([1, 2]);
+    const lines = r.stderr.split('\n');
+    const probeLines = lines.filter((l) => l.startsWith('quality after round'));
+    expect(probeLines.map((l) => l.replace(' (best so far)', ''))).toEqual(
+      curve.map((p) => `quality after round ${p.round}: KID ${p.kid.toPrecision(4)} ± ${p.kidStd.toPrecision(2)}, diversity ${p.diversity.toFixed(2)}`),
+    );
+    expect(probeLines[0]).toMatch(/\(best so far\)$/);
+    // during training: each before the bar's next line, the last probe before the bar's closing line
+    expect(lines[lines.indexOf(probeLines[0]) + 1]).toMatch(/^training \[.*round 2\/2/);
+    expect(lines.indexOf(probeLines[1])).toBeLessThan(lines.findLastIndex((l) => l.startsWith('training [')));
+  });
+
   it.each([
     [['--data', '/nonexistent/tiles', '--out', '/tmp/x'], /data folder \/nonexistent\/tiles does not exist/],
     [['--data', 'TILES', '--out', '/tmp/x', '--clients', '99'], /cannot split 16 tiles among 99 hospitals/],

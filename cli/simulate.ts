@@ -286,6 +286,9 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     summary = await runSimulation(tiles, {
       ...args,
       quality: extractor ? { ...args.quality, extractor } : undefined,
+      // Each probe as it lands, so a long run's quality curve can be watched (the round lines follow at the end).
+      onQuality: ({ point: q, best, stop }) =>
+        bar.note(`quality after round ${q.round}: KID ${q.kid.toPrecision(4)} ± ${q.kidStd.toPrecision(2)}, diversity ${q.diversity.toFixed(2)}${best ? ' (best so far)' : ''}${stop ? '; the curve is flat: stopping' : ''}`),
       onProgress: (p) => bar.update((p.round - 1 + (p.client - 1 + p.fraction) / p.clients) / p.rounds, `round ${p.round}/${p.rounds} · ${p.detail}`),
     });
   } finally {
