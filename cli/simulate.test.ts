@@ -76,7 +76,7 @@ describe('npm run simulate', () => {
     expect(probeLines[0]).toMatch(/\(best so far\)$/);
     // during training: each before the bar's next line, the last probe before the bar's closing line
     expect(lines[lines.indexOf(probeLines[0]) + 1]).toMatch(/^training \[.*round 2\/2/);
-    expect(lines.indexOf(probeLines[1])).toBeLessThan(lines.findLastIndex((l) => l.startsWith('training [')));
+    expect(lines.indexOf(probeLines[1])).toBeLessThan(lines.length - 1 - [...lines].reverse().findIndex((l) => l.startsWith('training [')));
   });
 
   it.each([
