@@ -51,6 +51,10 @@ Simulates N hospitals training a conditional GAN with federated averaging, in on
   --flat-min-improvement R  relative improvement, 0 ≤ R < 1 (default 0.05)
   --time-budget-minutes M  train for at most M minutes (--rounds is then the cap): the run stops after the
                         first round that ends past the budget, probes quality there, and writes its outputs
+  --resume              go on with the run already in --out from its last round, up to --rounds (a run the
+                        time budget stopped, or one that reached its cap): its checkpoint, rounds, quality
+                        curve and FedBN weights, to the same figures as a run that never stopped; every
+                        other setting must be the run's own
   --config FILE         GAN config JSON/YAML (shared/config/ganConfig.ts); flags override it
   --seed N              (default 42)
   --server URL          join a federation server (ws://host:port/ws) instead of simulating it
@@ -88,6 +92,7 @@ const OPTIONS = {
   'flat-patience': { type: 'string', default: '3' },
   'flat-min-improvement': { type: 'string', default: '0.05' },
   'time-budget-minutes': { type: 'string' },
+  resume: { type: 'boolean' },
   config: { type: 'string' },
   seed: { type: 'string' },
   server: { type: 'string' },
@@ -137,6 +142,8 @@ export interface SimulateArgs {
   hospitalIndex?: number;
   /** Stop after the first round that ends past this many seconds of training (--rounds is then the cap). */
   timeBudgetSeconds?: number;
+  /** Go on with the run in `out` (cli/simulationResume.ts). */
+  resume?: boolean;
 }
 
 function parseQualityArgs(v: Record<string, string | undefined>): SimulateArgs['quality'] {
@@ -215,6 +222,7 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
     if (v.server) throw new CliError('--time-budget-minutes applies to a simulation; with --server the federation server decides when training ends');
     timeBudgetSeconds = m * 60;
   }
+  if (v.resume && v.server) throw new CliError('--resume applies to a simulation; with --server the federation server resumes from its own checkpoints');
   return {
     data: v.data,
     out: v.out,
@@ -233,6 +241,7 @@ export function parseSimulateArgs(argv: string[]): SimulateArgs | 'help' {
     tokens: v.tokens,
     ...(hospitalIndex !== undefined ? { hospitalIndex } : {}),
     ...(timeBudgetSeconds !== undefined ? { timeBudgetSeconds } : {}),
+    ...(v.resume ? { resume: true } : {}),
   };
 }
 

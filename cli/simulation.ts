@@ -7,7 +7,7 @@ import { parseFedConfig, type FedConfig, type FedConfigInput } from '../shared/c
 import type { GanConfig } from '../shared/config/ganConfig.ts';
 import { datasetFromTiles, type Dataset } from '../shared/data/dataset.ts';
 import type { BatchNormPolicy } from '../shared/fed/batchNormPolicy.ts';
-import { HospitalTraining } from '../shared/fed/hospitalTraining.ts';
+import { HospitalTraining, memoryLocalWeights } from '../shared/fed/hospitalTraining.ts';
 import { partitionBySite, partitionIID, partitionNonIID, type PartitionSpec } from '../shared/fed/partition.ts';
 import { configureRound, examplesMedianBase, RoundAggregation } from '../shared/fed/strategy.ts';
 import { createGan } from '../shared/gan/gan.ts';
@@ -17,6 +17,7 @@ import type { WeightSet } from '../shared/weights.ts';
 import { CliError } from '../node/cliError.ts';
 import { encodePng } from '../node/png.ts';
 import type { FolderTile } from '../node/tileFolder.ts';
+import { readResumeState, writeLocalWeights } from './simulationResume.ts';
 import { emaWarmupRound, SimulationQuality, type QualityPoint, type QualitySummary, type SimulationQualityOptions } from './simulationQuality.ts';
 
 export interface SimulationOptions {
@@ -57,6 +58,11 @@ export interface SimulationOptions {
   timeBudgetSeconds?: number;
   /** The clock the time budget reads, in milliseconds (default Date.now): an input, so tests can drive it. */
   now?: () => number;
+  /**
+   * Go on with the run in `out` from its last round (cli/simulationResume.ts), up to `rounds`: its
+   * checkpoint, rounds, quality curve and (FedBN) hospitals' own weights. Its other settings must be these.
+   */
+  resume?: boolean;
 }
 
 export interface ClientSummary {
@@ -73,6 +79,9 @@ export interface RoundSummary {
   dLoss: number;
   gLoss: number;
   seconds: number;
+  /** Updates aggregated, and the lower median of their counted example counts (it caps the next round's, as on the server). */
+  participants: number;
+  examplesMedian: number;
 }
 
 export interface SimulationSummary {
@@ -86,6 +95,8 @@ export interface SimulationSummary {
   quality?: QualitySummary;
   /** With a time budget: the budget, and the round the run stopped after because it ran out (null: it did not). */
   timeBudget?: { seconds: number; stoppedAfterRound: number | null; rounds: number };
+  /** Each call that went on with this run (`resume`): the rounds it found completed, and when. */
+  resumed?: { fromRound: number; at: string }[];
 }
 
 /** Split tiles into hospitals as the partition spec says; each hospital gets at least one tile. */
@@ -163,7 +174,9 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   const { indices, names } = partitionTiles(tiles, opts.partition, opts.clients, model.seed);
   const datasets: Dataset[] = indices.map((idx) => datasetFromTiles(idx.map((i) => tiles[i]), model.imageSize, model.classes.length));
   // Each hospital trains under its partition name, which keys its seed (D3).
-  const hospitals = names.map((name, i) => new HospitalTraining({ hospital: name, data: datasets[i] }));
+  // Each hospital's own weights between rounds (under FedBN its batch norm), kept for a resumed run.
+  const localStores = names.map(() => memoryLocalWeights());
+  const hospitals = names.map((name, i) => new HospitalTraining({ hospital: name, data: datasets[i], localWeights: localStores[i] }));
   const init = createGan(model);
   let global = await init.getWeightsAsync(); // async: a GPU backend (WebGPU through Dawn) has no synchronous read in Node
   init.dispose();
@@ -192,9 +205,18 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   const started = now();
   await quality.prepare(tiles);
   let completed = 0;
+  if (opts.resume) {
+    const state = readResumeState<SimulationSummary>(resolve(opts.out), summary.config, summary.partition, fed.rounds, opts.batchNorm);
+    global = state.global;
+    completed = state.round;
+    summary.rounds = state.summary.rounds;
+    summary.resumed = [...(state.summary.resumed ?? []), { fromRound: state.round, at: new Date().toISOString() }];
+    quality.restore(state.summary.quality?.curve ?? [], state.best);
+    state.local?.forEach((w, k) => localStores[k].save(w, { round: state.round, model: model as unknown as Record<string, unknown> }));
+  }
   // The rounds' medians of the counted example counts, which cap the next round's (as on the server).
-  const medians: { round: number; participants: number; examplesMedian: number }[] = [];
-  for (let round = 1; round <= fed.rounds; round++) {
+  const medians = summary.rounds.map(({ round, participants, examplesMedian }) => ({ round, participants, examplesMedian }));
+  for (let round = completed + 1; round <= fed.rounds; round++) {
     const t0 = Date.now();
     // The round the server would run with these hospitals (D2): its sample, its config, its aggregation.
     const { sampled: chosen, config } = configureRound(fed, { round, attempt: 1, available: names, global });
@@ -225,7 +247,7 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     const { weights, stats } = aggregation.result();
     global = weights;
     medians.push({ round, participants: stats.participants, examplesMedian: stats.examplesMedian });
-    summary.rounds.push({ round, clients, dLoss: stats.dLoss, gLoss: stats.gLoss, seconds: (Date.now() - t0) / 1000 });
+    summary.rounds.push({ round, clients, dLoss: stats.dLoss, gLoss: stats.gLoss, seconds: (Date.now() - t0) / 1000, participants: stats.participants, examplesMedian: stats.examplesMedian });
     completed = round;
     const outOfTime = budget !== undefined && round < fed.rounds && (now() - started) / 1000 >= budget;
     // The last round of a budget-stopped run is probed like a run's last round, so the curve ends where it stopped.
@@ -245,6 +267,7 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
 
   const out = resolve(opts.out);
   mkdirSync(out, { recursive: true });
+  if (opts.batchNorm === 'local') writeLocalWeights(out, names, localStores.map((s) => s.weights), completed);
   summary.checkpoint = join(out, 'checkpoint.fgw');
   summary.samples = join(out, 'samples.png');
   // The one checkpoint format (shared/checkpoint.ts): npm run evaluate reads it, recalibrating FedBN's batch norms as samples.png does.

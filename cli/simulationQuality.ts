@@ -168,6 +168,20 @@ export class SimulationQuality {
     return { point, best, stop };
   }
 
+  /**
+   * A resumed run (cli/simulationResume.ts): the curve of its earlier calls, replayed through the flat rule,
+   * and the best round's global model (null when it had none).
+   */
+  restore(curve: readonly QualityPoint[], bestWeights: WeightSet | null): void {
+    if (this.curve.length) throw new Error('SimulationQuality.restore after a probe');
+    for (const point of curve) {
+      this.curve.push({ ...point });
+      this.track.add(point.round, point.kid);
+    }
+    if (this.track.best && !bestWeights) throw new CliError(`quality: the restored curve's best round ${this.track.best.round} has no checkpoint`);
+    this.bestWeights = this.track.best ? bestWeights : null;
+  }
+
   /** The best round's global model and round, or null. */
   best(): { round: number; kid: number; weights: WeightSet } | null {
     const b = this.track.best;
