@@ -12,7 +12,8 @@
  * - under FedBN, each hospital's own weights (its batch norm): `local-weights/<k>.fgw`, written by every run
  *   with `batchNorm: 'local'` (they hold that simulated hospital's batch-norm statistics, as its browser's
  *   IndexedDB would);
- * - the quality curve, its best round and early-stop state: `summary.json` `quality` and `checkpoint-best.fgw`.
+ * - the quality curve, its best round and early-stop state: `summary.json` `quality` and `checkpoint-best.fgw`
+ *   (not needed when the best round is the last: checkpoint.fgw then holds the same model).
  *
  * So a resumed run's weights, losses and curve equal those of an uninterrupted run, to the bit
  * (cli/simulationResume.test.ts). Every setting but the round cap, the time budget and the sample grid's
@@ -123,7 +124,11 @@ export function readResumeState<S extends ResumableSummary>(
   let best: WeightSet | null = null;
   try {
     global = decodeCheckpoint(read(join(out, 'checkpoint.fgw'), 'global model'), { expectedRound: round, name: 'checkpoint.fgw' }).weights;
-    if (summary.quality?.best) best = decodeCheckpoint(read(join(out, 'checkpoint-best.fgw'), 'best model'), { expectedRound: summary.quality.best.round, name: 'checkpoint-best.fgw' }).weights;
+    const bestFile = join(out, 'checkpoint-best.fgw');
+    const bestRound = summary.quality?.best?.round;
+    // The best round being the last, checkpoint.fgw holds its model: a carried run may leave the copy out.
+    if (bestRound === round && !existsSync(bestFile)) best = global;
+    else if (bestRound !== undefined) best = decodeCheckpoint(read(bestFile, 'best model'), { expectedRound: bestRound, name: 'checkpoint-best.fgw' }).weights;
   } catch (e) {
     if (e instanceof CheckpointError || e instanceof WeightsCodecError) throw new CliError(`--resume: ${e.message}`);
     throw e;

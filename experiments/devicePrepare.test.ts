@@ -1,11 +1,15 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSimulateArgs, type SimulateArgs } from '../cli/simulate.ts';
 import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
 import { readTileFolder } from '../node/tileFolder.ts';
-import { prepareTiles } from './devicePrepare.ts';
+import { copyResumeRun, prepareTiles } from './devicePrepare.ts';
+import { runSimulation } from '../cli/simulation.ts';
+import { tinyConfig } from '../shared/gan/testConfig.ts';
+import { createTinyExtractor } from '../shared/features/tiny.ts';
 import { firstSteps, PRESETS } from './experiment.ts';
 
 describe('the device run (experiments/devicePrepare.ts, experiments/deviceRun.sh)', () => {
@@ -34,6 +38,7 @@ describe('the device run (experiments/devicePrepare.ts, experiments/deviceRun.sh
     const line = script.split('\n').find((l) => l.startsWith('"$NODE" "$d/simulate.mjs"'))!;
     const args = line
       .slice(line.indexOf('"$d/simulate.mjs"') + '"$d/simulate.mjs"'.length, line.indexOf('2>&1'))
+      .replace('${extra[@]+"${extra[@]}"}', '') // a first call: nothing carried in $d/resume
       .replace(/\$\{(\w+):-([^}]*)\}/g, (_m, _v, d: string) => d)
       .replace(/\$d\b/g, join(dir, 'carry'))
       .replace(/\$OUT\b/g, join(dir, 'out'))
@@ -53,5 +58,66 @@ describe('the device run (experiments/devicePrepare.ts, experiments/deviceRun.sh
     expect(device.model.imageSize).toBe(64);
     expect(device.model.generator.baseChannels).toBe(128);
     expect(device.model.ema).toEqual({ decay: 0.999 });
+  });
+
+  it('carries what a second call needs to go on (--resume): the folder it copies is enough for simulate --resume, under FedBN too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'device-resume-'));
+    writeSyntheticTiles(join(dir, 'train'), { perClass: 6, size: 16 });
+    const tiles = readTileFolder(join(dir, 'train'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
+    const options = (out: string, over: Partial<Parameters<typeof runSimulation>[1]> = {}) => ({
+      clients: 2, rounds: 3, localSteps: 1, fraction: 1, partition: { kind: 'iid' as const }, model: tinyConfig('acgan', { batchSize: 4 }),
+      batchNorm: 'local' as const, aggregator: { type: 'fedavg' as const }, out: join(dir, out), samplesPerClass: 1,
+      quality: { everyRounds: 1, perClass: 3, seed: 5, subsets: 4, extractor: createTinyExtractor(32) }, ...over,
+    });
+    // the first call: its run/ folder comes back; the second call's carry holds what copyResumeRun takes from it
+    await runSimulation(tiles, options('first/run', { rounds: 1 }));
+    writeFileSync(join(dir, 'first', 'run', 'samples.png'), 'not carried');
+    const bytes = copyResumeRun(join(dir, 'first', 'run'), join(dir, 'carry', 'resume'));
+    // one round, probed: its best round is its last, so checkpoint.fgw stands in for checkpoint-best.fgw
+    expect(readdirSync(join(dir, 'carry', 'resume')).sort()).toEqual(['checkpoint.fgw', 'local-weights', 'summary.json']);
+    expect(readdirSync(join(dir, 'carry', 'resume', 'local-weights')).sort()).toEqual(['1.fgw', '2.fgw']);
+    expect(bytes).toBeGreaterThan(0);
+    // deviceRun.sh copies it into $OUT/run and passes --resume
+    cpSync(join(dir, 'carry', 'resume'), join(dir, 'second', 'run'), { recursive: true });
+    const resumed = await runSimulation(tiles, options('second/run', { resume: true }));
+    const whole = await runSimulation(tiles, options('whole'));
+    expect(resumed.resumed?.map((r) => r.fromRound)).toEqual([1]);
+    expect(resumed.rounds.map((r) => [r.round, r.dLoss, r.gLoss])).toEqual(whole.rounds.map((r) => [r.round, r.dLoss, r.gLoss]));
+    expect(resumed.quality?.curve.map((p) => p.kid)).toEqual(whole.quality?.curve.map((p) => p.kid));
+    expect(resumed.quality?.best).toEqual(whole.quality?.best);
+    // a run whose best round is not its last carries both checkpoints
+    writeFileSync(join(dir, 'whole', 'summary.json'), JSON.stringify({ ...whole, quality: { ...whole.quality, best: { round: 2, kid: 0.1 } } }));
+    copyResumeRun(join(dir, 'whole'), join(dir, 'carry2'));
+    expect(readdirSync(join(dir, 'carry2')).sort()).toEqual(['checkpoint-best.fgw', 'checkpoint.fgw', 'local-weights', 'summary.json']);
+    expect(() => copyResumeRun(join(dir, 'nothing'), join(dir, 'x'))).toThrow(`--resume ${join(dir, 'nothing')}: no summary.json there (the run/ folder of an earlier device call holds it)`);
+  });
+
+  it('deviceRun.sh goes on from a carried run: it copies resume/ into $OUT/run and passes --resume (a stand-in simulate.mjs records both)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'device-script-'));
+    const carry = join(dir, '.device-run');
+    mkdirSync(join(carry, 'resume', 'local-weights'), { recursive: true });
+    writeFileSync(join(carry, 'resume', 'summary.json'), '{}');
+    writeFileSync(join(carry, 'resume', 'checkpoint.fgw'), 'weights');
+    writeFileSync(join(carry, 'resume', 'local-weights', '1.fgw'), 'local');
+    // The stand-in writes its arguments and the files it found in --out.
+    writeFileSync(
+      join(carry, 'simulate.mjs'),
+      "import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'; const a = process.argv.slice(2); const out = a[a.indexOf('--out') + 1];" +
+        " mkdirSync(out, { recursive: true }); const files = readdirSync(out, { recursive: true }).sort();" +
+        " writeFileSync(out + '/seen.json', JSON.stringify({ args: a, files }));",
+    );
+    const env = { ...process.env, NO_UNPACK: '1', NODE: process.execPath, DAWN_NODE: '/nonexistent/dawn.node', OUT: join(dir, 'out'), LD_LIBRARY_PATH: '' };
+    const run = () => execFileSync('bash', [resolve('experiments/deviceRun.sh')], { cwd: dir, env, stdio: 'pipe' }).toString();
+    expect(run()).toContain('=== resuming the run carried in .device-run/resume');
+    const seen = JSON.parse(readFileSync(join(dir, 'out', 'run', 'seen.json'), 'utf8')) as { args: string[]; files: string[] };
+    expect(seen.args.at(-1)).toBe('--resume');
+    expect(seen.files).toEqual(['checkpoint.fgw', 'local-weights', 'local-weights/1.fgw', 'summary.json']);
+    // a first call (nothing carried): no --resume
+    rmSync(join(carry, 'resume'), { recursive: true });
+    rmSync(join(dir, 'out'), { recursive: true });
+    expect(run()).not.toContain('resuming');
+    const first = JSON.parse(readFileSync(join(dir, 'out', 'run', 'seen.json'), 'utf8')) as { args: string[]; files: string[] };
+    expect(first.args).not.toContain('--resume');
+    expect(first.files).toEqual([]);
   });
 });

@@ -15,7 +15,9 @@
  *   reads them (node/tileFolder.ts resizeToRGB), stored as PNG with the manifest's patient and site
  *   columns: 39 MB of 512 px JPEGs become ~12 MB, and the run reads the same pixels (checked here: every
  *   prepared tile read back at that size is byte-identical to the original read at that size);
- * - recipe.json: the paper preset's recipe (the product's RECIPE_DEFAULTS), the GAN config file of the run.
+ * - recipe.json: the paper preset's recipe (the product's RECIPE_DEFAULTS), the GAN config file of the run;
+ * - with `--resume DIR` (the run/ folder an earlier call brought back): resume/, its summary.json, checkpoints
+ *   and FedBN weights, from which deviceRun.sh goes on (`simulate --resume`).
  */
 import { build } from 'esbuild';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
@@ -40,7 +42,8 @@ Fills .device-run/ for experiments/deviceRun.sh (run \`bash ../shared/gpu/prepar
                  (default ../shared/data/crc-msi/train)
   --size S       tile size of the run in px (default 64)
   --out DIR      (default .device-run)
-  --gpu-carry DIR  where prepare-carry.sh put Node, dawn.node and libvulkan1 (default .gpu-carry)`;
+  --gpu-carry DIR  where prepare-carry.sh put Node, dawn.node and libvulkan1 (default .gpu-carry)
+  --resume DIR   the run/ folder an earlier device call brought back: the next call goes on from its last round`;
 
 export interface PreparedTiles {
   count: number;
@@ -100,6 +103,41 @@ export async function bundleSimulate(outfile: string): Promise<number> {
   return Object.values(result.metafile.outputs).reduce((s, o) => s + o.bytes, 0);
 }
 
+/**
+ * Copy what `simulate --resume` reads from an earlier run folder (cli/simulationResume.ts) into `to`:
+ * summary.json, checkpoint.fgw, local-weights/ where the run has them, and checkpoint-best.fgw unless the
+ * best round is the last (checkpoint.fgw then holds it: a paper-size checkpoint is ~9 MB of the 64 MiB a
+ * call carries). Returns the bytes copied.
+ */
+export function copyResumeRun(from: string, to: string): number {
+  for (const needed of ['summary.json', 'checkpoint.fgw']) {
+    if (!existsSync(join(from, needed))) throw new CliError(`--resume ${from}: no ${needed} there (the run/ folder of an earlier device call holds it)`);
+  }
+  let summary: { rounds?: unknown[]; quality?: { best?: { round?: number } | null } };
+  try {
+    summary = JSON.parse(readFileSync(join(from, 'summary.json'), 'utf8'));
+  } catch (e) {
+    throw new CliError(`--resume ${from}: summary.json is not valid JSON (${(e as Error).message})`);
+  }
+  const bestIsLast = summary.quality?.best?.round === summary.rounds?.length;
+  mkdirSync(to, { recursive: true });
+  let bytes = 0;
+  for (const name of ['summary.json', 'checkpoint.fgw', ...(bestIsLast ? [] : ['checkpoint-best.fgw'])]) {
+    if (!existsSync(join(from, name))) continue;
+    copyFileSync(join(from, name), join(to, name));
+    bytes += statSync(join(to, name)).size;
+  }
+  const local = join(from, 'local-weights');
+  if (existsSync(local)) {
+    mkdirSync(join(to, 'local-weights'));
+    for (const n of readdirSync(local)) {
+      copyFileSync(join(local, n), join(to, 'local-weights', n));
+      bytes += statSync(join(to, 'local-weights', n)).size;
+    }
+  }
+  return bytes;
+}
+
 function sizeOf(path: string): number {
   const st = statSync(path);
   if (!st.isDirectory()) return st.size;
@@ -112,6 +150,7 @@ async function main(argv: string[]): Promise<void> {
     size: { type: 'string', default: '64' },
     out: { type: 'string', default: '.device-run' },
     'gpu-carry': { type: 'string', default: '.gpu-carry' },
+    resume: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (f === 'help') {
@@ -139,8 +178,10 @@ async function main(argv: string[]): Promise<void> {
   console.log(`simulate.mjs: ${(bundle / 1e6).toFixed(1)} MB`);
   // The run is the paper preset's first: its GAN config file is the preset's.
   writeFileSync(join(out, 'recipe.json'), JSON.stringify(PRESETS.paper.recipe, null, 2) + '\n');
+  if (f.resume) console.log(`resume/: ${(copyResumeRun(resolve(f.resume as string), join(out, 'resume')) / 1e6).toFixed(1)} MB from ${f.resume}`);
   const total = sizeOf(out);
   console.log(`${out}: ${(total / 1e6).toFixed(1)} MB (with the working tree, at most ${DEVICE_TREE_LIMIT / 2 ** 20} MiB may travel)`);
+  if (total > DEVICE_TREE_LIMIT) throw new CliError(`${out} is ${(total / 2 ** 20).toFixed(1)} MiB: over the ${DEVICE_TREE_LIMIT / 2 ** 20} MiB a device call carries`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) void runCli(() => main(process.argv.slice(2)));

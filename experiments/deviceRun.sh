@@ -19,6 +19,10 @@
 # (a narrow model at batch 8: SwiftShader takes minutes for one paper-size step; the code path is the same).
 # Writes into $OUT: run.log and run/ (summary.json, checkpoint.fgw, checkpoint-best.fgw, samples.png): at most
 # 8 files of 16 MiB come back, and a 64 px paper-size checkpoint with its EMA is about 10 MB.
+# A second call goes on where the first stopped: prepare with `npm run device:prepare -- --resume
+# <files_at>/run` (the folder that came back), which carries it in .device-run/resume/; this script then
+# trains from its last round (`simulate --resume`: the same figures as one call that never stopped) for
+# another MINUTES, up to ROUNDS, with the same settings (any other is refused).
 set -u -o pipefail
 OUT=${OUT:-/tmp/out}
 d=.device-run
@@ -45,7 +49,7 @@ else
   NODE=${NODE:-node}
   # A check away from the device: Dawn from the carried package, unpacked beside it, and the carried
   # Vulkan loader where this machine has none (both unpacked under /tmp, not into / or the carried folder).
-  [ -f /tmp/device-check-dawn.node ] || xz -dc "$d/dawn.node.xz" > /tmp/device-check-dawn.node
+  [ -n "${DAWN_NODE:-}" ] || [ -f /tmp/device-check-dawn.node ] || xz -dc "$d/dawn.node.xz" > /tmp/device-check-dawn.node
   if ! ldconfig -p | grep -q 'libvulkan.so.1 '; then
     dpkg -x "$d"/libvulkan1_*.deb /tmp/vulkan-check
     export LD_LIBRARY_PATH=/tmp/vulkan-check/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
@@ -53,12 +57,19 @@ else
   export DAWN_NODE=${DAWN_NODE:-/tmp/device-check-dawn.node}
 fi
 SIZE=${SIZE:-64}
+extra=()
+if [ -f "$d/resume/summary.json" ]; then
+  mkdir -p "$OUT/run"
+  cp -r "$d/resume/." "$OUT/run/"
+  extra=(--resume)
+  echo "=== resuming the run carried in $d/resume" | tee -a "$log"
+fi
 echo "=== training $(date -u +%T) UTC: ${GAN:-acgan}, ${PARTITION:-site}, ${SIZE} px, ${MINUTES:-7} min budget" | tee -a "$log"
 "$NODE" "$d/simulate.mjs" --data "$d/train-$SIZE" --out "$OUT/run" --clients 4 --partition "${PARTITION:-site}" \
   --gan "${GAN:-acgan}" --image-size "$SIZE" --g-channels "${G_CHANNELS:-128}" --d-channels "${D_CHANNELS:-32}" \
   --batch-size "${BATCH:-64}" --local-steps "${LOCAL_STEPS:-200}" --rounds "${ROUNDS:-100}" --config "$d/recipe.json" \
   --quality-every "${QUALITY_EVERY:-5}" --quality-per-class "${QUALITY_PER_CLASS:-64}" --seed "${SEED:-42}" \
-  --time-budget-minutes "${MINUTES:-7}" 2>&1 | sed -u 's/\r/\n/g' | grep --line-buffered -v '^training \[' | tee -a "$log"
+  --time-budget-minutes "${MINUTES:-7}" ${extra[@]+"${extra[@]}"} 2>&1 | sed -u 's/\r/\n/g' | grep --line-buffered -v '^training \[' | tee -a "$log"
 rc=${PIPESTATUS[0]}
 echo "=== done $(date -u +%T) UTC, exit $rc; files:" | tee -a "$log"
 ls -la "$OUT/run" 2>&1 | tee -a "$log"
