@@ -173,9 +173,9 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   const { model } = opts;
   const { indices, names } = partitionTiles(tiles, opts.partition, opts.clients, model.seed);
   const datasets: Dataset[] = indices.map((idx) => datasetFromTiles(idx.map((i) => tiles[i]), model.imageSize, model.classes.length));
-  // Each hospital trains under its partition name, which keys its seed (D3).
   // Each hospital's own weights between rounds (under FedBN its batch norm), kept for a resumed run.
   const localStores = names.map(() => memoryLocalWeights());
+  // Each hospital trains under its partition name, which keys its seed (D3).
   const hospitals = names.map((name, i) => new HospitalTraining({ hospital: name, data: datasets[i], localWeights: localStores[i] }));
   const init = createGan(model);
   let global = await init.getWeightsAsync(); // async: a GPU backend (WebGPU through Dawn) has no synchronous read in Node
@@ -202,9 +202,8 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   const budget = opts.timeBudgetSeconds;
   if (budget !== undefined && !(budget > 0)) throw new Error(`timeBudgetSeconds must be positive, got ${budget}`);
   if (budget !== undefined) summary.timeBudget = { seconds: budget, stoppedAfterRound: null, rounds: fed.rounds };
-  const started = now();
-  await quality.prepare(tiles);
   let completed = 0;
+  // Refused before any training or feature work when the run in `out` cannot be continued exactly.
   if (opts.resume) {
     const state = readResumeState<SimulationSummary>(resolve(opts.out), summary.config, summary.partition, fed.rounds, opts.batchNorm);
     global = state.global;
@@ -214,6 +213,8 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     quality.restore(state.summary.quality?.curve ?? [], state.best);
     state.local?.forEach((w, k) => localStores[k].save(w, { round: state.round, model: model as unknown as Record<string, unknown> }));
   }
+  const started = now();
+  await quality.prepare(tiles);
   // The rounds' medians of the counted example counts, which cap the next round's (as on the server).
   const medians = summary.rounds.map(({ round, participants, examplesMedian }) => ({ round, participants, examplesMedian }));
   for (let round = completed + 1; round <= fed.rounds; round++) {
