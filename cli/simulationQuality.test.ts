@@ -2,10 +2,9 @@
  * Quality tracked during the in-process simulation: the curve in summary.json, checkpoint-best.fgw, and the
  * early stop once the curve flattens. Tiny model, tiny extractor (or a scripted one), seconds.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../shared/checkpoint.ts';
 import { referenceIndices } from '../shared/fed/hospitalProbe.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
@@ -16,38 +15,14 @@ import { tinyConfig } from '../shared/gan/testConfig.ts';
 import { features } from '../shared/metrics/features.ts';
 import { probeQuality, probeReference } from '../shared/metrics/qualityProbe.ts';
 import { Rng } from '../shared/rng.ts';
-import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
-import { readTileFolder, type FolderTile } from '../node/tileFolder.ts';
 import { CliError } from '../node/cliError.ts';
+import { simulationTestbed } from './testing/simulationTestbed.ts';
 import { parseSimulateArgs } from './simulate.ts';
-import { runSimulation, type SimulationOptions } from './simulation.ts';
+import { runSimulation } from './simulation.ts';
 import { emaWarmupRound } from './simulationQuality.ts';
 
-let dir: string;
-let tiles: FolderTile[];
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'fedgan-sim-quality-'));
-  writeSyntheticTiles(join(dir, 'tiles'), { perClass: 6, size: 16 });
-  tiles = readTileFolder(join(dir, 'tiles'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const model = tinyConfig('acgan', { batchSize: 4 });
-function options(out: string, over: Partial<SimulationOptions> = {}): SimulationOptions {
-  return {
-    clients: 2,
-    rounds: 3,
-    localSteps: 1,
-    fraction: 1,
-    partition: { kind: 'iid' },
-    model,
-    batchNorm: 'average',
-    aggregator: { type: 'fedavg' },
-    out: join(dir, out),
-    samplesPerClass: 1,
-    ...over,
-  };
-}
+const bed = simulationTestbed('fedgan-sim-quality-');
+const { model, options } = bed;
 
 /**
  * A scripted feature network: the reference is fixed random features; the k-th probe returns other fixed
@@ -77,22 +52,22 @@ describe('simulation: quality tracked during training', () => {
   it('records the curve in summary.json and writes checkpoint-best.fgw, the global model of the best round', async () => {
     const extractor = createTinyExtractor(64);
     const seen: number[] = [];
-    const summary = await runSimulation(tiles, options('curve', { rounds: 3, quality: { everyRounds: 1, perClass: 4, seed: 9, subsets: 5, extractor }, onQuality: (p) => seen.push(p.point.round) }));
+    const summary = await runSimulation(bed.tiles, options('curve', { rounds: 3, quality: { everyRounds: 1, perClass: 4, seed: 9, subsets: 5, extractor }, onQuality: (p) => seen.push(p.point.round) }));
     const q = summary.quality!;
     expect(q.curve.map((p) => p.round)).toEqual([1, 2, 3]);
     expect(seen).toEqual([1, 2, 3]);
     expect(q).toMatchObject({ features: 'tiny', everyRounds: 1, perClass: 4, seed: 9, reference: 8, stoppedEarly: null, untilFlat: null });
     const best = q.curve.reduce((a, b) => (b.kid < a.kid ? b : a));
     expect(q.best).toEqual({ round: best.round, kid: best.kid });
-    const onDisk = JSON.parse(readFileSync(join(dir, 'curve', 'summary.json'), 'utf8'));
+    const onDisk = JSON.parse(readFileSync(join(bed.dir, 'curve', 'summary.json'), 'utf8'));
     expect(onDisk.quality.curve.map((p: { kid: number }) => p.kid)).toEqual(q.curve.map((p) => p.kid));
     expect(onDisk.config.quality).toEqual({ everyRounds: 1, perClass: 4, seed: 9, subsets: 5, extractor: 'tiny' });
 
     // checkpoint-best.fgw decodes, holds the best round, and equals the global model of a run stopped there.
-    expect(q.bestCheckpoint).toBe(join(dir, 'curve', 'checkpoint-best.fgw'));
+    expect(q.bestCheckpoint).toBe(join(bed.dir, 'curve', 'checkpoint-best.fgw'));
     const ck = decodeCheckpoint(new Uint8Array(readFileSync(q.bestCheckpoint!)));
     expect(ck.meta).toMatchObject({ round: best.round, source: 'simulation', batchNorm: 'average' });
-    const shorter = await runSimulation(tiles, options('shorter', { rounds: best.round }));
+    const shorter = await runSimulation(bed.tiles, options('shorter', { rounds: best.round }));
     const reference = decodeCheckpoint(new Uint8Array(readFileSync(shorter.checkpoint))).weights;
     expect(ck.weights.tensors.map((t) => [t.name, [...t.data]])).toEqual(reference.tensors.map((t) => [t.name, [...t.data]]));
     expect(decodeCheckpoint(new Uint8Array(readFileSync(summary.checkpoint))).meta.round).toBe(3);
@@ -100,19 +75,19 @@ describe('simulation: quality tracked during training', () => {
     // The recorded KID is the probe of that model against the fixed reference, computed independently.
     const gan = createGan(model);
     gan.setWeights(ck.weights);
-    const idx = referenceIndices(tiles.map((t) => t.label), 2, 4, 9);
-    const ref = await probeReference(extractor, idx.map((i) => tiles[i].pixels), 16);
+    const idx = referenceIndices(bed.tiles.map((t) => t.label), 2, 4, 9);
+    const ref = await probeReference(extractor, idx.map((i) => bed.tiles[i].pixels), 16);
     expect((await probeQuality(gan, ref, extractor, { perClass: 4, seed: 9, subsets: 5 })).kid).toBeCloseTo(best.kid, 12);
     gan.dispose();
   });
 
   it('under FedBN probes the global model with data-free recalibrated batch norm', async () => {
     const extractor = createTinyExtractor(64);
-    const summary = await runSimulation(tiles, options('fedbn', { rounds: 2, batchNorm: 'local', quality: { everyRounds: 2, perClass: 4, extractor } }));
+    const summary = await runSimulation(bed.tiles, options('fedbn', { rounds: 2, batchNorm: 'local', quality: { everyRounds: 2, perClass: 4, extractor } }));
     expect(summary.quality!.curve.map((p) => p.round)).toEqual([2]);
     const ck = decodeCheckpoint(new Uint8Array(readFileSync(summary.checkpoint)));
-    const idx = referenceIndices(tiles.map((t) => t.label), 2, 4, 4242);
-    const ref = await probeReference(extractor, idx.map((i) => tiles[i].pixels), 16);
+    const idx = referenceIndices(bed.tiles.map((t) => t.label), 2, 4, 4242);
+    const ref = await probeReference(extractor, idx.map((i) => bed.tiles[i].pixels), 16);
     const gan = createGan(model);
     gan.setWeights(ck.weights);
     const raw = (await probeQuality(gan, ref, extractor, { perClass: 4 })).kid;
@@ -126,7 +101,7 @@ describe('simulation: quality tracked during training', () => {
   it('stops early once the curve flattens (untilFlat), rounds being the cap; the best checkpoint is the best probe', async () => {
     // KIDs fall for three probes, then stay: with patience 2 the 5th probe finds the curve flat.
     const summary = await runSimulation(
-      tiles,
+      bed.tiles,
       options('flat', { rounds: 10, quality: { everyRounds: 1, perClass: 4, extractor: scripted([3, 2, 1, 1, 1, 1]), untilFlat: { patience: 2, minImprovement: 0.05 } } }),
     );
     const q = summary.quality!;
@@ -143,7 +118,7 @@ describe('simulation: quality tracked during training', () => {
 
     // Still improving: no early stop, the cap holds.
     const going = await runSimulation(
-      tiles,
+      bed.tiles,
       options('going', { rounds: 4, quality: { everyRounds: 1, perClass: 4, extractor: scripted([4, 3, 2, 1]), untilFlat: { patience: 2, minImprovement: 0.05 } } }),
     );
     expect(going.quality!.stoppedEarly).toBeNull();
@@ -164,13 +139,13 @@ describe('simulation: quality tracked during training', () => {
     // EMA 0.9: 30 steps of warm-up; 1 local step a round → judged from round 30, past this 6-round run.
     const ema = tinyConfig('acgan', { batchSize: 4, ema: { decay: 0.9 } });
     const untilFlat = { patience: 2, minImprovement: 0.05 };
-    const run = await runSimulation(tiles, options('warm', { model: ema, rounds: 6, quality: { everyRounds: 1, perClass: 4, extractor: scripted([1, 2, 3, 3, 3, 3]), untilFlat } }));
+    const run = await runSimulation(bed.tiles, options('warm', { model: ema, rounds: 6, quality: { everyRounds: 1, perClass: 4, extractor: scripted([1, 2, 3, 3, 3, 3]), untilFlat } }));
     expect(run.rounds).toHaveLength(6);
     expect(run.quality!.stoppedEarly).toBeNull();
     expect(run.quality!.untilFlat).toEqual({ patience: 2, minImprovement: 0.05, fromRound: 30 });
     // Told to judge from round 0, the same curve stops at its third probe.
     const early = await runSimulation(
-      tiles,
+      bed.tiles,
       options('warm0', { model: ema, rounds: 6, quality: { everyRounds: 1, perClass: 4, extractor: scripted([1, 2, 3, 3, 3, 3]), untilFlat: { ...untilFlat, fromRound: 0 } } }),
     );
     expect(early.quality!.stoppedEarly).toEqual({ round: 3, rounds: 6 });
@@ -181,7 +156,7 @@ describe('simulation: quality tracked during training', () => {
     let t = 0;
     const now = () => (t += 60_000) - 60_000;
     const summary = await runSimulation(
-      tiles,
+      bed.tiles,
       options('budget', { rounds: 10, timeBudgetSeconds: 150, now, quality: { everyRounds: 4, perClass: 4, extractor: createTinyExtractor(16) } }),
     );
     // 60 and 120 s are inside the budget; 180 s after round 3 is past it.
@@ -191,11 +166,11 @@ describe('simulation: quality tracked during training', () => {
     expect(summary.quality!.curve.map((p) => p.round)).toEqual([3]);
     expect(decodeCheckpoint(new Uint8Array(readFileSync(summary.checkpoint))).meta.round).toBe(3);
     expect(decodeCheckpoint(new Uint8Array(readFileSync(summary.quality!.bestCheckpoint!))).meta.round).toBe(3);
-    expect(JSON.parse(readFileSync(join(dir, 'budget', 'summary.json'), 'utf8')).timeBudget.stoppedAfterRound).toBe(3);
+    expect(JSON.parse(readFileSync(join(bed.dir, 'budget', 'summary.json'), 'utf8')).timeBudget.stoppedAfterRound).toBe(3);
 
     // A budget that lasts: every round runs, and the summary says the budget did not stop it.
     t = 0;
-    const within = await runSimulation(tiles, options('within', { rounds: 2, timeBudgetSeconds: 1000, now }));
+    const within = await runSimulation(bed.tiles, options('within', { rounds: 2, timeBudgetSeconds: 1000, now }));
     expect(within.rounds).toHaveLength(2);
     expect(within.timeBudget).toEqual({ seconds: 1000, stoppedAfterRound: null, rounds: 2 });
   });
@@ -215,10 +190,10 @@ describe('simulation: quality tracked during training', () => {
   });
 
   it('off: no probe, no checkpoint-best.fgw, no quality in summary.json', async () => {
-    const summary = await runSimulation(tiles, options('off', { rounds: 1 }));
+    const summary = await runSimulation(bed.tiles, options('off', { rounds: 1 }));
     expect(summary.quality).toBeUndefined();
-    expect(existsSync(join(dir, 'off', 'checkpoint-best.fgw'))).toBe(false);
-    const zero = await runSimulation(tiles, options('zero', { rounds: 1, quality: { everyRounds: 0, extractor: createTinyExtractor(8) } }));
+    expect(existsSync(join(bed.dir, 'off', 'checkpoint-best.fgw'))).toBe(false);
+    const zero = await runSimulation(bed.tiles, options('zero', { rounds: 1, quality: { everyRounds: 0, extractor: createTinyExtractor(8) } }));
     expect(zero.quality).toBeUndefined();
   });
 });

@@ -3,46 +3,22 @@
  * to the bit, the same run never stopped; under FedBN too; and a resume that cannot be exact is refused
  * with a message that names why.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../shared/checkpoint.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
-import { tinyConfig } from '../shared/gan/testConfig.ts';
 import type { WeightSet } from '../shared/weights.ts';
-import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
-import { readTileFolder, type FolderTile } from '../node/tileFolder.ts';
+import { simulationTestbed } from './testing/simulationTestbed.ts';
 import { parseSimulateArgs, type SimulateArgs } from './simulate.ts';
 import { runSimulation, type SimulationOptions, type SimulationSummary } from './simulation.ts';
 import { localWeightsFile } from './simulationResume.ts';
 
-let dir: string;
-let tiles: FolderTile[];
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'fedgan-sim-resume-'));
-  writeSyntheticTiles(join(dir, 'tiles'), { perClass: 6, size: 16 });
-  tiles = readTileFolder(join(dir, 'tiles'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const model = tinyConfig('acgan', { batchSize: 4 });
-function options(out: string, over: Partial<SimulationOptions> = {}): SimulationOptions {
-  return {
-    clients: 2,
-    rounds: 4,
-    localSteps: 2,
-    fraction: 1,
-    partition: { kind: 'iid' },
-    model,
-    batchNorm: 'average',
-    aggregator: { type: 'fedavg' },
-    out: join(dir, out),
-    samplesPerClass: 1,
-    quality: { everyRounds: 2, perClass: 3, seed: 5, subsets: 4, extractor: createTinyExtractor(32) },
-    ...over,
-  };
-}
+const bed = simulationTestbed('fedgan-sim-resume-');
+const { model } = bed;
+/** The testbed's federation for 4 rounds of 2 steps, probed every 2 rounds. */
+const options = (out: string, over: Partial<SimulationOptions> = {}): SimulationOptions =>
+  bed.options(out, { rounds: 4, localSteps: 2, quality: { everyRounds: 2, perClass: 3, seed: 5, subsets: 4, extractor: createTinyExtractor(32) }, ...over });
 
 /** A clock that moves 0.6 s at each reading after the first: a 1-second budget runs out after round 2. */
 function clock(): () => number {
@@ -50,7 +26,7 @@ function clock(): () => number {
   return () => (t += 600);
 }
 
-const summaryOf = (out: string) => JSON.parse(readFileSync(join(dir, out, 'summary.json'), 'utf8')) as SimulationSummary;
+const summaryOf = (out: string) => JSON.parse(readFileSync(join(bed.dir, out, 'summary.json'), 'utf8')) as SimulationSummary;
 const weightsOf = (file: string) => decodeCheckpoint(new Uint8Array(readFileSync(file))).weights;
 function expectSameWeights(a: WeightSet, b: WeightSet): void {
   expect(b.fingerprint).toBe(a.fingerprint);
@@ -67,13 +43,13 @@ const figures = (s: SimulationSummary) => ({
 
 describe('simulate --resume', () => {
   it.each(['average', 'local'] as const)('stopped by its time budget after round 2 and resumed, a run equals the same run never stopped (batch norm %s)', async (batchNorm) => {
-    const whole = await runSimulation(tiles, options(`whole-${batchNorm}`, { batchNorm }));
-    const first = await runSimulation(tiles, options(`parts-${batchNorm}`, { batchNorm, timeBudgetSeconds: 1, now: clock() }));
+    const whole = await runSimulation(bed.tiles, options(`whole-${batchNorm}`, { batchNorm }));
+    const first = await runSimulation(bed.tiles, options(`parts-${batchNorm}`, { batchNorm, timeBudgetSeconds: 1, now: clock() }));
     expect(first.timeBudget?.stoppedAfterRound).toBe(2);
     expect(first.rounds).toHaveLength(2);
-    if (batchNorm === 'local') expect(existsSync(localWeightsFile(join(dir, `parts-${batchNorm}`), 1))).toBe(true);
+    if (batchNorm === 'local') expect(existsSync(localWeightsFile(join(bed.dir, `parts-${batchNorm}`), 1))).toBe(true);
 
-    const resumed = await runSimulation(tiles, options(`parts-${batchNorm}`, { batchNorm, resume: true }));
+    const resumed = await runSimulation(bed.tiles, options(`parts-${batchNorm}`, { batchNorm, resume: true }));
     expect(resumed.resumed?.map((r) => r.fromRound)).toEqual([2]);
     expect(resumed.rounds.map((r) => r.round)).toEqual([1, 2, 3, 4]);
     expect(figures(resumed)).toEqual(figures(whole));
@@ -87,32 +63,32 @@ describe('simulate --resume', () => {
 
   it('refuses what it cannot continue exactly, naming why, and leaves the run as it was', async () => {
     const out = 'refusals';
-    await runSimulation(tiles, options(out, { rounds: 2, batchNorm: 'local' }));
-    const before = readFileSync(join(dir, out, 'summary.json'), 'utf8');
-    const refused = (over: Partial<SimulationOptions>) => runSimulation(tiles, options(out, { batchNorm: 'local', resume: true, ...over }));
+    await runSimulation(bed.tiles, options(out, { rounds: 2, batchNorm: 'local' }));
+    const before = readFileSync(join(bed.dir, out, 'summary.json'), 'utf8');
+    const refused = (over: Partial<SimulationOptions>) => runSimulation(bed.tiles, options(out, { batchNorm: 'local', resume: true, ...over }));
     await expect(refused({ localSteps: 3 })).rejects.toThrow(/--resume: the run in .*refusals was trained with localSteps 2, this call has 3/);
-    await expect(refused({ model: { ...model, seed: 8 } })).rejects.toThrow(`the run in ${join(dir, out)} was trained with model.seed ${model.seed}, this call has 8; resume with the run's own settings (only --rounds, --time-budget-minutes may change)`);
+    await expect(refused({ model: { ...model, seed: 8 } })).rejects.toThrow(`the run in ${join(bed.dir, out)} was trained with model.seed ${model.seed}, this call has 8; resume with the run's own settings (only --rounds, --time-budget-minutes may change)`);
     await expect(refused({ batchNorm: 'average' })).rejects.toThrow(/trained with batchNorm "local", this call has "average"/);
     await expect(refused({ rounds: 2 })).rejects.toThrow(/has completed 2 rounds and --rounds is 2: nothing to train \(raise --rounds to go on\)/);
     await expect(refused({ partition: { kind: 'noniid', ratio: 0.9 } })).rejects.toThrow(/trained with partition.kind "iid", this call has "noniid"/);
     // other tiles: another data folder, or the same one changed
-    await expect(runSimulation(tiles.slice(2), options(out, { batchNorm: 'local', resume: true }))).rejects.toThrow(/trained with tiles 12, this call has 10/);
-    await expect(runSimulation(tiles, options('nothing-here', { resume: true }))).rejects.toThrow(/--resume: .*nothing-here holds no summary.json: no run to resume there/);
-    rmSync(localWeightsFile(join(dir, out), 1));
+    await expect(runSimulation(bed.tiles.slice(2), options(out, { batchNorm: 'local', resume: true }))).rejects.toThrow(/trained with tiles 12, this call has 10/);
+    await expect(runSimulation(bed.tiles, options('nothing-here', { resume: true }))).rejects.toThrow(/--resume: .*nothing-here holds no summary.json: no run to resume there/);
+    rmSync(localWeightsFile(join(bed.dir, out), 1));
     await expect(refused({})).rejects.toThrow(/--resume: .*local-weights\/2.fgw is missing: the run's hospital hospital-2's own weights \(FedBN\) cannot be restored/);
-    expect(readFileSync(join(dir, out, 'summary.json'), 'utf8')).toBe(before);
+    expect(readFileSync(join(bed.dir, out, 'summary.json'), 'utf8')).toBe(before);
   });
 
   it('refuses a run whose quality curve flattened, and a summary written before rounds recorded their medians', async () => {
     const out = 'flat';
     // The summary is edited to say what a run that --until-flat stopped says (quality.stoppedEarly).
-    await runSimulation(tiles, options(out, { rounds: 2 }));
-    const file = join(dir, out, 'summary.json');
+    await runSimulation(bed.tiles, options(out, { rounds: 2 }));
+    const file = join(bed.dir, out, 'summary.json');
     const s = summaryOf(out);
     writeFileSync(file, JSON.stringify({ ...s, quality: { ...s.quality, stoppedEarly: { round: 2, rounds: 6 } } }));
-    await expect(runSimulation(tiles, options(out, { resume: true }))).rejects.toThrow(/stopped after round 2 because its quality curve had flattened; nothing to resume/);
+    await expect(runSimulation(bed.tiles, options(out, { resume: true }))).rejects.toThrow(/stopped after round 2 because its quality curve had flattened; nothing to resume/);
     writeFileSync(file, JSON.stringify({ ...s, rounds: s.rounds.map(({ examplesMedian: _, ...r }) => r) }));
-    await expect(runSimulation(tiles, options(out, { resume: true }))).rejects.toThrow(/round 1 in .*summary.json records no example-count median \(written before runs could be resumed\)/);
+    await expect(runSimulation(bed.tiles, options(out, { resume: true }))).rejects.toThrow(/round 1 in .*summary.json records no example-count median \(written before runs could be resumed\)/);
   });
 
   it('is a flag of npm run simulate, refused with --server', () => {

@@ -3,43 +3,22 @@
  * the same aggregation, the same loss means, and FedBN as design D1 says (the global model keeps the
  * batch-norm tensors it started with).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { decodeWeights } from '../shared/codec/weightsCodec.ts';
 import { configureRound, exampleWeightedMean } from '../shared/fed/strategy.ts';
 import { createGan } from '../shared/gan/gan.ts';
 import { tinyConfig } from '../shared/gan/testConfig.ts';
 import { isBatchNormWeight } from '../shared/weights.ts';
-import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
 import { partitionTiles, runSimulation, simulationFedConfig, type SimulationOptions } from './simulation.ts';
-import { readTileFolder } from '../node/tileFolder.ts';
+import { simulationTestbed } from './testing/simulationTestbed.ts';
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'fedgan-sim-strategy-'));
-  writeSyntheticTiles(join(dir, 'tiles'), { perClass: 6, size: 16 });
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const bed = simulationTestbed('fedgan-sim-strategy-');
 
 describe('the simulation runs the shared round strategy', () => {
   it('samples with configureRound, averages with RoundAggregation, and under FedBN keeps the initial batch-norm tensors in the global model', async () => {
-    const tiles = readTileFolder(join(dir, 'tiles'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
-    const model = tinyConfig('acgan', { batchSize: 4 });
-    const opts: SimulationOptions = {
-      clients: 3,
-      rounds: 2,
-      localSteps: 1,
-      fraction: 0.5,
-      minFit: 1,
-      partition: { kind: 'iid' },
-      model,
-      batchNorm: 'local',
-      aggregator: { type: 'fedavg' },
-      out: join(dir, 'out'),
-      samplesPerClass: 1,
-    };
+    const { tiles, model } = bed;
+    const opts: SimulationOptions = bed.options('out', { clients: 3, rounds: 2, fraction: 0.5, minFit: 1, batchNorm: 'local' });
     const summary = await runSimulation(tiles, opts);
 
     const fed = simulationFedConfig(opts, 3);
