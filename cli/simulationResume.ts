@@ -23,6 +23,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CheckpointError, decodeCheckpoint } from '../shared/checkpoint.ts';
 import { decodeWeights, encodeWeights, WeightsCodecError } from '../shared/codec/weightsCodec.ts';
+import { isPlainObject } from '../shared/plainObject.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { CliError } from '../node/cliError.ts';
 import type { QualityPoint } from './simulationQuality.ts';
@@ -65,12 +66,11 @@ export function writeLocalWeights(out: string, names: readonly string[], weights
 
 const json = (v: unknown) => JSON.stringify(v) ?? 'undefined';
 const short = (s: string) => (s.length > 160 ? `${s.slice(0, 157)}...` : s);
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The first setting (a dotted path) whose JSON differs between two settings objects, with both values; null: none. */
 function firstDifference(a: unknown, b: unknown, path: string): { path: string; a: unknown; b: unknown } | null {
   if (json(a) === json(b)) return null;
-  if (!isObject(a) || !isObject(b)) return { path, a, b };
+  if (!isPlainObject(a) || !isPlainObject(b)) return { path, a, b };
   for (const key of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
     const d = firstDifference(a[key], b[key], path ? `${path}.${key}` : key);
     if (d) return d;
@@ -100,12 +100,9 @@ export function readResumeState<S extends ResumableSummary>(
   if (!summary || typeof summary !== 'object' || !Array.isArray(summary.rounds) || !summary.config) throw new CliError(`--resume: ${summaryFile} is not a simulation summary (no config or rounds)`);
 
   // The same run: every setting but those a resumed call may change, and the same hospitals.
-  const before = JSON.parse(json(summary.config)) as Record<string, unknown>;
-  const now = JSON.parse(json(current)) as Record<string, unknown>;
-  for (const key of [...new Set([...Object.keys(before), ...Object.keys(now)])].sort()) {
-    const d = MAY_CHANGE.has(key) ? null : firstDifference(before[key], now[key], key);
-    if (d) throw new CliError(`--resume: the run in ${out} was trained with ${d.path} ${short(json(d.a))}, this call has ${short(json(d.b))}; resume with the run's own settings (only --rounds, --time-budget-minutes may change)`);
-  }
+  const settings = (c: unknown) => Object.fromEntries(Object.entries(JSON.parse(json(c)) as Record<string, unknown>).filter(([k]) => !MAY_CHANGE.has(k)));
+  const d = firstDifference(settings(summary.config), settings(current), '');
+  if (d) throw new CliError(`--resume: the run in ${out} was trained with ${d.path} ${short(json(d.a))}, this call has ${short(json(d.b))}; resume with the run's own settings (only --rounds, --time-budget-minutes may change)`);
   const split = (p: ResumableSummary['partition']) => json(p.map(({ id, examples, perClass }) => ({ id, examples, perClass })));
   if (split(summary.partition ?? []) !== split(partition)) throw new CliError(`--resume: the hospitals differ from the run's in ${out} (another data folder or split): ${short(split(partition))} vs ${short(split(summary.partition ?? []))}`);
 

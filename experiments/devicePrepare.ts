@@ -20,7 +20,7 @@
  *   and FedBN weights, from which deviceRun.sh goes on (`simulate --resume`).
  */
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, appendFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CliError, runCli } from '../node/cliError.ts';
@@ -121,21 +121,10 @@ export function copyResumeRun(from: string, to: string): number {
   }
   const bestIsLast = summary.quality?.best?.round === summary.rounds?.length;
   mkdirSync(to, { recursive: true });
-  let bytes = 0;
-  for (const name of ['summary.json', 'checkpoint.fgw', ...(bestIsLast ? [] : ['checkpoint-best.fgw'])]) {
-    if (!existsSync(join(from, name))) continue;
-    copyFileSync(join(from, name), join(to, name));
-    bytes += statSync(join(to, name)).size;
+  for (const name of ['summary.json', 'checkpoint.fgw', ...(bestIsLast ? [] : ['checkpoint-best.fgw']), 'local-weights']) {
+    if (existsSync(join(from, name))) cpSync(join(from, name), join(to, name), { recursive: true });
   }
-  const local = join(from, 'local-weights');
-  if (existsSync(local)) {
-    mkdirSync(join(to, 'local-weights'));
-    for (const n of readdirSync(local)) {
-      copyFileSync(join(local, n), join(to, 'local-weights', n));
-      bytes += statSync(join(to, 'local-weights', n)).size;
-    }
-  }
-  return bytes;
+  return sizeOf(to);
 }
 
 function sizeOf(path: string): number {

@@ -47,8 +47,8 @@ export interface Preset {
   evaluatePerClass: number;
 }
 
-/** The product's recipe (shared/config/ganConfig.ts RECIPE_DEFAULTS), as the runs' GAN config file spells it out. */
-const RECIPE = { augment: { policy: [...RECIPE_DEFAULTS.augment.policy] }, ema: { ...RECIPE_DEFAULTS.ema }, discriminator: { ...RECIPE_DEFAULTS.discriminator } };
+/** The product's recipe (shared/config/ganConfig.ts RECIPE_DEFAULTS), as the runs' GAN config file spells it out: every field, a copy. */
+const RECIPE: Record<string, unknown> = structuredClone(RECIPE_DEFAULTS);
 
 const CPU: Preset = {
   description: 'the same recipe at 32 px on a CPU: ACGAN, four hospitals split by site and again non-IID (noniid:0.7), sized for about 25 min of training each on 2 cores',

@@ -22,6 +22,7 @@
 import { parameterCount, sizeOf, type NamedTensor, type WeightSet } from '../weights.ts';
 import { crc32 as jsCrc32, type Crc32Fn } from './crc32.ts';
 import { layoutMismatch, type TensorSpec } from './layout.ts';
+import { isPlainObject } from '../plainObject.ts';
 
 export const WEIGHTS_MAGIC = 'FGW1';
 export const WEIGHTS_FORMAT_VERSION = 1;
@@ -90,10 +91,6 @@ interface Header {
 
 function align4(n: number): number {
   return (n + 3) & ~3;
-}
-
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }
 
 /** Checks a weight set before encoding: names unique, shapes valid, data length = product of shape. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, parseWith } from './configError.ts';
+import { isPlainObject } from '../plainObject.ts';
 
 /**
  * The one typed configuration of a conditional GAN: architecture and training hyper-parameters.
@@ -160,14 +161,12 @@ export const RECIPE_DEFAULTS = {
   discriminator: { dropout: 0 },
 } as const satisfies GanConfigInput;
 
-const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-
 /** `input` with the recipe's options filled in where it does not set them (see RECIPE_DEFAULTS). */
 export function withRecipeDefaults(input: unknown): unknown {
-  if (!isMapping(input)) return input; // parseGanConfig says what is wrong
+  if (!isPlainObject(input)) return input; // parseGanConfig says what is wrong
   const o = input;
   // The discriminator's other fields keep their own defaults; a value that is not a mapping is left to the parser.
-  const d = o.discriminator === undefined ? {} : isMapping(o.discriminator) ? o.discriminator : null;
+  const d = o.discriminator === undefined ? {} : isPlainObject(o.discriminator) ? o.discriminator : null;
   return {
     ...('augment' in o ? {} : { augment: { policy: [...RECIPE_DEFAULTS.augment.policy] } }),
     ...('ema' in o ? {} : { ema: { ...RECIPE_DEFAULTS.ema } }),
