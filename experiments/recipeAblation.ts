@@ -44,6 +44,8 @@ export const VARIANTS: Record<string, GanConfigInput> = {
   // DiffAugment alone regularising the discriminator (no dropout): the product's recipe since this ablation.
   'diffaug+ema-dropout': { ...DIFFAUG_EMA, discriminator: { dropout: 0 } },
   'diffaug+ema+mbstd': { ...DIFFAUG_EMA, discriminator: { minibatchStd: true } },
+  // The recipe (no discriminator dropout) plus mode seeking at MSGAN's λ = 1.
+  'diffaug+ema-dropout+ms': { ...DIFFAUG_EMA, discriminator: { dropout: 0 }, modeSeeking: { lambda: 1 } },
   // The generator's upsampling by interpolation instead of pixel copies (no 2 × 2 blocks to smooth out).
   'diffaug+ema+bilinear': { ...DIFFAUG_EMA, generator: { upsample: 'bilinear' } },
 };

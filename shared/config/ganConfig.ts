@@ -130,6 +130,17 @@ export const ganConfigSchema = z
       .strict()
       .nullable()
       .default(null),
+    /**
+     * Mode seeking (Mao et al. 2019, MSGAN): the generator's loss adds λ / (r + 1e-5), r the mean absolute
+     * difference of two fakes of the same class over that of their latents, for the batch's pairs
+     * (shared/gan/objectives.ts modeSeekingTerm). Fakes that ignore their latent (mode collapse) make r small
+     * and the term large. null: off.
+     */
+    modeSeeking: z
+      .object({ lambda: z.number().positive().max(100) })
+      .strict()
+      .nullable()
+      .default(null),
     seed: z.number().int().min(0).max(2 ** 31 - 1).default(42),
   })
   .strict();

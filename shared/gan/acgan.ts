@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { softmaxCrossEntropy } from './losses.ts';
 import { discriminatorTerms, generatorTerm, r1Penalty, saturatingLoss } from './objectives.ts';
 import { realFakePass } from './realFakePass.ts';
-import { sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepContext } from './step.ts';
+import { generatorUpdate, sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepContext } from './step.ts';
 
 /**
  * ACGAN (Odena et al. 2017). The discriminator predicts real/fake and the class;
@@ -41,18 +41,6 @@ export function acganStep(ctx: StepContext): GanStep {
 
 /** ACGAN's generator update on latents z with labels: BCE(fake→1) (or hinge) + CE(class|fake). Returns its loss. */
 export function acganGeneratorUpdate(ctx: StepContext, z: tf.Tensor2D, fakeLabels: tf.Tensor1D): tf.Scalar {
-  const { gan, optG } = ctx;
-  const { G, D, cfg } = gan;
-  const augment = stepAugment(ctx);
-  const dropoutSeed = stepDropoutSeed(ctx);
-  const loss = saturatingLoss(cfg.adversarialLoss);
-  return optG.minimize(
-    () => {
-      // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-      const f = D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed);
-      return tf.add(generatorTerm(loss, f.score), softmaxCrossEntropy(f.classLogits!, fakeLabels)) as tf.Scalar;
-    },
-    true,
-    G.params.trainableVariables(),
-  )!;
+  const loss = saturatingLoss(ctx.gan.cfg.adversarialLoss);
+  return generatorUpdate(ctx, z, fakeLabels, (f) => tf.add(generatorTerm(loss, f.score), softmaxCrossEntropy(f.classLogits!, fakeLabels)) as tf.Scalar);
 }

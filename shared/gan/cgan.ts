@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { discriminatorTerms, generatorTerm, r1Penalty, saturatingLoss } from './objectives.ts';
 import { realFakePass } from './realFakePass.ts';
-import { sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepContext } from './step.ts';
+import { generatorUpdate, sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepContext } from './step.ts';
 
 /**
  * Conditional GAN (Mirza & Osindero 2014) with a projection discriminator D(x, y) and the
@@ -39,14 +39,6 @@ export function cganStep(ctx: StepContext): GanStep {
 
 /** CGAN's generator update on latents z with labels: BCE(D(G(z,ỹ),ỹ)→1) (or hinge). Returns its loss. */
 export function cganGeneratorUpdate(ctx: StepContext, z: tf.Tensor2D, fakeLabels: tf.Tensor1D): tf.Scalar {
-  const { G, D, cfg } = ctx.gan;
-  const augment = stepAugment(ctx);
-  const dropoutSeed = stepDropoutSeed(ctx);
-  const loss = saturatingLoss(cfg.adversarialLoss);
-  // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-  return ctx.optG.minimize(
-    () => generatorTerm(loss, D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed).score),
-    true,
-    G.params.trainableVariables(),
-  )!;
+  const loss = saturatingLoss(ctx.gan.cfg.adversarialLoss);
+  return generatorUpdate(ctx, z, fakeLabels, (f) => generatorTerm(loss, f.score));
 }

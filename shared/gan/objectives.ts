@@ -40,3 +40,31 @@ export function r1Penalty(score: (x: tf.Tensor4D) => tf.Tensor1D, real: tf.Tenso
   const g = tf.grad((x: tf.Tensor) => tf.sum(score(x as tf.Tensor4D)))(real);
   return tf.mul(tf.mean(tf.sum(tf.square(g), [1, 2, 3])), gamma / 2);
 }
+
+/** MSGAN's ε: keeps the mode-seeking term finite when a pair's two fakes are identical. */
+export const MODE_SEEKING_EPSILON = 1e-5;
+
+/**
+ * The number of (first, second) pairs of fakes that share a class in a batch of `b` (sampleLatent draws them
+ * so when the config turns mode seeking on): fake i and fake i + ⌊b/2⌋ for i < ⌊b/2⌋.
+ */
+export function modeSeekingPairs(b: number): number {
+  return Math.floor(b / 2);
+}
+
+/**
+ * Mode seeking (Mao et al. 2019, "Mode seeking generative adversarial networks for diverse image
+ * synthesis"), added to the generator's loss: λ / (r + ε), r = mean|G(z₁,y) − G(z₂,y)| / mean|z₁ − z₂|, the
+ * means over the batch's pairs (modeSeekingPairs) and all their pixels and latent entries. A generator that
+ * maps different latents of a class to the same tile makes r small and this term large: minimising it
+ * spreads the fakes of each class, the diversity that adversarial losses alone let collapse. The latents
+ * are constants here; only the fakes carry gradient. A batch with no pair (b < 2) adds 0.
+ */
+export function modeSeekingTerm(fake: tf.Tensor4D, z: tf.Tensor2D, lambda: number): tf.Scalar {
+  const h = modeSeekingPairs(fake.shape[0]);
+  if (h === 0) return tf.scalar(0);
+  const half = <T extends tf.Tensor>(t: T, from: number): T => tf.slice(t, from, h) as T;
+  const imageGap = tf.mean(tf.abs(tf.sub(half(fake, 0), half(fake, h))));
+  const latentGap = tf.mean(tf.abs(tf.sub(half(z, 0), half(z, h))));
+  return tf.div(lambda, tf.add(tf.div(imageGap, latentGap), MODE_SEEKING_EPSILON));
+}

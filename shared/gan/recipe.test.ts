@@ -7,11 +7,13 @@ import { acganStep } from './acgan.ts';
 import { cganStep } from './cgan.ts';
 import type { Discriminator } from './discriminators/index.ts';
 import { createGan, type Gan } from './gan.ts';
-import { discriminatorTerms, generatorTerm, r1Penalty } from './objectives.ts';
-import type { GanStep, StepContext } from './step.ts';
+import { discriminatorTerms, generatorTerm, MODE_SEEKING_EPSILON, modeSeekingTerm, r1Penalty } from './objectives.ts';
+import { acganGeneratorUpdate } from './acgan.ts';
+import { cganGeneratorUpdate } from './cgan.ts';
+import { sampleLatent, type GanStep, type StepContext } from './step.ts';
 import { createTrainer } from './trainer.ts';
 import { topSingularValue } from '../testing/topSingularValue.ts';
-import { wganGpStep } from './wgangp.ts';
+import { wganGpGeneratorUpdate, wganGpStep } from './wgangp.ts';
 
 /**
  * The recipe's options inside the GAN steps: DiffAugment on every discriminator input of every GAN type
@@ -249,6 +251,127 @@ describe('hinge loss and R1 (objectives.ts) against their formulas', () => {
   }
 });
 
+/** MSGAN's term in float64: λ / (mean|x_i − x_{i+h}| / mean|z_i − z_{i+h}| + ε) over i < h = ⌊b/2⌋. */
+function modeSeekingByHand(x: ArrayLike<number>, z: ArrayLike<number>, b: number, lambda: number): number {
+  const h = Math.floor(b / 2);
+  const gap = (v: ArrayLike<number>) => {
+    const per = v.length / b;
+    let s = 0;
+    for (let i = 0; i < h; i++) for (let k = 0; k < per; k++) s += Math.abs(v[i * per + k] - v[(i + h) * per + k]);
+    return s / (h * per);
+  };
+  return lambda / (gap(x) / gap(z) + 1e-5);
+}
+
+describe('mode seeking (modeSeeking, Mao et al. 2019) in every GAN type', () => {
+  it('the term is λ / (r + ε) over the pairs (i, i + ⌊b/2⌋); an odd last fake and a batch of one add nothing', () => {
+    // b = 5: pairs (0, 2) and (1, 3); fake 4 is in no pair, so changing it changes nothing.
+    const xs = Array.from({ length: 5 * 2 * 2 * 1 }, (_, i) => Math.sin(1.7 * i + 0.3));
+    const zs = Array.from({ length: 5 * 3 }, (_, i) => Math.cos(0.9 * i + 0.1) * 2);
+    const value = (x: number[]) => tf.tidy(() => modeSeekingTerm(tf.tensor4d(x, [5, 2, 2, 1]), tf.tensor2d(zs, [5, 3]), 2.5).dataSync()[0]);
+    const expected = modeSeekingByHand(xs, zs, 5, 2.5);
+    expect(expected).toBeGreaterThan(0.5);
+    expectClose(value(xs), expected, 'mode-seeking term');
+    expect(value(xs.map((v, i) => (i >= 16 ? v + 3 : v)))).toBe(value(xs));
+    // Identical pairs: the term is λ / ε, large but finite.
+    const same = [...xs.slice(0, 8), ...xs.slice(0, 8), ...xs.slice(16)];
+    expectClose(value(same) * MODE_SEEKING_EPSILON, 2.5, 'λ / ε');
+    expect(tf.tidy(() => modeSeekingTerm(tf.ones([1, 2, 2, 1]) as tf.Tensor4D, tf.ones([1, 3]) as tf.Tensor2D, 1).dataSync()[0])).toBe(0);
+  });
+
+  it('its gradient with respect to the fakes matches central finite differences', () => {
+    const xs = Array.from({ length: 4 * 2 * 2 * 1 }, (_, i) => Math.sin(2.3 * i + 0.7));
+    const zs = Array.from({ length: 4 * 3 }, (_, i) => Math.cos(1.3 * i));
+    const z = tf.tensor2d(zs, [4, 3]);
+    disposables.push(z);
+    const grad = tf.tidy(() => tf.grad((x: tf.Tensor) => modeSeekingTerm(x as tf.Tensor4D, z, 1.5))(tf.tensor4d(xs, [4, 2, 2, 1])).dataSync());
+    const h = 1e-4;
+    for (let k = 0; k < xs.length; k++) {
+      const at = (d: number) => modeSeekingByHand(xs.map((v, i) => (i === k ? v + d : v)), zs, 4, 1.5);
+      const numeric = (at(h) - at(-h)) / (2 * h);
+      expect(Math.abs(grad[k] - numeric), `∂/∂x[${k}]: ${grad[k]} vs ${numeric}`).toBeLessThan(1e-3 * Math.max(1, Math.abs(numeric)));
+    }
+    expect(Math.max(...Array.from(grad, Math.abs))).toBeGreaterThan(0.01);
+  });
+
+  it('sampleLatent pairs the classes (fake i + ⌊b/2⌋ takes fake i\'s) only when it is on, and draws the same latents', () => {
+    const on = config('acgan', 'cnn', { modeSeeking: { lambda: 1 } });
+    const off = config('acgan', 'cnn');
+    const seen = new Set<string>();
+    for (let t = 0; t < 20; t++) {
+      const draw = (cfg: typeof on) => {
+        let s = 100 + 2 * t;
+        return tf.tidy(() => {
+          const { z, labels } = sampleLatent(cfg, 7, () => ++s);
+          return { z: Array.from(z.dataSync()), labels: Array.from(labels.dataSync()) };
+        });
+      };
+      const [a, b] = [draw(on), draw(off)];
+      expect(a.z).toEqual(b.z);
+      expect(a.labels).toHaveLength(7);
+      expect(a.labels.slice(3, 6)).toEqual(a.labels.slice(0, 3));
+      for (const l of [...a.labels, ...b.labels]) expect([0, 1]).toContain(l);
+      seen.add(a.labels.join(''));
+      // Off, the draw is the one it always was: b uniform labels from the second seed.
+      expect(b.labels).toEqual(Array.from(tf.tidy(() => randomOps().uniformInt([7], 0, 2, 102 + 2 * t).dataSync())));
+    }
+    expect(seen.size).toBeGreaterThan(5);
+  });
+
+  for (const ganType of GAN_TYPES) {
+    it(`${ganType}: the generator's loss gains λ / (r + ε) on its fakes, and its update moves with it`, () => {
+      const lambda = 3;
+      const { labels } = batch();
+      const update = (cfg: ReturnType<typeof config>) => {
+        const gan = model(cfg);
+        const { optimizerG: og } = cfg;
+        const optG = createAdam(og.learningRate, og.beta1, og.beta2);
+        const optD = createAdam(og.learningRate, og.beta1, og.beta2);
+        disposables.push(optG, optD);
+        let s = 900;
+        const ctx: StepContext = { gan, optG, optD, nextSeed: () => ++s };
+        const z = randomOps().normal([B, cfg.latentDim], 0, 1, 77) as tf.Tensor2D;
+        disposables.push(z);
+        const l = ganType === 'acgan' ? acganGeneratorUpdate(ctx, z, labels) : ganType === 'cgan' ? cganGeneratorUpdate(ctx, z, labels) : wganGpGeneratorUpdate(ctx, B);
+        const loss = l.dataSync()[0];
+        l.dispose();
+        return { loss, weights: gan.G.params.trainableVariables().flatMap((v) => Array.from(v.dataSync())) };
+      };
+      const cfgOn = config(ganType, 'cnn', { modeSeeking: { lambda } });
+      const on = update(cfgOn);
+      const off = update(config(ganType, 'cnn'));
+      // The fakes of the generator before its update, on the latents and labels the update used.
+      const fresh = model(cfgOn);
+      let s = 900;
+      const { z, labels: fl } = ganType === 'wgan-gp' ? sampleLatent(cfgOn, B, () => ++s) : { z: randomOps().normal([B, cfgOn.latentDim], 0, 1, 77) as tf.Tensor2D, labels };
+      const fake = fresh.G.apply(z, fl, true);
+      const term = modeSeekingByHand(fake.dataSync(), z.dataSync(), B, lambda);
+      expect(term).toBeGreaterThan(0.1);
+      if (ganType === 'wgan-gp') {
+        // Its own draws: −E[D(G(z, ỹ), ỹ)] on the paired labels, plus the term.
+        const scores = fresh.D.apply(fake, fl, true).score;
+        expectClose(on.loss, -mean(scores.dataSync()) + term, 'G loss');
+        scores.dispose();
+      } else {
+        expectClose(on.loss - off.loss, term, 'mode-seeking term in the G loss');
+      }
+      expect(on.weights).not.toEqual(off.weights);
+      tf.dispose([z, fl, fake]);
+    });
+  }
+
+  it('is off by default, changes no weight or fingerprint, and refuses a λ that is not positive, naming the field', () => {
+    expect(parseGanConfig({}).modeSeeking).toBeNull();
+    const a = model(config('cgan', 'cnn'));
+    const b = model(config('cgan', 'cnn', { modeSeeking: { lambda: 1 } }));
+    expect(b.fingerprint).toBe(a.fingerprint);
+    expect(b.spec).toEqual(a.spec);
+    expect(() => parseGanConfig({ modeSeeking: { lambda: 0 } })).toThrow(/modeSeeking\.lambda/);
+    expect(() => parseGanConfig({ modeSeeking: {} })).toThrow(/modeSeeking\.lambda/);
+    expect(() => parseGanConfig({ modeSeeking: { lambda: 1, eps: 2 } })).toThrow(/modeSeeking/);
+  });
+});
+
 describe('spectral normalisation (discriminator.spectralNorm) in every GAN type and discriminator', () => {
   const types: DiscriminatorType[] = ['cnn', 'resnet', 'vit', 'swin'];
   for (const ganType of GAN_TYPES) {
@@ -342,7 +465,7 @@ describe('recipe config', () => {
 
   it('the defaults are off: spelling them out changes neither the fingerprint nor the step', () => {
     const a = model(config('acgan', 'cnn'));
-    const b = model(config('acgan', 'cnn', { adversarialLoss: 'bce', augment: { policy: [] }, ema: null, r1: null }));
+    const b = model(config('acgan', 'cnn', { adversarialLoss: 'bce', augment: { policy: [] }, ema: null, r1: null, modeSeeking: null }));
     expect(b.fingerprint).toBe(a.fingerprint);
     expect(a.spec.some((s) => s.name.startsWith('ema/'))).toBe(false);
     const { images, labels } = batch();

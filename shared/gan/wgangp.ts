@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientPenalty } from './losses.ts';
 import { realFakePass } from './realFakePass.ts';
-import { sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepContext } from './step.ts';
+import { generatorUpdate, sampleLatent, stepAugment, stepDropoutSeed, type GanStep, type StepContext } from './step.ts';
 import { randomOps } from '../nn/random.ts';
 
 /**
@@ -48,12 +48,8 @@ export function wganGpStep(ctx: StepContext): GanStep {
 
 /** WGAN-GP's generator update on `b` fresh latents and labels: −E[D(G(z,ỹ),ỹ)]. Returns its loss. */
 export function wganGpGeneratorUpdate(ctx: StepContext, b: number): tf.Scalar {
-  const { G, D, cfg } = ctx.gan;
-  const augment = stepAugment(ctx);
-  const dropoutSeed = stepDropoutSeed(ctx);
   return tf.tidy(() => {
-    const { z, labels: fakeLabels } = sampleLatent(cfg, b, ctx.nextSeed);
-    // The one pass per step that moves G's batch-norm statistics (generator.ts says why).
-    return ctx.optG.minimize(() => tf.neg(tf.mean(D.apply(augment(G.apply(z, fakeLabels, true, { updateStats: true, dropoutSeed })), fakeLabels, true, dropoutSeed).score)), true, G.params.trainableVariables())!;
+    const { z, labels: fakeLabels } = sampleLatent(ctx.gan.cfg, b, ctx.nextSeed);
+    return generatorUpdate(ctx, z, fakeLabels, (f) => tf.neg(tf.mean(f.score)));
   });
 }
