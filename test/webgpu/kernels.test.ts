@@ -567,7 +567,7 @@ describe.skipIf(!hasChromium)('GAN training on the WebGPU fast path', () => {
 
 const AUGMENT: GanConfigInput['augment'] = { policy: ['color', 'translation', 'cutout'] };
 
-// The small-data recipe (DiffAugment, EMA, hinge, R1, spectral normalisation, bilinear upsampling, minibatch standard deviation: docs/recipe.md) is made of ordinary tfjs ops: on the
+// The small-data recipe (DiffAugment, EMA, hinge, R1, spectral normalisation, bilinear upsampling, minibatch standard deviation, mode seeking: docs/recipe.md) is made of ordinary tfjs ops: on the
 // WebGPU fast path (SwiftShader here) a tiny GAN with every option on still trains, leaks no tensors,
 // and its steady-state steps create no GPU buffer and upload nothing (the augmentation's index tensors are
 // made once).
@@ -578,9 +578,10 @@ describe.skipIf(!hasChromium)('the small-data recipe on the WebGPU fast path', (
     ['acgan', { gan: 'acgan', augment: AUGMENT, ema: { decay: 0.9 }, adversarialLoss: 'hinge', r1: { gamma: 1 }, generator: { baseChannels: 8, upsample: 'bilinear' } }],
     // Spectral normalisation in the discriminator: its W / σ(W) through the fused conv kernels, R1's and the
     // penalty's second order included.
-    ['cgan', { gan: 'cgan', augment: AUGMENT, ema: { decay: 0.9 }, r1: { gamma: 1 }, discriminator: { baseChannels: 4, spectralNorm: true } }],
-    // With minibatch standard deviation too: reals and fakes in two passes, the penalty's second order through the batch statistic.
-    ['wgan-gp', { gan: 'wgan-gp', augment: AUGMENT, ema: { decay: 0.9 }, discriminator: { baseChannels: 4, spectralNorm: true, minibatchStd: true } }],
+    // Mode seeking too: the fake labels paired on the device, the term in the generator's loss.
+    ['cgan', { gan: 'cgan', augment: AUGMENT, ema: { decay: 0.9 }, r1: { gamma: 1 }, modeSeeking: { lambda: 1 }, discriminator: { baseChannels: 4, spectralNorm: true } }],
+    // With minibatch standard deviation and mode seeking too: reals and fakes in two passes, the penalty's second order through the batch statistic.
+    ['wgan-gp', { gan: 'wgan-gp', augment: AUGMENT, ema: { decay: 0.9 }, modeSeeking: { lambda: 1 }, discriminator: { baseChannels: 4, spectralNorm: true, minibatchStd: true } }],
     // Batch norm: reals and fakes in two passes (R1 is refused with batch norm: parseGanConfig).
     ['acgan / resnet', { gan: 'acgan', augment: AUGMENT, ema: { decay: 0.9 }, adversarialLoss: 'hinge', discriminator: { type: 'resnet', baseChannels: 4 } }],
   ];
