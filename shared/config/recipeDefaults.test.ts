@@ -20,6 +20,11 @@ describe('the recipe is the product default', () => {
     expect(parseFedConfig({ model: { discriminator: { dropout: 0.25 } } }).model.discriminator.dropout).toBe(0.25);
   });
 
+  it('mode seeking is an option, not in the recipe (at λ 1 it cost fidelity at length: docs/recipe.md); a config turns it on', () => {
+    expect(parseFedConfig({}).model.modeSeeking).toBeNull();
+    expect(parseFedConfig({ model: { modeSeeking: { lambda: 0.5 } } }).model.modeSeeking).toEqual({ lambda: 0.5 });
+  });
+
   it('explicit values win: ema null and an empty policy turn the options off, another decay is kept', () => {
     const off = parseFedConfig({ model: { ema: null, augment: { policy: [] } } }).model;
     expect(off.ema).toBeNull();
