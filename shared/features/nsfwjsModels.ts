@@ -1,8 +1,11 @@
 /**
  * Feature extractors on the pretrained networks that ship inside the `nsfwjs` npm package
  * (InceptionV3 at 299 px, MobileNetV2 at 224 px). The weights are bundled in the package as
- * JavaScript modules holding base64 shards; nsfwjs hands them to tf.loadLayersModel through an
- * in-memory IOHandler, so loading fetches nothing, in Node and in the browser alike.
+ * JavaScript modules holding the model JSON and base64 weight shards. We read those modules ourselves and
+ * hand them to tf.loadLayersModel from memory, so loading fetches nothing, in Node and in the browser alike.
+ * nsfwjs's own `load` is not used: it prints a notice about "hosting your own model" on every load (into
+ * the simulation's and the report's output), would take any global named `model` (in a page, an element
+ * with id="model") for the model JSON, and runs a warm-up prediction nobody here needs.
  *
  * The features are the global-average-pooled activations before the classifier head (`flatten_1`:
  * 2048-d for InceptionV3 — the usual FID features — and 1280-d for MobileNetV2). Those weights were
@@ -12,8 +15,8 @@
  * Runs on whatever tfjs backend is active (wasm in Node, WebGPU/WebGL in the worker).
  */
 import * as tf from '@tensorflow/tfjs';
-import { load } from 'nsfwjs/core';
 import { features } from '../metrics/features.ts';
+import { fromBase64 } from '../secagg/bytes.ts';
 import { checkTiles, type FeatureExtractor } from './types.ts';
 
 export type NsfwjsNetwork = 'inception-v3' | 'mobilenet-v2';
@@ -24,7 +27,45 @@ interface NetworkSpec {
   layer: string;
   dim: number;
   description: string;
-  definition: () => Promise<unknown>;
+  definition: () => Promise<BundledModel>;
+}
+
+/** What nsfwjs's `nsfwjs/models/*` modules export: loaders of the model JSON and of its weight shards. */
+interface BundledModel {
+  name: string;
+  modelJson: () => Promise<{ default: BundledModelJson }>;
+  weightBundles: (() => Promise<{ default: string }>)[];
+}
+
+interface BundledModelJson {
+  modelTopology: object;
+  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+}
+
+/**
+ * The layers model of a bundled definition: the manifest's shards (base64, one module per path, in the
+ * manifest's order) decoded and joined into one weight buffer, read by tf.loadLayersModel from memory.
+ */
+export async function loadBundledModel(definition: BundledModel): Promise<tf.LayersModel> {
+  const json = (await definition.modelJson()).default;
+  const paths = json.weightsManifest.flatMap((g) => g.paths);
+  if (paths.length !== definition.weightBundles.length) {
+    throw new Error(`${definition.name}: the manifest names ${paths.length} weight shards, the package has ${definition.weightBundles.length}`);
+  }
+  const shards = await Promise.all(definition.weightBundles.map(async (load, i) => fromBase64((await load()).default, `${definition.name} weight shard ${paths[i]}`)));
+  const weightData = new Uint8Array(shards.reduce((n, s) => n + s.length, 0));
+  let offset = 0;
+  for (const s of shards) {
+    weightData.set(s, offset);
+    offset += s.length;
+  }
+  return tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+      weightData: weightData.buffer,
+    }),
+  );
 }
 
 const NETWORKS: Record<NsfwjsNetwork, NetworkSpec> = {
@@ -46,12 +87,6 @@ const NETWORKS: Record<NsfwjsNetwork, NetworkSpec> = {
   },
 };
 
-/** The part of nsfwjs's NSFWJS object that we use. */
-interface LoadedNsfwjs {
-  model: tf.LayersModel;
-  dispose(): void;
-}
-
 /** One of nsfwjs's networks, cut at its feature layer, with the preprocessing its features expect. */
 export interface NsfwjsFeatureModel {
   network: NsfwjsNetwork;
@@ -70,9 +105,7 @@ export interface NsfwjsFeatureModel {
 export async function loadNsfwjsFeatureModel(network: NsfwjsNetwork): Promise<NsfwjsFeatureModel> {
   const spec = NETWORKS[network];
   if (!spec) throw new Error(`unknown nsfwjs network '${network}' (choose ${Object.keys(NETWORKS).join(', ')})`);
-  const definition = await spec.definition();
-  const nsfw = (await load(spec.modelName, { modelDefinitions: [definition] } as Parameters<typeof load>[1])) as unknown as LoadedNsfwjs;
-  const full = nsfw.model;
+  const full = await loadBundledModel(await spec.definition());
   const layer = full.getLayer(spec.layer);
   const shape = layer.outputShape as (number | null)[];
   if (shape.length !== 2 || shape[1] !== spec.dim) throw new Error(`${spec.modelName}: layer ${spec.layer} has shape [${shape}], expected [null, ${spec.dim}]`);
@@ -95,7 +128,7 @@ export async function loadNsfwjsFeatureModel(network: NsfwjsNetwork): Promise<Ns
       });
     },
     dispose() {
-      nsfw.dispose();
+      full.dispose();
     },
   };
 }
