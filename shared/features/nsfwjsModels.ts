@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { features } from '../metrics/features.ts';
-import { fromBase64 } from '../secagg/bytes.ts';
+import { concatBytes, fromBase64 } from '../secagg/bytes.ts';
 import { checkTiles, type FeatureExtractor } from './types.ts';
 
 export type NsfwjsNetwork = 'inception-v3' | 'mobilenet-v2';
@@ -53,17 +53,11 @@ export async function loadBundledModel(definition: BundledModel): Promise<tf.Lay
     throw new Error(`${definition.name}: the manifest names ${paths.length} weight shards, the package has ${definition.weightBundles.length}`);
   }
   const shards = await Promise.all(definition.weightBundles.map(async (load, i) => fromBase64((await load()).default, `${definition.name} weight shard ${paths[i]}`)));
-  const weightData = new Uint8Array(shards.reduce((n, s) => n + s.length, 0));
-  let offset = 0;
-  for (const s of shards) {
-    weightData.set(s, offset);
-    offset += s.length;
-  }
   return tf.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: json.modelTopology,
       weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
-      weightData: weightData.buffer,
+      weightData: concatBytes(...shards).buffer,
     }),
   );
 }
