@@ -34,9 +34,10 @@ for c in ${cases//,/ }; do
   IFS=: read -r gan size batch disc <<<"$c"
   timeout 60 python3 bench/torch_gan.py 20 "$gan" "${disc:-cnn}" "$batch" "$size"
 done 2>&1 | tee "$OUT/torch.log" | tee -a "$log"
+variants='stock;fast;tuned={"tune":true};no-conv-gemm={"convGemm":false}' # a "}" inside ${X:-…} would end it
 step "2. speed: stock tfjs-webgpu, the fast path (heuristic tiles), tuned tiles, and without the new convolution kernels"
 timeout "${T1:-300}" node "$B" --cases "$cases" --torch "$OUT/torch.log" --steps "${STEPS:-5}" --warmup 2 --out "$OUT/bench.json" \
-  --variants "${VARIANTS:-stock;fast;tuned={\"tune\":true};no-conv-gemm={\"convGemm\":false}}" 2>&1 | tee -a "$log"
+  --variants "${VARIANTS:-$variants}" 2>&1 | tee -a "$log"
 step "3. profile at 64px b64: GPU calls and GPU time per program, with and without the new convolution kernels"
 timeout "${T2:-150}" node "$B" --cases acgan:64:64,wgan-gp:64:64 --torch "$OUT/torch.log" --variants "${PVARIANTS:-fast;no-conv-gemm={\"convGemm\":false}}" \
   --steps 3 --warmup 2 --profile --profile-dir "$OUT/prof" --out "$OUT/bench-profile.json" 2>&1 | tee -a "$log"

@@ -120,4 +120,46 @@ describe('the device run (experiments/devicePrepare.ts, experiments/deviceRun.sh
     expect(first.args).not.toContain('--resume');
     expect(first.files).toEqual([]);
   });
+
+  it('deviceRun.sh benchmarks first when gan-bench.mjs is carried: its variants reach the bench as valid JSON, and DEADLINE_S sizes the training budget', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'device-bench-'));
+    const carry = join(dir, '.device-run');
+    mkdirSync(carry);
+    // Stand-ins record their arguments, one JSON line a call.
+    const record = "import { appendFileSync } from 'node:fs'; appendFileSync('calls.jsonl', JSON.stringify(process.argv.slice(2)) + '\\n');";
+    writeFileSync(join(carry, 'simulate.mjs'), record);
+    writeFileSync(join(carry, 'gan-bench.mjs'), record);
+    const env = { ...process.env, NO_UNPACK: '1', NODE: process.execPath, DAWN_NODE: '/nonexistent/dawn.node', OUT: join(dir, 'out'), LD_LIBRARY_PATH: '', DEADLINE_S: '300', RESERVE_S: '60' };
+    const log = execFileSync('bash', [resolve('experiments/deviceRun.sh')], { cwd: dir, env, stdio: 'pipe' }).toString();
+    expect(log).toContain('=== bench 2: the WebGPU step');
+    const calls = readFileSync(join(dir, 'calls.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
+    expect(calls).toHaveLength(3); // speed, profile, training
+    const value = (a: string[], flag: string) => a[a.indexOf(flag) + 1];
+    const [speed, profile, training] = calls;
+    expect(value(speed, '--cases')).toBe('acgan:64:64,wgan-gp:64:64,acgan:64:256,acgan:128:64');
+    // Before the fix the "}" of {"tune":true} ended ${BENCH_VARIANTS:-…}: the bench got 'tuned={"tune":true' and refused it.
+    expect(value(speed, '--variants')).toBe('fast;tuned={"tune":true};no-conv-gemm={"convGemm":false}');
+    for (const v of value(speed, '--variants').split(';').filter((v) => v.includes('='))) expect(() => JSON.parse(v.slice(v.indexOf('=') + 1))).not.toThrow();
+    expect(profile).toContain('--profile');
+    expect(value(profile, '--variants')).toBe('fast;no-conv-gemm={"convGemm":false}');
+    const minutes = Number(value(training, '--time-budget-minutes'));
+    expect(minutes).toBeGreaterThan(3.8); // (300 s − seconds spent − 60 s) / 60
+    expect(minutes).toBeLessThanOrEqual(4);
+  });
+
+  it('bench/ganGpuRun.sh hands the bench its default variants as valid JSON (a "}" inside ${VARIANTS:-…} ended the default early)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gpu-bench-'));
+    mkdirSync(join(dir, '.gpu-carry'));
+    writeFileSync(join(dir, '.gpu-carry', 'on-device.sh'), 'exit 0\n');
+    writeFileSync(join(dir, '.gpu-carry', 'gan-bench.mjs'), "import { appendFileSync } from 'node:fs'; appendFileSync('calls.jsonl', JSON.stringify(process.argv.slice(2)) + '\\n');");
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'node'), `#!/bin/sh\nexec "${process.execPath}" "$@"\n`, { mode: 0o755 });
+    const env = { ...process.env, OUT: join(dir, 'out'), PATH: `${bin}:${process.env.PATH}`, QUICK: '1' };
+    execFileSync('bash', [resolve('bench/ganGpuRun.sh')], { cwd: dir, env, stdio: 'pipe' });
+    const calls = readFileSync(join(dir, 'calls.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
+    const variants = calls.map((a) => a[a.indexOf('--variants') + 1]);
+    expect(variants[0]).toBe('stock;fast;tuned={"tune":true};no-conv-gemm={"convGemm":false}');
+    expect(variants[1]).toBe('fast;no-conv-gemm={"convGemm":false}');
+  });
 });

@@ -43,7 +43,10 @@ Fills .device-run/ for experiments/deviceRun.sh (run \`bash ../shared/gpu/prepar
   --size S       tile size of the run in px (default 64)
   --out DIR      (default .device-run)
   --gpu-carry DIR  where prepare-carry.sh put Node, dawn.node and libvulkan1 (default .gpu-carry)
-  --resume DIR   the run/ folder an earlier device call brought back: the next call goes on from its last round`;
+  --resume DIR   the run/ folder an earlier device call brought back: the next call goes on from its last round
+  --bench        also carry the speed benchmark (.gpu-carry/gan-bench.mjs, built by
+                 \`node --import tsx bench/ganBundle.ts\`): deviceRun.sh then times PyTorch and the WebGPU
+                 step (issue 19) before it trains, in the same call`;
 
 export interface PreparedTiles {
   count: number;
@@ -140,6 +143,7 @@ async function main(argv: string[]): Promise<void> {
     out: { type: 'string', default: '.device-run' },
     'gpu-carry': { type: 'string', default: '.gpu-carry' },
     resume: { type: 'string' },
+    bench: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (f === 'help') {
@@ -167,6 +171,12 @@ async function main(argv: string[]): Promise<void> {
   console.log(`simulate.mjs: ${(bundle / 1e6).toFixed(1)} MB`);
   // The run is the paper preset's first: its GAN config file is the preset's.
   writeFileSync(join(out, 'recipe.json'), JSON.stringify(PRESETS.paper.recipe, null, 2) + '\n');
+  if (f.bench) {
+    const bench = join(carry, 'gan-bench.mjs');
+    if (!existsSync(bench)) throw new CliError(`--bench: ${bench} is missing: run \`node --import tsx bench/ganBundle.ts\` first`);
+    copyFileSync(bench, join(out, 'gan-bench.mjs'));
+    console.log(`gan-bench.mjs: ${(statSync(bench).size / 1e6).toFixed(1)} MB (deviceRun.sh benchmarks before it trains)`);
+  }
   if (f.resume) console.log(`resume/: ${(copyResumeRun(resolve(f.resume as string), join(out, 'resume')) / 1e6).toFixed(1)} MB from ${f.resume}`);
   const total = sizeOf(out);
   console.log(`${out}: ${(total / 1e6).toFixed(1)} MB (with the working tree, at most ${DEVICE_TREE_LIMIT / 2 ** 20} MiB may travel)`);

@@ -6,11 +6,16 @@
 #
 # Prepare here (no GPU needed):  bash ../shared/gpu/prepare-carry.sh && npm run device:prepare
 # Device call:                   run, carry [".device-run"], timeout_s 600:  bash experiments/deviceRun.sh
+# A session with 15 minutes of device time gets one such call. To measure issue 19 in the same call, prepare
+# with `node --import tsx bench/ganBundle.ts && npm run device:prepare -- --bench` (56.7 MB carried) and call
+#   DEADLINE_S=555 RESERVE_S=100 QUALITY_EVERY=3 bash experiments/deviceRun.sh
+# (the benchmark first, each part under a hard timeout, then training for what is left of the 555 s).
 # Then here, on the files that came back:
 #   npm run evaluate -- --checkpoint <files_at>/run/checkpoint-best.fgw --real-train ../shared/data/crc-msi/train \
 #     --real-test ../shared/data/crc-msi/test --per-class 500 --out out/gpu-report
 #
-# Settings (environment): GAN (acgan), PARTITION (site), MINUTES (7: the training budget; the run stops after
+# Settings (environment): DEADLINE_S (unset: when set, MINUTES is what is left of it after the benchmark, less
+# RESERVE_S, 90), BENCH (1: run the benchmark when carried), BENCH_CASES, GAN (acgan), PARTITION (site), MINUTES (7: the training budget; the run stops after
 # the first round that ends past it, probes it and writes its outputs), ROUNDS (100: the cap), LOCAL_STEPS
 # (200), QUALITY_EVERY (5), QUALITY_PER_CLASS (64), SIZE (64, as prepared), G_CHANNELS (128), D_CHANNELS (32),
 # BATCH (64), SEED (42). The same script runs on this machine's SwiftShader Vulkan for a check:
@@ -55,6 +60,29 @@ else
     export LD_LIBRARY_PATH=/tmp/vulkan-check/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}
   fi
   export DAWN_NODE=${DAWN_NODE:-/tmp/device-check-dawn.node}
+fi
+# With the benchmark carried (npm run device:prepare -- --bench), the same call first times the WebGPU
+# training step against PyTorch eager on this project's models (issue 19; bench/ganGpuRun.sh's steps 1-3,
+# cut to the goals' cases), each part under a hard timeout, into $OUT/bench.json, torch.log, bench-profile.json.
+if [ -f "$d/gan-bench.mjs" ] && [ "${BENCH:-1}" != 0 ]; then
+  cases=${BENCH_CASES:-acgan:64:64,wgan-gp:64:64,acgan:64:256,acgan:128:64}
+  variants='fast;tuned={"tune":true};no-conv-gemm={"convGemm":false}' # a "}" inside ${X:-…} would end it
+  echo "=== bench 1: PyTorch eager, 20 steps a case ($(date -u +%T) UTC)" | tee -a "$log"
+  for c in ${cases//,/ }; do
+    IFS=: read -r gan size batch disc <<<"$c"
+    timeout 45 python3 bench/torch_gan.py 20 "$gan" "${disc:-cnn}" "$batch" "$size"
+  done 2>&1 | tee "$OUT/torch.log" | tee -a "$log"
+  echo "=== bench 2: the WebGPU step, fast path (heuristic tiles), tuned tiles, without the issue-19 convolution kernels ($(date -u +%T) UTC)" | tee -a "$log"
+  timeout "${BENCH_T1:-150}" "$NODE" "$d/gan-bench.mjs" --cases "$cases" --torch "$OUT/torch.log" --steps "${BENCH_STEPS:-5}" --warmup 2 \
+    --out "$OUT/bench.json" --variants "${BENCH_VARIANTS:-$variants}" 2>&1 | tee -a "$log"
+  echo "=== bench 3: GPU calls and GPU time per program at 64 px batch 64 ($(date -u +%T) UTC)" | tee -a "$log"
+  timeout "${BENCH_T2:-60}" "$NODE" "$d/gan-bench.mjs" --cases "${BENCH_PROFILE_CASE:-acgan:64:64}" --torch "$OUT/torch.log" --steps 3 --warmup 2 --profile \
+    --profile-dir /tmp/bench-prof --out "$OUT/bench-profile.json" --variants 'fast;no-conv-gemm={"convGemm":false}' 2>&1 | tee -a "$log"
+fi
+# DEADLINE_S: the whole script must end within this many seconds of its start; the training budget is what
+# is left after the benchmark, less RESERVE_S for the last round, its probe and the writes.
+if [ -n "${DEADLINE_S:-}" ]; then
+  MINUTES=$(awk -v d="$DEADLINE_S" -v e="$SECONDS" -v r="${RESERVE_S:-90}" 'BEGIN { m = (d - e - r) / 60; if (m < 0.5) m = 0.5; printf "%.2f", m }')
 fi
 SIZE=${SIZE:-64}
 extra=()
