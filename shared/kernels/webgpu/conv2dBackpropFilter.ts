@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
 import type { KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+import { SumSlicesProgram } from './convGemm.ts';
 
 /**
  * Conv2DBackpropFilter for the webgpu backend (NHWC, dilation 1) as a split reduction.
@@ -180,45 +181,6 @@ class BackpropFilterPartialProgram implements WebGPUProgram {
   }
 }
 
-/** out[i] = Σ_s partial[s, i]: the second dispatch of the split reduction. */
-class SumSplitsProgram implements WebGPUProgram {
-  variableNames = ['partial'];
-  variableComponents?: number[];
-  outputComponent?: number;
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number] = [64, 1, 1];
-  uniforms = 'splits : i32, stride : i32,';
-  size = true;
-
-  constructor(outShape: number[], vec: boolean) {
-    this.outputShape = outShape;
-    if (vec) {
-      this.variableComponents = [4];
-      this.outputComponent = 4;
-    }
-    this.shaderKey = `fastSumSplits_${vec ? 'v4' : 's'}`;
-    this.dispatchLayout = { x: outShape.map((_, i) => i) };
-    const n = tf.util.sizeFromShape(outShape) / (vec ? 4 : 1);
-    this.dispatch = [Math.ceil(n / this.workgroupSize[0]), 1, 1];
-  }
-
-  getUserCode(): string {
-    const t = this.outputComponent === 4 ? 'vec4<f32>' : 'f32';
-    return `
-      fn main(i : i32) {
-        if (i >= uniforms.size) { return; }
-        var s = ${t}(0.0);
-        for (var j = 0; j < uniforms.splits; j = j + 1) {
-          s = s + partial[j * uniforms.stride + i];
-        }
-        setOutputAtIndex(i, s);
-      }`;
-  }
-}
-
 export function conv2dBackpropFilterNHWC(backend: WebGPUBackend, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
   const g: Geometry = {
     batch: info.batchSize,
@@ -265,7 +227,7 @@ export function conv2dBackpropFilterNHWC(backend: WebGPUBackend, x: TensorInfo, 
     return backend.runWebGPUProgram(program, [x, dy], 'float32', uniforms);
   }
   const partial = backend.runWebGPUProgram(program, [x, dy], 'float32', uniforms);
-  const sum = new SumSplitsProgram(filterShape, vec);
+  const sum = new SumSlicesProgram(filterShape, vec);
   const out = backend.runWebGPUProgram(sum, [partial], 'float32', [
     { type: 'int32', data: [used] },
     { type: 'int32', data: [(k * g.outC) / (vec ? 4 : 1)] },
