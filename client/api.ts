@@ -26,6 +26,8 @@ export interface FederationInfo {
   minAvailable: number;
   parameters: number;
   fingerprint: string;
+  /** Every how many rounds the hospitals check the global model's quality (FedConfig `quality.everyRounds`; 0: never; absent: an older server). */
+  qualityEveryRounds?: number;
   /** The full GAN config (shared/config/ganConfig.ts), as the server sends it. */
   model: Record<string, unknown>;
   /** The federation's differential privacy (FedConfig `privacy.dp`) when it is on; absent: off (or an older server). */

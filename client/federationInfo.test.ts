@@ -29,6 +29,15 @@ describe('federationInfoFromStatus', () => {
     expect('quality' in info.history[0]).toBe(false);
   });
 
+  it("keeps the federation's quality schedule (quality.everyRounds), 0 included; leaves it out when absent or malformed", () => {
+    const info = (quality: unknown) => federationInfoFromStatus({ phase: 'waiting', config: { model: {}, quality } });
+    expect(info({ everyRounds: 5 }).qualityEveryRounds).toBe(5);
+    expect(info({ everyRounds: 0 }).qualityEveryRounds).toBe(0);
+    expect('qualityEveryRounds' in info(undefined)).toBe(false);
+    expect('qualityEveryRounds' in info({ everyRounds: -1 })).toBe(false);
+    expect('qualityEveryRounds' in info({ everyRounds: '5' })).toBe(false);
+  });
+
   it('explains a server that is still loading or is not a federation server', () => {
     expect(() => federationInfoFromStatus({ phase: 'loading' })).toThrow('the federation server is still loading its model; try again in a moment');
     expect(() => federationInfoFromStatus({ phase: 'waiting' })).toThrow('the server status has no config.model (is this a fedgan-crc federation server?)');

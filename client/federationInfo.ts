@@ -19,7 +19,7 @@ export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()):
     rounds?: number;
     fingerprint?: string;
     parameters?: number;
-    config?: { model?: unknown; localSteps?: number; batchNorm?: 'average' | 'local'; minAvailable?: number; rounds?: number; privacy?: { dp?: Record<string, unknown> } };
+    config?: { model?: unknown; localSteps?: number; batchNorm?: 'average' | 'local'; minAvailable?: number; rounds?: number; quality?: { everyRounds?: unknown }; privacy?: { dp?: Record<string, unknown> } };
     history?: RoundRecord[];
   };
   if (!s || typeof s !== 'object') throw new Error('the server status is not a JSON object');
@@ -38,6 +38,7 @@ export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()):
     minAvailable: s.config.minAvailable ?? 0,
     parameters: s.parameters ?? 0,
     fingerprint: s.fingerprint ?? '',
+    ...(Number.isInteger(s.config.quality?.everyRounds) && (s.config.quality!.everyRounds as number) >= 0 ? { qualityEveryRounds: s.config.quality!.everyRounds as number } : {}),
     model: s.config.model as Record<string, unknown>,
     ...dpOf(s.config.privacy?.dp),
     history: Array.isArray(s.history)

@@ -31,6 +31,8 @@ export class OverviewView {
     $('#kpi-attempt').textContent = f.attempt === null ? '–' : String(f.attempt);
     this.tick(now);
     this.renderHospitals(o.hospitals, now);
+    const every = (o.quality as { everyRounds?: unknown } | undefined)?.everyRounds;
+    this.quality.setSchedule(typeof every === 'number' ? every : undefined, f.totalRounds);
     this.renderHistory(o.history);
   }
 

@@ -31,8 +31,51 @@ export function qualityPoints(records: Iterable<RoundRecord>): { points: Quality
   return { points, best };
 }
 
+/** What the empty chart says while no point is known. */
+export const QUALITY_PENDING = 'The quality curve appears once the hospitals have checked a global model.';
+
+/**
+ * The empty chart's sentence, from the federation's schedule (FedConfig `quality.everyRounds`; undefined:
+ * not known, an older server): the hospitals probe the models of rounds N, 2N, … and report each with the
+ * round after (shared/fed/qualitySchedule.ts), so a federation of N rounds or fewer is never checked during
+ * training, and saying "appears once…" there would promise a curve that never comes.
+ */
+export function qualityEmptyText(everyRounds: number | undefined, rounds: number): string {
+  if (everyRounds === undefined || !Number.isFinite(everyRounds)) return QUALITY_PENDING;
+  if (everyRounds <= 0) return 'This federation does not check quality during training (its quality.everyRounds is 0).';
+  const every = everyRounds === 1 ? 'after every round' : `every ${everyRounds} rounds`;
+  if (rounds > 0 && rounds <= everyRounds) {
+    return `No quality check during this federation: the hospitals check the global model ${every}, in the round after, and it has ${rounds} round${rounds === 1 ? '' : 's'}.`;
+  }
+  return `The hospitals check the global model ${every}: the first point comes with round ${everyRounds + 1}, for the model of round ${everyRounds}.`;
+}
+
+/** `text` broken into lines no wider than `width` by `measure` (words longer than a line stand alone). */
+export function wrapText(text: string, width: number, measure: (s: string) => number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const next = line ? `${line} ${word}` : word;
+    if (line && measure(next) > width) {
+      lines.push(line);
+      line = word;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 export class QualityChart extends CanvasChart {
   private readonly records = new Map<number, RoundRecord>();
+  private emptyText = QUALITY_PENDING;
+
+  /** The federation's quality schedule, for what the chart says before its first point (qualityEmptyText). */
+  setSchedule(everyRounds: number | undefined, rounds: number): void {
+    const text = qualityEmptyText(everyRounds, rounds);
+    if (text === this.emptyText) return;
+    this.emptyText = text;
+    this.schedule();
+  }
 
   setRound(r: RoundRecord): void {
     if (!r.quality) return;
@@ -50,7 +93,10 @@ export class QualityChart extends CanvasChart {
     if (points.length === 0) {
       ctx.fillStyle = COLORS.text;
       ctx.textAlign = 'center';
-      ctx.fillText('The quality curve appears once the hospitals have checked a global model.', w / 2, hgt / 2);
+      ctx.textBaseline = 'middle';
+      const lines = wrapText(this.emptyText, w - 24, (t) => ctx.measureText(t).width);
+      const lineHeight = 15;
+      lines.forEach((l, i) => ctx.fillText(l, w / 2, hgt / 2 + (i - (lines.length - 1) / 2) * lineHeight));
       return;
     }
     const pad = { l: 52, r: 12, t: 10, b: 24 };

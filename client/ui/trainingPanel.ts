@@ -91,6 +91,7 @@ export class TrainingPanel {
 
   setInfo(info: FederationInfo): void {
     this.info = info;
+    this.qualityChart.setSchedule(info.qualityEveryRounds, info.rounds);
     for (const r of info.history) this.addRound(r, false);
     this.render();
   }
