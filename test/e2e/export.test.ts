@@ -135,6 +135,16 @@ describe.skipIf(!!skip)('export and quality check in the web app', () => {
   }, 120_000);
 
   it('the quality check can be cancelled, and its result does not call noise good', async () => {
+    // At the walkthrough's 1280 px window the feature network's list stayed as wide as its longest name
+    // and ran over its card's padding onto the border: it must fit the card's content, whichever network is chosen.
+    await page.setViewportSize({ width: 1280, height: 860 });
+    const card = await page.locator('#quality-body').boundingBox();
+    for (const option of ['inception-v3', 'tiny']) {
+      await page.getByTestId('quality-extractor').selectOption(option);
+      const select = await page.getByTestId('quality-extractor').boundingBox();
+      expect(select!.x + select!.width, `${option}: the list's right edge against the card content's`).toBeLessThanOrEqual(card!.x + card!.width);
+    }
+    await page.setViewportSize({ width: 1400, height: 1000 });
     await page.getByTestId('quality-extractor').selectOption('tiny');
     await page.getByTestId('quality-count').fill('2000');
     await page.getByTestId('run-quality').click();
