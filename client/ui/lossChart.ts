@@ -1,5 +1,6 @@
 import type { RoundRecord } from '../api.ts';
 import { CanvasChart } from './canvasChart.ts';
+import { axisTicks } from './chartAxis.ts';
 
 /**
  * Live chart of the discriminator (D) and generator (G) losses on a canvas: thin lines for this
@@ -70,13 +71,12 @@ export class LossChart extends CanvasChart {
     ctx.lineWidth = 1;
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
-    const yStep = niceStep((yMax - yMin) / 4);
-    for (let y = Math.ceil(yMin / yStep) * yStep; y <= yMax; y += yStep) {
+    for (const { value: y, label } of axisTicks(yMin, yMax)) {
       ctx.beginPath();
       ctx.moveTo(pad.l, Y(y) + 0.5);
       ctx.lineTo(w - pad.r, Y(y) + 0.5);
       ctx.stroke();
-      ctx.fillText(formatTick(y), pad.l - 6, Y(y));
+      ctx.fillText(label, pad.l - 6, Y(y));
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
@@ -121,15 +121,4 @@ export class LossChart extends CanvasChart {
       }
     }
   }
-}
-
-function niceStep(raw: number): number {
-  const p = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1e-9))));
-  const m = raw / p;
-  return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;
-}
-
-function formatTick(v: number): string {
-  const a = Math.abs(v);
-  return a >= 100 ? v.toFixed(0) : a >= 10 ? v.toFixed(1) : v.toFixed(2);
 }

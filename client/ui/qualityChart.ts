@@ -1,5 +1,6 @@
 import type { RoundRecord } from '../api.ts';
 import { CanvasChart } from './canvasChart.ts';
+import { axisTicks } from './chartAxis.ts';
 
 /**
  * The quality curve of the federation: the KID the server recorded every few rounds (the example-weighted
@@ -116,13 +117,12 @@ export class QualityChart extends CanvasChart {
     ctx.lineWidth = 1;
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
-    for (let i = 0; i <= 4; i++) {
-      const y = yMin + ((yMax - yMin) * i) / 4;
+    for (const { value: y, label } of axisTicks(yMin, yMax)) {
       ctx.beginPath();
       ctx.moveTo(pad.l, Y(y) + 0.5);
       ctx.lineTo(w - pad.r, Y(y) + 0.5);
       ctx.stroke();
-      ctx.fillText(y.toPrecision(2), pad.l - 6, Y(y));
+      ctx.fillText(label, pad.l - 6, Y(y));
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
