@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { AggregationError, type AggregatorConfig } from '../shared/aggregate/index.ts';
@@ -97,6 +97,19 @@ export interface SimulationSummary {
   timeBudget?: { seconds: number; stoppedAfterRound: number | null; rounds: number };
   /** Each call that went on with this run (`resume`): the rounds it found completed, and when. */
   resumed?: { fromRound: number; at: string }[];
+  /**
+   * true in the snapshot written after each quality probe while the run goes on (its checkpoint.fgw,
+   * checkpoint-best.fgw and local weights are that round's, there is no samples.png yet): a run killed later
+   * keeps its best model and resumes from there. Absent in the final summary.
+   */
+  inProgress?: boolean;
+}
+
+/** Write a file whole or not at all (a run killed mid-write leaves the previous version). */
+function writeWhole(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, file);
 }
 
 /** Split tiles into hospitals as the partition spec says; each hospital gets at least one tile. */
@@ -213,6 +226,33 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     quality.restore(state.summary.quality?.curve ?? [], state.best);
     state.local?.forEach((w, k) => localStores[k].save(w, { round: state.round, model: model as unknown as Record<string, unknown> }));
   }
+  const out = resolve(opts.out);
+  /** The best round whose checkpoint-best.fgw is on disk (only a new best is written again). */
+  let bestWritten: number | null = null;
+  /**
+   * Everything a resumed run and the report need, as of the last completed round: the global model, the
+   * hospitals' own weights under FedBN, the best model so far, and summary.json (marked inProgress until the end).
+   */
+  const persist = (final: boolean) => {
+    mkdirSync(out, { recursive: true });
+    if (opts.batchNorm === 'local') writeLocalWeights(out, names, localStores.map((s) => s.weights), completed);
+    summary.checkpoint = join(out, 'checkpoint.fgw');
+    // The one checkpoint format (shared/checkpoint.ts): npm run evaluate reads it, recalibrating FedBN's batch norms as samples.png does.
+    writeWhole(summary.checkpoint, encodeCheckpoint(global, { config: model, round: completed, batchNorm: opts.batchNorm, source: 'simulation' }));
+    if (quality.enabled) {
+      // The best-quality global model, in the same format (its round in the meta).
+      const best = quality.best();
+      const file = best ? join(out, 'checkpoint-best.fgw') : null;
+      if (best && file && best.round !== bestWritten) {
+        writeWhole(file, encodeCheckpoint(best.weights, { config: model, round: best.round, batchNorm: opts.batchNorm, source: 'simulation' }));
+        bestWritten = best.round;
+      }
+      summary.quality = quality.summary(file);
+    }
+    if (final) delete summary.inProgress;
+    else summary.inProgress = true;
+    writeWhole(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  };
   const started = now();
   await quality.prepare(tiles);
   // The rounds' medians of the counted example counts, which cap the next round's (as on the server).
@@ -254,6 +294,8 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     // The last round of a budget-stopped run is probed like a run's last round, so the curve ends where it stopped.
     if (quality.due(round, fed.rounds) || (outOfTime && quality.enabled)) {
       const probed = await quality.probe(round, global, fed.rounds);
+      // Saved before anything else can fail: a run killed after this keeps its best model and resumes here.
+      if (!probed.stop && !outOfTime && round < fed.rounds) persist(false);
       opts.onQuality?.(probed);
       if (probed.stop) break;
     }
@@ -266,21 +308,9 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
   datasets.forEach((d) => d.dispose());
   quality.dispose();
 
-  const out = resolve(opts.out);
   mkdirSync(out, { recursive: true });
-  if (opts.batchNorm === 'local') writeLocalWeights(out, names, localStores.map((s) => s.weights), completed);
-  summary.checkpoint = join(out, 'checkpoint.fgw');
   summary.samples = join(out, 'samples.png');
-  // The one checkpoint format (shared/checkpoint.ts): npm run evaluate reads it, recalibrating FedBN's batch norms as samples.png does.
-  writeFileSync(summary.checkpoint, encodeCheckpoint(global, { config: model, round: completed, batchNorm: opts.batchNorm, source: 'simulation' }));
-  if (quality.enabled) {
-    // The best-quality global model, in the same format (its round in the meta).
-    const best = quality.best();
-    const file = best ? join(out, 'checkpoint-best.fgw') : null;
-    if (best && file) writeFileSync(file, encodeCheckpoint(best.weights, { config: model, round: best.round, batchNorm: opts.batchNorm, source: 'simulation' }));
-    summary.quality = quality.summary(file);
-  }
   writeFileSync(summary.samples, await samplesPng(global, model, opts.samplesPerClass ?? 8, { batchNorm: opts.batchNorm }));
-  writeFileSync(join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  persist(true);
   return summary;
 }

@@ -61,6 +61,37 @@ describe('simulate --resume', () => {
     expect(readFileSync(resumed.samples).equals(readFileSync(whole.samples))).toBe(true);
   });
 
+  it('a run killed during round 3 kept what its round-2 probe saved: the best model, a resumable state, and resumed it equals the run never stopped', async () => {
+    const whole = await runSimulation(bed.tiles, options('killed-whole'));
+    const killed = runSimulation(
+      bed.tiles,
+      options('killed', {
+        onProgress: (p) => {
+          if (p.round === 3) throw new Error('killed');
+        },
+      }),
+    );
+    await expect(killed).rejects.toThrow('killed');
+    const snapshot = summaryOf('killed');
+    expect(snapshot.inProgress).toBe(true);
+    expect(snapshot.rounds.map((r) => r.round)).toEqual([1, 2]);
+    expect(snapshot.quality?.curve.map((p) => p.round)).toEqual([2]);
+    expect(snapshot.quality?.best?.round).toBe(2);
+    const dir = join(bed.dir, 'killed');
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(join(dir, 'checkpoint.fgw')))).meta.round).toBe(2);
+    expect(decodeCheckpoint(new Uint8Array(readFileSync(join(dir, 'checkpoint-best.fgw')))).meta.round).toBe(2);
+    expectSameWeights(weightsOf(join(dir, 'checkpoint.fgw')), weightsOf(join(dir, 'checkpoint-best.fgw')));
+    expect(existsSync(join(dir, 'samples.png'))).toBe(false);
+    expect(existsSync(join(dir, 'summary.json.tmp'))).toBe(false);
+
+    const resumed = await runSimulation(bed.tiles, options('killed', { resume: true }));
+    expect(resumed.resumed?.map((r) => r.fromRound)).toEqual([2]);
+    expect(figures(resumed)).toEqual(figures(whole));
+    expect('inProgress' in summaryOf('killed')).toBe(false);
+    expectSameWeights(weightsOf(whole.checkpoint), weightsOf(resumed.checkpoint));
+    expectSameWeights(weightsOf(whole.quality!.bestCheckpoint!), weightsOf(resumed.quality!.bestCheckpoint!));
+  });
+
   it('refuses what it cannot continue exactly, naming why, and leaves the run as it was', async () => {
     const out = 'refusals';
     await runSimulation(bed.tiles, options(out, { rounds: 2, batchNorm: 'local' }));
