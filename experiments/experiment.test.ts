@@ -54,7 +54,7 @@ describe('npm run experiment', () => {
       '--data /d/train --out /o/acgan-noniid-0-7-32px --clients 4 --partition noniid:0.7 --gan acgan --image-size 32 --g-channels 32 --d-channels 32 --batch-size 32 --local-steps 25 --rounds 36 --config /o/recipe.json --quality-every 4 --quality-per-class 32 --until-flat --flat-patience 4 --seed 42',
     );
     expect(largeSteps(plan('cpu'), 'acgan')).toEqual([]);
-    expect(PRESETS.cpu.recipe).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { dropout: 0 } });
+    expect(PRESETS.cpu.recipe).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { dropout: 0 }, modeSeeking: { lambda: 0.3 } });
   });
 
   it('cpu-long: the cpu run with a 65-minute budget, up to 400 rounds, the cpu run\'s EMA decay', () => {
@@ -63,7 +63,7 @@ describe('npm run experiment', () => {
     expect(steps[0].args.join(' ')).toBe(
       '--data /d/train --out /l/acgan-site-32px --clients 4 --partition site --gan acgan --image-size 32 --g-channels 32 --d-channels 32 --batch-size 32 --local-steps 25 --rounds 400 --config /l/recipe.json --quality-every 4 --quality-per-class 32 --until-flat --flat-patience 6 --seed 42 --time-budget-minutes 65',
     );
-    expect(PRESETS['cpu-long'].recipe).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { dropout: 0 } });
+    expect(PRESETS['cpu-long'].recipe).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.995 }, discriminator: { dropout: 0 }, modeSeeking: { lambda: 0.3 } });
     // Presets without a budget pass none.
     expect(firstSteps(plan('cpu'))[0].args).not.toContain('--time-budget-minutes');
   });

@@ -20,9 +20,12 @@ describe('the recipe is the product default', () => {
     expect(parseFedConfig({ model: { discriminator: { dropout: 0.25 } } }).model.discriminator.dropout).toBe(0.25);
   });
 
-  it('mode seeking is an option, not in the recipe (at λ 1 it cost fidelity at length: docs/recipe.md); a config turns it on', () => {
-    expect(parseFedConfig({}).model.modeSeeking).toBeNull();
+  it('mode seeking is in the recipe at λ 0.3 (the 3,000-step runs at 0, 0.3 and 1: docs/recipe.md); a config sets another λ or turns it off', () => {
+    expect(parseFedConfig({}).model.modeSeeking).toEqual({ lambda: 0.3 });
+    expect(parseFedConfig({ model: { gan: 'wgan-gp' } }).model.modeSeeking).toEqual({ lambda: 0.3 });
     expect(parseFedConfig({ model: { modeSeeking: { lambda: 0.5 } } }).model.modeSeeking).toEqual({ lambda: 0.5 });
+    expect(parseFedConfig({ model: { modeSeeking: null } }).model.modeSeeking).toBeNull();
+    expect(parseGanConfig({}).modeSeeking).toBeNull(); // the GAN config's own default stays off
   });
 
   it('explicit values win: ema null and an empty policy turn the options off, another decay is kept', () => {
@@ -37,8 +40,8 @@ describe('the recipe is the product default', () => {
     expect(plain.ema).toBeNull();
     expect(plain.augment.policy).toEqual([]);
     expect(withRecipeDefaults(null)).toBeNull();
-    expect(withRecipeDefaults({ gan: 'cgan' })).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.999 }, gan: 'cgan', discriminator: { dropout: 0 } });
-    expect(withRecipeDefaults({ discriminator: 'cnn' })).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.999 }, discriminator: 'cnn' });
+    expect(withRecipeDefaults({ gan: 'cgan' })).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.999 }, modeSeeking: { lambda: 0.3 }, gan: 'cgan', discriminator: { dropout: 0 } });
+    expect(withRecipeDefaults({ discriminator: 'cnn' })).toEqual({ augment: { policy: ['color', 'translation', 'cutout'] }, ema: { decay: 0.999 }, modeSeeking: { lambda: 0.3 }, discriminator: 'cnn' });
     expect(() => parseFedConfig({ model: { discriminator: 'cnn' } })).toThrow(/model\.discriminator/);
     expect(parseGanConfig({}).discriminator.dropout).toBe(0.25);
     // The defaults object is not shared with the configs made from it.
