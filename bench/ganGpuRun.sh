@@ -29,18 +29,10 @@ if [ "${QUICK:-0}" = 1 ]; then
 else
   cases="acgan:64:64,acgan:64:256,acgan:128:64,wgan-gp:64:64,wgan-gp:64:256,wgan-gp:128:64,acgan:64:64:vit,wgan-gp:64:64:vit"
 fi
-step "1. PyTorch eager, this project's models (bench/torch_gan.py), 20 steps each"
-for c in ${cases//,/ }; do
-  IFS=: read -r gan size batch disc <<<"$c"
-  timeout 60 python3 bench/torch_gan.py 20 "$gan" "${disc:-cnn}" "$batch" "$size"
-done 2>&1 | tee "$OUT/torch.log" | tee -a "$log"
-variants='stock;fast;tuned={"tune":true};no-conv-gemm={"convGemm":false}' # a "}" inside ${X:-…} would end it
-step "2. speed: stock tfjs-webgpu, the fast path (heuristic tiles), tuned tiles, and without the new convolution kernels"
-timeout "${T1:-300}" node "$B" --cases "$cases" --torch "$OUT/torch.log" --steps "${STEPS:-5}" --warmup 2 --out "$OUT/bench.json" \
-  --variants "${VARIANTS:-$variants}" 2>&1 | tee -a "$log"
-step "3. profile at 64px b64: GPU calls and GPU time per program, with and without the new convolution kernels"
-timeout "${T2:-150}" node "$B" --cases acgan:64:64,wgan-gp:64:64 --torch "$OUT/torch.log" --variants "${PVARIANTS:-fast;no-conv-gemm={\"convGemm\":false}}" \
-  --steps 3 --warmup 2 --profile --profile-dir "$OUT/prof" --out "$OUT/bench-profile.json" 2>&1 | tee -a "$log"
+source "$(dirname "${BASH_SOURCE[0]}")/benchSteps.sh"
+variants='stock;fast;tuned={"tune":true};no-conv-gemm={"convGemm":false}'
+pvariants='fast;no-conv-gemm={"convGemm":false}'
+bench_steps node "$B" "$log" "$cases" "${VARIANTS:-$variants}" acgan:64:64,wgan-gp:64:64 "${PVARIANTS:-$pvariants}" "$OUT/prof" 60 "${T1:-300}" "${T2:-150}" "${STEPS:-5}"
 tar -czf "$OUT/prof.tar.gz" -C "$OUT" prof 2>/dev/null && rm -rf "$OUT/prof"
 if [ "${EXTRA:-0}" = 1 ]; then
   step "4. ablations at 64px b64: the fast path with one part switched off at a time, and a larger submit batch"

@@ -38,7 +38,7 @@ export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()):
     minAvailable: s.config.minAvailable ?? 0,
     parameters: s.parameters ?? 0,
     fingerprint: s.fingerprint ?? '',
-    ...(Number.isInteger(s.config.quality?.everyRounds) && (s.config.quality!.everyRounds as number) >= 0 ? { qualityEveryRounds: s.config.quality!.everyRounds as number } : {}),
+    ...qualityScheduleOf(s.config.quality?.everyRounds),
     model: s.config.model as Record<string, unknown>,
     ...dpOf(s.config.privacy?.dp),
     history: Array.isArray(s.history)
@@ -57,6 +57,11 @@ export function federationInfoFromStatus(json: unknown, fetchedAt = Date.now()):
     live: true,
     fetchedAt,
   };
+}
+
+/** The federation's quality schedule (FedConfig `quality.everyRounds`), when the server sent a valid one. */
+function qualityScheduleOf(everyRounds: unknown): { qualityEveryRounds?: number } {
+  return typeof everyRounds === 'number' && Number.isInteger(everyRounds) && everyRounds >= 0 ? { qualityEveryRounds: everyRounds } : {};
 }
 
 /** The federation's DP settings from its config's `privacy.dp` (shared/config/fedConfig.ts), when enabled. */

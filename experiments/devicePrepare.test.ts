@@ -12,6 +12,9 @@ import { tinyConfig } from '../shared/gan/testConfig.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import { firstSteps, PRESETS } from './experiment.ts';
 
+/** A stand-in bundle that records its arguments, one JSON line a call, in calls.jsonl. */
+const RECORD_ARGS = "import { appendFileSync } from 'node:fs'; appendFileSync('calls.jsonl', JSON.stringify(process.argv.slice(2)) + '\\n');";
+
 describe('the device run (experiments/devicePrepare.ts, experiments/deviceRun.sh)', () => {
   it('prepares the tiles at the run size as PNG with their manifest, and the run reads the same pixels, patients and sites', () => {
     const dir = mkdtempSync(join(tmpdir(), 'device-'));
@@ -125,10 +128,8 @@ describe('the device run (experiments/devicePrepare.ts, experiments/deviceRun.sh
     const dir = mkdtempSync(join(tmpdir(), 'device-bench-'));
     const carry = join(dir, '.device-run');
     mkdirSync(carry);
-    // Stand-ins record their arguments, one JSON line a call.
-    const record = "import { appendFileSync } from 'node:fs'; appendFileSync('calls.jsonl', JSON.stringify(process.argv.slice(2)) + '\\n');";
-    writeFileSync(join(carry, 'simulate.mjs'), record);
-    writeFileSync(join(carry, 'gan-bench.mjs'), record);
+    writeFileSync(join(carry, 'simulate.mjs'), RECORD_ARGS);
+    writeFileSync(join(carry, 'gan-bench.mjs'), RECORD_ARGS);
     const env = { ...process.env, NO_UNPACK: '1', NODE: process.execPath, DAWN_NODE: '/nonexistent/dawn.node', OUT: join(dir, 'out'), LD_LIBRARY_PATH: '', DEADLINE_S: '300', RESERVE_S: '60' };
     const log = execFileSync('bash', [resolve('experiments/deviceRun.sh')], { cwd: dir, env, stdio: 'pipe' }).toString();
     expect(log).toContain('=== bench 2: the WebGPU step');
@@ -151,7 +152,7 @@ describe('the device run (experiments/devicePrepare.ts, experiments/deviceRun.sh
     const dir = mkdtempSync(join(tmpdir(), 'gpu-bench-'));
     mkdirSync(join(dir, '.gpu-carry'));
     writeFileSync(join(dir, '.gpu-carry', 'on-device.sh'), 'exit 0\n');
-    writeFileSync(join(dir, '.gpu-carry', 'gan-bench.mjs'), "import { appendFileSync } from 'node:fs'; appendFileSync('calls.jsonl', JSON.stringify(process.argv.slice(2)) + '\\n');");
+    writeFileSync(join(dir, '.gpu-carry', 'gan-bench.mjs'), RECORD_ARGS);
     const bin = join(dir, 'bin');
     mkdirSync(bin);
     writeFileSync(join(bin, 'node'), `#!/bin/sh\nexec "${process.execPath}" "$@"\n`, { mode: 0o755 });

@@ -62,22 +62,15 @@ else
   export DAWN_NODE=${DAWN_NODE:-/tmp/device-check-dawn.node}
 fi
 # With the benchmark carried (npm run device:prepare -- --bench), the same call first times the WebGPU
-# training step against PyTorch eager on this project's models (issue 19; bench/ganGpuRun.sh's steps 1-3,
-# cut to the goals' cases), each part under a hard timeout, into $OUT/bench.json, torch.log, bench-profile.json.
+# training step against PyTorch eager on this project's models (issue 19; bench/benchSteps.sh, as
+# bench/ganGpuRun.sh does, on the goals' cases), each part under a hard timeout, into $OUT/bench.json,
+# torch.log, bench-profile.json.
 if [ -f "$d/gan-bench.mjs" ] && [ "${BENCH:-1}" != 0 ]; then
   cases=${BENCH_CASES:-acgan:64:64,wgan-gp:64:64,acgan:64:256,acgan:128:64}
-  variants='fast;tuned={"tune":true};no-conv-gemm={"convGemm":false}' # a "}" inside ${X:-…} would end it
-  echo "=== bench 1: PyTorch eager, 20 steps a case ($(date -u +%T) UTC)" | tee -a "$log"
-  for c in ${cases//,/ }; do
-    IFS=: read -r gan size batch disc <<<"$c"
-    timeout 45 python3 bench/torch_gan.py 20 "$gan" "${disc:-cnn}" "$batch" "$size"
-  done 2>&1 | tee "$OUT/torch.log" | tee -a "$log"
-  echo "=== bench 2: the WebGPU step, fast path (heuristic tiles), tuned tiles, without the issue-19 convolution kernels ($(date -u +%T) UTC)" | tee -a "$log"
-  timeout "${BENCH_T1:-150}" "$NODE" "$d/gan-bench.mjs" --cases "$cases" --torch "$OUT/torch.log" --steps "${BENCH_STEPS:-5}" --warmup 2 \
-    --out "$OUT/bench.json" --variants "${BENCH_VARIANTS:-$variants}" 2>&1 | tee -a "$log"
-  echo "=== bench 3: GPU calls and GPU time per program at 64 px batch 64 ($(date -u +%T) UTC)" | tee -a "$log"
-  timeout "${BENCH_T2:-60}" "$NODE" "$d/gan-bench.mjs" --cases "${BENCH_PROFILE_CASE:-acgan:64:64}" --torch "$OUT/torch.log" --steps 3 --warmup 2 --profile \
-    --profile-dir /tmp/bench-prof --out "$OUT/bench-profile.json" --variants 'fast;no-conv-gemm={"convGemm":false}' 2>&1 | tee -a "$log"
+  source "$(dirname "${BASH_SOURCE[0]}")/../bench/benchSteps.sh"
+  variants='fast;tuned={"tune":true};no-conv-gemm={"convGemm":false}'
+  bench_steps "$NODE" "$d/gan-bench.mjs" "$log" "$cases" "${BENCH_VARIANTS:-$variants}" "${BENCH_PROFILE_CASE:-acgan:64:64}" \
+    'fast;no-conv-gemm={"convGemm":false}' /tmp/bench-prof 45 "${BENCH_T1:-150}" "${BENCH_T2:-60}" "${BENCH_STEPS:-5}"
 fi
 # DEADLINE_S: the whole script must end within this many seconds of its start; the training budget is what
 # is left after the benchmark, less RESERVE_S for the last round, its probe and the writes.
