@@ -112,8 +112,12 @@ function writeWhole(file: string, data: string | Uint8Array): void {
   renameSync(tmp, file);
 }
 
-/** Split tiles into hospitals as the partition spec says; each hospital gets at least one tile. */
-export function partitionTiles(tiles: readonly FolderTile[], spec: PartitionSpec, clients: number, seed: number): { indices: number[][]; names: string[] } {
+/**
+ * Split tiles into hospitals as the partition spec says; each hospital gets at least one tile. The quality
+ * report splits the same folder with it (eval/evaluate.ts, `--partition`): tiles read in the same order with
+ * the same seed give the same hospitals.
+ */
+export function partitionTiles(tiles: readonly Pick<FolderTile, 'label' | 'site'>[], spec: PartitionSpec, clients: number, seed: number): { indices: number[][]; names: string[] } {
   if (clients > tiles.length) throw new CliError(`cannot split ${tiles.length} tiles among ${clients} hospitals`);
   try {
     if (spec.kind === 'site') {

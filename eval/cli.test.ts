@@ -5,7 +5,10 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initNodeBackend } from '../node/nodeBackend.ts';
 import { writeSyntheticTiles } from '../node/testing/syntheticTiles.ts';
-import { parseEvaluateArgs } from './cli.ts';
+import { hospitalLines, parseEvaluateArgs } from './cli.ts';
+import { readTileFolder } from '../node/tileFolder.ts';
+import { partitionTiles } from '../cli/simulation.ts';
+import { readRealTiles } from './realTiles.ts';
 import { DEFAULT_OPTIONS, defaultFeatureCache, evaluate, type EvaluateOptions } from './evaluate.ts';
 import { writeTinyCheckpoint } from './test/tinyCheckpoint.ts';
 
@@ -75,7 +78,9 @@ describe('npm run evaluate', () => {
   it('writes a complete report.json, report-details.json and a self-contained report.html end to end', async () => {
     const { report, details, files } = await evaluate(quick({}));
     const onDisk = JSON.parse(readFileSync(files.json, 'utf8'));
-    expect(Object.keys(onDisk)).toEqual(['fid', 'kid', 'floor', 'classification', 'classFidelity', 'memorization', 'diversity', 'membership', 'goals', 'config']);
+    expect(Object.keys(onDisk)).toEqual(['fid', 'kid', 'floor', 'classification', 'classFidelity', 'memorization', 'diversity', 'membership', 'goals', 'hospitals', 'config']);
+    expect(report.hospitals).toBeNull(); // no --partition
+    expect(details).not.toHaveProperty('hospitalsPerSeed');
     expect(onDisk).toEqual(JSON.parse(JSON.stringify(report)));
     expect(Number.isFinite(report.fid)).toBe(true);
     expect(report.fid).toBeGreaterThan(0);
@@ -114,6 +119,69 @@ describe('npm run evaluate', () => {
     expect(html).toContain(`<th scope="row">GAN-Leaks (distance to the nearest generated tile)</th><td>${report.membership.attacks.ganLeaks.auc.toFixed(3)}</td>`);
     expect(html).toContain('Real + synthetic tiles');
     expect(existsSync(files.samples)).toBe(true);
+  });
+
+  it('parses the federation\'s split (--partition, --clients, --partition-seed) and names what is wrong with it', () => {
+    const base = ['--checkpoint', 'c', '--real-train', 'a', '--real-test', 'b', '--per-class', '3', '--out', 'o'];
+    expect(parseEvaluateArgs(base)).not.toHaveProperty('hospitals');
+    expect(parseEvaluateArgs([...base, '--partition', 'site', '--clients', '2'])).toMatchObject({ hospitals: { partition: { kind: 'site' }, clients: 2, seed: 42 } });
+    expect(parseEvaluateArgs([...base, '--partition', 'noniid:0.7', '--partition-seed', '7'])).toMatchObject({ hospitals: { partition: { kind: 'noniid', ratio: 0.7 }, clients: 4, seed: 7 } });
+    expect(() => parseEvaluateArgs([...base, '--clients', '3'])).toThrow("--clients needs --partition (the federation's split of --real-train into hospitals)");
+    expect(() => parseEvaluateArgs([...base, '--clients', '3', '--partition-seed', '1'])).toThrow('--clients and --partition-seed need --partition');
+    expect(() => parseEvaluateArgs([...base, '--partition', 'by-ward'])).toThrow('--partition: invalid partition spec "by-ward": expected "iid", "noniid:<ratio>"');
+    expect(() => parseEvaluateArgs([...base, '--partition', 'iid', '--clients', '0'])).toThrow('--clients must be an integer ≥ 1, got "0"');
+  });
+
+  it('reads --real-train in the order npm run simulate reads it, so a seeded split gives the same hospitals', () => {
+    const real = readRealTiles(join(dir, 'train'), { classes: ['MSIH', 'nonMSIH'], size: 16, flag: '--real-train', role: 'training set' });
+    const folder = readTileFolder(join(dir, 'train'), { classes: ['MSIH', 'nonMSIH'], size: 16 });
+    expect(real.tiles.map((t) => t.file)).toEqual(folder.map((t) => t.file));
+    const spec = { kind: 'noniid', ratio: 0.75 } as const;
+    expect(partitionTiles(real.tiles, spec, 2, 5)).toEqual(partitionTiles(folder, spec, 2, 5));
+  });
+
+  it('with --partition, trains each hospital on its own tiles and with the synthetic tiles, and reports both', async () => {
+    const train3 = join(dir, 'train-3-sites');
+    writeSyntheticTiles(train3, { perClass: 12, size: 24, seed: 1, sites: ['TCGA-AA', 'TCGA-CM', 'TCGA-G4'] });
+    const { report, details, files } = await evaluate(quick({ realTrain: train3, out: join(dir, 'out-hospitals'), hospitals: { partition: { kind: 'site' }, clients: 2, seed: 42 } }));
+    // Three sites of 8 tiles into 2 hospitals: the two smallest (ties by name) merge, as in the simulation.
+    const h = report.hospitals!;
+    expect(h).toMatchObject({ partition: 'site', clients: 2, seed: 42 });
+    expect(h.hospitals.map((x) => [x.name, x.tiles, x.perClass])).toEqual([
+      ['site-TCGA-AA+TCGA-CM', 16, { MSIH: 8, nonMSIH: 8 }],
+      ['site-TCGA-G4', 8, { MSIH: 4, nonMSIH: 4 }],
+    ]);
+    expect(details.hospitalsPerSeed!.map((d) => d.name)).toEqual(['site-TCGA-AA+TCGA-CM', 'site-TCGA-G4']);
+    expect(details.hospitalsPerSeed![1].ownOnly.perSeed.map((p) => [p.seed, p.trainTiles])).toEqual([[1, 8], [2, 8], [3, 8]]);
+    expect(details.hospitalsPerSeed![0].ownPlusSynthetic.perSeed.map((p) => p.trainTiles)).toEqual([36, 36, 36]);
+    for (const x of [...h.hospitals, h.meanOverHospitals]) {
+      expect(Object.keys(x.gain)).toEqual(['balancedAccuracy', 'auroc', 'patientAuroc']);
+      expect(x.gain.auroc!.figure).toBeCloseTo(x.ownPlusSynthetic.auroc.mean - x.ownOnly.auroc.mean, 12);
+    }
+    // The whole-set regimes are untouched by the split.
+    expect(details.classificationPerSeed.realOnly.perSeed[0].trainTiles).toBe(24);
+    const html = readFileSync(files.html, 'utf8');
+    expect(html).toContain("<h3>Does a hospital gain from the federation's synthetic tiles?</h3>");
+    expect(html).toContain('<code>--partition site</code>, 2 hospitals');
+    expect(html).toContain('site-TCGA-AA+TCGA-CM<br><span class="file">16 tiles: MSIH 8, nonMSIH 8</span>');
+    expect(html).toMatch(/A hospital (does not measurably gain|gains) from the synthetic tiles/);
+    const lines = hospitalLines(report);
+    expect(lines[0]).toBe('per hospital (--partition site, 2 hospitals): own tiles only → own + synthetic');
+    const a = h.hospitals[1];
+    const pmText = (m: { mean: number; sd: number }) => `${m.mean.toFixed(3)} ± ${m.sd.toFixed(3)}`;
+    expect(lines[2]).toContain(`  site-TCGA-G4 (8 tiles): tile AUROC ${pmText(a.ownOnly.auroc)} → ${pmText(a.ownPlusSynthetic.auroc)}`);
+    expect(lines[3]).toMatch(/^  mean over hospitals: tile AUROC /);
+  });
+
+  it('with --partition site, a training folder without sites is refused before the long steps', async () => {
+    const noSites = join(dir, 'train-no-sites');
+    writeSyntheticTiles(noSites, { perClass: 4, size: 24, seed: 3 });
+    rmSync(join(noSites, 'manifest.csv'));
+    const out = join(dir, 'out-no-sites');
+    await expect(evaluate(quick({ realTrain: noSites, out, hospitals: { partition: { kind: 'site' }, clients: 2, seed: 42 } }))).rejects.toThrow(
+      'cannot split --real-train into hospitals: --partition site needs a manifest.csv with a "site" column; 8 tiles have no site',
+    );
+    expect(existsSync(join(out, 'report.json'))).toBe(false);
   });
 
   it('says clearly when the checkpoint is missing', async () => {

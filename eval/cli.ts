@@ -2,6 +2,9 @@ import { parseArgs } from 'node:util';
 import { CliError, runCli } from '../node/cliError.ts';
 import { FEATURE_ENGINES, isFeatureEngine, type FeatureEngine } from './features/nodeExtractor.ts';
 import { DEFAULT_OPTIONS, evaluate, type EvaluateOptions, type FeatureChoice } from './evaluate.ts';
+import { parsePartitionSpec, type PartitionSpec } from '../shared/fed/partition.ts';
+import type { HospitalResult, RegimeResult } from './downstream.ts';
+import type { QualityReport } from './report/types.ts';
 
 export const USAGE = `Usage: npm run evaluate -- --checkpoint FILE --real-train DIR --real-test DIR --per-class N --out DIR [options]
 
@@ -29,6 +32,13 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
   --batch-size B         classifier batch size (default ${DEFAULT_OPTIONS.batchSize})
   --learning-rate LR     classifier Adam learning rate (default ${DEFAULT_OPTIONS.learningRate})
   --seeds LIST           classifier seeds, comma-separated, at least 3 for mean ± sd (default ${DEFAULT_OPTIONS.seeds.join(',')})
+  --partition P          also ask, for each hospital of the federation, whether the synthetic tiles help a classifier
+                         trained on its own tiles: --real-train is split as npm run simulate splits it (iid | noniid:<r> |
+                         site[:<max>], with --clients and --partition-seed as simulate's --clients and --seed); each
+                         hospital's CNN is trained on its own tiles, then on them + the synthetic tiles (2 × seeds more
+                         trainings per hospital). Off by default
+  --clients N            hospitals in that split (default 4, as simulate's)
+  --partition-seed N     the simulation's --seed (default 42): iid and noniid splits depend on it, site splits do not
   --no-linear-probe      skip the second classifier: a linear head on pretrained MobileNetV2 features (nsfwjs;
                          on by default, ~0.1 CPU-s per tile)
   --feature-cache DIR    where real tiles' InceptionV3/MobileNetV2 features are cached between reports, keyed by
@@ -70,6 +80,9 @@ const OPTIONS = {
   'learning-rate': { type: 'string' },
   seeds: { type: 'string' },
   'linear-probe': { type: 'boolean' },
+  partition: { type: 'string' },
+  clients: { type: 'string' },
+  'partition-seed': { type: 'string' },
   'no-linear-probe': { type: 'boolean' },
   epsilon: { type: 'string' },
   delta: { type: 'string' },
@@ -102,6 +115,21 @@ function privacyOf(epsilon: string | undefined, delta: string | undefined): { pr
   const d = delta === undefined ? null : Number(delta);
   if (d !== null && !(d > 0 && d < 1)) throw new CliError(`--delta must be in (0, 1), got "${delta}"`);
   return { privacy: { epsilon: e, delta: d, source: 'given with --epsilon' } };
+}
+
+function hospitalsOf(partition: string | undefined, clients: string | undefined, seed: string | undefined): { hospitals?: EvaluateOptions['hospitals'] } {
+  if (partition === undefined) {
+    const stray = [clients !== undefined && '--clients', seed !== undefined && '--partition-seed'].filter(Boolean);
+    if (stray.length) throw new CliError(`${stray.join(' and ')} need${stray.length === 1 ? 's' : ''} --partition (the federation's split of --real-train into hospitals)`);
+    return {};
+  }
+  let spec: PartitionSpec;
+  try {
+    spec = parsePartitionSpec(partition);
+  } catch (e) {
+    throw new CliError(`--partition: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return { hospitals: { partition: spec, clients: int('clients', clients, 1, 4), seed: int('partition-seed', seed, 0, 42) } };
 }
 
 export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
@@ -142,6 +170,7 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
     learningRate: lr,
     seeds,
     linearProbe: v['no-linear-probe'] ? false : (v['linear-probe'] ?? DEFAULT_OPTIONS.linearProbe),
+    ...hospitalsOf(v.partition, v.clients, v['partition-seed']),
     positive: v.positive,
     ...privacyOf(v.epsilon, v.delta),
     featureCache: v['no-feature-cache'] ? null : (v['feature-cache'] ?? DEFAULT_OPTIONS.featureCache),
@@ -152,6 +181,22 @@ export function parseEvaluateArgs(argv: string[]): EvaluateOptions | 'help' {
     membershipBootstrap: int('membership-bootstrap', v['membership-bootstrap'], 0, DEFAULT_OPTIONS.membershipBootstrap),
     seed: int('seed', v.seed, 0, DEFAULT_OPTIONS.seed),
   };
+}
+
+/** One line per hospital, and the mean over them: own tiles only vs own + synthetic. */
+export function hospitalLines(report: QualityReport): string[] {
+  const h = report.hospitals;
+  if (!h) return [];
+  const pm = (m: { mean: number; sd: number }) => `${m.mean.toFixed(3)} ± ${m.sd.toFixed(3)}`;
+  const signed = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(3)}`;
+  const row = (name: string, own: RegimeResult, plus: RegimeResult, gain: HospitalResult['gain']) =>
+    `  ${name}: tile AUROC ${pm(own.auroc)} → ${pm(plus.auroc)} (${signed(gain.auroc!.figure)}${gain.auroc!.helps ? ', helps' : ''})` +
+    (gain.patientAuroc ? `, patient AUROC ${pm(own.patientLevel!.auroc)} → ${pm(plus.patientLevel!.auroc)} (${signed(gain.patientAuroc.figure)}${gain.patientAuroc.helps ? ', helps' : ''})` : '');
+  return [
+    `per hospital (--partition ${h.partition}, ${h.hospitals.length} hospitals): own tiles only → own + synthetic`,
+    ...h.hospitals.map((x) => row(`${x.name} (${x.tiles} tiles)`, x.ownOnly, x.ownPlusSynthetic, x.gain)),
+    row('mean over hospitals', h.meanOverHospitals.ownOnly, h.meanOverHospitals.ownPlusSynthetic, h.meanOverHospitals.gain),
+  ];
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -173,6 +218,7 @@ export async function main(argv: string[]): Promise<void> {
       ...(['realOnly', 'realPlusSynthetic', 'syntheticOnly'] as const).map(
         (r) => `${r}: accuracy ${pm(c[r].accuracy)}, F1 ${pm(c[r].f1)}, balanced accuracy ${pm(c[r].balancedAccuracy)}, AUROC ${pm(c[r].auroc)}${c[r].patientLevel ? ` | patient AUROC ${pm(c[r].patientLevel!.auroc)}` : ''}`,
       ),
+      ...hospitalLines(report),
       `memorization: synthetic→train p5 ${report.memorization.syntheticToTrain.p5.toFixed(2)} median ${report.memorization.syntheticToTrain.median.toFixed(2)}; test→train p5 ${report.memorization.testToTrain.p5.toFixed(2)} median ${report.memorization.testToTrain.median.toFixed(2)}`,
       `membership audit (${report.membership.members.tiles} training vs ${report.membership.nonMembers.tiles} held-out tiles): ${[report.membership.attacks.ganLeaks, report.membership.attacks.logan].map((a) => `${a.name} AUC ${a.auc.toFixed(3)}${a.ci ? ` [${a.ci.low.toFixed(3)}, ${a.ci.high.toFixed(3)}]` : ''} (${a.level})`).join('; ')}${report.membership.control ? `; untrained control: GAN-Leaks ${report.membership.control.ganLeaks.auc.toFixed(3)}, LOGAN ${report.membership.control.logan.auc.toFixed(3)}` : ''}`,
       `diversity: ${Object.entries(report.diversity).map(([k, d]) => `${k} synthetic ${d.synthetic?.toFixed(2)} vs real ${d.real?.toFixed(2)}`).join('; ')}`,

@@ -4,7 +4,9 @@ import { binaryMetrics } from '../shared/metrics/classification.ts';
 import { featuresFromRows } from '../shared/metrics/features.ts';
 import { Rng } from '../shared/rng.ts';
 import { scoreTiles, trainTileClassifier } from './classifier/train.ts';
-import { runCnnDownstream, runLinearProbeDownstream } from './downstream.ts';
+import { meanSd } from '../shared/metrics/summary.ts';
+import { aggregateByPatient } from '../shared/metrics/patients.ts';
+import { runCnnDownstream, runHospitalDownstream, runLinearProbeDownstream } from './downstream.ts';
 
 describe('downstream small CNN', () => {
   beforeAll(async () => {
@@ -35,6 +37,83 @@ describe('downstream small CNN', () => {
       // The same scores gave the real-only tile metrics.
       expect(r.details.realOnly.perSeed[k].tile.auroc).toBe(binaryMetrics(test.labels.map((l) => l === 0), expectedTest).auroc);
     }
+  });
+});
+
+describe('per-hospital downstream: own tiles only vs own + synthetic', () => {
+  beforeAll(async () => {
+    await initNodeBackend();
+  });
+
+  it('trains each hospital on its own tiles, then with every synthetic tile; the mean over hospitals averages each seed first', async () => {
+    const size = 8;
+    const rng = new Rng(12);
+    const tiles = (n: number) => ({
+      pixels: Array.from({ length: n }, (_, i) => Uint8Array.from({ length: size * size * 3 }, (_, j) => (j % 3 === i % 2 ? 180 : 80) + Math.floor(rng.next() * 60))),
+      labels: Array.from({ length: n }, (_, i) => i % 2),
+    });
+    const real = tiles(14);
+    const synthetic = tiles(6);
+    const test = { ...tiles(10), patients: Array.from({ length: 10 }, (_, i) => `P${i % 4}`) };
+    const hospitals = [
+      { name: 'site-A', indices: [0, 1, 2, 3, 5] },
+      { name: 'site-B', indices: [4, 6, 7, 8, 9, 10, 11, 12, 13] },
+    ];
+    const settings = { classes: 2, positive: 1, size, epochs: 1, batchSize: 4, learningRate: 5e-3, channels: 4, batchNorm: true };
+    const seeds = [7, 8, 9];
+    const r = await runHospitalDownstream(real, synthetic, test, hospitals, { ...settings, seeds });
+
+    expect(r.hospitals.map((h) => [h.name, h.tiles, h.perClass])).toEqual([
+      ['site-A', 5, [2, 3]],
+      ['site-B', 9, [5, 4]],
+    ]);
+    expect(r.details[0].ownOnly.perSeed.map((p) => p.trainTiles)).toEqual([5, 5, 5]);
+    expect(r.details[1].ownPlusSynthetic.perSeed.map((p) => p.trainTiles)).toEqual([15, 15, 15]);
+
+    // Independently: site-A's own-only model with seed 8, and site-B's own + synthetic model with seed 9.
+    const labels = test.labels.map((l) => l === 1);
+    const pick = (idx: number[]) => ({ pixels: idx.map((i) => real.pixels[i]), labels: idx.map((i) => real.labels[i]) });
+    const ownA = await trainTileClassifier(pick(hospitals[0].indices), { ...settings, seed: 8, augment: true });
+    const scoresA = await scoreTiles(ownA, test.pixels, 1);
+    ownA.dispose();
+    expect(r.details[0].ownOnly.perSeed[1].tile.auroc).toBe(binaryMetrics(labels, scoresA).auroc);
+    const patientsA = aggregateByPatient(test.patients, labels, scoresA);
+    expect(r.details[0].ownOnly.perSeed[1].patient!.auroc).toBe(binaryMetrics(patientsA.labels, patientsA.scores).auroc);
+    const b = pick(hospitals[1].indices);
+    const plusB = await trainTileClassifier({ pixels: [...b.pixels, ...synthetic.pixels], labels: [...b.labels, ...synthetic.labels] }, { ...settings, seed: 9, augment: true });
+    const scoresB = await scoreTiles(plusB, test.pixels, 1);
+    plusB.dispose();
+    expect(r.details[1].ownPlusSynthetic.perSeed[2].tile.balancedAccuracy).toBe(binaryMetrics(labels, scoresB).balancedAccuracy);
+
+    // One hospital's summary: mean ± sd over seeds; its gain: the difference of means against the larger sd.
+    const aurocs = (regime: 'ownOnly' | 'ownPlusSynthetic', h: number) => r.details[h][regime].perSeed.map((p) => p.tile.auroc);
+    const own0 = meanSd(aurocs('ownOnly', 0));
+    const plus0 = meanSd(aurocs('ownPlusSynthetic', 0));
+    expect(r.hospitals[0].ownOnly.auroc.mean).toBeCloseTo(own0.mean, 12);
+    expect(r.hospitals[0].gain.auroc!.figure).toBeCloseTo(plus0.mean - own0.mean, 12);
+    expect(r.hospitals[0].gain.auroc!.threshold).toBeCloseTo(Math.max(own0.sd, plus0.sd), 12);
+    expect(r.hospitals[0].gain.auroc!.helps).toBe(plus0.mean - own0.mean > Math.max(own0.sd, plus0.sd));
+
+    // The mean over hospitals: per seed the average of the two hospitals, then mean ± sd over the seeds.
+    const perSeedMean = (regime: 'ownOnly' | 'ownPlusSynthetic') => seeds.map((_, k) => (aurocs(regime, 0)[k] + aurocs(regime, 1)[k]) / 2);
+    const ownMean = meanSd(perSeedMean('ownOnly'));
+    const plusMean = meanSd(perSeedMean('ownPlusSynthetic'));
+    expect(r.meanOverHospitals.ownOnly.auroc.mean).toBeCloseTo(ownMean.mean, 12);
+    expect(r.meanOverHospitals.ownOnly.auroc.sd).toBeCloseTo(ownMean.sd, 12);
+    expect(r.meanOverHospitals.gain.auroc!.figure).toBeCloseTo(plusMean.mean - ownMean.mean, 12);
+    expect(r.meanOverHospitals.gain.auroc!.threshold).toBeCloseTo(Math.max(ownMean.sd, plusMean.sd), 12);
+    expect(r.meanOverHospitals.gain.patientAuroc).toBeDefined();
+    expect(r.meanOverHospitals.ownOnly.patientLevel).toBeDefined();
+  });
+
+  it('refuses a split with no hospital, and a hospital index outside the real tiles', async () => {
+    const size = 8;
+    const px = () => new Uint8Array(size * size * 3).fill(100);
+    const real = { pixels: [px(), px()], labels: [0, 1] };
+    const test = { pixels: [px(), px()], labels: [0, 1] };
+    const settings = { classes: 2, positive: 0, size, epochs: 1, batchSize: 2, learningRate: 5e-3, channels: 2, batchNorm: true, seeds: [1] };
+    await expect(runHospitalDownstream(real, real, test, [], settings)).rejects.toThrow('per-hospital classifiers: the split has no hospital');
+    await expect(runHospitalDownstream(real, real, test, [{ name: 'h', indices: [0, 2] }], settings)).rejects.toThrow('real tile index 2 is out of range (0–1)');
   });
 });
 

@@ -82,8 +82,8 @@ export function inProcessRunner(data: CnnJobData, settings: CnnJobSettings): Cnn
   let queue: Promise<unknown> = Promise.resolve();
   return {
     concurrency: 1,
-    run(regime, seed, onEpoch) {
-      const job = queue.then(() => runCnnJob(data, settings, regime, seed, onEpoch));
+    run(regime, seed, onEpoch, realSubset) {
+      const job = queue.then(() => runCnnJob(data, settings, regime, seed, onEpoch, realSubset));
       queue = job.catch(() => {});
       return job;
     },
@@ -121,6 +121,113 @@ export async function runCnnDownstream(real: LabelledTiles, synthetic: LabelledT
     return { seed, test: s.test, synthetic: s.synthetic };
   });
   return { results, details, realOnlyScores };
+}
+
+/** One hospital's share of the real training tiles, as the federation split them (cli/simulation.ts partitionTiles). */
+export interface HospitalSplit {
+  name: string;
+  /** Indices into the real training tiles. */
+  indices: readonly number[];
+}
+
+/** A metric compared between two regimes: difference of the means, against the larger sd over seeds (as the goals judge). */
+export interface Gain {
+  figure: number;
+  threshold: number;
+  /** figure > threshold: the synthetic tiles helped by more than one seed sd. */
+  helps: boolean;
+}
+
+const GAIN_METRICS = ['balancedAccuracy', 'auroc'] as const;
+type GainMetric = (typeof GAIN_METRICS)[number] | 'patientAuroc';
+
+function gainOf(withSynthetic: { mean: number; sd: number }, without: { mean: number; sd: number }): Gain {
+  const figure = withSynthetic.mean - without.mean;
+  const threshold = Math.max(withSynthetic.sd, without.sd);
+  return { figure, threshold, helps: figure > threshold + 1e-9 };
+}
+
+function gains(plus: RegimeResult, own: RegimeResult): Partial<Record<GainMetric, Gain>> {
+  const out: Partial<Record<GainMetric, Gain>> = {};
+  for (const k of GAIN_METRICS) out[k] = gainOf(plus[k], own[k]);
+  if (plus.patientLevel && own.patientLevel) out.patientAuroc = gainOf(plus.patientLevel.auroc, own.patientLevel.auroc);
+  return out;
+}
+
+export interface HospitalResult {
+  name: string;
+  /** Its real training tiles, and how many of each class (by class index). */
+  tiles: number;
+  perClass: number[];
+  /** The classifier trained on the hospital's own tiles only. */
+  ownOnly: RegimeResult;
+  /** The same, on its own tiles + every synthetic tile. */
+  ownPlusSynthetic: RegimeResult;
+  gain: Partial<Record<GainMetric, Gain>>;
+}
+
+export interface HospitalDownstream {
+  hospitals: HospitalResult[];
+  /**
+   * The mean over hospitals: per seed, each regime's metric averaged over the hospitals; then mean ± sd
+   * over seeds, and the gain judged as for one hospital.
+   */
+  meanOverHospitals: { ownOnly: RegimeResult; ownPlusSynthetic: RegimeResult; gain: Partial<Record<GainMetric, Gain>> };
+  details: { name: string; ownOnly: RegimeDetails; ownPlusSynthetic: RegimeDetails }[];
+}
+
+/**
+ * The question a hospital asks of the federation's synthetic tiles: does a classifier trained on my own
+ * tiles get better when they are added? For every hospital of the split, the small CNN is trained on its
+ * own real tiles, then on them + all synthetic tiles, with each seed, and scored on the real test tiles.
+ * Jobs run on `runner` (the same pool as runCnnDownstream's; tiles already at `size`).
+ */
+export async function runHospitalDownstream(
+  real: LabelledTiles,
+  synthetic: LabelledTiles,
+  test: TestSet,
+  hospitals: readonly HospitalSplit[],
+  opts: CnnOptions,
+  runner?: CnnJobRunner,
+): Promise<HospitalDownstream> {
+  if (hospitals.length === 0) throw new Error('per-hospital classifiers: the split has no hospital');
+  const { seeds, onProgress, ...settings } = opts;
+  const jobs = runner ?? inProcessRunner({ real, synthetic, testPixels: test.pixels }, settings);
+  const regimes = ['realOnly', 'realPlusSynthetic'] as const;
+  const scores = await Promise.all(
+    hospitals.map((h) =>
+      Promise.all(regimes.map((regime) => Promise.all(seeds.map((seed) => jobs.run(regime, seed, (e, loss) => onProgress?.(regime, seed, e, loss), h.indices))))),
+    ),
+  );
+  const details = hospitals.map((h, i) => {
+    const perRegime = regimes.map((regime, r): RegimeDetails => ({
+      perSeed: seeds.map((seed, k) => ({ seed, trainTiles: trainingSet(regime, { real, synthetic }, h.indices).labels.length, ...scoreSet(test, opts.positive, scores[i][r][k].test) })),
+    }));
+    return { name: h.name, ownOnly: perRegime[0], ownPlusSynthetic: perRegime[1] };
+  });
+  const results: HospitalResult[] = hospitals.map((h, i) => {
+    const ownOnly = collect(details[i].ownOnly.perSeed);
+    const ownPlusSynthetic = collect(details[i].ownPlusSynthetic.perSeed);
+    const perClass = new Array<number>(settings.classes).fill(0);
+    for (const t of h.indices) perClass[real.labels[t]]++;
+    return { name: h.name, tiles: h.indices.length, perClass, ownOnly, ownPlusSynthetic, gain: gains(ownPlusSynthetic, ownOnly) };
+  });
+  // Per seed, the mean over hospitals of each metric; then collect() summarises those over seeds.
+  const meanOver = (pick: (d: (typeof details)[number]) => RegimeDetails): RegimeDetails['perSeed'] =>
+    seeds.map((seed, k) => {
+      const runs = details.map((d) => pick(d).perSeed[k]);
+      const avg = (f: (r: (typeof runs)[number]) => MetricValues | undefined): MetricValues | undefined => {
+        if (runs.some((r) => !f(r))) return undefined;
+        const out = {} as MetricValues;
+        for (const m of METRICS) out[m] = runs.reduce((sum, r) => sum + f(r)![m], 0) / runs.length;
+        return out;
+      };
+      const patient = avg((r) => r.patient);
+      return { seed, trainTiles: runs.reduce((sum, r) => sum + r.trainTiles, 0) / runs.length, tile: avg((r) => r.tile)!, ...(patient ? { patient } : {}) };
+    });
+  const ownOnly = collect(meanOver((d) => d.ownOnly));
+  const ownPlusSynthetic = collect(meanOver((d) => d.ownPlusSynthetic));
+  return { hospitals: results, meanOverHospitals: { ownOnly, ownPlusSynthetic, gain: gains(ownPlusSynthetic, ownOnly) }, details };
 }
 
 function concatFeatures(a: Features, b: Features): Features {

@@ -17,7 +17,9 @@ import { tsne2d } from '../shared/metrics/tsne.ts';
 import { Rng } from '../shared/rng.ts';
 import { generateTiles, loadCheckpoint } from './checkpoint.ts';
 import { createGan, type Gan } from '../shared/gan/gan.ts';
-import { resizeTiles, runCnnDownstream, runLinearProbeDownstream, type DownstreamResult } from './downstream.ts';
+import { resizeTiles, runCnnDownstream, runHospitalDownstream, runLinearProbeDownstream, type DownstreamResult, type HospitalDownstream } from './downstream.ts';
+import { partitionTiles } from '../cli/simulation.ts';
+import type { PartitionSpec } from '../shared/fed/partition.ts';
 import { EvalError } from './evalError.ts';
 import { readRealTiles, type RealTileSet } from './realTiles.ts';
 import { classFidelity } from './classFidelity.ts';
@@ -31,7 +33,7 @@ import { discriminatorScores } from '../shared/privacy/membershipDiscriminator.t
 import { createClassifierPool } from './classifier/classifierPool.ts';
 import { classGridPng, pngDataUrl, tilePng } from './report/images.ts';
 import { tsneSvg } from './report/tsnePlot.ts';
-import type { QualityReport, ReportDetails } from './report/types.ts';
+import type { HospitalSection, QualityReport, ReportDetails } from './report/types.ts';
 
 export type FeatureChoice = 'inception' | 'tiny';
 
@@ -67,6 +69,11 @@ export interface EvaluateOptions {
   /** Classifier seeds: every regime is trained once per seed; verdicts compare means against the sd over seeds. */
   seeds: number[];
   linearProbe: boolean;
+  /**
+   * The federation's split of --real-train into hospitals (simulate's --partition, --clients and --seed):
+   * each hospital's classifier is trained on its own tiles, then on them + the synthetic tiles. Absent: not run.
+   */
+  hospitals?: { partition: PartitionSpec; clients: number; seed: number };
   /**
    * The differential privacy the checkpoint was trained with, for the report: the checkpoint does not
    * record it, so it is given (from the operator's /api/status or console, or by npm run privacy-audit).
@@ -142,6 +149,21 @@ function fidLabelFor(extractor: FeatureExtractor): string {
   return extractor.name === 'inception-v3' ? FID_LABEL : `FID (${extractor.description})`;
 }
 
+/** The partition spec as simulate's --partition reads it. */
+export function partitionSpecText(p: PartitionSpec): string {
+  return p.kind === 'iid' ? 'iid' : p.kind === 'noniid' ? `noniid:${p.ratio}` : p.maxClients === undefined ? 'site' : `site:${p.maxClients}`;
+}
+
+function hospitalSection(h: HospitalDownstream, split: NonNullable<EvaluateOptions['hospitals']>, classes: readonly string[]): HospitalSection {
+  return {
+    partition: partitionSpecText(split.partition),
+    clients: split.clients,
+    seed: split.seed,
+    hospitals: h.hospitals.map((x) => ({ ...x, perClass: Object.fromEntries(classes.map((c, i) => [c, x.perClass[i]])) })),
+    meanOverHospitals: h.meanOverHospitals,
+  };
+}
+
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const log = opts.log ?? (() => {});
   const timings: Record<string, number> = {};
@@ -199,6 +221,21 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   if (train.sourceSize !== test.sourceSize) {
     ckpt.gan.dispose();
     throw new EvalError(`image size mismatch: --real-train tiles are ${train.sourceSize}×${train.sourceSize} px but --real-test tiles are ${test.sourceSize}×${test.sourceSize}`);
+  }
+
+  // The federation's hospitals (when asked for): the same split the simulation made of the same folder,
+  // made now so that a split the tiles cannot take fails before the long steps.
+  let split: { name: string; indices: number[] }[] | null = null;
+  if (opts.hospitals) {
+    const { partition, clients, seed } = opts.hospitals;
+    try {
+      const p = partitionTiles(train.tiles, partition, clients, seed);
+      split = p.indices.map((indices, i) => ({ name: p.names[i], indices }));
+    } catch (e) {
+      ckpt.gan.dispose();
+      throw new EvalError(`cannot split --real-train into hospitals: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    log(`hospitals (--partition): ${split.map((h) => `${h.name} ${h.indices.length} tiles`).join(', ')}`);
   }
 
   // 3. Synthetic tiles.
@@ -337,22 +374,30 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     patients: test.hasPatients ? test.tiles.map((t) => t.patient!) : undefined,
   };
   // wasm/cpu run one training per thread; WebGPU trains in process.
-  const clfThreads = backends.classifier === 'webgpu' ? 1 : Math.min(opts.classifierWorkers, 3 * opts.seeds.length);
+  const jobCount = 3 * opts.seeds.length + (split ? 2 * split.length * opts.seeds.length : 0);
+  const clfThreads = backends.classifier === 'webgpu' ? 1 : Math.min(opts.classifierWorkers, jobCount);
   if (clfThreads > 1) backends.classifier = `${backends.classifier} × ${clfThreads} worker threads`;
-  const cnn = await timed('classifier: small CNN, 3 regimes × seeds', async () => {
-    const runner = clfThreads > 1 ? await createClassifierPool(clfThreads, { real: clfReal, synthetic: clfSynthetic, testPixels: clfTest.pixels }, clfSettings) : undefined;
-    try {
-      return await runCnnDownstream(clfReal, clfSynthetic, clfTest, {
+  const runner = clfThreads > 1 ? await createClassifierPool(clfThreads, { real: clfReal, synthetic: clfSynthetic, testPixels: clfTest.pixels }, clfSettings) : undefined;
+  let cnn: Awaited<ReturnType<typeof runCnnDownstream>>;
+  let hospitals: HospitalDownstream | null = null;
+  try {
+    cnn = await timed('classifier: small CNN, 3 regimes × seeds', () =>
+      runCnnDownstream(clfReal, clfSynthetic, clfTest, {
         ...clfSettings,
         seeds: opts.seeds,
         onProgress: (regime, seed, epoch, loss) => {
           if (epoch === opts.epochs || epoch % 5 === 0) log(`  ${regime} seed ${seed} epoch ${epoch}/${opts.epochs}: loss ${loss.toFixed(3)}`);
         },
-      }, runner);
-    } finally {
-      runner?.close();
+      }, runner),
+    );
+    if (split) {
+      hospitals = await timed(`classifier: each of ${split.length} hospitals' own tiles, without and with the synthetic tiles × seeds`, () =>
+        runHospitalDownstream(clfReal, clfSynthetic, clfTest, split, { ...clfSettings, seeds: opts.seeds }, runner),
+      );
     }
-  });
+  } finally {
+    runner?.close();
+  }
 
   // 7b. Class fidelity: the real-only models applied to the synthetic tiles of each class, and to the real test tiles.
   const fidelityOpts = { classes, positive };
@@ -413,6 +458,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     diversity: quality.diversity,
     membership: membership.section,
     goals,
+    hospitals: hospitals && opts.hospitals ? hospitalSection(hospitals, opts.hospitals, classes) : null,
     config: {
       checkpoint: resolve(opts.checkpoint),
       checkpointMeta: { round: ckpt.meta.round, source: ckpt.meta.source, createdAt: ckpt.meta.createdAt, batchNorm: ckpt.meta.batchNorm, batchNormRecalibrated: ckpt.recalibrated !== null },
@@ -458,6 +504,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     fidParts: { meanTerm: quality.fid.meanTerm, traceCov1: quality.fid.traceCov1, traceCov2: quality.fid.traceCov2, traceSqrtProduct: quality.fid.traceSqrtProduct },
     floorRows: floorRun.rows,
     classificationPerSeed: cnn.details,
+    ...(hospitals ? { hospitalsPerSeed: hospitals.details } : {}),
     classFidelityPerSeed: { synthetic: fidelity.synthetic.perSeed, realTest: fidelity.realTest.perSeed },
     realOnlyScores: {
       syntheticLabels: [...synthetic.labels],

@@ -56,6 +56,21 @@ describe('classifier worker pool', () => {
     }
   });
 
+  it('trains on one hospital\'s tiles when given their indices, as in process; no class-fidelity scores then', async () => {
+    const pool = await createClassifierPool(2, data, settings);
+    try {
+      const hospital = [0, 3, 4, 7, 9, 10, 15];
+      const [own, plus] = await Promise.all([pool.run('realOnly', 4, undefined, hospital), pool.run('realPlusSynthetic', 4, undefined, hospital)]);
+      expect(own.synthetic).toBeUndefined();
+      expect(Array.from(own.test)).toEqual(Array.from((await runCnnJob(data, settings, 'realOnly', 4, undefined, hospital)).test));
+      expect(Array.from(plus.test)).toEqual(Array.from((await runCnnJob(data, settings, 'realPlusSynthetic', 4, undefined, hospital)).test));
+      // Not the model on every real tile.
+      expect(Array.from(own.test)).not.toEqual(Array.from((await runCnnJob(data, settings, 'realOnly', 4)).test));
+    } finally {
+      pool.close();
+    }
+  });
+
   it('reports a failing job as an error naming the cause, and keeps serving', async () => {
     const pool = await createClassifierPool(1, { ...data, real: { pixels: [new Uint8Array(5)], labels: [0] } }, settings);
     try {

@@ -7,8 +7,11 @@ import type { CnnJobData, CnnJobScores, CnnJobSettings, Regime } from './cnnJob.
 import type { ClassifierReply, ClassifierRequest } from './classifierWorker.ts';
 
 export interface CnnJobRunner {
-  /** Train one regime with one seed and score the test tiles (and, real only, the synthetic tiles). */
-  run(regime: Regime, seed: number, onEpoch?: (epoch: number, loss: number) => void): Promise<CnnJobScores>;
+  /**
+   * Train one regime with one seed and score the test tiles (and, real only, the synthetic tiles).
+   * `realSubset`: only these real tiles (one hospital's) take part (cnnJob.ts trainingSet).
+   */
+  run(regime: Regime, seed: number, onEpoch?: (epoch: number, loss: number) => void, realSubset?: readonly number[]): Promise<CnnJobScores>;
   /** How many jobs may usefully run at once. */
   readonly concurrency: number;
   close(): void;
@@ -62,13 +65,13 @@ export async function createClassifierPool(workers: number, data: CnnJobData, se
   const release = (slot: (typeof slots)[number]) => (waiting.length ? waiting.shift()!(slot) : idle.push(slot));
   return {
     concurrency: workers,
-    async run(regime, seed, onEpoch) {
+    async run(regime, seed, onEpoch, realSubset) {
       const slot = await acquire();
       try {
         return await new Promise<CnnJobScores>((resolve, reject) => {
           const id = nextId++;
           slot.pending.set(id, { resolve, reject, onEpoch });
-          slot.worker.postMessage({ type: 'job', id, regime, seed } satisfies ClassifierRequest);
+          slot.worker.postMessage({ type: 'job', id, regime, seed, realSubset: realSubset ? [...realSubset] : undefined } satisfies ClassifierRequest);
         });
       } finally {
         release(slot);

@@ -9,7 +9,7 @@ import { runCnnJob, type CnnJobData, type CnnJobScores, type CnnJobSettings, typ
 
 export type ClassifierRequest =
   | { type: 'init'; data: CnnJobData; settings: CnnJobSettings }
-  | { type: 'job'; id: number; regime: Regime; seed: number }
+  | { type: 'job'; id: number; regime: Regime; seed: number; realSubset?: number[] }
   | { type: 'close' };
 export type ClassifierReply =
   | { type: 'ready'; backend: string }
@@ -29,9 +29,8 @@ port.on('message', async (msg: ClassifierRequest) => {
       port.postMessage({ type: 'ready', backend: choice.backend } satisfies ClassifierReply);
     } else if (msg.type === 'job') {
       if (!state) throw new Error('classifier worker used before init');
-      const scores = await runCnnJob(state.data, state.settings, msg.regime, msg.seed, (epoch, loss) =>
-        port.postMessage({ type: 'epoch', id: msg.id, epoch, loss } satisfies ClassifierReply),
-      );
+      const onEpoch = (epoch: number, loss: number) => port.postMessage({ type: 'epoch', id: msg.id, epoch, loss } satisfies ClassifierReply);
+      const scores = await runCnnJob(state.data, state.settings, msg.regime, msg.seed, onEpoch, msg.realSubset);
       const buffers = [scores.test.buffer, ...(scores.synthetic ? [scores.synthetic.buffer] : [])] as ArrayBuffer[];
       port.postMessage({ type: 'scores', id: msg.id, scores } satisfies ClassifierReply, buffers);
     } else {

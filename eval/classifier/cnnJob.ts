@@ -27,11 +27,24 @@ export interface CnnJobSettings {
   batchNorm: boolean;
 }
 
-export function trainingSet(regime: Regime, data: Pick<CnnJobData, 'real' | 'synthetic'>): LabelledTiles {
-  const { real, synthetic } = data;
+/**
+ * The tiles a regime trains on. `realSubset` (indices into `data.real`) stands for one hospital's own
+ * tiles: the regimes then mean "its tiles only" and "its tiles + the synthetic tiles".
+ */
+export function trainingSet(regime: Regime, data: Pick<CnnJobData, 'real' | 'synthetic'>, realSubset?: readonly number[]): LabelledTiles {
+  const { synthetic } = data;
+  const real = realSubset ? subsetOf(data.real, realSubset) : data.real;
   if (regime === 'realOnly') return real;
   if (regime === 'syntheticOnly') return synthetic;
   return { pixels: [...real.pixels, ...synthetic.pixels], labels: [...real.labels, ...synthetic.labels] };
+}
+
+function subsetOf(tiles: LabelledTiles, indices: readonly number[]): LabelledTiles {
+  if (indices.length === 0) throw new Error('a hospital with no tiles has nothing to train a classifier on');
+  for (const i of indices) {
+    if (!Number.isInteger(i) || i < 0 || i >= tiles.pixels.length) throw new Error(`real tile index ${i} is out of range (0–${tiles.pixels.length - 1})`);
+  }
+  return { pixels: indices.map((i) => tiles.pixels[i]), labels: indices.map((i) => tiles.labels[i]) };
 }
 
 /** What one job returns: positive-class probabilities. */
@@ -47,7 +60,8 @@ export interface CnnJobScores {
 
 /**
  * Train with augmentation and return the positive-class probability of every test tile and, for the
- * real-only regime, of every synthetic tile.
+ * real-only regime on all real tiles, of every synthetic tile. With `realSubset`, only those real
+ * tiles (one hospital's) take part.
  */
 export async function runCnnJob(
   data: CnnJobData,
@@ -55,8 +69,9 @@ export async function runCnnJob(
   regime: Regime,
   seed: number,
   onEpoch?: (epoch: number, loss: number) => void,
+  realSubset?: readonly number[],
 ): Promise<CnnJobScores> {
-  const model = await trainTileClassifier(trainingSet(regime, data), {
+  const model = await trainTileClassifier(trainingSet(regime, data, realSubset), {
     size: settings.size,
     classes: settings.classes,
     epochs: settings.epochs,
@@ -70,7 +85,7 @@ export async function runCnnJob(
   });
   try {
     const test = await scoreTiles(model, data.testPixels, settings.positive);
-    if (regime !== 'realOnly') return { test };
+    if (regime !== 'realOnly' || realSubset) return { test };
     return { test, synthetic: await scoreTiles(model, data.synthetic.pixels, settings.positive) };
   } finally {
     model.dispose();

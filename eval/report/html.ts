@@ -1,9 +1,9 @@
 import { basename } from 'node:path';
-import { REGIMES, type MetricSummary, type DownstreamResult } from '../downstream.ts';
+import { REGIMES, type MetricSummary, type DownstreamResult, type Gain, type HospitalResult, type RegimeResult } from '../downstream.ts';
 import type { ClassFidelity } from '../classFidelity.ts';
 import { DIVERSITY_MIN_RATIO, FID_FLOOR_FACTOR, type Goal, type GoalId } from './goals.ts';
 import { escapeXml } from './tsnePlot.ts';
-import type { QualityReport, ReportDetails } from './types.ts';
+import type { HospitalSection, QualityReport, ReportDetails } from './types.ts';
 import type { AttackResult } from '../membership.ts';
 
 export interface ReportImages {
@@ -55,6 +55,22 @@ function downstreamTables(d: Pick<DownstreamResult, 'results'>, what: string, cf
       )
     : '<p class="note">No patient-level results: the test folder has no manifest.csv naming a patient for every tile.</p>';
   return tile + patient;
+}
+
+/** Own tiles only → own + synthetic, per hospital and over the hospitals: tile AUROC, balanced accuracy, patient AUROC. */
+function hospitalTable(h: HospitalSection, cfg: QualityReport['config']): string {
+  const seeds = cfg.classifier.seeds.length;
+  const cell = (own: { mean: number; sd: number }, plus: { mean: number; sd: number }, gain: Gain | undefined) =>
+    gain ? `<td>${pm(own)}</td><td>${pm(plus)}</td><td class="${gain.helps ? 'ok' : gain.figure < -gain.threshold ? 'warn' : ''}">${signed(gain.figure)}${gain.helps ? ' (helps)' : ''}</td>` : '<td>–</td><td>–</td><td>–</td>';
+  const row = (label: string, own: RegimeResult, plus: RegimeResult, gain: HospitalResult['gain']) =>
+    `<tr><th scope="row">${label}</th>${cell(own.auroc, plus.auroc, gain.auroc)}${cell(own.balancedAccuracy, plus.balancedAccuracy, gain.balancedAccuracy)}${own.patientLevel && plus.patientLevel ? cell(own.patientLevel.auroc, plus.patientLevel.auroc, gain.patientAuroc) : '<td>–</td><td>–</td><td>–</td>'}</tr>`;
+  const rows = h.hospitals
+    .map((x) => row(`${escapeXml(x.name)}<br><span class="file">${x.tiles} tiles: ${Object.entries(x.perClass).map(([k, v]) => `${escapeXml(k)} ${v}`).join(', ')}</span>`, x.ownOnly, x.ownPlusSynthetic, x.gain))
+    .join('');
+  const mean = row('<b>Mean over the hospitals</b>', h.meanOverHospitals.ownOnly, h.meanOverHospitals.ownPlusSynthetic, h.meanOverHospitals.gain);
+  const head = ['Tile AUROC', 'Balanced accuracy', `Patient AUROC (${patientCount(cfg.realTest)})`].map((m) => `<th colspan="3">${m}</th>`).join('');
+  const sub = '<th>own</th><th>own + synthetic</th><th>gain</th>'.repeat(3);
+  return `<table class="hospitals"><caption>Each hospital's classifier, own tiles only and own + all ${cfg.perClass * cfg.classes.length} synthetic tiles, on the ${cfg.realTest.tiles} real test tiles (mean ± sd over ${seeds} seeds; "helps": the gain exceeds one seed sd)</caption><thead><tr><th rowspan="2">Hospital</th>${head}</tr><tr>${sub}</tr></thead><tbody>${rows}${mean}</tbody></table>`;
 }
 
 function membershipSection(m: QualityReport['membership'], privacy: QualityReport['config']['privacy']): string {
@@ -165,6 +181,17 @@ function verdicts(r: QualityReport, details: ReportDetails): string[] {
       : `patient AUROC ${pm(c.realPlusSynthetic.patientLevel!.auroc)} vs ${pm(c.realOnly.patientLevel!.auroc)} over ${r.config.realTest.patients} patients (${signed(pa.figure)}; one seed sd ${f3(pa.threshold!)})`;
   if (ba.met && pa.met) out.push(li(true, `<b>Synthetic tiles help the small classifier</b>, by more than the spread over ${seeds} seeds: ${baWords}; ${paWords}.`));
   else out.push(li(false, `<b>Synthetic tiles do not measurably help the small classifier</b> (both gains must exceed one seed sd, over ${seeds} seeds): ${baWords}; ${paWords}.`));
+  if (r.hospitals) {
+    const m = r.hospitals.meanOverHospitals;
+    const auroc = m.gain.auroc!;
+    const helped = r.hospitals.hospitals.filter((x) => x.gain.auroc?.helps).map((x) => escapeXml(x.name));
+    out.push(
+      li(
+        auroc.helps ? true : auroc.figure < -auroc.threshold ? false : null,
+        `<b>${auroc.helps ? 'A hospital gains from the synthetic tiles' : 'A hospital does not measurably gain from the synthetic tiles'}</b> (its own tiles + synthetic vs its own tiles only, mean over ${r.hospitals.hospitals.length} hospitals): tile AUROC ${pm(m.ownPlusSynthetic.auroc)} vs ${pm(m.ownOnly.auroc)} (${signed(auroc.figure)}; one seed sd ${f3(auroc.threshold)})${m.gain.patientAuroc ? `, patient AUROC ${signed(m.gain.patientAuroc.figure)} (sd ${f3(m.gain.patientAuroc.threshold)})` : ''}; ${helped.length ? `helps by more than one seed sd at ${helped.join(', ')}` : 'by more than one seed sd at none of them'}.`,
+      ),
+    );
+  }
   const so = goalById(r, 'syntheticOnlyAuroc');
   out.push(
     li(
@@ -247,6 +274,13 @@ ${fidelityTable(report.classFidelity, cfg.positiveClass, cfg.classifier.seeds.le
 <p class="note">The same small CNN (trained from scratch, ${cfg.classifier.size}×${cfg.classifier.size} px, ${cfg.classifier.epochs} epochs, ${escapeXml(cfg.classifier.augmentation)}) is trained three ways and tested on the real test tiles (${cfg.realTest.tiles} tiles, ${patientCount(cfg.realTest)}); seeds ${cfg.classifier.seeds.join(', ')}.</p>
 ${downstreamTables({ results: report.classification }, 'Small CNN', cfg)}
 ${probe}
+${
+  report.hospitals
+    ? `<h3>Does a hospital gain from the federation's synthetic tiles?</h3>
+<p class="note">The training tiles split into hospitals as the federation split them (<code>--partition ${escapeXml(report.hospitals.partition)}</code>, ${report.hospitals.clients} hospitals, seed ${report.hospitals.seed}). Each hospital trains the same small CNN on its own tiles only, then on its own tiles + every synthetic tile: the tiles the other hospitals' data helped the generator draw, without any of their tiles leaving them. The mean over the hospitals averages each seed's figures over the hospitals first.</p>
+${hospitalTable(report.hospitals, cfg)}`
+    : ''
+}
 
 <h2>Memorization check</h2>
 <p class="note">For every synthetic tile: the feature distance to its nearest real training tile. As a control, the same for every real test tile (tiles the generator never saw). Synthetic tiles much closer than the control suggest copies of training tiles.</p>

@@ -1,4 +1,4 @@
-import type { DownstreamResult, RegimeResult, Regime } from '../downstream.ts';
+import type { DownstreamResult, HospitalDownstream, HospitalResult, RegimeResult, Regime } from '../downstream.ts';
 import type { ClassFidelity, ClassFidelitySeed } from '../classFidelity.ts';
 import type { RealFloor } from '../floor.ts';
 import type { Goal } from './goals.ts';
@@ -24,7 +24,21 @@ export interface QualityReport {
   membership: MembershipSection;
   /** The issue's goals, each with its figure, threshold and whether it is met (eval/report/goals.ts). */
   goals: Goal[];
+  /**
+   * Per hospital of the federation's split (`--partition`): the classifier on its own tiles, and on them +
+   * the synthetic tiles. null when no split was given.
+   */
+  hospitals: HospitalSection | null;
   config: ReportConfig;
+}
+
+export interface HospitalSection {
+  /** As simulate's --partition, --clients and --seed. */
+  partition: string;
+  clients: number;
+  seed: number;
+  hospitals: (Omit<HospitalResult, 'perClass'> & { perClass: Record<string, number> })[];
+  meanOverHospitals: HospitalDownstream['meanOverHospitals'];
 }
 
 interface RealSetConfig {
@@ -64,6 +78,8 @@ export interface ReportDetails {
   /** Which rows (indices into the real test and the synthetic tiles) the floor comparison used. */
   floorRows: { test: number[]; synthetic: number[] };
   classificationPerSeed: DownstreamResult['details'];
+  /** Per hospital (with `--partition`): every seed's figures, own tiles only and with the synthetic tiles. */
+  hospitalsPerSeed?: HospitalDownstream['details'];
   /** Class fidelity per seed, and the raw scores it was computed from (the real-only models' positive-class probabilities). */
   classFidelityPerSeed: { synthetic: ClassFidelitySeed[]; realTest: ClassFidelitySeed[] };
   realOnlyScores: { syntheticLabels: number[]; testLabels: number[]; perSeed: { seed: number; synthetic: number[]; test: number[] }[] };
