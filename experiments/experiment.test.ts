@@ -30,7 +30,12 @@ describe('npm run experiment', () => {
       '--data /d/train --out /o/acgan-site-64px --clients 4 --partition site --gan acgan --image-size 64 --g-channels 128 --d-channels 32 --batch-size 64 --local-steps 200 --rounds 100 --config /o/recipe.json --quality-every 5 --quality-per-class 64 --until-flat --flat-patience 4 --seed 42',
     );
     expect(t.done).toBe('/o/acgan-site-64px/summary.json');
-    expect(steps[6].args).toEqual(['--checkpoint', '/o/acgan-site-64px/checkpoint-best.fgw', '--real-train', '/d/train', '--real-test', '/d/test', '--per-class', '500', '--out', '/o/acgan-site-64px/report']);
+    // Each report gets its run's split, so that it also answers per hospital.
+    expect(steps[6].args).toEqual([
+      '--checkpoint', '/o/acgan-site-64px/checkpoint-best.fgw', '--real-train', '/d/train', '--real-test', '/d/test', '--per-class', '500', '--out', '/o/acgan-site-64px/report',
+      '--partition', 'site', '--clients', '4', '--partition-seed', '42',
+    ]);
+    expect(steps[10].args.slice(-6)).toEqual(['--partition', 'noniid:0.7', '--clients', '4', '--partition-seed', '42']);
     expect(steps[12].done).toBe('/o/compare/compare.json');
   });
 
@@ -44,6 +49,7 @@ describe('npm run experiment', () => {
     expect(bestGan(p, (f) => kids[f])).toEqual({ gan: 'cgan', kid: 0.011 });
     const large = largeSteps(p, 'cgan');
     expect(large.map((s) => s.name)).toEqual(['train cgan, site, 128 px', 'evaluate /o/cgan-site-128px']);
+    expect(large[1].args.slice(-6)).toEqual(['--partition', 'site', '--clients', '4', '--partition-seed', '42']);
     expect(() => bestGan(p, () => ({}))).toThrow(/no run recorded a quality curve/);
   });
 

@@ -125,8 +125,11 @@ export interface PlanInput {
 
 const slug = (s: string) => s.replace(/[^a-z0-9]+/gi, '-');
 
+/** Where one run (GAN type × partition × size) writes. */
+const runDir = (p: PlanInput, gan: GanName, partition: string, size: number) => join(p.out, `${gan}-${slug(partition)}-${size}px`);
+
 function trainStep(p: PlanInput, gan: GanName, partition: string, size: number): Step {
-  const dir = join(p.out, `${gan}-${slug(partition)}-${size}px`);
+  const dir = runDir(p, gan, partition, size);
   const pr = p.preset;
   return {
     name: `train ${gan}, ${partition}, ${size} px`,
@@ -144,11 +147,16 @@ function trainStep(p: PlanInput, gan: GanName, partition: string, size: number):
   };
 }
 
-function evaluateStep(p: PlanInput, trainDir: string): Step {
+/** The report on a run's best checkpoint, with the run's own split so that it also answers per hospital. */
+function evaluateStep(p: PlanInput, trainDir: string, partition: string): Step {
   return {
     name: `evaluate ${trainDir}`,
     script: 'evaluate',
-    args: ['--checkpoint', join(trainDir, 'checkpoint-best.fgw'), '--real-train', p.data, '--real-test', p.test, '--per-class', String(p.preset.evaluatePerClass), '--out', join(trainDir, 'report')],
+    args: [
+      '--checkpoint', join(trainDir, 'checkpoint-best.fgw'), '--real-train', p.data, '--real-test', p.test,
+      '--per-class', String(p.preset.evaluatePerClass), '--out', join(trainDir, 'report'),
+      '--partition', partition, '--clients', '4', '--partition-seed', String(p.seed),
+    ],
     done: join(trainDir, 'report', 'report.json'),
   };
 }
@@ -157,7 +165,7 @@ function evaluateStep(p: PlanInput, trainDir: string): Step {
 export function firstSteps(p: PlanInput): Step[] {
   const steps: Step[] = [];
   for (const partition of p.preset.partitions) for (const gan of p.preset.gans) steps.push(trainStep(p, gan, partition, p.preset.imageSize));
-  for (const s of [...steps]) steps.push(evaluateStep(p, join(s.done, '..')));
+  for (const partition of p.preset.partitions) for (const gan of p.preset.gans) steps.push(evaluateStep(p, runDir(p, gan, partition, p.preset.imageSize), partition));
   if (p.preset.compare) {
     steps.push({
       name: `compare --preset ${p.preset.compare}`,
@@ -185,7 +193,7 @@ export function bestGan(p: PlanInput, read: (file: string) => unknown = (f) => J
 export function largeSteps(p: PlanInput, gan: GanName): Step[] {
   if (p.preset.largeSize === null) return [];
   const t = trainStep(p, gan, p.preset.partitions[0], p.preset.largeSize);
-  return [t, evaluateStep(p, join(t.done, '..'))];
+  return [t, evaluateStep(p, join(t.done, '..'), p.preset.partitions[0])];
 }
 
 export function runStep(s: Step, log: (l: string) => void): void {
