@@ -243,7 +243,7 @@ th,td{border:1px solid #ddd;padding:.35em .6em;text-align:right}th[scope=row],th
 img{image-rendering:pixelated}.samples img{width:100%;max-width:960px;border:1px solid #ccc}
 .pairs{display:flex;flex-wrap:wrap;gap:12px}.pair{margin:0;text-align:center;font-size:.85em}.pair img{width:112px;height:112px;border:1px solid #ccc;margin:1px}
 .file{color:#777;font-size:.85em}.floor{margin-top:.5em;font-size:.92em}
-table.goals th[scope=row]{font-weight:normal;max-width:24em}table.goals td.detail{text-align:left;font-size:.85em;color:#555}tr.goal-met td:nth-child(4){color:#1b5e20;font-weight:600}tr.goal-unmet td:nth-child(4){color:#a00;font-weight:600}.cards{display:flex;gap:1em;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;padding:.8em 1em;flex:1;min-width:220px}
+table.goals th[scope=row]{font-weight:normal;max-width:24em}table.goals td.detail{text-align:left;font-size:.85em;color:#555}tr.goal-met td:nth-child(4){color:#1b5e20;font-weight:600}tr.goal-unmet td:nth-child(4){color:#a00;font-weight:600}table.hospitals{font-size:.88em}table.hospitals td{white-space:nowrap}table.hospitals thead th{text-align:center}table.hospitals thead th:first-child{text-align:left}table.hospitals tbody tr:last-child{border-top:2px solid #bbb}.cards{display:flex;gap:1em;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:6px;padding:.8em 1em;flex:1;min-width:220px}
 </style></head><body>
 <h1>Synthetic tile quality report</h1>
 <p class="note">Checkpoint <code>${escapeXml(cfg.checkpoint)}</code> (${escapeXml(String(cfg.gan.gan ?? ''))}, ${cfg.imageSize}×${cfg.imageSize} px${cfg.checkpointMeta.round !== undefined ? `, round ${escapeXml(String(cfg.checkpointMeta.round))}` : ''}) ·
