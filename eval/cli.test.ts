@@ -173,6 +173,16 @@ describe('npm run evaluate', () => {
     expect(lines[3]).toMatch(/^  mean over hospitals: tile AUROC /);
   });
 
+  it('says when --max-real-per-class makes a seeded split differ from the simulation\'s', async () => {
+    const lines: string[] = [];
+    const { report } = await evaluate(quick({ out: join(dir, 'out-subset'), maxRealPerClass: 8, hospitals: { partition: { kind: 'iid' }, clients: 2, seed: 42 }, log: (l) => lines.push(l) }));
+    expect(report.hospitals!.hospitals.map((h) => h.tiles)).toEqual([8, 8]);
+    expect(lines).toContain('  note: --max-real-per-class 8 made this split of a subset, so its hospitals are not the simulation\'s');
+    const site: string[] = [];
+    await evaluate(quick({ out: join(dir, 'out-subset-site'), maxRealPerClass: 8, hospitals: { partition: { kind: 'site' }, clients: 2, seed: 42 }, log: (l) => site.push(l) }));
+    expect(site.filter((l) => l.includes('note: --max-real-per-class'))).toEqual([]);
+  });
+
   it('with --partition site, a training folder without sites is refused before the long steps', async () => {
     const noSites = join(dir, 'train-no-sites');
     writeSyntheticTiles(noSites, { perClass: 4, size: 24, seed: 3 });

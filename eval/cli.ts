@@ -36,7 +36,8 @@ memorization and mode-collapse checks, and a t-SNE plot (report.json, report-det
                          trained on its own tiles: --real-train is split as npm run simulate splits it (iid | noniid:<r> |
                          site[:<max>], with --clients and --partition-seed as simulate's --clients and --seed); each
                          hospital's CNN is trained on its own tiles, then on them + the synthetic tiles (2 × seeds more
-                         trainings per hospital). Off by default
+                         trainings per hospital). Off by default. With --max-real-per-class the split is of that subset,
+                         so an iid or noniid split no longer matches the simulation's (a site split still does)
   --clients N            hospitals in that split (default 4, as simulate's)
   --partition-seed N     the simulation's --seed (default 42): iid and noniid splits depend on it, site splits do not
   --no-linear-probe      skip the second classifier: a linear head on pretrained MobileNetV2 features (nsfwjs;

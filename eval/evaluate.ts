@@ -236,6 +236,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       throw new EvalError(`cannot split --real-train into hospitals: ${e instanceof Error ? e.message : String(e)}`);
     }
     log(`hospitals (--partition): ${split.map((h) => `${h.name} ${h.indices.length} tiles`).join(', ')}`);
+    if (opts.maxRealPerClass !== undefined && partition.kind !== 'site') {
+      log(`  note: --max-real-per-class ${opts.maxRealPerClass} made this split of a subset, so its hospitals are not the simulation's`);
+    }
   }
 
   // 3. Synthetic tiles.
