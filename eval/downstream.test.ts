@@ -8,6 +8,14 @@ import { meanSd } from '../shared/metrics/summary.ts';
 import { aggregateByPatient } from '../shared/metrics/patients.ts';
 import { runCnnDownstream, runHospitalDownstream, runLinearProbeDownstream } from './downstream.ts';
 
+/** `n` labelled tiles alternating two classes, each class bright in a different channel, with noise. */
+function stripedTiles(size: number, rng: Rng) {
+  return (n: number) => ({
+    pixels: Array.from({ length: n }, (_, i) => Uint8Array.from({ length: size * size * 3 }, (_, j) => (j % 3 === i % 2 ? 190 : 70) + Math.floor(rng.next() * 50))),
+    labels: Array.from({ length: n }, (_, i) => i % 2),
+  });
+}
+
 describe('downstream small CNN', () => {
   beforeAll(async () => {
     await initNodeBackend();
@@ -15,11 +23,7 @@ describe('downstream small CNN', () => {
 
   it('keeps the real-only models\' scores of the test and the synthetic tiles, one entry per seed (class fidelity)', async () => {
     const size = 8;
-    const rng = new Rng(11);
-    const tiles = (n: number) => ({
-      pixels: Array.from({ length: n }, (_, i) => Uint8Array.from({ length: size * size * 3 }, (_, j) => (j % 3 === i % 2 ? 190 : 70) + Math.floor(rng.next() * 50))),
-      labels: Array.from({ length: n }, (_, i) => i % 2),
-    });
+    const tiles = stripedTiles(size, new Rng(11));
     const real = tiles(12);
     const synthetic = tiles(6);
     const test = tiles(8);
@@ -47,11 +51,7 @@ describe('per-hospital downstream: own tiles only vs own + synthetic', () => {
 
   it('trains each hospital on its own tiles, then with every synthetic tile; the mean over hospitals averages each seed first', async () => {
     const size = 8;
-    const rng = new Rng(12);
-    const tiles = (n: number) => ({
-      pixels: Array.from({ length: n }, (_, i) => Uint8Array.from({ length: size * size * 3 }, (_, j) => (j % 3 === i % 2 ? 180 : 80) + Math.floor(rng.next() * 60))),
-      labels: Array.from({ length: n }, (_, i) => i % 2),
-    });
+    const tiles = stripedTiles(size, new Rng(12));
     const real = tiles(14);
     const synthetic = tiles(6);
     const test = { ...tiles(10), patients: Array.from({ length: 10 }, (_, i) => `P${i % 4}`) };

@@ -9,6 +9,7 @@ import { aggregateByPatient } from '../shared/metrics/patients.ts';
 import { meanSd, type MeanSd } from '../shared/metrics/summary.ts';
 import { resizeToRGB } from '../shared/image/resize.ts';
 import { trainLinearProbe } from './classifier/linearProbe.ts';
+import { gainOver } from './report/goals.ts';
 import type { CnnJobRunner } from './classifier/classifierPool.ts';
 import { REGIMES, runCnnJob, trainingSet, type CnnJobData, type CnnJobSettings, type Regime } from './classifier/cnnJob.ts';
 import type { LabelledTiles } from './classifier/train.ts';
@@ -130,27 +131,16 @@ export interface HospitalSplit {
   indices: readonly number[];
 }
 
-/** A metric compared between two regimes: difference of the means, against the larger sd over seeds (as the goals judge). */
-export interface Gain {
-  figure: number;
-  threshold: number;
-  /** figure > threshold: the synthetic tiles helped by more than one seed sd. */
-  helps: boolean;
-}
+/** A metric compared between two regimes, judged as the goals judge a gain (report/goals.ts gainOver). */
+export type Gain = ReturnType<typeof gainOver>;
 
 const GAIN_METRICS = ['balancedAccuracy', 'auroc'] as const;
 type GainMetric = (typeof GAIN_METRICS)[number] | 'patientAuroc';
 
-function gainOf(withSynthetic: { mean: number; sd: number }, without: { mean: number; sd: number }): Gain {
-  const figure = withSynthetic.mean - without.mean;
-  const threshold = Math.max(withSynthetic.sd, without.sd);
-  return { figure, threshold, helps: figure > threshold + 1e-9 };
-}
-
 function gains(plus: RegimeResult, own: RegimeResult): Partial<Record<GainMetric, Gain>> {
   const out: Partial<Record<GainMetric, Gain>> = {};
-  for (const k of GAIN_METRICS) out[k] = gainOf(plus[k], own[k]);
-  if (plus.patientLevel && own.patientLevel) out.patientAuroc = gainOf(plus.patientLevel.auroc, own.patientLevel.auroc);
+  for (const k of GAIN_METRICS) out[k] = gainOver(plus[k], own[k]);
+  if (plus.patientLevel && own.patientLevel) out.patientAuroc = gainOver(plus.patientLevel.auroc, own.patientLevel.auroc);
   return out;
 }
 
@@ -200,9 +190,10 @@ export async function runHospitalDownstream(
     ),
   );
   const details = hospitals.map((h, i) => {
-    const perRegime = regimes.map((regime, r): RegimeDetails => ({
-      perSeed: seeds.map((seed, k) => ({ seed, trainTiles: trainingSet(regime, { real, synthetic }, h.indices).labels.length, ...scoreSet(test, opts.positive, scores[i][r][k].test) })),
-    }));
+    const perRegime = regimes.map((regime, r): RegimeDetails => {
+      const trainTiles = trainingSet(regime, { real, synthetic }, h.indices).labels.length;
+      return { perSeed: seeds.map((seed, k) => ({ seed, trainTiles, ...scoreSet(test, opts.positive, scores[i][r][k].test) })) };
+    });
     return { name: h.name, ownOnly: perRegime[0], ownPlusSynthetic: perRegime[1] };
   });
   const results: HospitalResult[] = hospitals.map((h, i) => {

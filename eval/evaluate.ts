@@ -19,7 +19,7 @@ import { generateTiles, loadCheckpoint } from './checkpoint.ts';
 import { createGan, type Gan } from '../shared/gan/gan.ts';
 import { resizeTiles, runCnnDownstream, runHospitalDownstream, runLinearProbeDownstream, type DownstreamResult, type HospitalDownstream } from './downstream.ts';
 import { partitionTiles } from '../cli/simulation.ts';
-import type { PartitionSpec } from '../shared/fed/partition.ts';
+import { formatPartitionSpec, type PartitionSpec } from '../shared/fed/partition.ts';
 import { EvalError } from './evalError.ts';
 import { readRealTiles, type RealTileSet } from './realTiles.ts';
 import { classFidelity } from './classFidelity.ts';
@@ -149,14 +149,9 @@ function fidLabelFor(extractor: FeatureExtractor): string {
   return extractor.name === 'inception-v3' ? FID_LABEL : `FID (${extractor.description})`;
 }
 
-/** The partition spec as simulate's --partition reads it. */
-export function partitionSpecText(p: PartitionSpec): string {
-  return p.kind === 'iid' ? 'iid' : p.kind === 'noniid' ? `noniid:${p.ratio}` : p.maxClients === undefined ? 'site' : `site:${p.maxClients}`;
-}
-
 function hospitalSection(h: HospitalDownstream, split: NonNullable<EvaluateOptions['hospitals']>, classes: readonly string[]): HospitalSection {
   return {
-    partition: partitionSpecText(split.partition),
+    partition: formatPartitionSpec(split.partition),
     clients: split.clients,
     seed: split.seed,
     hospitals: h.hospitals.map((x) => ({ ...x, perClass: Object.fromEntries(classes.map((c, i) => [c, x.perClass[i]])) })),

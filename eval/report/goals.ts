@@ -85,10 +85,20 @@ function judge(id: GoalId, name: string, figure: number | null, rule: Goal['rule
   return { id, name, figure, rule, threshold, met, detail };
 }
 
-/** Real + synthetic minus real only, against one seed sd (the larger of the two regimes'). */
+/**
+ * A classifier metric with the synthetic tiles minus without them, against one seed sd (the larger of the
+ * two regimes'); `helps` when it exceeds it. The goals and the per-hospital figures (eval/downstream.ts)
+ * judge a gain by this one rule.
+ */
+export function gainOver(withSynthetic: { mean: number; sd: number }, without: { mean: number; sd: number }): { figure: number; threshold: number; helps: boolean } {
+  const figure = withSynthetic.mean - without.mean;
+  const threshold = Math.max(withSynthetic.sd, without.sd);
+  return { figure, threshold, helps: exceeds(figure, threshold) };
+}
+
+/** Real + synthetic minus real only, in words. */
 function gain(a: { mean: number; sd: number }, b: { mean: number; sd: number }): { figure: number; threshold: number; detail: string } {
-  const figure = a.mean - b.mean;
-  const threshold = Math.max(a.sd, b.sd);
+  const { figure, threshold } = gainOver(a, b);
   return { figure, threshold, detail: `real + synthetic ${pm(a)} vs real only ${pm(b)}: ${signed(figure)}, against one seed sd of ${f3(threshold)}` };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../rng.ts';
-import { parsePartitionSpec, partitionBySite, partitionIID, partitionNonIID, type Labels } from './partition.ts';
+import { formatPartitionSpec, parsePartitionSpec, partitionBySite, partitionIID, partitionNonIID, type Labels } from './partition.ts';
 
 /** `counts[c]` examples of class c, in random order. */
 function makeLabels(counts: number[], seed = 1): number[] {
@@ -171,6 +171,16 @@ describe('partitionBySite', () => {
   it('refuses empty input and invalid maxClients', () => {
     expect(() => partitionBySite([])).toThrow(/no tile/);
     expect(() => partitionBySite(sites, { maxClients: 0 })).toThrow(/maxClients must be a positive integer/);
+  });
+});
+
+describe('formatPartitionSpec', () => {
+  it('writes each spec as the parser reads it back', () => {
+    expect(formatPartitionSpec({ kind: 'iid' })).toBe('iid');
+    expect(formatPartitionSpec({ kind: 'noniid', ratio: 0.7 })).toBe('noniid:0.7');
+    expect(formatPartitionSpec({ kind: 'site' })).toBe('site');
+    expect(formatPartitionSpec({ kind: 'site', maxClients: 3 })).toBe('site:3');
+    for (const text of ['iid', 'noniid:0.85', 'site', 'site:5']) expect(formatPartitionSpec(parsePartitionSpec(text))).toBe(text);
   });
 });
 

@@ -226,6 +226,11 @@ function checkRatio(ratio: number): void {
 
 const SPEC_HELP = 'expected "iid", "noniid:<ratio>" (e.g. "noniid:0.7") or "site" (optionally "site:<max hospitals>")';
 
+/** A spec as parsePartitionSpec reads it back: `iid`, `noniid:<ratio>`, `site` or `site:<maxClients>`. */
+export function formatPartitionSpec(p: PartitionSpec): string {
+  return p.kind === 'iid' ? 'iid' : p.kind === 'noniid' ? `noniid:${p.ratio}` : p.maxClients === undefined ? 'site' : `site:${p.maxClients}`;
+}
+
 /** Parses `iid`, `noniid:<ratio>` (ratio in (0, 1]) or `site[:<maxClients>]`, case-insensitively. */
 export function parsePartitionSpec(spec: string): PartitionSpec {
   const text = spec.trim().toLowerCase();
