@@ -171,7 +171,13 @@ export type AppEvent =
    */
   | { type: 'activity-history'; log: ActivityEntry[]; losses: LossPoint[] }
   /** This hospital's privacy budget and the ε spent and planned (client/ui/privacyPanel.ts). */
-  | { type: 'privacy'; state: PrivacyState };
+  | { type: 'privacy'; state: PrivacyState }
+  /**
+   * Every local datum was deleted (deleteAllData): the page starts over as a new hospital. It is the last
+   * event deleteAllData sends, on the same channel as the log lines and the status before it, so the page
+   * clears them all; deleteAllData's own reply travels on another channel and may arrive before them.
+   */
+  | { type: 'data-deleted'; clientId: string };
 
 /**
  * This hospital's differential privacy as the privacy panel shows it (shared/privacy/budget.ts

@@ -195,6 +195,9 @@ function onEvent(e: AppEvent): void {
     case 'privacy':
       privacy.render(e.state);
       return;
+    case 'data-deleted':
+      resetAfterDeletion(e.clientId);
+      return;
   }
 }
 
@@ -263,25 +266,37 @@ async function deleteData(): Promise<void> {
   if (!ok) return setMessage('#delete-msg', 'Nothing was deleted.');
   $<HTMLButtonElement>('#delete').disabled = true;
   try {
-    const { clientId } = await api.deleteAllData();
-    // The page of a new hospital: no name, no round, no loss lines, no history, a new identity.
-    status = undefined;
-    accessError = undefined;
-    leaving = false;
-    training.reset();
-    renderJoinButtons();
-    $<HTMLInputElement>('#token').value = '';
-    setMessage('#access-msg', '');
-    $('#import-report').replaceChildren();
-    renderFooter(clientId);
-    privacy.setJoined(false);
-    void api.privacyState().then((s) => privacy.render(s), () => {});
+    // The page is reset when the worker's last event of the deletion arrives ('data-deleted'), after every
+    // log line and status of the old hospital: the reply below can overtake them (another channel).
+    const deleted = new Promise<void>((resolve) => (onDataDeleted = resolve));
+    await api.deleteAllData();
+    await deleted;
     setMessage('#delete-msg', 'All local data was deleted.', 'ok');
   } catch (e) {
     setMessage('#delete-msg', `Deleting failed: ${(e as Error).message}`, 'error');
   } finally {
+    onDataDeleted = undefined;
     $<HTMLButtonElement>('#delete').disabled = false;
   }
+}
+
+/** Resolves deleteData's wait for the worker's 'data-deleted' event. */
+let onDataDeleted: (() => void) | undefined;
+
+/** The page of a new hospital: no name, no round, no loss lines, no history, a new identity. */
+function resetAfterDeletion(clientId: string): void {
+  status = undefined;
+  accessError = undefined;
+  leaving = false;
+  training.reset();
+  renderJoinButtons();
+  $<HTMLInputElement>('#token').value = '';
+  setMessage('#access-msg', '');
+  $('#import-report').replaceChildren();
+  renderFooter(clientId);
+  privacy.setJoined(false);
+  void api.privacyState().then((s) => privacy.render(s), () => {});
+  onDataDeleted?.();
 }
 
 function renderFooter(clientId: string): void {

@@ -606,6 +606,7 @@ class HospitalWorker implements WorkerApi {
     this.emit({ type: 'tiles', summary: await this.tileSummary() });
     // Last: the activity log and loss lines of the old hospital (the page starts a new, empty one).
     await this.activity?.clear();
+    this.emit({ type: 'data-deleted', clientId: this.clientId });
     return { clientId: this.clientId };
   }
 }

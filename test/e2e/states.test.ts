@@ -232,10 +232,23 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
   }, 600_000);
 
   it('Delete my data resets the page to a new hospital: no name, no round, no loss lines, no history', async () => {
+    // The worker's events (log lines, status) reach the page on a Comlink proxy's MessagePort, its replies on
+    // the Worker itself; the two are not ordered, and in CI a log line once overtook "deleted" and outlived
+    // the reset. Holding back every MessagePort message on this page by 300 ms makes that order certain.
+    await b.addInitScript(() => {
+      const add = MessagePort.prototype.addEventListener;
+      MessagePort.prototype.addEventListener = function (this: MessagePort, type: string, fn: EventListenerOrEventListenerObject, opts?: boolean | AddEventListenerOptions) {
+        if (type !== 'message' || typeof fn !== 'function') return add.call(this, type, fn, opts);
+        return add.call(this, type, (ev: Event) => void setTimeout(() => fn.call(this, ev), 300), opts);
+      } as typeof MessagePort.prototype.addEventListener;
+    });
+    await openApp(b, url);
     const idBefore = await sel(b, '#footer');
     b.once('dialog', (d) => void d.accept());
     await b.getByTestId('delete-data').click();
     await waitFor(b, '[data-testid=delete-msg]', /^All local data was deleted\.$/, 60_000);
+    // What the worker sent before "deleted" has arrived by now (held back 300 ms): the page stays reset.
+    await b.waitForTimeout(1000);
     expect(await sel(b, '#kpi-hospital')).toBe('–');
     expect(await sel(b, '#status-note')).toBe('');
     expect(await sel(b, '#conn-badge')).toBe('Not connected');
