@@ -172,12 +172,8 @@ export type AppEvent =
   | { type: 'activity-history'; log: ActivityEntry[]; losses: LossPoint[] }
   /** This hospital's privacy budget and the ε spent and planned (client/ui/privacyPanel.ts). */
   | { type: 'privacy'; state: PrivacyState }
-  /**
-   * Every local datum was deleted (deleteAllData): the page starts over as a new hospital. It is the last
-   * event deleteAllData sends, on the same channel as the log lines and the status before it, so the page
-   * clears them all; deleteAllData's own reply travels on another channel and may arrive before them.
-   */
-  | { type: 'data-deleted'; clientId: string };
+  /** Every event sent before it was sent (flushEvents). */
+  | { type: 'flushed'; id: number };
 
 /**
  * This hospital's differential privacy as the privacy panel shows it (shared/privacy/budget.ts
@@ -313,6 +309,13 @@ export type QualityMembership =
 
 export interface WorkerApi {
   subscribe(listener: (e: AppEvent) => void): void;
+  /**
+   * Sends a 'flushed' event with this id, after every event sent before this call. Events reach the page
+   * on the listener's own channel (a Comlink proxy's MessagePort) and replies on the Worker, and the two
+   * are not ordered: a page that must see every event of a call before it goes on (the reset after
+   * deleteAllData) waits for this event after the call's reply.
+   */
+  flushEvents(id: number): void;
   /** This hospital's privacy budget and ε (also pushed as `privacy` events when it changes). */
   privacyState(): Promise<PrivacyState>;
   /** Set this hospital's own privacy budget (checked; kept in IndexedDB); refused while joined. */

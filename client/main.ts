@@ -195,8 +195,9 @@ function onEvent(e: AppEvent): void {
     case 'privacy':
       privacy.render(e.state);
       return;
-    case 'data-deleted':
-      resetAfterDeletion(e.clientId);
+    case 'flushed':
+      flushWaiters.get(e.id)?.();
+      flushWaiters.delete(e.id);
       return;
   }
 }
@@ -266,22 +267,18 @@ async function deleteData(): Promise<void> {
   if (!ok) return setMessage('#delete-msg', 'Nothing was deleted.');
   $<HTMLButtonElement>('#delete').disabled = true;
   try {
-    // The page is reset when the worker's last event of the deletion arrives ('data-deleted'), after every
-    // log line and status of the old hospital: the reply below can overtake them (another channel).
-    const deleted = new Promise<void>((resolve) => (onDataDeleted = resolve));
-    await api.deleteAllData();
-    await deleted;
+    const { clientId } = await api.deleteAllData();
+    // The old hospital's last log lines and status may still be on their way (another channel than the
+    // reply): the page is reset after them.
+    await eventsHandled();
+    resetAfterDeletion(clientId);
     setMessage('#delete-msg', 'All local data was deleted.', 'ok');
   } catch (e) {
     setMessage('#delete-msg', `Deleting failed: ${(e as Error).message}`, 'error');
   } finally {
-    onDataDeleted = undefined;
     $<HTMLButtonElement>('#delete').disabled = false;
   }
 }
-
-/** Resolves deleteData's wait for the worker's 'data-deleted' event. */
-let onDataDeleted: (() => void) | undefined;
 
 /** The page of a new hospital: no name, no round, no loss lines, no history, a new identity. */
 function resetAfterDeletion(clientId: string): void {
@@ -296,7 +293,16 @@ function resetAfterDeletion(clientId: string): void {
   renderFooter(clientId);
   privacy.setJoined(false);
   void api.privacyState().then((s) => privacy.render(s), () => {});
-  onDataDeleted?.();
+}
+
+const flushWaiters = new Map<number, () => void>();
+let lastFlushId = 0;
+/** Resolves once the page has handled every event the worker sent before now (WorkerApi.flushEvents). */
+function eventsHandled(): Promise<void> {
+  const id = ++lastFlushId;
+  const handled = new Promise<void>((resolve) => flushWaiters.set(id, resolve));
+  void api.flushEvents(id);
+  return handled;
 }
 
 function renderFooter(clientId: string): void {

@@ -71,6 +71,10 @@ class HospitalWorker implements WorkerApi {
     this.listener = listener;
   }
 
+  flushEvents(id: number): void {
+    this.emit({ type: 'flushed', id });
+  }
+
   private emit(e: AppEvent, transfer: Transferable[] = []): void {
     const l = this.listener;
     if (!l) return;
@@ -606,7 +610,6 @@ class HospitalWorker implements WorkerApi {
     this.emit({ type: 'tiles', summary: await this.tileSummary() });
     // Last: the activity log and loss lines of the old hospital (the page starts a new, empty one).
     await this.activity?.clear();
-    this.emit({ type: 'data-deleted', clientId: this.clientId });
     return { clientId: this.clientId };
   }
 }

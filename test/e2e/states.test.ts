@@ -101,6 +101,17 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
     browser = await launchChromium();
     a = await newPage();
     b = await newPage();
+    // The worker's events (log lines, status, the kept history) reach the page on a Comlink proxy's
+    // MessagePort and its replies on the Worker itself, and the two are not ordered: in CI a log line once
+    // overtook the reply to "delete" and outlived the page's reset. Hospital B's page holds back every
+    // MessagePort message by 300 ms, so that any reliance on that order fails here every time.
+    await b.addInitScript(() => {
+      const add = MessagePort.prototype.addEventListener;
+      MessagePort.prototype.addEventListener = function (this: MessagePort, type: string, fn: EventListenerOrEventListenerObject, opts?: boolean | AddEventListenerOptions) {
+        if (type !== 'message' || typeof fn !== 'function') return add.call(this, type, fn, opts);
+        return add.call(this, type, (ev: Event) => void setTimeout(() => fn.call(this, ev), 300), opts);
+      } as typeof MessagePort.prototype.addEventListener;
+    });
     other = await newPage();
     // Hospital B's page and the second computer's open before anyone trains (see openApp): opened later,
     // the second computer's WebGPU start would wait for hospital A's speed check.
@@ -232,17 +243,6 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
   }, 600_000);
 
   it('Delete my data resets the page to a new hospital: no name, no round, no loss lines, no history', async () => {
-    // The worker's events (log lines, status) reach the page on a Comlink proxy's MessagePort, its replies on
-    // the Worker itself; the two are not ordered, and in CI a log line once overtook "deleted" and outlived
-    // the reset. Holding back every MessagePort message on this page by 300 ms makes that order certain.
-    await b.addInitScript(() => {
-      const add = MessagePort.prototype.addEventListener;
-      MessagePort.prototype.addEventListener = function (this: MessagePort, type: string, fn: EventListenerOrEventListenerObject, opts?: boolean | AddEventListenerOptions) {
-        if (type !== 'message' || typeof fn !== 'function') return add.call(this, type, fn, opts);
-        return add.call(this, type, (ev: Event) => void setTimeout(() => fn.call(this, ev), 300), opts);
-      } as typeof MessagePort.prototype.addEventListener;
-    });
-    await openApp(b, url);
     const idBefore = await sel(b, '#footer');
     b.once('dialog', (d) => void d.accept());
     await b.getByTestId('delete-data').click();
