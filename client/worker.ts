@@ -605,7 +605,7 @@ class HospitalWorker implements WorkerApi {
       throw e;
     }
     await this.openStore();
-    this.log('info', 'All tiles, models, the saved token and this browser’s federation identity were deleted.');
+    // No log line here: the page resets its log after this call and says "deleted" itself.
     await this.refreshFederation();
     this.emit({ type: 'tiles', summary: await this.tileSummary() });
     // Last: the activity log and loss lines of the old hospital (the page starts a new, empty one).
