@@ -35,7 +35,13 @@ const training = new TrainingPanel({
 });
 const imports = new ImportPanel({
   stage: (items) => api.stageImport(items),
-  importStaged: (loose) => api.importStaged(loose),
+  // The report ("12 tiles added") is shown once the page has the new tile counts, which come as an event on
+  // another channel than the reply: Join, pressed as soon as the report shows, must know there are tiles.
+  importStaged: async (loose) => {
+    const report = await api.importStaged(loose);
+    await eventsHandled();
+    return report;
+  },
   tiles: api,
   persistStorage: async () => {
     if (navigator.storage?.persist) await navigator.storage.persist();

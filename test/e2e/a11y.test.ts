@@ -90,6 +90,8 @@ describe.skipIf(!!skip)('the web app with the keyboard only', () => {
     server = await startServer({ hospitals: [HOSPITAL], fed: { rounds: 1, minAvailable: 1, minFit: 1, minCompletion: 1, roundDeadlineSeconds: 300, localSteps: 2, model: TINY_MODEL } });
     browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true })).newPage();
+    // The file picker is intercepted from the start, not only once the test waits for it.
+    page.on('filechooser', () => {});
     await page.goto(server.url);
     await page.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
   }, 300_000);
@@ -103,10 +105,15 @@ describe.skipIf(!!skip)('the web app with the keyboard only', () => {
     await checkA11y(page, 'first open');
     const passed = await tabTo('[data-testid=tile-input]');
     expect(passed.map((s) => s.name)).not.toContain('#dropzone');
-    const chooser = page.waitForEvent('filechooser', { timeout: 10_000 });
+    const chooser = page.waitForEvent('filechooser', { timeout: 30_000 });
     await page.keyboard.press('Space');
     const zip = tilesZip(0, CLASSES, 6, { 'MSIH/notes.txt': strToU8('not a tile') });
-    await (await chooser).setFiles({ name: 'tiles.zip', mimeType: 'application/zip', buffer: Buffer.from(zip) });
+    const opened = await chooser.catch(async (e: Error) => {
+      // Say where the keyboard was when Space did not open the file picker (CI once saw only the timeout).
+      const where = await page.evaluate(() => ({ focused: document.activeElement?.id || document.activeElement?.tagName, pageHasFocus: document.hasFocus(), disabled: (document.activeElement as HTMLInputElement | null)?.disabled }));
+      throw new Error(`${e.message}; after Space the focus was on ${JSON.stringify(where)}`);
+    });
+    await opened.setFiles({ name: 'tiles.zip', mimeType: 'application/zip', buffer: Buffer.from(zip) });
     await page.getByTestId('import-summary').waitFor({ timeout: 60_000 });
     expect(await page.getByTestId('import-summary').textContent()).toMatch(/^12 tiles added · 1 file not imported/);
     // The import's progress bar is a progressbar with its value (it reached 100 %).

@@ -21,6 +21,8 @@ const HOSPITALS = [
 const CLASSES = ['MSIH', 'nonMSIH'];
 const SHOTS = process.env.E2E_SCREENSHOTS;
 const LOCAL_STEPS = 12;
+/** How long hospital B's page holds back each message from its worker's event port (see beforeAll). */
+const EVENT_DELAY_MS = 1000;
 
 const text = async (page: Page, testid: string) => ((await page.getByTestId(testid).textContent()) ?? '').trim();
 const sel = async (page: Page, selector: string) => ((await page.locator(selector).textContent()) ?? '').trim();
@@ -103,15 +105,17 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
     b = await newPage();
     // The worker's events (log lines, status, the kept history) reach the page on a Comlink proxy's
     // MessagePort and its replies on the Worker itself, and the two are not ordered: in CI a log line once
-    // overtook the reply to "delete" and outlived the page's reset. Hospital B's page holds back every
-    // MessagePort message by 300 ms, so that any reliance on that order fails here every time.
-    await b.addInitScript(() => {
+    // overtook the reply to "delete" and outlived the page's reset, and the reply to an import ("12 tiles
+    // added") once overtook the new tile counts, so that Join, pressed at once, said "import the tiles
+    // first". Hospital B's page holds back every MessagePort message by EVENT_DELAY_MS, longer than the
+    // test takes between two actions, so that any reliance on that order fails here every time.
+    await b.addInitScript((delay: number) => {
       const add = MessagePort.prototype.addEventListener;
       MessagePort.prototype.addEventListener = function (this: MessagePort, type: string, fn: EventListenerOrEventListenerObject, opts?: boolean | AddEventListenerOptions) {
         if (type !== 'message' || typeof fn !== 'function') return add.call(this, type, fn, opts);
-        return add.call(this, type, (ev: Event) => void setTimeout(() => fn.call(this, ev), 300), opts);
+        return add.call(this, type, (ev: Event) => void setTimeout(() => fn.call(this, ev), delay), opts);
       } as typeof MessagePort.prototype.addEventListener;
-    });
+    }, EVENT_DELAY_MS);
     other = await newPage();
     // Hospital B's page and the second computer's open before anyone trains (see openApp): opened later,
     // the second computer's WebGPU start would wait for hospital A's speed check.
@@ -247,8 +251,9 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
     b.once('dialog', (d) => void d.accept());
     await b.getByTestId('delete-data').click();
     await waitFor(b, '[data-testid=delete-msg]', /^All local data was deleted\.$/, 60_000);
-    // What the worker sent before "deleted" has arrived by now (held back 300 ms): the page stays reset.
-    await b.waitForTimeout(1000);
+    // What the worker sent before "deleted" has arrived by now (each message held back EVENT_DELAY_MS):
+    // the page stays reset.
+    await b.waitForTimeout(EVENT_DELAY_MS + 700);
     expect(await sel(b, '#kpi-hospital')).toBe('–');
     expect(await sel(b, '#status-note')).toBe('');
     expect(await sel(b, '#conn-badge')).toBe('Not connected');
