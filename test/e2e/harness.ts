@@ -153,6 +153,51 @@ export const LONG_TASK_PROBE = `
   } catch (e) { window.__longFrameError = String(e); }
 `;
 
+/**
+ * Chromium trace categories that record every task of a renderer's main thread (`RunTask`) with its wall
+ * time (`dur`) and its thread time (`tdur`: the CPU time the thread itself ran), and `console.timeStamp`.
+ */
+export const TASK_TRACE_CATEGORIES = ['devtools.timeline', 'disabled-by-default-devtools.timeline'];
+
+/** One task of a thread, from a Chromium trace: wall time, and the CPU time the thread ran in it. */
+export interface ThreadTask {
+  /** Trace clock, µs. */
+  startUs: number;
+  wallMs: number;
+  cpuMs: number;
+}
+
+interface TraceEvent {
+  name: string;
+  ph: string;
+  pid: number;
+  tid: number;
+  ts: number;
+  dur?: number;
+  tdur?: number;
+  args?: { data?: { message?: string } };
+}
+
+/**
+ * The tasks of the thread that called `console.timeStamp(marker)` (a page's main thread), from a Chromium
+ * trace recorded with TASK_TRACE_CATEGORIES. A task's CPU time is what the page did; its wall time also
+ * counts the time other processes held the cores. Throws when the marker is not in the trace, or a task
+ * has no thread time (such a trace cannot tell what the page did).
+ */
+export function threadTasks(traceJson: string, marker: string): ThreadTask[] {
+  const parsed = JSON.parse(traceJson) as TraceEvent[] | { traceEvents: TraceEvent[] };
+  const events = Array.isArray(parsed) ? parsed : parsed.traceEvents;
+  const mark = events.find((e) => e.name === 'TimeStamp' && e.args?.data?.message === marker);
+  if (!mark) throw new Error(`the trace has no console.timeStamp("${marker}"): it did not record the page's thread`);
+  return events
+    .filter((e) => e.pid === mark.pid && e.tid === mark.tid && e.name === 'RunTask' && e.ph === 'X')
+    .map((e) => {
+      if (typeof e.dur !== 'number' || typeof e.tdur !== 'number') throw new Error(`a RunTask at ${e.ts} µs has no ${typeof e.dur !== 'number' ? 'wall' : 'thread'} time in the trace`);
+      return { startUs: e.ts, wallMs: e.dur / 1000, cpuMs: e.tdur / 1000 };
+    })
+    .sort((x, y) => x.startUs - y.startUs);
+}
+
 export interface LongTask {
   start: number;
   duration: number;
