@@ -369,6 +369,9 @@ async function start(): Promise<void> {
     setMessage('#access-msg', 'Rejoining the federation…');
     await api.join(linkToken ?? res.savedToken);
   }
+  // What start-up sent as events (tile counts, the federation, the kept history) comes on another channel
+  // than init's reply: the page is ready once it has them, so that Join knows the stored tiles.
+  await eventsHandled();
   renderJoinButtons();
   document.body.dataset.ready = 'true';
 }

@@ -273,4 +273,14 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
     expect(await b.locator('#activity li').count()).toBe(0);
     expect(await sel(b, '#kpi-hospital')).toBe('–');
   }, 600_000);
+
+  it('once the page says it is ready it knows its stored tiles: Join, pressed at once after a reload, asks for the token', async () => {
+    await ensureTiles(b, 2);
+    await openApp(b, url);
+    // The tile counts come as an event, the end of start-up as a reply (B's events are held back 1 s).
+    await b.getByTestId('join-federation').click();
+    expect(await sel(b, '#access-msg')).toBe('Enter the access token your federation coordinator gave you.');
+    expect(await text(b, 'round-status')).toBe('Not taking part yet. Enter the access token and press “Join the federation”.');
+    expect(await text(b, 'tile-count-MSIH')).toBe('10');
+  }, 300_000);
 });
