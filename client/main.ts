@@ -35,14 +35,17 @@ const training = new TrainingPanel({
 });
 const imports = new ImportPanel({
   stage: (items) => api.stageImport(items),
-  // The report ("12 tiles added") is shown once the page has the new tile counts, which come as an event on
-  // another channel than the reply: Join, pressed as soon as the report shows, must know there are tiles.
-  importStaged: async (loose) => {
-    const report = await api.importStaged(loose);
-    await eventsHandled();
-    return report;
+  // An import's report ("12 tiles added") and an edit's message ("… moved from nonMSIH to MSIH") show once
+  // the page has the new tile counts, which come as an event on another channel than the reply: Join,
+  // pressed as soon as the report shows, must know there are tiles, and the counts must agree with the message.
+  importStaged: settled((loose?: string) => api.importStaged(loose)),
+  tiles: {
+    listTiles: (query) => api.listTiles(query),
+    listConflicts: () => api.listConflicts(),
+    relabelTile: settled((hash: string, label: string) => api.relabelTile(hash, label)),
+    removeTile: settled((hash: string) => api.removeTile(hash)),
+    resolveConflict: settled((hash: string, label: string | null) => api.resolveConflict(hash, label)),
   },
-  tiles: api,
   persistStorage: async () => {
     if (navigator.storage?.persist) await navigator.storage.persist();
   },
@@ -299,6 +302,15 @@ function resetAfterDeletion(clientId: string): void {
   renderFooter(clientId);
   privacy.setJoined(false);
   void api.privacyState().then((s) => privacy.render(s), () => {});
+}
+
+/** `call`, then wait until the page has handled every event sent before its reply (see eventsHandled). */
+function settled<A extends unknown[], R>(call: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args) => {
+    const result = await call(...args);
+    await eventsHandled();
+    return result;
+  };
 }
 
 const flushWaiters = new Map<number, () => void>();

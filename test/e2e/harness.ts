@@ -154,6 +154,22 @@ export const LONG_TASK_PROBE = `
 `;
 
 /**
+ * Hold back every MessagePort message of the page's documents by `ms` (an init script). The worker's events
+ * (tile counts, log lines, status) reach the page on a Comlink proxy's MessagePort and its replies on the
+ * Worker itself, and the two are not ordered: with the events late, any reliance on that order fails
+ * every time instead of once in a while in CI.
+ */
+export async function holdBackWorkerEvents(page: Page, ms: number): Promise<void> {
+  await page.addInitScript((delay: number) => {
+    const add = MessagePort.prototype.addEventListener;
+    MessagePort.prototype.addEventListener = function (this: MessagePort, type: string, fn: EventListenerOrEventListenerObject, opts?: boolean | AddEventListenerOptions) {
+      if (type !== 'message' || typeof fn !== 'function') return add.call(this, type, fn, opts);
+      return add.call(this, type, (ev: Event) => void setTimeout(() => fn.call(this, ev), delay), opts);
+    } as typeof MessagePort.prototype.addEventListener;
+  }, ms);
+}
+
+/**
  * Chromium trace categories that record every task of a renderer's main thread (`RunTask`) with its wall
  * time (`dur`) and its thread time (`tdur`: the CPU time the thread itself ran), and `console.timeStamp`.
  */

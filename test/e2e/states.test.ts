@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkA11y } from './axe.ts';
-import { e2eSkipReason, ensureBuilt, launchChromium, startServer, tilesZip, TINY_MODEL, type ServerProcess } from './harness.ts';
+import { e2eSkipReason, ensureBuilt, holdBackWorkerEvents, launchChromium, startServer, tilesZip, TINY_MODEL, type ServerProcess } from './harness.ts';
 
 const skip = e2eSkipReason();
 if (skip) console.warn(`\n${'!'.repeat(100)}\n!! ${skip}\n${'!'.repeat(100)}\n`);
@@ -103,19 +103,12 @@ describe.skipIf(!!skip)('hospital web app: every state says what happened and ha
     browser = await launchChromium();
     a = await newPage();
     b = await newPage();
-    // The worker's events (log lines, status, the kept history) reach the page on a Comlink proxy's
-    // MessagePort and its replies on the Worker itself, and the two are not ordered: in CI a log line once
-    // overtook the reply to "delete" and outlived the page's reset, and the reply to an import ("12 tiles
-    // added") once overtook the new tile counts, so that Join, pressed at once, said "import the tiles
-    // first". Hospital B's page holds back every MessagePort message by EVENT_DELAY_MS, longer than the
-    // test takes between two actions, so that any reliance on that order fails here every time.
-    await b.addInitScript((delay: number) => {
-      const add = MessagePort.prototype.addEventListener;
-      MessagePort.prototype.addEventListener = function (this: MessagePort, type: string, fn: EventListenerOrEventListenerObject, opts?: boolean | AddEventListenerOptions) {
-        if (type !== 'message' || typeof fn !== 'function') return add.call(this, type, fn, opts);
-        return add.call(this, type, (ev: Event) => void setTimeout(() => fn.call(this, ev), delay), opts);
-      } as typeof MessagePort.prototype.addEventListener;
-    }, EVENT_DELAY_MS);
+    // The worker's events and its replies are not ordered (harness.ts holdBackWorkerEvents): in CI a log
+    // line once overtook the reply to "delete" and outlived the page's reset, and the reply to an import
+    // ("12 tiles added") once overtook the new tile counts, so that Join, pressed at once, said "import the
+    // tiles first". Hospital B's events come EVENT_DELAY_MS late, longer than the test takes between two
+    // actions, so that any reliance on that order fails here every time.
+    await holdBackWorkerEvents(b, EVENT_DELAY_MS);
     other = await newPage();
     // Hospital B's page and the second computer's open before anyone trains (see openApp): opened later,
     // the second computer's WebGPU start would wait for hospital A's speed check.
