@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { strToU8, zipSync, type Zippable } from 'fflate';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { encodePngRgb } from '../../client/png.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
@@ -127,8 +127,22 @@ export async function startServer(opts: ServerOptions): Promise<ServerProcess> {
   };
 }
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+/**
+ * Debian's Chromium, headless with WebGPU. E2E_HOLD_EVENTS_MS=<ms> holds back every page's worker events
+ * (holdBackWorkerEvents) in every context: a check that no flow relies on events arriving before replies.
+ */
+export async function launchChromium(): Promise<Browser> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const ms = Number(process.env.E2E_HOLD_EVENTS_MS ?? 0);
+  if (ms > 0) {
+    const newContext = browser.newContext.bind(browser);
+    browser.newContext = async (options) => {
+      const context = await newContext(options);
+      await holdBackWorkerEvents(context, ms);
+      return context;
+    };
+  }
+  return browser;
 }
 
 /**
@@ -159,8 +173,8 @@ export const LONG_TASK_PROBE = `
  * Worker itself, and the two are not ordered: with the events late, any reliance on that order fails
  * every time instead of once in a while in CI.
  */
-export async function holdBackWorkerEvents(page: Page, ms: number): Promise<void> {
-  await page.addInitScript((delay: number) => {
+export async function holdBackWorkerEvents(target: Page | BrowserContext, ms: number): Promise<void> {
+  await target.addInitScript((delay: number) => {
     const add = MessagePort.prototype.addEventListener;
     MessagePort.prototype.addEventListener = function (this: MessagePort, type: string, fn: EventListenerOrEventListenerObject, opts?: boolean | AddEventListenerOptions) {
       if (type !== 'message' || typeof fn !== 'function') return add.call(this, type, fn, opts);
