@@ -276,10 +276,9 @@ async function deleteData(): Promise<void> {
   if (!ok) return setMessage('#delete-msg', 'Nothing was deleted.');
   $<HTMLButtonElement>('#delete').disabled = true;
   try {
-    const { clientId } = await api.deleteAllData();
     // The old hospital's last log lines and status may still be on their way (another channel than the
     // reply): the page is reset after them.
-    await eventsHandled();
+    const { clientId } = await settled(() => api.deleteAllData())();
     resetAfterDeletion(clientId);
     setMessage('#delete-msg', 'All local data was deleted.', 'ok');
   } catch (e) {
