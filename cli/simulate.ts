@@ -49,12 +49,16 @@ Simulates N hospitals training a conditional GAN with federated averaging, in on
                         --flat-patience probes improved the best KID by less than --flat-min-improvement
   --flat-patience P     (default 3)
   --flat-min-improvement R  relative improvement, 0 ≤ R < 1 (default 0.05)
+  --flat-from-round N   judge flatness only on probes of round N or later (default: the round by which the
+                        generator EMA has forgotten the random initial generator, 3/(1 − decay) steps)
   --time-budget-minutes M  train for at most M minutes (--rounds is then the cap): the run stops after the
                         first round that ends past the budget, probes quality there, and writes its outputs
   --resume              go on with the run already in --out from its last round, up to --rounds (a run the
                         time budget stopped, or one that reached its cap): its checkpoint, rounds, quality
                         curve and FedBN weights, to the same figures as a run that never stopped; every
-                        other setting must be the run's own
+                        other setting must be the run's own, but the stopping rule (--until-flat and its
+                        --flat-* flags) may change: a run the rule stopped goes on under a rule that,
+                        replayed over its curve, would not have stopped it
   --config FILE         GAN config JSON/YAML (shared/config/ganConfig.ts); flags override it
   --seed N              (default 42)
   --server URL          join a federation server (ws://host:port/ws) instead of simulating it
@@ -91,6 +95,7 @@ const OPTIONS = {
   'until-flat': { type: 'boolean' },
   'flat-patience': { type: 'string', default: '3' },
   'flat-min-improvement': { type: 'string', default: '0.05' },
+  'flat-from-round': { type: 'string' },
   'time-budget-minutes': { type: 'string' },
   resume: { type: 'boolean' },
   config: { type: 'string' },
@@ -135,7 +140,7 @@ export interface SimulateArgs {
   aggregator: AggregatorConfig;
   maxTiles?: number;
   /** Quality tracked during training (cli/simulationQuality.ts); everyRounds 0: off. */
-  quality: { everyRounds: number; perClass: number; features: QualityFeatures; untilFlat?: { patience: number; minImprovement: number } };
+  quality: { everyRounds: number; perClass: number; features: QualityFeatures; untilFlat?: { patience: number; minImprovement: number; fromRound?: number } };
   server?: string;
   tokens?: string;
   /** With --server: run only this hospital of `clients` (cli/remote.ts). */
@@ -156,6 +161,9 @@ function parseQualityArgs(v: Record<string, string | undefined>): SimulateArgs['
     const minImprovement = Number(v['flat-min-improvement']);
     if (!(minImprovement >= 0 && minImprovement < 1)) throw new CliError(`--flat-min-improvement must be in [0, 1), got "${v['flat-min-improvement']}"`);
     quality.untilFlat = { patience: int('flat-patience', v['flat-patience']!, 1), minImprovement };
+    if (v['flat-from-round'] !== undefined) quality.untilFlat.fromRound = int('flat-from-round', v['flat-from-round'], 0);
+  } else if (v['flat-from-round'] !== undefined) {
+    throw new CliError('--flat-from-round sets when --until-flat starts judging; add --until-flat');
   }
   return quality;
 }

@@ -17,7 +17,7 @@ import type { WeightSet } from '../shared/weights.ts';
 import { CliError } from '../node/cliError.ts';
 import { encodePng } from '../node/png.ts';
 import type { FolderTile } from '../node/tileFolder.ts';
-import { readResumeState, writeLocalWeights } from './simulationResume.ts';
+import { readResumeState, stoppingRules, writeLocalWeights, type ResumedCall } from './simulationResume.ts';
 import { emaWarmupRound, SimulationQuality, type QualityPoint, type QualitySummary, type SimulationQualityOptions } from './simulationQuality.ts';
 
 export interface SimulationOptions {
@@ -96,7 +96,7 @@ export interface SimulationSummary {
   /** With a time budget: the budget, and the round the run stopped after because it ran out (null: it did not). */
   timeBudget?: { seconds: number; stoppedAfterRound: number | null; rounds: number };
   /** Each call that went on with this run (`resume`): the rounds it found completed, and when. */
-  resumed?: { fromRound: number; at: string }[];
+  resumed?: ResumedCall[];
   /**
    * true in the snapshot written after each quality probe while the run goes on (its checkpoint.fgw,
    * checkpoint-best.fgw and local weights are that round's, there is no samples.png yet): a run killed later
@@ -226,7 +226,8 @@ export async function runSimulation(tiles: readonly FolderTile[], opts: Simulati
     global = state.global;
     completed = state.round;
     summary.rounds = state.summary.rounds;
-    summary.resumed = [...(state.summary.resumed ?? []), { fromRound: state.round, at: new Date().toISOString() }];
+    const rules = stoppingRules(state.summary.config, summary.config);
+    summary.resumed = [...(state.summary.resumed ?? []), { fromRound: state.round, at: new Date().toISOString(), ...(rules.changed ? { untilFlatWas: rules.was } : {}) }];
     quality.restore(state.summary.quality?.curve ?? [], state.best);
     state.local?.forEach((w, k) => localStores[k].save(w, { round: state.round, model: model as unknown as Record<string, unknown> }));
   }

@@ -8,14 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../shared/checkpoint.ts';
 import { referenceIndices } from '../shared/fed/hospitalProbe.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
-import type { FeatureExtractor } from '../shared/features/types.ts';
 import { createGan } from '../shared/gan/gan.ts';
 import { recalibrateGeneratorBatchNorm } from '../shared/gan/recalibrateBatchNorm.ts';
 import { tinyConfig } from '../shared/gan/testConfig.ts';
-import { features } from '../shared/metrics/features.ts';
 import { probeQuality, probeReference } from '../shared/metrics/qualityProbe.ts';
-import { Rng } from '../shared/rng.ts';
 import { CliError } from '../node/cliError.ts';
+import { scripted } from './testing/scriptedExtractor.ts';
 import { simulationTestbed } from './testing/simulationTestbed.ts';
 import { parseSimulateArgs } from './simulate.ts';
 import { runSimulation } from './simulation.ts';
@@ -23,30 +21,6 @@ import { emaWarmupRound } from './simulationQuality.ts';
 
 const bed = simulationTestbed('fedgan-sim-quality-');
 const { model, options } = bed;
-
-/**
- * A scripted feature network: the reference is fixed random features; the k-th probe returns other fixed
- * random features shifted by shifts[k] in every dimension, so the k-th KID grows with |shifts[k]|.
- */
-function scripted(shifts: number[]): FeatureExtractor {
-  const dim = 8;
-  let calls = 0;
-  const random = (rows: number, seed: number, shift: number) => {
-    const rng = new Rng(seed);
-    return features(Float32Array.from({ length: rows * dim }, () => rng.normal() + shift), rows, dim);
-  };
-  return {
-    name: 'scripted',
-    description: 'scripted KIDs (test)',
-    dim,
-    async extract(t) {
-      const k = calls++;
-      if (k === 0) return random(t.length, 1, 0);
-      return random(t.length, 2, shifts[Math.min(k - 1, shifts.length - 1)]);
-    },
-    dispose() {},
-  };
-}
 
 describe('simulation: quality tracked during training', () => {
   it('records the curve in summary.json and writes checkpoint-best.fgw, the global model of the best round', async () => {
@@ -205,6 +179,8 @@ describe('simulate CLI: quality flags', () => {
     expect(a !== 'help' && a.quality).toEqual({ everyRounds: 5, perClass: 32, features: 'mobilenet-v2' });
     const b = parseSimulateArgs([...base, '--quality-every', '2', '--quality-per-class', '8', '--quality-features', 'tiny', '--until-flat', '--flat-patience', '4', '--flat-min-improvement', '0.1']);
     expect(b !== 'help' && b.quality).toEqual({ everyRounds: 2, perClass: 8, features: 'tiny', untilFlat: { patience: 4, minImprovement: 0.1 } });
+    const later = parseSimulateArgs([...base, '--until-flat', '--flat-from-round', '60']);
+    expect(later !== 'help' && later.quality.untilFlat).toEqual({ patience: 3, minImprovement: 0.05, fromRound: 60 });
     const off = parseSimulateArgs([...base, '--quality-every', '0']);
     expect(off !== 'help' && off.quality.everyRounds).toBe(0);
   });
@@ -217,6 +193,8 @@ describe('simulate CLI: quality flags', () => {
     [['--quality-every', '0', '--until-flat'], /--until-flat needs quality tracking/],
     [['--until-flat', '--flat-patience', '0'], /--flat-patience must be an integer ≥ 1, got "0"/],
     [['--until-flat', '--flat-min-improvement', '1'], /--flat-min-improvement must be in \[0, 1\), got "1"/],
+    [['--until-flat', '--flat-from-round=-4'], /--flat-from-round must be an integer ≥ 0, got "-4"/],
+    [['--flat-from-round', '60'], /--flat-from-round sets when --until-flat starts judging; add --until-flat/],
   ])('refuses %j', (args, message) => {
     expect(() => parseSimulateArgs([...base, ...args])).toThrow(CliError);
     expect(() => parseSimulateArgs([...base, ...args])).toThrow(message);

@@ -170,13 +170,21 @@ export class SimulationQuality {
 
   /**
    * A resumed run (cli/simulationResume.ts): the curve of its earlier calls, replayed through the flat rule,
-   * and the best round's global model (null when it had none).
+   * and the best round's global model (null when it had none). Refused (CliError) when the rule, replayed,
+   * stops the run at one of those probes: the call may have changed the rule, and this one would have ended it.
    */
   restore(curve: readonly QualityPoint[], bestWeights: WeightSet | null): void {
     if (this.curve.length) throw new Error('SimulationQuality.restore after a probe');
     for (const point of curve) {
       this.curve.push({ ...point });
       this.track.add(point.round, point.kid);
+      // An uninterrupted run under this call's stopping rule would have ended here: going on would train rounds it never trains.
+      if (this.opts.untilFlat && this.track.flattened) {
+        throw new CliError(
+          `--resume: under this stopping rule (${describeStoppingRule(this.opts.untilFlat)}) the run would have stopped after its round-${point.round} probe; ` +
+            'a later --flat-from-round, a larger --flat-patience or a smaller --flat-min-improvement lets it go on',
+        );
+      }
     }
     if (this.track.best && !bestWeights) throw new CliError(`quality: the restored curve's best round ${this.track.best.round} has no checkpoint`);
     this.bestWeights = this.track.best ? bestWeights : null;
@@ -208,4 +216,9 @@ export class SimulationQuality {
     this.gan?.dispose();
     this.gan = null;
   }
+}
+
+/** A stopping rule in words: "patience 6, min improvement 0.05, from round 24". */
+export function describeStoppingRule(rule: { patience: number; minImprovement: number; fromRound?: number }): string {
+  return `patience ${rule.patience}, min improvement ${rule.minImprovement}, from round ${rule.fromRound ?? 0}`;
 }

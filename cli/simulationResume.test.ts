@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeCheckpoint } from '../shared/checkpoint.ts';
 import { createTinyExtractor } from '../shared/features/tiny.ts';
 import type { WeightSet } from '../shared/weights.ts';
+import { scripted } from './testing/scriptedExtractor.ts';
 import { simulationTestbed } from './testing/simulationTestbed.ts';
 import { parseSimulateArgs, type SimulateArgs } from './simulate.ts';
 import { runSimulation, type SimulationOptions, type SimulationSummary } from './simulation.ts';
@@ -98,7 +99,7 @@ describe('simulate --resume', () => {
     const before = readFileSync(join(bed.dir, out, 'summary.json'), 'utf8');
     const refused = (over: Partial<SimulationOptions>) => runSimulation(bed.tiles, options(out, { batchNorm: 'local', resume: true, ...over }));
     await expect(refused({ localSteps: 3 })).rejects.toThrow(/--resume: the run in .*refusals was trained with localSteps 2, this call has 3/);
-    await expect(refused({ model: { ...model, seed: 8 } })).rejects.toThrow(`the run in ${join(bed.dir, out)} was trained with model.seed ${model.seed}, this call has 8; resume with the run's own settings (only --rounds, --time-budget-minutes may change)`);
+    await expect(refused({ model: { ...model, seed: 8 } })).rejects.toThrow(`the run in ${join(bed.dir, out)} was trained with model.seed ${model.seed}, this call has 8; resume with the run's own settings (only --rounds, --time-budget-minutes and the stopping rule may change)`);
     await expect(refused({ batchNorm: 'average' })).rejects.toThrow(/trained with batchNorm "local", this call has "average"/);
     await expect(refused({ rounds: 2 })).rejects.toThrow(/has completed 2 rounds and --rounds is 2: nothing to train \(raise --rounds to go on\)/);
     await expect(refused({ partition: { kind: 'noniid', ratio: 0.9 } })).rejects.toThrow(/trained with partition.kind "iid", this call has "noniid"/);
@@ -110,15 +111,43 @@ describe('simulate --resume', () => {
     expect(readFileSync(join(bed.dir, out, 'summary.json'), 'utf8')).toBe(before);
   });
 
-  it('refuses a run whose quality curve flattened, and a summary written before rounds recorded their medians', async () => {
-    const out = 'flat';
-    // The summary is edited to say what a run that --until-flat stopped says (quality.stoppedEarly).
+  it('a run whose quality curve flattened: refused under its own stopping rule; under a later first round it goes on as a run under that rule from the start', async () => {
+    // Scripted KIDs fall for three probes, then stay: patience 2 judged from round 0 stops the run after round 5.
+    const kids = [3, 2, 1, 1, 1, 0.5, 0.2];
+    const quality = (shifts: number[], fromRound: number, patience = 2) => ({ everyRounds: 1, perClass: 3, seed: 5, subsets: 4, extractor: scripted(shifts), untilFlat: { patience, minImprovement: 0.05, fromRound } });
+    const stopped = await runSimulation(bed.tiles, options('flat', { rounds: 7, quality: quality(kids, 0) }));
+    expect(stopped.quality?.stoppedEarly).toEqual({ round: 5, rounds: 7 });
+    const file = join(bed.dir, 'flat', 'summary.json');
+    const before = readFileSync(file, 'utf8');
+
+    // Its own rule would stop it again: refused, naming the rule and what would let it go on.
+    await expect(runSimulation(bed.tiles, options('flat', { rounds: 7, resume: true, quality: quality(kids.slice(5), 0) }))).rejects.toThrow(
+      /stopped after round 5 because its quality curve had flattened under its stopping rule \(patience 2, min improvement 0.05, from round 0\); to go on, resume under a rule that would not have stopped it: a later --flat-from-round, a larger --flat-patience/,
+    );
+    // A changed rule that, replayed over the curve, stops the run at an earlier probe: refused, naming that probe.
+    await expect(runSimulation(bed.tiles, options('flat', { rounds: 7, resume: true, quality: quality(kids.slice(5), 0, 1) }))).rejects.toThrow(
+      '--resume: under this stopping rule (patience 1, min improvement 0.05, from round 0) the run would have stopped after its round-4 probe',
+    );
+    expect(readFileSync(file, 'utf8')).toBe(before);
+
+    // Judged from round 4, the curve is not flat at round 5: the run goes on to its cap, as a run under that rule from the start.
+    const resumed = await runSimulation(bed.tiles, options('flat', { rounds: 7, resume: true, quality: quality(kids.slice(5), 4) }));
+    const whole = await runSimulation(bed.tiles, options('flat-whole', { rounds: 7, quality: quality(kids, 4) }));
+    expect(whole.quality?.stoppedEarly).toBeNull();
+    expect(resumed.quality?.stoppedEarly).toBeNull();
+    expect(resumed.rounds.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(figures(resumed)).toEqual(figures(whole));
+    expect(resumed.quality?.best?.round).toBe(7);
+    expect(resumed.quality?.untilFlat).toEqual({ patience: 2, minImprovement: 0.05, fromRound: 4 });
+    expect(resumed.resumed).toEqual([{ fromRound: 5, at: expect.any(String), untilFlatWas: { patience: 2, minImprovement: 0.05, fromRound: 0 } }]);
+    expectSameWeights(weightsOf(whole.checkpoint), weightsOf(resumed.checkpoint));
+  });
+
+  it('refuses a summary written before rounds recorded their medians', async () => {
+    const out = 'old';
     await runSimulation(bed.tiles, options(out, { rounds: 2 }));
-    const file = join(bed.dir, out, 'summary.json');
     const s = summaryOf(out);
-    writeFileSync(file, JSON.stringify({ ...s, quality: { ...s.quality, stoppedEarly: { round: 2, rounds: 6 } } }));
-    await expect(runSimulation(bed.tiles, options(out, { resume: true }))).rejects.toThrow(/stopped after round 2 because its quality curve had flattened; nothing to resume/);
-    writeFileSync(file, JSON.stringify({ ...s, rounds: s.rounds.map(({ examplesMedian: _, ...r }) => r) }));
+    writeFileSync(join(bed.dir, out, 'summary.json'), JSON.stringify({ ...s, rounds: s.rounds.map(({ examplesMedian: _, ...r }) => r) }));
     await expect(runSimulation(bed.tiles, options(out, { resume: true }))).rejects.toThrow(/round 1 in .*summary.json records no example-count median \(written before runs could be resumed\)/);
   });
 

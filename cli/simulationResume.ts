@@ -16,8 +16,10 @@
  *   (not needed when the best round is the last: checkpoint.fgw then holds the same model).
  *
  * So a resumed run's weights, losses and curve equal those of an uninterrupted run, to the bit
- * (cli/simulationResume.test.ts). Every setting but the round cap, the time budget and the sample grid's
- * size must be the run's own; a different one is refused, naming it.
+ * (cli/simulationResume.test.ts). Every setting but the round cap, the time budget, the sample grid's
+ * size and the stopping rule must be the run's own; a different one is refused, naming it. A run that
+ * `--until-flat` stopped goes on under a changed rule (a later first round, a longer patience): it trains
+ * the rounds an uninterrupted run under that rule would have trained.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,18 +28,53 @@ import { decodeWeights, encodeWeights, WeightsCodecError } from '../shared/codec
 import { isPlainObject } from '../shared/plainObject.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { CliError } from '../node/cliError.ts';
-import type { QualityPoint } from './simulationQuality.ts';
+import { describeStoppingRule, type QualityPoint } from './simulationQuality.ts';
 
 /** Settings a resumed run may change: the round cap, this call's time budget, the sample grid, the flag itself. */
 const MAY_CHANGE = new Set(['rounds', 'timeBudgetSeconds', 'samplesPerClass', 'resume', 'out']);
+
+/**
+ * The stopping rule (`quality.untilFlat`) may change too: it decides when a run ends, never what a round
+ * trains. A run it stopped goes on under another rule, which SimulationQuality.restore replays over the
+ * run's curve: a rule that would have stopped the run at one of its probes is refused there.
+ */
+function withoutStoppingRule(config: Record<string, unknown>): Record<string, unknown> {
+  const { quality } = config;
+  if (!isPlainObject(quality)) return config;
+  const { untilFlat: _, ...rest } = quality;
+  return { ...config, quality: rest };
+}
+
+/** A recorded stopping rule in words (cli/simulationQuality.ts describeStoppingRule), or its JSON when it is not one. */
+function ruleInWords(rule: unknown): string {
+  const r = rule as { patience?: unknown; minImprovement?: unknown; fromRound?: unknown };
+  return isPlainObject(rule) && typeof r.patience === 'number' && typeof r.minImprovement === 'number'
+    ? describeStoppingRule({ patience: r.patience, minImprovement: r.minImprovement, fromRound: typeof r.fromRound === 'number' ? r.fromRound : 0 })
+    : short(json(rule));
+}
+
+/** The run's stopping rule and this call's, as their configs state them (null: no --until-flat). */
+export function stoppingRules(run: Record<string, unknown>, current: Record<string, unknown>): { was: unknown; now: unknown; changed: boolean } {
+  const rule = (c: Record<string, unknown>) => (isPlainObject(c.quality) ? (c.quality.untilFlat ?? null) : null);
+  const was = rule(run);
+  const now = rule(current);
+  return { was, now, changed: json(was) !== json(now) };
+}
+
+/** A call that resumed the run: the round it went on from, when, and the stopping rule it replaced (when it changed it). */
+export interface ResumedCall {
+  fromRound: number;
+  at: string;
+  untilFlatWas?: unknown;
+}
 
 /** The parts of an earlier run's summary.json a resumed run continues. */
 export interface ResumableSummary {
   config: Record<string, unknown>;
   partition: { id: string; examples: number; perClass: number[] }[];
   rounds: { round: number; participants?: number; examplesMedian?: number }[];
-  quality?: { curve: QualityPoint[]; best: { round: number; kid: number } | null; stoppedEarly: { round: number } | null };
-  resumed?: { fromRound: number; at: string }[];
+  quality?: { curve: QualityPoint[]; best: { round: number; kid: number } | null; stoppedEarly: { round: number } | null; untilFlat?: unknown };
+  resumed?: ResumedCall[];
 }
 
 export interface ResumeState<S extends ResumableSummary> {
@@ -100,15 +137,21 @@ export function readResumeState<S extends ResumableSummary>(
   if (!summary || typeof summary !== 'object' || !Array.isArray(summary.rounds) || !summary.config) throw new CliError(`--resume: ${summaryFile} is not a simulation summary (no config or rounds)`);
 
   // The same run: every setting but those a resumed call may change, and the same hospitals.
-  const settings = (c: unknown) => Object.fromEntries(Object.entries(JSON.parse(json(c)) as Record<string, unknown>).filter(([k]) => !MAY_CHANGE.has(k)));
+  const settings = (c: unknown) => Object.fromEntries(Object.entries(withoutStoppingRule(JSON.parse(json(c)) as Record<string, unknown>)).filter(([k]) => !MAY_CHANGE.has(k)));
   const d = firstDifference(settings(summary.config), settings(current), '');
-  if (d) throw new CliError(`--resume: the run in ${out} was trained with ${d.path} ${short(json(d.a))}, this call has ${short(json(d.b))}; resume with the run's own settings (only --rounds, --time-budget-minutes may change)`);
+  if (d) throw new CliError(`--resume: the run in ${out} was trained with ${d.path} ${short(json(d.a))}, this call has ${short(json(d.b))}; resume with the run's own settings (only --rounds, --time-budget-minutes and the stopping rule may change)`);
   const split = (p: ResumableSummary['partition']) => json(p.map(({ id, examples, perClass }) => ({ id, examples, perClass })));
   if (split(summary.partition ?? []) !== split(partition)) throw new CliError(`--resume: the hospitals differ from the run's in ${out} (another data folder or split): ${short(split(partition))} vs ${short(split(summary.partition ?? []))}`);
 
   const round = summary.rounds.length;
   if (round === 0) throw new CliError(`--resume: the run in ${out} completed no round`);
-  if (summary.quality?.stoppedEarly) throw new CliError(`--resume: the run in ${out} stopped after round ${summary.quality.stoppedEarly.round} because its quality curve had flattened; nothing to resume`);
+  const stopped = summary.quality?.stoppedEarly;
+  if (stopped && !stoppingRules(summary.config, current).changed) {
+    throw new CliError(
+      `--resume: the run in ${out} stopped after round ${stopped.round} because its quality curve had flattened under its stopping rule (${ruleInWords(summary.quality?.untilFlat)}); ` +
+        'to go on, resume under a rule that would not have stopped it: a later --flat-from-round, a larger --flat-patience, a smaller --flat-min-improvement, or no --until-flat',
+    );
+  }
   if (round >= rounds) throw new CliError(`--resume: the run in ${out} has completed ${round} rounds and --rounds is ${rounds}: nothing to train (raise --rounds to go on)`);
   const missing = summary.rounds.findIndex((r) => typeof r.participants !== 'number' || typeof r.examplesMedian !== 'number');
   if (missing >= 0) throw new CliError(`--resume: round ${missing + 1} in ${summaryFile} records no example-count median (written before runs could be resumed): start a new run`);
