@@ -1,7 +1,11 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 import { tfjsGradientsBundle } from './test/setup/tfjsGradients.ts';
+import { browserTestFiles } from './test/support/browserFiles.ts';
 
 const TFJS_UNION = new URL('./test/setup/tfjsUnion.ts', import.meta.url).pathname;
+/** The files that drive Chromium: the "browser" project; every other test file is "unit". */
+const BROWSER = browserTestFiles(new URL('.', import.meta.url).pathname);
+const INCLUDE = ['shared/**/*.test.ts', 'server/**/*.test.ts', 'client/**/*.test.ts', 'cli/**/*.test.ts', 'node/**/*.test.ts', 'eval/**/*.test.ts', 'experiments/**/*.test.ts', 'test/**/*.test.ts', 'deploy/**/*.test.ts'];
 
 export default defineConfig({
   resolve: {
@@ -17,11 +21,15 @@ export default defineConfig({
     },
   ],
   test: {
-    include: ['shared/**/*.test.ts', 'server/**/*.test.ts', 'client/**/*.test.ts', 'cli/**/*.test.ts', 'node/**/*.test.ts', 'eval/**/*.test.ts', 'experiments/**/*.test.ts', 'test/**/*.test.ts', 'deploy/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
     setupFiles: ['test/setup/tfCpu.ts'],
     reporters: ['default', './test/support/summaryReporter.ts'],
+    // `npm test` (test/run.ts) runs the two projects as two processes side by side, each one file at a time.
+    projects: [
+      { extends: true, test: { name: 'browser', include: BROWSER } },
+      { extends: true, test: { name: 'unit', include: INCLUDE, exclude: [...configDefaults.exclude, ...BROWSER] } },
+    ],
   },
 });
