@@ -170,8 +170,9 @@ export class SimulationQuality {
 
   /**
    * A resumed run (cli/simulationResume.ts): the curve of its earlier calls, replayed through the flat rule,
-   * and the best round's global model (null when it had none). Refused (CliError) when the rule, replayed,
-   * stops the run at one of those probes: the call may have changed the rule, and this one would have ended it.
+   * and the best round's global model (null when it had none). Refused (CliError) when this call's rule,
+   * replayed, stops the run at one of those probes: a run the rule stopped, resumed under the same rule, or
+   * under a changed rule that would have ended it sooner.
    */
   restore(curve: readonly QualityPoint[], bestWeights: WeightSet | null): void {
     if (this.curve.length) throw new Error('SimulationQuality.restore after a probe');
@@ -179,10 +180,11 @@ export class SimulationQuality {
       this.curve.push({ ...point });
       this.track.add(point.round, point.kid);
       // An uninterrupted run under this call's stopping rule would have ended here: going on would train rounds it never trains.
-      if (this.opts.untilFlat && this.track.flattened) {
+      const r = this.opts.untilFlat;
+      if (r && this.track.flattened) {
         throw new CliError(
-          `--resume: under this stopping rule (${describeStoppingRule(this.opts.untilFlat)}) the run would have stopped after its round-${point.round} probe; ` +
-            'a later --flat-from-round, a larger --flat-patience or a smaller --flat-min-improvement lets it go on',
+          `--resume: under this stopping rule (patience ${r.patience}, min improvement ${r.minImprovement}, from round ${r.fromRound ?? 0}) the run would have stopped after its round-${point.round} probe; ` +
+            'a later --flat-from-round, a larger --flat-patience, a smaller --flat-min-improvement or no --until-flat lets it go on',
         );
       }
     }
@@ -218,7 +220,3 @@ export class SimulationQuality {
   }
 }
 
-/** A stopping rule in words: "patience 6, min improvement 0.05, from round 24". */
-export function describeStoppingRule(rule: { patience: number; minImprovement: number; fromRound?: number }): string {
-  return `patience ${rule.patience}, min improvement ${rule.minImprovement}, from round ${rule.fromRound ?? 0}`;
-}

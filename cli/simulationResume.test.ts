@@ -120,9 +120,9 @@ describe('simulate --resume', () => {
     const file = join(bed.dir, 'flat', 'summary.json');
     const before = readFileSync(file, 'utf8');
 
-    // Its own rule would stop it again: refused, naming the rule and what would let it go on.
+    // Its own rule, replayed, stops it where it stopped: refused, naming the rule and what would let it go on.
     await expect(runSimulation(bed.tiles, options('flat', { rounds: 7, resume: true, quality: quality(kids.slice(5), 0) }))).rejects.toThrow(
-      /stopped after round 5 because its quality curve had flattened under its stopping rule \(patience 2, min improvement 0.05, from round 0\); to go on, resume under a rule that would not have stopped it: a later --flat-from-round, a larger --flat-patience/,
+      '--resume: under this stopping rule (patience 2, min improvement 0.05, from round 0) the run would have stopped after its round-5 probe; a later --flat-from-round, a larger --flat-patience, a smaller --flat-min-improvement or no --until-flat lets it go on',
     );
     // A changed rule that, replayed over the curve, stops the run at an earlier probe: refused, naming that probe.
     await expect(runSimulation(bed.tiles, options('flat', { rounds: 7, resume: true, quality: quality(kids.slice(5), 0, 1) }))).rejects.toThrow(

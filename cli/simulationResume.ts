@@ -28,15 +28,16 @@ import { decodeWeights, encodeWeights, WeightsCodecError } from '../shared/codec
 import { isPlainObject } from '../shared/plainObject.ts';
 import type { WeightSet } from '../shared/weights.ts';
 import { CliError } from '../node/cliError.ts';
-import { describeStoppingRule, type QualityPoint } from './simulationQuality.ts';
+import type { QualityPoint } from './simulationQuality.ts';
 
 /** Settings a resumed run may change: the round cap, this call's time budget, the sample grid, the flag itself. */
 const MAY_CHANGE = new Set(['rounds', 'timeBudgetSeconds', 'samplesPerClass', 'resume', 'out']);
 
 /**
  * The stopping rule (`quality.untilFlat`) may change too: it decides when a run ends, never what a round
- * trains. A run it stopped goes on under another rule, which SimulationQuality.restore replays over the
- * run's curve: a rule that would have stopped the run at one of its probes is refused there.
+ * trains. SimulationQuality.restore replays the run's curve through this call's rule and refuses one that
+ * would have stopped the run at one of its probes: a run the flat rule stopped is refused under that same
+ * rule, and goes on under one that would not have stopped it.
  */
 function withoutStoppingRule(config: Record<string, unknown>): Record<string, unknown> {
   const { quality } = config;
@@ -45,20 +46,11 @@ function withoutStoppingRule(config: Record<string, unknown>): Record<string, un
   return { ...config, quality: rest };
 }
 
-/** A recorded stopping rule in words (cli/simulationQuality.ts describeStoppingRule), or its JSON when it is not one. */
-function ruleInWords(rule: unknown): string {
-  const r = rule as { patience?: unknown; minImprovement?: unknown; fromRound?: unknown };
-  return isPlainObject(rule) && typeof r.patience === 'number' && typeof r.minImprovement === 'number'
-    ? describeStoppingRule({ patience: r.patience, minImprovement: r.minImprovement, fromRound: typeof r.fromRound === 'number' ? r.fromRound : 0 })
-    : short(json(rule));
-}
-
 /** The run's stopping rule and this call's, as their configs state them (null: no --until-flat). */
-export function stoppingRules(run: Record<string, unknown>, current: Record<string, unknown>): { was: unknown; now: unknown; changed: boolean } {
+export function stoppingRules(run: Record<string, unknown>, current: Record<string, unknown>): { was: unknown; changed: boolean } {
   const rule = (c: Record<string, unknown>) => (isPlainObject(c.quality) ? (c.quality.untilFlat ?? null) : null);
   const was = rule(run);
-  const now = rule(current);
-  return { was, now, changed: json(was) !== json(now) };
+  return { was, changed: json(was) !== json(rule(current)) };
 }
 
 /** A call that resumed the run: the round it went on from, when, and the stopping rule it replaced (when it changed it). */
@@ -73,7 +65,7 @@ export interface ResumableSummary {
   config: Record<string, unknown>;
   partition: { id: string; examples: number; perClass: number[] }[];
   rounds: { round: number; participants?: number; examplesMedian?: number }[];
-  quality?: { curve: QualityPoint[]; best: { round: number; kid: number } | null; stoppedEarly: { round: number } | null; untilFlat?: unknown };
+  quality?: { curve: QualityPoint[]; best: { round: number; kid: number } | null; stoppedEarly: { round: number } | null };
   resumed?: ResumedCall[];
 }
 
@@ -145,13 +137,6 @@ export function readResumeState<S extends ResumableSummary>(
 
   const round = summary.rounds.length;
   if (round === 0) throw new CliError(`--resume: the run in ${out} completed no round`);
-  const stopped = summary.quality?.stoppedEarly;
-  if (stopped && !stoppingRules(summary.config, current).changed) {
-    throw new CliError(
-      `--resume: the run in ${out} stopped after round ${stopped.round} because its quality curve had flattened under its stopping rule (${ruleInWords(summary.quality?.untilFlat)}); ` +
-        'to go on, resume under a rule that would not have stopped it: a later --flat-from-round, a larger --flat-patience, a smaller --flat-min-improvement, or no --until-flat',
-    );
-  }
   if (round >= rounds) throw new CliError(`--resume: the run in ${out} has completed ${round} rounds and --rounds is ${rounds}: nothing to train (raise --rounds to go on)`);
   const missing = summary.rounds.findIndex((r) => typeof r.participants !== 'number' || typeof r.examplesMedian !== 'number');
   if (missing >= 0) throw new CliError(`--resume: round ${missing + 1} in ${summaryFile} records no example-count median (written before runs could be resumed): start a new run`);

@@ -11,11 +11,16 @@ const FOLDERS = ['test/e2e', 'test/webgpu'];
 /** What a browser test calls to start Chromium (test/e2e/harness.ts, test/webgpu/harness.ts, bench/chromiumPage.ts). */
 const LAUNCHES = /\b(launchChromium|openTestPage|openWebGPUPage)\(|\bchromium\.launch\(/;
 
+/** Whether the test file at `path` starts Chromium. */
+export function startsChromium(path: string): boolean {
+  return LAUNCHES.test(readFileSync(path, 'utf8'));
+}
+
 /** The browser test files, relative to `root`: the *.test.ts files of FOLDERS that start Chromium. */
 export function browserTestFiles(root: string): string[] {
   return FOLDERS.flatMap((folder) =>
     readdirSync(join(root, folder))
-      .filter((name) => name.endsWith('.test.ts') && LAUNCHES.test(readFileSync(join(root, folder, name), 'utf8')))
+      .filter((name) => name.endsWith('.test.ts') && startsChromium(join(root, folder, name)))
       .map((name) => `${folder}/${name}`),
   ).sort();
 }
