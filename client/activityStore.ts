@@ -27,10 +27,14 @@ export interface TrainingTask {
   attempt: number;
 }
 
+type Batch = { log: ActivityEntry[]; losses: LossPoint[] };
+
 export class ActivityStore {
   private counts = { log: 0, losses: 0 };
   /** Writes in order, so a clear() waits for the writes before it. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** The lines and readings that the queued write not started yet will take, and that write. */
+  private batch?: { items: Batch; written: Promise<void> };
 
   private constructor(private db: IDBPDatabase<ActivityDB> | undefined) {}
 
@@ -72,11 +76,11 @@ export class ActivityStore {
   }
 
   addLog(e: ActivityEntry): Promise<void> {
-    return this.add('log', e, MAX_LOG);
+    return this.add('log', e);
   }
 
   addLoss(p: LossPoint): Promise<void> {
-    return this.add('losses', p, MAX_LOSSES);
+    return this.add('losses', p);
   }
 
   /** The round attempt this page trains now, or undefined when its part in it is over. */
@@ -89,6 +93,8 @@ export class ActivityStore {
 
   /** Forget everything ("Delete my data"). Clearing, unlike deleting the database, is never blocked by another tab. */
   clear(): Promise<void> {
+    // What is added from now on is written after the clear (what was added before, before it).
+    this.batch = undefined;
     return this.enqueue(async (db) => {
       const tx = db.transaction(['log', 'losses', 'meta'], 'readwrite');
       await Promise.all([tx.objectStore('log').clear(), tx.objectStore('losses').clear(), tx.objectStore('meta').clear(), tx.done]);
@@ -96,30 +102,50 @@ export class ActivityStore {
     });
   }
 
-  private add(store: 'log' | 'losses', value: ActivityEntry | LossPoint, max: number): Promise<void> {
-    return this.enqueue(async (db) => {
-      const tx = db.transaction(store, 'readwrite');
-      const os = tx.objectStore(store);
-      await os.add(value as never);
-      this.counts[store]++;
+  /**
+   * Keep a line or a reading. It joins the queued write that has not started yet (or starts one), which
+   * writes everything added until it starts in one transaction. A worker busy training on the CPU backend
+   * turns its event loop about once a step; with a transaction of its own per reading the store fell
+   * seconds behind the page, and a reload lost readings the page had already drawn.
+   */
+  private add(store: 'log' | 'losses', value: ActivityEntry | LossPoint): Promise<void> {
+    if (!this.batch) {
+      const batch: Batch = { log: [], losses: [] };
+      this.batch = { items: batch, written: this.enqueue((db) => this.write(db, batch)) };
+    }
+    (this.batch.items[store] as (ActivityEntry | LossPoint)[]).push(value);
+    return this.batch.written;
+  }
+
+  private async write(db: IDBPDatabase<ActivityDB>, batch: Batch): Promise<void> {
+    // Started: what is added from now on goes to the next write.
+    if (this.batch?.items === batch) this.batch = undefined;
+    const stores = (['log', 'losses'] as const).filter((s) => batch[s].length > 0);
+    if (stores.length === 0) return;
+    const tx = db.transaction(stores, 'readwrite');
+    for (const s of stores) {
+      const os = tx.objectStore(s);
+      await Promise.all(batch[s].map((v) => os.add(v as never)));
+      this.counts[s] += batch[s].length;
       // Drop the oldest in batches, not one per write.
-      if (this.counts[store] > max + Math.ceil(max / 10)) {
-        let excess = this.counts[store] - max;
+      const max = s === 'log' ? MAX_LOG : MAX_LOSSES;
+      if (this.counts[s] > max + Math.ceil(max / 10)) {
+        let excess = this.counts[s] - max;
         let cursor = await os.openCursor();
         while (cursor && excess > 0) {
           await cursor.delete();
           excess--;
-          this.counts[store]--;
+          this.counts[s]--;
           cursor = await cursor.continue();
         }
       }
-      await tx.done;
-    });
+    }
+    await tx.done;
   }
 
   private enqueue(fn: (db: IDBPDatabase<ActivityDB>) => Promise<void>): Promise<void> {
     const run = this.queue.then(() => (this.db ? fn(this.db) : undefined));
-    // A failed write (storage full, the database closed by another tab) loses that line only.
+    // A failed write (storage full, the database closed by another tab) loses its lines and readings only.
     this.queue = run.catch(() => {});
     return run.then(
       () => {},

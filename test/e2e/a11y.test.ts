@@ -2,12 +2,13 @@
  * Accessibility of the hospital web app, end to end (issue 16, finding 8): a hospital uses the app with
  * the keyboard only — import tiles through the file picker, join the federation, export images — while
  * every Tab stop is checked for a visible focus ring (≥ 3:1 against the background around it), and
- * axe-core (test/e2e/axe.ts) finds no violation in any state reached.
+ * axe-core (test/e2e/axe.ts) finds no violation in any state reached. It trains on the CPU backend
+ * (harness.ts CPU_BACKEND).
  */
 import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkA11y } from './axe.ts';
-import { e2eSkipReason, ensureBuilt, launchChromium, startServer, strToU8, tilesZip, TINY_MODEL, type ServerProcess } from './harness.ts';
+import { CPU_BACKEND, e2eSkipReason, ensureBuilt, launchChromium, startServer, strToU8, tilesZip, TINY_MODEL, type ServerProcess } from './harness.ts';
 
 const skip = e2eSkipReason();
 const HOSPITAL = { hospital: 'hospital-k', token: 'token-k-0123456789abcdef' };
@@ -92,7 +93,7 @@ describe.skipIf(!!skip)('the web app with the keyboard only', () => {
     page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true })).newPage();
     // The file picker is intercepted from the start, not only once the test waits for it.
     page.on('filechooser', () => {});
-    await page.goto(server.url);
+    await page.goto(`${server.url}/?${CPU_BACKEND}`);
     await page.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
   }, 300_000);
 

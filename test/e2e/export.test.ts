@@ -3,14 +3,15 @@
  * says it is not yet usable before anything is exported, and why; the model card carries the seed and the
  * verdict; two exports hold different images and a typed seed reproduces one; the export is bounded with
  * the reason; the export and the quality check show their measured speed and time left and can be
- * cancelled. Tiny model, one hospital, one round of 2 steps (WebGPU on SwiftShader).
+ * cancelled. Tiny model, one hospital, one round of 2 steps, on the CPU backend (harness.ts CPU_BACKEND;
+ * hospitalApp.test.ts exports from a model trained on WebGPU).
  */
 import { readFileSync } from 'node:fs';
 import { strFromU8, unzipSync } from 'fflate';
 import { type Browser, type Download, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkA11y } from './axe.ts';
-import { e2eSkipReason, ensureBuilt, launchChromium, startServer, testIdText as text, tilesZip, TINY_MODEL, waitForTestIdText as waitForText, type ServerProcess } from './harness.ts';
+import { CPU_BACKEND, e2eSkipReason, ensureBuilt, launchChromium, startServer, testIdText as text, tilesZip, TINY_MODEL, waitForTestIdText as waitForText, type ServerProcess } from './harness.ts';
 
 const skip = e2eSkipReason();
 const HOSPITAL = { hospital: 'hospital-x', token: 'token-x-0123456789abcdef' };
@@ -54,7 +55,7 @@ describe.skipIf(!!skip)('export and quality check in the web app', () => {
     });
     browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true })).newPage();
-    await page.goto(`${server.url}/?qualityExtractors=all`);
+    await page.goto(`${server.url}/?qualityExtractors=all&${CPU_BACKEND}`);
     await page.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
   }, 300_000);
 
@@ -68,7 +69,6 @@ describe.skipIf(!!skip)('export and quality check in the web app', () => {
     await waitForText(page, 'import-summary', /^24 tiles added/);
     await page.getByTestId('access-token').fill(HOSPITAL.token);
     await page.getByTestId('join-federation').click();
-    // Generous: one round on SwiftShader takes ~1 min on an idle 2-core machine, over 3 min on a loaded one.
     await waitForText(page, 'global-round', /^1 \/ 1$/, 300_000);
     // The verdict follows the final model (its samples are drawn when it arrives).
     expect(await waitForText(page, 'export-verdict-headline', /trained only 2 steps/, 60_000)).toBe(BARELY);
