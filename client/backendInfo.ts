@@ -1,4 +1,4 @@
-import { initBackend, type BackendName } from '../shared/backend.ts';
+import { initBackend, type BackendName, type WasmPaths } from '../shared/backend.ts';
 import type { BackendInfo } from './api.ts';
 
 /**
@@ -40,7 +40,8 @@ export function softwareRenderer(adapter: BackendInfo['adapter'] | undefined): s
   return adapter.fallback ? 'a software renderer' : undefined;
 }
 
-export const DEFAULT_BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'cpu'];
+/** The web app's order: the graphics card (WebGPU, then WebGL), then the processor (WebAssembly, then plain JavaScript). */
+export const DEFAULT_BACKEND_ORDER: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
 export async function adapterInfo(): Promise<BackendInfo['adapter']> {
   const gpu = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
@@ -68,11 +69,11 @@ export function explainFailure(backend: BackendName, reason: string, hasWebGpuAp
 }
 
 /** Initialise tfjs with the first backend of `order` that works; failures are explained for the page. */
-export async function chooseBackend(order: BackendName[] = DEFAULT_BACKEND_ORDER): Promise<BackendInfo> {
+export async function chooseBackend(order: BackendName[] = DEFAULT_BACKEND_ORDER, wasmPaths?: WasmPaths): Promise<BackendInfo> {
   const hasWebGpuApi = !!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
   const adapter = await adapterInfo();
   try {
-    const choice = await initBackend(order);
+    const choice = await initBackend(order, wasmPaths ? { wasmPaths, wasmThreads: false } : {});
     const attempts = choice.attempts.map((a) => (a.ok || !a.reason ? a : { ...a, reason: explainFailure(a.backend, a.reason, hasWebGpuApi, !!adapter) }));
     const software = choice.backend === 'webgpu' ? softwareRenderer(adapter) : undefined;
     return { backend: choice.backend, attempts, ...(adapter ? { adapter } : {}), ...(software ? { softwareRenderer: software } : {}) };

@@ -5,6 +5,7 @@ import { speedCheckSteps } from '../shared/fed/eta.ts';
 import { newClientId } from '../shared/protocol/federationClient.ts';
 import type { AppEvent, ExportOptions, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, TileConflict, TileListPage, InitResult, MeasuredSpeed, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi, AuditHoldoutState } from './api.ts';
 import { chooseBackend } from './backendInfo.ts';
+import { WASM_PATHS } from './wasmPaths.ts';
 import { fetchFederationInfo } from './federationInfo.ts';
 import { GlobalModel } from './globalModel.ts';
 import { LocalModel } from './localModel.ts';
@@ -107,7 +108,7 @@ class HospitalWorker implements WorkerApi {
     await this.openStore();
     let backend: InitResult['backend'];
     try {
-      backend = await chooseBackend(opts.backendOrder);
+      backend = await chooseBackend(opts.backendOrder, WASM_PATHS);
       this.backendName = backend.backend;
     } catch (e) {
       backend = { error: (e as Error).message };

@@ -1,12 +1,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
-// Load (and so register) the backends before replacing some of their kernels below.
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
 import { initBackend, type BackendChoice } from '../shared/backend.ts';
 import { registerMissingGradients } from '../shared/gan/gradients.ts';
-import { registerFastCpuKernels } from '../shared/kernels/cpu/index.ts';
-import { registerWasmTrainingKernels } from '../shared/kernels/wasm/index.ts';
 
 /**
  * tfjs in Node: WebGPU through Dawn when DAWN_NODE points at `dawn.node` (npm package `webgpu`; an error,
@@ -32,8 +27,6 @@ export async function initNodeBackend(env: NodeJS.ProcessEnv = process.env): Pro
       throw new Error(`DAWN_NODE is set (${dawnPath}) but WebGPU did not start through it: ${e instanceof Error ? e.message : String(e)}. Check the GPU driver and the Vulkan loader (libvulkan.so.1), or unset DAWN_NODE to train on the CPU`);
     }
   }
-  registerFastCpuKernels();
-  registerWasmTrainingKernels();
   const forced = env.TFJS_BACKEND;
   if (forced && forced !== 'cpu' && forced !== 'wasm') throw new Error(`TFJS_BACKEND must be cpu or wasm, got "${forced}"`);
   return initBackend(forced === 'cpu' || forced === 'wasm' ? [forced] : ['wasm', 'cpu']);

@@ -98,5 +98,6 @@ describe('hardwareNote', () => {
     expect(hardwareNote({ backend: 'webgpu' })).toEqual({ text: 'uses the graphics card (fastest)', tone: 'ok' });
     expect(hardwareNote({ backend: 'webgl' }, true)).toEqual({ text: 'slower than WebGPU: training rounds will take longer (chosen in the page address)', tone: 'warn' });
     expect(hardwareNote({ backend: 'cpu' }).tone).toBe('error');
+    expect(hardwareNote({ backend: 'wasm' })).toEqual({ text: 'Warning: training runs on the processor (WebAssembly), not the graphics card, and will be slow', tone: 'error' });
   });
 });

@@ -128,6 +128,7 @@ export function hardwareNote(b: { backend: string; softwareRenderer?: string }, 
     note = { text: `WebGPU on ${name}: training will be slow`, tone: 'warn' };
   } else if (b.backend === 'webgpu') note = { text: 'uses the graphics card (fastest)', tone: 'ok' };
   else if (b.backend === 'webgl') note = { text: 'slower than WebGPU: training rounds will take longer', tone: 'warn' };
+  else if (b.backend === 'wasm') note = { text: 'Warning: training runs on the processor (WebAssembly), not the graphics card, and will be slow', tone: 'error' };
   else note = { text: 'Warning: training runs on the processor, not the graphics card, and will be very slow', tone: 'error' };
   if (forced) note.text += ' (chosen in the page address)';
   return note;

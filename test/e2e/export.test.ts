@@ -3,7 +3,7 @@
  * says it is not yet usable before anything is exported, and why; the model card carries the seed and the
  * verdict; two exports hold different images and a typed seed reproduces one; the export is bounded with
  * the reason; the export and the quality check show their measured speed and time left and can be
- * cancelled. Tiny model, one hospital, one round of 2 steps, on the CPU backend (harness.ts CPU_BACKEND;
+ * cancelled. Tiny model, one hospital, one round of 2 steps, on WebAssembly (harness.ts WASM_BACKEND;
  * hospitalApp.test.ts exports from a model trained on WebGPU).
  */
 import { readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { strFromU8, unzipSync } from 'fflate';
 import { type Browser, type Download, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkA11y } from './axe.ts';
-import { CPU_BACKEND, e2eSkipReason, ensureBuilt, launchChromium, startServer, testIdText as text, tilesZip, TINY_MODEL, waitForTestIdText as waitForText, type ServerProcess } from './harness.ts';
+import { e2eSkipReason, ensureBuilt, launchChromium, startServer, testIdText as text, tilesZip, TINY_MODEL, waitForTestIdText as waitForText, type ServerProcess, WASM_BACKEND } from './harness.ts';
 
 const skip = e2eSkipReason();
 const HOSPITAL = { hospital: 'hospital-x', token: 'token-x-0123456789abcdef' };
@@ -55,7 +55,7 @@ describe.skipIf(!!skip)('export and quality check in the web app', () => {
     });
     browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true })).newPage();
-    await page.goto(`${server.url}/?qualityExtractors=all&${CPU_BACKEND}`);
+    await page.goto(`${server.url}/?qualityExtractors=all&${WASM_BACKEND}`);
     await page.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
   }, 300_000);
 

@@ -57,15 +57,17 @@ export interface ServerProcess {
 }
 
 /**
- * The app's address query that makes it train on tfjs's CPU backend (client/ui/query.ts). The files whose
- * subject is not the training backend use it: the app's states, export, audit, keyboard use, and one of the
- * privacy test's two hospitals. On SwiftShader every page load that trains first compiles its compute
- * pipelines, about 30 s on a 2-core machine (pipelines are not kept across page loads), and a tiny model's
- * step takes ~1 s against ~0.25 s on the CPU backend. WebGPU training end to end stays covered by
- * hospitalApp.test.ts (two hospitals, a reload mid-round, export, quality check) and the privacy test's other
- * hospital; the kernels by test/webgpu.
+ * The app's address queries that make it train on the processor (client/ui/query.ts): tfjs's plain
+ * JavaScript backend, or WebAssembly. The files whose subject is not the training backend use them: the
+ * app's states and keyboard use (CPU), the export and the privacy audit (WebAssembly), and one of the
+ * privacy test's two hospitals (WebAssembly). On SwiftShader every page load that trains first compiles its
+ * compute pipelines, about 30 s on a 2-core machine (pipelines are not kept across page loads), then a tiny
+ * model's step takes ~1 s, against ~0.25 s on the CPU backend and ~0.07 s on WebAssembly. WebGPU training
+ * end to end stays covered by hospitalApp.test.ts (two hospitals, a reload mid-round, export, quality check)
+ * and the privacy test's other hospital; the kernels by test/webgpu.
  */
 export const CPU_BACKEND = 'backend=cpu';
+export const WASM_BACKEND = 'backend=wasm';
 
 export const TINY_MODEL = { gan: 'acgan', imageSize: 16, latentDim: 8, generator: { baseChannels: 8 }, discriminator: { baseChannels: 4 }, batchSize: 8 } as const;
 

@@ -173,7 +173,7 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
     await checkA11y(b, 'hospital B imported by folder, loose files and drop');
   }, 180_000);
 
-  it('falls back to WebGL, then CPU, and explains why in the page', async () => {
+  it('falls back to WebGL, then WebAssembly and CPU, and explains why in the page', async () => {
     // A browser without WebGPU: the page says it trains on WebGL, slower, and why WebGPU is not used.
     const plain = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu') });
     try {
@@ -184,6 +184,12 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
       expect(await p.locator('#backend-attempts').innerText()).toMatch(/^WebGPU: not available — .+\nWebGL: in use$/);
       await shot(p, '02b-webgl-fallback');
       await checkA11y(p, 'WebGL fallback');
+      // The processor: WebAssembly (its binaries served with the app), then plain JavaScript.
+      await p.goto(`${server.url}/?backend=wasm`);
+      await p.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
+      expect(await text(p, 'backend')).toBe('WebAssembly');
+      expect(await p.locator('#backend-note').textContent()).toBe('Warning: training runs on the processor (WebAssembly), not the graphics card, and will be slow (chosen in the page address)');
+      expect(await p.locator('#backend-attempts').innerText()).toBe('WebAssembly: in use');
       await p.goto(`${server.url}/?backend=cpu`);
       await p.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
       expect(await text(p, 'backend')).toBe('CPU');

@@ -1,6 +1,6 @@
 /**
- * Privacy end to end (issue 18): two hospitals in Chromium, one on WebGPU (SwiftShader) and one on the CPU
- * backend (harness.ts CPU_BACKEND: hospitals' hardware differs), train one round of a tiny GAN with
+ * Privacy end to end (issue 18): two hospitals in Chromium, one on WebGPU (SwiftShader) and one on
+ * WebAssembly (harness.ts WASM_BACKEND: hospitals' hardware differs), train one round of a tiny GAN with
  * differential privacy and secure aggregation on, through the real server (server/main.ts). Each
  * page shows the ε its tiles spent; the WebSocket frames each page sends (what the server receives, captured
  * by playwright) hold only masked updates: no weights file, words that look uniform, and the
@@ -12,7 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeWeights } from '../../shared/codec/weightsCodec.ts';
 import { decodeFrame } from '../../shared/protocol/frames.ts';
-import { CPU_BACKEND, ensureBuilt, e2eSkipReason, launchChromium, startServer, testIdText, tilesZip, TINY_MODEL, waitForTestIdText, type ServerProcess } from './harness.ts';
+import { ensureBuilt, e2eSkipReason, launchChromium, startServer, testIdText, tilesZip, TINY_MODEL, waitForTestIdText, type ServerProcess, WASM_BACKEND } from './harness.ts';
 
 const skip = e2eSkipReason();
 if (skip) console.warn(`\n${'!'.repeat(100)}\n!! ${skip}\n${'!'.repeat(100)}\n`);
@@ -99,7 +99,7 @@ describe.skipIf(!!skip)('two hospitals with DP and secure aggregation in Chromiu
     const load = loadavg()[0] / cpus().length;
     const t0 = Date.now();
     for (const [i, p] of pages.entries()) {
-      await p.goto(i === 0 ? server.url : `${server.url}/?${CPU_BACKEND}`);
+      await p.goto(i === 0 ? server.url : `${server.url}/?${WASM_BACKEND}`);
       await p.waitForSelector('body[data-ready=true]', { timeout: 120_000 });
       await p.getByTestId('tile-input').setInputFiles({ name: `h${i}.zip`, mimeType: 'application/zip', buffer: Buffer.from(tilesZip(i, CLASSES, 8)) });
       await waitForTestIdText(p, 'import-summary', /^16 tiles added/, 60_000);
@@ -114,7 +114,7 @@ describe.skipIf(!!skip)('two hospitals with DP and secure aggregation in Chromiu
       console.log(await diagnose(server, pages, caps));
       throw e;
     }
-    console.log(`e2e: one DP + secure-aggregation round of two hospitals took ${((Date.now() - t0) / 1000).toFixed(1)} s (WebGPU on SwiftShader and CPU; load ${load.toFixed(1)} per core before)`);
+    console.log(`e2e: one DP + secure-aggregation round of two hospitals took ${((Date.now() - t0) / 1000).toFixed(1)} s (WebGPU on SwiftShader and WebAssembly; load ${load.toFixed(1)} per core before)`);
 
     // Each page shows the ε its tiles spent (a positive number after a DP round).
     for (const p of pages) {

@@ -2,8 +2,8 @@
  * The Quality panel's privacy audit end to end (issue 18.4): staff keep 1 tile in 10 out of training
  * before joining; the round trains on the others only (the server's history counts them); the quality
  * check then runs the membership-inference audit of the tiles trained on against the held-out ones and
- * says what it found in plain words. Tiny model, one hospital, one round of 2 steps, on the CPU backend
- * (harness.ts CPU_BACKEND).
+ * says what it found in plain words. Tiny model, one hospital, one round of 2 steps, on WebAssembly
+ * (harness.ts WASM_BACKEND).
  */
 import { createHash } from 'node:crypto';
 import { unzipSync } from 'fflate';
@@ -11,7 +11,7 @@ import { type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isHeldOutForAudit } from '../../shared/privacy/auditHoldout.ts';
 import { checkA11y } from './axe.ts';
-import { CPU_BACKEND, e2eSkipReason, ensureBuilt, launchChromium, startServer, testIdText as text, tilesZip, TINY_MODEL, waitForTestIdText as waitForText, type ServerProcess } from './harness.ts';
+import { e2eSkipReason, ensureBuilt, launchChromium, startServer, testIdText as text, tilesZip, TINY_MODEL, waitForTestIdText as waitForText, type ServerProcess, WASM_BACKEND } from './harness.ts';
 
 const skip = e2eSkipReason();
 const HOSPITAL = { hospital: 'hospital-p', token: 'token-p-0123456789abcdef' };
@@ -35,7 +35,7 @@ describe.skipIf(!!skip)('the privacy audit in the web app', () => {
     });
     browser = await launchChromium();
     page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
-    await page.goto(`${server.url}/?qualityExtractors=all&${CPU_BACKEND}`);
+    await page.goto(`${server.url}/?qualityExtractors=all&${WASM_BACKEND}`);
     await page.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
   }, 300_000);
 
