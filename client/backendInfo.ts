@@ -72,12 +72,9 @@ export function explainFailure(backend: BackendName, reason: string, hasWebGpuAp
 export async function chooseBackend(order: BackendName[] = DEFAULT_BACKEND_ORDER, wasmPaths?: WasmPaths): Promise<BackendInfo> {
   const hasWebGpuApi = !!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
   const adapter = await adapterInfo();
-  try {
-    const choice = await initBackend(order, wasmPaths ? { wasmPaths, wasmThreads: false } : {});
-    const attempts = choice.attempts.map((a) => (a.ok || !a.reason ? a : { ...a, reason: explainFailure(a.backend, a.reason, hasWebGpuApi, !!adapter) }));
-    const software = choice.backend === 'webgpu' ? softwareRenderer(adapter) : undefined;
-    return { backend: choice.backend, attempts, ...(adapter ? { adapter } : {}), ...(software ? { softwareRenderer: software } : {}) };
-  } catch (e) {
-    throw new Error(`no training engine could start in this browser: ${(e as Error).message}`);
-  }
+  // On failure initBackend's message names each engine tried and why; the page says the rest (statusText.ts engineFailure).
+  const choice = await initBackend(order, wasmPaths ? { wasmPaths, wasmThreads: false } : {});
+  const attempts = choice.attempts.map((a) => (a.ok || !a.reason ? a : { ...a, reason: explainFailure(a.backend, a.reason, hasWebGpuApi, !!adapter) }));
+  const software = choice.backend === 'webgpu' ? softwareRenderer(adapter) : undefined;
+  return { backend: choice.backend, attempts, ...(adapter ? { adapter } : {}), ...(software ? { softwareRenderer: software } : {}) };
 }

@@ -7,7 +7,7 @@ import { ImportPanel } from './ui/importPanel.ts';
 import { PrivacyPanel } from './ui/privacyPanel.ts';
 import { QualityPanel } from './ui/qualityPanel.ts';
 import { backendOrderFromQuery, tokenFromLink } from './ui/query.ts';
-import { accessAction, hardwareNote } from './ui/statusText.ts';
+import { accessAction, engineFailure, hardwareNote } from './ui/statusText.ts';
 import { TrainingPanel } from './ui/trainingPanel.ts';
 
 /**
@@ -223,7 +223,7 @@ function renderBackend(b: BackendInfo | { error: string }): void {
     note.textContent = 'This browser cannot train the model.';
     attempts.replaceChildren(h('li', { text: b.error }));
     $('#backend-details').setAttribute('open', '');
-    showFatal(`No training engine could start in this browser: ${b.error}. Use a recent Chrome or Edge with hardware acceleration enabled.`);
+    showFatal(engineFailure(b.error, forcedBackend));
     return;
   }
   backendReady = true;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FedStatus } from '../api.ts';
-import { accessAction, connectionBadge, hardwareNote, statusLine } from './statusText.ts';
+import { accessAction, connectionBadge, engineFailure, hardwareNote, statusLine } from './statusText.ts';
 
 const base: FedStatus = { joined: true, connection: 'connected', activity: 'waiting', hospital: 'hospital-a', round: 3, rounds: 20, phase: 'waiting', connectedHospitals: 2, minAvailable: 2 };
 
@@ -98,6 +98,8 @@ describe('hardwareNote', () => {
     expect(hardwareNote({ backend: 'webgpu' })).toEqual({ text: 'uses the graphics card (fastest)', tone: 'ok' });
     expect(hardwareNote({ backend: 'webgl' }, true)).toEqual({ text: 'slower than WebGPU: training rounds will take longer (chosen in the page address)', tone: 'warn' });
     expect(hardwareNote({ backend: 'cpu' }).tone).toBe('error');
+    expect(engineFailure('no tfjs backend could be initialised: wasm: failed', true)).toBe('The training engine chosen in the page address could not start (no tfjs backend could be initialised: wasm: failed). Open the page without “?backend=” to let it choose one that works.');
+    expect(engineFailure('no tfjs backend could be initialised: cpu: failed', false)).toBe('No training engine could start in this browser (no tfjs backend could be initialised: cpu: failed). Use a recent Chrome or Edge with hardware acceleration enabled.');
     expect(hardwareNote({ backend: 'wasm' })).toEqual({ text: 'Warning: training runs on the processor (WebAssembly), not the graphics card, and will be slow', tone: 'error' });
   });
 });

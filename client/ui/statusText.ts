@@ -117,6 +117,15 @@ export function accessAction(s: FedStatus | undefined): { action: 'join' | 'stop
 }
 
 /**
+ * The page's error when no training engine started (`reason`: each engine tried and why it failed). An
+ * engine forced in the page address (`?backend=`) is named as the cause, with the way out.
+ */
+export function engineFailure(reason: string, forced: boolean): string {
+  if (forced) return `The training engine chosen in the page address could not start (${reason}). Open the page without “?backend=” to let it choose one that works.`;
+  return `No training engine could start in this browser (${reason}). Use a recent Chrome or Edge with hardware acceleration enabled.`;
+}
+
+/**
  * The training engine's note next to its name (step 1): which hardware trains, truthfully. WebGPU on a
  * software renderer (SwiftShader, llvmpipe, WARP, a fallback adapter) runs on the processor and is
  * labelled so, never as the fast graphics card.
