@@ -184,12 +184,6 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
       expect(await p.locator('#backend-attempts').innerText()).toMatch(/^WebGPU: not available — .+\nWebGL: in use$/);
       await shot(p, '02b-webgl-fallback');
       await checkA11y(p, 'WebGL fallback');
-      // The processor: WebAssembly (its binaries served with the app), then plain JavaScript.
-      await p.goto(`${server.url}/?backend=wasm`);
-      await p.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
-      expect(await text(p, 'backend')).toBe('WebAssembly');
-      expect(await p.locator('#backend-note').textContent()).toBe('Warning: training runs on the processor (WebAssembly), not the graphics card, and will be slow (chosen in the page address)');
-      expect(await p.locator('#backend-attempts').innerText()).toBe('WebAssembly: in use');
       await p.goto(`${server.url}/?backend=cpu`);
       await p.waitForSelector('body[data-ready=true]', { timeout: 90_000 });
       expect(await text(p, 'backend')).toBe('CPU');
@@ -197,7 +191,20 @@ describe.skipIf(!!skip)('hospital web app in Chromium (WebGPU on SwiftShader)', 
     } finally {
       await plain.close();
     }
-  }, 120_000);
+    // A computer without a graphics card the browser may use (no WebGPU, no WebGL): the processor, through
+    // WebAssembly (its binaries are served with the app), not plain JavaScript.
+    const noGpu = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS.filter((a) => a !== '--enable-unsafe-webgpu'), '--disable-gpu', '--disable-webgl', '--disable-software-rasterizer'] });
+    try {
+      const p = await (await noGpu.newContext()).newPage();
+      await openApp(p, server.url);
+      expect(await text(p, 'backend')).toBe('WebAssembly');
+      expect(await p.locator('#backend-note').textContent()).toBe('Warning: training runs on the processor (WebAssembly), not the graphics card, and will be slow');
+      expect(await p.locator('#backend-attempts').innerText()).toMatch(/^WebGPU: not available — .+\nWebGL: not available — WebGL could not start: .+\nWebAssembly: in use$/);
+      await checkA11y(p, 'WebAssembly fallback');
+    } finally {
+      await noGpu.close();
+    }
+  }, 180_000);
 
   it('keeps the tiles across a reload', async () => {
     const b = pages[1];
