@@ -4,7 +4,9 @@ import { ActivityStore, type TrainingTask } from './activityStore.ts';
 import { speedCheckSteps } from '../shared/fed/eta.ts';
 import { newClientId } from '../shared/protocol/federationClient.ts';
 import type { AppEvent, ExportOptions, ExportResult, FederationInfo, FedStatus, ImportItem, ImportReport, InitOptions, TileConflict, TileListPage, InitResult, MeasuredSpeed, QualityExtractor, QualityOptions, QualityReport, TileSummary, WorkerApi, AuditHoldoutState } from './api.ts';
+import { webAppAgent } from './agent.ts';
 import { chooseBackend } from './backendInfo.ts';
+import type { BackendName } from '../shared/backend.ts';
 import { WASM_PATHS } from './wasmPaths.ts';
 import { fetchFederationInfo } from './federationInfo.ts';
 import { GlobalModel } from './globalModel.ts';
@@ -37,7 +39,6 @@ const PRIVACY_LEDGER_META = 'privacyLedger';
  * through one proxied listener.
  */
 
-const AGENT = 'fedgan-web/0.1';
 
 class HospitalWorker implements WorkerApi {
   private listener?: (e: AppEvent) => void;
@@ -51,7 +52,9 @@ class HospitalWorker implements WorkerApi {
   private pageUrl = '';
   private clientId = '';
   private info?: FederationInfo;
-  private backendName = 'unknown';
+  private backendName: BackendName | 'unknown' = 'unknown';
+  /** WebGPU on a software renderer (backendInfo.ts softwareRenderer): said in the hello's agent. */
+  private softwareRenderer = false;
   private infoRetry?: ReturnType<typeof setTimeout>;
   private infoFailures = 0;
   private importing = false;
@@ -110,6 +113,7 @@ class HospitalWorker implements WorkerApi {
     try {
       backend = await chooseBackend(opts.backendOrder, WASM_PATHS);
       this.backendName = backend.backend;
+      this.softwareRenderer = !!backend.softwareRenderer;
     } catch (e) {
       backend = { error: (e as Error).message };
     }
@@ -395,7 +399,7 @@ class HospitalWorker implements WorkerApi {
       pageUrl: this.pageUrl,
       clientId: this.clientId,
       token,
-      agent: `${AGENT} (${this.backendName})`,
+      agent: webAppAgent(this.backendName, this.softwareRenderer),
       model: this.model!,
       onStatus: (s: FedStatus) => this.emit({ type: 'status', status: s }),
       onRoundComplete: (record) => this.emit({ type: 'round-complete', record }),

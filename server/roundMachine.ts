@@ -63,6 +63,8 @@ export interface Clock {
 /** What the machine needs of a connected hospital (server/transport.ts Peer has it). */
 export interface RoundPeer {
   readonly hospital: string;
+  /** What the hospital's software said of itself in its hello (its own words, e.g. `fedgan-web/0.1 (wasm)`). */
+  readonly agent?: string;
   send(msg: ServerTextMessage): void;
   /** One binary message made of `parts` (a frame head and the shared weights payload). */
   sendBinary(...parts: Uint8Array[]): void;
@@ -354,6 +356,11 @@ export class RoundMachine {
   /** What the console shows of each hospital seen since start (see HospitalActivity). */
   hospitalActivity(hospital: string): HospitalActivity | undefined {
     return this.activity.get(hospital);
+  }
+
+  /** What a connected hospital's software said of itself when it joined (RoundPeer.agent); null when it is not connected or said nothing. */
+  hospitalAgent(hospital: string): string | null {
+    return this.peers.get(hospital)?.agent ?? null;
   }
 
   /** Whether the operator paused or stopped the federation. */

@@ -48,6 +48,8 @@ export interface HospitalFailure {
 export interface HospitalView {
   name: string;
   online: boolean;
+  /** What its software said of itself when it connected, in its own words (e.g. `fedgan-web/0.1 (wasm)`), while it is connected; else null. */
+  agent?: string | null;
   /** Sampled for the round in flight. */
   sampled: boolean;
   /** 0–1 of its local training in the round in flight, or null. */

@@ -7,7 +7,7 @@ import { LossChart } from '../ui/lossChart.ts';
 import { QualityChart } from '../ui/qualityChart.ts';
 import type { HistoryView, HospitalView, Overview } from './api.ts';
 import { dateTime } from './ui.ts';
-import { ago, duration, epsilonText, failureText, federationHeadline, hospitalState, phaseLabel, timeLeft } from './wording.ts';
+import { ago, duration, engineText, epsilonText, failureText, federationHeadline, hospitalState, phaseLabel, timeLeft } from './wording.ts';
 
 export class OverviewView {
   private readonly loss = new LossChart($<HTMLCanvasElement>('#loss-chart'));
@@ -65,6 +65,7 @@ export class OverviewView {
         setProgress(box, x.progress, `${Math.round(x.progress * 100)} %`);
         progressCell = box;
       }
+      const engine = engineText(x.agent);
       const failures = x.failures.length
         ? h('ul', { class: 'failures' }, ...x.failures.slice(0, 3).map((f) => h('li', { text: failureText(f) })), x.failures.length > 3 ? h('li', { text: `and ${x.failures.length - 3} earlier` }) : null)
         : document.createTextNode('none');
@@ -72,7 +73,12 @@ export class OverviewView {
         'tr',
         { 'data-hospital': x.name },
         h('th', { scope: 'row', text: x.name }),
-        h('td', {}, h('span', { class: `pill tone-${state.tone}`, 'data-testid': `online-${x.name}`, text: state.text })),
+        h(
+          'td',
+          {},
+          h('span', { class: `pill tone-${state.tone}`, 'data-testid': `online-${x.name}`, text: state.text }),
+          x.online && engine ? h('span', { class: 'engine', 'data-testid': `engine-${x.name}`, text: engine }) : null,
+        ),
         h('td', { 'data-testid': `sampled-${x.name}`, text: x.sampled ? 'Sampled' : '–' }),
         h('td', { 'data-testid': `progress-${x.name}` }, progressCell),
         h('td', { 'data-ago': x.lastUpdateAt ?? '', title: x.lastUpdateAt ? dateTime(x.lastUpdateAt) : undefined, text: ago(x.lastUpdateAt, now) }),

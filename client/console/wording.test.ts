@@ -3,8 +3,9 @@ import type { FederationView, HospitalView } from './api.ts';
 import { changedSettings, fieldOfRefusal, fieldSentence } from './controlView.ts';
 import { ConsoleError } from './api.ts';
 import { hospitalNameProblem } from './hospitalsView.ts';
+import { webAppAgent } from '../agent.ts';
 import { sinceIso } from './auditView.ts';
-import { ago, auditDetails, duration, epsilonText, failureText, federationHeadline, phaseLabel, timeLeft } from './wording.ts';
+import { ago, auditDetails, duration, engineText, epsilonText, failureText, federationHeadline, phaseLabel, timeLeft } from './wording.ts';
 
 const fed = (over: Partial<FederationView> = {}): FederationView => ({ phase: 'training', paused: false, stopped: false, round: 2, totalRounds: 5, attempt: 1, deadline: null, ...over });
 const hospital = (name: string, online: boolean, over: Partial<HospitalView> = {}): HospitalView => ({ name, online, sampled: false, progress: null, lastUpdateAt: null, examplesDeclared: null, failures: [], epsilon: null, revoked: false, ...over });
@@ -47,6 +48,24 @@ describe('console wording', () => {
     expect(failureText({ round: 5, attempt: 1, reason: 'stopped' })).toBe('Round 5: the operator stopped the federation during the round');
     expect(failureText({ round: 4, attempt: 1, reason: 'its update was 3.2 times the allowed norm' })).toBe('Round 4: its update was 3.2 times the allowed norm');
     expect(epsilonText(1.23456)).toBe('1.23');
+  });
+
+  it('says what a connected hospital trains on, from what its software said of itself', () => {
+    expect(engineText('fedgan-web/0.1 (webgpu)')).toBe('Web app, WebGPU (the graphics card)');
+    expect(engineText('fedgan-web/0.1 (webgpu; software renderer)')).toBe('Web app, WebGPU on a software renderer (the processor)');
+    expect(engineText('fedgan-web/0.1 (webgl)')).toBe('Web app, WebGL (the graphics card)');
+    expect(engineText('fedgan-web/0.1 (wasm)')).toBe('Web app, WebAssembly (the processor)');
+    expect(engineText('fedgan-web/0.1 (cpu)')).toBe('Web app, CPU (the processor)');
+    // What the web app sends (client/agent.ts) reads back.
+    expect(engineText(webAppAgent('wasm', false))).toBe('Web app, WebAssembly (the processor)');
+    expect(engineText(webAppAgent('webgpu', true))).toBe('Web app, WebGPU on a software renderer (the processor)');
+    expect(webAppAgent('webgl', false)).toBe('fedgan-web/0.1 (webgl)');
+    expect(engineText('fedgan-simulate')).toBe('Node hospital (npm run simulate -- --server)');
+    // Other software's own words, cut; nothing said, nothing shown.
+    expect(engineText('clinic-tool/2 (custom)')).toBe('clinic-tool/2 (custom)');
+    expect(engineText('x'.repeat(80))).toBe(`${'x'.repeat(59)}…`);
+    expect(engineText(null)).toBeNull();
+    expect(engineText('')).toBeNull();
     expect(epsilonText(null)).toBe('–');
     expect(auditDetails({ at: 't', type: 'x', actor: 'operator', hash: 'abc', prev: 'def', seq: 3, details: { totalRounds: 8, from: { a: 1 } } })).toBe('totalRounds: 8, from: {"a":1}');
     expect(auditDetails({ at: 't', type: 'round-aggregated', details: { round: 4, hospitals: ['h1', 'h2'], dLoss: 2.8168298403422036 } })).toBe('round: 4, hospitals: h1 + h2, dLoss: 2.817');

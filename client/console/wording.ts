@@ -4,6 +4,7 @@
  * what to do next.
  */
 import { plural } from '../plural.ts';
+import { readWebAppAgent } from '../agent.ts';
 import type { FederationView, HospitalFailure, HospitalView } from './api.ts';
 
 export type Tone = 'neutral' | 'busy' | 'ok' | 'warn' | 'error';
@@ -116,6 +117,24 @@ export function hospitalState(h: HospitalView): { text: string; tone: Tone } {
   if (h.revoked) return { text: 'Revoked', tone: 'error' };
   if (!h.online) return { text: 'Offline', tone: 'neutral' };
   return { text: 'Online', tone: 'ok' };
+}
+
+/**
+ * What a connected hospital trains on, in words, from what its software said of itself (HospitalView.agent):
+ * the web app says `fedgan-web/<version> (<engine>[; software renderer])` (../agent.ts), the Node hospitals
+ * `fedgan-simulate`. Other software's words are shown as they are (cut to 60 characters); null when it said
+ * nothing.
+ */
+export function engineText(agent: string | null | undefined): string | null {
+  if (!agent) return null;
+  const web = readWebAppAgent(agent);
+  if (web) {
+    const engine = { webgpu: 'WebGPU', webgl: 'WebGL', wasm: 'WebAssembly', cpu: 'CPU' }[web.engine];
+    const where = web.engine === 'wasm' || web.engine === 'cpu' || web.softwareRenderer ? 'the processor' : 'the graphics card';
+    return `Web app, ${engine}${web.softwareRenderer ? ' on a software renderer' : ''} (${where})`;
+  }
+  if (/^fedgan-simulate\b/.test(agent)) return 'Node hospital (npm run simulate -- --server)';
+  return agent.length > 60 ? `${agent.slice(0, 59)}…` : agent;
 }
 
 /** ε with two decimals (`ε 1.25`), or a dash when privacy is off. */

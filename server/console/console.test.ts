@@ -129,9 +129,16 @@ describe('who may use the console', () => {
     expect(ws.protocol).toBe('fedgan-console');
     await until(() => messages.length > 0, 5000, 'the first overview');
     expect(messages[0]).toMatchObject({ type: 'overview', federation: { phase: 'waiting', round: 0, totalRounds: 1 } });
-    // A hospital joins: pushed.
-    join_(server, 'h1', constantTrainer(1, 10));
+    // A hospital joins: pushed, with what its software said of itself.
+    const h1 = join_(server, 'h1', constantTrainer(1, 10), { agent: 'fedgan-web/0.1 (wasm)' });
     await until(() => messages.some((m) => m.hospitals?.find((h: any) => h.name === 'h1')?.online), 5000, 'h1 online pushed');
+    const row = () => messages.at(-1).hospitals.find((h: any) => h.name === 'h1');
+    expect(row()).toMatchObject({ online: true, agent: 'fedgan-web/0.1 (wasm)' });
+    expect(messages.at(-1).hospitals.find((h: any) => h.name === 'h2')).toMatchObject({ online: false, agent: null });
+    // Gone: no agent (it said it of the connection that closed).
+    h1.stop();
+    await until(() => row().online === false, 5000, 'h1 offline pushed');
+    expect(row().agent).toBeNull();
     ws.close();
   });
 });

@@ -228,6 +228,7 @@ export class OperatorConsole {
         name,
         source: e?.source ?? this.o.tokensSource,
         online: online.has(name),
+        agent: this.o.federation.hospitalAgent(name),
         sampled: sampled.has(name),
         progress: s.progress[name] ?? (sampled.has(name) && s.phase === 'training' ? 0 : null),
         lastUpdateAt: iso(a?.lastUpdateAt),
