@@ -60,7 +60,7 @@ describe('console wording', () => {
     expect(engineText(webAppAgent('wasm', false))).toBe('Web app, WebAssembly (the processor)');
     expect(engineText(webAppAgent('webgpu', true))).toBe('Web app, WebGPU on a software renderer (the processor)');
     expect(webAppAgent('webgl', false)).toBe('fedgan-web/0.1 (webgl)');
-    expect(engineText('fedgan-simulate')).toBe('Node hospital (npm run simulate -- --server)');
+    expect(engineText('fedgan-simulate')).toBe('Node hospital (command line)');
     // Other software's own words, cut; nothing said, nothing shown.
     expect(engineText('clinic-tool/2 (custom)')).toBe('clinic-tool/2 (custom)');
     expect(engineText('x'.repeat(80))).toBe(`${'x'.repeat(59)}…`);

@@ -133,7 +133,7 @@ export function engineText(agent: string | null | undefined): string | null {
     const where = web.engine === 'wasm' || web.engine === 'cpu' || web.softwareRenderer ? 'the processor' : 'the graphics card';
     return `Web app, ${engine}${web.softwareRenderer ? ' on a software renderer' : ''} (${where})`;
   }
-  if (/^fedgan-simulate\b/.test(agent)) return 'Node hospital (npm run simulate -- --server)';
+  if (/^fedgan-simulate\b/.test(agent)) return 'Node hospital (command line)';
   return agent.length > 60 ? `${agent.slice(0, 59)}…` : agent;
 }
 

@@ -161,8 +161,8 @@ describe.skipIf(!!skip)('operator console in Chromium', () => {
     await waitForText(page, '#fed-headline', /^Training round 1 of 2\.$/);
     for (const h of ['h1', 'h2']) {
       await waitForText(page, `[data-testid=online-${h}]`, /^Online$/);
-      // What the hospital's software said of itself (test/e2e/consoleSupport.ts: not the web app's words, shown as they are).
-      expect(await textOf(page, `[data-testid=engine-${h}]`)).toBe('fedgan-console-e2e');
+      // What the hospital's software said of itself (test/e2e/consoleSupport.ts: a Node hospital's words).
+      expect(await textOf(page, `[data-testid=engine-${h}]`)).toBe('Node hospital (command line)');
       expect(await textOf(page, `[data-testid=sampled-${h}]`)).toBe('Sampled');
     }
     await waitForText(page, '[data-testid=progress-h1]', /%/);

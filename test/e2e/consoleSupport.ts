@@ -72,7 +72,8 @@ export function startNodeHospital(opts: { wsUrl: string; name: string; token: st
     url: opts.wsUrl,
     token: opts.token,
     clientId: `e2e-${opts.name}`,
-    agent: 'fedgan-console-e2e',
+    // cli/remote.ts's agent: these hospitals run the shared round as a Node hospital does.
+    agent: 'fedgan-simulate',
     stopWhenFinished: false,
     progressIntervalMs: 100,
     reconnect: { initialMs: 200, maxMs: 1000 },
