@@ -35,11 +35,7 @@ async function load(name: BackendName, opts: BackendOptions): Promise<void> {
   else if (name === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     if (opts.wasmThreads === false) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
-    if (opts.wasmPaths !== undefined) {
-      const paths = opts.wasmPaths;
-      if (typeof paths === 'string') wasm.setWasmPaths(paths);
-      else wasm.setWasmPaths(paths as Parameters<typeof wasm.setWasmPaths>[0]);
-    }
+    if (opts.wasmPaths !== undefined) wasm.setWasmPaths(opts.wasmPaths as Parameters<typeof wasm.setWasmPaths>[0]);
     (await import('./kernels/wasm/index.ts')).registerWasmTrainingKernels();
   } else {
     await import('@tensorflow/tfjs-backend-cpu');
