@@ -7,7 +7,7 @@ import { ImportPanel } from './ui/importPanel.ts';
 import { PrivacyPanel } from './ui/privacyPanel.ts';
 import { QualityPanel } from './ui/qualityPanel.ts';
 import { backendOrderFromQuery, tokenFromLink } from './ui/query.ts';
-import { accessAction, engineFailure, hardwareNote } from './ui/statusText.ts';
+import { accessAction, ENGINE_LABELS, engineFailure, hardwareNote } from './ui/statusText.ts';
 import { TrainingPanel } from './ui/trainingPanel.ts';
 
 /**
@@ -16,7 +16,6 @@ import { TrainingPanel } from './ui/trainingPanel.ts';
  * listener.
  */
 
-const BACKEND_LABELS: Record<string, string> = { webgpu: 'WebGPU', webgl: 'WebGL', wasm: 'WebAssembly', cpu: 'CPU' };
 
 function showFatal(message: string): void {
   const el = $('#fatal');
@@ -227,7 +226,7 @@ function renderBackend(b: BackendInfo | { error: string }): void {
     return;
   }
   backendReady = true;
-  label.textContent = BACKEND_LABELS[b.backend] ?? b.backend;
+  label.textContent = ENGINE_LABELS[b.backend] ?? b.backend;
   label.dataset.backend = b.backend;
   // Truthful: WebGPU on a software renderer (SwiftShader, llvmpipe, WARP) is not the fast graphics card.
   const hw = hardwareNote(b, forcedBackend);
@@ -238,7 +237,7 @@ function renderBackend(b: BackendInfo | { error: string }): void {
   const adapterName = a ? [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' · ') || 'unnamed WebGPU adapter' : b.backend === 'webgpu' ? 'unnamed' : 'not available to WebGPU';
   $('#adapter').textContent = b.softwareRenderer ? `none usable: ${adapterName} is a software renderer (the processor imitates a graphics card)` : adapterName;
   attempts.replaceChildren(
-    ...b.attempts.map((t) => h('li', { class: t.ok ? 'tone-ok' : 'tone-warn', text: `${BACKEND_LABELS[t.backend] ?? t.backend}: ${t.ok ? 'in use' : `not available — ${t.reason}`}` })),
+    ...b.attempts.map((t) => h('li', { class: t.ok ? 'tone-ok' : 'tone-warn', text: `${ENGINE_LABELS[t.backend] ?? t.backend}: ${t.ok ? 'in use' : `not available — ${t.reason}`}` })),
   );
   if (b.backend !== 'webgpu' || b.softwareRenderer) $('#backend-details').setAttribute('open', '');
 }

@@ -35,10 +35,9 @@ const PRIVACY_LEDGER_META = 'privacyLedger';
 
 /**
  * The web app's worker: everything but rendering. It owns IndexedDB, the tfjs backend (WebGPU → WebGL →
- * CPU), the federation WebSocket and the models; the page talks to it through comlink and hears back
+ * WebAssembly → CPU), the federation WebSocket and the models; the page talks to it through comlink and hears back
  * through one proxied listener.
  */
-
 
 class HospitalWorker implements WorkerApi {
   private listener?: (e: AppEvent) => void;

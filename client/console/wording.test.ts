@@ -48,6 +48,9 @@ describe('console wording', () => {
     expect(failureText({ round: 5, attempt: 1, reason: 'stopped' })).toBe('Round 5: the operator stopped the federation during the round');
     expect(failureText({ round: 4, attempt: 1, reason: 'its update was 3.2 times the allowed norm' })).toBe('Round 4: its update was 3.2 times the allowed norm');
     expect(epsilonText(1.23456)).toBe('1.23');
+    expect(epsilonText(null)).toBe('–');
+    expect(auditDetails({ at: 't', type: 'x', actor: 'operator', hash: 'abc', prev: 'def', seq: 3, details: { totalRounds: 8, from: { a: 1 } } })).toBe('totalRounds: 8, from: {"a":1}');
+    expect(auditDetails({ at: 't', type: 'round-aggregated', details: { round: 4, hospitals: ['h1', 'h2'], dLoss: 2.8168298403422036 } })).toBe('round: 4, hospitals: h1 + h2, dLoss: 2.817');
   });
 
   it('says what a connected hospital trains on, from what its software said of itself', () => {
@@ -66,9 +69,6 @@ describe('console wording', () => {
     expect(engineText('x'.repeat(80))).toBe(`${'x'.repeat(59)}…`);
     expect(engineText(null)).toBeNull();
     expect(engineText('')).toBeNull();
-    expect(epsilonText(null)).toBe('–');
-    expect(auditDetails({ at: 't', type: 'x', actor: 'operator', hash: 'abc', prev: 'def', seq: 3, details: { totalRounds: 8, from: { a: 1 } } })).toBe('totalRounds: 8, from: {"a":1}');
-    expect(auditDetails({ at: 't', type: 'round-aggregated', details: { round: 4, hospitals: ['h1', 'h2'], dLoss: 2.8168298403422036 } })).toBe('round: 4, hospitals: h1 + h2, dLoss: 2.817');
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import { plural } from '../plural.ts';
 import { readWebAppAgent } from '../agent.ts';
+import { ENGINE_LABELS } from '../ui/statusText.ts';
 import type { FederationView, HospitalFailure, HospitalView } from './api.ts';
 
 export type Tone = 'neutral' | 'busy' | 'ok' | 'warn' | 'error';
@@ -129,7 +130,7 @@ export function engineText(agent: string | null | undefined): string | null {
   if (!agent) return null;
   const web = readWebAppAgent(agent);
   if (web) {
-    const engine = { webgpu: 'WebGPU', webgl: 'WebGL', wasm: 'WebAssembly', cpu: 'CPU' }[web.engine];
+    const engine = ENGINE_LABELS[web.engine];
     const where = web.engine === 'wasm' || web.engine === 'cpu' || web.softwareRenderer ? 'the processor' : 'the graphics card';
     return `Web app, ${engine}${web.softwareRenderer ? ' on a software renderer' : ''} (${where})`;
   }

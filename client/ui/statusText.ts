@@ -116,6 +116,9 @@ export function accessAction(s: FedStatus | undefined): { action: 'join' | 'stop
   return { action: 'stop', label: 'Leave' };
 }
 
+/** The training engines (shared/backend.ts BackendName) as staff read their names. */
+export const ENGINE_LABELS: Record<string, string> = { webgpu: 'WebGPU', webgl: 'WebGL', wasm: 'WebAssembly', cpu: 'CPU' };
+
 /**
  * The page's error when no training engine started (`reason`: each engine tried and why it failed). An
  * engine forced in the page address (`?backend=`) is named as the cause, with the way out.
